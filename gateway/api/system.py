@@ -1,0 +1,69 @@
+"""Health, readiness, metrics, the OpenAPI document, media (photos from S3) and the start page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.http import json_response, error_response
+from gateway.keys import CONFIG, MARKET, METRICS
+from gateway.routing import Route
+
+PUBLIC_MEDIA_PREFIXES = ("items/", "profiles/")
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parents[2] / "web_widget" / "templates"),
+    autoescape=True,
+)
+OPENAPI = web.AppKey("openapi", dict)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"ok": True})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    checks = await request.app[MARKET].readiness()
+    ok = all(checks.values())
+    return json_response({"ok": ok, "checks": checks}, status=200 if ok else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return json_response(request.app[OPENAPI])
+
+
+async def media(request: web.Request) -> web.StreamResponse:
+    """Public photos (items, profiles) from S3. Keys are unique per upload, so they cache forever."""
+    key = request.match_info["key"]
+    if not key.startswith(PUBLIC_MEDIA_PREFIXES) or ".." in key or "//" in key:
+        return error_response(request, 404, "media.not_found")
+    obj = await request.app[MARKET].store.get(key)
+    if obj is None:
+        return error_response(request, 404, "media.not_found")
+    if request.headers.get("If-None-Match") == obj.etag and obj.etag:
+        return web.Response(status=304)
+    return web.Response(body=obj.body, content_type=obj.content_type, headers={
+        "Cache-Control": "public, max-age=31536000, immutable", "ETag": obj.etag,
+        "Content-Security-Policy": "default-src 'none'; sandbox"})
+
+
+async def index(request: web.Request) -> web.Response:
+    html = _TEMPLATES.get_template("index.html").render(config=request.app[CONFIG])
+    return web.Response(text=html, content_type="text/html")
+
+
+ROUTES = [
+    Route("GET", "/healthz", healthz, "살아 있는지 (프로세스만)", "system"),
+    Route("GET", "/readyz", readyz, "준비됐는지 (DB, Redis, S3)", "system", responses={200: "Ready", 503: "Not ready"}),
+    Route("GET", "/metrics", metrics, "Prometheus 지표", "system"),
+    Route("GET", "/api/openapi.json", openapi_json, "이 API의 OpenAPI 문서", "system"),
+    Route("GET", "/media/{key:.+}", media, "사진 파일", "system"),
+    Route("GET", "/", index, "시작 페이지", "system"),
+]

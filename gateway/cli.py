@@ -1,0 +1,176 @@
+"""The ``billi`` command: up (everything, locally), serve, migrate, demo-data.
+
+When a service URL is not configured, ``up`` (and ``migrate`` / ``demo-data``) start that service locally
+with its data under ``BILLI_DATA_DIR`` (default ``.billi/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from gateway.local_services import LocalServices
+from market.config import Config
+
+log = logging.getLogger("billi")
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {"ts": self.formatTime(record), "level": record.levelname, "logger": record.name,
+                               "msg": record.getMessage()}
+        for key in ("request_id", "room", "status"):
+            if hasattr(record, key):
+                out[key] = getattr(record, key)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def setup_logging(config: Config) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(_JsonFormatter() if config.log_json else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(config.log_level)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+
+
+def start_missing_services(config: Config, *, only_database: bool = False) -> tuple[Config, LocalServices]:
+    """Start a local service for every URL that is not configured; returns the completed config."""
+    services = LocalServices(config.data_dir / "services")
+    urls = services.start(mariadb=not config.database_url, redis=not (config.redis_url or only_database),
+                          s3=not (config.s3_url or only_database))
+    return config.replace(**urls), services
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+async def _serve(config: Config, before: Callable[[], Awaitable[None]] | None = None) -> None:
+    from gateway.app import create_app
+
+    app = create_app(config)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    if before:
+        await before()
+    site = web.TCPSite(runner, config.host, config.port)
+    await site.start()
+    print(f"\n  빌리마켓이 열렸어요 — open {config.url()}\n", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def cmd_up(config: Config, args: argparse.Namespace) -> int:
+    if not _port_free(config.host, config.port):
+        with socket.socket() as s:
+            s.bind((config.host, 0))
+            log.warning("port %d is busy; using %d", config.port, s.getsockname()[1])
+            config = config.replace(port=s.getsockname()[1])
+    config, services = start_missing_services(config)
+    try:
+        async def prepare() -> None:
+            from market.demo import DEMO_PASSWORD, DEMO_USERS, create_demo_data
+            from market.service import Market
+
+            async with Market.open(config) as market:
+                made = await create_demo_data(market, items=args.items)
+            print(f"  데모 데이터 / demo data: +{made['users']} people, +{made['items']} items "
+                  f"(log in as {DEMO_USERS[0][0]} / {DEMO_PASSWORD})", flush=True)
+
+        asyncio.run(_serve(config, before=None if args.no_demo else prepare))
+    finally:
+        services.stop()
+    return 0
+
+
+def cmd_serve(config: Config, args: argparse.Namespace) -> int:
+    if not (config.database_url and config.redis_url and config.s3_url):
+        print("billi serve needs BILLI_DATABASE_URL, BILLI_REDIS_URL and BILLI_S3_URL (or use billi up)",
+              file=sys.stderr)
+        return 2
+    asyncio.run(_serve(config))
+    return 0
+
+
+def cmd_migrate(config: Config, args: argparse.Namespace) -> int:
+    from market.db import Database
+    from market.migrate import migrate
+
+    config, services = start_missing_services(config, only_database=True)
+    try:
+        async def run() -> list[int]:
+            assert config.database_url
+            db = await Database.connect(config.database_url)
+            try:
+                return await migrate(db)
+            finally:
+                await db.close()
+
+        applied = asyncio.run(run())
+        print(f"applied {len(applied)} migration(s): {applied}" if applied else "schema is up to date")
+    finally:
+        services.stop()
+    return 0
+
+
+def cmd_demo_data(config: Config, args: argparse.Namespace) -> int:
+    from market.demo import create_demo_data
+    from market.service import Market
+
+    config, services = start_missing_services(config)
+    try:
+        async def run() -> dict[str, int]:
+            async with Market.open(config) as market:
+                return await create_demo_data(market, items=args.items)
+
+        made = asyncio.run(run())
+        print(f"created {made['users']} people and {made['items']} items")
+    finally:
+        services.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="billi", description="빌리마켓 Billi Market")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start everything locally: services, demo data, gateway")
+    up.add_argument("--items", type=int, default=200, help="demo items to ensure (default 200)")
+    up.add_argument("--no-demo", action="store_true", help="skip demo data")
+    sub.add_parser("serve", help="run the gateway against configured services")
+    sub.add_parser("migrate", help="apply database migrations")
+    demo = sub.add_parser("demo-data", help="create the demo neighbourhood (idempotent)")
+    demo.add_argument("--items", type=int, default=200)
+    args = parser.parse_args(argv)
+    config = Config.from_env()
+    setup_logging(config)
+    handler = {"up": cmd_up, "serve": cmd_serve, "migrate": cmd_migrate, "demo-data": cmd_demo_data}[args.command]
+    return handler(config, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

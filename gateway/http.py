@@ -1,0 +1,216 @@
+"""HTTP plumbing: request ids and access logs, sessions from cookie or bearer token, CSRF origin check,
+domain errors as ``{"error": {...}}`` JSON, security headers, metrics. Handlers stay short because of it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from gateway.keys import (CONFIG, MARKET, METRICS, REQUEST_ID, SESSION_COOKIE, SESSION_TOKEN, SESSION_VIA_COOKIE,
+                          USER)
+from market.accounts import Session, User
+from market.errors import InvalidInput, Kind, MarketError, TooLarge, Unauthenticated
+from market.messages import render
+
+log = logging.getLogger("billi.http")
+
+STATUS = {
+    Kind.INVALID: 400, Kind.UNAUTHENTICATED: 401, Kind.FORBIDDEN: 403, Kind.NOT_FOUND: 404,
+    Kind.CONFLICT: 409, Kind.TOO_LARGE: 413, Kind.UNSUPPORTED: 415, Kind.RATE_LIMITED: 429,
+    Kind.UNAVAILABLE: 503,
+}
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9\-_.]{1,64}$")
+_UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+_dumps = functools.partial(json.dumps, ensure_ascii=False)
+
+
+def json_response(data: Any, *, status: int = 200) -> web.Response:
+    """JSON with Korean left readable (no \\u escapes)."""
+    return web.json_response(data, status=status, dumps=_dumps)
+
+
+def locale_of(request: web.Request) -> str:
+    user: User | None = request.get(USER)
+    if user is not None:
+        return user.locale
+    return "en" if request.headers.get("Accept-Language", "").lower().startswith("en") else "ko"
+
+
+def error_response(request: web.Request, status: int, code: str, *, field: str | None = None,
+                   params: dict[str, Any] | None = None) -> web.Response:
+    body: dict[str, Any] = {"code": code, "message": render(code, locale_of(request), field=field,
+                                                            **(params or {}))}
+    if field:
+        body["field"] = field
+    return json_response({"error": body}, status=status)
+
+
+class HttpMetrics:
+    """Request counters and latencies, in a registry of this app's own (tests build many apps)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("billi_http_requests", "HTTP requests", ["method", "route", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("billi_http_request_seconds", "HTTP request latency", ["method", "route"],
+                                 registry=self.registry,
+                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Request id, access log, metrics and security headers around everything else."""
+    rid = request.headers.get("X-Request-Id", "")
+    request[REQUEST_ID] = rid if _REQUEST_ID.match(rid) else uuid.uuid4().hex[:16]
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as e:
+        status = e.status
+        raise
+    finally:
+        elapsed = time.perf_counter() - started
+        route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+        metrics = request.app[METRICS]
+        metrics.requests.labels(request.method, route, str(status)).inc()
+        metrics.latency.labels(request.method, route).observe(elapsed)
+        log.info("%s %s %s %.1fms", request.method, request.path, status, elapsed * 1000,
+                 extra={"request_id": request[REQUEST_ID], "status": status})
+
+
+@web.middleware
+async def headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers["X-Request-Id"] = request[REQUEST_ID]
+    if response.content_type == "text/html":
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+            "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+    return response
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every failure becomes a JSON error with a Korean (or English) message; nothing leaks a traceback."""
+    try:
+        return await handler(request)
+    except MarketError as e:
+        return error_response(request, STATUS[e.kind], e.code, field=e.field, params=e.params)
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(request, 413, "service.body_too_large")
+    except web.HTTPNotFound:
+        return error_response(request, 404, "service.not_found")
+    except web.HTTPMethodNotAllowed:
+        return error_response(request, 405, "service.method")
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unexpected error on %s %s", request.method, request.path,
+                      extra={"request_id": request.get(REQUEST_ID)})
+        return error_response(request, 500, "service.internal")
+
+
+@web.middleware
+async def sessions(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Find the session (bearer token first, then cookie); refuse cross-site writes riding on a cookie."""
+    token, via_cookie = None, False
+    auth = request.headers.get("Authorization", "")
+    if auth.lower().startswith("bearer "):
+        token = auth[7:].strip()
+    elif SESSION_COOKIE in request.cookies:
+        token, via_cookie = request.cookies[SESSION_COOKIE], True
+    user = await request.app[MARKET].accounts.session_user(token) if token else None
+    request[USER] = user
+    request[SESSION_TOKEN] = token if user else None
+    request[SESSION_VIA_COOKIE] = via_cookie
+    if user is not None and via_cookie and request.method in _UNSAFE:
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.split("://", 1)[-1] != request.host:
+            return error_response(request, 403, "service.csrf")
+    return await handler(request)
+
+
+def require_user(request: web.Request) -> User:
+    user: User | None = request.get(USER)
+    if user is None:
+        raise Unauthenticated("account.login_required")
+    return user
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw:
+        raise InvalidInput("input.not_object", field="body")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("input.bad_json", field="body") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("input.not_object", field="body")
+    return data
+
+
+async def uploaded_files(request: web.Request, *, max_files: int, max_bytes: int) -> list[bytes]:
+    """The file parts of a multipart upload, each read with a size cap so a huge file is refused early."""
+    if not request.content_type.startswith("multipart/"):
+        raise InvalidInput("photo.none", field="photo")
+    reader = await request.multipart()
+    files: list[bytes] = []
+    async for part in _parts(reader):
+        if part.filename is None:
+            continue
+        if len(files) >= max_files:
+            raise InvalidInput("photo.too_many", field="photo", max=max_files)
+        chunks, size = [], 0
+        while chunk := await part.read_chunk(64 * 1024):
+            size += len(chunk)
+            if size > max_bytes:
+                raise TooLarge("photo.too_large", field="photo", max_mb=max_bytes // (1024 * 1024))
+            chunks.append(chunk)
+        files.append(b"".join(chunks))
+    if not files:
+        raise InvalidInput("photo.none", field="photo")
+    return files
+
+
+async def _parts(reader: Any) -> AsyncIterator[BodyPartReader]:
+    while True:
+        part = await reader.next()
+        if part is None:
+            return
+        if isinstance(part, BodyPartReader):
+            yield part
+
+
+def set_session_cookie(request: web.Request, response: web.Response, session: Session) -> None:
+    config = request.app[CONFIG]
+    response.set_cookie(SESSION_COOKIE, session.token, max_age=config.session_ttl_s, httponly=True,
+                        samesite="Lax", secure=config.cookie_secure, path="/")
+
+
+def clear_session_cookie(response: web.Response) -> None:
+    response.del_cookie(SESSION_COOKIE, path="/")
+
+
+def client_key(request: web.Request) -> str:
+    """An anonymous viewer's key for view counting: the remote address."""
+    return request.remote or "anon"

@@ -1,0 +1,26 @@
+"""Typed keys for what the aiohttp application and its requests hold."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+from aiohttp import web
+
+from market.accounts import User
+from market.config import Config
+from market.service import Market
+
+if TYPE_CHECKING:
+    from gateway.http import HttpMetrics
+
+CONFIG = web.AppKey("config", Config)
+MARKET = web.AppKey("market", Market)
+METRICS: web.AppKey["HttpMetrics"] = web.AppKey("metrics")
+
+# Per-request values set by the middlewares.
+USER = web.RequestKey("user", Optional[User])
+SESSION_TOKEN = web.RequestKey("session_token", Optional[str])
+SESSION_VIA_COOKIE = web.RequestKey("session_via_cookie", bool)
+REQUEST_ID = web.RequestKey("request_id", str)
+
+SESSION_COOKIE = "billi_session"

@@ -1,0 +1,107 @@
+"""The one configuration object, built once from ``BILLI_*`` environment variables.
+
+Nothing else in the project reads ``os.environ``; secrets never appear in ``repr`` or logs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+_SECRET_FIELDS = frozenset({"s3_secret_key", "token_key"})
+
+
+def _mask_url(url: str | None) -> str | None:
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Every setting of a Billi process. ``None`` service URLs mean "start our own locally"."""
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    s3_url: str | None = None
+    s3_bucket: str = "billi"
+    s3_access_key: str = "billi"
+    s3_secret_key: str = field(default="billi-local-secret", repr=False)
+    s3_region: str = "us-east-1"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = None
+    data_dir: Path = Path(".billi")
+    session_ttl_s: int = 14 * 24 * 3600
+    cookie_secure: bool = False
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    max_photos_per_item: int = 10
+    nearby_default_radius_m: int = 6000
+    nearby_max_radius_m: int = 50_000
+    login_max_failures: int = 10
+    login_failure_window_s: int = 15 * 60
+    db_pool_size: int = 10
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        """Read ``BILLI_<FIELD>`` for every field; unknown or empty variables keep the default."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(f"BILLI_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _coerce(f.name, f.type, raw)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def replace(self, **changes: object) -> Config:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def url(self) -> str:
+        """Where a person opens the platform."""
+        return self.public_url or f"http://{self.host}:{self.port}/"
+
+    def describe(self) -> dict[str, object]:
+        """The settings with secrets masked, fit for a log line."""
+        out: dict[str, object] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in _SECRET_FIELDS:
+                value = "***"
+            elif f.name.endswith("_url"):
+                value = _mask_url(value)
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        return out
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.describe().items())
+        return f"Config({inner})"
+
+
+def _coerce(name: str, type_name: object, raw: str) -> object:
+    text = str(type_name)
+    try:
+        if text == "bool":
+            if raw.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if raw.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if text == "int":
+            return int(raw)
+        if text == "Path":
+            return Path(raw)
+    except ValueError:
+        raise ValueError(f"BILLI_{name.upper()} has an invalid value") from None
+    return raw

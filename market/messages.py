@@ -1,0 +1,158 @@
+"""The catalogue of user-facing words: Korean first, English second, each under a stable key.
+
+Templates use ``{name}`` for a parameter and ``{name|을}`` to append the right particle (을/를, 이/가,
+은/는, 과/와, 으로/로) after a Korean word. Nothing else in the code assembles sentences.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+LOCALES = ("ko", "en")
+
+FIELD_LABELS: dict[str, tuple[str, str]] = {
+    "email": ("이메일", "e-mail"),
+    "nickname": ("닉네임", "nickname"),
+    "password": ("비밀번호", "password"),
+    "title": ("제목", "title"),
+    "description": ("설명", "description"),
+    "category_id": ("카테고리", "category"),
+    "category": ("카테고리", "category"),
+    "price_per_day": ("하루 대여료", "price per day"),
+    "deposit": ("보증금", "deposit"),
+    "condition": ("물건 상태", "condition"),
+    "lat": ("위도", "latitude"),
+    "lng": ("경도", "longitude"),
+    "place_name": ("동네 이름", "place name"),
+    "available_from": ("대여 가능 시작일", "available from"),
+    "available_until": ("대여 가능 종료일", "available until"),
+    "radius_m": ("반경", "radius"),
+    "price_min": ("최소 대여료", "minimum price"),
+    "price_max": ("최대 대여료", "maximum price"),
+    "deposit_min": ("최소 보증금", "minimum deposit"),
+    "deposit_max": ("최대 보증금", "maximum deposit"),
+    "status": ("상태", "status"),
+    "limit": ("개수", "limit"),
+    "cursor": ("페이지 정보", "page cursor"),
+    "order": ("사진 순서", "photo order"),
+    "locale": ("언어", "language"),
+    "photo": ("사진", "photo"),
+    "body": ("요청 본문", "request body"),
+}
+
+CATALOGUE: dict[str, tuple[str, str]] = {
+    # generic input problems
+    "input.required": ("{label|을} 입력해 주세요.", "Please enter the {label}."),
+    "input.not_text": ("{label|은} 글자로 입력해 주세요.", "The {label} must be text."),
+    "input.not_integer": ("{label|은} 숫자(정수)로 입력해 주세요.", "The {label} must be a whole number."),
+    "input.not_number": ("{label|은} 숫자로 입력해 주세요.", "The {label} must be a number."),
+    "input.text_length": ("{label|은} {min}~{max}자로 입력해 주세요.",
+                          "The {label} must be {min} to {max} characters long."),
+    "input.text_too_long": ("{label|은} {max}자까지 쓸 수 있어요.", "The {label} can be at most {max} characters."),
+    "input.number_range": ("{label|은} {min}부터 {max}까지만 입력할 수 있어요.",
+                           "The {label} must be between {min} and {max}."),
+    "input.money_range": ("{label|은} {min}원부터 {max}원까지만 입력할 수 있어요.",
+                          "The {label} must be between {min} and {max} won."),
+    "input.bad_date": ("{label|은} 2026-12-24처럼 날짜로 입력해 주세요.",
+                       "The {label} must be a date like 2026-12-24."),
+    "input.date_order": ("대여 가능 종료일은 시작일보다 빠를 수 없어요.",
+                         "The end date cannot be before the start date."),
+    "input.range_order": ("{label|은} 최솟값이 최댓값보다 클 수 없어요.",
+                          "The minimum {label} cannot be larger than the maximum."),
+    "input.choice": ("{label|은} {choices} 중에서 골라 주세요.", "The {label} must be one of: {choices}."),
+    "input.unknown_field": ("알 수 없는 항목이 있어요: {names}", "Unknown fields: {names}"),
+    "input.not_object": ("요청 본문은 JSON 객체여야 해요.", "The request body must be a JSON object."),
+    "input.bad_json": ("요청 본문을 JSON으로 읽을 수 없어요.", "The request body is not valid JSON."),
+    "input.control_chars": ("{label}에 쓸 수 없는 문자가 있어요.", "The {label} contains characters that are not allowed."),
+    "input.outside_korea": ("위치는 대한민국 안이어야 해요. 위도 33~38.7, 경도 124.5~132 사이로 알려 주세요.",
+                            "The location must be inside South Korea (lat 33–38.7, lng 124.5–132)."),
+    "input.bad_cursor": ("페이지 정보가 올바르지 않아요. 처음부터 다시 검색해 주세요.",
+                         "The page cursor is invalid; please search again from the start."),
+    "input.nothing_to_change": ("바꿀 항목이 없어요.", "There is nothing to change."),
+    # accounts
+    "account.bad_email": ("이메일 주소 형식이 올바르지 않아요.", "That e-mail address does not look right."),
+    "account.email_taken": ("이미 가입된 이메일이에요. 로그인해 주세요.",
+                            "This e-mail is already registered; please log in."),
+    "account.nickname_taken": ("이미 쓰고 있는 닉네임이에요. 다른 닉네임을 골라 주세요.",
+                               "That nickname is taken; please choose another."),
+    "account.bad_nickname": ("닉네임은 2~20자의 한글, 영문, 숫자, 밑줄(_)만 쓸 수 있어요.",
+                             "A nickname is 2–20 letters, digits or underscores."),
+    "account.weak_password": ("비밀번호는 8자 이상, 영문과 숫자를 섞어 주세요.",
+                              "A password needs at least 8 characters with letters and digits."),
+    "account.bad_login": ("이메일 또는 비밀번호가 맞지 않아요.", "Wrong e-mail or password."),
+    "account.login_locked": ("로그인 시도가 너무 많아요. {minutes}분 뒤에 다시 시도해 주세요.",
+                             "Too many login attempts. Try again in {minutes} minutes."),
+    "account.login_required": ("로그인이 필요해요.", "Please log in first."),
+    "account.not_found": ("사용자를 찾을 수 없어요.", "User not found."),
+    # categories and items
+    "category.not_found": ("없는 카테고리예요. 카테고리 목록에서 골라 주세요.",
+                           "Unknown category; please pick one from the list."),
+    "category.not_leaf": ("카테고리는 가장 작은 분류(소분류)까지 골라 주세요.",
+                          "Please choose the most specific (third-level) category."),
+    "item.not_found": ("물건을 찾을 수 없어요. 삭제되었거나 없는 번호예요.",
+                       "Item not found; it was deleted or never existed."),
+    "item.not_owner": ("내 물건만 고치거나 지울 수 있어요.", "You can only change your own items."),
+    "item.bad_status": ("물건 상태는 대여 가능 또는 숨김으로만 바꿀 수 있어요.",
+                        "An item can only be set to available or hidden."),
+    # photos
+    "photo.too_large": ("사진은 {max_mb}MB까지 올릴 수 있어요.", "Photos can be at most {max_mb} MB."),
+    "photo.not_image": ("이미지 파일(JPEG, PNG, WebP, GIF)만 올릴 수 있어요.",
+                        "Only image files (JPEG, PNG, WebP, GIF) can be uploaded."),
+    "photo.too_many_pixels": ("사진 해상도가 너무 커요. 더 작은 사진을 올려 주세요.",
+                              "The photo's resolution is too large; please upload a smaller one."),
+    "photo.too_many": ("사진은 물건당 {max}장까지 올릴 수 있어요.", "An item can have at most {max} photos."),
+    "photo.none": ("올릴 사진을 골라 주세요.", "Please choose a photo to upload."),
+    "photo.not_found": ("사진을 찾을 수 없어요.", "Photo not found."),
+    "photo.bad_order": ("사진 순서에는 이 물건의 사진 번호를 빠짐없이 한 번씩 넣어 주세요.",
+                        "The order must list each of this item's photo ids exactly once."),
+    "media.not_found": ("파일을 찾을 수 없어요.", "File not found."),
+    # service
+    "service.not_found": ("요청한 주소를 찾을 수 없어요.", "Not found."),
+    "service.method": ("이 주소에서는 쓸 수 없는 요청 방식이에요.", "Method not allowed here."),
+    "service.internal": ("잠시 문제가 생겼어요. 조금 뒤에 다시 시도해 주세요.",
+                         "Something went wrong on our side; please try again shortly."),
+    "service.unavailable": ("지금은 서비스를 쓸 수 없어요. 잠시 뒤에 다시 시도해 주세요.",
+                            "The service is unavailable right now; please try again shortly."),
+    "service.body_too_large": ("요청이 너무 커요.", "The request is too large."),
+    "service.csrf": ("다른 사이트에서 보낸 요청은 받을 수 없어요.", "Cross-site requests are refused."),
+}
+
+_PARTICLES = {"을": ("을", "를"), "이": ("이", "가"), "은": ("은", "는"), "과": ("과", "와"), "으로": ("으로", "로")}
+_SLOT = re.compile(r"\{(\w+)(?:\|(을|이|은|과|으로))?\}")
+
+
+def particle(word: str, josa: str) -> str:
+    """The particle that follows ``word``: 을/를 by whether its last syllable ends in a consonant."""
+    with_final, without_final = _PARTICLES[josa]
+    last = word.rstrip()[-1:] if word.strip() else ""
+    if "가" <= last <= "힣":
+        final = (ord(last) - 0xAC00) % 28
+        if josa == "으로" and final == 8:  # ㄹ takes 로
+            return without_final
+        return with_final if final else without_final
+    if last.isdigit():
+        return with_final if last in "013678" else without_final
+    return f"{with_final}({without_final})" if josa != "으로" else "(으)로"
+
+
+def label(field: str | None, locale: str = "ko") -> str:
+    if not field:
+        return ""
+    ko, en = FIELD_LABELS.get(field, (field, field))
+    return ko if locale == "ko" else en
+
+
+def render(key: str, locale: str = "ko", **params: Any) -> str:
+    """The sentence for ``key`` in ``locale`` (Korean when unknown) with its parameters filled in."""
+    ko, en = CATALOGUE.get(key, CATALOGUE["service.internal"])
+    template = en if locale == "en" else ko
+    if "field" in params and "label" not in params:
+        params["label"] = label(params["field"], locale)
+
+    def fill(m: re.Match[str]) -> str:
+        value = params.get(m.group(1), "")
+        text = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+        return text + (particle(text, m.group(2)) if m.group(2) and locale == "ko" else "")
+
+    return _SLOT.sub(fill, template)

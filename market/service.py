@@ -1,0 +1,81 @@
+"""The market's public service: one object the gateway and the bot are handed, built from a Config.
+
+``Market.open`` connects to MariaDB, Redis and S3 (applying migrations first) and closes them on exit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from market.accounts import Accounts
+from market.categories import Categories
+from market.config import Config
+from market.db import Database
+from market.geo import NearbyQuery, nearby
+from market.items import Items
+from market.migrate import migrate
+from market.storage import BlobStore
+from market.wishes import Wishes
+
+
+@dataclass
+class Market:
+    config: Config
+    db: Database
+    redis: aioredis.Redis
+    store: BlobStore
+    categories: Categories
+    accounts: Accounts
+    items: Items
+    wishes: Wishes
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, config: Config, *, run_migrations: bool = True) -> AsyncIterator[Market]:
+        if not (config.database_url and config.redis_url and config.s3_url):
+            raise RuntimeError("the market needs database, Redis and S3 URLs (billi up starts local ones)")
+        async with AsyncExitStack() as stack:
+            db = await Database.connect(config.database_url, pool_size=config.db_pool_size)
+            stack.push_async_callback(db.close)
+            if run_migrations:
+                await migrate(db)
+            redis = aioredis.from_url(config.redis_url, decode_responses=True)
+            stack.push_async_callback(redis.aclose)
+            store = await BlobStore.open(stack, url=config.s3_url, bucket=config.s3_bucket,
+                                         access_key=config.s3_access_key, secret_key=config.s3_secret_key,
+                                         region=config.s3_region)
+            categories = await Categories.load(db)
+            items = Items(db, redis, store, categories, config)
+            yield cls(config, db, redis, store, categories, Accounts(db, redis, store, config), items,
+                      Wishes(db, items))
+
+    async def nearby(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Nearest items around a point with filters; ``params`` is untrusted input."""
+        query = NearbyQuery.parse(params, default_radius_m=self.config.nearby_default_radius_m,
+                                  max_radius_m=self.config.nearby_max_radius_m)
+        page = await nearby(self.db, query, self.categories)
+        return {"items": await self.items.cards(page.hits), "next_cursor": page.next_cursor,
+                "radius_m": query.radius_m}
+
+    async def readiness(self) -> dict[str, bool]:
+        """Whether each backing service answers."""
+        checks: dict[str, bool] = {}
+        try:
+            checks["database"] = await self.db.fetchval("SELECT 1") == 1
+        except Exception:
+            checks["database"] = False
+        try:
+            checks["redis"] = bool(await self.redis.ping())
+        except Exception:
+            checks["redis"] = False
+        try:
+            await self.store.ping()
+            checks["s3"] = True
+        except Exception:
+            checks["s3"] = False
+        return checks

@@ -1,0 +1,103 @@
+"""Object storage (S3 API via aioboto3): photos of items and profiles, later chat images and archives.
+
+Objects are addressed by key; the platform serves them under ``/media/<key>`` (see ``media_url``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import aioboto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+MEDIA_PREFIX = "/media/"
+
+
+def media_url(key: str | None) -> str | None:
+    """The path under which the platform serves an object, or None for no object."""
+    return f"{MEDIA_PREFIX}{key}" if key else None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    body: bytes
+    content_type: str
+    etag: str
+
+
+class BlobStore:
+    """One long-lived S3 client bound to one bucket."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._s3 = client
+        self.bucket = bucket
+
+    @classmethod
+    async def open(cls, stack: AsyncExitStack, *, url: str, bucket: str, access_key: str, secret_key: str,
+                   region: str) -> BlobStore:
+        session = aioboto3.Session()
+        client = await stack.enter_async_context(session.client(
+            "s3", endpoint_url=url, aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+            region_name=region,
+            config=BotoConfig(s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"},
+                              connect_timeout=5, read_timeout=30),
+        ))
+        store = cls(client, bucket)
+        await store.ensure_bucket()
+        return store
+
+    async def ensure_bucket(self, attempts: int = 40) -> None:
+        """Create the bucket if missing; a freshly started S3 server may need a few seconds."""
+        for i in range(attempts):
+            try:
+                await self._s3.head_bucket(Bucket=self.bucket)
+                return
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") in {"404", "NoSuchBucket", "NotFound"}:
+                    try:
+                        await self._s3.create_bucket(Bucket=self.bucket)
+                        return
+                    except ClientError as ce:
+                        if ce.response.get("Error", {}).get("Code") in {"BucketAlreadyOwnedByYou",
+                                                                         "BucketAlreadyExists"}:
+                            return
+                        if i == attempts - 1:
+                            raise
+                elif i == attempts - 1:
+                    raise
+            except BotoCoreError:
+                if i == attempts - 1:
+                    raise
+            await asyncio.sleep(0.25)
+
+    async def put(self, key: str, body: bytes, content_type: str) -> None:
+        await self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+
+    async def get(self, key: str) -> StoredObject | None:
+        try:
+            resp = await self._s3.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+                return None
+            raise
+        async with resp["Body"] as stream:
+            body = await stream.read()
+        return StoredObject(body, resp.get("ContentType") or "application/octet-stream", resp.get("ETag", ""))
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await self._s3.head_object(Bucket=self.bucket, Key=key)
+            return True
+        except ClientError:
+            return False
+
+    async def delete(self, *keys: str) -> None:
+        for key in keys:
+            await self._s3.delete_object(Bucket=self.bucket, Key=key)
+
+    async def ping(self) -> None:
+        await self._s3.head_bucket(Bucket=self.bucket)

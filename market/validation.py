@@ -1,0 +1,168 @@
+"""Reading untrusted input into typed values: each reader raises ``InvalidInput`` naming the field.
+
+Used by every entry point of the market (REST bodies, query strings, chat flows), so a rule is written once.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+
+from market.errors import InvalidInput
+
+# Korea's bounding box, Jeju and Dokdo included.
+KOREA_LAT = (33.0, 38.7)
+KOREA_LNG = (124.5, 132.0)
+
+_MISSING = object()
+
+
+def only_fields(data: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise InvalidInput("input.unknown_field", names=", ".join(unknown[:5]))
+
+
+def clean_text(value: str, *, multiline: bool) -> str:
+    """NFC-normalise, drop control characters (keeping newlines where allowed) and trim."""
+    value = unicodedata.normalize("NFC", value)
+    kept = []
+    for ch in value:
+        if ch in "\n\t" and multiline:
+            kept.append(ch)
+        elif ch in "\r":
+            continue
+        elif unicodedata.category(ch) in {"Cc", "Cs", "Co", "Cn"}:
+            continue
+        elif ch in "\n\t":
+            kept.append(" ")
+        else:
+            kept.append(ch)
+    return "".join(kept).strip()
+
+
+def text(data: Mapping[str, Any], field: str, *, min_len: int = 1, max_len: int, required: bool = True,
+         multiline: bool = False, default: str | None = None) -> str | None:
+    raw = data.get(field, _MISSING)
+    if raw is _MISSING or raw is None:
+        if required:
+            raise InvalidInput("input.required", field=field)
+        return default
+    if not isinstance(raw, str):
+        raise InvalidInput("input.not_text", field=field)
+    value = clean_text(raw, multiline=multiline)
+    if not value and required:
+        raise InvalidInput("input.required", field=field)
+    if not (min_len <= len(value) <= max_len) and (value or required):
+        if min_len <= 1:
+            raise InvalidInput("input.text_too_long", field=field, max=max_len)
+        raise InvalidInput("input.text_length", field=field, min=min_len, max=max_len)
+    return value
+
+
+def integer(data: Mapping[str, Any], field: str, *, lo: int, hi: int, required: bool = True,
+            default: int | None = None, money: bool = False) -> int | None:
+    raw = data.get(field, _MISSING)
+    if raw is _MISSING or raw is None or raw == "":
+        if required:
+            raise InvalidInput("input.required", field=field)
+        return default
+    if isinstance(raw, bool):
+        raise InvalidInput("input.not_integer", field=field)
+    if isinstance(raw, str):
+        stripped = raw.strip().replace(",", "")
+        if not stripped.lstrip("-").isdigit() or len(stripped) > 18:
+            raise InvalidInput("input.not_integer", field=field)
+        raw = int(stripped)
+    if isinstance(raw, float):
+        if not raw.is_integer():
+            raise InvalidInput("input.not_integer", field=field)
+        raw = int(raw)
+    if not isinstance(raw, int):
+        raise InvalidInput("input.not_integer", field=field)
+    if not lo <= raw <= hi:
+        raise InvalidInput("input.money_range" if money else "input.number_range", field=field, min=lo, max=hi)
+    return raw
+
+
+def number(data: Mapping[str, Any], field: str, *, lo: float, hi: float, required: bool = True) -> float | None:
+    raw = data.get(field, _MISSING)
+    if raw is _MISSING or raw is None or raw == "":
+        if required:
+            raise InvalidInput("input.required", field=field)
+        return None
+    if isinstance(raw, bool):
+        raise InvalidInput("input.not_number", field=field)
+    if isinstance(raw, str):
+        try:
+            raw = float(raw.strip())
+        except ValueError:
+            raise InvalidInput("input.not_number", field=field) from None
+    if not isinstance(raw, (int, float)) or raw != raw or raw in (float("inf"), float("-inf")):
+        raise InvalidInput("input.not_number", field=field)
+    value = float(raw)
+    if not lo <= value <= hi:
+        raise InvalidInput("input.number_range", field=field, min=lo, max=hi)
+    return value
+
+
+def coordinates(data: Mapping[str, Any], *, required: bool = True) -> tuple[float, float] | None:
+    """``(lat, lng)`` inside South Korea."""
+    lat_raw, lng_raw = data.get("lat"), data.get("lng")
+    if lat_raw in (None, "") and lng_raw in (None, "") and not required:
+        return None
+    lat = number(data, "lat", lo=-90, hi=90)
+    lng = number(data, "lng", lo=-180, hi=180)
+    assert lat is not None and lng is not None
+    if not (KOREA_LAT[0] <= lat <= KOREA_LAT[1] and KOREA_LNG[0] <= lng <= KOREA_LNG[1]):
+        raise InvalidInput("input.outside_korea", field="lat")
+    return lat, lng
+
+
+def day(data: Mapping[str, Any], field: str, *, required: bool = True) -> date | None:
+    raw = data.get(field, _MISSING)
+    if raw is _MISSING or raw is None or raw == "":
+        if required:
+            raise InvalidInput("input.required", field=field)
+        return None
+    if isinstance(raw, date):
+        return raw
+    if not isinstance(raw, str) or len(raw) != 10:
+        raise InvalidInput("input.bad_date", field=field)
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput("input.bad_date", field=field) from None
+
+
+def choice(data: Mapping[str, Any], field: str, choices: Iterable[str], *, required: bool = True,
+           default: str | None = None) -> str | None:
+    options = list(choices)
+    raw = data.get(field, _MISSING)
+    if raw is _MISSING or raw is None or raw == "":
+        if required:
+            raise InvalidInput("input.required", field=field)
+        return default
+    if not isinstance(raw, str) or raw.strip() not in options:
+        raise InvalidInput("input.choice", field=field, choices=", ".join(options))
+    return raw.strip()
+
+
+def choices(data: Mapping[str, Any], field: str, options: Iterable[str]) -> list[str] | None:
+    """A comma-separated string or a list, every element one of ``options``."""
+    allowed = list(options)
+    raw = data.get(field, _MISSING)
+    if raw is _MISSING or raw is None or raw == "" or raw == []:
+        return None
+    parts = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(parts, list) or len(parts) > len(allowed):
+        raise InvalidInput("input.choice", field=field, choices=", ".join(allowed))
+    out = []
+    for p in parts:
+        if not isinstance(p, str) or p.strip() not in allowed:
+            raise InvalidInput("input.choice", field=field, choices=", ".join(allowed))
+        if p.strip() not in out:
+            out.append(p.strip())
+    return out
