@@ -151,6 +151,7 @@ async def sign_up(client: TestClient, nickname: str | None = None, email: str | 
         "email": email or f"user{n}@example.com", "nickname": nickname or f"이웃{n}", "password": "rent4you"}) as resp:
         body = await resp.json()
         assert resp.status == 201, body
+    client.session.cookie_jar.clear()  # people act through their bearer token; the client stays anonymous
     return Person(client, body["token"], body["user"])
 
 
