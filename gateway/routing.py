@@ -36,7 +36,8 @@ class Route:
     responses: dict[int, str] = field(default_factory=dict)
 
 
-_PATH_PARAM = re.compile(r"\{(\w+)(?::[^}]+)?\}")
+# "{name}" or "{name:regex}", where the regex may itself hold "{m,n}" repetitions.
+_PATH_PARAM = re.compile(r"\{(\w+)(?::(?:[^{}]|\{[^{}]*\})+)?\}")
 
 
 def openapi_path(path: str) -> str:

@@ -17,6 +17,7 @@ KOREA_LAT = (33.0, 38.7)
 KOREA_LNG = (124.5, 132.0)
 
 _MISSING = object()
+_JOINERS = {"\u200c", "\u200d"}  # kept: emoji sequences and some scripts need them
 
 
 def only_fields(data: Mapping[str, Any], allowed: Iterable[str]) -> None:
@@ -26,7 +27,7 @@ def only_fields(data: Mapping[str, Any], allowed: Iterable[str]) -> None:
 
 
 def clean_text(value: str, *, multiline: bool) -> str:
-    """NFC-normalise, drop control characters (keeping newlines where allowed) and trim."""
+    """NFC-normalise, drop control and invisible format characters (keeping newlines where allowed), trim."""
     value = unicodedata.normalize("NFC", value)
     kept = []
     for ch in value:
@@ -36,6 +37,10 @@ def clean_text(value: str, *, multiline: bool) -> str:
             continue
         elif unicodedata.category(ch) in {"Cc", "Cs", "Co", "Cn"}:
             continue
+        elif unicodedata.category(ch) == "Cf" and ch not in _JOINERS:
+            continue  # invisible format characters (bidi overrides, soft hyphens) spoof what people read
+        elif unicodedata.category(ch) in {"Zl", "Zp"}:
+            kept.append("\n" if multiline else " ")
         elif ch in "\n\t":
             kept.append(" ")
         else:

@@ -23,8 +23,9 @@ class Wishes:
             row = await cur.fetchone()
             if row is None or (row["status"] == "hidden" and row["owner_id"] != user_id):
                 raise NotFound("item.not_found")
-            added = await cur.execute("INSERT IGNORE INTO wishes (user_id, item_id) VALUES (%s, %s)",
-                                      (user_id, item_id))
+            # Affected rows: 1 when inserted, 0 when the wish already existed (no warning, unlike INSERT IGNORE).
+            added = await cur.execute("INSERT INTO wishes (user_id, item_id) VALUES (%s, %s)"
+                                      " ON DUPLICATE KEY UPDATE user_id = user_id", (user_id, item_id))
             if added:
                 await cur.execute("UPDATE items SET wish_count = wish_count + 1 WHERE id = %s", (item_id,))
             await cur.execute("SELECT wish_count FROM items WHERE id = %s", (item_id,))

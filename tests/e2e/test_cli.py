@@ -1,0 +1,94 @@
+"""The ``billi`` command as a newcomer runs it: ``up`` twice on the same folder, ``migrate``, ``demo-data``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from gateway.local_services import free_port
+from market.config import Config
+from market.db import DatabaseTarget, drop_database
+from market.migrate import available
+
+BILLI = [sys.executable, "-m", "gateway.cli"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BILLI_")}
+    env.update(extra)
+    return env
+
+
+def _get(url: str) -> dict:  # type: ignore[type-arg]
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def _run_up(data_dir: Path, port: int) -> tuple[str, dict, dict]:  # type: ignore[type-arg]
+    proc = subprocess.Popen([*BILLI, "up", "--items", "4"], env=_env(BILLI_DATA_DIR=str(data_dir),
+                            BILLI_PORT=str(port)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = []
+    try:
+        deadline = time.monotonic() + 120
+        assert proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            out.append(line)
+            if "open http://" in line:
+                break
+        text = "".join(out)
+        url = re.search(r"open (http://\S+)", text)
+        assert url, text
+        ready = _get(url.group(1) + "readyz")
+        items = _get(url.group(1) + "api/items/nearby?lat=37.55&lng=126.98&radius_m=50000&limit=50")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, text + rest
+    return text, ready, items
+
+
+def test_billi_up_runs_everything_from_nothing_and_again_without_duplicating(tmp_path: Path) -> None:
+    port = free_port()
+    first, ready, items = _run_up(tmp_path, port)
+    assert ready["ok"] is True
+    assert "+6 people, +4 items" in first
+    assert len(items["items"]) == 4 and all(i["thumbnail"] for i in items["items"])
+    second, ready, items = _run_up(tmp_path, port)
+    assert "+0 people, +0 items" in second
+    assert len(items["items"]) == 4
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
+    assert leftovers == []  # every child service was stopped
+
+
+def test_migrate_and_demo_data_against_configured_services(config: Config) -> None:
+    assert config.database_url
+    t = DatabaseTarget.parse(config.database_url).with_database(config.s3_bucket.replace("-", "_") + "_cli")
+    env = _env(BILLI_DATABASE_URL=f"mysql://{t.user}:{t.password}@{t.host}:{t.port}/{t.database}",
+               BILLI_REDIS_URL=config.redis_url or "", BILLI_S3_URL=config.s3_url or "",
+               BILLI_S3_BUCKET=config.s3_bucket + "-cli", BILLI_DATA_DIR=str(config.data_dir))
+    try:
+        first = subprocess.run([*BILLI, "migrate"], env=env, capture_output=True, text=True, timeout=120)
+        assert first.returncode == 0, first.stderr
+        assert f"applied {len(available())} migration(s)" in first.stdout
+        again = subprocess.run([*BILLI, "migrate"], env=env, capture_output=True, text=True, timeout=120)
+        assert "schema is up to date" in again.stdout
+        demo = subprocess.run([*BILLI, "demo-data", "--items", "3"], env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert demo.returncode == 0, demo.stderr
+        assert "created 6 people and 3 items" in demo.stdout
+        more = subprocess.run([*BILLI, "demo-data", "--items", "5"], env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert "created 0 people and 2 items" in more.stdout
+    finally:
+        asyncio.run(drop_database(t))

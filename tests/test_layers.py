@@ -1,0 +1,39 @@
+"""The house rule: dependencies point down — gateway → bot → market, and market imports neither."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FORBIDDEN = {"market": {"gateway", "bot", "web_widget"}, "bot": {"gateway", "web_widget"}}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_lower_layers_never_import_higher_ones() -> None:
+    offenders = []
+    for package, forbidden in FORBIDDEN.items():
+        files = list((ROOT / package).rglob("*.py"))
+        assert files, package
+        for path in files:
+            bad = _imports(path) & forbidden
+            if bad:
+                offenders.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
+    assert offenders == []
+
+
+def test_only_the_config_module_reads_the_environment() -> None:
+    readers = [str(p.relative_to(ROOT)) for pkg in ("market", "bot", "gateway") for p in (ROOT / pkg).rglob("*.py")
+               if "os.environ" in p.read_text(encoding="utf-8") or "getenv(" in p.read_text(encoding="utf-8")]
+    # local_services passes the environment on to SeaweedFS (with TMPDIR set); it reads no setting from it.
+    assert sorted(readers) == ["gateway/local_services.py", "market/config.py"]
