@@ -4,24 +4,30 @@ Market whose connections open in a cleanup context and close with the app.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
 
-from gateway.api import accounts, items, system
+from gateway.api import accounts, items, rooms, system
+from gateway.chat_socket import ChatSocket, build_server, close_server
 from gateway.http import HttpMetrics, errors, headers, observe, sessions
-from gateway.keys import CONFIG, MARKET, METRICS
+from gateway.keys import CHAT, CONFIG, MARKET, METRICS
 from gateway.routing import Route, openapi, register
 from market.config import Config
 from market.service import Market
 
+log = logging.getLogger("billi.gateway")
 VERSION = "0.1.0"
 STATIC_DIR = Path(__file__).resolve().parents[1] / "web_widget" / "static"
 
 
 def all_routes() -> list[Route]:
-    return [*system.ROUTES, *accounts.ROUTES, *items.ROUTES]
+    return [*system.ROUTES, *accounts.ROUTES, *items.ROUTES, *rooms.ROUTES]
 
 
 def create_app(config: Config) -> web.Application:
@@ -33,10 +39,36 @@ def create_app(config: Config) -> web.Application:
     register(app, routes)
     app.router.add_static("/static/", STATIC_DIR, append_version=True)
 
+    sio = build_server(config)
+    sio.attach(app)
+
     async def market_ctx(app: web.Application) -> AsyncIterator[None]:
         async with Market.open(config) as market:
             app[MARKET] = market
-            yield
+            app[CHAT] = ChatSocket(sio, market)
+            try:
+                yield
+            finally:
+                await close_server(sio)
+
+    async def archive_ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(_archive_forever(app))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     app.cleanup_ctx.append(market_ctx)
+    app.cleanup_ctx.append(archive_ctx)
     return app
+
+
+async def _archive_forever(app: web.Application) -> None:
+    """Move old chat messages to S3 now and then; a failure is logged and retried next round."""
+    config = app[CONFIG]
+    while True:
+        await asyncio.sleep(config.chat_archive_interval_s)
+        try:
+            await app[MARKET].chat.archive.archive_older_than(timedelta(days=config.chat_archive_after_days))
+        except Exception:
+            log.exception("chat archive round failed; will retry")

@@ -11,11 +11,13 @@ from market.config import Config
 from market.service import Market
 
 if TYPE_CHECKING:
+    from gateway.chat_socket import ChatSocket
     from gateway.http import HttpMetrics
 
 CONFIG = web.AppKey("config", Config)
 MARKET = web.AppKey("market", Market)
 METRICS: web.AppKey["HttpMetrics"] = web.AppKey("metrics")
+CHAT: web.AppKey["ChatSocket"] = web.AppKey("chat")
 
 # Per-request values set by the middlewares.
 USER = web.RequestKey("user", Optional[User])

@@ -157,6 +157,13 @@ class Accounts:
             await self._redis.delete(_token_key(token))
             return None
 
+    async def session_user_id(self, token: str | None) -> int | None:
+        """The user id of a live session (one Redis read; for checks on every socket event)."""
+        if not token or len(token) > 200:
+            return None
+        raw = await self._redis.get(_token_key(token))
+        return int(raw) if raw is not None else None
+
     async def _new_session(self, user_id: int) -> str:
         token = secrets.token_urlsafe(32)
         await self._redis.set(_token_key(token), str(user_id), ex=self._config.session_ttl_s)

@@ -50,6 +50,12 @@ class Config:
     login_max_failures: int = 10
     login_failure_window_s: int = 15 * 60
     db_pool_size: int = 10
+    chat_rate_limit: int = 20
+    chat_rate_window_s: int = 10
+    chat_archive_after_days: int = 30
+    chat_archive_interval_s: int = 3600
+    chat_archive_segment_size: int = 2000
+    socketio_channel: str = "billi-socketio"
     log_level: str = "INFO"
     log_json: bool = False
 

@@ -39,6 +39,11 @@ FIELD_LABELS: dict[str, tuple[str, str]] = {
     "locale": ("언어", "language"),
     "photo": ("사진", "photo"),
     "body": ("요청 본문", "request body"),
+    "text": ("메시지", "message"),
+    "seq": ("메시지 번호", "message number"),
+    "before_seq": ("메시지 번호", "message number"),
+    "after_seq": ("메시지 번호", "message number"),
+    "client_msg_id": ("메시지 식별자", "message id"),
 }
 
 CATALOGUE: dict[str, tuple[str, str]] = {
@@ -107,6 +112,20 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "photo.bad_order": ("사진 순서에는 이 물건의 사진 번호를 빠짐없이 한 번씩 넣어 주세요.",
                         "The order must list each of this item's photo ids exactly once."),
     "media.not_found": ("파일을 찾을 수 없어요.", "File not found."),
+    # chat
+    "chat.unknown_room": ("없는 대화방이거나 들어갈 수 없는 대화방이에요.", "That room does not exist or is not yours."),
+    "chat.own_item": ("내 물건에는 문의할 수 없어요.", "You cannot inquire about your own item."),
+    "chat.too_fast": ("메시지를 너무 빨리 보내고 있어요. 잠시 뒤에 다시 보내 주세요.",
+                      "You are sending messages too fast; please wait a moment."),
+    "chat.bad_client_msg_id": ("메시지 식별자가 올바르지 않아요.", "The client message id is invalid."),
+    "chat.bad_range": ("이전 메시지와 이후 메시지를 한 번에 요청할 수 없어요.",
+                       "Ask for messages before or after a number, not both."),
+    "chat.bad_event": ("요청 형식이 올바르지 않아요. {expected}", "The request is malformed. {expected}"),
+    "chat.login_required": ("로그인이 필요해요. 다시 로그인해 주세요.", "Please log in again."),
+    "chat.session_expired": ("로그인이 만료됐어요. 다시 로그인해 주세요.", "Your session has expired; please log in again."),
+    "chat.not_joined": ("먼저 대화방에 들어가 주세요.", "Join the room first."),
+    "chat.inquiry_opened": ("{nickname}님이 이 물건을 문의했어요.", "{nickname} asked about this item."),
+    "chat.bot_pending": ("버튼을 받았어요. 곧 처리할게요.", "Got it; the bot will handle this shortly."),
     # service
     "service.not_found": ("요청한 주소를 찾을 수 없어요.", "Not found."),
     "service.method": ("이 주소에서는 쓸 수 없는 요청 방식이에요.", "Method not allowed here."),

@@ -14,6 +14,8 @@ import redis.asyncio as aioredis
 
 from market.accounts import Accounts
 from market.categories import Categories
+from market.chat import Chat
+from market.chat_archive import ChatArchive
 from market.config import Config
 from market.db import Database
 from market.geo import NearbyQuery, nearby
@@ -33,6 +35,7 @@ class Market:
     accounts: Accounts
     items: Items
     wishes: Wishes
+    chat: Chat
 
     @classmethod
     @asynccontextmanager
@@ -51,8 +54,11 @@ class Market:
                                          region=config.s3_region)
             categories = await Categories.load(db)
             items = Items(db, redis, store, categories, config)
+            chat = Chat(db, redis, rate_limit=config.chat_rate_limit, rate_window_s=config.chat_rate_window_s,
+                        archive=ChatArchive(db, store, segment_size=config.chat_archive_segment_size))
+            stack.push_async_callback(chat.writer.stop)
             yield cls(config, db, redis, store, categories, Accounts(db, redis, store, config), items,
-                      Wishes(db, items))
+                      Wishes(db, items), chat)
 
     async def nearby(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Nearest items around a point with filters; ``params`` is untrusted input."""

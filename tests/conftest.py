@@ -158,3 +158,67 @@ async def sign_up(client: TestClient, nickname: str | None = None, email: str | 
 @pytest.fixture
 def project_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+class Chatter:
+    """A python-socketio client for one person, recording every event it receives."""
+
+    def __init__(self, person: Person, base_url: str) -> None:
+        import socketio
+
+        self.person = person
+        self.base_url = base_url
+        self.events: dict[str, list[Any]] = {}
+        self._arrived = asyncio.Event()
+        self.sio = socketio.AsyncClient(reconnection=False)
+        for name in ("message", "room_update", "read", "typing"):
+            self.sio.on(name, self._recorder(name))
+
+    def _recorder(self, name: str) -> Any:
+        async def record(data: Any) -> None:
+            self.events.setdefault(name, []).append(data)
+            self._arrived.set()
+        return record
+
+    async def connect(self, base_url: str | None = None) -> Chatter:
+        await self.sio.connect(base_url or self.base_url, auth={"token": self.person.token},
+                               transports=["websocket"], wait_timeout=10)
+        return self
+
+    async def call(self, event: str, data: Any) -> Any:
+        return await self.sio.call(event, data, timeout=15)
+
+    def received(self, name: str = "message", room: int | None = None) -> list[Any]:
+        return [e for e in self.events.get(name, []) if room is None or e.get("room") == room]
+
+    async def wait_for(self, name: str, count: int = 1, room: int | None = None, timeout: float = 10) -> list[Any]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.received(name, room)) < count:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise AssertionError(f"expected {count} {name} event(s), got {self.received(name, room)}")
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except TimeoutError:
+                pass
+        return self.received(name, room)
+
+    async def close(self) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()
+
+
+@pytest.fixture
+async def chatters(client: TestClient) -> AsyncIterator[Any]:
+    """Makes connected chat clients for people; disconnects them all afterwards."""
+    made: list[Chatter] = []
+
+    async def make(person: Person) -> Chatter:
+        c = await Chatter(person, str(client.make_url("/"))).connect()
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        await c.close()

@@ -9,7 +9,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.http import json_response, error_response
-from gateway.keys import CONFIG, MARKET, METRICS
+from gateway.keys import CONFIG, MARKET, METRICS, USER
+from market.errors import NotFound
 from gateway.routing import Route
 
 PUBLIC_MEDIA_PREFIXES = ("items/", "profiles/")
@@ -40,17 +41,33 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 
 async def media(request: web.Request) -> web.StreamResponse:
-    """Public photos (items, profiles) from S3. Keys are unique per upload, so they cache forever."""
+    """Photos from S3: items and profiles for anyone, chat images for the room's members. Keys are unique
+    per upload, so they cache forever."""
     key = request.match_info["key"]
-    if not key.startswith(PUBLIC_MEDIA_PREFIXES) or ".." in key or "//" in key:
+    if ".." in key or "//" in key:
+        return error_response(request, 404, "media.not_found")
+    private = False
+    if key.startswith("chat/"):
+        # Chat images are for the room's members only.
+        user = request.get(USER)
+        room = key.split("/")[1]
+        if user is None or not room.isdigit():
+            return error_response(request, 404, "media.not_found")
+        try:
+            await request.app[MARKET].chat.room(int(room), user.id)
+        except NotFound:
+            return error_response(request, 404, "media.not_found")
+        private = True
+    elif not key.startswith(PUBLIC_MEDIA_PREFIXES):
         return error_response(request, 404, "media.not_found")
     obj = await request.app[MARKET].store.get(key)
     if obj is None:
         return error_response(request, 404, "media.not_found")
     if request.headers.get("If-None-Match") == obj.etag and obj.etag:
         return web.Response(status=304)
+    cache = "private, max-age=86400" if private else "public, max-age=31536000, immutable"
     return web.Response(body=obj.body, content_type=obj.content_type, headers={
-        "Cache-Control": "public, max-age=31536000, immutable", "ETag": obj.etag,
+        "Cache-Control": cache, "ETag": obj.etag,
         "Content-Security-Policy": "default-src 'none'; sandbox"})
 
 

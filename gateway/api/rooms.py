@@ -1,0 +1,101 @@
+"""REST for chat rooms: my rooms, open the deal room of an item, history, read position, image messages."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from aiohttp import web
+
+from gateway.http import json_body, json_response, require_user, uploaded_files
+from gateway.keys import CHAT, CONFIG, MARKET
+from gateway.routing import Param, Route
+from market.images import process_image
+from market.messages import render
+from market.storage import media_url
+
+
+def _room_id(request: web.Request) -> int:
+    return int(request.match_info["room_id"])
+
+
+async def my_rooms(request: web.Request) -> web.Response:
+    user = require_user(request)
+    return json_response({"rooms": await request.app[MARKET].chat.rooms_for(user.id)})
+
+
+async def open_deal_room(request: web.Request) -> web.Response:
+    """The deal room for this item and me; on first inquiry the owner hears about it in the room."""
+    user = require_user(request)
+    market = request.app[MARKET]
+    item_id = int(request.match_info["item_id"])
+    room, created = await market.chat.open_deal_room(item_id, user.id)
+    if created:
+        card = await market.items.detail(item_id, viewer_id=user.id, count_view=False)
+        sent = await market.chat.post(room.id, render("chat.inquiry_opened", "ko", nickname=user.nickname),
+                                      kind="system", body={"cards": [{
+                                          "title": card["title"], "image": card["thumbnail"],
+                                          "subtitle": " > ".join(card["category"]["path"]),
+                                          "fields": [["일 대여료", f"{card['price_per_day']:,}원"],
+                                                     ["보증금", f"{card['deposit']:,}원"]],
+                                          "item_id": item_id}]})
+        chat = request.app[CHAT]
+        await chat.announce_room(room.id, [room.owner_id, user.id])
+        await chat.publish(sent)
+    rooms = {r["id"]: r for r in await market.chat.rooms_for(user.id)}
+    return json_response({"room": rooms[room.id], "created": created}, status=201 if created else 200)
+
+
+async def room_messages(request: web.Request) -> web.Response:
+    user = require_user(request)
+    q = request.query
+    page = await request.app[MARKET].chat.history(user.id, _room_id(request), before_seq=q.get("before_seq"),
+                                                  after_seq=q.get("after_seq"), limit=q.get("limit", 50))
+    return json_response(page)
+
+
+async def mark_read(request: web.Request) -> web.Response:
+    user = require_user(request)
+    body = await json_body(request)
+    state = await request.app[MARKET].chat.mark_read(user.id, _room_id(request), body.get("seq"))
+    return json_response(state)
+
+
+async def send_image(request: web.Request) -> web.Response:
+    """An image message: the photo is checked like item photos, stored privately, then posted to the room."""
+    user = require_user(request)
+    market = request.app[MARKET]
+    config = request.app[CONFIG]
+    room = await market.chat.room(_room_id(request), user.id)
+    files = await uploaded_files(request, max_files=1, max_bytes=config.max_upload_bytes)
+    image = await asyncio.to_thread(process_image, files[0], max_bytes=config.max_upload_bytes,
+                                    max_pixels=config.max_image_pixels)
+    stem = f"chat/{room.id}/{uuid.uuid4().hex}"
+    await market.store.put(f"{stem}.jpg", image.main, image.content_type)
+    await market.store.put(f"{stem}_thumb.jpg", image.thumb, image.content_type)
+    client_msg_id = request.query.get("client_msg_id")
+    sent = await market.chat.send(user.id, user.nickname, room.id, request.query.get("caption", ""), client_msg_id,
+                                  body={"image": {"url": media_url(f"{stem}.jpg"),
+                                                  "thumbnail": media_url(f"{stem}_thumb.jpg"),
+                                                  "width": image.width, "height": image.height}})
+    if sent.duplicate:
+        await market.store.delete(f"{stem}.jpg", f"{stem}_thumb.jpg")
+    else:
+        await request.app[CHAT].publish(sent)
+    return json_response({"message": sent.message.to_wire(), "duplicate": sent.duplicate},
+                         status=200 if sent.duplicate else 201)
+
+
+_ROOM = r"/api/rooms/{room_id:\d{1,18}}"
+ROUTES = [
+    Route("GET", "/api/rooms", my_rooms, "내 대화방 (도우미 방 먼저, 안 읽은 수, 마지막 메시지)", "chat", auth=True),
+    Route("POST", r"/api/items/{item_id:\d{1,18}}/room", open_deal_room, "이 물건 문의하기 (거래 대화방 열기)", "chat",
+          auth=True, responses={200: "Existing room", 201: "Created"}),
+    Route("GET", _ROOM + "/messages", room_messages, "대화 기록 (before_seq 이전 또는 after_seq 이후)", "chat",
+          auth=True, query=(Param("before_seq", "integer"), Param("after_seq", "integer"),
+                            Param("limit", "integer", "1–100, 기본 50"))),
+    Route("POST", _ROOM + "/read", mark_read, "여기까지 읽음", "chat", auth=True,
+          body={"type": "object", "required": ["seq"], "properties": {"seq": {"type": "integer"}}}),
+    Route("POST", _ROOM + "/images", send_image, "사진 메시지 보내기", "chat", auth=True, multipart=True,
+          query=(Param("caption", "string"), Param("client_msg_id", "string")), responses={201: "Sent"}),
+]

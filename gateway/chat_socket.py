@@ -1,0 +1,241 @@
+"""The chat wire: a python-socketio AsyncServer on the aiohttp app, rooms shared across gateway processes
+through Redis (AsyncRedisManager).
+
+A socket connects only with a live session (``auth={"token": …}`` or the session cookie). Every event is
+checked (shape, membership, a still-live session) and answered with an acknowledgement
+``{"ok": true, …}`` or ``{"ok": false, "error": {"code", "message"}}``; the market does the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from http.cookies import SimpleCookie
+from typing import Any, Protocol
+
+import socketio
+
+from gateway.keys import SESSION_COOKIE
+from market.chat import Sent
+from market.config import Config
+from market.errors import InvalidInput, MarketError, Unauthenticated
+from market.messages import render
+from market.service import Market
+
+log = logging.getLogger("billi.socket")
+
+Ack = dict[str, Any]
+MAX_PACKET_BYTES = 64 * 1024
+TYPING_EVERY_S = 1.0
+
+
+class BotHook(Protocol):
+    """What the gateway hands every stored message and button press to (the bot engine)."""
+
+    async def on_message(self, room_id: int, message: dict[str, Any], user_id: int) -> None: ...
+
+    async def on_action(self, room_id: int, token: str, user_id: int) -> Ack: ...
+
+
+def room_channel(room_id: int) -> str:
+    return f"room:{room_id}"
+
+
+def user_channel(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+class _RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+    """The library's manager, keeping every Redis client it makes so shutdown can close them all (its
+    publisher and listener may each connect, the later replacing the earlier)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.clients: list[Any] = []
+
+    def _redis_connect(self) -> None:
+        super()._redis_connect()
+        self.clients.append((self.pubsub, self.redis))
+
+
+def build_server(config: Config) -> socketio.AsyncServer:
+    manager = _RedisManager(config.redis_url or "redis://127.0.0.1:6379/0", channel=config.socketio_channel)
+    return socketio.AsyncServer(async_mode="aiohttp", client_manager=manager, max_http_buffer_size=MAX_PACKET_BYTES,
+                                ping_interval=20, ping_timeout=20, logger=False, engineio_logger=False)
+
+
+async def close_server(sio: socketio.AsyncServer) -> None:
+    """Stop the server's background work and close its Redis connections (the library leaves them open)."""
+    await sio.shutdown()
+    manager = sio.manager
+    task = getattr(manager, "thread", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    for pubsub, client in getattr(manager, "clients", []):
+        await pubsub.aclose()
+        await client.aclose()
+
+
+class ChatSocket:
+    """Registers the chat events on a server and turns them into market calls."""
+
+    def __init__(self, sio: socketio.AsyncServer, market: Market, bot: BotHook | None = None) -> None:
+        self.sio = sio
+        self.market = market
+        self.bot = bot
+        self._tasks: set[asyncio.Task[None]] = set()
+        handlers: dict[str, Callable[..., Awaitable[Any]]] = {
+            "join": self._join, "message": self._message, "action": self._action, "typing": self._typing,
+            "read": self._read, "history": self._history,
+        }
+        sio.on("connect", self._connect)
+        for event, handler in handlers.items():
+            sio.on(event, self._guarded(handler))
+
+    # -- connection --------------------------------------------------------------------------------
+    async def _connect(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
+        token = auth.get("token") if isinstance(auth, dict) and isinstance(auth.get("token"), str) else None
+        if token is None:
+            cookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
+            token = cookie[SESSION_COOKIE].value if SESSION_COOKIE in cookie else None
+        user = await self.market.accounts.session_user(token)
+        if user is None:
+            locale = "en" if str(environ.get("HTTP_ACCEPT_LANGUAGE", "")).lower().startswith("en") else "ko"
+            # The client sees {"message": <words to show>, "data": {"code": …}} in its connect_error.
+            raise socketio.exceptions.ConnectionRefusedError(render("chat.login_required", locale),
+                                                             {"code": "chat.login_required"})
+        await self.sio.save_session(sid, {"user_id": user.id, "nickname": user.nickname, "locale": user.locale,
+                                          "token": token, "typing_at": {}})
+        await self.sio.enter_room(sid, user_channel(user.id))
+        for room_id in await self.market.chat.room_ids(user.id):
+            await self.sio.enter_room(sid, room_channel(room_id))
+
+    def _guarded(self, handler: Callable[[str, dict[str, Any], dict[str, Any]], Awaitable[Ack]]
+                 ) -> Callable[[str, Any], Awaitable[Ack]]:
+        """Shape check, session check and error answers around one event handler."""
+
+        async def run(sid: str, data: Any = None) -> Ack:
+            try:
+                session = await self.sio.get_session(sid)
+            except KeyError:
+                return _error("chat.login_required", "ko")
+            locale = session.get("locale", "ko")
+            try:
+                if await self.market.accounts.session_user_id(session["token"]) != session["user_id"]:
+                    # Answer first, then hang up, so the client can tell the person why.
+                    self._later(self.sio.disconnect(sid))
+                    raise Unauthenticated("chat.session_expired")
+                if not isinstance(data, dict):
+                    raise InvalidInput("chat.bad_event", expected="{\"room\": …}")
+                return await handler(sid, data, session)
+            except MarketError as e:
+                return _error(e.code, locale, field=e.field, **e.params)
+            except Exception:
+                log.exception("chat event failed", extra={"room": data.get("room") if isinstance(data, dict) else None})
+                return _error("service.internal", locale)
+
+        return run
+
+    def _later(self, coro: Awaitable[Any], delay: float = 0.2) -> None:
+        async def run() -> None:
+            await asyncio.sleep(delay)
+            await coro
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- events ------------------------------------------------------------------------------------
+    async def _join(self, sid: str, data: dict[str, Any], session: dict[str, Any]) -> Ack:
+        """Open a room: subscribe, and catch up from ``after_seq`` (or get the latest page)."""
+        room = await self.market.chat.room(_int(data.get("room"), "room"), session["user_id"])
+        await self.sio.enter_room(sid, room_channel(room.id))
+        if data.get("after_seq") is not None:
+            page = await self.market.chat.history(session["user_id"], room.id, after_seq=data["after_seq"],
+                                                  limit=data.get("limit", 100))
+        else:
+            page = await self.market.chat.history(session["user_id"], room.id, limit=data.get("limit", 50))
+        unread = (await self.market.chat.unread_for(room.id)).get(session["user_id"], 0)
+        return {"ok": True, "room": room.id, "kind": room.kind, "item_id": room.item_id, "unread": unread, **page}
+
+    async def _message(self, sid: str, data: dict[str, Any], session: dict[str, Any]) -> Ack:
+        sent = await self.market.chat.send(session["user_id"], session["nickname"], data.get("room"),
+                                           data.get("text"), data.get("client_msg_id"))
+        wire = sent.message.to_wire()
+        if not sent.duplicate:
+            await self.publish(sent, skip_sid=sid)
+            if self.bot is not None:
+                await self.bot.on_message(sent.message.room_id, wire, session["user_id"])
+        return {"ok": True, "message": wire, "duplicate": sent.duplicate}
+
+    async def _action(self, sid: str, data: dict[str, Any], session: dict[str, Any]) -> Ack:
+        room = await self.market.chat.room(_int(data.get("room"), "room"), session["user_id"])
+        token = data.get("token")
+        if not isinstance(token, str) or not 0 < len(token) <= 512:
+            raise InvalidInput("chat.bad_event", expected="{\"room\": …, \"token\": \"…\"}")
+        if self.bot is None:
+            return {"ok": True, "handled": False, "message": render("chat.bot_pending", session.get("locale", "ko"))}
+        return await self.bot.on_action(room.id, token, session["user_id"])
+
+    async def _typing(self, sid: str, data: dict[str, Any], session: dict[str, Any]) -> Ack:
+        room_id = _int(data.get("room"), "room")
+        last = session["typing_at"].get(room_id, 0.0)
+        if time.monotonic() - last < TYPING_EVERY_S:
+            return {"ok": True}  # collapsed: the others already know
+        await self.market.chat.room(room_id, session["user_id"])
+        session["typing_at"][room_id] = time.monotonic()
+        await self.sio.save_session(sid, session)
+        await self.sio.emit("typing", {"room": room_id, "user": {"id": session["user_id"],
+                                                                   "name": session["nickname"]}},
+                            room=room_channel(room_id), skip_sid=sid)
+        return {"ok": True}
+
+    async def _read(self, sid: str, data: dict[str, Any], session: dict[str, Any]) -> Ack:
+        state = await self.market.chat.mark_read(session["user_id"], data.get("room"), data.get("seq"))
+        await self.sio.emit("read", {"room": state["room"], "user_id": session["user_id"], "seq": state["seq"]},
+                            room=room_channel(state["room"]), skip_sid=sid)
+        await self.sio.emit("room_update", {"room": state["room"], "unread": state["unread"],
+                                            "last_seq": state["last_seq"]}, room=user_channel(session["user_id"]))
+        return {"ok": True, **state}
+
+    async def _history(self, sid: str, data: dict[str, Any], session: dict[str, Any]) -> Ack:
+        page = await self.market.chat.history(session["user_id"], data.get("room"), before_seq=data.get("before_seq"),
+                                              after_seq=data.get("after_seq"), limit=data.get("limit", 50))
+        return {"ok": True, **page}
+
+    # -- fan-out -----------------------------------------------------------------------------------
+    async def publish(self, sent: Sent, *, skip_sid: str | None = None) -> None:
+        """Send a stored message to the room, and each other member their new unread count."""
+        msg = sent.message
+        await self.sio.emit("message", msg.to_wire(), room=room_channel(msg.room_id), skip_sid=skip_sid)
+        preview = {"seq": msg.seq, "text": msg.text[:100], "sender": {"id": msg.sender_id, "kind": msg.sender_kind,
+                                                                       "name": msg.sender_name}}
+        for user_id, unread in sent.unread.items():
+            if user_id != msg.sender_id:
+                await self.sio.emit("room_update", {"room": msg.room_id, "unread": unread, "last_seq": msg.seq,
+                                                    "last_message": preview}, room=user_channel(user_id))
+
+    async def announce_room(self, room_id: int, user_ids: list[int]) -> None:
+        """Tell members' connected clients about a room they were just added to (they then ``join`` it)."""
+        for user_id in user_ids:
+            await self.sio.emit("room_update", {"room": room_id, "new": True}, room=user_channel(user_id))
+
+
+def _int(raw: Any, field: str) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise InvalidInput("chat.unknown_room", field=field)
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput("chat.unknown_room", field=field) from None
+
+
+def _error(code: str, locale: str, *, field: str | None = None, **params: Any) -> Ack:
+    error: dict[str, Any] = {"code": code, "message": render(code, locale, field=field, **params)}
+    if field:
+        error["field"] = field
+    return {"ok": False, "error": error}

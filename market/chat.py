@@ -1,0 +1,477 @@
+"""Chat: rooms and members, durable messages with a per-room gap-free ``seq``, history, read positions.
+
+Messages are written by one ``MessageWriter`` per process that commits whatever is pending in one
+transaction (group commit); the room row lock makes seqs gap-free across processes. Only members write,
+and that rule is checked inside the same transaction. Nothing here knows about sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pymysql
+import redis.asyncio as aioredis
+
+from market import validation as v
+from market.db import Database, Row
+from market.errors import Conflict, InvalidInput, MarketError, NotFound, RateLimited
+from market.storage import media_url
+
+log = logging.getLogger("billi.chat")
+
+MAX_TEXT = 2000
+MAX_HISTORY_PAGE = 100
+BOT_NAME = "빌리"
+SYSTEM_NAME = "알림"
+_CLIENT_MSG_ID = re.compile(r"^[A-Za-z0-9_\-:.]{1,64}$")
+_MAX_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    id: int
+    kind: str
+    item_id: int | None
+    owner_id: int
+    borrower_id: int | None
+    last_seq: int
+
+    @classmethod
+    def from_row(cls, row: Row) -> Room:
+        return cls(row["id"], row["kind"], row["item_id"], row["owner_id"], row["borrower_id"], row["last_seq"])
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    room_id: int
+    seq: int
+    sender_id: int | None
+    sender_kind: str
+    sender_name: str
+    text: str
+    body: dict[str, Any] | None
+    created_at: datetime
+    client_msg_id: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        """The message as clients receive it (DESIGN §3); all text is plain text."""
+        out: dict[str, Any] = {
+            "room": self.room_id, "seq": self.seq, "id": f"{self.room_id}:{self.seq}",
+            "ts": self.created_at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{self.created_at.microsecond // 1000:03d}Z",
+            "sender": {"id": self.sender_id, "kind": self.sender_kind, "name": self.sender_name},
+            "text": self.text,
+        }
+        if self.client_msg_id:
+            out["client_msg_id"] = self.client_msg_id
+        if self.body:
+            out.update(self.body)
+        return out
+
+    def to_record(self) -> dict[str, Any]:
+        """The form kept in archive segments (enough to rebuild the message)."""
+        return {"seq": self.seq, "sender_id": self.sender_id, "sender_kind": self.sender_kind,
+                "sender_name": self.sender_name, "text": self.text, "body": self.body,
+                "created_at": self.created_at.isoformat(), "client_msg_id": self.client_msg_id}
+
+    @classmethod
+    def from_record(cls, room_id: int, rec: dict[str, Any]) -> Message:
+        return cls(room_id, rec["seq"], rec["sender_id"], rec["sender_kind"], rec["sender_name"], rec["text"],
+                   rec["body"], datetime.fromisoformat(rec["created_at"]), rec.get("client_msg_id"))
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A stored message, whether it repeated an earlier send, and each member's unread count after it."""
+
+    message: Message
+    duplicate: bool
+    unread: dict[int, int]
+
+
+@dataclass(slots=True)
+class Draft:
+    room_id: int
+    sender_id: int | None
+    sender_kind: str
+    sender_name: str
+    text: str
+    body: dict[str, Any] | None = None
+    client_msg_id: str | None = None
+    future: asyncio.Future[Sent] = field(default=None)  # type: ignore[assignment]
+
+
+class NotMember(NotFound):
+    """A room that does not exist and a room one is not in look the same from outside."""
+
+
+class MessageWriter:
+    """Group commit: one task per process writes every pending message in one transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._queue: asyncio.Queue[Draft] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.written = 0
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="billi-message-writer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        while not self._queue.empty():
+            d = self._queue.get_nowait()
+            if not d.future.done():
+                d.future.set_exception(RuntimeError("the message writer stopped"))
+
+    async def write(self, draft: Draft) -> Sent:
+        """Store a message (once per client_msg_id)."""
+        self.start()
+        draft.future = asyncio.get_running_loop().create_future()
+        await self._queue.put(draft)
+        return await draft.future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < _MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                results = await self._commit_with_retry(batch)
+            except Exception as e:  # noqa: BLE001 — every waiting sender must hear about it
+                log.exception("writing %d chat messages failed", len(batch))
+                for d in batch:
+                    if not d.future.done():
+                        d.future.set_exception(e)
+                continue
+            for d, result in zip(batch, results, strict=True):
+                if d.future.done():
+                    continue
+                if isinstance(result, MarketError):
+                    d.future.set_exception(result)
+                else:
+                    d.future.set_result(result)
+
+    async def _commit_with_retry(self, batch: list[Draft]) -> list[Sent | MarketError]:
+        for attempt in range(5):
+            try:
+                return await self._commit(batch)
+            except pymysql.err.OperationalError as e:
+                if e.args[0] not in (1213, 1205) or attempt == 4:  # deadlock, lock wait timeout
+                    raise
+                await asyncio.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    async def _commit(self, batch: list[Draft]) -> list[Sent | MarketError]:
+        results: list[Sent | MarketError | None] = [None] * len(batch)
+        now = datetime.now(UTC).replace(tzinfo=None)
+        async with self._db.transaction() as cur:
+            room_ids = sorted({d.room_id for d in batch})
+            await cur.execute(
+                f"SELECT id, last_seq FROM rooms WHERE id IN ({_marks(room_ids)}) ORDER BY id FOR UPDATE",
+                tuple(room_ids))
+            last_seq = {r["id"]: r["last_seq"] for r in await cur.fetchall()}
+            read_at: dict[int, dict[int, int]] = {r: {} for r in last_seq}
+            if last_seq:
+                await cur.execute(
+                    f"SELECT room_id, user_id, last_read_seq FROM room_members WHERE room_id IN ({_marks(list(last_seq))})",
+                    tuple(last_seq))
+                for r in await cur.fetchall():
+                    read_at[r["room_id"]][r["user_id"]] = r["last_read_seq"]
+            keyed = [(d.room_id, d.sender_id, d.client_msg_id) for d in batch if d.client_msg_id]
+            earlier: dict[tuple[int, int | None, str], Message] = {}
+            if keyed:
+                await cur.execute(
+                    SELECT_MESSAGES + " WHERE " + " OR ".join(
+                        ["(m.room_id = %s AND m.sender_id <=> %s AND m.client_msg_id = %s)"] * len(keyed)),
+                    tuple(x for k in keyed for x in k))
+                for row in await cur.fetchall():
+                    msg = message_from_row(row)
+                    earlier[(msg.room_id, msg.sender_id, msg.client_msg_id or "")] = msg
+            rows: list[Any] = []
+            read_marks: dict[tuple[int, int], int] = {}
+            for i, d in enumerate(batch):
+                if d.room_id not in last_seq:
+                    results[i] = NotMember("chat.unknown_room")
+                    continue
+                if d.sender_kind == "user" and d.sender_id not in read_at[d.room_id]:
+                    results[i] = NotMember("chat.unknown_room")
+                    continue
+                key = (d.room_id, d.sender_id, d.client_msg_id or "")
+                if d.client_msg_id and key in earlier:
+                    results[i] = Sent(earlier[key], True, {})
+                    continue
+                last_seq[d.room_id] += 1
+                msg = Message(d.room_id, last_seq[d.room_id], d.sender_id, d.sender_kind, d.sender_name, d.text,
+                              d.body, now, d.client_msg_id)
+                if d.client_msg_id:
+                    earlier[key] = msg  # a retry inside the same batch
+                if d.sender_kind == "user" and d.sender_id is not None:
+                    read_at[d.room_id][d.sender_id] = msg.seq  # a sender has read up to their own message
+                results[i] = Sent(msg, False, {u: max(0, msg.seq - seen) for u, seen in read_at[d.room_id].items()})
+                rows += [msg.room_id, msg.seq, msg.sender_id, msg.sender_kind, msg.client_msg_id, msg.text,
+                         json.dumps(msg.body, ensure_ascii=False) if msg.body else None, now]
+                if d.sender_kind == "user" and d.sender_id is not None:
+                    read_marks[(d.room_id, d.sender_id)] = msg.seq
+            if rows:
+                count = len(rows) // 8
+                await cur.execute(
+                    "INSERT INTO messages (room_id, seq, sender_id, sender_kind, client_msg_id, text, body, created_at)"
+                    " VALUES " + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * count), tuple(rows))
+                changed = sorted({m.message.room_id for m in results if isinstance(m, Sent) and not m.duplicate})
+                await cur.execute(
+                    "UPDATE rooms SET last_message_at = %s, last_seq = CASE id "
+                    + " ".join(["WHEN %s THEN %s"] * len(changed)) + f" END WHERE id IN ({_marks(changed)})",
+                    (now, *(x for r in changed for x in (r, last_seq[r])), *changed))
+            if read_marks:
+                marks = sorted(read_marks.items())
+                await cur.execute(
+                    "UPDATE room_members m JOIN (" + " UNION ALL ".join(["SELECT %s AS r, %s AS u, %s AS s"] * len(marks))
+                    + ") x ON m.room_id = x.r AND m.user_id = x.u SET m.last_read_seq = GREATEST(m.last_read_seq, x.s)",
+                    tuple(x for (r, u), s in marks for x in (r, u, s)))
+        self.batches += 1
+        self.written += len(rows) // 8 if rows else 0
+        return results  # type: ignore[return-value]
+
+
+SELECT_MESSAGES = (
+    "SELECT m.room_id, m.seq, m.sender_id, m.sender_kind, m.client_msg_id, m.text, m.body, m.created_at,"
+    " u.nickname AS sender_name FROM messages m LEFT JOIN users u ON u.id = m.sender_id")
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def message_from_row(row: Row) -> Message:
+    kind = row["sender_kind"]
+    name = row["sender_name"] if kind == "user" else (BOT_NAME if kind == "bot" else SYSTEM_NAME)
+    return Message(row["room_id"], row["seq"], row["sender_id"], kind, name or "", row["text"],
+                   json.loads(row["body"]) if row["body"] else None, row["created_at"], row["client_msg_id"])
+
+
+class Chat:
+    """Rooms, membership, sending, history and read positions."""
+
+    def __init__(self, db: Database, redis: aioredis.Redis, *, rate_limit: int, rate_window_s: int,
+                 archive: Any = None) -> None:
+        self._db = db
+        self._redis = redis
+        self._rate_limit = rate_limit
+        self._rate_window_s = rate_window_s
+        self.writer = MessageWriter(db)
+        self.archive = archive  # market.chat_archive.ChatArchive, set by the service
+
+    # -- rooms -------------------------------------------------------------------------------------
+    async def assistant_room(self, user_id: int) -> Room:
+        """The user's own room with the bot, created on first use."""
+        key = f"assistant:{user_id}"
+        row = await self._db.fetchone("SELECT * FROM rooms WHERE unique_key = %s", (key,))
+        if row is None:
+            try:
+                async with self._db.transaction() as cur:
+                    await cur.execute("INSERT INTO rooms (kind, unique_key, owner_id) VALUES ('assistant', %s, %s)",
+                                      (key, user_id))
+                    room_id = cur.lastrowid
+                    await cur.execute("INSERT INTO room_members (room_id, user_id, role) VALUES (%s, %s, 'user')",
+                                      (room_id, user_id))
+            except pymysql.err.IntegrityError:
+                pass  # created by a concurrent request
+            row = await self._db.fetchone("SELECT * FROM rooms WHERE unique_key = %s", (key,))
+        assert row is not None
+        return Room.from_row(row)
+
+    async def open_deal_room(self, item_id: int, borrower_id: int) -> tuple[Room, bool]:
+        """The deal room of (item, borrower); created on first inquiry with the owner and the borrower."""
+        item = await self._db.fetchone("SELECT id, owner_id, status FROM items WHERE id = %s", (item_id,))
+        if item is None or item["status"] in ("deleted", "hidden"):
+            raise NotFound("item.not_found")
+        if item["owner_id"] == borrower_id:
+            raise Conflict("chat.own_item")
+        key = f"deal:{item_id}:{borrower_id}"
+        row = await self._db.fetchone("SELECT * FROM rooms WHERE unique_key = %s", (key,))
+        if row is not None:
+            return Room.from_row(row), False
+        try:
+            async with self._db.transaction() as cur:
+                await cur.execute(
+                    "INSERT INTO rooms (kind, unique_key, item_id, owner_id, borrower_id)"
+                    " VALUES ('deal', %s, %s, %s, %s)", (key, item_id, item["owner_id"], borrower_id))
+                room_id = cur.lastrowid
+                await cur.execute(
+                    "INSERT INTO room_members (room_id, user_id, role) VALUES (%s, %s, 'owner'), (%s, %s, 'borrower')",
+                    (room_id, item["owner_id"], room_id, borrower_id))
+            created = True
+        except pymysql.err.IntegrityError:
+            created = False
+        row = await self._db.fetchone("SELECT * FROM rooms WHERE unique_key = %s", (key,))
+        assert row is not None
+        return Room.from_row(row), created
+
+    async def room(self, room_id: int, user_id: int) -> Room:
+        """A room the user belongs to; any other room id is "unknown"."""
+        row = await self._db.fetchone(
+            "SELECT r.* FROM rooms r JOIN room_members m ON m.room_id = r.id AND m.user_id = %s WHERE r.id = %s",
+            (user_id, room_id))
+        if row is None:
+            raise NotMember("chat.unknown_room")
+        return Room.from_row(row)
+
+    async def member_ids(self, room_id: int) -> list[int]:
+        rows = await self._db.fetchall("SELECT user_id FROM room_members WHERE room_id = %s", (room_id,))
+        return [r["user_id"] for r in rows]
+
+    async def room_ids(self, user_id: int, limit: int = 500) -> list[int]:
+        rows = await self._db.fetchall(
+            "SELECT m.room_id FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = %s"
+            " ORDER BY r.last_message_at IS NULL, r.last_message_at DESC, r.id DESC LIMIT %s", (user_id, limit))
+        return [r["room_id"] for r in rows]
+
+    async def rooms_for(self, user_id: int) -> list[dict[str, Any]]:
+        """My rooms: the assistant room first, then deal rooms by latest message, with unread counts."""
+        await self.assistant_room(user_id)
+        rows = await self._db.fetchall(
+            "SELECT r.id, r.kind, r.item_id, r.owner_id, r.borrower_id, r.last_seq, r.last_message_at,"
+            " m.role, m.last_read_seq, i.title AS item_title, i.status AS item_status,"
+            " (SELECT p.thumb_key FROM item_photos p WHERE p.item_id = i.id ORDER BY p.position LIMIT 1) AS thumb_key,"
+            " other.id AS other_id, other.nickname AS other_nickname, other.profile_photo_key AS other_photo_key"
+            " FROM room_members m JOIN rooms r ON r.id = m.room_id"
+            " LEFT JOIN items i ON i.id = r.item_id"
+            " LEFT JOIN users other ON other.id = (CASE WHEN r.kind = 'deal' AND r.owner_id = m.user_id"
+            "   THEN r.borrower_id WHEN r.kind = 'deal' THEN r.owner_id END)"
+            " WHERE m.user_id = %s"
+            " ORDER BY r.kind = 'assistant' DESC, r.last_message_at IS NULL, r.last_message_at DESC, r.id DESC",
+            (user_id,))
+        last = await self._last_messages([(r["id"], r["last_seq"]) for r in rows if r["last_seq"]])
+        out = []
+        for r in rows:
+            msg = last.get(r["id"])
+            out.append({
+                "id": r["id"], "kind": r["kind"], "role": r["role"], "last_seq": r["last_seq"],
+                "unread": max(0, r["last_seq"] - r["last_read_seq"]),
+                "item": None if r["item_id"] is None else {
+                    "id": r["item_id"], "title": r["item_title"], "status": r["item_status"],
+                    "thumbnail": media_url(r["thumb_key"])},
+                "other": None if r["other_id"] is None else {
+                    "id": r["other_id"], "nickname": r["other_nickname"],
+                    "profile_photo": media_url(r["other_photo_key"])},
+                "last_message": None if msg is None else {
+                    "seq": msg.seq, "text": msg.text[:100], "ts": msg.to_wire()["ts"],
+                    "sender": {"id": msg.sender_id, "kind": msg.sender_kind, "name": msg.sender_name}},
+            })
+        return out
+
+    async def _last_messages(self, rooms: list[tuple[int, int]]) -> dict[int, Message]:
+        if not rooms:
+            return {}
+        rows = await self._db.fetchall(
+            SELECT_MESSAGES + " WHERE " + " OR ".join(["(m.room_id = %s AND m.seq = %s)"] * len(rooms)),
+            tuple(x for pair in rooms for x in pair))
+        return {r["room_id"]: message_from_row(r) for r in rows}
+
+    # -- messages ----------------------------------------------------------------------------------
+    async def send(self, user_id: int, nickname: str, room_id: Any, text: Any, client_msg_id: Any = None,
+                   body: dict[str, Any] | None = None) -> Sent:
+        """A member's message: checked, rate-limited, stored once per ``client_msg_id``."""
+        room = _room_id(room_id)
+        clean = v.text({"text": text}, "text", max_len=MAX_TEXT, multiline=True, required=body is None,
+                       default="")
+        if client_msg_id is not None and (not isinstance(client_msg_id, str)
+                                          or not _CLIENT_MSG_ID.match(client_msg_id)):
+            raise InvalidInput("chat.bad_client_msg_id", field="client_msg_id")
+        await self._rate_check(user_id)
+        return await self.writer.write(Draft(room, user_id, "user", nickname, clean or "", body, client_msg_id))
+
+    async def post(self, room_id: int, text: str, *, kind: str = "bot", body: dict[str, Any] | None = None) -> Sent:
+        """A bot or system message (no rate limit, no membership)."""
+        name = BOT_NAME if kind == "bot" else SYSTEM_NAME
+        return await self.writer.write(Draft(room_id, None, kind, name, text, body))
+
+    async def _rate_check(self, user_id: int) -> None:
+        window = int(datetime.now(UTC).timestamp()) // self._rate_window_s
+        key = f"billi:rate:chat:{user_id}:{window}"
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, self._rate_window_s + 1)
+            count, _ = await pipe.execute()
+        if count > self._rate_limit:
+            raise RateLimited("chat.too_fast")
+
+    async def history(self, user_id: int, room_id: Any, *, before_seq: Any = None, after_seq: Any = None,
+                      limit: Any = 50) -> dict[str, Any]:
+        """A page of a room's messages in seq order: the newest page, one before ``before_seq``, or the
+        messages after ``after_seq`` (catch-up). Archived segments and live rows read as one."""
+        room = await self.room(_room_id(room_id), user_id)
+        n = v.integer({"limit": limit}, "limit", lo=1, hi=MAX_HISTORY_PAGE, required=False, default=50) or 50
+        before = v.integer({"before_seq": before_seq}, "before_seq", lo=1, hi=2**62, required=False)
+        after = v.integer({"after_seq": after_seq}, "after_seq", lo=0, hi=2**62, required=False)
+        if before is not None and after is not None:
+            raise InvalidInput("chat.bad_range", field="before_seq")
+        if after is not None:
+            lo, hi = after + 1, min(room.last_seq, after + n)
+        else:
+            hi = min(room.last_seq, (before - 1) if before is not None else room.last_seq)
+            lo = max(1, hi - n + 1)
+        if hi < lo:
+            return {"room": room.id, "messages": [], "has_more": False, "last_seq": room.last_seq}
+        messages = await self.range(room.id, lo, hi)
+        has_more = (hi < room.last_seq) if after is not None else lo > 1
+        return {"room": room.id, "messages": [m.to_wire() for m in messages], "has_more": has_more,
+                "last_seq": room.last_seq}
+
+    async def range(self, room_id: int, lo: int, hi: int) -> list[Message]:
+        """Messages lo..hi of a room, from MariaDB and, for older ones, the S3 archive."""
+        rows = await self._db.fetchall(SELECT_MESSAGES + " WHERE m.room_id = %s AND m.seq BETWEEN %s AND %s"
+                                       " ORDER BY m.seq", (room_id, lo, hi))
+        live = [message_from_row(r) for r in rows]
+        first_live = live[0].seq if live else hi + 1
+        if first_live > lo and self.archive is not None:
+            older = await self.archive.read(room_id, lo, first_live - 1)
+            return older + live
+        return live
+
+    async def mark_read(self, user_id: int, room_id: Any, seq: Any) -> dict[str, int]:
+        """Move the user's read position forward (never back, never past the last message)."""
+        room = await self.room(_room_id(room_id), user_id)
+        upto = v.integer({"seq": seq}, "seq", lo=0, hi=2**62)
+        assert upto is not None
+        upto = min(upto, room.last_seq)
+        await self._db.execute(
+            "UPDATE room_members SET last_read_seq = GREATEST(last_read_seq, %s) WHERE room_id = %s AND user_id = %s",
+            (upto, room.id, user_id))
+        read = int(await self._db.fetchval(
+            "SELECT last_read_seq FROM room_members WHERE room_id = %s AND user_id = %s", (room.id, user_id)))
+        return {"room": room.id, "seq": read, "unread": max(0, room.last_seq - read), "last_seq": room.last_seq}
+
+    async def unread_for(self, room_id: int) -> dict[int, int]:
+        """Each member's unread count in a room."""
+        rows = await self._db.fetchall(
+            "SELECT m.user_id, r.last_seq - m.last_read_seq AS unread FROM room_members m"
+            " JOIN rooms r ON r.id = m.room_id WHERE m.room_id = %s", (room_id,))
+        return {r["user_id"]: max(0, int(r["unread"])) for r in rows}
+
+
+def _room_id(raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise NotMember("chat.unknown_room")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise NotMember("chat.unknown_room") from None
+    if not 0 < value < 2**62:
+        raise NotMember("chat.unknown_room")
+    return value
