@@ -1,4 +1,4 @@
-"""The ``billi`` command: up (everything, locally), serve, migrate, demo-data.
+"""The ``billi`` command: up (everything, locally), serve, migrate, demo-data, archive-chats.
 
 When a service URL is not configured, ``up`` (and ``migrate`` / ``demo-data``) start that service locally
 with its data under ``BILLI_DATA_DIR`` (default ``.billi/``).
@@ -155,6 +155,25 @@ def cmd_demo_data(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_archive_chats(config: Config, args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from market.service import Market
+
+    config, services = start_missing_services(config)
+    try:
+        async def run() -> dict[str, int]:
+            async with Market.open(config) as market:
+                assert market.chat.archive is not None
+                return await market.chat.archive.archive_older_than(timedelta(days=args.older_than_days))
+
+        done = asyncio.run(run())
+        print(f"archived {done['messages']} message(s) in {done['segments']} segment(s)")
+    finally:
+        services.stop()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="billi", description="빌리마켓 Billi Market")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,10 +184,16 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply database migrations")
     demo = sub.add_parser("demo-data", help="create the demo neighbourhood (idempotent)")
     demo.add_argument("--items", type=int, default=200)
+    archive = sub.add_parser("archive-chats", help="move old chat messages to S3 segments")
+    archive.add_argument("--older-than-days", type=float, default=None,
+                         help="default: BILLI_CHAT_ARCHIVE_AFTER_DAYS (30)")
     args = parser.parse_args(argv)
     config = Config.from_env()
     setup_logging(config)
-    handler = {"up": cmd_up, "serve": cmd_serve, "migrate": cmd_migrate, "demo-data": cmd_demo_data}[args.command]
+    if getattr(args, "older_than_days", 0) is None:
+        args.older_than_days = config.chat_archive_after_days
+    handler = {"up": cmd_up, "serve": cmd_serve, "migrate": cmd_migrate, "demo-data": cmd_demo_data,
+               "archive-chats": cmd_archive_chats}[args.command]
     return handler(config, args)
 
 

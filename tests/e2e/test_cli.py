@@ -90,5 +90,8 @@ def test_migrate_and_demo_data_against_configured_services(config: Config) -> No
         more = subprocess.run([*BILLI, "demo-data", "--items", "5"], env=env, capture_output=True, text=True,
                               timeout=120)
         assert "created 0 people and 2 items" in more.stdout
+        archived = subprocess.run([*BILLI, "archive-chats", "--older-than-days", "0"], env=env, capture_output=True,
+                                  text=True, timeout=120)
+        assert archived.returncode == 0 and "archived 0 message(s) in 0 segment(s)" in archived.stdout
     finally:
         asyncio.run(drop_database(t))
