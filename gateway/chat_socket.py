@@ -49,16 +49,66 @@ def user_channel(user_id: int) -> str:
 
 
 class _RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
-    """The library's manager, keeping every Redis client it makes so shutdown can close them all (its
-    publisher and listener may each connect, the later replacing the earlier)."""
+    """The library's manager with two changes:
+
+    - publishes are queued and sent by one flusher as a pipeline, so a burst of emits costs one Redis round
+      trip instead of one each (order is kept; local clients were already served before the publish);
+    - every Redis client it makes is kept, so shutdown can close them all (its publisher and listener may
+      each connect, the later replacing the earlier).
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.clients: list[Any] = []
+        self._outbox: list[str] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     def _redis_connect(self) -> None:
         super()._redis_connect()
         self.clients.append((self.pubsub, self.redis))
+
+    async def emit(self, event: str, data: Any, namespace: str | None = None, room: Any = None,
+                   skip_sid: Any = None, callback: Any = None, to: Any = None, **kwargs: Any) -> None:
+        """The library's emit without its binary-attachment scan: every chat payload is plain JSON."""
+        if callback is not None or kwargs.get("ignore_queue"):
+            await super().emit(event, data, namespace=namespace, room=room, skip_sid=skip_sid, callback=callback,
+                               to=to, **kwargs)
+            return
+        message = {"method": "emit", "event": event, "data": [data], "binary": False,
+                   "namespace": namespace or "/", "room": to or room, "skip_sid": skip_sid, "callback": None,
+                   "host_id": self.host_id}
+        await self._handle_emit(message)
+        await self._publish(message)
+
+    async def _listen(self) -> Any:
+        # Our own emits come back from the channel; the library would decode each one only to drop it.
+        mine = self.host_id.encode()
+        async for message in super()._listen():
+            if isinstance(message, bytes) and message.startswith(b'{"method": "emit"') and mine in message:
+                continue
+            yield message
+
+    async def _publish(self, data: Any) -> None:
+        self._outbox.append(self.json.dumps(data))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            for attempt in range(2):
+                try:
+                    if not self.connected:
+                        self._redis_connect()
+                    async with self.redis.pipeline(transaction=False) as pipe:
+                        for payload in batch:
+                            pipe.publish(self.channel, payload)
+                        await pipe.execute()
+                    break
+                except Exception as exc:  # noqa: BLE001 — the library's own policy: reconnect once, then drop
+                    self.connected = False
+                    if attempt:
+                        log.error("could not publish %d chat events to other nodes: %s", len(batch), exc)
 
 
 def build_server(config: Config) -> socketio.AsyncServer:
@@ -126,14 +176,16 @@ class ChatSocket:
                 return _error("chat.login_required", "ko")
             locale = session.get("locale", "ko")
             try:
-                if await self.market.accounts.session_user_id(session["token"]) != session["user_id"]:
-                    # Answer first, then hang up, so the client can tell the person why.
-                    self._later(self.sio.disconnect(sid))
+                if handler != self._message and (
+                        await self.market.accounts.session_user_id(session["token"]) != session["user_id"]):
                     raise Unauthenticated("chat.session_expired")
                 if not isinstance(data, dict):
                     raise InvalidInput("chat.bad_event", expected="{\"room\": …}")
                 return await handler(sid, data, session)
             except MarketError as e:
+                if e.code == "chat.session_expired":
+                    # Answer first, then hang up, so the client can tell the person why.
+                    self._later(self.sio.disconnect(sid))
                 return _error(e.code, locale, field=e.field, **e.params)
             except Exception:
                 log.exception("chat event failed", extra={"room": data.get("room") if isinstance(data, dict) else None})
@@ -163,11 +215,13 @@ class ChatSocket:
         return {"ok": True, "room": room.id, "kind": room.kind, "item_id": room.item_id, "unread": unread, **page}
 
     async def _message(self, sid: str, data: dict[str, Any], session: dict[str, Any]) -> Ack:
+        # The session check rides in the same Redis round trip as the send-rate count.
         sent = await self.market.chat.send(session["user_id"], session["nickname"], data.get("room"),
-                                           data.get("text"), data.get("client_msg_id"))
+                                           data.get("text"), data.get("client_msg_id"),
+                                           session_token=session["token"])
         wire = sent.message.to_wire()
         if not sent.duplicate:
-            await self.publish(sent, skip_sid=sid)
+            await self.publish(sent, skip_sid=sid, wire=dict(wire))
             if self.bot is not None:
                 await self.bot.on_message(sent.message.room_id, wire, session["user_id"])
         return {"ok": True, "message": wire, "duplicate": sent.duplicate}
@@ -208,16 +262,13 @@ class ChatSocket:
         return {"ok": True, **page}
 
     # -- fan-out -----------------------------------------------------------------------------------
-    async def publish(self, sent: Sent, *, skip_sid: str | None = None) -> None:
-        """Send a stored message to the room, and each other member their new unread count."""
-        msg = sent.message
-        await self.sio.emit("message", msg.to_wire(), room=room_channel(msg.room_id), skip_sid=skip_sid)
-        preview = {"seq": msg.seq, "text": msg.text[:100], "sender": {"id": msg.sender_id, "kind": msg.sender_kind,
-                                                                       "name": msg.sender_name}}
-        for user_id, unread in sent.unread.items():
-            if user_id != msg.sender_id:
-                await self.sio.emit("room_update", {"room": msg.room_id, "unread": unread, "last_seq": msg.seq,
-                                                    "last_message": preview}, room=user_channel(user_id))
+    async def publish(self, sent: Sent, *, skip_sid: str | None = None, wire: dict[str, Any] | None = None) -> None:
+        """Send a stored message to the room's sockets — every socket of every member is in it from connect
+        (or joins on ``room_update new``) — with each member's unread count after it, so one emit keeps
+        every member's badges right (a second event per message would halve the chat's throughput)."""
+        wire = wire if wire is not None else sent.message.to_wire()
+        wire["unread"] = {str(user_id): n for user_id, n in sent.unread.items()}
+        await self.sio.emit("message", wire, room=room_channel(sent.message.room_id), skip_sid=skip_sid)
 
     async def announce_room(self, room_id: int, user_ids: list[int]) -> None:
         """Tell members' connected clients about a room they were just added to (they then ``join`` it)."""

@@ -67,7 +67,8 @@ class Session:
     user: User
 
 
-def _token_key(token: str) -> str:
+def session_key(token: str) -> str:
+    """The Redis key of a session token (only its hash is stored)."""
     return _SESSION_PREFIX + hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -142,31 +143,31 @@ class Accounts:
         return Session(await self._new_session(user.id), user)
 
     async def log_out(self, token: str) -> None:
-        await self._redis.delete(_token_key(token))
+        await self._redis.delete(session_key(token))
 
     async def session_user(self, token: str | None) -> User | None:
         """The user a session token belongs to, or None for a missing, unknown or expired token."""
         if not token or len(token) > 200:
             return None
-        raw = await self._redis.get(_token_key(token))
+        raw = await self._redis.get(session_key(token))
         if raw is None:
             return None
         try:
             return await self.get(int(raw))
         except NotFound:
-            await self._redis.delete(_token_key(token))
+            await self._redis.delete(session_key(token))
             return None
 
     async def session_user_id(self, token: str | None) -> int | None:
         """The user id of a live session (one Redis read; for checks on every socket event)."""
         if not token or len(token) > 200:
             return None
-        raw = await self._redis.get(_token_key(token))
+        raw = await self._redis.get(session_key(token))
         return int(raw) if raw is not None else None
 
     async def _new_session(self, user_id: int) -> str:
         token = secrets.token_urlsafe(32)
-        await self._redis.set(_token_key(token), str(user_id), ex=self._config.session_ttl_s)
+        await self._redis.set(session_key(token), str(user_id), ex=self._config.session_ttl_s)
         return token
 
     # -- profile -----------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ import redis.asyncio as aioredis
 
 from market import validation as v
 from market.db import Database, Row
-from market.errors import Conflict, InvalidInput, MarketError, NotFound, RateLimited
+from market.accounts import session_key
+from market.errors import Conflict, InvalidInput, MarketError, NotFound, RateLimited, Unauthenticated
 from market.storage import media_url
 
 log = logging.getLogger("billi.chat")
@@ -181,17 +182,19 @@ class MessageWriter:
         now = datetime.now(UTC).replace(tzinfo=None)
         async with self._db.transaction() as cur:
             room_ids = sorted({d.room_id for d in batch})
+            # The rooms (locked, in id order, so concurrent writers on other nodes queue instead of
+            # deadlocking) with their members' read positions, in one statement.
             await cur.execute(
-                f"SELECT id, last_seq FROM rooms WHERE id IN ({_marks(room_ids)}) ORDER BY id FOR UPDATE",
-                tuple(room_ids))
-            last_seq = {r["id"]: r["last_seq"] for r in await cur.fetchall()}
-            read_at: dict[int, dict[int, int]] = {r: {} for r in last_seq}
-            if last_seq:
-                await cur.execute(
-                    f"SELECT room_id, user_id, last_read_seq FROM room_members WHERE room_id IN ({_marks(list(last_seq))})",
-                    tuple(last_seq))
-                for r in await cur.fetchall():
-                    read_at[r["room_id"]][r["user_id"]] = r["last_read_seq"]
+                "SELECT r.id, r.last_seq, m.user_id, m.last_read_seq FROM rooms r"
+                f" LEFT JOIN room_members m ON m.room_id = r.id WHERE r.id IN ({_marks(room_ids)})"
+                " ORDER BY r.id FOR UPDATE", tuple(room_ids))
+            last_seq: dict[int, int] = {}
+            read_at: dict[int, dict[int, int]] = {}
+            for r in await cur.fetchall():
+                last_seq[r["id"]] = r["last_seq"]
+                members = read_at.setdefault(r["id"], {})
+                if r["user_id"] is not None:
+                    members[r["user_id"]] = r["last_read_seq"]
             keyed = [(d.room_id, d.sender_id, d.client_msg_id) for d in batch if d.client_msg_id]
             earlier: dict[tuple[int, int | None, str], Message] = {}
             if keyed:
@@ -264,6 +267,54 @@ def message_from_row(row: Row) -> Message:
                    json.loads(row["body"]) if row["body"] else None, row["created_at"], row["client_msg_id"])
 
 
+class SendGate:
+    """Per-send Redis bookkeeping — the sender's rate counter and, optionally, their session — for every
+    send pending in this process, in one pipelined round trip (the same idea as the group commit)."""
+
+    def __init__(self, redis: aioredis.Redis, window_s: int) -> None:
+        self._redis = redis
+        self._window_s = window_s
+        self._pending: list[tuple[int, str | None, asyncio.Future[tuple[int, str | None]]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._expiring: tuple[int, set[str]] = (-1, set())  # counter keys given a TTL in this window
+
+    async def check(self, user_id: int, session_token: str | None) -> tuple[int, str | None]:
+        """The sender's count in the current window (this send included) and the session's user id."""
+        future: asyncio.Future[tuple[int, str | None]] = asyncio.get_running_loop().create_future()
+        self._pending.append((user_id, session_token, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            window = int(datetime.now(UTC).timestamp()) // self._window_s
+            if self._expiring[0] != window:
+                self._expiring = (window, set())
+            expiring = self._expiring[1]
+            try:
+                slots = []
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for user_id, token, _ in batch:
+                        key = f"billi:rate:chat:{user_id}:{window}"
+                        slots.append(len(pipe.command_stack))
+                        pipe.incr(key)
+                        pipe.get(session_key(token) if token else "billi:no-session")
+                        if key not in expiring:  # one TTL per counter is enough
+                            expiring.add(key)
+                            pipe.expire(key, self._window_s + 1)
+                    results = await pipe.execute()
+            except Exception as e:  # noqa: BLE001 — every waiting sender hears about it
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(e)
+                continue
+            for slot, (*_, future) in zip(slots, batch, strict=True):
+                if not future.done():
+                    future.set_result((int(results[slot]), results[slot + 1]))
+
+
 class Chat:
     """Rooms, membership, sending, history and read positions."""
 
@@ -274,6 +325,7 @@ class Chat:
         self._rate_limit = rate_limit
         self._rate_window_s = rate_window_s
         self.writer = MessageWriter(db)
+        self._gate = SendGate(redis, rate_window_s)
         self.archive = archive  # market.chat_archive.ChatArchive, set by the service
 
     # -- rooms -------------------------------------------------------------------------------------
@@ -385,15 +437,16 @@ class Chat:
 
     # -- messages ----------------------------------------------------------------------------------
     async def send(self, user_id: int, nickname: str, room_id: Any, text: Any, client_msg_id: Any = None,
-                   body: dict[str, Any] | None = None) -> Sent:
-        """A member's message: checked, rate-limited, stored once per ``client_msg_id``."""
+                   body: dict[str, Any] | None = None, *, session_token: str | None = None) -> Sent:
+        """A member's message: checked, rate-limited, stored once per ``client_msg_id``. With
+        ``session_token``, the session must still be live (checked in the same Redis round trip)."""
         room = _room_id(room_id)
         clean = v.text({"text": text}, "text", max_len=MAX_TEXT, multiline=True, required=body is None,
                        default="")
         if client_msg_id is not None and (not isinstance(client_msg_id, str)
                                           or not _CLIENT_MSG_ID.match(client_msg_id)):
             raise InvalidInput("chat.bad_client_msg_id", field="client_msg_id")
-        await self._rate_check(user_id)
+        await self._rate_check(user_id, session_token)
         return await self.writer.write(Draft(room, user_id, "user", nickname, clean or "", body, client_msg_id))
 
     async def post(self, room_id: int, text: str, *, kind: str = "bot", body: dict[str, Any] | None = None) -> Sent:
@@ -401,13 +454,10 @@ class Chat:
         name = BOT_NAME if kind == "bot" else SYSTEM_NAME
         return await self.writer.write(Draft(room_id, None, kind, name, text, body))
 
-    async def _rate_check(self, user_id: int) -> None:
-        window = int(datetime.now(UTC).timestamp()) // self._rate_window_s
-        key = f"billi:rate:chat:{user_id}:{window}"
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, self._rate_window_s + 1)
-            count, _ = await pipe.execute()
+    async def _rate_check(self, user_id: int, session_token: str | None) -> None:
+        count, session_user = await self._gate.check(user_id, session_token)
+        if session_token is not None and session_user != str(user_id):
+            raise Unauthenticated("chat.session_expired")
         if count > self._rate_limit:
             raise RateLimited("chat.too_fast")
 

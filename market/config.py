@@ -50,6 +50,7 @@ class Config:
     login_max_failures: int = 10
     login_failure_window_s: int = 15 * 60
     db_pool_size: int = 10
+    redis_pool_size: int = 64
     chat_rate_limit: int = 20
     chat_rate_window_s: int = 10
     chat_archive_after_days: int = 30

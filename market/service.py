@@ -47,7 +47,9 @@ class Market:
             stack.push_async_callback(db.close)
             if run_migrations:
                 await migrate(db)
-            redis = aioredis.from_url(config.redis_url, decode_responses=True)
+            # A blocking pool: under a burst, commands wait for a free connection instead of failing.
+            redis = aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
+                config.redis_url, max_connections=config.redis_pool_size, timeout=10, decode_responses=True))
             stack.push_async_callback(redis.aclose)
             store = await BlobStore.open(stack, url=config.s3_url, bucket=config.s3_bucket,
                                          access_key=config.s3_access_key, secret_key=config.s3_secret_key,

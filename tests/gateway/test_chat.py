@@ -67,10 +67,9 @@ async def test_a_message_is_stored_with_the_next_seq_and_reaches_the_other_membe
     assert msg["seq"] == 2 and msg["id"] == f"{room}:2" and msg["sender"] == {"id": borrower.id, "kind": "user",
                                                                                "name": "준호"}
     assert msg["ts"].endswith("Z")
-    got = await o.wait_for("message", room=room)
-    assert got[-1] == msg
-    update = [u for u in await o.wait_for("room_update") if u.get("last_seq") == 2]
-    assert update and update[0]["unread"] == 2
+    got = (await o.wait_for("message", room=room))[-1]
+    assert got["unread"] == {str(owner.id): 2, str(borrower.id): 0}  # each member's badge after this message
+    assert {k: v for k, v in got.items() if k != "unread"} == msg
     assert b.received("message", room) == []  # the sender has the ack instead
 
 
