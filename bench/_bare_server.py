@@ -28,6 +28,12 @@ async def message(sid: str, data: dict) -> dict:  # type: ignore[type-arg]
 
 
 if __name__ == "__main__":
+    import gc
+
     app = web.Application()
+    # The same collector setting as `billi serve` (gateway/cli.py tune_gc), so the comparison stays fair.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
     sio.attach(app)
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)

@@ -139,6 +139,7 @@ def main() -> None:
         "- ours: one `billi serve` process (session check per event, membership checked in the write transaction,"
         " group-committed MariaDB write, AsyncRedisManager fan-out, an unread `room_update` to the other member)",
         "- bare: python-socketio AsyncServer on aiohttp, in-memory rooms, echo to the room (no auth, DB or Redis)",
+        "- both servers run with the same garbage-collector setting (`gc.freeze()`, gen0 threshold 50,000)",
         f"- machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()};"
         " server, clients, MariaDB and Redis share it",
         "",
