@@ -168,16 +168,23 @@ class MessageWriter:
                     d.future.set_result(result)
 
     async def _commit_with_retry(self, batch: list[Draft]) -> list[Sent | MarketError]:
-        for attempt in range(5):
+        # Optimistic first: a retried send is rare, so look for earlier copies only when the unique
+        # (room, sender, client_msg_id) key says there is one — then the whole batch is redone carefully.
+        look_for_repeats = False
+        for attempt in range(6):
             try:
-                return await self._commit(batch)
+                return await self._commit(batch, look_for_repeats)
+            except pymysql.err.IntegrityError as e:
+                if e.args[0] != 1062 or look_for_repeats:
+                    raise
+                look_for_repeats = True
             except pymysql.err.OperationalError as e:
-                if e.args[0] not in (1213, 1205) or attempt == 4:  # deadlock, lock wait timeout
+                if e.args[0] not in (1213, 1205) or attempt == 5:  # deadlock, lock wait timeout
                     raise
                 await asyncio.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    async def _commit(self, batch: list[Draft]) -> list[Sent | MarketError]:
+    async def _commit(self, batch: list[Draft], look_for_repeats: bool) -> list[Sent | MarketError]:
         results: list[Sent | MarketError | None] = [None] * len(batch)
         now = datetime.now(UTC).replace(tzinfo=None)
         async with self._db.transaction() as cur:
@@ -197,7 +204,7 @@ class MessageWriter:
                     members[r["user_id"]] = r["last_read_seq"]
             keyed = [(d.room_id, d.sender_id, d.client_msg_id) for d in batch if d.client_msg_id]
             earlier: dict[tuple[int, int | None, str], Message] = {}
-            if keyed:
+            if keyed and look_for_repeats:
                 await cur.execute(
                     SELECT_MESSAGES + " WHERE " + " OR ".join(
                         ["(m.room_id = %s AND m.sender_id <=> %s AND m.client_msg_id = %s)"] * len(keyed)),

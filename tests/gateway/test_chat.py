@@ -267,3 +267,18 @@ async def test_button_presses_are_acknowledged_until_the_bot_handles_them(client
     b = await chatters(borrower)
     ack = await b.call("action", {"room": room, "token": "some-token"})
     assert ack["ok"] is True and ack["handled"] is False
+
+
+async def test_a_retry_batched_with_new_messages_keeps_seqs_gap_free(client: TestClient, chatters: Any,
+                                                                     market: Market) -> None:
+    """The writer inserts optimistically; a repeat in the batch makes it redo the batch, skipping the repeat."""
+    _, borrower, _, room = await _deal(client)
+    b = await chatters(borrower)
+    first = await b.call("message", {"room": room, "text": "처음", "client_msg_id": "r-1"})
+    acks = await asyncio.gather(
+        b.call("message", {"room": room, "text": "처음", "client_msg_id": "r-1"}),
+        *[b.call("message", {"room": room, "text": f"새 {n}", "client_msg_id": f"n-{n}"}) for n in range(6)])
+    assert acks[0]["duplicate"] is True and acks[0]["message"]["seq"] == first["message"]["seq"]
+    assert sorted(a["message"]["seq"] for a in acks[1:]) == list(range(3, 9))
+    rows = await market.db.fetchall("SELECT seq FROM messages WHERE room_id = %s ORDER BY seq", (room,))
+    assert [r["seq"] for r in rows] == list(range(1, 9))
