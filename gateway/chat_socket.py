@@ -224,7 +224,11 @@ class ChatSocket:
             await self.publish(sent, skip_sid=sid, wire=dict(wire))
             if self.bot is not None:
                 await self.bot.on_message(sent.message.room_id, wire, session["user_id"])
-        return {"ok": True, "message": wire, "duplicate": sent.duplicate}
+        # The sender has the text already: the receipt says where it was stored (saves encoding it again).
+        receipt = {"room": wire["room"], "seq": wire["seq"], "id": wire["id"], "ts": wire["ts"]}
+        if "client_msg_id" in wire:
+            receipt["client_msg_id"] = wire["client_msg_id"]
+        return {"ok": True, "message": receipt, "duplicate": sent.duplicate}
 
     async def _action(self, sid: str, data: dict[str, Any], session: dict[str, Any]) -> Ack:
         room = await self.market.chat.room(_int(data.get("room"), "room"), session["user_id"])

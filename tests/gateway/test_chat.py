@@ -63,13 +63,14 @@ async def test_a_message_is_stored_with_the_next_seq_and_reaches_the_other_membe
     o, b = await chatters(owner), await chatters(borrower)
     ack = await b.call("message", {"room": room, "text": "안녕하세요! 이번 주말에 빌릴 수 있을까요?", "client_msg_id": "m-1"})
     assert ack["ok"] and ack["duplicate"] is False
-    msg = ack["message"]
-    assert msg["seq"] == 2 and msg["id"] == f"{room}:2" and msg["sender"] == {"id": borrower.id, "kind": "user",
-                                                                               "name": "준호"}
-    assert msg["ts"].endswith("Z")
+    receipt = ack["message"]
+    assert receipt == {"room": room, "seq": 2, "id": f"{room}:2", "ts": receipt["ts"], "client_msg_id": "m-1"}
+    assert receipt["ts"].endswith("Z")
     got = (await o.wait_for("message", room=room))[-1]
     assert got["unread"] == {str(owner.id): 2, str(borrower.id): 0}  # each member's badge after this message
-    assert {k: v for k, v in got.items() if k != "unread"} == msg
+    assert got["sender"] == {"id": borrower.id, "kind": "user", "name": "준호"}
+    assert got["text"] == "안녕하세요! 이번 주말에 빌릴 수 있을까요?"
+    assert {k: got[k] for k in receipt} == receipt
     assert b.received("message", room) == []  # the sender has the ack instead
 
 
@@ -155,8 +156,10 @@ async def test_html_in_a_message_is_stored_and_sent_as_plain_text(client: TestCl
     o, b = await chatters(owner), await chatters(borrower)
     text = "<img src=x onerror=alert(1)> <script>fetch('/api/me')</script>"
     ack = await b.call("message", {"room": room, "text": text})
-    assert ack["message"]["text"] == text
+    assert ack["ok"]
     assert (await o.wait_for("message", room=room))[-1]["text"] == text
+    history = await b.call("history", {"room": room})
+    assert history["messages"][-1]["text"] == text
 
 
 async def test_a_flood_gets_a_polite_refusal_and_only_the_allowed_messages_are_kept(
