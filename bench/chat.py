@@ -2,7 +2,7 @@
 
 N clients in pairs (one deal room per pair) send — as fast as acks allow (throughput), then at a steady pace
 (latency) — through (1) a real `billi serve` process
-— session auth, membership, durable MariaDB write, Redis fan-out, unread updates — and (2) a bare echo
+— session auth, membership, durable MariaDB write, Redis fan-out with unread counts — and (2) a bare echo
 server with the same events, each from one separate client process, on the same machine. Checks that
 every acknowledged message is in the database. Writes bench/results/chat.md.
 
@@ -137,7 +137,7 @@ def main() -> None:
         f" process; each sends its next message when the previous one is acknowledged; {args.seconds:.0f} s"
         " measured after a 2 s warm-up",
         "- ours: one `billi serve` process (session check per event, membership checked in the write transaction,"
-        " group-committed MariaDB write, AsyncRedisManager fan-out, an unread `room_update` to the other member)",
+        " group-committed MariaDB write, AsyncRedisManager fan-out carrying each member's unread count)",
         "- bare: python-socketio AsyncServer on aiohttp, in-memory rooms, echo to the room (no auth, DB or Redis)",
         "- both servers run with the same garbage-collector setting (`gc.freeze()`, gen0 threshold 50,000)",
         f"- machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()};"
