@@ -28,6 +28,8 @@ def only_fields(data: Mapping[str, Any], allowed: Iterable[str]) -> None:
 
 def clean_text(value: str, *, multiline: bool) -> str:
     """NFC-normalise, drop control and invisible format characters (keeping newlines where allowed), trim."""
+    if value.isprintable() and unicodedata.is_normalized("NFC", value):
+        return value.strip()  # the common case, checked in C: nothing to drop
     value = unicodedata.normalize("NFC", value)
     kept = []
     for ch in value:
