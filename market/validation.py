@@ -5,6 +5,7 @@ Used by every entry point of the market (REST bodies, query strings, chat flows)
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -17,6 +18,7 @@ KOREA_LAT = (33.0, 38.7)
 KOREA_LNG = (124.5, 132.0)
 
 _MISSING = object()
+_ASCII_INT = re.compile(r"^-?[0-9]{1,18}$")
 _JOINERS = {"\u200c", "\u200d"}  # kept: emoji sequences and some scripts need them
 
 
@@ -80,7 +82,7 @@ def integer(data: Mapping[str, Any], field: str, *, lo: int, hi: int, required: 
         raise InvalidInput("input.not_integer", field=field)
     if isinstance(raw, str):
         stripped = raw.strip().replace(",", "")
-        if not stripped.lstrip("-").isdigit() or len(stripped) > 18:
+        if not _ASCII_INT.match(stripped):  # str.isdigit() also takes "²", which int() refuses
             raise InvalidInput("input.not_integer", field=field)
         raw = int(stripped)
     if isinstance(raw, float):

@@ -49,6 +49,14 @@ def test_money_reader_accepts_korean_style_thousands() -> None:
     assert v.integer({"p": "5,000"}, "p", lo=0, hi=10**6) == 5000
 
 
+@pytest.mark.parametrize("raw", ["²", "5²", "١٢", "１２", "--5", "-", "1e3", "0x10"])
+def test_superscripts_and_other_digit_forms_are_not_numbers(raw: str) -> None:
+    """Regression: "²".isdigit() is True but int("²") raises; it once escaped as a 500."""
+    with pytest.raises(InvalidInput) as e:
+        v.integer({"p": raw}, "p", lo=-10**6, hi=10**6)
+    assert e.value.code == "input.not_integer"
+
+
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF"])
 def test_real_images_of_each_format_are_accepted_and_become_jpeg(fmt: str) -> None:
     out = process_image(image_bytes(fmt, (2000, 1000)), max_bytes=10 << 20, max_pixels=40_000_000)
