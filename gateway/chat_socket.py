@@ -49,10 +49,12 @@ def user_channel(user_id: int) -> str:
 
 
 class _RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
-    """The library's manager with two changes:
+    """The library's manager with these changes:
 
     - publishes are queued and sent by one flusher as a pipeline, so a burst of emits costs one Redis round
       trip instead of one each (order is kept; local clients were already served before the publish);
+    - our own emits coming back from the channel are dropped before they are decoded;
+    - emit skips the binary-attachment scan (chat payloads are plain JSON);
     - every Redis client it makes is kept, so shutdown can close them all (its publisher and listener may
       each connect, the later replacing the earlier).
     """
@@ -82,9 +84,10 @@ class _RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
 
     async def _listen(self) -> Any:
         # Our own emits come back from the channel; the library would decode each one only to drop it.
-        mine = self.host_id.encode()
+        # json.dumps keeps key order, and emit() puts host_id last.
+        mine = b'"host_id": "' + self.host_id.encode() + b'"}'
         async for message in super()._listen():
-            if isinstance(message, bytes) and message.startswith(b'{"method": "emit"') and mine in message:
+            if isinstance(message, bytes) and message.startswith(b'{"method": "emit"') and message.endswith(mine):
                 continue
             yield message
 
