@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,10 +21,11 @@ import pymysql
 import redis.asyncio as aioredis
 
 from market import validation as v
-from market.db import Database, Row
 from market.accounts import session_key
+from market.db import Database, Row
 from market.errors import Conflict, InvalidInput, MarketError, NotFound, RateLimited, Unauthenticated
-from market.storage import media_url
+from market.images import process_image
+from market.storage import BlobStore, media_url
 
 log = logging.getLogger("billi.chat")
 
@@ -325,10 +327,13 @@ class SendGate:
 class Chat:
     """Rooms, membership, sending, history and read positions."""
 
-    def __init__(self, db: Database, redis: aioredis.Redis, *, rate_limit: int, rate_window_s: int,
-                 archive: Any = None) -> None:
+    def __init__(self, db: Database, redis: aioredis.Redis, store: BlobStore, *, rate_limit: int,
+                 rate_window_s: int, max_upload_bytes: int, max_image_pixels: int, archive: Any = None) -> None:
         self._db = db
         self._redis = redis
+        self._store = store
+        self._max_upload_bytes = max_upload_bytes
+        self._max_image_pixels = max_image_pixels
         self._rate_limit = rate_limit
         self._rate_window_s = rate_window_s
         self.writer = MessageWriter(db)
@@ -455,6 +460,27 @@ class Chat:
             raise InvalidInput("chat.bad_client_msg_id", field="client_msg_id")
         await self._rate_check(user_id, session_token)
         return await self.writer.write(Draft(room, user_id, "user", nickname, clean or "", body, client_msg_id))
+
+    async def send_image(self, user_id: int, nickname: str, room_id: Any, data: bytes, *, caption: Any = "",
+                         client_msg_id: Any = None) -> Sent:
+        """An image message: checked like item photos, stored under ``chat/<room>/`` (served to members only)."""
+        room = await self.room(_room_id(room_id), user_id)
+        image = await asyncio.to_thread(process_image, data, max_bytes=self._max_upload_bytes,
+                                        max_pixels=self._max_image_pixels)
+        stem = f"chat/{room.id}/{uuid.uuid4().hex}"
+        keys = (f"{stem}.jpg", f"{stem}_thumb.jpg")
+        await self._store.put(keys[0], image.main, image.content_type)
+        await self._store.put(keys[1], image.thumb, image.content_type)
+        try:
+            sent = await self.send(user_id, nickname, room.id, caption or "", client_msg_id, body={"image": {
+                "url": media_url(keys[0]), "thumbnail": media_url(keys[1]), "width": image.width,
+                "height": image.height}})
+        except BaseException:
+            await asyncio.shield(self._store.delete(*keys))
+            raise
+        if sent.duplicate:
+            await self._store.delete(*keys)  # the first upload of this message stays
+        return sent
 
     async def post(self, room_id: int, text: str, *, kind: str = "bot", body: dict[str, Any] | None = None) -> Sent:
         """A bot or system message (no rate limit, no membership)."""

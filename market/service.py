@@ -56,7 +56,8 @@ class Market:
                                          region=config.s3_region)
             categories = await Categories.load(db)
             items = Items(db, redis, store, categories, config)
-            chat = Chat(db, redis, rate_limit=config.chat_rate_limit, rate_window_s=config.chat_rate_window_s,
+            chat = Chat(db, redis, store, rate_limit=config.chat_rate_limit, rate_window_s=config.chat_rate_window_s,
+                        max_upload_bytes=config.max_upload_bytes, max_image_pixels=config.max_image_pixels,
                         archive=ChatArchive(db, store, segment_size=config.chat_archive_segment_size))
             stack.push_async_callback(chat.writer.stop)
             yield cls(config, db, redis, store, categories, Accounts(db, redis, store, config), items,

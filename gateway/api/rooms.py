@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-
 from aiohttp import web
 
 from gateway.http import json_body, json_response, require_user, uploaded_files
 from gateway.keys import CHAT, CONFIG, MARKET
 from gateway.routing import Param, Route
-from market.images import process_image
 from market.messages import render
-from market.storage import media_url
 
 
 def _room_id(request: web.Request) -> int:
@@ -62,25 +57,16 @@ async def mark_read(request: web.Request) -> web.Response:
 
 
 async def send_image(request: web.Request) -> web.Response:
-    """An image message: the photo is checked like item photos, stored privately, then posted to the room."""
+    """An image message (the photo is checked and stored by the market), then delivered to the room."""
     user = require_user(request)
     market = request.app[MARKET]
     config = request.app[CONFIG]
-    room = await market.chat.room(_room_id(request), user.id)
+    await market.chat.room(_room_id(request), user.id)  # a stranger learns nothing, not even upload limits
     files = await uploaded_files(request, max_files=1, max_bytes=config.max_upload_bytes)
-    image = await asyncio.to_thread(process_image, files[0], max_bytes=config.max_upload_bytes,
-                                    max_pixels=config.max_image_pixels)
-    stem = f"chat/{room.id}/{uuid.uuid4().hex}"
-    await market.store.put(f"{stem}.jpg", image.main, image.content_type)
-    await market.store.put(f"{stem}_thumb.jpg", image.thumb, image.content_type)
-    client_msg_id = request.query.get("client_msg_id")
-    sent = await market.chat.send(user.id, user.nickname, room.id, request.query.get("caption", ""), client_msg_id,
-                                  body={"image": {"url": media_url(f"{stem}.jpg"),
-                                                  "thumbnail": media_url(f"{stem}_thumb.jpg"),
-                                                  "width": image.width, "height": image.height}})
-    if sent.duplicate:
-        await market.store.delete(f"{stem}.jpg", f"{stem}_thumb.jpg")
-    else:
+    sent = await market.chat.send_image(user.id, user.nickname, _room_id(request), files[0],
+                                        caption=request.query.get("caption", ""),
+                                        client_msg_id=request.query.get("client_msg_id"))
+    if not sent.duplicate:
         await request.app[CHAT].publish(sent)
     return json_response({"message": sent.message.to_wire(), "duplicate": sent.duplicate},
                          status=200 if sent.duplicate else 201)
