@@ -244,17 +244,20 @@ class MessageWriter:
                 await cur.execute(
                     "INSERT INTO messages (room_id, seq, sender_id, sender_kind, client_msg_id, text, body, created_at)"
                     " VALUES " + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * count), tuple(rows))
+                # One statement moves each room's last_seq and each sender's read position (a sender has read
+                # up to their own message); a room with only bot messages joins no member row.
                 changed = sorted({m.message.room_id for m in results if isinstance(m, Sent) and not m.duplicate})
+                marks: list[tuple[int, int, int | None, int]] = [(r, last_seq[r], u, seq)
+                                                                for (r, u), seq in sorted(read_marks.items())]
+                marked = {m[0] for m in marks}
+                marks += [(r, last_seq[r], None, 0) for r in changed if r not in marked]
                 await cur.execute(
-                    "UPDATE rooms SET last_message_at = %s, last_seq = CASE id "
-                    + " ".join(["WHEN %s THEN %s"] * len(changed)) + f" END WHERE id IN ({_marks(changed)})",
-                    (now, *(x for r in changed for x in (r, last_seq[r])), *changed))
-            if read_marks:
-                marks = sorted(read_marks.items())
-                await cur.execute(
-                    "UPDATE room_members m JOIN (" + " UNION ALL ".join(["SELECT %s AS r, %s AS u, %s AS s"] * len(marks))
-                    + ") x ON m.room_id = x.r AND m.user_id = x.u SET m.last_read_seq = GREATEST(m.last_read_seq, x.s)",
-                    tuple(x for (r, u), s in marks for x in (r, u, s)))
+                    "UPDATE rooms r JOIN (" + " UNION ALL ".join(["SELECT %s AS room, %s AS last, %s AS user, %s AS seen"]
+                                                                   * len(marks))
+                    + ") x ON x.room = r.id LEFT JOIN room_members m ON m.room_id = x.room AND m.user_id = x.user"
+                    " SET r.last_seq = x.last, r.last_message_at = %s,"
+                    " m.last_read_seq = GREATEST(m.last_read_seq, x.seen)",
+                    (*(v for mark in marks for v in mark), now))
         self.batches += 1
         self.written += len(rows) // 8 if rows else 0
         return results  # type: ignore[return-value]
