@@ -285,3 +285,20 @@ async def test_a_retry_batched_with_new_messages_keeps_seqs_gap_free(client: Tes
     assert sorted(a["message"]["seq"] for a in acks[1:]) == list(range(3, 9))
     rows = await market.db.fetchall("SELECT seq FROM messages WHERE room_id = %s ORDER BY seq", (room,))
     assert [r["seq"] for r in rows] == list(range(1, 9))
+
+
+async def test_a_packet_over_the_size_limit_drops_that_socket_and_nothing_else(
+        client: TestClient, chatters: Any, market: Market) -> None:
+    owner, borrower, _, room = await _deal(client)
+    o, b = await chatters(owner), await chatters(borrower)
+    with pytest.raises(socketio.exceptions.SocketIOError):
+        await b.sio.call("message", {"room": room, "text": "가" * 100_000}, timeout=5)  # ~300 KB
+    for _ in range(50):
+        if not b.sio.connected:
+            break
+        await asyncio.sleep(0.1)
+    assert not b.sio.connected
+    assert await market.db.fetchval("SELECT last_seq FROM rooms WHERE id = %s", (room,)) == 1
+    assert (await o.call("message", {"room": room, "text": "저는 괜찮아요"}))["ok"]  # others carry on
+    again = await chatters(borrower)
+    assert (await again.call("message", {"room": room, "text": "다시 연결했어요"}))["ok"]
