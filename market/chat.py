@@ -288,7 +288,11 @@ class SendGate:
         self._window_s = window_s
         self._pending: list[tuple[int, str | None, asyncio.Future[tuple[int, str | None]]]] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._expiring: tuple[int, set[str]] = (-1, set())  # counter keys given a TTL in this window
+        # One command per send: count it (the counter expires with its window) and read the session.
+        self._script = redis.register_script(
+            "local n = redis.call('INCR', KEYS[1]) "
+            "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+            "return {n, redis.call('GET', KEYS[2])}")
 
     async def check(self, user_id: int, session_token: str | None) -> tuple[int, str | None]:
         """The sender's count in the current window (this send included) and the session's user id."""
@@ -302,29 +306,21 @@ class SendGate:
         while self._pending:
             batch, self._pending = self._pending, []
             window = int(datetime.now(UTC).timestamp()) // self._window_s
-            if self._expiring[0] != window:
-                self._expiring = (window, set())
-            expiring = self._expiring[1]
             try:
-                slots = []
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for user_id, token, _ in batch:
-                        key = f"billi:rate:chat:{user_id}:{window}"
-                        slots.append(len(pipe.command_stack))
-                        pipe.incr(key)
-                        pipe.get(session_key(token) if token else "billi:no-session")
-                        if key not in expiring:  # one TTL per counter is enough
-                            expiring.add(key)
-                            pipe.expire(key, self._window_s + 1)
+                        await self._script(keys=[f"billi:rate:chat:{user_id}:{window}",
+                                                 session_key(token) if token else "billi:no-session"],
+                                           args=[self._window_s + 1], client=pipe)
                     results = await pipe.execute()
             except Exception as e:  # noqa: BLE001 — every waiting sender hears about it
                 for *_, future in batch:
                     if not future.done():
                         future.set_exception(e)
                 continue
-            for slot, (*_, future) in zip(slots, batch, strict=True):
+            for (count, session_user), (*_, future) in zip(results, batch, strict=True):
                 if not future.done():
-                    future.set_result((int(results[slot]), results[slot + 1]))
+                    future.set_result((int(count), session_user))
 
 
 class Chat:
