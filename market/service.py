@@ -18,11 +18,14 @@ from market.chat import Chat
 from market.chat_archive import ChatArchive
 from market.config import Config
 from market.db import Database
+from market.errors import NotFound
 from market.geo import NearbyQuery, nearby
 from market.items import Items
 from market.migrate import migrate
 from market.storage import BlobStore
 from market.wishes import Wishes
+
+PUBLIC_MEDIA_PREFIXES = ("items/", "profiles/")
 
 
 @dataclass
@@ -70,6 +73,22 @@ class Market:
         page = await nearby(self.db, query, self.categories)
         return {"items": await self.items.cards(page.hits), "next_cursor": page.next_cursor,
                 "radius_m": query.radius_m}
+
+    async def media_access(self, key: str, user_id: int | None) -> str | None:
+        """Who may read a stored object: "public" (item and profile photos), "members" (a chat image, for
+        that room's members) or None (nobody through the media path)."""
+        if ".." in key or "//" in key:
+            return None
+        if key.startswith(PUBLIC_MEDIA_PREFIXES):
+            return "public"
+        parts = key.split("/")
+        if parts[0] == "chat" and len(parts) > 2 and parts[1].isdigit() and user_id is not None:
+            try:
+                await self.chat.room(int(parts[1]), user_id)
+            except NotFound:
+                return None
+            return "members"
+        return None
 
     async def readiness(self) -> dict[str, bool]:
         """Whether each backing service answers."""

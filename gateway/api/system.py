@@ -10,10 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.http import json_response, error_response
 from gateway.keys import CONFIG, MARKET, METRICS, USER
-from market.errors import NotFound
 from gateway.routing import Route
 
-PUBLIC_MEDIA_PREFIXES = ("items/", "profiles/")
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parents[2] / "web_widget" / "templates"),
     autoescape=True,
@@ -44,28 +42,15 @@ async def media(request: web.Request) -> web.StreamResponse:
     """Photos from S3: items and profiles for anyone, chat images for the room's members. Keys are unique
     per upload, so they cache forever."""
     key = request.match_info["key"]
-    if ".." in key or "//" in key:
-        return error_response(request, 404, "media.not_found")
-    private = False
-    if key.startswith("chat/"):
-        # Chat images are for the room's members only.
-        user = request.get(USER)
-        room = key.split("/")[1]
-        if user is None or not room.isdigit():
-            return error_response(request, 404, "media.not_found")
-        try:
-            await request.app[MARKET].chat.room(int(room), user.id)
-        except NotFound:
-            return error_response(request, 404, "media.not_found")
-        private = True
-    elif not key.startswith(PUBLIC_MEDIA_PREFIXES):
+    access = await request.app[MARKET].media_access(key, user.id if (user := request.get(USER)) else None)
+    if access is None:
         return error_response(request, 404, "media.not_found")
     obj = await request.app[MARKET].store.get(key)
     if obj is None:
         return error_response(request, 404, "media.not_found")
     if request.headers.get("If-None-Match") == obj.etag and obj.etag:
         return web.Response(status=304)
-    cache = "private, max-age=86400" if private else "public, max-age=31536000, immutable"
+    cache = "public, max-age=31536000, immutable" if access == "public" else "private, max-age=86400"
     return web.Response(body=obj.body, content_type=obj.content_type, headers={
         "Cache-Control": cache, "ETag": obj.etag,
         "Content-Security-Policy": "default-src 'none'; sandbox"})
