@@ -57,17 +57,6 @@ class Categories:
             raise InvalidInput("category.not_leaf", field="category_id")
         return path
 
-    def by_name(self, name: str) -> Category | None:
-        """The category whose name (or a slash-separated part of it) matches, preferring higher levels."""
-        wanted = name.strip().replace(" ", "").lower()
-        best: Category | None = None
-        for c in self._by_id.values():
-            names = [c.name, *c.name.split("/")]
-            if any(n.replace(" ", "").lower() == wanted for n in names):
-                if best is None or c.level < best.level:
-                    best = c
-        return best
-
     def tree(self) -> list[dict[str, Any]]:
         def node(c: Category) -> dict[str, Any]:
             return {"id": c.id, "name": c.name, "level": c.level,

@@ -121,8 +121,6 @@ class MessageWriter:
         self._db = db
         self._queue: asyncio.Queue[Draft] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self.batches = 0
-        self.written = 0
 
     def start(self) -> None:
         if self._task is None:
@@ -258,8 +256,6 @@ class MessageWriter:
                     " SET r.last_seq = x.last, r.last_message_at = %s,"
                     " m.last_read_seq = GREATEST(m.last_read_seq, x.seen)",
                     (*(v for mark in marks for v in mark), now))
-        self.batches += 1
-        self.written += len(rows) // 8 if rows else 0
         return results  # type: ignore[return-value]
 
 
@@ -393,10 +389,6 @@ class Chat:
         if row is None:
             raise NotMember("chat.unknown_room")
         return Room.from_row(row)
-
-    async def member_ids(self, room_id: int) -> list[int]:
-        rows = await self._db.fetchall("SELECT user_id FROM room_members WHERE room_id = %s", (room_id,))
-        return [r["user_id"] for r in rows]
 
     async def room_ids(self, user_id: int, limit: int = 500) -> list[int]:
         rows = await self._db.fetchall(

@@ -88,13 +88,6 @@ class BlobStore:
             body = await stream.read()
         return StoredObject(body, resp.get("ContentType") or "application/octet-stream", resp.get("ETag", ""))
 
-    async def exists(self, key: str) -> bool:
-        try:
-            await self._s3.head_object(Bucket=self.bucket, Key=key)
-            return True
-        except ClientError:
-            return False
-
     async def delete(self, *keys: str) -> None:
         for key in keys:
             await self._s3.delete_object(Bucket=self.bucket, Key=key)

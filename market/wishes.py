@@ -51,10 +51,3 @@ class Wishes:
             " WHERE w.user_id = %s AND i.status IN ('available', 'reserved', 'rented')"
             " ORDER BY w.created_at DESC, w.item_id DESC", (user_id,))
         return await self._items.cards_by_ids([r["item_id"] for r in rows])
-
-    async def count(self, item_id: int) -> int:
-        value = await self._db.fetchval("SELECT wish_count FROM items WHERE id = %s AND status <> 'deleted'",
-                                        (item_id,))
-        if value is None:
-            raise NotFound("item.not_found")
-        return int(value)
