@@ -13,11 +13,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.api import accounts, items, rooms, system
+from gateway.api import accounts, items, rooms, search, system
 from gateway.chat_socket import ChatSocket, build_server, close_server
 from gateway.http import HttpMetrics, errors, headers, observe, sessions
 from gateway.keys import CHAT, CONFIG, MARKET, METRICS
 from gateway.routing import Route, openapi, register
+from market import korean
 from market.config import Config
 from market.service import Market
 
@@ -27,7 +28,7 @@ STATIC_DIR = Path(__file__).resolve().parents[1] / "web_widget" / "static"
 
 
 def all_routes() -> list[Route]:
-    return [*system.ROUTES, *accounts.ROUTES, *items.ROUTES, *rooms.ROUTES]
+    return [*system.ROUTES, *accounts.ROUTES, *items.ROUTES, *rooms.ROUTES, *search.ROUTES]
 
 
 def create_app(config: Config) -> web.Application:
@@ -58,8 +59,22 @@ def create_app(config: Config) -> web.Application:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+    async def indexer_ctx(app: web.Application) -> AsyncIterator[None]:
+        await asyncio.to_thread(korean.warm_up)  # load the analyser before the first search, not during it
+        indexer = app[MARKET].indexer
+        task = asyncio.create_task(indexer.run(config.search_index_interval_ms / 1000))
+        yield
+        indexer.stop()  # let the round in progress finish (see SearchIndexer.run)
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=30)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     app.cleanup_ctx.append(market_ctx)
     app.cleanup_ctx.append(archive_ctx)
+    app.cleanup_ctx.append(indexer_ctx)
     return app
 
 

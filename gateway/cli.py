@@ -1,4 +1,4 @@
-"""The ``billi`` command: up (everything, locally), serve, migrate, demo-data, archive-chats.
+"""The ``billi`` command: up (everything, locally), serve, migrate, demo-data, archive-chats, reindex.
 
 When a service URL is not configured, ``up`` (and ``migrate`` / ``demo-data``) start that service locally
 with its data under ``BILLI_DATA_DIR`` (default ``.billi/``).
@@ -185,6 +185,26 @@ def cmd_archive_chats(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reindex(config: Config, args: argparse.Namespace) -> int:
+    """Rebuild the search index from MariaDB, with a progress bar on the terminal."""
+    import time
+
+    started = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        rate = done / max(time.monotonic() - started, 1e-6)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} ({rate:,.0f} items/s)")
+        sys.stderr.flush()
+
+    done = _with_market(config, lambda market: market.indexer.reindex(progress=progress))
+    sys.stderr.write("\n")
+    elapsed = time.monotonic() - started
+    print(f"reindexed {done} item(s) in {elapsed:.1f} s ({done / max(elapsed, 1e-6):,.0f} items/s)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="billi", description="빌리마켓 Billi Market")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -198,13 +218,14 @@ def main(argv: list[str] | None = None) -> int:
     archive = sub.add_parser("archive-chats", help="move old chat messages to S3 segments")
     archive.add_argument("--older-than-days", type=float, default=None,
                          help="default: BILLI_CHAT_ARCHIVE_AFTER_DAYS (30)")
+    sub.add_parser("reindex", help="rebuild the search index from the database")
     args = parser.parse_args(argv)
     config = Config.from_env()
     setup_logging(config)
     if getattr(args, "older_than_days", 0) is None:
         args.older_than_days = config.chat_archive_after_days
     handler = {"up": cmd_up, "serve": cmd_serve, "migrate": cmd_migrate, "demo-data": cmd_demo_data,
-               "archive-chats": cmd_archive_chats}[args.command]
+               "archive-chats": cmd_archive_chats, "reindex": cmd_reindex}[args.command]
     return handler(config, args)
 
 

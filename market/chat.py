@@ -67,7 +67,7 @@ class Message:
         """The message as clients receive it (DESIGN §3); all text is plain text."""
         out: dict[str, Any] = {
             "room": self.room_id, "seq": self.seq, "id": f"{self.room_id}:{self.seq}",
-            "ts": self.created_at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{self.created_at.microsecond // 1000:03d}Z",
+            "ts": self.created_at.isoformat(timespec="milliseconds") + "Z",
             "sender": {"id": self.sender_id, "kind": self.sender_kind, "name": self.sender_name},
             "text": self.text,
         }

@@ -57,6 +57,9 @@ class Config:
     chat_archive_interval_s: int = 3600
     chat_archive_segment_size: int = 2000
     socketio_channel: str = "billi-socketio"
+    elasticsearch_url: str | None = None
+    elasticsearch_index: str = "billi-items"
+    search_index_interval_ms: int = 500
     gc_gen0_threshold: int = 50_000
     log_level: str = "INFO"
     log_json: bool = False

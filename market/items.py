@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from market.db import Database, Row
 from market.errors import Conflict, Forbidden, InvalidInput, NotFound
 from market.geo import CONDITIONS, Hit
 from market.images import ProcessedImage, process_image
+from market.search_index import enqueue
 from market.storage import BlobStore, media_url
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -126,6 +128,7 @@ class Items:
         self._store = store
         self._categories = categories
         self._config = config
+        self.on_change: Callable[[], None] | None = None
 
     # -- writing -----------------------------------------------------------------------------------
     async def create(self, owner_id: int, data: dict[str, Any]) -> dict[str, Any]:
@@ -141,6 +144,8 @@ class Items:
                  draft.available_from, draft.available_until),
             )
             item_id = int(cur.lastrowid)
+            await enqueue(cur, item_id)
+        self._changed()
         return await self.detail(item_id, viewer_id=owner_id, count_view=False)
 
     async def update(self, owner_id: int, item_id: int, data: dict[str, Any]) -> dict[str, Any]:
@@ -167,6 +172,8 @@ class Items:
                  draft.deposit, draft.condition, _wkt(draft.lat, draft.lng), draft.place_name,
                  draft.available_from, draft.available_until, status or row["status"], item_id),
             )
+            await enqueue(cur, item_id)
+        self._changed()
         return await self.detail(item_id, viewer_id=owner_id, count_view=False)
 
     async def delete(self, owner_id: int, item_id: int) -> None:
@@ -176,6 +183,13 @@ class Items:
             if row["status"] not in EDITABLE_STATUSES:
                 raise Conflict("item.bad_status", field="status")
             await cur.execute("UPDATE items SET status = 'deleted' WHERE id = %s", (item_id,))
+            await enqueue(cur, item_id)
+        self._changed()
+
+    def _changed(self) -> None:
+        """Tell this process's search indexer that the outbox has something (other processes poll)."""
+        if self.on_change is not None:
+            self.on_change()
 
     async def _owned_for_update(self, cur: Any, owner_id: int, item_id: int) -> Row:
         await cur.execute(

@@ -74,6 +74,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                             "The location must be inside South Korea (lat 33–38.7, lng 124.5–132)."),
     "input.bad_cursor": ("페이지 정보가 올바르지 않아요. 처음부터 다시 검색해 주세요.",
                          "The page cursor is invalid; please search again from the start."),
+    "search.bad_query": ("검색어는 글자로 입력해 주세요.", "The search query must be text."),
     "input.nothing_to_change": ("바꿀 항목이 없어요.", "There is nothing to change."),
     # accounts
     "account.bad_email": ("이메일 주소 형식이 올바르지 않아요.", "That e-mail address does not look right."),

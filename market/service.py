@@ -22,10 +22,25 @@ from market.errors import NotFound
 from market.geo import NearbyQuery, nearby
 from market.items import Items
 from market.migrate import migrate
+from market.search import EmbeddedSearch, SearchBackend, SearchQuery, did_you_mean
+from market.search_index import SearchIndexer
 from market.storage import BlobStore
 from market.wishes import Wishes
 
 PUBLIC_MEDIA_PREFIXES = ("items/", "profiles/")
+
+
+async def open_search_backend(stack: AsyncExitStack, config: Config, db: Database,
+                              categories: Categories) -> SearchBackend:
+    """Elasticsearch when a cluster is configured, else the embedded MariaDB backend."""
+    if config.elasticsearch_url:
+        from market.search_es import ElasticsearchSearch
+
+        es = ElasticsearchSearch(config.elasticsearch_url, config.elasticsearch_index)
+        stack.push_async_callback(es.close)
+        await es.ensure_index()
+        return es
+    return EmbeddedSearch(db, categories)
 
 
 @dataclass
@@ -39,6 +54,8 @@ class Market:
     items: Items
     wishes: Wishes
     chat: Chat
+    search_backend: SearchBackend
+    indexer: SearchIndexer
 
     @classmethod
     @asynccontextmanager
@@ -63,8 +80,11 @@ class Market:
                         max_upload_bytes=config.max_upload_bytes, max_image_pixels=config.max_image_pixels,
                         archive=ChatArchive(db, store, segment_size=config.chat_archive_segment_size))
             stack.push_async_callback(chat.writer.stop)
+            backend = await open_search_backend(stack, config, db, categories)
+            indexer = SearchIndexer(db, backend, categories)
+            items.on_change = indexer.poke
             yield cls(config, db, redis, store, categories, Accounts(db, redis, store, config), items,
-                      Wishes(db, items), chat)
+                      Wishes(db, items), chat, backend, indexer)
 
     async def nearby(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Nearest items around a point with filters; ``params`` is untrusted input."""
@@ -73,6 +93,33 @@ class Market:
         page = await nearby(self.db, query, self.categories)
         return {"items": await self.items.cards(page.hits), "next_cursor": page.next_cursor,
                 "radius_m": query.radius_m}
+
+    async def search(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Keyword search with the nearby filters; ``params`` is untrusted input. An empty result carries a
+        "did you mean" suggestion when a nearby spelling or spacing would find something."""
+        query = SearchQuery.parse(params, default_radius_m=self.config.nearby_default_radius_m,
+                                  max_radius_m=self.config.nearby_max_radius_m)
+        page = await self.search_backend.search(query)
+        cards = await self.items.cards_by_ids([h.item_id for h in page.hits])
+        hit = {h.item_id: h for h in page.hits}
+        shown = []
+        for card in cards:
+            if card["status"] not in ("available", "reserved", "rented"):
+                continue  # changed a moment ago; the index catches up
+            distance = hit[card["id"]].distance_m
+            card["distance_m"] = None if distance is None else round(distance, 1)
+            shown.append(card)
+        suggestion = None
+        if not page.hits and query.offset == 0:
+            suggestion = await did_you_mean(self.search_backend, query)
+        return {"items": shown, "next_cursor": page.next_cursor, "query": query.text, "terms": list(query.terms),
+                "did_you_mean": suggestion, "radius_m": query.radius_m}
+
+    async def complete(self, prefix: object, limit: int = 8) -> list[str]:
+        """Titles for the words typed so far (autocomplete)."""
+        if not isinstance(prefix, str):
+            return []
+        return await self.search_backend.complete(" ".join(prefix.split())[:60], limit)
 
     async def media_access(self, key: str, user_id: int | None) -> str | None:
         """Who may read a stored object: "public" (item and profile photos), "members" (a chat image, for

@@ -1,0 +1,145 @@
+"""Search relevance on a labelled set: our embedded search vs the naive LIKE baseline.
+
+Indexes the listings (default: ../shared/search_eval/listings.jsonl) with the real analyser and the embedded
+MariaDB backend, runs every labelled query over all listings (no geo, date or price filter), and writes
+nDCG@10 and recall@50 (capped at min(50, relevant), as the set's README defines it) to
+bench/results/search.md. The last line printed is
+``search_quality: ndcg10=<x> recall50=<y> baseline_ndcg10=<b>``.
+
+    python bench/search_quality.py [--listings FILE] [--queries FILE] [--details]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import platform
+import sys
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._services import bench_database  # noqa: E402
+from market import korean  # noqa: E402
+from market.db import Database, DatabaseTarget, drop_database  # noqa: E402
+from market.migrate import migrate  # noqa: E402
+from market.search import EmbeddedSearch, SearchDoc, SearchQuery  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+EVAL = ROOT.parent / "shared" / "search_eval"
+RESULTS = Path(__file__).resolve().parent / "results" / "search.md"
+TOP = 50
+
+
+def ndcg10(ranked: list[int], grades: dict[int, int]) -> float:
+    dcg = sum(grades.get(doc, 0) / math.log2(rank + 2) for rank, doc in enumerate(ranked[:10]))
+    ideal = sorted(grades.values(), reverse=True)[:10]
+    idcg = sum(g / math.log2(rank + 2) for rank, g in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def recall50(ranked: list[int], grades: dict[int, int]) -> float:
+    found = sum(1 for doc in ranked[:TOP] if doc in grades)
+    return found / min(TOP, len(grades))
+
+
+def listing_doc(listing: dict[str, object]) -> SearchDoc:
+    row = {"id": listing["id"], "title": listing["title"], "description": listing["description"],
+           "lat": 37.5, "lng": 127.0, "cat1_id": 1, "cat2_id": 1, "cat3_id": 1, "price_per_day": 1000,
+           "deposit": 0, "item_condition": "상", "available_from": date(2026, 1, 1), "available_until": None,
+           "status": "available", "created_at": datetime(2026, 1, 1)}
+    return SearchDoc.build(row, [str(listing["category"])])
+
+
+async def run(url: str, listings: list[dict[str, object]], queries: list[dict[str, object]]) -> dict[str, object]:
+    target = DatabaseTarget.parse(url)
+    await drop_database(target)
+    db = await Database.connect(url)
+    try:
+        await migrate(db)
+        backend = EmbeddedSearch(db)
+        started = time.perf_counter()
+        korean.warm_up()
+        docs = [listing_doc(x) for x in listings]
+        analysed = time.perf_counter()
+        for i in range(0, len(docs), 500):
+            await backend.index(docs[i:i + 500])
+        indexed = time.perf_counter()
+        await db.execute("CREATE TABLE baseline (id BIGINT PRIMARY KEY, title TEXT, description TEXT)"
+                         " DEFAULT CHARSET=utf8mb4")
+        for i in range(0, len(listings), 500):
+            chunk = listings[i:i + 500]
+            await db.execute("INSERT INTO baseline VALUES " + ", ".join(["(%s, %s, %s)"] * len(chunk)),
+                             tuple(v for x in chunk for v in (x["id"], x["title"], x["description"])))
+        per_query = []
+        for q in queries:
+            grades = {int(k): int(g) for k, g in q["relevant"].items()}  # type: ignore[union-attr]
+            page = await backend.search(SearchQuery.parse({"q": q["query"], "limit": TOP}, max_limit=TOP))
+            ours = [h.item_id for h in page.hits]
+            like = "%" + str(q["query"]).replace("%", "\\%").replace("_", "\\_") + "%"
+            base = [int(r["id"]) for r in await db.fetchall(
+                "SELECT id FROM baseline WHERE title LIKE %s OR description LIKE %s ORDER BY id LIMIT %s",
+                (like, like, TOP))]
+            per_query.append({"qid": q["qid"], "query": q["query"], "relevant": len(grades),
+                              "ndcg10": ndcg10(ours, grades), "recall50": recall50(ours, grades),
+                              "base_ndcg10": ndcg10(base, grades), "base_recall50": recall50(base, grades),
+                              "terms": list(SearchQuery.parse({"q": q["query"]}).terms),
+                              "misses": [d for d in ours[:10] if d not in grades]})
+        return {"per_query": per_query, "analyse_s": analysed - started, "index_s": indexed - analysed}
+    finally:
+        await db.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--listings", type=Path, default=EVAL / "listings.jsonl")
+    parser.add_argument("--queries", type=Path, default=EVAL / "queries_dev.jsonl")
+    parser.add_argument("--details", action="store_true", help="print each query's figures")
+    args = parser.parse_args()
+    listings = [json.loads(line) for line in args.listings.read_text(encoding="utf-8").splitlines() if line.strip()]
+    queries = [json.loads(line) for line in args.queries.read_text(encoding="utf-8").splitlines() if line.strip()]
+    with bench_database("billi_bench_search_quality") as url:
+        result = asyncio.run(run(url, listings, queries))
+    rows = result["per_query"]
+    assert isinstance(rows, list)
+    mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("ndcg10", "recall50", "base_ndcg10", "base_recall50")}
+    if args.details:
+        for r in rows:
+            print(f"{r['qid']} {r['query']:<20} {r['terms']} ndcg={r['ndcg10']:.3f} recall={r['recall50']:.3f}"
+                  f" misses={r['misses']}")
+    lines = [
+        "# Search relevance: embedded search vs LIKE",
+        "",
+        f"- listings: `{args.listings.name}` ({len(listings)}), queries: `{args.queries.name}` ({len(queries)})",
+        "- ours: Kiwi morphological analysis (compounds split and kept, particles and endings dropped, synonyms,"
+        " broader terms and category names at a lower weight), MariaDB FULLTEXT over the analysed terms,"
+        " title ×3, description ×1, broader/category ×0.5",
+        "- baseline: `title LIKE '%query%' OR description LIKE '%query%'` (ordered by id)",
+        f"- indexing: analysis {result['analyse_s']:.1f} s, writes {result['index_s']:.1f} s for {len(listings)}"
+        f" listings; Python {platform.python_version()}",
+        "",
+        "| | nDCG@10 | recall@50 |",
+        "| --- | ---: | ---: |",
+        f"| ours | {mean['ndcg10']:.3f} | {mean['recall50']:.3f} |",
+        f"| LIKE baseline | {mean['base_ndcg10']:.3f} | {mean['base_recall50']:.3f} |",
+        "",
+        "## Per query",
+        "",
+        "| qid | query | labelled | nDCG@10 | recall@50 | LIKE nDCG@10 | LIKE recall@50 |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(f"| {r['qid']} | {r['query']} | {r['relevant']} | {r['ndcg10']:.3f} | {r['recall50']:.3f} |"
+                     f" {r['base_ndcg10']:.3f} | {r['base_recall50']:.3f} |")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"search_quality: ndcg10={mean['ndcg10']:.3f} recall50={mean['recall50']:.3f}"
+          f" baseline_ndcg10={mean['base_ndcg10']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
