@@ -23,7 +23,7 @@ import functools
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 # Parts of speech that carry meaning for search (Sejong tags as Kiwi uses them).
@@ -226,14 +226,14 @@ def _heads(noun: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _words(text: str) -> list[list[tuple[str, str]]]:
+def _words(text: str, tokens: Iterable[Any]) -> list[list[tuple[str, str]]]:
     """Tokens grouped by written word (split at spaces in the text).
 
     A noun sharing its syllable with what follows (팝니다 read as 파 + 이 + ㅂ니다, all in one syllable) is a
     misread verb: it is tagged so that it is not a term."""
     starts = [m.start() for m in re.finditer(r"\S+", text)]
     groups: dict[int, list[tuple[str, str, int]]] = {}
-    for tok in kiwi().tokenize(text):
+    for tok in tokens:
         word = bisect.bisect_right(starts, tok.start) - 1
         groups.setdefault(word, []).append((tok.form, tok.tag, tok.start, tok.start + tok.len))
     out = []
@@ -246,14 +246,31 @@ def _words(text: str) -> list[list[tuple[str, str]]]:
 _CLEAN = re.compile(r"[^0-9a-z가-힣ㄱ-ㅎ]+")
 
 
+MAX_TEXT_CHARS = 5000
+
+
 def analyze(text: str) -> list[str]:
     """Search terms of a text, in order, repeated as often as they occur (term frequency counts)."""
-    text = normalize(text)[:5000]
+    text = normalize(text)[:MAX_TEXT_CHARS]
     if not text.strip():
         return []
+    return _terms(text, kiwi().tokenize(text))
+
+
+def analyze_many(texts: Sequence[str]) -> list[list[str]]:
+    """``analyze`` for many texts at once: the analyser works through them on all its threads."""
+    clean = [normalize(t)[:MAX_TEXT_CHARS] for t in texts]
+    todo = [i for i, t in enumerate(clean) if t.strip()]
+    out: list[list[str]] = [[] for _ in clean]
+    for i, tokens in zip(todo, kiwi().tokenize([clean[i] for i in todo])):
+        out[i] = _terms(clean[i], tokens)
+    return out
+
+
+def _terms(text: str, tokens: Iterable[Any]) -> list[str]:
     out: list[str] = []
     previous = ""  # the last noun of the previous written word, for two-word names (슬리핑 백 → 침낭)
-    for word in _words(text):
+    for word in _words(text, tokens):
         first = next((_CLEAN.sub("", f) for f, t in word if t in _NOUNS or t in _ALNUM), "")
         if previous and first and (previous + first) in _CANON:
             _emit(out, previous + first)

@@ -82,7 +82,8 @@ class SearchIndexer:
         await self._backend.remove(gone)
 
     def _build(self, rows: list[dict[str, Any]]) -> list[SearchDoc]:
-        return [SearchDoc.build(r, [c.name for c in self._categories.path(r["category_id"])]) for r in rows]
+        names = [[c.name for c in self._categories.path(r["category_id"])] for r in rows]
+        return SearchDoc.build_many(rows, names) if rows else []
 
     async def run(self, interval_s: float) -> None:
         """Drain now and then (and at once when poked) until ``stop``; failures are logged and retried.
