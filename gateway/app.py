@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.engine import BotEngine
 from gateway.api import accounts, items, rooms, search, system
 from gateway.chat_socket import ChatSocket, build_server, close_server
 from gateway.http import HttpMetrics, errors, headers, observe, sessions
@@ -46,11 +47,15 @@ def create_app(config: Config) -> web.Application:
     async def market_ctx(app: web.Application) -> AsyncIterator[None]:
         async with Market.open(config) as market:
             app[MARKET] = market
-            app[CHAT] = ChatSocket(sio, market)
+            chat = ChatSocket(sio, market)
+            engine = BotEngine(market, chat)
+            chat.bot = engine
+            app[CHAT] = chat
             try:
                 yield
             finally:
                 await close_server(sio)
+                await engine.drain()
 
     async def archive_ctx(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(_archive_forever(app))

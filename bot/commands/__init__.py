@@ -1,0 +1,132 @@
+"""Slash-command grammar: one entry per command, with its Korean aliases, usage and argument rules.
+
+``parse(text)`` never raises: it returns a ``Command`` (name and checked arguments), ``Unknown`` (with the
+closest command name when the text looks like a typo: /serch → /search) or ``BadArgs`` (the reason and the
+command's usage). Text that does not start with ``/`` is not a command (``None``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_COMMAND_CHARS = 300
+MAX_RADIUS_M = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    name: str
+    aliases: tuple[str, ...]
+    usage_ko: str
+    usage_en: str
+    summary_ko: str
+    summary_en: str
+
+    def usage(self, locale: str) -> str:
+        return self.usage_en if locale == "en" else self.usage_ko
+
+    def summary(self, locale: str) -> str:
+        return self.summary_en if locale == "en" else self.summary_ko
+
+
+SPECS: tuple[Spec, ...] = (
+    Spec("help", ("도움말", "도움"), "/도움말 [명령어]", "/help [command]", "할 수 있는 일과 사용법", "what I can do"),
+    Spec("search", ("검색", "찾기"), "/검색 <키워드> [반경, 예: 3km] [동네]", "/search <keyword> [radius, e.g. 3km] [place]",
+         "키워드로 물건 찾기", "find items by keyword"),
+    Spec("near", ("주변", "근처"), "/주변 <동네> [거리, 예: 1km]", "/near <place> [distance, e.g. 1km]",
+         "동네 주변 물건 보기", "items near a place"),
+    Spec("item", ("물품", "물건"), "/물품 <번호>", "/item <number>", "물건 자세히 보기", "show one item"),
+    Spec("wish", ("찜",), "/찜 <번호>", "/wish <number>", "물건 찜하기", "add an item to your wishes"),
+    Spec("wishes", ("찜목록",), "/찜목록", "/wishes", "찜한 물건 보기", "your wishes"),
+    Spec("cancel", ("취소",), "/취소", "/cancel", "하던 일 멈추기", "stop what we are doing"),
+)
+_BY_WORD: dict[str, Spec] = {}
+for _spec in SPECS:
+    for _word in (_spec.name, *_spec.aliases):
+        _BY_WORD[_word] = _spec
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    given: str
+    suggestion: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BadArgs:
+    spec: Spec
+    reason: str  # a key of bot.texts.TEXTS
+
+
+Parsed = Command | Unknown | BadArgs
+
+_DISTANCE = re.compile(r"^(\d{1,6}(?:\.\d{1,3})?)\s*(km|킬로|킬로미터|m|미터)$", re.IGNORECASE)
+_NUMBER = re.compile(r"^#?(\d{1,18})(?:번)?$")
+
+
+def spec(name: str) -> Spec:
+    return _BY_WORD[name]
+
+
+def parse(text: Any) -> Parsed | None:
+    if not isinstance(text, str):
+        return None
+    text = text.strip()
+    if not text.startswith("/") or len(text) < 2:
+        return None
+    words = text[:MAX_COMMAND_CHARS].split()
+    head = words[0][1:].lower()
+    s = _BY_WORD.get(head)
+    if s is None:
+        close = difflib.get_close_matches(head, list(_BY_WORD), n=1, cutoff=0.6)
+        return Unknown("/" + words[0][1:40], "/" + _BY_WORD[close[0]].name if close else None)
+    rest = words[1:]
+    if s.name in ("help",):
+        topic = rest[0].lstrip("/").lower() if rest else None
+        return Command("help", {"topic": _BY_WORD[topic].name if topic in _BY_WORD else None})
+    if s.name in ("wishes", "cancel"):
+        return Command(s.name)
+    if s.name in ("item", "wish"):
+        m = _NUMBER.match(rest[0]) if len(rest) == 1 else None
+        if m is None:
+            return BadArgs(s, "bad_item_number")
+        return Command(s.name, {"item_id": int(m.group(1))})
+    # search and near: words, an optional distance, and (near) a place
+    radius = None
+    others = []
+    for w in rest:
+        d = parse_distance(w)
+        if d is False:
+            return BadArgs(s, "bad_distance")
+        if d is None:
+            others.append(w)
+        else:
+            radius = d
+    if s.name == "near":
+        if not others:
+            return BadArgs(s, "need_place")
+        return Command("near", {"place": " ".join(others), "radius_m": radius})
+    if not others:
+        return BadArgs(s, "need_keyword")
+    return Command("search", {"query": " ".join(others), "radius_m": radius})
+
+
+def parse_distance(word: str) -> int | None | bool:
+    """Metres for "3km" / "500m" / "2킬로"; None when the word is not a distance; False when out of range."""
+    m = _DISTANCE.match(word.strip())
+    if m is None:
+        return None
+    value = float(m.group(1))
+    metres = value * 1000 if m.group(2).lower() in ("km", "킬로", "킬로미터") else value
+    if not 100 <= metres <= MAX_RADIUS_M:
+        return False
+    return int(metres)

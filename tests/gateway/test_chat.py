@@ -265,11 +265,11 @@ async def test_an_image_message_is_private_to_the_room(client: TestClient, chatt
     assert (await stranger.call("POST", f"/api/rooms/{room}/images", data=FormData({"x": "y"})))[0] == 404
 
 
-async def test_button_presses_are_acknowledged_until_the_bot_handles_them(client: TestClient, chatters: Any) -> None:
+async def test_a_forged_button_press_is_refused_clearly(client: TestClient, chatters: Any) -> None:
     _, borrower, _, room = await _deal(client)
     b = await chatters(borrower)
     ack = await b.call("action", {"room": room, "token": "some-token"})
-    assert ack["ok"] is True and ack["handled"] is False
+    assert ack["ok"] is False and ack["error"]["code"] == "bot.button_invalid" and ack["error"]["message"]
 
 
 async def test_a_retry_batched_with_new_messages_keeps_seqs_gap_free(client: TestClient, chatters: Any,

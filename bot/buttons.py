@@ -1,0 +1,73 @@
+"""Button tokens: issued by the server, bound to (user, room, action, payload) and an expiry, kept in Redis.
+
+A token is ``<random>.<expiry as unix seconds>``: an unknown token whose expiry has passed is "expired", one
+that never existed is "invalid". A single-use token is marked used atomically when pressed (a Lua script),
+so a replayed press — on any gateway node — is refused and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+TTL_S = 24 * 3600
+_PRESS = """
+local v = redis.call('GET', KEYS[1])
+if not v then return nil end
+if v == 'used' then return 'used' end
+local b = cjson.decode(v)
+if tonumber(b['user']) ~= tonumber(ARGV[1]) or tonumber(b['room']) ~= tonumber(ARGV[2]) then return 'other' end
+if b['single'] then redis.call('SET', KEYS[1], 'used', 'KEEPTTL') end
+return v
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Press:
+    action: str
+    payload: dict[str, Any]
+
+
+class ButtonError(Exception):
+    def __init__(self, reason: str) -> None:  # a key of bot.texts.TEXTS
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Buttons:
+    def __init__(self, redis: aioredis.Redis, ttl_s: int = TTL_S) -> None:
+        self._redis = redis
+        self._ttl = ttl_s
+        self._press = redis.register_script(_PRESS)
+
+    async def issue(self, user_id: int, room_id: int, action: str, payload: dict[str, Any] | None = None, *,
+                    single_use: bool = False) -> str:
+        expires = int(time.time()) + self._ttl
+        token = f"{secrets.token_urlsafe(16)}.{expires}"
+        body = {"user": user_id, "room": room_id, "action": action, "payload": payload or {}, "single": single_use}
+        await self._redis.set(_key(token), json.dumps(body, ensure_ascii=False), ex=self._ttl)
+        return token
+
+    async def press(self, token: Any, user_id: int, room_id: int) -> Press:
+        if not isinstance(token, str) or not 0 < len(token) <= 64 or token.count(".") != 1:
+            raise ButtonError("button_invalid")
+        expires = token.rsplit(".", 1)[1]
+        raw = await self._press(keys=[_key(token)], args=[user_id, room_id])
+        if raw is None:
+            expired = expires.isdigit() and int(expires) <= time.time()
+            raise ButtonError("button_expired" if expired else "button_invalid")
+        if raw == "used":
+            raise ButtonError("button_used")
+        if raw == "other":
+            raise ButtonError("button_not_yours")
+        body = json.loads(raw)
+        return Press(body["action"], body["payload"])
+
+
+def _key(token: str) -> str:
+    return f"bot:button:{token}"

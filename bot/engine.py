@@ -1,0 +1,270 @@
+"""The bot engine: every stored user message and every button press reaches it; it answers in the room.
+
+- A slash-command anywhere (``/검색 텐트``), or free text in a person's assistant room (taken as a search),
+  is parsed by ``bot.commands`` and handled here with the market's public service.
+- Replies are bot messages with cards, buttons and quick replies (DESIGN §3), stored like any message and
+  sent to the room through the gateway's ``Outlet``.
+- Button tokens (``bot.buttons``) are bound to the person and the room; state-changing ones are single-use.
+- One room's events are handled one at a time, on any number of gateway nodes (a Redis lock per room).
+  Handling runs after the sender's message is acknowledged, so the bot never slows a person's send.
+
+Conversation flows with several steps (listing an item, my page) are the next part of this engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from typing import Any, Protocol
+
+from bot import commands, places
+from bot.buttons import ButtonError, Buttons
+from bot.texts import distance, say, won
+from market.chat import Sent
+from market.errors import MarketError
+from market.messages import render
+from market.service import Market
+
+log = logging.getLogger("billi.bot")
+PAGE = 5
+DEFAULT_NEAR_M = 3000
+LOCK_TIMEOUT_S = 30
+
+
+class Outlet(Protocol):
+    """Where the engine's messages go out (the gateway's chat socket)."""
+
+    async def publish(self, sent: Sent) -> None: ...
+
+    async def announce_room(self, room_id: int, user_ids: list[int]) -> None: ...
+
+
+class BotEngine:
+    def __init__(self, market: Market, outlet: Outlet) -> None:
+        self.market = market
+        self.outlet = outlet
+        self.buttons = Buttons(market.redis)
+        self._kinds: OrderedDict[int, str] = OrderedDict()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- the gateway's hook ------------------------------------------------------------------------
+    async def on_message(self, room_id: int, message: dict[str, Any], user_id: int) -> None:
+        text = message.get("text") or ""
+        if not text.lstrip().startswith("/") and await self._kind(room_id) != "assistant":
+            return  # people talking to each other in a deal room
+        task = asyncio.create_task(self._locked(room_id, self._handle_text(room_id, text, user_id)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def on_action(self, room_id: int, token: str, user_id: int) -> dict[str, Any]:
+        locale = await self._locale(user_id)
+        try:
+            press = await self.buttons.press(token, user_id, room_id)
+        except ButtonError as e:
+            return {"ok": False, "error": {"code": f"bot.{e.reason}", "message": say(e.reason, locale)}}
+        await self._locked(room_id, self._handle_press(room_id, user_id, locale, press.action, press.payload))
+        return {"ok": True, "handled": True}
+
+    async def drain(self) -> None:
+        """Wait for replies still being worked on (for an orderly shutdown and for tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- plumbing ----------------------------------------------------------------------------------
+    async def _locked(self, room_id: int, work: Any) -> None:
+        lock = self.market.redis.lock(f"bot:room:{room_id}", timeout=LOCK_TIMEOUT_S, blocking_timeout=LOCK_TIMEOUT_S)
+        try:
+            async with lock:
+                await work
+        except Exception:
+            log.exception("bot could not answer", extra={"room": room_id})
+            if asyncio.iscoroutine(work):
+                work.close()
+
+    async def _kind(self, room_id: int) -> str:
+        kind = self._kinds.get(room_id)
+        if kind is None:
+            kind = str(await self.market.db.fetchval("SELECT kind FROM rooms WHERE id = %s", (room_id,)) or "")
+            self._kinds[room_id] = kind
+            if len(self._kinds) > 100_000:
+                self._kinds.popitem(last=False)
+        return kind
+
+    async def _locale(self, user_id: int) -> str:
+        locale = await self.market.db.fetchval("SELECT locale FROM users WHERE id = %s", (user_id,))
+        return "en" if locale == "en" else "ko"
+
+    async def _say(self, room_id: int, text: str, **body: Any) -> Sent:
+        sent = await self.market.chat.post(room_id, text, body={k: v for k, v in body.items() if v} or None)
+        await self.outlet.publish(sent)
+        return sent
+
+    # -- text --------------------------------------------------------------------------------------
+    async def _handle_text(self, room_id: int, text: str, user_id: int) -> None:
+        locale = await self._locale(user_id)
+        parsed = commands.parse(text)
+        if parsed is None:
+            query = text.strip()
+            if query:
+                await self._search(room_id, user_id, locale, {"q": query}, query)
+            return
+        if isinstance(parsed, commands.Unknown):
+            hint = say("did_you_mean", locale, command=parsed.suggestion) if parsed.suggestion else ""
+            await self._say(room_id, say("unknown_command", locale, given=parsed.given, hint=hint),
+                            quick_replies=[parsed.suggestion or "/help"])
+            return
+        if isinstance(parsed, commands.BadArgs):
+            await self._say(room_id, say("bad_args", locale, reason=say(parsed.reason, locale),
+                                         usage=parsed.spec.usage(locale)))
+            return
+        try:
+            await self._command(room_id, user_id, locale, parsed)
+        except MarketError as e:
+            await self._say(room_id, render(e.code, locale, field=e.field, **e.params))
+
+    async def _command(self, room_id: int, user_id: int, locale: str, c: commands.Command) -> None:
+        if c.name == "help":
+            if c.args["topic"]:
+                s = commands.spec(c.args["topic"])
+                await self._say(room_id, f"{s.usage(locale)} — {s.summary(locale)}")
+                return
+            lines = "\n".join(f"{s.usage(locale)} — {s.summary(locale)}" for s in commands.SPECS)
+            await self._say(room_id, say("help", locale, lines=lines), quick_replies=["/검색 텐트", "/주변 역삼동"])
+        elif c.name == "search":
+            params: dict[str, Any] = {"q": c.args["query"]}
+            words = c.args["query"].split()
+            where = [w for w in words if places.find(w) and w.endswith(("동", "구", "역"))]
+            if where:
+                name, (lat, lng) = places.find(where[-1])  # type: ignore[misc]
+                params.update(q=" ".join(w for w in words if w not in where) or c.args["query"], lat=lat, lng=lng,
+                              radius_m=c.args["radius_m"] or self.market.config.nearby_default_radius_m)
+            await self._search(room_id, user_id, locale, params, params["q"])
+        elif c.name == "near":
+            found = places.find(c.args["place"])
+            if found is None:
+                await self._say(room_id, say("unknown_place", locale, place=c.args["place"][:30]))
+                return
+            name, (lat, lng) = found
+            radius = c.args["radius_m"] or DEFAULT_NEAR_M
+            await self._near(room_id, user_id, locale, {"lat": lat, "lng": lng, "radius_m": radius}, name)
+        elif c.name == "item":
+            item = await self._detail(c.args["item_id"], user_id, locale, room_id)
+            if item is not None:
+                await self._say(room_id, say("item", locale), cards=[await self._card(item, user_id, room_id, locale)])
+        elif c.name == "wish":
+            item = await self._detail(c.args["item_id"], user_id, locale, room_id)
+            if item is not None:
+                await self.market.wishes.add(user_id, item["id"])
+                await self._say(room_id, say("wished", locale, title=item["title"]))
+        elif c.name == "wishes":
+            mine = await self.market.wishes.mine(user_id)
+            if not mine:
+                await self._say(room_id, say("no_wishes", locale))
+                return
+            cards = [await self._card(i, user_id, room_id, locale) for i in mine[:10]]
+            await self._say(room_id, say("wishes", locale), cards=cards)
+        elif c.name == "cancel":
+            await self._say(room_id, say("nothing_to_cancel", locale))
+
+    async def _detail(self, item_id: int, user_id: int, locale: str, room_id: int) -> dict[str, Any] | None:
+        try:
+            return await self.market.items.detail(item_id, viewer_id=user_id, count_view=False)
+        except MarketError:
+            await self._say(room_id, say("item_missing", locale, number=str(item_id)))
+            return None
+
+    # -- results -----------------------------------------------------------------------------------
+    async def _search(self, room_id: int, user_id: int, locale: str, params: dict[str, Any], query: str,
+                      cursor: str | None = None) -> None:
+        result = await self.market.search({**{k: str(v) for k, v in params.items()}, "limit": str(PAGE),
+                                           **({"cursor": cursor} if cursor else {})})
+        if not result["items"]:
+            if cursor:
+                await self._say(room_id, say("no_more", locale))
+            elif result["did_you_mean"]:
+                await self._say(room_id, say("no_results_suggest", locale, query=query[:40],
+                                             suggestion=result["did_you_mean"]),
+                                quick_replies=[f"/검색 {result['did_you_mean']}"])
+            else:
+                await self._say(room_id, say("no_results", locale, query=query[:40]))
+            return
+        await self._results(room_id, user_id, locale, say("results", locale, query=query[:40]), result["items"],
+                            result["next_cursor"], {"kind": "search", "params": params, "query": query})
+
+    async def _near(self, room_id: int, user_id: int, locale: str, params: dict[str, Any], place: str,
+                    cursor: str | None = None) -> None:
+        result = await self.market.nearby({**{k: str(v) for k, v in params.items()}, "limit": str(PAGE),
+                                           **({"cursor": cursor} if cursor else {})})
+        if not result["items"]:
+            key = "no_more" if cursor else "nothing_near"
+            await self._say(room_id, say(key, locale, place=place, distance=distance(params["radius_m"])))
+            return
+        await self._results(room_id, user_id, locale,
+                            say("near_results", locale, place=place, distance=distance(params["radius_m"])),
+                            result["items"], result["next_cursor"], {"kind": "near", "params": params, "place": place})
+
+    async def _results(self, room_id: int, user_id: int, locale: str, text: str, items: list[dict[str, Any]],
+                       next_cursor: str | None, again: dict[str, Any]) -> None:
+        cards = [await self._card(i, user_id, room_id, locale) for i in items]
+        buttons = []
+        if next_cursor:
+            token = await self.buttons.issue(user_id, room_id, "more", {**again, "cursor": next_cursor},
+                                             single_use=True)
+            buttons.append({"label": say("more", locale), "token": token})
+        await self._say(room_id, text, cards=cards, buttons=buttons)
+
+    async def _card(self, item: dict[str, Any], user_id: int, room_id: int, locale: str) -> dict[str, Any]:
+        fields = [[say("field_price", locale), won(item["price_per_day"], locale)],
+                  [say("field_deposit", locale), won(item["deposit"], locale)],
+                  [say("field_condition", locale), item["condition"]],
+                  [say("field_wishes", locale), str(item.get("wish_count", 0))]]
+        if item.get("distance_m") is not None:
+            fields.insert(2, [say("field_distance", locale), distance(item["distance_m"])])
+        buttons = []
+        if item.get("owner_id", item.get("owner", {}).get("id")) != user_id:
+            buttons = [
+                {"label": say("wish", locale),
+                 "token": await self.buttons.issue(user_id, room_id, "wish", {"item": item["id"]}, single_use=True)},
+                {"label": say("ask", locale),
+                 "token": await self.buttons.issue(user_id, room_id, "ask", {"item": item["id"]}, single_use=True)},
+            ]
+        photo = item.get("thumbnail") or (item.get("photos") or [{}])[0].get("thumbnail")
+        return {"item_id": item["id"], "title": f"#{item['id']} {item['title']}", "subtitle": item.get("place_name", ""),
+                "image": photo, "fields": fields, "buttons": buttons}
+
+    # -- buttons -----------------------------------------------------------------------------------
+    async def _handle_press(self, room_id: int, user_id: int, locale: str, action: str,
+                            payload: dict[str, Any]) -> None:
+        try:
+            if action == "more":
+                if payload["kind"] == "search":
+                    await self._search(room_id, user_id, locale, payload["params"], payload["query"],
+                                       payload["cursor"])
+                else:
+                    await self._near(room_id, user_id, locale, payload["params"], payload["place"], payload["cursor"])
+            elif action == "wish":
+                item = await self._detail(int(payload["item"]), user_id, locale, room_id)
+                if item is not None:
+                    await self.market.wishes.add(user_id, item["id"])
+                    await self._say(room_id, say("wished", locale, title=item["title"]))
+            elif action == "ask":
+                await self._ask(room_id, user_id, locale, int(payload["item"]))
+        except MarketError as e:
+            await self._say(room_id, render(e.code, locale, field=e.field, **e.params))
+
+    async def _ask(self, room_id: int, user_id: int, locale: str, item_id: int) -> None:
+        item = await self._detail(item_id, user_id, locale, room_id)
+        if item is None:
+            return
+        deal, created = await self.market.chat.open_deal_room(item_id, user_id)
+        if not created:
+            await self._say(room_id, say("deal_opened", locale, title=item["title"]))
+            return
+        await self.outlet.announce_room(deal.id, [deal.owner_id, user_id])
+        name = await self.market.db.fetchval("SELECT nickname FROM users WHERE id = %s", (user_id,))
+        owner_locale = await self._locale(deal.owner_id)
+        card = await self._card(item, deal.owner_id, deal.id, owner_locale)
+        card["buttons"] = []  # the rental buttons arrive with the rentals feature
+        await self._say(deal.id, say("deal_intro", owner_locale, name=name), cards=[card])
+        await self._say(room_id, say("deal_opened", locale, title=item["title"]))

@@ -1,0 +1,90 @@
+"""What the bot says, in Korean (해요체) first and English second, with number and distance formatting."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from market.messages import particle
+
+TEXTS: dict[str, tuple[str, str]] = {
+    "help": (
+        "제가 할 수 있는 일이에요.\n{lines}\n명령어 뒤에 /help를 붙이면 자세한 사용법을 알려 드려요.",
+        "Here is what I can do.\n{lines}\nType a command's name after /help for its usage.",
+    ),
+    "unknown_command": ("'{given}' 명령어는 몰라요. {hint}/help로 명령어 목록을 볼 수 있어요.",
+                        "I don't know the command '{given}'. {hint}Type /help to see the commands."),
+    "did_you_mean": ("혹시 {command} 명령어를 말씀하신 건가요? ", "Did you mean {command}? "),
+    "bad_args": ("{reason}\n사용법: {usage}", "{reason}\nUsage: {usage}"),
+    "need_keyword": ("찾을 물건 이름을 알려 주세요.", "Tell me what to look for."),
+    "bad_distance": ("거리는 500m, 3km처럼 50km 이내로 알려 주세요.",
+                     "Give the distance like 500m or 3km (at most 50 km)."),
+    "bad_item_number": ("물건 번호는 숫자로 알려 주세요. 카드에 적힌 #번호예요.",
+                        "The item number is a number: the #number on a card."),
+    "unknown_place": ("{place|은} 어디인지 모르겠어요. 역삼동, 강남구처럼 동이나 구 이름으로 알려 주세요.",
+                      "I don't know where '{place}' is. Name a 동 or 구, like 역삼동 or 강남구."),
+    "need_place": ("어디 근처를 찾을까요? /주변 역삼동 3km처럼 동네 이름을 함께 알려 주세요.",
+                   "Near where? Name a neighbourhood, like /near 역삼동 3km."),
+    "results": ("'{query}' 검색 결과예요.", "Results for '{query}'."),
+    "near_results": ("{place} 주변 {distance} 안의 물건이에요.", "Items within {distance} of {place}."),
+    "no_results": ("{query|으로} 찾은 물건이 없어요.", "Nothing found for '{query}'."),
+    "no_results_suggest": ("{query|으로} 찾은 물건이 없어요. {suggestion|으로} 찾아볼까요?",
+                           "Nothing found for '{query}'. Try '{suggestion}'?"),
+    "nothing_near": ("{place} 주변 {distance} 안에는 아직 물건이 없어요.", "No items within {distance} of {place} yet."),
+    "more": ("더 보기", "More"),
+    "no_more": ("더 보여 드릴 물건이 없어요.", "There is nothing more to show."),
+    "wish": ("♡ 찜", "♡ Wish"),
+    "ask": ("문의하기", "Ask the owner"),
+    "wished": ("{title|을} 찜했어요.", "Added '{title}' to your wishes."),
+    "no_wishes": ("아직 찜한 물건이 없어요.", "You have no wishes yet."),
+    "wishes": ("찜한 물건이에요.", "Your wishes."),
+    "item": ("물건 정보예요.", "Here is the item."),
+    "item_missing": ("{number}번 물건은 없거나 내려갔어요.", "Item #{number} does not exist or was taken down."),
+    "deal_opened": ("'{title}' 주인에게 문의하는 대화방을 열었어요. 대화 목록에서 이어서 이야기해 보세요.",
+                    "I opened a chat with the owner of '{title}'. Continue it from your chat list."),
+    "deal_intro": ("{name}님이 이 물건에 대해 문의했어요.", "{name} is asking about this item."),
+    "own_item": ("내 물건에는 문의할 수 없어요.", "You cannot ask about your own item."),
+    "cancelled": ("알겠어요, 하던 일을 멈췄어요.", "OK, I stopped what we were doing."),
+    "nothing_to_cancel": ("지금 멈출 일은 없어요.", "There is nothing to stop."),
+    "chat_hint": ("찾는 물건 이름을 보내 주시면 찾아 드릴게요. /help로 할 수 있는 일을 볼 수 있어요.",
+                  "Send me the name of what you are looking for. Type /help to see what I can do."),
+    "button_expired": ("이 버튼은 시간이 지나 더는 쓸 수 없어요. 다시 검색해 주세요.",
+                       "This button has expired. Please search again."),
+    "button_used": ("이미 누른 버튼이에요.", "That button was already used."),
+    "button_not_yours": ("다른 분의 버튼이라 누를 수 없어요.", "That button belongs to someone else."),
+    "button_invalid": ("알 수 없는 버튼이에요.", "I don't recognise that button."),
+    "busy": ("앞의 요청을 처리하는 중이에요. 잠시 후 다시 보내 주세요.",
+             "I'm still working on your previous request; please send it again in a moment."),
+    "field_price": ("일 대여료", "Per day"),
+    "field_deposit": ("보증금", "Deposit"),
+    "field_distance": ("거리", "Distance"),
+    "field_condition": ("상태", "Condition"),
+    "field_wishes": ("찜", "Wishes"),
+    "field_place": ("장소", "Place"),
+}
+
+_SLOT = re.compile(r"\{(\w+)(?:\|(을|이|은|과|으로))?\}")
+
+
+def say(key: str, locale: str = "ko", **params: Any) -> str:
+    ko, en = TEXTS[key]
+    template = en if locale == "en" else ko
+
+    def fill(m: re.Match[str]) -> str:
+        value = params.get(m.group(1), "")
+        text = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+        return text + (particle(text, m.group(2)) if m.group(2) and locale == "ko" else "")
+
+    return _SLOT.sub(fill, template)
+
+
+def won(amount: int, locale: str = "ko") -> str:
+    return f"{amount:,}원" if locale != "en" else f"₩{amount:,}"
+
+
+def distance(metres: float | None) -> str:
+    if metres is None:
+        return ""
+    if metres < 1000:
+        return f"{round(metres / 10) * 10:.0f}m"
+    return f"{metres / 1000:.1f}km"

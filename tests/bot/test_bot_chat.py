@@ -1,0 +1,123 @@
+"""The bot through real Socket.IO clients against the running gateway: commands, cards, buttons, deal rooms."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from tests.conftest import Chatter, Person, sign_up
+
+
+async def _assistant_room(person: Person) -> int:
+    status, body = await person.call("GET", "/api/rooms")
+    assert status == 200
+    room = body["rooms"][0]
+    assert room["kind"] == "assistant"
+    return int(room["id"])
+
+
+async def _ask_bot(chatter: Chatter, room: int, text: str) -> dict[str, Any]:
+    """Send a message and return the bot's next reply in that room."""
+    before = len([m for m in chatter.received("message", room) if m["sender"]["kind"] == "bot"])
+    ack = await chatter.call("message", {"room": room, "text": text})
+    assert ack["ok"], ack
+    for _ in range(200):
+        replies = [m for m in chatter.received("message", room) if m["sender"]["kind"] == "bot"]
+        if len(replies) > before:
+            return replies[before]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the bot did not answer {text!r}")
+
+
+async def test_find_nearby_wish_and_ask_the_owner(client: TestClient, chatters: Any) -> None:
+    owner = await sign_up(client, nickname="민지")
+    borrower = await sign_up(client, nickname="준호")
+    item = await owner.new_item(title="원터치 텐트", description="4인용이에요.", category_id=3)
+    o, b = await chatters(owner), await chatters(borrower)
+    room = await _assistant_room(borrower)
+    assert (await b.call("join", {"room": room}))["ok"]
+
+    reply = await _ask_bot(b, room, "/주변 역삼동 2km")
+    assert "역삼동 주변 2.0km" in reply["text"]
+    card = next(c for c in reply["cards"] if c["item_id"] == item["id"])
+    assert card["title"] == f"#{item['id']} 원터치 텐트"
+    assert ["일 대여료", "5,000원"] in card["fields"] and any(f[0] == "거리" for f in card["fields"])
+    wish, ask = card["buttons"]
+
+    ack = await b.call("action", {"room": room, "token": wish["token"]})
+    assert ack == {"ok": True, "handled": True}
+    status, detail = await borrower.call("GET", f"/api/items/{item['id']}")
+    assert detail["item"]["wish_count"] == 1
+    replay = await b.call("action", {"room": room, "token": wish["token"]})
+    assert replay["ok"] is False and replay["error"]["code"] == "bot.button_used"
+    assert "이미" in replay["error"]["message"]
+    owner_room = await _assistant_room(owner)
+    stolen = await o.call("action", {"room": owner_room, "token": ask["token"]})
+    assert stolen["ok"] is False and stolen["error"]["code"] == "bot.button_not_yours"
+
+    assert (await b.call("action", {"room": room, "token": ask["token"]}))["ok"]
+    updates = await o.wait_for("room_update")
+    deal_room = next(u["room"] for u in updates if u.get("new"))
+    joined = await o.call("join", {"room": deal_room})  # a client joins a room it hears about
+    inquiry = [m for m in joined["messages"] if m["sender"]["kind"] == "bot"][0]
+    assert "준호님이 이 물건에 대해 문의했어요." == inquiry["text"]
+    assert inquiry["cards"][0]["item_id"] == item["id"] and inquiry["cards"][0]["buttons"] == []
+    status, body = await borrower.call("GET", "/api/rooms")
+    assert any(r["id"] == deal_room and r["kind"] == "deal" for r in body["rooms"])
+
+
+async def test_free_text_searches_and_mistakes_get_help(client: TestClient, chatters: Any) -> None:
+    owner = await sign_up(client)
+    borrower = await sign_up(client)
+    for n in range(7):
+        await owner.new_item(title=f"캠핑 의자 {n}호", category_id=7)
+    b = await chatters(borrower)
+    room = await _assistant_room(borrower)
+    await b.call("join", {"room": room})
+    reply: dict[str, Any] = {}
+    for _ in range(100):  # the gateway's indexer catches up on its own
+        reply = await _ask_bot(b, room, "캠핑의자 있나요")
+        if reply.get("cards"):
+            break
+        await asyncio.sleep(0.1)
+    assert len(reply["cards"]) == 5 and reply["buttons"][0]["label"] == "더 보기"
+    more = reply["buttons"][0]["token"]
+    assert (await b.call("action", {"room": room, "token": more}))["ok"]
+    for _ in range(100):
+        last = [m for m in b.received("message", room) if m["sender"]["kind"] == "bot"][-1]
+        if last["seq"] > reply["seq"]:
+            break
+        await asyncio.sleep(0.05)
+    assert len(last["cards"]) == 2 and not last.get("buttons")
+    shown = {c["item_id"] for c in reply["cards"]} | {c["item_id"] for c in last["cards"]}
+    assert len(shown) == 7
+
+    typo = await _ask_bot(b, room, "/serch 텐트")
+    assert "/search" in typo["text"] and typo["quick_replies"] == ["/search"]
+    usage = await _ask_bot(b, room, "/물품 텐트")
+    assert "사용법: /물품 <번호>" in usage["text"]
+    nowhere = await _ask_bot(b, room, "/주변 화성")
+    assert "어디인지 모르겠어요" in nowhere["text"]
+    missing = await _ask_bot(b, room, "/물품 999999")
+    assert "999999번 물건은 없거나" in missing["text"]
+    helps = await _ask_bot(b, room, "/도움말")
+    assert "/검색" in helps["text"] and "/주변" in helps["text"]
+    html = await _ask_bot(b, room, "<script>alert(1)</script>")
+    assert "찾은 물건이 없어요" in html["text"] and "<script>" in html["text"]  # plain text, shown as text
+
+
+async def test_people_talking_in_a_deal_room_do_not_wake_the_bot(client: TestClient, chatters: Any) -> None:
+    owner = await sign_up(client)
+    borrower = await sign_up(client)
+    item = await owner.new_item(title="원터치 텐트", category_id=3)
+    status, body = await borrower.call("POST", f"/api/items/{item['id']}/room")
+    room = body["room"]["id"]
+    b = await chatters(borrower)
+    await b.call("join", {"room": room})
+    await b.call("message", {"room": room, "text": "텐트 주말에 빌릴 수 있을까요?"})
+    reply = await _ask_bot(b, room, "/찜 " + str(item["id"]))
+    assert reply["text"] == "원터치 텐트를 찜했어요."
+    bot_messages = [m for m in b.received("message", room) if m["sender"]["kind"] == "bot"]
+    assert len(bot_messages) == 1
