@@ -8,7 +8,8 @@
 - One room's events are handled one at a time, on any number of gateway nodes (a Redis lock per room).
   Handling runs after the sender's message is acknowledged, so the bot never slows a person's send.
 
-Conversation flows with several steps (listing an item, my page) are the next part of this engine.
+A conversation flow (``bot.flows``: listing an item with /등록) takes the person's messages and button
+presses in that room until it ends; its state is saved in Redis after every event.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any, Protocol
 
 from bot import commands, places
 from bot.buttons import ButtonError, Buttons
+from bot.flows import FlowStore
+from bot.flows.listing import ListingFlow
 from bot.texts import distance, say, won
 from market.chat import Sent
 from market.errors import MarketError
@@ -45,6 +48,7 @@ class BotEngine:
         self.market = market
         self.outlet = outlet
         self.buttons = Buttons(market.redis)
+        self.flows = FlowStore(market.redis)
         self._kinds: OrderedDict[int, str] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -53,7 +57,12 @@ class BotEngine:
         text = message.get("text") or ""
         if not text.lstrip().startswith("/") and await self._kind(room_id) != "assistant":
             return  # people talking to each other in a deal room
-        task = asyncio.create_task(self._locked(room_id, self._handle_text(room_id, text, user_id)))
+        image = message.get("image")
+        if isinstance(image, dict) and str(image.get("url", "")).startswith("/media/"):
+            work = self._handle_image(room_id, image["url"].removeprefix("/media/"), user_id)
+        else:
+            work = self._handle_text(room_id, text, user_id)
+        task = asyncio.create_task(self._locked(room_id, work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -63,7 +72,10 @@ class BotEngine:
             press = await self.buttons.press(token, user_id, room_id)
         except ButtonError as e:
             return {"ok": False, "error": {"code": f"bot.{e.reason}", "message": say(e.reason, locale)}}
-        await self._locked(room_id, self._handle_press(room_id, user_id, locale, press.action, press.payload))
+        refused = await self._locked(room_id, self._handle_press(room_id, user_id, locale, press.action,
+                                                                 press.payload))
+        if refused:
+            return {"ok": False, "error": {"code": f"bot.{refused}", "message": say(refused, locale)}}
         return {"ok": True, "handled": True}
 
     async def drain(self) -> None:
@@ -72,15 +84,17 @@ class BotEngine:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     # -- plumbing ----------------------------------------------------------------------------------
-    async def _locked(self, room_id: int, work: Any) -> None:
+    async def _locked(self, room_id: int, work: Any) -> Any:
+        """Run one event's work holding the room's lock (across nodes); a failure is logged, not raised."""
         lock = self.market.redis.lock(f"bot:room:{room_id}", timeout=LOCK_TIMEOUT_S, blocking_timeout=LOCK_TIMEOUT_S)
         try:
             async with lock:
-                await work
+                return await work
         except Exception:
             log.exception("bot could not answer", extra={"room": room_id})
             if asyncio.iscoroutine(work):
                 work.close()
+            return None
 
     async def _kind(self, room_id: int) -> str:
         kind = self._kinds.get(room_id)
@@ -104,6 +118,31 @@ class BotEngine:
     async def _handle_text(self, room_id: int, text: str, user_id: int) -> None:
         locale = await self._locale(user_id)
         parsed = commands.parse(text)
+        record = await self.flows.load(room_id, user_id)
+        if record is not None and record.idle:
+            await self.flows.clear(room_id, user_id)
+            await self._say(room_id, say("flow_timed_out", locale))
+            record = None
+            if parsed is None:
+                return
+        if record is not None and (parsed is None or (isinstance(parsed, commands.Command)
+                                                      and parsed.name in ("cancel", "help"))):
+            flow = ListingFlow(_Turn(self, room_id, user_id, locale), record)
+            if isinstance(parsed, commands.Command) and parsed.name == "cancel":
+                await self.flows.clear(room_id, user_id)
+                await self._say(room_id, say("cancelled", locale))
+            elif isinstance(parsed, commands.Command):  # /help inside a flow: what this step needs
+                await flow.ask()
+            elif await flow.handle_text(text):
+                await self.flows.save(room_id, user_id, flow.record)
+            else:
+                await self.flows.clear(room_id, user_id)
+            return
+        if isinstance(parsed, commands.Command) and parsed.name == "post":
+            record = ListingFlow.start_record()
+            await ListingFlow(_Turn(self, room_id, user_id, locale), record).ask()
+            await self.flows.save(room_id, user_id, record)
+            return
         if parsed is None:
             query = text.strip()
             if query:
@@ -234,10 +273,29 @@ class BotEngine:
                 "image": photo, "fields": fields, "buttons": buttons}
 
     # -- buttons -----------------------------------------------------------------------------------
+    async def _handle_image(self, room_id: int, key: str, user_id: int) -> None:
+        record = await self.flows.load(room_id, user_id)
+        if record is None or record.idle or not key.startswith(f"chat/{room_id}/"):
+            return
+        flow = ListingFlow(_Turn(self, room_id, user_id, await self._locale(user_id)), record)
+        await flow.handle_image(key)
+        await self.flows.save(room_id, user_id, flow.record)
+
     async def _handle_press(self, room_id: int, user_id: int, locale: str, action: str,
-                            payload: dict[str, Any]) -> None:
+                            payload: dict[str, Any]) -> str | None:
+        """Carry out a button press; returns why it was refused, if it was."""
         try:
-            if action == "more":
+            if action == "flow":
+                record = await self.flows.load(room_id, user_id)
+                if record is None or record.idle:
+                    await self.flows.clear(room_id, user_id)
+                    return "flow_stale_button"
+                flow = ListingFlow(_Turn(self, room_id, user_id, locale), record)
+                if await flow.handle_press(payload):
+                    await self.flows.save(room_id, user_id, flow.record)
+                else:
+                    await self.flows.clear(room_id, user_id)
+            elif action == "more":
                 if payload["kind"] == "search":
                     await self._search(room_id, user_id, locale, payload["params"], payload["query"],
                                        payload["cursor"])
@@ -252,6 +310,7 @@ class BotEngine:
                 await self._ask(room_id, user_id, locale, int(payload["item"]))
         except MarketError as e:
             await self._say(room_id, render(e.code, locale, field=e.field, **e.params))
+        return None
 
     async def _ask(self, room_id: int, user_id: int, locale: str, item_id: int) -> None:
         item = await self._detail(item_id, user_id, locale, room_id)
@@ -268,3 +327,21 @@ class BotEngine:
         card["buttons"] = []  # the rental buttons arrive with the rentals feature
         await self._say(deal.id, say("deal_intro", owner_locale, name=name), cards=[card])
         await self._say(room_id, say("deal_opened", locale, title=item["title"]))
+
+
+class _Turn:
+    """One event's view of the engine, for a flow."""
+
+    def __init__(self, engine: BotEngine, room_id: int, user_id: int, locale: str) -> None:
+        self.engine = engine
+        self.market = engine.market
+        self.room_id = room_id
+        self.user_id = user_id
+        self.locale = locale
+
+    async def say(self, text: str, **body: Any) -> None:
+        await self.engine._say(self.room_id, text, **body)
+
+    async def button(self, label: str, payload: dict[str, Any]) -> dict[str, str]:
+        token = await self.engine.buttons.issue(self.user_id, self.room_id, "flow", payload, single_use=True)
+        return {"label": label, "token": token}

@@ -1,0 +1,61 @@
+"""Conversation flows: ``transitions.AsyncMachine`` models whose state and data live in Redis.
+
+A flow belongs to one person in one room. ``FlowStore.load`` rebuilds the model and its machine at the
+saved state; ``save`` writes it back after every event. So a flow continues after a gateway restart and on
+any node. (The engine handles one room's events at a time across nodes, so a load-change-save never races.)
+
+The saved record keeps the time of the last event: a flow idle longer than ``IDLE_S`` is ended politely on
+the next message (the record itself lives a day, so the person can be told why).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+IDLE_S = 30 * 60
+KEEP_S = 24 * 3600
+
+
+@dataclass
+class FlowRecord:
+    name: str
+    state: str
+    data: dict[str, Any] = field(default_factory=dict)
+    touched: float = field(default_factory=time.time)
+
+    @property
+    def idle(self) -> bool:
+        return time.time() - self.touched > IDLE_S
+
+
+class FlowStore:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._redis = redis
+
+    @staticmethod
+    def key(room_id: int, user_id: int) -> str:
+        return f"bot:flow:{room_id}:{user_id}"
+
+    async def load(self, room_id: int, user_id: int) -> FlowRecord | None:
+        raw = await self._redis.get(self.key(room_id, user_id))
+        if raw is None:
+            return None
+        try:
+            body = json.loads(raw)
+            return FlowRecord(body["name"], body["state"], body["data"], float(body["touched"]))
+        except (ValueError, KeyError, TypeError):
+            await self.clear(room_id, user_id)  # unreadable: start over rather than fail every message
+            return None
+
+    async def save(self, room_id: int, user_id: int, record: FlowRecord) -> None:
+        record.touched = time.time()
+        body = {"name": record.name, "state": record.state, "data": record.data, "touched": record.touched}
+        await self._redis.set(self.key(room_id, user_id), json.dumps(body, ensure_ascii=False), ex=KEEP_S)
+
+    async def clear(self, room_id: int, user_id: int) -> None:
+        await self._redis.delete(self.key(room_id, user_id))

@@ -67,7 +67,10 @@ async def send_image(request: web.Request) -> web.Response:
                                         caption=request.query.get("caption", ""),
                                         client_msg_id=request.query.get("client_msg_id"))
     if not sent.duplicate:
-        await request.app[CHAT].publish(sent)
+        chat = request.app[CHAT]
+        await chat.publish(sent)
+        if chat.bot is not None:  # a photo for a flow that asked for one (listing an item)
+            await chat.bot.on_message(sent.message.room_id, sent.message.to_wire(), user.id)
     return json_response({"message": sent.message.to_wire(), "duplicate": sent.duplicate},
                          status=200 if sent.duplicate else 201)
 
