@@ -203,6 +203,20 @@ class BotEngine:
                 return
             cards = [await self._card(i, user_id, room_id, locale) for i in mine[:10]]
             await self._say(room_id, say("wishes", locale), cards=cards)
+        elif c.name == "my":
+            mine = await self.market.items.owned_by(user_id)
+            wishes = await self.market.wishes.mine(user_id)
+            cards = []
+            for item in mine[:10]:
+                card = await self._card(item, user_id, room_id, locale)
+                card["buttons"] = [
+                    {"label": say("edit", locale), "token": await self.buttons.issue(
+                        user_id, room_id, "edit", {"item": item["id"]}, single_use=True)},
+                    {"label": say("delete", locale), "token": await self.buttons.issue(
+                        user_id, room_id, "delete", {"item": item["id"]}, single_use=True)}]
+                cards.append(card)
+            await self._say(room_id, say("my_page", locale, count=len(mine), wishes=len(wishes)), cards=cards,
+                            quick_replies=["/찜목록", "/등록"])
         elif c.name == "cancel":
             await self._say(room_id, say("nothing_to_cancel", locale))
 
@@ -308,6 +322,17 @@ class BotEngine:
                     await self._say(room_id, say("wished", locale, title=item["title"]))
             elif action == "ask":
                 await self._ask(room_id, user_id, locale, int(payload["item"]))
+            elif action == "delete":
+                item = await self.market.items.detail(int(payload["item"]), viewer_id=user_id, count_view=False)
+                await self.market.items.delete(user_id, item["id"])
+                await self._say(room_id, say("deleted", locale, title=item["title"]))
+            elif action == "edit":
+                item = await self.market.items.detail(int(payload["item"]), viewer_id=user_id, count_view=False)
+                if item["owner"]["id"] != user_id:
+                    return "button_not_yours"
+                record = ListingFlow.edit_record(item)
+                await ListingFlow(_Turn(self, room_id, user_id, locale), record).ask()
+                await self.flows.save(room_id, user_id, record)
         except MarketError as e:
             await self._say(room_id, render(e.code, locale, field=e.field, **e.params))
         return None

@@ -42,6 +42,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("wish", ("찜",), "/찜 <번호>", "/wish <number>", "물건 찜하기", "add an item to your wishes"),
     Spec("wishes", ("찜목록",), "/찜목록", "/wishes", "찜한 물건 보기", "your wishes"),
     Spec("post", ("등록", "올리기"), "/등록", "/post", "물건 등록하기 (질문에 답하면 돼요)", "list an item, step by step"),
+    Spec("my", ("내정보", "마이페이지"), "/내정보", "/my", "내 물건, 찜, 내 정보 보기", "your items, wishes and page"),
     Spec("cancel", ("취소",), "/취소", "/cancel", "하던 일 멈추기", "stop what we are doing"),
 )
 _BY_WORD: dict[str, Spec] = {}
@@ -94,7 +95,7 @@ def parse(text: Any) -> Parsed | None:
     if s.name in ("help",):
         topic = rest[0].lstrip("/").lower() if rest else None
         return Command("help", {"topic": _BY_WORD[topic].name if topic in _BY_WORD else None})
-    if s.name in ("wishes", "cancel", "post"):
+    if s.name in ("wishes", "cancel", "post", "my"):
         return Command(s.name)
     if s.name in ("item", "wish"):
         m = _NUMBER.match(rest[0]) if len(rest) == 1 else None

@@ -54,6 +54,14 @@ class ListingFlow:
     def start_record(cls) -> FlowRecord:
         return FlowRecord(cls.name, "title", {})
 
+    @classmethod
+    def edit_record(cls, item: dict[str, Any]) -> FlowRecord:
+        """A flow at the preview of an item already listed (its detail), for editing from my page."""
+        data = {k: item[k] for k in ("title", "description", "price_per_day", "deposit", "lat", "lng", "place_name",
+                                     "available_from", "available_until", "condition")}
+        data.update(item_id=item["id"], category_id=item["category"]["id"], photos=[])
+        return FlowRecord(cls.name, "preview", data)
+
     # -- moving on ---------------------------------------------------------------------------------
     async def next(self) -> None:
         if self.data.pop("editing", False) or self.state == "dates":  # type: ignore[attr-defined]
@@ -130,6 +138,7 @@ class ListingFlow:
                     await self._again("flow_bad_dates")
                     return True
                 self.data["available_from"], self.data["available_until"] = span
+                self.data["dates_changed"] = True
             elif step == "preview":
                 await self._again("flow_use_buttons")
                 return True
@@ -161,6 +170,7 @@ class ListingFlow:
         if payload.get("skip"):
             if self.state == "dates":  # type: ignore[attr-defined]
                 self.data["available_from"], self.data["available_until"] = today().isoformat(), None
+                self.data["dates_changed"] = True
             await self.next()
             return True
         if payload.get("cancel"):
@@ -213,7 +223,14 @@ class ListingFlow:
     async def _publish(self) -> bool:
         market = self.turn.market
         try:
-            item = await market.items.create(self.turn.user_id, self.fields())
+            if self.data.get("item_id"):  # editing a listed item (from my page)
+                fields = self.fields()
+                if not self.data.get("dates_changed"):
+                    fields.pop("available_from", None)  # an old start date stays as it is
+                    fields.pop("available_until", None)
+                item = await market.items.update(self.turn.user_id, int(self.data["item_id"]), fields)
+            else:
+                item = await market.items.create(self.turn.user_id, self.fields())
         except MarketError as e:
             await self.turn.say(render(e.code, self.turn.locale, field=e.field, **e.params))
             await self.ask()
@@ -228,7 +245,8 @@ class ListingFlow:
                 await market.items.add_photos(self.turn.user_id, item["id"], uploads)
             except MarketError as e:
                 await self.turn.say(render(e.code, self.turn.locale, field=e.field, **e.params))
-        await self.turn.say(say("flow_published", self.turn.locale, title=item["title"], number=str(item["id"])))
+        key = "flow_updated" if self.data.get("item_id") else "flow_published"
+        await self.turn.say(say(key, self.turn.locale, title=item["title"], number=str(item["id"])))
         return False
 
 

@@ -128,3 +128,30 @@ async def test_cancel_and_help_inside_a_flow(client: TestClient, chatters: Any) 
     assert "찾은 물건이 없어요" in search["text"]
     status, mine = await owner.call("GET", "/api/me/items")
     assert mine["items"] == []
+
+
+async def test_my_page_edits_and_deletes_my_items(client: TestClient, chatters: Any) -> None:
+    owner = await sign_up(client)
+    item = await owner.new_item(title="원터치 텐트", category_id=3)
+    c = await chatters(owner)
+    room = await _assistant_room(owner)
+    await c.call("join", {"room": room})
+    page = await _ask_bot(c, room, "/내정보")
+    assert "내가 올린 물건 1개" in page["text"] and page["cards"][0]["item_id"] == item["id"]
+    card = page["cards"][0]
+    await _press(c, room, card, "수정")
+    preview = await _next_bot(c, room, page["seq"])
+    assert preview["text"] == "이렇게 등록할까요?"
+    await _press(c, room, preview, "제목 수정")
+    q = await _next_bot(c, room, preview["seq"])
+    q = await _ask_bot(c, room, "4인용 원터치 텐트")
+    await _press(c, room, q, "등록하기")
+    done = await _next_bot(c, room, q["seq"])
+    assert "고쳤어요" in done["text"]
+    status, detail = await owner.call("GET", f"/api/items/{item['id']}")
+    assert detail["item"]["title"] == "4인용 원터치 텐트" and detail["item"]["price_per_day"] == item["price_per_day"]
+    await _press(c, room, card, "삭제")
+    gone = await _next_bot(c, room, done["seq"])
+    assert "내렸어요" in gone["text"]
+    status, mine = await owner.call("GET", "/api/me/items")
+    assert mine["items"] == []
