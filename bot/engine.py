@@ -179,6 +179,19 @@ class BotEngine:
                 params.update(q=" ".join(w for w in words if w not in where) or c.args["query"], lat=lat, lng=lng,
                               radius_m=c.args["radius_m"] or self.market.config.nearby_default_radius_m)
             await self._search(room_id, user_id, locale, params, params["q"])
+        elif c.name == "category":
+            name = c.args["name"]
+            if not name:
+                buttons = [{"label": top.name, "token": await self.buttons.issue(
+                    user_id, room_id, "browse", {"category": top.id})} for top in self.market.categories.children(None)]
+                await self._say(room_id, say("pick_category", locale), buttons=buttons)
+                return
+            found = self._category_named(name)
+            if found is None:
+                await self._say(room_id, say("unknown_category", locale, name=name[:30]),
+                                quick_replies=["/카테고리"])
+                return
+            await self._browse(room_id, user_id, locale, found)
         elif c.name == "near":
             found = places.find(c.args["place"])
             if found is None:
@@ -220,6 +233,34 @@ class BotEngine:
         elif c.name == "cancel":
             await self._say(room_id, say("nothing_to_cancel", locale))
 
+    def _category_named(self, name: str) -> int | None:
+        """The category a person named: exact name first, then the shallowest one containing it."""
+        want = name.replace(" ", "")
+        tree = [c for top in self.market.categories.children(None) for c in self._walk(top)]
+        exact = [c for c in tree if c.name.replace(" ", "") == want]
+        if exact:
+            return int(exact[0].id)
+        partial = sorted((c for c in tree if want in c.name.replace(" ", "")), key=lambda c: c.level)
+        return int(partial[0].id) if partial else None
+
+    def _walk(self, node: Any) -> list[Any]:
+        out = [node]
+        for child in self.market.categories.children(node.id):
+            out += self._walk(child)
+        return out
+
+    async def _browse(self, room_id: int, user_id: int, locale: str, category_id: int) -> None:
+        """A category's items: its sub-categories as buttons, and its listings (every listing answers to the
+        names of its categories in search)."""
+        category = self.market.categories.get(category_id)
+        children = self.market.categories.children(category_id)
+        if children:
+            buttons = [{"label": c.name, "token": await self.buttons.issue(user_id, room_id, "browse",
+                                                                         {"category": c.id})} for c in children]
+            await self._say(room_id, say("sub_categories", locale, name=category.name), buttons=buttons)
+        words = " ".join(category.name.replace("/", " ").split())
+        await self._search(room_id, user_id, locale, {"q": words, "category": category_id}, category.name)
+
     async def _detail(self, item_id: int, user_id: int, locale: str, room_id: int) -> dict[str, Any] | None:
         try:
             return await self.market.items.detail(item_id, viewer_id=user_id, count_view=False)
@@ -243,7 +284,8 @@ class BotEngine:
                 await self._say(room_id, say("no_results", locale, query=query[:40]))
             return
         await self._results(room_id, user_id, locale, say("results", locale, query=query[:40]), result["items"],
-                            result["next_cursor"], {"kind": "search", "params": params, "query": query})
+                            result["next_cursor"], {"kind": "search", "params": params, "query": query,
+                                                    "cursor": cursor})
 
     async def _near(self, room_id: int, user_id: int, locale: str, params: dict[str, Any], place: str,
                     cursor: str | None = None) -> None:
@@ -255,7 +297,8 @@ class BotEngine:
             return
         await self._results(room_id, user_id, locale,
                             say("near_results", locale, place=place, distance=distance(params["radius_m"])),
-                            result["items"], result["next_cursor"], {"kind": "near", "params": params, "place": place})
+                            result["items"], result["next_cursor"],
+                            {"kind": "near", "params": params, "place": place, "cursor": cursor})
 
     async def _results(self, room_id: int, user_id: int, locale: str, text: str, items: list[dict[str, Any]],
                        next_cursor: str | None, again: dict[str, Any]) -> None:
@@ -265,7 +308,34 @@ class BotEngine:
             token = await self.buttons.issue(user_id, room_id, "more", {**again, "cursor": next_cursor},
                                              single_use=True)
             buttons.append({"label": say("more", locale), "token": token})
+        if not again.get("cursor") and again["kind"] in ("search", "near"):
+            buttons += await self._filters(room_id, user_id, locale, items, again)
         await self._say(room_id, text, cards=cards, buttons=buttons)
+
+    async def _filters(self, room_id: int, user_id: int, locale: str, items: list[dict[str, Any]],
+                       again: dict[str, Any]) -> list[dict[str, str]]:
+        """Buttons that narrow the same search: a price cap, a smaller radius, one of the results' categories."""
+        params = again["params"]
+        options: list[tuple[str, dict[str, Any]]] = []
+        for cap in (5000, 10000):
+            if int(params.get("price_max") or 10**9) > cap:
+                options.append((say("filter_price", locale, price=won(cap, locale)), {"price_max": cap}))
+        if params.get("lat") is not None:
+            for radius in (1000, 3000):
+                if int(params.get("radius_m") or 6000) > radius:
+                    options.append((say("filter_radius", locale, distance=distance(radius)), {"radius_m": radius}))
+        if again["kind"] == "search" and not params.get("category"):
+            tops: dict[int, str] = {}
+            for item in items:
+                top = self.market.categories.path(item["category"]["id"])[0]
+                tops.setdefault(top.id, top.name)
+            if len(tops) > 1:
+                options += [(name, {"category": cid}) for cid, name in tops.items()]
+        out = []
+        for label, change in options:
+            token = await self.buttons.issue(user_id, room_id, "filter", {**again, "params": {**params, **change}})
+            out.append({"label": label, "token": token})
+        return out
 
     async def _card(self, item: dict[str, Any], user_id: int, room_id: int, locale: str) -> dict[str, Any]:
         fields = [[say("field_price", locale), won(item["price_per_day"], locale)],
@@ -309,6 +379,13 @@ class BotEngine:
                     await self.flows.save(room_id, user_id, flow.record)
                 else:
                     await self.flows.clear(room_id, user_id)
+            elif action == "browse":
+                await self._browse(room_id, user_id, locale, int(payload["category"]))
+            elif action == "filter":
+                if payload["kind"] == "search":
+                    await self._search(room_id, user_id, locale, payload["params"], payload["query"])
+                else:
+                    await self._near(room_id, user_id, locale, payload["params"], payload["place"])
             elif action == "more":
                 if payload["kind"] == "search":
                     await self._search(room_id, user_id, locale, payload["params"], payload["query"],

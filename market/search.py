@@ -257,7 +257,8 @@ def cells_around(lat: float, lng: float, radius_m: float) -> list[str] | None:
 
 
 def category_token(category_id: int) -> str:
-    return f"c{category_id}"
+    # At least InnoDB's minimum token length (3) even for category 1.
+    return f"cat{category_id}"
 
 
 class EmbeddedSearch:

@@ -38,6 +38,8 @@ SPECS: tuple[Spec, ...] = (
          "키워드로 물건 찾기", "find items by keyword"),
     Spec("near", ("주변", "근처"), "/주변 <동네> [거리, 예: 1km]", "/near <place> [distance, e.g. 1km]",
          "동네 주변 물건 보기", "items near a place"),
+    Spec("category", ("카테고리", "분류"), "/카테고리 [이름]", "/category [name]", "카테고리별로 보기",
+         "browse by category"),
     Spec("item", ("물품", "물건"), "/물품 <번호>", "/item <number>", "물건 자세히 보기", "show one item"),
     Spec("wish", ("찜",), "/찜 <번호>", "/wish <number>", "물건 찜하기", "add an item to your wishes"),
     Spec("wishes", ("찜목록",), "/찜목록", "/wishes", "찜한 물건 보기", "your wishes"),
@@ -95,6 +97,8 @@ def parse(text: Any) -> Parsed | None:
     if s.name in ("help",):
         topic = rest[0].lstrip("/").lower() if rest else None
         return Command("help", {"topic": _BY_WORD[topic].name if topic in _BY_WORD else None})
+    if s.name == "category":
+        return Command("category", {"name": " ".join(rest)[:40] or None})
     if s.name in ("wishes", "cancel", "post", "my"):
         return Command(s.name)
     if s.name in ("item", "wish"):

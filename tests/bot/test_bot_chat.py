@@ -121,3 +121,38 @@ async def test_people_talking_in_a_deal_room_do_not_wake_the_bot(client: TestCli
     assert reply["text"] == "원터치 텐트를 찜했어요."
     bot_messages = [m for m in b.received("message", room) if m["sender"]["kind"] == "bot"]
     assert len(bot_messages) == 1
+
+
+async def test_categories_and_filter_buttons_narrow_the_results(client: TestClient, chatters: Any) -> None:
+    owner = await sign_up(client)
+    borrower = await sign_up(client)
+    cheap = await owner.new_item(title="캠핑 의자", category_id=7, price_per_day=3000)
+    await owner.new_item(title="릴렉스 체어", category_id=7, price_per_day=20000)
+    camera_chair = await owner.new_item(title="촬영용 의자", category_id=42, price_per_day=4000)
+    b = await chatters(borrower)
+    room = await _assistant_room(borrower)
+    await b.call("join", {"room": room})
+    reply: dict[str, Any] = {}
+    for _ in range(100):
+        reply = await _ask_bot(b, room, "/검색 의자")
+        if len(reply.get("cards", [])) == 3:
+            break
+        await asyncio.sleep(0.1)
+    labels = [x["label"] for x in reply["buttons"]]
+    assert "5,000원 이하" in labels and "캠핑/레저" in labels and "디지털/가전" in labels
+    token = next(x["token"] for x in reply["buttons"] if x["label"] == "5,000원 이하")
+    assert (await b.call("action", {"room": room, "token": token}))["ok"]
+    for _ in range(100):
+        last = [m for m in b.received("message", room) if m["sender"]["kind"] == "bot"][-1]
+        if last["seq"] > reply["seq"]:
+            break
+        await asyncio.sleep(0.05)
+    assert {c["item_id"] for c in last["cards"]} == {cheap["id"], camera_chair["id"]}
+
+    browse = await _ask_bot(b, room, "/카테고리 캠핑의자")
+    assert "cards" in browse, browse["text"]
+    assert {c["item_id"] for c in browse["cards"]} == {cheap["id"], cheap["id"] + 1}
+    tops = await _ask_bot(b, room, "/카테고리")
+    assert "캠핑/레저" in [x["label"] for x in tops["buttons"]]
+    unknown = await _ask_bot(b, room, "/카테고리 우주선")
+    assert "'우주선' 카테고리는 없어요" in unknown["text"]

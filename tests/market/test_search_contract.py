@@ -124,7 +124,8 @@ async def test_filters_radius_category_price_and_availability(shop: Shop) -> Non
     assert set(await shop.ids("텐트", **here, radius_m=500)) == {gangnam, later, camera}
     assert set(await shop.ids("텐트", **here, price_max=10000)) == {gangnam, later, camera}
     assert await shop.ids("텐트", **here, category=40) == [camera]  # a top-level category holds its leaves
-    assert camera not in await shop.ids("텐트", **here, category=1)
+    assert set(await shop.ids("텐트", **here, category=1)) == {gangnam, pricey, later}  # a one-digit id too
+    assert set(await shop.ids("텐트", **here, category=TENTS)) == {gangnam, pricey, later}
     soon = {"available_from": today.isoformat(), "available_until": (today + timedelta(days=2)).isoformat()}
     assert later not in await shop.ids("텐트", **here, **soon)
     assert gangnam in await shop.ids("텐트", **here, **soon)
