@@ -178,6 +178,12 @@ class BotEngine:
                 name, (lat, lng) = places.find(where[-1])  # type: ignore[misc]
                 params.update(q=" ".join(w for w in words if w not in where) or c.args["query"], lat=lat, lng=lng,
                               radius_m=c.args["radius_m"] or self.market.config.nearby_default_radius_m)
+            # "/검색 의자 캠핑가구": a word that is exactly a category's name narrows to that category
+            kept = params["q"].split()
+            named = [(w, self._category_named(w)) for w in kept if self._is_category_name(w)]
+            if named and len(named) < len(kept):
+                word, cat = named[-1]
+                params.update(q=" ".join(w for w in kept if w != word), category=cat)
             await self._search(room_id, user_id, locale, params, params["q"])
         elif c.name == "category":
             name = c.args["name"]
@@ -242,6 +248,10 @@ class BotEngine:
             return int(exact[0].id)
         partial = sorted((c for c in tree if want in c.name.replace(" ", "")), key=lambda c: c.level)
         return int(partial[0].id) if partial else None
+
+    def _is_category_name(self, word: str) -> bool:
+        return any(c.name.replace(" ", "") == word for top in self.market.categories.children(None)
+                   for c in self._walk(top))
 
     def _walk(self, node: Any) -> list[Any]:
         out = [node]

@@ -149,6 +149,8 @@ async def test_categories_and_filter_buttons_narrow_the_results(client: TestClie
         await asyncio.sleep(0.05)
     assert {c["item_id"] for c in last["cards"]} == {cheap["id"], camera_chair["id"]}
 
+    narrowed = await _ask_bot(b, room, "/검색 의자 캠핑의자")
+    assert {c["item_id"] for c in narrowed["cards"]} == {cheap["id"], cheap["id"] + 1}
     browse = await _ask_bot(b, room, "/카테고리 캠핑의자")
     assert "cards" in browse, browse["text"]
     assert {c["item_id"] for c in browse["cards"]} == {cheap["id"], cheap["id"] + 1}
