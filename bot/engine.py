@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from bot import commands, places
 from bot.buttons import ButtonError, Buttons
 from bot.flows import FlowStore
-from bot.flows.listing import ListingFlow
+from bot.flows.listing import ListingFlow, parse_location
 from bot.texts import distance, say, won
 from market.chat import Sent
 from market.errors import MarketError
@@ -51,6 +51,7 @@ class BotEngine:
         self.flows = FlowStore(market.redis)
         self._kinds: OrderedDict[int, str] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._tails: dict[int, asyncio.Task[None]] = {}
 
     # -- the gateway's hook ------------------------------------------------------------------------
     async def on_message(self, room_id: int, message: dict[str, Any], user_id: int) -> None:
@@ -62,9 +63,14 @@ class BotEngine:
             work = self._handle_image(room_id, image["url"].removeprefix("/media/"), user_id)
         else:
             work = self._handle_text(room_id, text, user_id)
-        task = asyncio.create_task(self._locked(room_id, work))
+        # Within this process a room's messages are answered in the order they were stored; the Redis lock
+        # then keeps other processes out while each is handled.
+        before = self._tails.get(room_id)
+        task = asyncio.create_task(self._after(before, self._locked(room_id, work)))
+        self._tails[room_id] = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda t: self._tails.pop(room_id, None) if self._tails.get(room_id) is t else None)
 
     async def on_action(self, room_id: int, token: str, user_id: int) -> dict[str, Any]:
         locale = await self._locale(user_id)
@@ -77,6 +83,12 @@ class BotEngine:
         if refused:
             return {"ok": False, "error": {"code": f"bot.{refused}", "message": say(refused, locale)}}
         return {"ok": True, "handled": True}
+
+    @staticmethod
+    async def _after(before: asyncio.Task[None] | None, work: Any) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+        await work
 
     async def drain(self) -> None:
         """Wait for replies still being worked on (for an orderly shutdown and for tests)."""
@@ -199,11 +211,12 @@ class BotEngine:
                 return
             await self._browse(room_id, user_id, locale, found)
         elif c.name == "near":
-            found = places.find(c.args["place"])
-            if found is None:
+            spot = parse_location(c.args["place"])  # a 동/구 name, or "lat,lng" shared by the widget
+            if spot is None:
                 await self._say(room_id, say("unknown_place", locale, place=c.args["place"][:30]))
                 return
-            name, (lat, lng) = found
+            lat, lng = spot["lat"], spot["lng"]
+            name = spot["place_name"] or say("here", locale)
             radius = c.args["radius_m"] or DEFAULT_NEAR_M
             await self._near(room_id, user_id, locale, {"lat": lat, "lng": lng, "radius_m": radius}, name)
         elif c.name == "item":
@@ -236,6 +249,8 @@ class BotEngine:
                 cards.append(card)
             await self._say(room_id, say("my_page", locale, count=len(mine), wishes=len(wishes)), cards=cards,
                             quick_replies=["/찜목록", "/등록"])
+        elif c.name in commands.RESERVED:
+            await self._say(room_id, say("rentals_soon", locale))
         elif c.name == "cancel":
             await self._say(room_id, say("nothing_to_cancel", locale))
 

@@ -30,7 +30,7 @@ from market import validation as v
 from market.categories import Categories
 from market.db import Database
 from market.errors import InvalidInput
-from market.geo import CONDITIONS, M_PER_DEG, PUBLIC_STATUSES, bounding_box, filters_for
+from market.geo import CONDITIONS, PUBLIC_STATUSES, bounding_box, filters_for
 
 MAX_QUERY_CHARS = 200
 MAX_QUERY_TERMS = 12

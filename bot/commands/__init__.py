@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_COMMAND_CHARS = 300
+RESERVED = ("rent", "pay", "return")
 MAX_RADIUS_M = 50_000
 
 
@@ -45,6 +46,10 @@ SPECS: tuple[Spec, ...] = (
     Spec("wishes", ("찜목록",), "/찜목록", "/wishes", "찜한 물건 보기", "your wishes"),
     Spec("post", ("등록", "올리기"), "/등록", "/post", "물건 등록하기 (질문에 답하면 돼요)", "list an item, step by step"),
     Spec("my", ("내정보", "마이페이지"), "/내정보", "/my", "내 물건, 찜, 내 정보 보기", "your items, wishes and page"),
+    # Reserved for rentals (request, pay, hand-over, return): recognised now so nobody mistakes them for typos.
+    Spec("rent", ("대여",), "/대여 <번호> <날짜>", "/rent <number> <dates>", "대여 요청 (곧 열려요)", "request a rental (soon)"),
+    Spec("pay", ("결제",), "/결제", "/pay", "결제 (곧 열려요)", "pay (soon)"),
+    Spec("return", ("반납",), "/반납", "/return", "반납 (곧 열려요)", "return (soon)"),
     Spec("cancel", ("취소",), "/취소", "/cancel", "하던 일 멈추기", "stop what we are doing"),
 )
 _BY_WORD: dict[str, Spec] = {}
@@ -99,7 +104,7 @@ def parse(text: Any) -> Parsed | None:
         return Command("help", {"topic": _BY_WORD[topic].name if topic in _BY_WORD else None})
     if s.name == "category":
         return Command("category", {"name": " ".join(rest)[:40] or None})
-    if s.name in ("wishes", "cancel", "post", "my"):
+    if s.name in ("wishes", "cancel", "post", "my", *RESERVED):
         return Command(s.name)
     if s.name in ("item", "wish"):
         m = _NUMBER.match(rest[0]) if len(rest) == 1 else None

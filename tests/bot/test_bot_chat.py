@@ -98,6 +98,10 @@ async def test_free_text_searches_and_mistakes_get_help(client: TestClient, chat
     assert "/search" in typo["text"] and typo["quick_replies"] == ["/search"]
     usage = await _ask_bot(b, room, "/물품 텐트")
     assert "사용법: /물품 <번호>" in usage["text"]
+    soon = await _ask_bot(b, room, "/대여 1 12/24~12/26")
+    assert "곧" in soon["text"]
+    here = await _ask_bot(b, room, "/주변 37.4979,127.0276 1km")
+    assert "이곳 주변 1.0km" in here["text"] and len(here["cards"]) == 5
     nowhere = await _ask_bot(b, room, "/주변 화성")
     assert "어디인지 모르겠어요" in nowhere["text"]
     missing = await _ask_bot(b, room, "/물품 999999")
