@@ -377,16 +377,16 @@ class EmbeddedSearch:
         return SearchPage(hits[: q.limit], encode_offset(q.offset + q.limit) if more else None)
 
     async def complete(self, prefix: str, limit: int = 8) -> list[str]:
-        terms = korean.query_terms(prefix)
         raw = korean.normalize(prefix).strip()
         if not raw:
             return []
-        # The last word is still being typed: match it as a prefix, the words before it whole.
+        # The last word is still being typed: match it as a prefix of the stored words, as typed (not
+        # analysed: "캠" is the start of 캠핑, not the word 캠), and the words before it whole.
         last = raw.split()[-1]
         last = "".join(ch for ch in last if ch.isalnum() and not 0x3131 <= ord(ch) <= 0x318E)  # no lone jamo
         if not last:
             return []
-        head = [t for t in terms if not last.startswith(t) and not t.startswith(last)]
+        head = korean.query_terms(" ".join(raw.split()[:-1]))
         query = " ".join(f"+{token(t)}" for t in head) + f" +{token(last)}*"
         rows = await self._db.fetchall(
             "SELECT title, MATCH (title_terms) AGAINST (%s IN BOOLEAN MODE) AS score FROM search_docs"

@@ -220,10 +220,15 @@ async def test_autocomplete_offers_titles_for_what_is_typed(shop: Shop) -> None:
     await shop.list(title="헬리녹스 체어원", description="깨끗해요.", category_id=CHAIRS)
     await shop.list(title="캠핑 의자 세트", description="깨끗해요.", category_id=CHAIRS)
     await shop.list(title="원터치 텐트", description="깨끗해요.")
+    await shop.list(title="소니 카메라", description="깨끗해요.", category_id=DSLR)
     await shop.sync()
     assert await shop.market.complete("헬리") == ["헬리녹스 체어원"]
     assert "캠핑 의자 세트" in await shop.market.complete("캠핑 의")
     assert "헬리녹스 체어원" in await shop.market.complete("체어")
+    started = await shop.market.complete("캠")  # the start of 캠핑 (not 캠, a synonym of 카메라)
+    assert set(started) == {"캠핑 의자 세트"}
+    assert await shop.market.complete("원터") == ["원터치 텐트"]
+    assert await shop.market.complete("세트 헬리") == []  # the words before the last must all be there
     assert await shop.market.complete("ㅋ") == []
     assert await shop.market.complete("") == []
     assert await shop.market.complete("+* \"") == []
