@@ -3,7 +3,7 @@
 Indexes the listings (default: ../shared/search_eval/listings.jsonl) with the real analyser and the embedded
 MariaDB backend, runs every labelled query over all listings (no geo, date or price filter), and writes
 nDCG@10 and recall@50 (capped at min(50, relevant), as the set's README defines it) to
-bench/results/search.md. The last line printed is
+bench/results/search_quality.md (named after the benchmark). The last line printed is
 ``search_quality: ndcg10=<x> recall50=<y> baseline_ndcg10=<b>``.
 
     python bench/search_quality.py [--listings FILE] [--queries FILE] [--details]
@@ -31,7 +31,7 @@ from market.search import EmbeddedSearch, SearchDoc, SearchQuery  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT.parent / "shared" / "search_eval"
-RESULTS = Path(__file__).resolve().parent / "results" / "search.md"
+RESULTS = Path(__file__).resolve().parent / "results" / "search_quality.md"
 TOP = 50
 
 

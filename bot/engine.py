@@ -257,7 +257,7 @@ class BotEngine:
     def _category_named(self, name: str) -> int | None:
         """The category a person named: exact name first, then the shallowest one containing it."""
         want = name.replace(" ", "")
-        tree = [c for top in self.market.categories.children(None) for c in self._walk(top)]
+        tree = self._all_categories()
         exact = [c for c in tree if c.name.replace(" ", "") == want]
         if exact:
             return int(exact[0].id)
@@ -265,13 +265,14 @@ class BotEngine:
         return int(partial[0].id) if partial else None
 
     def _is_category_name(self, word: str) -> bool:
-        return any(c.name.replace(" ", "") == word for top in self.market.categories.children(None)
-                   for c in self._walk(top))
+        return any(c.name.replace(" ", "") == word for c in self._all_categories())
 
-    def _walk(self, node: Any) -> list[Any]:
-        out = [node]
-        for child in self.market.categories.children(node.id):
-            out += self._walk(child)
+    def _all_categories(self) -> list[Any]:
+        out, todo = [], list(self.market.categories.children(None))
+        while todo:
+            node = todo.pop(0)
+            out.append(node)
+            todo += self.market.categories.children(node.id)
         return out
 
     async def _browse(self, room_id: int, user_id: int, locale: str, category_id: int) -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from market.messages import particle
+from market.messages import fill
 
 TEXTS: dict[str, tuple[str, str]] = {
     "help": (
@@ -94,19 +93,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "field_place": ("장소", "Place"),
 }
 
-_SLOT = re.compile(r"\{(\w+)(?:\|(을|이|은|과|으로))?\}")
-
-
 def say(key: str, locale: str = "ko", **params: Any) -> str:
     ko, en = TEXTS[key]
-    template = en if locale == "en" else ko
-
-    def fill(m: re.Match[str]) -> str:
-        value = params.get(m.group(1), "")
-        text = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
-        return text + (particle(text, m.group(2)) if m.group(2) and locale == "ko" else "")
-
-    return _SLOT.sub(fill, template)
+    return fill(en if locale == "en" else ko, locale, params)
 
 
 def won(amount: int, locale: str = "ko") -> str:

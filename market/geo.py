@@ -54,30 +54,34 @@ class NearbyQuery:
         lat_lng = v.coordinates(data)
         assert lat_lng is not None
         radius = v.integer(data, "radius_m", lo=100, hi=max_radius_m, required=False, default=default_radius_m)
-        category = v.integer(data, "category", lo=1, hi=2**31, required=False)
-        price_min = v.integer(data, "price_min", lo=0, hi=10_000_000, required=False, money=True)
-        price_max = v.integer(data, "price_max", lo=0, hi=10_000_000, required=False, money=True)
-        deposit_min = v.integer(data, "deposit_min", lo=0, hi=100_000_000, required=False, money=True)
-        deposit_max = v.integer(data, "deposit_max", lo=0, hi=100_000_000, required=False, money=True)
-        if price_min is not None and price_max is not None and price_min > price_max:
-            raise InvalidInput("input.range_order", field="price_per_day")
-        if deposit_min is not None and deposit_max is not None and deposit_min > deposit_max:
-            raise InvalidInput("input.range_order", field="deposit")
-        conditions = v.choices(data, "condition", CONDITIONS)
-        statuses = v.choices(data, "status", PUBLIC_STATUSES)
-        start = v.day(data, "available_from", required=False)
-        end = v.day(data, "available_until", required=False)
-        if start and end and end < start:
-            raise InvalidInput("input.date_order", field="available_until")
+        filters = read_filters(data)
         limit = v.integer(data, "limit", lo=1, hi=50, required=False, default=20)
-        return cls(
-            lat=lat_lng[0], lng=lat_lng[1], radius_m=radius or default_radius_m, category_id=category,
-            price_min=price_min, price_max=price_max, deposit_min=deposit_min, deposit_max=deposit_max,
-            conditions=tuple(conditions) if conditions else None,
-            available_from=start, available_until=end,
-            statuses=tuple(statuses) if statuses else PUBLIC_STATUSES,
-            limit=limit or 20, after=decode_cursor(data.get("cursor")),
-        )
+        return cls(lat=lat_lng[0], lng=lat_lng[1], radius_m=radius or default_radius_m, **filters,
+                   limit=limit or 20, after=decode_cursor(data.get("cursor")))
+
+
+def read_filters(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The filters nearby and keyword search share, read from untrusted input (keyword arguments of both
+    query types): category, price and deposit ranges, conditions, statuses, availability dates."""
+    category = v.integer(data, "category", lo=1, hi=2**31, required=False)
+    price_min = v.integer(data, "price_min", lo=0, hi=10_000_000, required=False, money=True)
+    price_max = v.integer(data, "price_max", lo=0, hi=10_000_000, required=False, money=True)
+    deposit_min = v.integer(data, "deposit_min", lo=0, hi=100_000_000, required=False, money=True)
+    deposit_max = v.integer(data, "deposit_max", lo=0, hi=100_000_000, required=False, money=True)
+    if price_min is not None and price_max is not None and price_min > price_max:
+        raise InvalidInput("input.range_order", field="price_per_day")
+    if deposit_min is not None and deposit_max is not None and deposit_min > deposit_max:
+        raise InvalidInput("input.range_order", field="deposit")
+    conditions = v.choices(data, "condition", CONDITIONS)
+    statuses = v.choices(data, "status", PUBLIC_STATUSES)
+    start = v.day(data, "available_from", required=False)
+    end = v.day(data, "available_until", required=False)
+    if start and end and end < start:
+        raise InvalidInput("input.date_order", field="available_until")
+    return {"category_id": category, "price_min": price_min, "price_max": price_max, "deposit_min": deposit_min,
+            "deposit_max": deposit_max, "conditions": tuple(conditions) if conditions else None,
+            "available_from": start, "available_until": end,
+            "statuses": tuple(statuses) if statuses else PUBLIC_STATUSES}
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,13 +166,18 @@ def label(field: str | None, locale: str = "ko") -> str:
 def render(key: str, locale: str = "ko", **params: Any) -> str:
     """The sentence for ``key`` in ``locale`` (Korean when unknown) with its parameters filled in."""
     ko, en = CATALOGUE.get(key, CATALOGUE["service.internal"])
-    template = en if locale == "en" else ko
     if "field" in params and "label" not in params:
         params["label"] = label(params["field"], locale)
+    return fill(en if locale == "en" else ko, locale, params)
 
-    def fill(m: re.Match[str]) -> str:
+
+def fill(template: str, locale: str, params: dict[str, Any]) -> str:
+    """Put ``params`` into ``{name}`` / ``{name|을}`` slots: integers with thousands separators, and in Korean
+    the particle that fits the word before it."""
+
+    def slot(m: re.Match[str]) -> str:
         value = params.get(m.group(1), "")
         text = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
         return text + (particle(text, m.group(2)) if m.group(2) and locale == "ko" else "")
 
-    return _SLOT.sub(fill, template)
+    return _SLOT.sub(slot, template)

@@ -30,7 +30,7 @@ from market import validation as v
 from market.categories import Categories
 from market.db import Database
 from market.errors import InvalidInput
-from market.geo import CONDITIONS, PUBLIC_STATUSES, bounding_box, filters_for
+from market.geo import PUBLIC_STATUSES, bounding_box, filters_for, read_filters
 
 MAX_QUERY_CHARS = 200
 MAX_QUERY_TERMS = 12
@@ -80,30 +80,11 @@ class SearchQuery:
         if point is not None:
             radius = v.integer(data, "radius_m", lo=100, hi=max_radius_m, required=False,
                                default=default_radius_m) or default_radius_m
-        category = v.integer(data, "category", lo=1, hi=2**31, required=False)
-        price_min = v.integer(data, "price_min", lo=0, hi=10_000_000, required=False, money=True)
-        price_max = v.integer(data, "price_max", lo=0, hi=10_000_000, required=False, money=True)
-        deposit_min = v.integer(data, "deposit_min", lo=0, hi=100_000_000, required=False, money=True)
-        deposit_max = v.integer(data, "deposit_max", lo=0, hi=100_000_000, required=False, money=True)
-        if price_min is not None and price_max is not None and price_min > price_max:
-            raise InvalidInput("input.range_order", field="price_per_day")
-        if deposit_min is not None and deposit_max is not None and deposit_min > deposit_max:
-            raise InvalidInput("input.range_order", field="deposit")
-        conditions = v.choices(data, "condition", CONDITIONS)
-        statuses = v.choices(data, "status", PUBLIC_STATUSES)
-        start = v.day(data, "available_from", required=False)
-        end = v.day(data, "available_until", required=False)
-        if start and end and end < start:
-            raise InvalidInput("input.date_order", field="available_until")
+        filters = read_filters(data)
         limit = v.integer(data, "limit", lo=1, hi=max_limit, required=False, default=20) or 20
-        return cls(
-            text=text, terms=terms, head=head, lat=point[0] if point else None, lng=point[1] if point else None,
-            radius_m=radius, category_id=category, price_min=price_min, price_max=price_max,
-            deposit_min=deposit_min, deposit_max=deposit_max, conditions=tuple(conditions) if conditions else None,
-            available_from=start, available_until=end,
-            statuses=tuple(statuses) if statuses else PUBLIC_STATUSES, limit=limit,
-            offset=decode_offset(data.get("cursor")),
-        )
+        return cls(text=text, terms=terms, head=head, lat=point[0] if point else None,
+                   lng=point[1] if point else None, radius_m=radius, **filters, limit=limit,
+                   offset=decode_offset(data.get("cursor")))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,8 @@ from bot import places
 from bot.flows import FlowRecord
 from bot.texts import say, won
 from market import validation as v
-from market.errors import InvalidInput, MarketError
-from market.items import today
+from market.errors import MarketError
+from market.items import DEPOSIT_RANGE, MAX_LISTING_DAYS, PRICE_RANGE, today
 from market.messages import render
 
 STEPS = ["title", "category", "description", "photos", "price", "deposit", "location", "dates", "preview"]
@@ -118,14 +118,13 @@ class ListingFlow:
                 return True
             elif step in ("price", "deposit"):
                 amount = parse_won(text)
-                lo, hi = (100, 1_000_000) if step == "price" else (0, 10_000_000)
                 if amount is None:
                     await self._again("flow_bad_money")
                     return True
-                if not lo <= amount <= hi:
-                    raise InvalidInput("input.money_range", field="price_per_day" if step == "price" else "deposit",
-                                       min=lo, max=hi)
-                self.data["price_per_day" if step == "price" else "deposit"] = amount
+                # The market's limits, checked by the market's reader (the same as when the item is saved).
+                field, (lo, hi) = (("price_per_day", PRICE_RANGE) if step == "price"
+                                   else ("deposit", DEPOSIT_RANGE))
+                self.data[field] = v.integer({field: amount}, field, lo=lo, hi=hi, money=True)
             elif step == "location":
                 found = parse_location(text)
                 if found is None:
@@ -336,7 +335,7 @@ def parse_dates(text: str, now: date) -> tuple[str, str | None] | None:
     if "~" in t:
         a, b = t.split("~", 1)
         start, end = _day(a.strip(), now), _day(b.strip(), now)
-        if start is None or end is None or start < now or end < start or end > now + timedelta(days=730):
+        if start is None or end is None or start < now or end < start or end > now + timedelta(days=MAX_LISTING_DAYS):
             return None
         return start.isoformat(), end.isoformat()
     return None
