@@ -23,6 +23,7 @@ from bot import commands, places
 from bot.buttons import ButtonError, Buttons
 from bot.flows import FlowStore
 from bot.flows.listing import ListingFlow, parse_location
+from bot.rentals import PROMPT, RentalDesk
 from bot.texts import distance, say, won
 from market.chat import Sent
 from market.errors import MarketError
@@ -52,14 +53,18 @@ class BotEngine:
         self._kinds: OrderedDict[int, str] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         self._tails: dict[int, asyncio.Task[None]] = {}
+        self.desk = RentalDesk(self)
 
     # -- the gateway's hook ------------------------------------------------------------------------
     async def on_message(self, room_id: int, message: dict[str, Any], user_id: int) -> None:
         text = message.get("text") or ""
-        if not text.lstrip().startswith("/") and await self._kind(room_id) != "assistant":
-            return  # people talking to each other in a deal room
         image = message.get("image")
-        if isinstance(image, dict) and str(image.get("url", "")).startswith("/media/"):
+        is_image = isinstance(image, dict) and str(image.get("url", "")).startswith("/media/")
+        if not text.lstrip().startswith("/") and await self._kind(room_id) != "assistant":
+            # people talking to each other in a deal room: only a photo (evidence) or an answer the bot asked for
+            if not is_image and not await self.market.redis.exists(self.flows.key(room_id, user_id)):
+                return
+        if is_image:
             work = self._handle_image(room_id, image["url"].removeprefix("/media/"), user_id)
         else:
             work = self._handle_text(room_id, text, user_id)
@@ -121,9 +126,11 @@ class BotEngine:
         locale = await self.market.db.fetchval("SELECT locale FROM users WHERE id = %s", (user_id,))
         return "en" if locale == "en" else "ko"
 
-    async def _say(self, room_id: int, text: str, **body: Any) -> Sent:
-        sent = await self.market.chat.post(room_id, text, body={k: v for k, v in body.items() if v} or None)
-        await self.outlet.publish(sent)
+    async def _say(self, room_id: int, text: str, client_msg_id: str | None = None, **body: Any) -> Sent:
+        sent = await self.market.chat.post(room_id, text, body={k: v for k, v in body.items() if v} or None,
+                                           client_msg_id=client_msg_id)
+        if not sent.duplicate:
+            await self.outlet.publish(sent)
         return sent
 
     # -- text --------------------------------------------------------------------------------------
@@ -137,6 +144,20 @@ class BotEngine:
             record = None
             if parsed is None:
                 return
+        if record is not None and record.name == PROMPT:
+            if isinstance(parsed, commands.Command) and parsed.name == "cancel":
+                await self.flows.clear(room_id, user_id)
+                await self._say(room_id, say("cancelled", locale))
+                return
+            if parsed is None:
+                try:
+                    await self.desk.prompt(room_id, user_id, locale, record, text)
+                except MarketError as e:
+                    await self.flows.clear(room_id, user_id)
+                    await self._say(room_id, render(e.code, locale, field=e.field, **e.params))
+                return
+            await self.flows.clear(room_id, user_id)  # another command: the question is dropped
+            record = None
         if record is not None and (parsed is None or (isinstance(parsed, commands.Command)
                                                       and parsed.name in ("cancel", "help"))):
             flow = ListingFlow(_Turn(self, room_id, user_id, locale), record)
@@ -157,7 +178,7 @@ class BotEngine:
             return
         if parsed is None:
             query = text.strip()
-            if query:
+            if query and await self._kind(room_id) == "assistant":
                 await self._search(room_id, user_id, locale, {"q": query}, query)
             return
         if isinstance(parsed, commands.Unknown):
@@ -249,10 +270,17 @@ class BotEngine:
                 cards.append(card)
             await self._say(room_id, say("my_page", locale, count=len(mine), wishes=len(wishes)), cards=cards,
                             quick_replies=["/찜목록", "/등록"])
-        elif c.name in commands.RESERVED:
-            await self._say(room_id, say("rentals_soon", locale))
+        elif c.name == "rent":
+            await self.desk.rent(room_id, user_id, locale, c.args["item_id"], c.args["dates"])
+        elif c.name == "pay":
+            await self.desk.pay(room_id, user_id, locale, c.args["arg"])
+        elif c.name == "return":
+            await self.desk.return_(room_id, user_id, locale)
+        elif c.name == "extend":
+            await self.desk.extend(room_id, user_id, locale, c.args["dates"])
         elif c.name == "cancel":
-            await self._say(room_id, say("nothing_to_cancel", locale))
+            if not await self.desk.cancel(room_id, user_id, locale):
+                await self._say(room_id, say("nothing_to_cancel", locale))
 
     def _category_named(self, name: str) -> int | None:
         """The category a person named: exact name first, then the shallowest one containing it."""
@@ -384,6 +412,9 @@ class BotEngine:
 
     # -- buttons -----------------------------------------------------------------------------------
     async def _handle_image(self, room_id: int, key: str, user_id: int) -> None:
+        if await self._kind(room_id) == "deal":
+            await self.market.rentals.add_photo(room_id, user_id, key)  # condition evidence, timestamped
+            return
         record = await self.flows.load(room_id, user_id)
         if record is None or record.idle or not key.startswith(f"chat/{room_id}/"):
             return
@@ -395,6 +426,8 @@ class BotEngine:
                             payload: dict[str, Any]) -> str | None:
         """Carry out a button press; returns why it was refused, if it was."""
         try:
+            if action.startswith("r_"):
+                return await self.desk.press(room_id, user_id, locale, action, payload)
             if action == "flow":
                 record = await self.flows.load(room_id, user_id)
                 if record is None or record.idle:
@@ -452,7 +485,8 @@ class BotEngine:
         name = await self.market.db.fetchval("SELECT nickname FROM users WHERE id = %s", (user_id,))
         owner_locale = await self._locale(deal.owner_id)
         card = await self._card(item, deal.owner_id, deal.id, owner_locale)
-        card["buttons"] = []  # the rental buttons arrive with the rentals feature
+        card["buttons"] = [{"label": say("rent_button", locale), "token": await self.buttons.issue(
+            user_id, deal.id, "r_request", {"item": item_id}, single_use=False)}]
         await self._say(deal.id, say("deal_intro", owner_locale, name=name), cards=[card])
         await self._say(room_id, say("deal_opened", locale, title=item["title"]))
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.engine import BotEngine
-from gateway.api import accounts, items, rooms, search, system
+from gateway.api import accounts, items, rentals, rooms, search, system
 from gateway.chat_socket import ChatSocket, build_server, close_server
 from gateway.http import HttpMetrics, errors, headers, observe, sessions
 from gateway.keys import CHAT, CONFIG, MARKET, METRICS
@@ -29,7 +29,7 @@ STATIC_DIR = Path(__file__).resolve().parents[1] / "web_widget" / "static"
 
 
 def all_routes() -> list[Route]:
-    return [*system.ROUTES, *accounts.ROUTES, *items.ROUTES, *rooms.ROUTES, *search.ROUTES]
+    return [*system.ROUTES, *accounts.ROUTES, *items.ROUTES, *rooms.ROUTES, *search.ROUTES, *rentals.ROUTES]
 
 
 def create_app(config: Config) -> web.Application:
@@ -50,10 +50,17 @@ def create_app(config: Config) -> web.Application:
             chat = ChatSocket(sio, market)
             engine = BotEngine(market, chat)
             chat.bot = engine
+            market.rentals.on_event = engine.desk.on_event
             app[CHAT] = chat
+            scheduler = asyncio.create_task(market.scheduler.run())
             try:
                 yield
             finally:
+                market.scheduler.stop()
+                try:
+                    await asyncio.wait_for(asyncio.shield(scheduler), timeout=30)
+                except TimeoutError:
+                    scheduler.cancel()
                 await close_server(sio)
                 await engine.drain()
 

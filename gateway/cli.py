@@ -78,9 +78,19 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
-async def _serve(config: Config, before: Callable[[], Awaitable[None]] | None = None) -> None:
+async def _serve(config: Config, before: Callable[[], Awaitable[None]] | None = None, *,
+                 sandbox: bool = False) -> None:
     from gateway.app import create_app
 
+    bank = None
+    if sandbox and not config.bank_url:  # the bank is an outside party: locally, our sandbox stands in
+        from gateway.sandbox import start_sandbox
+
+        port = config.sandbox_port if _port_free(config.host, config.sandbox_port) else 0
+        bank = await start_sandbox(config.host, port)
+        port = bank.addresses[0][1]
+        config = config.replace(bank_url=f"http://{config.host}:{port}")
+        print(f"  은행 샌드박스 / bank sandbox: {config.bank_url}", flush=True)
     app = create_app(config)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -98,6 +108,8 @@ async def _serve(config: Config, before: Callable[[], Awaitable[None]] | None = 
         await stop.wait()
     finally:
         await runner.cleanup()
+        if bank is not None:
+            await bank.cleanup()
 
 
 def cmd_up(config: Config, args: argparse.Namespace) -> int:
@@ -117,7 +129,7 @@ def cmd_up(config: Config, args: argparse.Namespace) -> int:
             print(f"  데모 데이터 / demo data: +{made['users']} people, +{made['items']} items "
                   f"(log in as {DEMO_USERS[0][0]} / {DEMO_PASSWORD})", flush=True)
 
-        asyncio.run(_serve(config, before=None if args.no_demo else prepare))
+        asyncio.run(_serve(config, before=None if args.no_demo else prepare, sandbox=True))
     finally:
         services.stop()
     return 0
@@ -205,6 +217,44 @@ def cmd_reindex(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sandbox(config: Config, args: argparse.Namespace) -> int:
+    from gateway.sandbox import main as sandbox_main
+
+    return sandbox_main(["--host", config.host, "--port", str(args.port or config.sandbox_port),
+                         *(["--demo"] if args.demo else [])])
+
+
+def cmd_disputes(config: Config, args: argparse.Namespace) -> int:
+    """List disputed claims, or resolve one: the owner gets --amount (0 … the claim) of the deposit."""
+    from market.errors import MarketError
+
+    async def work(market: Market) -> int:
+        if args.resolve is None:
+            disputes = await market.rentals.disputes()
+            if not disputes:
+                print("이의 제기된 대여가 없어요 (no disputes).")
+            for c in disputes:
+                events = await market.rentals.events(c.id)
+                note = next((e["data"].get("note", "") for e in reversed(events) if e["kind"] == "disputed"), "")
+                photos = len(await market.rentals.photos(c.id))
+                print(f"#{c.id} item {c.item_id} owner {c.owner_id} borrower {c.borrower_id}: claim {c.claim_amount:,}원"
+                      f" of deposit {c.deposit:,}원 — owner: {c.claim_note or '-'} / borrower: {note or '-'}"
+                      f" ({photos} photo(s))")
+            return 0
+        try:
+            c = await market.rentals.resolve(args.resolve, args.amount, args.note or "")
+        except MarketError as e:
+            print(e.message("ko"), file=sys.stderr)
+            return 2
+        print(f"#{c.id} resolved: {c.claim_amount:,}원 to the owner; state {c.state}")
+        return 0
+
+    if args.resolve is not None and args.amount is None:
+        print("--amount is required with --resolve", file=sys.stderr)
+        return 2
+    return _with_market(config, work)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="billi", description="빌리마켓 Billi Market")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -219,13 +269,21 @@ def main(argv: list[str] | None = None) -> int:
     archive.add_argument("--older-than-days", type=float, default=None,
                          help="default: BILLI_CHAT_ARCHIVE_AFTER_DAYS (30)")
     sub.add_parser("reindex", help="rebuild the search index from the database")
+    sandbox = sub.add_parser("sandbox", help="run the bank sandbox (KFTC Open Banking protocol) on its own")
+    sandbox.add_argument("--port", type=int, default=None, help="default: BILLI_SANDBOX_PORT (8090)")
+    sandbox.add_argument("--demo", action="store_true", help="start with a few test people")
+    disputes = sub.add_parser("disputes", help="list disputed damage claims, or resolve one")
+    disputes.add_argument("--resolve", type=int, metavar="CONTRACT", help="the contract to decide")
+    disputes.add_argument("--amount", type=int, help="won the owner gets (0 … the claim)")
+    disputes.add_argument("--note", default="", help="a note both parties will read")
     args = parser.parse_args(argv)
     config = Config.from_env()
     setup_logging(config)
     if getattr(args, "older_than_days", 0) is None:
         args.older_than_days = config.chat_archive_after_days
     handler = {"up": cmd_up, "serve": cmd_serve, "migrate": cmd_migrate, "demo-data": cmd_demo_data,
-               "archive-chats": cmd_archive_chats, "reindex": cmd_reindex}[args.command]
+               "archive-chats": cmd_archive_chats, "reindex": cmd_reindex, "sandbox": cmd_sandbox,
+               "disputes": cmd_disputes}[args.command]
     return handler(config, args)
 
 

@@ -204,7 +204,9 @@ class MessageWriter:
                     members[r["user_id"]] = r["last_read_seq"]
             keyed = [(d.room_id, d.sender_id, d.client_msg_id) for d in batch if d.client_msg_id]
             earlier: dict[tuple[int, int | None, str], Message] = {}
-            if keyed and look_for_repeats:
+            # A bot message with an id (an announced event) has no unique key to trip (its sender is NULL), so
+            # its earlier copy is always looked for; such messages are rare.
+            if keyed and (look_for_repeats or any(d.sender_id is None for d in batch if d.client_msg_id)):
                 await cur.execute(
                     SELECT_MESSAGES + " WHERE " + " OR ".join(
                         ["(m.room_id = %s AND m.sender_id <=> %s AND m.client_msg_id = %s)"] * len(keyed)),
@@ -473,10 +475,11 @@ class Chat:
             await self._store.delete(*keys)  # the first upload of this message stays
         return sent
 
-    async def post(self, room_id: int, text: str, *, kind: str = "bot", body: dict[str, Any] | None = None) -> Sent:
-        """A bot or system message (no rate limit, no membership)."""
+    async def post(self, room_id: int, text: str, *, kind: str = "bot", body: dict[str, Any] | None = None,
+                   client_msg_id: str | None = None) -> Sent:
+        """A bot or system message (no rate limit, no membership); with ``client_msg_id`` stored once."""
         name = BOT_NAME if kind == "bot" else SYSTEM_NAME
-        return await self.writer.write(Draft(room_id, None, kind, name, text, body))
+        return await self.writer.write(Draft(room_id, None, kind, name, text, body, client_msg_id))
 
     async def _rate_check(self, user_id: int, session_token: str | None) -> None:
         count, session_user = await self._gate.check(user_id, session_token)

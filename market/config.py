@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-_SECRET_FIELDS = frozenset({"s3_secret_key", "token_key"})
+_SECRET_FIELDS = frozenset({"s3_secret_key", "token_key", "bank_client_secret"})
 
 
 def _mask_url(url: str | None) -> str | None:
@@ -60,6 +60,21 @@ class Config:
     elasticsearch_url: str | None = None
     elasticsearch_index: str = "billi-items"
     search_index_interval_ms: int = 500
+    bank_url: str | None = None
+    bank_client_id: str = "billi-sandbox-client"
+    bank_client_secret: str = field(default="billi-sandbox-secret", repr=False)
+    bank_platform_account: str = "1002003004005"
+    bank_timeout_ms: int = 10_000
+    sandbox_port: int = 8090
+    token_key: str = field(default="billi-local-token-key", repr=False)
+    rental_fee_percent: int = 5
+    rental_request_ttl_h: int = 24
+    rental_payment_window_h: int = 24
+    rental_free_cancel_h: int = 24
+    rental_late_cancel_percent: int = 50
+    rental_claim_window_h: int = 72
+    rental_max_days: int = 60
+    scheduler_interval_ms: int = 15_000
     gc_gen0_threshold: int = 50_000
     log_level: str = "INFO"
     log_json: bool = False

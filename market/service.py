@@ -13,6 +13,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from market.accounts import Accounts
+from market.billipay import BilliPay
 from market.categories import Categories
 from market.chat import Chat
 from market.chat_archive import ChatArchive
@@ -21,7 +22,10 @@ from market.db import Database
 from market.errors import NotFound
 from market.geo import NearbyQuery, nearby
 from market.items import Items
+from market.kftc import KftcClient
 from market.migrate import migrate
+from market.rentals import Rentals, Rules
+from market.scheduler import Scheduler
 from market.search import EmbeddedSearch, SearchBackend, SearchQuery, did_you_mean
 from market.search_index import SearchIndexer
 from market.storage import BlobStore
@@ -56,6 +60,9 @@ class Market:
     chat: Chat
     search_backend: SearchBackend
     indexer: SearchIndexer
+    billipay: BilliPay | None
+    rentals: Rentals
+    scheduler: Scheduler
 
     @classmethod
     @asynccontextmanager
@@ -83,8 +90,17 @@ class Market:
             backend = await open_search_backend(stack, config, db, categories)
             indexer = SearchIndexer(db, backend, categories)
             items.on_change = indexer.poke
+            billipay = None
+            if config.bank_url:
+                client = KftcClient(config.bank_url, config.bank_client_id, config.bank_client_secret,
+                                    timeout_s=config.bank_timeout_ms / 1000)
+                stack.push_async_callback(client.close)
+                billipay = BilliPay(db, redis, client, token_secret=config.token_key,
+                                    platform_account=config.bank_platform_account)
+            rentals = Rentals(db, chat, billipay, Rules.from_config(config))
+            scheduler = Scheduler(db, rentals, config.scheduler_interval_ms / 1000)
             yield cls(config, db, redis, store, categories, Accounts(db, redis, store, config), items,
-                      Wishes(db, items), chat, backend, indexer)
+                      Wishes(db, items), chat, backend, indexer, billipay, rentals, scheduler)
 
     async def nearby(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Nearest items around a point with filters; ``params`` is untrusted input."""

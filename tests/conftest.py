@@ -11,6 +11,10 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import subprocess
+import sys
+import time
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,7 +26,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 
 from gateway.app import create_app
-from gateway.local_services import LocalServices
+from gateway.local_services import LocalServices, free_port
 from market.config import Config
 from market.db import Database, DatabaseTarget, drop_database
 from market.migrate import migrate
@@ -44,9 +48,15 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Config]:
     redis_url = urls.get("redis_url") or base.redis_url or ""
     if "redis_url" not in urls:
         redis_url = redis_url.rsplit("/", 1)[0] + "/" + os.environ.get("BILLI_TEST_REDIS_DB", "15")
+    bank_port = free_port()
+    bank = subprocess.Popen([sys.executable, "-m", "gateway.sandbox", "--port", str(bank_port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_http(f"http://127.0.0.1:{bank_port}/healthz", bank)
+    # The scheduler runs only when a test calls it (tests move time by moving dates in the database).
     cfg = base.replace(database_url=db_url, redis_url=redis_url, s3_url=urls.get("s3_url") or base.s3_url,
                        s3_bucket=f"billi-test-{run}", data_dir=tmp_path_factory.mktemp("data"),
-                       login_max_failures=5)
+                       login_max_failures=5, bank_url=f"http://127.0.0.1:{bank_port}", bank_timeout_ms=1500,
+                       scheduler_interval_ms=3_600_000)
 
     async def prepare() -> None:
         db = await Database.connect(db_url)
@@ -59,8 +69,23 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Config]:
     try:
         yield cfg
     finally:
+        bank.terminate()
+        bank.wait(timeout=10)
         asyncio.run(drop_database(target))
         services.stop()
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
 
 
 async def _clean(cfg: Config) -> None:
@@ -82,6 +107,17 @@ async def _clean(cfg: Config) -> None:
         await r.flushdb()
     finally:
         await r.aclose()
+    if cfg.bank_url:
+        await asyncio.to_thread(_post, cfg.bank_url + "/sandbox/reset", {})
+
+
+def _post(url: str, body: dict[str, Any]) -> Any:
+    import json
+
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
 
 
 @pytest.fixture

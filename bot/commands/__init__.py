@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_COMMAND_CHARS = 300
-RESERVED = ("rent", "pay", "return")
 MAX_RADIUS_M = 50_000
 
 
@@ -46,10 +45,13 @@ SPECS: tuple[Spec, ...] = (
     Spec("wishes", ("찜목록",), "/찜목록", "/wishes", "찜한 물건 보기", "your wishes"),
     Spec("post", ("등록", "올리기"), "/등록", "/post", "물건 등록하기 (질문에 답하면 돼요)", "list an item, step by step"),
     Spec("my", ("내정보", "마이페이지"), "/내정보", "/my", "내 물건, 찜, 내 정보 보기", "your items, wishes and page"),
-    # Reserved for rentals (request, pay, hand-over, return): recognised now so nobody mistakes them for typos.
-    Spec("rent", ("대여",), "/대여 <번호> <날짜>", "/rent <number> <dates>", "대여 요청 (곧 열려요)", "request a rental (soon)"),
-    Spec("pay", ("결제",), "/결제", "/pay", "결제 (곧 열려요)", "pay (soon)"),
-    Spec("return", ("반납",), "/반납", "/return", "반납 (곧 열려요)", "return (soon)"),
+    Spec("rent", ("대여", "빌리기"), "/대여 [번호] <날짜, 예: 12/24~12/26, 내일부터 3일>",
+         "/rent [number] <dates, e.g. 12/24~12/26>", "대여 요청 (거래방에서는 번호 없이)",
+         "request a rental (no number needed in a deal room)"),
+    Spec("pay", ("결제",), "/결제 [link]", "/pay [link]", "수락된 대여를 빌리페이로 결제 (link: 계좌 연결)",
+         "pay an accepted rental with BilliPay (link: link a bank account)"),
+    Spec("return", ("반납",), "/반납", "/return", "반납 완료 / 반납 받음 알리기", "say the item is back"),
+    Spec("extend", ("연장",), "/연장 <새 반납일>", "/extend <new end date>", "대여 기간 연장 요청", "ask for a longer rental"),
     Spec("cancel", ("취소",), "/취소", "/cancel", "하던 일 멈추기", "stop what we are doing"),
 )
 _BY_WORD: dict[str, Spec] = {}
@@ -104,8 +106,16 @@ def parse(text: Any) -> Parsed | None:
         return Command("help", {"topic": _BY_WORD[topic].name if topic in _BY_WORD else None})
     if s.name == "category":
         return Command("category", {"name": " ".join(rest)[:40] or None})
-    if s.name in ("wishes", "cancel", "post", "my", *RESERVED):
+    if s.name in ("wishes", "cancel", "post", "my", "return"):
         return Command(s.name)
+    if s.name == "pay":
+        return Command("pay", {"arg": "link" if rest and rest[0].lower() in ("link", "연결", "계좌") else None})
+    if s.name in ("rent", "extend"):
+        m = _NUMBER.match(rest[0]) if rest and s.name == "rent" else None
+        dates = " ".join(rest[1:] if m else rest)
+        if not dates:
+            return BadArgs(s, "need_dates")
+        return Command(s.name, {"item_id": int(m.group(1)) if m else None, "dates": dates[:80]})
     if s.name in ("item", "wish"):
         m = _NUMBER.match(rest[0]) if len(rest) == 1 else None
         if m is None:

@@ -63,7 +63,11 @@ async def test_find_nearby_wish_and_ask_the_owner(client: TestClient, chatters: 
     joined = await o.call("join", {"room": deal_room})  # a client joins a room it hears about
     inquiry = [m for m in joined["messages"] if m["sender"]["kind"] == "bot"][0]
     assert "준호님이 이 물건에 대해 문의했어요." == inquiry["text"]
-    assert inquiry["cards"][0]["item_id"] == item["id"] and inquiry["cards"][0]["buttons"] == []
+    assert inquiry["cards"][0]["item_id"] == item["id"]
+    request_button = inquiry["cards"][0]["buttons"][0]  # the borrower's; the owner cannot press it
+    assert request_button["label"] == "대여 요청"
+    refused = await o.call("action", {"room": deal_room, "token": request_button["token"]})
+    assert refused["error"]["code"] == "bot.button_not_yours"
     status, body = await borrower.call("GET", "/api/rooms")
     assert any(r["id"] == deal_room and r["kind"] == "deal" for r in body["rooms"])
 
@@ -98,8 +102,10 @@ async def test_free_text_searches_and_mistakes_get_help(client: TestClient, chat
     assert "/search" in typo["text"] and typo["quick_replies"] == ["/search"]
     usage = await _ask_bot(b, room, "/물품 텐트")
     assert "사용법: /물품 <번호>" in usage["text"]
-    soon = await _ask_bot(b, room, "/대여 1 12/24~12/26")
-    assert "곧" in soon["text"]
+    unknown_item = await _ask_bot(b, room, "/대여 999999 내일부터 3일")
+    assert "물건을 찾을 수 없어요" in unknown_item["text"]
+    no_dates = await _ask_bot(b, room, "/대여 1 언젠가")
+    assert "날짜를 알아듣지 못했어요" in no_dates["text"]
     here = await _ask_bot(b, room, "/주변 37.4979,127.0276 1km")
     assert "이곳 주변 1.0km" in here["text"] and len(here["cards"]) == 5
     nowhere = await _ask_bot(b, room, "/주변 화성")

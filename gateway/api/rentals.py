@@ -1,0 +1,122 @@
+"""REST for BilliPay and rentals: linking a bank account (the bank's redirect comes back here), my linked
+account, my contracts with their history and evidence photos. The rental steps themselves happen in chat.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+
+from aiohttp import web
+
+from gateway.http import json_response, require_user
+from gateway.keys import CHAT, CONFIG, MARKET, USER
+from gateway.routing import Param, Route
+from market.errors import MarketError, NotFound
+from market.messages import render
+
+
+def _callback_url(request: web.Request) -> str:
+    config = request.app[CONFIG]
+    base = config.public_url.rstrip("/") if config.public_url else f"{request.scheme}://{request.host}"
+    return base + "/billipay/callback"
+
+
+def _page(title: str, text: str, status: int = 200) -> web.Response:
+    body = (f'<!doctype html><html lang="ko"><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
+            f"<title>{html.escape(title)}</title><body><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>"
+            f'<p><a href="/">빌리마켓으로 돌아가기</a></p></body></html>')
+    return web.Response(text=body, content_type="text/html", status=status)
+
+
+async def link_start(request: web.Request) -> web.StreamResponse:
+    """A "계좌 연결하기" button's link: the single-use ticket from the chat says who and from which room."""
+    market = request.app[MARKET]
+    if market.billipay is None:
+        return _page("빌리페이", render("pay.not_configured"), 503)
+    ticket = request.query.get("ticket", "")
+    raw = await market.redis.getdel(f"billipay:ticket:{ticket}") if 0 < len(ticket) <= 64 else None
+    if raw is None:
+        return _page("빌리페이", render("billipay.bad_state"), 400)
+    who = json.loads(raw)
+    user = request.get(USER)
+    if user is not None and user.id != who["user"]:
+        return _page("빌리페이", render("billipay.bad_state"), 400)
+    url = await market.billipay.start_link(who["user"], _callback_url(request), who.get("room"))
+    raise web.HTTPFound(url)
+
+
+async def link_callback(request: web.Request) -> web.Response:
+    market = request.app[MARKET]
+    if market.billipay is None:
+        return _page("빌리페이", render("pay.not_configured"), 503)
+    q = request.query
+    user = request.get(USER)
+    try:
+        done = await market.billipay.finish_link(q.get("state"), q.get("code"), error=q.get("error"),
+                                                 session_user=user.id if user else None)
+    except MarketError as e:
+        return _page("빌리페이 계좌 연결", e.message(), 400)
+    account = done["account"]
+    room = done.get("room")
+    chat = request.app[CHAT]
+    if room and chat.bot is not None:
+        from bot.rentals import t
+
+        sent = await market.chat.post(int(room), t("linked", "ko", bank=account["bank_name"],
+                                                   account=account["account"]))
+        await chat.publish(sent)
+    return _page("빌리페이 계좌 연결", f"{account['bank_name']} {account['account']} 계좌가 연결됐어요. 채팅으로 돌아가 주세요.")
+
+
+async def my_account(request: web.Request) -> web.Response:
+    user = require_user(request)
+    market = request.app[MARKET]
+    account = await market.billipay.account(user.id) if market.billipay else None
+    return json_response({"account": account})
+
+
+async def unlink_account(request: web.Request) -> web.Response:
+    user = require_user(request)
+    market = request.app[MARKET]
+    if market.billipay is None or not await market.billipay.unlink(user.id):
+        raise NotFound("pay.no_link")
+    return json_response({"ok": True})
+
+
+async def link_url(request: web.Request) -> web.Response:
+    """The bank's consent page address for the logged-in person (the widget's "계좌 연결" on my page)."""
+    user = require_user(request)
+    market = request.app[MARKET]
+    if market.billipay is None:
+        raise NotFound("pay.not_configured")
+    return json_response({"url": await market.billipay.start_link(user.id, _callback_url(request))})
+
+
+async def my_contracts(request: web.Request) -> web.Response:
+    user = require_user(request)
+    role = "owner" if request.query.get("role") == "owner" else "borrower"
+    contracts = await request.app[MARKET].rentals.mine(user.id, role)
+    return json_response({"contracts": [c.public() for c in contracts]})
+
+
+async def contract(request: web.Request) -> web.Response:
+    user = require_user(request)
+    rentals = request.app[MARKET].rentals
+    c = await rentals.get(request.match_info["contract_id"], user.id)
+    return json_response({"contract": c.public(), "events": await rentals.events(c.id),
+                          "photos": await rentals.photos(c.id)})
+
+
+ROUTES = [
+    Route("GET", "/billipay/link", link_start, "계좌 연결 시작 (채팅 버튼의 링크)", "billipay",
+          query=(Param("ticket", "string", "채팅에서 받은 1회용 티켓", True),), responses={302: "To the bank"}),
+    Route("GET", "/billipay/callback", link_callback, "은행 인증 후 돌아오는 주소", "billipay",
+          query=(Param("state", "string", required=True), Param("code", "string"), Param("error", "string"))),
+    Route("GET", "/api/billipay/account", my_account, "연결된 계좌 (가려진 번호)", "billipay", auth=True),
+    Route("DELETE", "/api/billipay/account", unlink_account, "계좌 연결 해제", "billipay", auth=True),
+    Route("POST", "/api/billipay/link", link_url, "계좌 연결 주소 받기", "billipay", auth=True),
+    Route("GET", "/api/contracts", my_contracts, "내 대여 (role=borrower|owner)", "rentals", auth=True,
+          query=(Param("role", "string", "borrower 또는 owner"),)),
+    Route("GET", r"/api/contracts/{contract_id:\d{1,18}}", contract, "대여 한 건과 기록, 사진", "rentals", auth=True),
+]

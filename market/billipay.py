@@ -1,0 +1,286 @@
+"""BilliPay: linked bank accounts and bank transfers, over the KFTC Open Banking client.
+
+- **Linking** (3-legged OAuth): ``start_link`` keeps a random single-use ``state`` in Redis for a few minutes,
+  bound to the person; ``finish_link`` takes it back exactly once (a replayed, expired or someone else's
+  ``state`` is refused), exchanges the code, reads the account and stores the tokens encrypted (AES-GCM).
+- **Transfers**: a row in ``transfers`` is written *before* the bank is called, with a fresh ``bank_tran_id``.
+  An answer settles it (``done``/``failed``); no answer leaves it ``unknown`` and only the transfer result
+  inquiry (``resolve``) settles it — nothing is retried with a new ``bank_tran_id`` until then, so nobody is
+  charged or paid twice. What a settled transfer *means* (a contract paid, a payout made) is decided by the
+  caller's ``on_done``/``on_failed``, which run in the same transaction that records the outcome.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pymysql
+import redis.asyncio as aioredis
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from market.db import Database, Row
+from market.errors import Conflict, InvalidInput, NotFound, Unavailable
+from market.kftc import BankAnswer, BankRefused, BankUnreachable, KftcClient, new_bank_tran_id, tran_dtime
+
+log = logging.getLogger("billi.billipay")
+STATE_TTL_S = 10 * 60
+STALE_S = 30  # an unknown transfer older than this is settled by inquiry
+BANK_REASONS = {"453": "pay.insufficient", "454": "pay.insufficient", "455": "pay.limit", "456": "pay.limit",
+                "412": "pay.no_account", "415": "pay.closed_account"}
+
+OnOutcome = Callable[[Any, Row], Awaitable[None]]  # (cursor, transfer row) inside the recording transaction
+
+
+class TokenBox:
+    """Encrypts tokens at rest: AES-256-GCM with a key derived from the configured secret."""
+
+    def __init__(self, secret: str) -> None:
+        self._aead = AESGCM(hashlib.sha256(("billi-token-key:" + secret).encode()).digest())
+
+    def seal(self, text: str) -> str:
+        nonce = os.urandom(12)
+        return base64.urlsafe_b64encode(nonce + self._aead.encrypt(nonce, text.encode(), b"billi")).decode()
+
+    def open(self, sealed: str) -> str:
+        blob = base64.urlsafe_b64decode(sealed)
+        return self._aead.decrypt(blob[:12], blob[12:], b"billi").decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a transfer ended: ``done``, ``failed`` (with the message key) or ``unknown`` (resolved later)."""
+
+    state: str
+    transfer_id: int
+    reason: str | None = None
+
+
+class BilliPay:
+    def __init__(self, db: Database, redis: aioredis.Redis, client: KftcClient, *, token_secret: str,
+                 platform_account: str) -> None:
+        self.db = db
+        self.redis = redis
+        self.client = client
+        self.box = TokenBox(token_secret)
+        self.platform_account = platform_account
+        self._platform: tuple[str, str, float] | None = None  # token, client_use_code, expiry
+
+    # -- linking -----------------------------------------------------------------------------------
+    async def start_link(self, user_id: int, redirect_uri: str, room_id: int | None = None) -> str:
+        """The bank's consent page for this person; the ``state`` in it works once, for a few minutes."""
+        state = secrets.token_urlsafe(24)[:32]
+        await self.redis.set(f"billipay:state:{state}", json.dumps({"user": user_id, "room": room_id,
+                                                                    "redirect": redirect_uri}), ex=STATE_TTL_S)
+        return self.client.authorize_url(redirect_uri, state)
+
+    async def finish_link(self, state: Any, code: Any, *, session_user: int | None = None,
+                          error: Any = None) -> dict[str, Any]:
+        """The bank's redirect back: returns {user, room, account} or raises with the reason."""
+        if not isinstance(state, str) or not 16 <= len(state) <= 64:
+            raise InvalidInput("billipay.bad_state")
+        raw = await self.redis.getdel(f"billipay:state:{state}")
+        if raw is None:
+            raise InvalidInput("billipay.bad_state")
+        bound = json.loads(raw)
+        if session_user is not None and session_user != bound["user"]:
+            raise InvalidInput("billipay.bad_state")
+        if error:
+            raise Conflict("billipay.denied")
+        if not isinstance(code, str) or not 0 < len(code) <= 200:
+            raise InvalidInput("billipay.bad_code")
+        try:
+            tokens = await self.client.exchange_code(code, bound["redirect"])
+            _name, accounts = await self.client.accounts(tokens.access_token, tokens.user_seq_no)
+        except BankRefused:
+            raise InvalidInput("billipay.bad_code") from None
+        except BankUnreachable:
+            raise Unavailable("billipay.unreachable") from None
+        if not accounts:
+            raise Conflict("billipay.no_account")
+        acct = accounts[0]
+        expires = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=max(tokens.expires_in, 60))
+        await self.db.execute(
+            "INSERT INTO bank_links (user_id, user_seq_no, fintech_use_num, bank_name, account_masked, holder_name,"
+            " access_token_enc, refresh_token_enc, token_expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON DUPLICATE KEY UPDATE user_seq_no = VALUES(user_seq_no), fintech_use_num = VALUES(fintech_use_num),"
+            " bank_name = VALUES(bank_name), account_masked = VALUES(account_masked),"
+            " holder_name = VALUES(holder_name), access_token_enc = VALUES(access_token_enc),"
+            " refresh_token_enc = VALUES(refresh_token_enc), token_expires_at = VALUES(token_expires_at)",
+            (bound["user"], tokens.user_seq_no, acct.fintech_use_num, acct.bank_name[:40], acct.account_num_masked[:40],
+             acct.holder_name[:40], self.box.seal(tokens.access_token), self.box.seal(tokens.refresh_token), expires))
+        return {"user": bound["user"], "room": bound["room"], "account": await self.account(bound["user"])}
+
+    async def account(self, user_id: int) -> dict[str, Any] | None:
+        """The linked account as shown to its owner (masked), or None."""
+        row = await self.db.fetchone("SELECT bank_name, account_masked, holder_name, created_at FROM bank_links"
+                                     " WHERE user_id = %s", (user_id,))
+        if row is None:
+            return None
+        return {"bank_name": row["bank_name"], "account": row["account_masked"], "holder": row["holder_name"],
+                "linked_at": row["created_at"].isoformat(timespec="seconds") + "Z"}
+
+    async def unlink(self, user_id: int) -> bool:
+        return await self.db.execute("DELETE FROM bank_links WHERE user_id = %s", (user_id,)) > 0
+
+    async def _user_link(self, user_id: int) -> tuple[str, Row]:
+        row = await self.db.fetchone("SELECT * FROM bank_links WHERE user_id = %s", (user_id,))
+        if row is None:
+            raise NotFound("pay.no_link")
+        token = self.box.open(row["access_token_enc"])
+        if row["token_expires_at"] <= datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=5):
+            try:
+                fresh = await self.client.refresh(self.box.open(row["refresh_token_enc"]))
+            except BankRefused:
+                raise Conflict("pay.relink") from None
+            token = fresh.access_token
+            await self.db.execute(
+                "UPDATE bank_links SET access_token_enc = %s, refresh_token_enc = %s, token_expires_at = %s"
+                " WHERE user_id = %s", (self.box.seal(fresh.access_token), self.box.seal(fresh.refresh_token or
+                                                                                         self.box.open(row["refresh_token_enc"])),
+                                        datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=fresh.expires_in),
+                                        user_id))
+        return token, row
+
+    async def _platform_token(self, *, fresh: bool = False) -> tuple[str, str]:
+        if fresh or self._platform is None or self._platform[2] < time.monotonic():
+            token, code, expires_in = await self.client.platform_token()
+            self._platform = (token, code, time.monotonic() + max(60, expires_in - 300))
+        return self._platform[0], self._platform[1]
+
+    # -- transfers ---------------------------------------------------------------------------------
+    async def open_transfer(self, cur: Any, *, purpose: str, contract_id: int | None, user_id: int,
+                            direction: str, amount: int, state: str) -> int:
+        """Write a transfer row inside the caller's transaction (``pending``: queued; ``unknown``: the caller
+        calls the bank right after committing)."""
+        if amount <= 0:
+            raise InvalidInput("pay.bad_amount")
+        try:
+            _token, code = await self._platform_token()
+        except (BankUnreachable, BankRefused):
+            raise Unavailable("pay.unreachable") from None
+        for _ in range(5):
+            try:
+                await cur.execute(
+                    "INSERT INTO transfers (bank_tran_id, purpose, contract_id, user_id, direction, amount, state,"
+                    " tran_dtime) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    (new_bank_tran_id(code), purpose, contract_id, user_id, direction, amount, state, tran_dtime()))
+                return int(cur.lastrowid)
+            except pymysql.err.IntegrityError as e:
+                if e.args[0] != 1062:
+                    raise
+        raise RuntimeError("could not draw a unique bank_tran_id")
+
+    async def send(self, transfer_id: int, on_done: OnOutcome, on_failed: OnOutcome) -> Outcome:
+        """Call the bank for a transfer we own (state ``unknown`` and not yet sent, or ``pending`` — claimed
+        here), and record the answer."""
+        claimed = await self.db.execute("UPDATE transfers SET state = 'unknown' WHERE id = %s AND state = 'pending'",
+                                        (transfer_id,))
+        row = await self.db.fetchone("SELECT * FROM transfers WHERE id = %s", (transfer_id,))
+        assert row is not None
+        if not claimed and row["state"] != "unknown":
+            return Outcome(row["state"], transfer_id)
+        try:
+            answer = await self._call(row)
+        except NotFound:  # the person has no linked account (yet): back to the queue
+            await self.db.execute("UPDATE transfers SET state = 'pending' WHERE id = %s AND state = 'unknown'",
+                                  (transfer_id,))
+            return Outcome("pending", transfer_id, "pay.no_link")
+        except (BankUnreachable, BankRefused) as e:
+            log.warning("no answer for transfer %s (%s); it stays unknown until the result inquiry",
+                        row["bank_tran_id"], e)
+            await self.db.execute("UPDATE transfers SET message = %s WHERE id = %s", (str(e)[:200], transfer_id))
+            return Outcome("unknown", transfer_id, "pay.unknown")
+        return await self._record(row, answer, on_done, on_failed)
+
+    async def _call(self, row: Row) -> BankAnswer:
+        args = dict(bank_tran_id=row["bank_tran_id"], dtime=row["tran_dtime"], amount=int(row["amount"]),
+                    platform_account=self.platform_account, client_num=f"U{row['user_id']}",
+                    memo="빌리마켓")
+        nickname = str(await self.db.fetchval("SELECT nickname FROM users WHERE id = %s", (row["user_id"],)) or "")
+        if row["direction"] == "withdraw":
+            token, link = await self._user_link(row["user_id"])
+            answer = await self.client.withdraw(token, fintech_use_num=link["fintech_use_num"], client_name=nickname,
+                                                **args)
+        else:
+            link = await self.db.fetchone("SELECT fintech_use_num FROM bank_links WHERE user_id = %s",
+                                          (row["user_id"],))
+            if link is None:
+                raise NotFound("pay.no_link")
+            token, _ = await self._platform_token()
+            answer = await self.client.deposit(token, fintech_use_num=link["fintech_use_num"], client_name=nickname,
+                                               **args)
+            if answer.rsp_code in ("O0002", "O0003"):  # our cached platform token is no longer good
+                token, _ = await self._platform_token(fresh=True)
+                answer = await self.client.deposit(token, fintech_use_num=link["fintech_use_num"],
+                                                   client_name=nickname, **args)
+        return answer
+
+    async def _record(self, row: Row, answer: BankAnswer, on_done: OnOutcome, on_failed: OnOutcome) -> Outcome:
+        if answer.unknown or answer.rsp_code == "A0326":
+            await self.db.execute("UPDATE transfers SET rsp_code = %s, message = %s WHERE id = %s",
+                                  (answer.rsp_code, answer.message[:200], row["id"]))
+            return Outcome("unknown", row["id"], "pay.unknown")
+        state = "done" if answer.ok else "failed"
+        reason = None if answer.ok else BANK_REASONS.get(answer.bank_rsp_code, "pay.declined")
+        if answer.rsp_code in ("O0002", "O0003"):
+            reason = "pay.relink"
+        return await self.settle(row["id"], state, answer, on_done, on_failed, reason)
+
+    async def settle(self, transfer_id: int, state: str, answer: BankAnswer | None, on_done: OnOutcome,
+                     on_failed: OnOutcome, reason: str | None = None) -> Outcome:
+        """Record a transfer's final state and run its consequence, once (the row lock and ``applied`` flag)."""
+        async with self.db.transaction() as cur:
+            await cur.execute("SELECT * FROM transfers WHERE id = %s FOR UPDATE", (transfer_id,))
+            row = await cur.fetchone()
+            if row["applied"]:
+                return Outcome(row["state"], transfer_id)
+            await cur.execute(
+                "UPDATE transfers SET state = %s, applied = 1, rsp_code = %s, bank_rsp_code = %s,"
+                " bank_tran_date = %s, message = %s WHERE id = %s",
+                (state, answer.rsp_code if answer else None, answer.bank_rsp_code if answer else None,
+                 (answer.bank_tran_date if answer else None) or row["tran_dtime"][:8],
+                 (answer.message[:200] if answer else reason), transfer_id))
+            row = {**row, "state": state}
+            await (on_done if state == "done" else on_failed)(cur, row)
+        return Outcome(state, transfer_id, reason)
+
+    async def inquire(self, transfer_id: int, on_done: OnOutcome, on_failed: OnOutcome) -> Outcome:
+        """Settle an unknown transfer with the bank's transfer result inquiry."""
+        row = await self.db.fetchone("SELECT * FROM transfers WHERE id = %s", (transfer_id,))
+        assert row is not None
+        if row["state"] in ("done", "failed") and row["applied"]:
+            return Outcome(row["state"], transfer_id)
+        try:
+            token, _ = await self._platform_token()
+            answer = await self.client.result(token, withdraw=row["direction"] == "withdraw",
+                                              bank_tran_id=row["bank_tran_id"],
+                                              bank_tran_date=row["bank_tran_date"] or row["tran_dtime"][:8],
+                                              amount=int(row["amount"]))
+        except (BankUnreachable, BankRefused):
+            return Outcome("unknown", transfer_id, "pay.unknown")
+        if answer.rsp_code != "A0000" or not answer.bank_rsp_code:
+            return Outcome("unknown", transfer_id, "pay.unknown")
+        if answer.bank_rsp_code == "000":
+            return await self.settle(transfer_id, "done", answer, on_done, on_failed)
+        return await self.settle(transfer_id, "failed", answer, on_done, on_failed,
+                                 BANK_REASONS.get(answer.bank_rsp_code, "pay.declined"))
+
+    async def stale_unknown(self, older_than_s: int = STALE_S) -> list[int]:
+        rows = await self.db.fetchall(
+            "SELECT id FROM transfers WHERE state = 'unknown' AND updated_at < NOW(3) - INTERVAL %s SECOND"
+            " ORDER BY id LIMIT 200", (older_than_s,))
+        return [r["id"] for r in rows]
+
+    async def queued(self) -> list[int]:
+        rows = await self.db.fetchall("SELECT id FROM transfers WHERE state = 'pending' ORDER BY id LIMIT 200")
+        return [r["id"] for r in rows]

@@ -1,0 +1,848 @@
+"""Rental contracts: the state machine of DESIGN §5, availability, the money rules and the escrow ledger.
+
+Every change of a contract is one MariaDB transaction that locks the contract row, checks who may make the
+change (owner / borrower / system / operator) and when, updates the row, writes an event row (the contract's
+history) and the ledger rows and queued payouts that go with it. After the commit the new events are handed to
+``on_event`` (the bot, which posts them in the deal room, once per event); an event whose announcement did not
+happen (a crash, no bot in this process) is announced by the scheduler.
+
+Dates are held from the request: an item's REQUESTED (until the owner answers or the request expires) and
+ACCEPTED (until the payment window closes) contracts hold their dates, PAID / IN_USE / OVERDUE ones book them.
+A new hold locks the item row first, so two overlapping holds on one item cannot both commit, whichever
+gateway node they come from.
+
+Money (integer KRW): the borrower pays rent + platform fee + deposit into the contract's escrow; at settlement
+the escrow is split into the platform's fee, the owner's rent (+ late fees and claims, taken from the deposit)
+and the borrower's refund, each owed amount paid out by a queued bank deposit transfer (``market.billipay``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pymysql
+
+from market import validation as v
+from market.billipay import BilliPay, Outcome
+from market.chat import Chat
+from market.config import Config
+from market.db import Database, Row
+from market.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
+from market.kdates import seoul_today
+
+log = logging.getLogger("billi.rentals")
+
+HOLDING = ("PAID", "IN_USE", "OVERDUE")          # booked
+PENDING = ("REQUESTED", "ACCEPTED")              # held until expires_at
+OPEN = (*PENDING, *HOLDING, "RETURNED", "CLAIMED", "DISPUTED")
+FINAL = ("SETTLED", "DECLINED", "CANCELLED", "EXPIRED")
+MAX_NOTE = 500
+MAX_FUTURE_DAYS = 365
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    fee_percent: int = 5
+    request_ttl_s: int = 24 * 3600
+    payment_window_s: int = 24 * 3600
+    free_cancel_s: int = 24 * 3600
+    late_cancel_percent: int = 50
+    claim_window_s: int = 72 * 3600
+    max_days: int = 60
+    max_open_requests: int = 5
+
+    @classmethod
+    def from_config(cls, config: Config) -> Rules:
+        return cls(config.rental_fee_percent, config.rental_request_ttl_h * 3600,
+                   config.rental_payment_window_h * 3600, config.rental_free_cancel_h * 3600,
+                   config.rental_late_cancel_percent, config.rental_claim_window_h * 3600,
+                   config.rental_max_days)
+
+    def fee(self, rent: int) -> int:
+        return (rent * self.fee_percent + 50) // 100
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    id: int
+    item_id: int
+    owner_id: int
+    borrower_id: int
+    room_id: int
+    state: str
+    start_date: date
+    end_date: date
+    price_per_day: int
+    deposit: int
+    rent: int
+    fee: int
+    extra_rent: int
+    extra_fee: int
+    late_fee: int
+    claim_kind: str | None
+    claim_amount: int | None
+    claim_note: str | None
+    resolution_note: str | None
+    ext_end_date: date | None
+    ext_rent: int | None
+    ext_fee: int | None
+    owner_handed_at: datetime | None
+    borrower_got_at: datetime | None
+    expires_at: datetime | None
+    returned_at: datetime | None
+    settled_at: datetime | None
+    reminders: str
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Row) -> Contract:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+    @property
+    def days(self) -> int:
+        return (self.end_date - self.start_date).days + 1
+
+    @property
+    def total(self) -> int:
+        """What the borrower pays at first: rent + fee + deposit."""
+        return self.rent + self.fee + self.deposit
+
+    def role(self, user_id: int | None) -> str | None:
+        if user_id == self.owner_id:
+            return "owner"
+        if user_id == self.borrower_id:
+            return "borrower"
+        return None
+
+    def public(self) -> dict[str, Any]:
+        out = asdict(self)
+        for k, val in out.items():
+            if isinstance(val, datetime):
+                out[k] = val.isoformat(timespec="seconds") + "Z"
+            elif isinstance(val, date):
+                out[k] = val.isoformat()
+        out["days"] = self.days
+        out["total"] = self.total
+        return out
+
+
+class DatesTaken(Conflict):
+    """The dates overlap another hold; ``free`` lists the nearest free ranges of the same length."""
+
+    def __init__(self, free: list[tuple[date, date]]) -> None:
+        super().__init__("rental.dates_taken")
+        self.free = free
+
+
+EventHook = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Rentals:
+    def __init__(self, db: Database, chat: Chat, pay: BilliPay | None, rules: Rules) -> None:
+        self.db = db
+        self.chat = chat
+        self.pay = pay
+        self.rules = rules
+        self.on_event: EventHook | None = None
+
+    # -- reading -----------------------------------------------------------------------------------
+    async def get(self, contract_id: Any, user_id: int | None = None) -> Contract:
+        """A contract; with ``user_id``, only for its parties (anyone else sees "not found")."""
+        cid = _id(contract_id)
+        row = await self.db.fetchone("SELECT * FROM contracts WHERE id = %s", (cid,))
+        if row is None:
+            raise NotFound("rental.not_found")
+        c = Contract.from_row(row)
+        if user_id is not None and c.role(user_id) is None:
+            raise NotFound("rental.not_found")
+        return c
+
+    async def in_room(self, room_id: int, *, open_only: bool = True) -> Contract | None:
+        """The room's latest (open) contract."""
+        states = OPEN if open_only else (*OPEN, *FINAL)
+        row = await self.db.fetchone(
+            f"SELECT * FROM contracts WHERE room_id = %s AND state IN ({_marks(states)}) ORDER BY id DESC LIMIT 1",
+            (room_id, *states))
+        return None if row is None else Contract.from_row(row)
+
+    async def mine(self, user_id: int, role: str = "borrower", limit: int = 50) -> list[Contract]:
+        column = "borrower_id" if role == "borrower" else "owner_id"
+        rows = await self.db.fetchall(f"SELECT * FROM contracts WHERE {column} = %s ORDER BY id DESC LIMIT %s",
+                                      (user_id, limit))
+        return [Contract.from_row(r) for r in rows]
+
+    async def events(self, contract_id: int) -> list[dict[str, Any]]:
+        rows = await self.db.fetchall("SELECT * FROM contract_events WHERE contract_id = %s ORDER BY id",
+                                      (contract_id,))
+        return [_event(r) for r in rows]
+
+    async def photos(self, contract_id: int) -> list[dict[str, Any]]:
+        rows = await self.db.fetchall("SELECT user_id, stage, object_key, created_at FROM contract_photos"
+                                      " WHERE contract_id = %s ORDER BY id", (contract_id,))
+        return [{"user_id": r["user_id"], "stage": r["stage"], "key": r["object_key"],
+                 "at": r["created_at"].isoformat(timespec="seconds") + "Z"} for r in rows]
+
+    def quote(self, price_per_day: int, deposit: int, start: date, end: date) -> dict[str, int]:
+        days = (end - start).days + 1
+        rent = price_per_day * days
+        fee = self.rules.fee(rent)
+        return {"days": days, "rent": rent, "fee": fee, "deposit": deposit, "total": rent + fee + deposit}
+
+    # -- availability ------------------------------------------------------------------------------
+    async def _taken(self, cur: Any, item_id: int, start: date, end: date, exclude: int = 0) -> bool:
+        today = seoul_today()
+        await cur.execute(
+            "SELECT id FROM contracts WHERE item_id = %s AND id <> %s AND start_date <= %s"
+            " AND (CASE WHEN state = 'OVERDUE' THEN GREATEST(end_date, %s) ELSE end_date END) >= %s"
+            " AND (state IN ('PAID','IN_USE','OVERDUE') OR (state IN ('REQUESTED','ACCEPTED')"
+            "      AND expires_at > NOW(3))) LIMIT 1", (item_id, exclude, end, today, start))
+        return await cur.fetchone() is not None
+
+    async def free_ranges(self, item_id: int, start: date, days: int, count: int = 3) -> list[tuple[date, date]]:
+        """The free ranges of ``days`` days nearest to ``start`` (never in the past, within the item's dates)."""
+        item = await self.db.fetchone("SELECT available_from, available_until FROM items WHERE id = %s", (item_id,))
+        if item is None:
+            return []
+        today = seoul_today()
+        rows = await self.db.fetchall(
+            "SELECT start_date, (CASE WHEN state = 'OVERDUE' THEN GREATEST(end_date, %s) ELSE end_date END) AS e"
+            " FROM contracts WHERE item_id = %s AND end_date >= %s"
+            " AND (state IN ('PAID','IN_USE','OVERDUE') OR (state IN ('REQUESTED','ACCEPTED') AND expires_at > NOW(3)))",
+            (today, item_id, today))
+        busy = [(r["start_date"], r["e"]) for r in rows]
+        lo = max(today, item["available_from"])
+        hi = item["available_until"] or today + timedelta(days=MAX_FUTURE_DAYS)
+
+        def free(s: date) -> bool:
+            e = s + timedelta(days=days - 1)
+            return s >= lo and e <= hi and not any(b0 <= e and b1 >= s for b0, b1 in busy)
+
+        found: list[tuple[date, date]] = []
+        for step in range(1, MAX_FUTURE_DAYS):
+            for s in (start + timedelta(days=step), start - timedelta(days=step)):
+                if free(s) and all(abs((s - f[0]).days) >= days for f in found):
+                    found.append((s, s + timedelta(days=days - 1)))
+            if len(found) >= count:
+                break
+        return sorted(found[:count])
+
+    # -- request -----------------------------------------------------------------------------------
+    async def request(self, borrower_id: int, item_id: Any, start: date, end: date) -> tuple[Contract, bool]:
+        """A rental request; returns the contract and whether its deal room was just created."""
+        iid = _id(item_id, "item.not_found")
+        self._check_dates(start, end)
+        item = await self.db.fetchone("SELECT id, owner_id, status, price_per_day, deposit, available_from,"
+                                      " available_until FROM items WHERE id = %s", (iid,))
+        if item is None or item["status"] in ("deleted", "hidden"):
+            raise NotFound("item.not_found")
+        if item["owner_id"] == borrower_id:
+            raise Conflict("rental.own_item")
+        if start < item["available_from"] or (item["available_until"] and end > item["available_until"]):
+            until = item["available_until"]
+            raise InvalidInput("rental.outside_availability", field="dates", start=item["available_from"].isoformat(),
+                               end=until.isoformat() if until else "-")
+        room, created = await self.chat.open_deal_room(iid, borrower_id)
+        quote = self.quote(item["price_per_day"], item["deposit"], start, end)
+        async with self.db.transaction() as cur:
+            await cur.execute("SELECT id FROM items WHERE id = %s FOR UPDATE", (iid,))
+            await cur.execute(
+                "SELECT COUNT(*) AS n, SUM(item_id = %s) AS here FROM contracts WHERE borrower_id = %s"
+                " AND state IN ('REQUESTED','ACCEPTED') AND expires_at > NOW(3)", (iid, borrower_id))
+            mine = await cur.fetchone()
+            if mine["here"]:
+                raise Conflict("rental.already_requested")
+            if mine["n"] >= self.rules.max_open_requests:
+                raise Conflict("rental.too_many_requests", max=self.rules.max_open_requests)
+            if await self._taken(cur, iid, start, end):
+                taken = True
+            else:
+                taken = False
+                await cur.execute(
+                    "INSERT INTO contracts (item_id, owner_id, borrower_id, room_id, state, start_date, end_date,"
+                    " price_per_day, deposit, rent, fee, expires_at) VALUES (%s, %s, %s, %s, 'REQUESTED', %s, %s, %s,"
+                    " %s, %s, %s, NOW(3) + INTERVAL %s SECOND)",
+                    (iid, item["owner_id"], borrower_id, room.id, start, end, item["price_per_day"], item["deposit"],
+                     quote["rent"], quote["fee"], self.rules.request_ttl_s))
+                cid = int(cur.lastrowid)
+                await self._event(cur, cid, "requested", "borrower", borrower_id, None, "REQUESTED",
+                                  {"days": quote["days"]})
+        if taken:
+            raise DatesTaken(await self.free_ranges(iid, start, quote["days"]))
+        await self._flush(cid)
+        return await self.get(cid), created
+
+    def _check_dates(self, start: Any, end: Any) -> None:
+        if not isinstance(start, date) or not isinstance(end, date):
+            raise InvalidInput("rental.bad_dates", field="dates")
+        today = seoul_today()
+        if start < today:
+            raise InvalidInput("rental.past_dates", field="dates")
+        if end < start:
+            raise InvalidInput("rental.reversed_dates", field="dates")
+        if (end - start).days + 1 > self.rules.max_days:
+            raise InvalidInput("rental.too_long", field="dates", max=self.rules.max_days)
+        if start > today + timedelta(days=MAX_FUTURE_DAYS):
+            raise InvalidInput("rental.too_far", field="dates")
+
+    # -- the owner's answer ------------------------------------------------------------------------
+    async def accept(self, owner_id: int, contract_id: Any) -> Contract:
+        return await self._change(contract_id, owner_id, {"owner"}, ("REQUESTED",), "accepted", to="ACCEPTED",
+                                  check=_not_expired,
+                                  sql={"expires_at": ("NOW(3) + INTERVAL %s SECOND", self.rules.payment_window_s)})
+
+    async def decline(self, owner_id: int, contract_id: Any) -> Contract:
+        return await self._change(contract_id, owner_id, {"owner"}, ("REQUESTED",), "declined", to="DECLINED")
+
+    # -- cancelling --------------------------------------------------------------------------------
+    async def cancel(self, user_id: int, contract_id: Any) -> Contract:
+        """The borrower withdraws (REQUESTED, ACCEPTED, or PAID before hand-over, by the refund rule); the owner
+        cancels an accepted or paid rental (always a full refund)."""
+        c = await self.get(contract_id, user_id)
+        role = c.role(user_id)
+        if c.state == "REQUESTED" and role == "owner":
+            return await self.decline(user_id, c.id)
+
+        def check(c: Contract) -> None:
+            if c.state == "PAID" and (c.owner_handed_at or c.borrower_got_at):
+                raise Conflict("rental.cancel_after_handover")
+
+        async def money(cur: Any, before: Contract, after: Contract) -> dict[str, Any]:
+            await self._no_transfer_in_flight(cur, before.id, "pay")
+            if before.state != "PAID":
+                return {}
+            free = role == "owner" or self._free_cancel(before)
+            owner_part = 0 if free else before.rent * self.rules.late_cancel_percent // 100
+            fee_part = 0 if free else before.fee
+            refund = before.total - owner_part - fee_part
+            await self._split(cur, before, fees=fee_part, owner=owner_part, borrower=refund)
+            return {"refund": refund, "owner_part": owner_part, "fee_part": fee_part, "free": free}
+
+        return await self._change(c.id, user_id, {"owner", "borrower"}, ("REQUESTED", "ACCEPTED", "PAID"),
+                                  "cancelled", to="CANCELLED", check=check, money=money, actor_role=role)
+
+    def _free_cancel(self, c: Contract) -> bool:
+        start = datetime.combine(c.start_date, datetime.min.time()) - timedelta(hours=9)  # 00:00 in Seoul, in UTC
+        return datetime.now(UTC).replace(tzinfo=None) <= start - timedelta(seconds=self.rules.free_cancel_s)
+
+    def cancel_terms(self, c: Contract, role: str) -> dict[str, int | bool]:
+        """What cancelling now would mean, for the confirmation the bot shows."""
+        if c.state != "PAID":
+            return {"refund": 0, "owner_part": 0, "fee_part": 0, "free": True}
+        free = role == "owner" or self._free_cancel(c)
+        owner_part = 0 if free else c.rent * self.rules.late_cancel_percent // 100
+        fee_part = 0 if free else c.fee
+        return {"refund": c.total - owner_part - fee_part, "owner_part": owner_part, "fee_part": fee_part,
+                "free": free}
+
+    # -- paying ------------------------------------------------------------------------------------
+    async def pay_now(self, borrower_id: int, contract_id: Any) -> Contract:
+        """Withdraw rent + fee + deposit from the borrower's linked account. A refusal leaves the contract
+        ACCEPTED (raises with the bank's reason); a lost answer is settled by inquiry before anything else."""
+        pay = self._billipay()
+        c = await self.get(contract_id, borrower_id)
+        if c.role(borrower_id) != "borrower":
+            raise Forbidden("rental.only_borrower")
+        if await pay.account(borrower_id) is None:
+            raise NotFound("pay.no_link")
+        async with self.db.transaction() as cur:
+            c = await self._lock(cur, c.id)
+            if c.state in (*HOLDING, "RETURNED", "CLAIMED", "DISPUTED", "SETTLED"):
+                raise Conflict("rental.already_paid")
+            if c.state != "ACCEPTED":
+                raise Conflict("rental.wrong_state", state=c.state)
+            _not_expired(c)
+            await self._no_transfer_in_flight(cur, c.id, "pay")
+            tid = await pay.open_transfer(cur, purpose=f"pay:{c.id}", contract_id=c.id, user_id=borrower_id,
+                                          direction="withdraw", amount=c.total, state="unknown")
+        outcome = await pay.send(tid, self._on_done, self._on_failed)
+        if outcome.state == "unknown":
+            outcome = await pay.inquire(tid, self._on_done, self._on_failed)
+        await self._flush(c.id)
+        self._raise_for(outcome)
+        return await self.get(c.id)
+
+    def _raise_for(self, outcome: Outcome) -> None:
+        if outcome.state == "failed":
+            raise Conflict(outcome.reason or "pay.declined")
+        if outcome.state == "unknown":
+            raise Unavailable("pay.unknown")
+
+    async def _no_transfer_in_flight(self, cur: Any, contract_id: int, kind: str) -> None:
+        await cur.execute("SELECT state FROM transfers WHERE purpose = %s AND state IN ('pending','unknown','done')",
+                          (f"{kind}:{contract_id}",))
+        states = {r["state"] for r in await cur.fetchall()}
+        if "unknown" in states or "pending" in states:
+            raise Conflict("pay.in_progress")
+        if "done" in states and kind == "pay":
+            await cur.execute("SELECT state FROM contracts WHERE id = %s", (contract_id,))
+            if (await cur.fetchone())["state"] == "ACCEPTED":
+                raise Conflict("pay.in_progress")
+
+    def _billipay(self) -> BilliPay:
+        if self.pay is None:
+            raise Unavailable("pay.not_configured")
+        return self.pay
+
+    async def _on_done(self, cur: Any, t: Row) -> None:
+        kind, _, cid_text = t["purpose"].partition(":")
+        cid = int(cid_text.split(":")[0])
+        if t["direction"] == "deposit":  # a payout or refund reached the person's bank
+            await _move(cur, f"t{t['id']}", cid, f"payable:{t['user_id']}", f"bank:{t['user_id']}", t["amount"],
+                        kind)
+            c = await self._lock(cur, cid)
+            await self._event(cur, cid, "paid_out", "system", None, c.state, c.state,
+                              {"to": c.role(t["user_id"]), "amount": int(t["amount"]), "purpose": kind})
+            return
+        c = await self._lock(cur, cid)
+        await _move(cur, f"t{t['id']}", cid, f"bank:{c.borrower_id}", f"escrow:{cid}", t["amount"], kind)
+        if kind == "pay" and c.state == "ACCEPTED":
+            await cur.execute("UPDATE contracts SET state = 'PAID', expires_at = NULL WHERE id = %s", (cid,))
+            await self._event(cur, cid, "paid", "borrower", c.borrower_id, "ACCEPTED", "PAID",
+                              {"amount": int(t["amount"])})
+        elif kind == "ext" and c.ext_end_date is not None and c.state in ("IN_USE", "OVERDUE"):
+            to = "IN_USE" if c.ext_end_date >= seoul_today() else c.state
+            await cur.execute(
+                "UPDATE contracts SET state = %s, end_date = ext_end_date, extra_rent = extra_rent + ext_rent,"
+                " extra_fee = extra_fee + ext_fee, ext_end_date = NULL, ext_rent = NULL, ext_fee = NULL,"
+                " reminders = '' WHERE id = %s", (to, cid))
+            await self._event(cur, cid, "extended", "owner", c.owner_id, c.state, to,
+                              {"end_date": c.ext_end_date.isoformat(), "amount": int(t["amount"])})
+        else:  # the money came after the contract moved on (it expired, was cancelled): give it all back
+            await _move(cur, f"t{t['id']}:back", cid, f"escrow:{cid}", f"payable:{c.borrower_id}", t["amount"],
+                        "refund")
+            await self._queue_payout(cur, cid, c.borrower_id, int(t["amount"]), "refund")
+            await self._event(cur, cid, "late_payment_refunded", "system", None, c.state, c.state,
+                              {"amount": int(t["amount"])})
+
+    async def _on_failed(self, cur: Any, t: Row) -> None:
+        kind, _, cid_text = t["purpose"].partition(":")
+        cid = int(cid_text.split(":")[0])
+        c = await self._lock(cur, cid)
+        reason = _reason_of(t)
+        if t["direction"] == "deposit":
+            await cur.execute("SELECT COUNT(*) AS n FROM transfers WHERE purpose = %s", (t["purpose"],))
+            tries = (await cur.fetchone())["n"]
+            if tries < 3:
+                await self._queue_payout(cur, cid, int(t["user_id"]), int(t["amount"]), kind)
+            else:
+                log.warning("payout %s for contract %s failed %d times; left for an operator", kind, cid, tries)
+            return
+        if kind == "ext":
+            await cur.execute("UPDATE contracts SET ext_end_date = NULL, ext_rent = NULL, ext_fee = NULL"
+                              " WHERE id = %s", (cid,))
+            await self._event(cur, cid, "extension_failed", "system", None, c.state, c.state, {"reason": reason})
+        else:
+            await self._event(cur, cid, "payment_failed", "system", None, c.state, c.state, {"reason": reason})
+
+    async def _queue_payout(self, cur: Any, cid: int, user_id: int, amount: int, kind: str) -> None:
+        if amount > 0:
+            await self._billipay().open_transfer(cur, purpose=f"{kind}:{cid}:{user_id}", contract_id=cid,
+                                                 user_id=user_id, direction="deposit", amount=amount, state="pending")
+
+    async def _split(self, cur: Any, c: Contract, *, fees: int, owner: int, borrower: int) -> None:
+        """Empty the contract's escrow: the fee to the platform, the rest owed to the owner and the borrower
+        (and queued as bank deposits). The three parts must add up to exactly what the escrow holds."""
+        await cur.execute("SELECT COALESCE(SUM(amount), 0) AS held FROM ledger WHERE account = %s",
+                          (f"escrow:{c.id}",))
+        held = int((await cur.fetchone())["held"])
+        if min(fees, owner, borrower) < 0 or fees + owner + borrower != held:
+            raise RuntimeError(f"contract {c.id}: split {fees}+{owner}+{borrower} != escrow {held}")
+        await _move(cur, f"c{c.id}:fee", c.id, f"escrow:{c.id}", "fees", fees, "fee")
+        await _move(cur, f"c{c.id}:owner", c.id, f"escrow:{c.id}", f"payable:{c.owner_id}", owner, "owner")
+        await _move(cur, f"c{c.id}:borrower", c.id, f"escrow:{c.id}", f"payable:{c.borrower_id}", borrower, "refund")
+        await self._queue_payout(cur, c.id, c.owner_id, owner, "payout")
+        await self._queue_payout(cur, c.id, c.borrower_id, borrower, "refund")
+
+    async def _settle_money(self, cur: Any, c: Contract, claim: int) -> dict[str, int]:
+        owner = c.rent + c.extra_rent + c.late_fee + claim
+        borrower = c.deposit - c.late_fee - claim
+        fees = c.fee + c.extra_fee
+        await self._split(cur, c, fees=fees, owner=owner, borrower=borrower)
+        return {"owner": owner, "borrower": borrower, "fees": fees, "late_fee": c.late_fee, "claim": claim}
+
+    # -- hand-over, return -------------------------------------------------------------------------
+    async def hand_over(self, user_id: int, contract_id: Any) -> Contract:
+        """The owner's "전달 완료" or the borrower's "수령 완료"; with both, the rental is IN_USE."""
+        c = await self.get(contract_id, user_id)
+        role = c.role(user_id)
+        column = "owner_handed_at" if role == "owner" else "borrower_got_at"
+
+        def check(c: Contract) -> None:
+            if getattr(c, column) is not None:
+                raise Conflict("rental.already_confirmed")
+
+        def both(c: Contract) -> bool:
+            return (c.borrower_got_at if role == "owner" else c.owner_handed_at) is not None
+
+        return await self._change(c.id, user_id, {"owner", "borrower"}, ("PAID",),
+                                  lambda c: "in_use" if both(c) else ("handed" if role == "owner" else "received"),
+                                  to=lambda c: "IN_USE" if both(c) else None, check=check,
+                                  sql={column: ("NOW(3)",)}, actor_role=role)
+
+    async def mark_returned(self, user_id: int, contract_id: Any) -> Contract:
+        """The item is back (the borrower's "반납 완료" or the owner's "반납 받음"); late fees are fixed now."""
+        c = await self.get(contract_id, user_id)
+        today = seoul_today()
+        late_days = max(0, (today - c.end_date).days)
+        late = min(c.deposit, late_days * c.price_per_day)
+        return await self._change(c.id, user_id, {"owner", "borrower"}, ("IN_USE", "OVERDUE"), "returned",
+                                  to="RETURNED", sql={"returned_at": ("NOW(3)",), "late_fee": ("%s", late)},
+                                  data={"late_days": late_days, "late_fee": late}, actor_role=c.role(user_id))
+
+    async def confirm_ok(self, owner_id: int, contract_id: Any) -> Contract:
+        """The owner's "정상 반납": settle now, deposit back minus late fees."""
+        async def money(cur: Any, before: Contract, after: Contract) -> dict[str, Any]:
+            return await self._settle_money(cur, before, 0)
+
+        return await self._change(contract_id, owner_id, {"owner"}, ("RETURNED",), "settled", to="SETTLED",
+                                  money=money, sql={"settled_at": ("NOW(3)",)})
+
+    def claim_limit(self, c: Contract) -> int:
+        return c.deposit - c.late_fee
+
+    async def claim(self, owner_id: int, contract_id: Any, amount: Any, note: Any) -> Contract:
+        """The owner's damage claim: 1 won to (deposit − late fees), within the inspection window."""
+        c = await self.get(contract_id, owner_id)
+        limit = self.claim_limit(c)
+        if isinstance(amount, bool) or not isinstance(amount, int) or not 1 <= amount <= max(limit, 1):
+            raise InvalidInput("rental.bad_claim", field="amount", max=limit)
+        text = v.text({"note": note}, "note", max_len=MAX_NOTE, multiline=True, required=False, default="") or ""
+        window = self.rules.claim_window_s
+
+        def check(c: Contract) -> None:
+            if c.returned_at and datetime.now(UTC).replace(tzinfo=None) > c.returned_at + timedelta(seconds=window):
+                raise Conflict("rental.claim_window_closed")
+            if amount > self.claim_limit(c):
+                raise InvalidInput("rental.bad_claim", field="amount", max=self.claim_limit(c))
+
+        await self.db.execute("UPDATE contract_photos SET stage = 'claim' WHERE contract_id = %s AND user_id = %s"
+                              " AND stage = 'return'", (c.id, owner_id))
+        return await self._change(c.id, owner_id, {"owner"}, ("RETURNED",), "claimed", to="CLAIMED", check=check,
+                                  sql={"claim_kind": ("'damage'",), "claim_amount": ("%s", amount),
+                                       "claim_note": ("%s", text)},
+                                  data={"amount": amount, "note": text})
+
+    async def report_lost(self, owner_id: int, contract_id: Any) -> Contract:
+        """The owner's "분실": the whole deposit goes to the owner; the contract is settled."""
+        async def money(cur: Any, before: Contract, after: Contract) -> dict[str, Any]:
+            lost = Contract.from_row({**asdict(before), "late_fee": 0})
+            return await self._settle_money(cur, lost, before.deposit)
+
+        return await self._change(contract_id, owner_id, {"owner"}, ("IN_USE", "OVERDUE"), "lost", to="SETTLED",
+                                  money=money, sql={"claim_kind": ("'lost'",), "late_fee": ("0",),
+                                                    "claim_amount": ("deposit",), "settled_at": ("NOW(3)",)})
+
+    async def accept_claim(self, borrower_id: int, contract_id: Any) -> Contract:
+        async def money(cur: Any, before: Contract, after: Contract) -> dict[str, Any]:
+            return await self._settle_money(cur, before, before.claim_amount or 0)
+
+        return await self._change(contract_id, borrower_id, {"borrower"}, ("CLAIMED",), "claim_accepted",
+                                  to="SETTLED", money=money, sql={"settled_at": ("NOW(3)",)})
+
+    async def dispute(self, borrower_id: int, contract_id: Any, note: Any = "") -> Contract:
+        text = v.text({"note": note}, "note", max_len=MAX_NOTE, multiline=True, required=False, default="") or ""
+        return await self._change(contract_id, borrower_id, {"borrower"}, ("CLAIMED",), "disputed", to="DISPUTED",
+                                  data={"note": text})
+
+    async def resolve(self, contract_id: Any, amount: Any, note: Any = "") -> Contract:
+        """An operator's decision on a disputed claim: the owner gets ``amount`` (0 … the claim) of the deposit."""
+        c = await self.get(contract_id)
+        if isinstance(amount, bool) or not isinstance(amount, int) or not 0 <= amount <= (c.claim_amount or 0):
+            raise InvalidInput("rental.bad_resolution", field="amount", max=c.claim_amount or 0)
+        text = v.text({"note": note}, "note", max_len=MAX_NOTE, multiline=True, required=False, default="") or ""
+
+        async def money(cur: Any, before: Contract, after: Contract) -> dict[str, Any]:
+            return await self._settle_money(cur, before, amount)
+
+        return await self._change(c.id, None, {"operator"}, ("DISPUTED",), "resolved", to="SETTLED", money=money,
+                                  sql={"claim_amount": ("%s", amount), "resolution_note": ("%s", text),
+                                       "settled_at": ("NOW(3)",)},
+                                  data={"amount": amount, "note": text}, actor_role="operator")
+
+    async def disputes(self) -> list[Contract]:
+        rows = await self.db.fetchall("SELECT * FROM contracts WHERE state = 'DISPUTED' ORDER BY updated_at")
+        return [Contract.from_row(r) for r in rows]
+
+    # -- extensions --------------------------------------------------------------------------------
+    async def request_extension(self, borrower_id: int, contract_id: Any, new_end: Any) -> Contract:
+        c = await self.get(contract_id, borrower_id)
+        if not isinstance(new_end, date):
+            raise InvalidInput("rental.bad_dates", field="dates")
+        if new_end <= c.end_date or new_end < seoul_today():
+            raise InvalidInput("rental.extension_not_later", field="dates")
+        if (new_end - c.start_date).days + 1 > self.rules.max_days:
+            raise InvalidInput("rental.too_long", field="dates", max=self.rules.max_days)
+        extra_days = (new_end - c.end_date).days
+        rent = extra_days * c.price_per_day
+        fee = self.rules.fee(rent)
+
+        def check(c: Contract) -> None:
+            if c.ext_end_date is not None:
+                raise Conflict("rental.extension_pending")
+
+        async with self.db.transaction() as cur:
+            await cur.execute("SELECT id FROM items WHERE id = %s FOR UPDATE", (c.item_id,))
+            if await self._taken(cur, c.item_id, c.end_date + timedelta(days=1), new_end, exclude=c.id):
+                raise Conflict("rental.extension_taken")
+        return await self._change(c.id, borrower_id, {"borrower"}, ("IN_USE", "OVERDUE"), "extension_requested",
+                                  check=check, sql={"ext_end_date": ("%s", new_end), "ext_rent": ("%s", rent),
+                                                    "ext_fee": ("%s", fee)},
+                                  data={"end_date": new_end.isoformat(), "days": extra_days, "rent": rent, "fee": fee})
+
+    async def decline_extension(self, owner_id: int, contract_id: Any) -> Contract:
+        def check(c: Contract) -> None:
+            if c.ext_end_date is None:
+                raise Conflict("rental.no_extension")
+
+        return await self._change(contract_id, owner_id, {"owner"}, ("IN_USE", "OVERDUE"), "extension_declined",
+                                  check=check, sql={"ext_end_date": ("NULL",), "ext_rent": ("NULL",),
+                                                    "ext_fee": ("NULL",)})
+
+    async def approve_extension(self, owner_id: int, contract_id: Any) -> Contract:
+        """The owner approves; the extra rent (+ fee) is withdrawn from the borrower at once."""
+        pay = self._billipay()
+        c = await self.get(contract_id, owner_id)
+        if c.role(owner_id) != "owner":
+            raise Forbidden("rental.only_owner")
+        async with self.db.transaction() as cur:
+            await cur.execute("SELECT id FROM items WHERE id = %s FOR UPDATE", (c.item_id,))
+            c = await self._lock(cur, c.id)
+            if c.state not in ("IN_USE", "OVERDUE"):
+                raise Conflict("rental.wrong_state", state=c.state)
+            if c.ext_end_date is None or c.ext_rent is None or c.ext_fee is None:
+                raise Conflict("rental.no_extension")
+            await self._no_transfer_in_flight(cur, c.id, "ext")
+            if await self._taken(cur, c.item_id, c.end_date + timedelta(days=1), c.ext_end_date, exclude=c.id):
+                raise Conflict("rental.extension_taken")
+            tid = await pay.open_transfer(cur, purpose=f"ext:{c.id}", contract_id=c.id, user_id=c.borrower_id,
+                                          direction="withdraw", amount=c.ext_rent + c.ext_fee, state="unknown")
+        outcome = await pay.send(tid, self._on_done, self._on_failed)
+        if outcome.state == "unknown":
+            outcome = await pay.inquire(tid, self._on_done, self._on_failed)
+        await self._flush(c.id)
+        self._raise_for(outcome)
+        return await self.get(c.id)
+
+    # -- evidence ----------------------------------------------------------------------------------
+    async def add_photo(self, room_id: int, user_id: int, key: str) -> Contract | None:
+        """A party's photo in the deal room while the item changes hands (or comes back) is kept as evidence."""
+        c = await self.in_room(room_id)
+        if c is None or c.role(user_id) is None or c.state not in ("PAID", "IN_USE", "OVERDUE", "RETURNED"):
+            return None
+        stage = {"PAID": "handover", "RETURNED": "return"}.get(c.state, "in_use")
+        await self.db.execute("INSERT IGNORE INTO contract_photos (contract_id, user_id, stage, object_key)"
+                              " VALUES (%s, %s, %s, %s)", (c.id, user_id, stage, key[:255]))
+        return c
+
+    # -- the scheduler's work ----------------------------------------------------------------------
+    async def tick(self) -> dict[str, int]:
+        """One round of time-driven work; safe to run on several nodes at once (every change is guarded)."""
+        done = {"expired": 0, "overdue": 0, "reminded": 0, "settled": 0, "transfers": 0, "announced": 0}
+        today = seoul_today()
+        for r in await self.db.fetchall("SELECT id FROM contracts WHERE state IN ('REQUESTED','ACCEPTED')"
+                                        " AND expires_at <= NOW(3) LIMIT 500"):
+            done["expired"] += await self._quietly(self._expire(r["id"]))
+        for r in await self.db.fetchall("SELECT id FROM contracts WHERE state = 'IN_USE' AND end_date < %s LIMIT 500",
+                                        (today,)):
+            done["overdue"] += await self._quietly(self._change(
+                r["id"], None, {"system"}, ("IN_USE",), "overdue", to="OVERDUE", actor_role="system",
+                guard_sql="end_date < %s", guard_args=(today,)))
+        reminders = [
+            ("PAID", "start_date = %s", today + timedelta(days=1), "starts_tomorrow", "starts_tomorrow"),
+            ("IN_USE", "end_date = %s", today + timedelta(days=1), "due_tomorrow", "due_tomorrow"),
+            ("IN_USE", "end_date = %s", today, "due_today", "due_today"),
+            ("OVERDUE", "end_date < %s", today, "still_overdue", f"overdue_{today.isoformat()}"),
+        ]
+        for state, cond, day, kind, mark in reminders:
+            for r in await self.db.fetchall(f"SELECT id FROM contracts WHERE state = %s AND {cond}"
+                                            " AND FIND_IN_SET(%s, reminders) = 0 LIMIT 500", (state, day, mark)):
+                done["reminded"] += await self._quietly(self._remind(r["id"], state, kind, mark, today))
+        for r in await self.db.fetchall(
+                "SELECT id FROM contracts WHERE state = 'RETURNED' AND returned_at <= NOW(3) - INTERVAL %s SECOND"
+                " LIMIT 500", (self.rules.claim_window_s,)):
+            done["settled"] += await self._quietly(self._auto_settle(r["id"]))
+        if self.pay is not None:
+            done["transfers"] = await self.process_transfers()
+        for r in await self.db.fetchall(
+                "SELECT DISTINCT contract_id FROM contract_events WHERE announced_at IS NULL"
+                " AND created_at <= NOW(3) - INTERVAL 2 SECOND LIMIT 500"):
+            done["announced"] += await self._flush(r["contract_id"])
+        return done
+
+    async def process_transfers(self) -> int:
+        """Settle unknown transfers by inquiry and send queued payouts."""
+        assert self.pay is not None
+        n = 0
+        touched: set[int] = set()
+        for tid in await self.pay.stale_unknown():
+            outcome = await self.pay.inquire(tid, self._on_done, self._on_failed)
+            n += outcome.state != "unknown"
+        for tid in await self.pay.queued():
+            outcome = await self.pay.send(tid, self._on_done, self._on_failed)
+            n += outcome.state in ("done", "failed")
+        for r in await self.db.fetchall("SELECT DISTINCT contract_id FROM contract_events WHERE announced_at IS NULL"
+                                        " AND contract_id IS NOT NULL LIMIT 500"):
+            touched.add(r["contract_id"])
+        for cid in touched:
+            await self._flush(cid)
+        return n
+
+    async def _quietly(self, work: Awaitable[Any]) -> int:
+        try:
+            await work
+            return 1
+        except (Conflict, NotFound, InvalidInput):
+            return 0  # someone got there first
+
+    async def _expire(self, cid: int) -> None:
+        async def money(cur: Any, before: Contract, after: Contract) -> dict[str, Any]:
+            await self._no_transfer_in_flight(cur, cid, "pay")
+            return {}
+
+        await self._change(cid, None, {"system"}, ("REQUESTED", "ACCEPTED"), "expired", to="EXPIRED",
+                           actor_role="system", guard_sql="expires_at <= NOW(3)", money=money)
+
+    async def _remind(self, cid: int, state: str, kind: str, mark: str, today: date) -> None:
+        c = await self.get(cid)
+        late_days = max(0, (today - c.end_date).days)
+        await self._change(cid, None, {"system"}, (state,), kind, actor_role="system",
+                           sql={"reminders": ("CONCAT_WS(',', NULLIF(reminders, ''), %s)", mark)},
+                           guard_sql="FIND_IN_SET(%s, reminders) = 0", guard_args=(mark,),
+                           data={"late_days": late_days, "late_fee": min(c.deposit, late_days * c.price_per_day)})
+
+    async def _auto_settle(self, cid: int) -> None:
+        async def money(cur: Any, before: Contract, after: Contract) -> dict[str, Any]:
+            return await self._settle_money(cur, before, 0)
+
+        await self._change(cid, None, {"system"}, ("RETURNED",), "settled", to="SETTLED", money=money,
+                           actor_role="system", sql={"settled_at": ("NOW(3)",)},
+                           guard_sql="returned_at <= NOW(3) - INTERVAL %s SECOND",
+                           guard_args=(self.rules.claim_window_s,), data={"automatic": True})
+
+    # -- the one way a contract changes ------------------------------------------------------------
+    async def _lock(self, cur: Any, cid: int) -> Contract:
+        await cur.execute("SELECT * FROM contracts WHERE id = %s FOR UPDATE", (cid,))
+        row = await cur.fetchone()
+        if row is None:
+            raise NotFound("rental.not_found")
+        return Contract.from_row(row)
+
+    async def _change(self, contract_id: Any, actor_id: int | None, roles: set[str], from_states: Iterable[str],
+                      kind: str | Callable[[Contract], str], *,
+                      to: str | Callable[[Contract], str | None] | None = None, check: Callable[[Contract], None] | None = None,
+                      sql: dict[str, tuple[Any, ...]] | None = None, data: dict[str, Any] | None = None,
+                      money: Callable[[Any, Contract, Contract], Awaitable[dict[str, Any]]] | None = None,
+                      actor_role: str | None = None, guard_sql: str | None = None,
+                      guard_args: tuple[Any, ...] = ()) -> Contract:
+        cid = _id(contract_id)
+        for attempt in range(4):
+            try:
+                async with self.db.transaction() as cur:
+                    c = await self._lock(cur, cid)
+                    role = actor_role or c.role(actor_id)
+                    if actor_id is not None and c.role(actor_id) is None:
+                        raise NotFound("rental.not_found")
+                    if role not in roles:
+                        raise Forbidden("rental.only_owner" if "owner" in roles and len(roles) == 1 else
+                                        "rental.only_borrower" if roles == {"borrower"} else "rental.not_allowed")
+                    if c.state not in from_states:
+                        raise Conflict("rental.already_paid" if kind == "paid" else "rental.wrong_state",
+                                       state=c.state)
+                    if guard_sql:
+                        await cur.execute(f"SELECT 1 AS ok FROM contracts WHERE id = %s AND {guard_sql}",
+                                          (cid, *guard_args))
+                        if await cur.fetchone() is None:
+                            raise Conflict("rental.wrong_state", state=c.state)
+                    if check:
+                        check(c)
+                    if callable(kind):
+                        kind = kind(c)
+                    if callable(to):
+                        to = to(c)
+                    sets, args = ["state = %s"], [to or c.state]
+                    for column, (expr, *values) in (sql or {}).items():
+                        sets.append(f"{column} = {expr}")
+                        args += values
+                    await cur.execute(f"UPDATE contracts SET {', '.join(sets)} WHERE id = %s", (*args, cid))
+                    after = await self._lock(cur, cid)
+                    extra = await money(cur, c, after) if money else {}
+                    await self._event(cur, cid, kind, role or "system", actor_id, c.state, after.state,
+                                      {**(data or {}), **extra})
+                break
+            except pymysql.err.OperationalError as e:
+                if e.args[0] not in (1213, 1205) or attempt == 3:
+                    raise
+        await self._flush(cid)
+        return await self.get(cid)
+
+    async def _event(self, cur: Any, cid: int, kind: str, actor_kind: str, actor_id: int | None,
+                     from_state: str | None, to_state: str, data: dict[str, Any] | None) -> None:
+        await cur.execute(
+            "INSERT INTO contract_events (contract_id, kind, actor_kind, actor_id, from_state, to_state, data)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (cid, kind, actor_kind, actor_id, from_state, to_state,
+             json.dumps(data or {}, ensure_ascii=False, default=str)))
+
+    async def _flush(self, cid: int) -> int:
+        """Announce the contract's events that have not been announced, oldest first."""
+        if self.on_event is None:
+            return 0
+        rows = await self.db.fetchall("SELECT * FROM contract_events WHERE contract_id = %s AND announced_at IS NULL"
+                                      " ORDER BY id", (cid,))
+        n = 0
+        for r in rows:
+            try:
+                await self.on_event(_event(r))
+            except Exception:
+                log.exception("announcing contract event %s failed; the scheduler will try again", r["id"])
+                return n
+            await self.db.execute("UPDATE contract_events SET announced_at = NOW(3) WHERE id = %s", (r["id"],))
+            n += 1
+        return n
+
+
+async def _move(cur: Any, movement: str, cid: int | None, source: str, target: str, amount: int, memo: str) -> None:
+    """One double-entry movement (two rows summing to zero); a repeated movement id is a no-op."""
+    if amount <= 0:
+        return
+    await cur.execute("INSERT IGNORE INTO ledger (movement, contract_id, account, amount, memo) VALUES"
+                      " (%s, %s, %s, %s, %s), (%s, %s, %s, %s, %s)",
+                      (movement, cid, source, -amount, memo, movement, cid, target, amount, memo))
+
+
+def _not_expired(c: Contract) -> None:
+    if c.expires_at is not None and c.expires_at <= datetime.now(UTC).replace(tzinfo=None):
+        raise Conflict("rental.expired")
+
+
+def _reason_of(t: Row) -> str:
+    from market.billipay import BANK_REASONS
+
+    return BANK_REASONS.get(str(t.get("bank_rsp_code") or ""), "pay.declined")
+
+
+def _event(r: Row) -> dict[str, Any]:
+    return {"id": r["id"], "contract_id": r["contract_id"], "kind": r["kind"], "actor_kind": r["actor_kind"],
+            "actor_id": r["actor_id"], "from_state": r["from_state"], "to_state": r["to_state"],
+            "data": json.loads(r["data"] or "{}"), "at": r["created_at"].isoformat(timespec="seconds") + "Z"}
+
+
+def _id(raw: Any, code: str = "rental.not_found") -> int:
+    if isinstance(raw, bool):
+        raise NotFound(code)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise NotFound(code) from None
+    if not 0 < value < 2**62:
+        raise NotFound(code)
+    return value
+
+
+def _marks(values: Iterable[Any]) -> str:
+    return ", ".join(["%s"] * len(list(values)))

@@ -1,0 +1,59 @@
+"""The scheduler: expiries, reminders, overdue marks, automatic settlement, unknown transfers and queued payouts.
+
+Every gateway node runs one; a lease row in MariaDB lets one node at a time do a round (a node that dies loses
+its lease when it expires, and another takes over). The work itself is restart-safe twice over: everything it
+does is a guarded contract change or a transfer settled once, so even two rounds at once would not fire twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from typing import Any
+
+from market.db import Database
+from market.rentals import Rentals
+
+log = logging.getLogger("billi.scheduler")
+LEASE = "scheduler"
+
+
+class Scheduler:
+    def __init__(self, db: Database, rentals: Rentals, interval_s: float) -> None:
+        self.db = db
+        self.rentals = rentals
+        self.interval_s = interval_s
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"[:64]
+        self._stop = asyncio.Event()
+
+    async def lease(self) -> bool:
+        """Take or keep the lease for a few rounds; False when another live node holds it."""
+        ttl = max(5.0, self.interval_s * 3)
+        await self.db.execute(
+            "INSERT INTO leases (name, holder, expires_at) VALUES (%s, %s, NOW(3) + INTERVAL %s SECOND)"
+            " ON DUPLICATE KEY UPDATE"
+            " holder = IF(expires_at < NOW(3) OR holder = VALUES(holder), VALUES(holder), holder),"
+            " expires_at = IF(holder = VALUES(holder), VALUES(expires_at), expires_at)",
+            (LEASE, self.holder, ttl))
+        return await self.db.fetchval("SELECT holder FROM leases WHERE name = %s", (LEASE,)) == self.holder
+
+    async def run_once(self) -> dict[str, Any] | None:
+        if not await self.lease():
+            return None
+        return await self.rentals.tick()
+
+    async def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("scheduler round failed; will retry")
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.interval_s)
+            except TimeoutError:
+                pass
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -1,0 +1,97 @@
+"""Shared by the rental tests: the bank sandbox's control API and a way to link a person's account through
+the real OAuth redirect dance, all over HTTP."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from market.kdates import seoul_today
+from market.service import Market
+from tests.conftest import item_fields
+
+CALLBACK = "http://127.0.0.1:9/billipay/callback"  # never fetched: the test reads the redirect itself
+
+
+class Bank:
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+    async def _call(self, method: str, path: str, **kw: Any) -> Any:
+        async with httpx.AsyncClient(base_url=self.url, timeout=30) as http:
+            resp = await http.request(method, path, **kw)
+            resp.raise_for_status()
+            return resp.json()
+
+    async def person(self, name: str, balance: int) -> dict[str, Any]:
+        return await self._call("POST", "/sandbox/people", json={"name": name, "balance": balance})  # type: ignore[no-any-return]
+
+    async def balances(self) -> dict[str, Any]:
+        return await self._call("GET", "/sandbox/balances")  # type: ignore[no-any-return]
+
+    async def balance_of(self, person: dict[str, Any]) -> int:
+        return int((await self.balances())["people"][person["user_seq_no"]])
+
+    async def platform(self) -> int:
+        return int((await self.balances())["platform"])
+
+    async def fail(self, path: str, mode: str, *, applied: bool = False, times: int = 1,
+                   hang_s: float | None = None) -> None:
+        body: dict[str, Any] = {"path": path, "mode": mode, "applied": applied, "times": times}
+        if hang_s is not None:
+            body["hang_s"] = hang_s
+        await self._call("POST", "/sandbox/fail", json=body)
+
+    async def consent(self, authorize_url: str, person: dict[str, Any], *, deny: bool = False) -> dict[str, str]:
+        """Press the consent page's button as ``person``; returns the query the bank redirects back with."""
+        parts = urlsplit(authorize_url)
+        form = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        async with httpx.AsyncClient(timeout=30) as http:
+            page = await http.get(authorize_url)
+            assert page.status_code == 200 and "동의" in page.text
+            resp = await http.post(f"{parts.scheme}://{parts.netloc}{parts.path}", data={
+                **form, "user_seq_no": person["user_seq_no"], "consent": "no" if deny else "yes"})
+        assert resp.status_code == 302, resp.text
+        back = urlsplit(resp.headers["location"])
+        return {k: v[0] for k, v in parse_qs(back.query).items()}
+
+
+async def link(market: Market, bank: Bank, user_id: int, balance: int, name: str = "테스트") -> dict[str, Any]:
+    """A sandbox person with ``balance`` won whose account is linked to ``user_id`` the way a person does it."""
+    assert market.billipay is not None
+    person = await bank.person(name, balance)
+    url = await market.billipay.start_link(user_id, CALLBACK)
+    back = await bank.consent(url, person)
+    await market.billipay.finish_link(back["state"], back["code"])
+    return person
+
+
+_n = iter(range(1, 10**6))
+
+
+async def user(market: Market, nickname: str | None = None) -> int:
+    n = next(_n)
+    session = await market.accounts.sign_up({"email": f"renter{n}@example.com", "nickname": nickname or f"대여자{n}",
+                                             "password": "rent4you"})
+    return int(session.user.id)
+
+
+async def item(market: Market, owner_id: int, **over: Any) -> int:
+    made = await market.items.create(owner_id, item_fields(**over))
+    return int(made["id"])
+
+
+def days(start: int, length: int) -> tuple[date, date]:
+    """A range starting ``start`` days from today (Seoul), ``length`` days long."""
+    s = seoul_today() + timedelta(days=start)
+    return s, s + timedelta(days=length - 1)
+
+
+async def ledger_sum(market: Market, account: str | None = None) -> int:
+    if account is None:
+        return int(await market.db.fetchval("SELECT COALESCE(SUM(amount), 0) FROM ledger"))
+    return int(await market.db.fetchval("SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE account = %s",
+                                        (account,)))

@@ -1,0 +1,305 @@
+"""The contract state machine against real MariaDB, Redis, S3 and the bank sandbox over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from market.errors import Conflict, Forbidden, InvalidInput, NotFound
+from market.rentals import DatesTaken
+from market.service import Market
+from tests.rentals.helpers import Bank, days, item, ledger_sum, link, user
+
+
+@pytest.fixture
+def bank(market: Market) -> Bank:
+    assert market.config.bank_url
+    return Bank(market.config.bank_url)
+
+
+async def _paid(market: Market, bank: Bank, *, price: int = 5000, deposit: int = 30000, start: int = 3,
+                length: int = 3, balance: int = 1_000_000) -> tuple[Any, int, int, dict[str, Any], dict[str, Any]]:
+    owner, borrower = await user(market), await user(market)
+    iid = await item(market, owner, price_per_day=price, deposit=deposit)
+    owner_acct = await link(market, bank, owner, 0, "주인")
+    borrower_acct = await link(market, bank, borrower, balance, "빌리는분")
+    c, _ = await market.rentals.request(borrower, iid, *days(start, length))
+    await market.rentals.accept(owner, c.id)
+    c = await market.rentals.pay_now(borrower, c.id)
+    return c, owner, borrower, owner_acct, borrower_acct
+
+
+async def test_a_normal_rental_moves_exactly_the_money_it_should(market: Market, bank: Bank) -> None:
+    c, owner, borrower, owner_acct, borrower_acct = await _paid(market, bank)
+    assert c.state == "PAID" and (c.rent, c.fee, c.deposit) == (15000, 750, 30000)
+    assert await bank.balance_of(borrower_acct) == 1_000_000 - 45750
+    assert await ledger_sum(market, f"escrow:{c.id}") == 45750
+    c = await market.rentals.hand_over(owner, c.id)
+    assert c.state == "PAID" and c.owner_handed_at is not None
+    c = await market.rentals.hand_over(borrower, c.id)
+    assert c.state == "IN_USE"
+    c = await market.rentals.mark_returned(borrower, c.id)
+    assert c.state == "RETURNED" and c.late_fee == 0
+    c = await market.rentals.confirm_ok(owner, c.id)
+    assert c.state == "SETTLED"
+    await market.rentals.process_transfers()
+    assert await bank.balance_of(owner_acct) == 15000
+    assert await bank.balance_of(borrower_acct) == 1_000_000 - 15750
+    assert await bank.platform() == 750
+    assert await ledger_sum(market, f"escrow:{c.id}") == 0
+    assert await ledger_sum(market) == 0
+    assert await ledger_sum(market, "fees") == 750
+    kinds = [e["kind"] for e in await market.rentals.events(c.id)]
+    assert kinds[:7] == ["requested", "accepted", "paid", "handed", "in_use", "returned", "settled"]
+    assert kinds.count("paid_out") == 2
+
+
+async def test_overlapping_requests_are_refused_with_the_nearest_free_dates(market: Market, bank: Bank) -> None:
+    owner, a, b = await user(market), await user(market), await user(market)
+    iid = await item(market, owner)
+    await market.rentals.request(a, iid, *days(5, 3))
+    with pytest.raises(DatesTaken) as taken:
+        await market.rentals.request(b, iid, *days(6, 2))
+    free = taken.value.free
+    assert free and all(e < days(5, 1)[0] or s > days(7, 1)[0] for s, e in free)
+    assert all((e - s).days == 1 for s, e in free)
+    c, _ = await market.rentals.request(b, iid, *days(8, 2))  # right after: free
+    assert c.state == "REQUESTED"
+
+
+@pytest.mark.parametrize("span", [(-1, 2), (0, 61), (400, 2)])
+async def test_impossible_dates_are_refused(market: Market, span: tuple[int, int]) -> None:
+    owner, borrower = await user(market), await user(market)
+    iid = await item(market, owner)
+    with pytest.raises(InvalidInput):
+        await market.rentals.request(borrower, iid, *days(*span))
+    assert await market.db.fetchval("SELECT COUNT(*) FROM contracts") == 0
+
+
+async def test_only_the_right_person_may_act(market: Market, bank: Bank) -> None:
+    owner, borrower, stranger = await user(market), await user(market), await user(market)
+    iid = await item(market, owner)
+    with pytest.raises(Conflict):
+        await market.rentals.request(owner, iid, *days(2, 2))  # one's own item
+    c, _ = await market.rentals.request(borrower, iid, *days(2, 2))
+    with pytest.raises(Forbidden):
+        await market.rentals.accept(borrower, c.id)  # the borrower accepting their own request
+    with pytest.raises(NotFound):
+        await market.rentals.accept(stranger, c.id)  # a stranger learns nothing
+    with pytest.raises(NotFound):
+        await market.rentals.cancel(stranger, c.id)
+    await market.rentals.accept(owner, c.id)
+    with pytest.raises(Conflict):
+        await market.rentals.accept(owner, c.id)  # twice
+    assert [e["kind"] for e in await market.rentals.events(c.id)] == ["requested", "accepted"]
+
+
+async def test_a_refused_payment_leaves_the_contract_where_it_was(market: Market, bank: Bank) -> None:
+    owner, borrower = await user(market), await user(market)
+    iid = await item(market, owner)
+    acct = await link(market, bank, borrower, 1000)
+    c, _ = await market.rentals.request(borrower, iid, *days(2, 2))
+    await market.rentals.accept(owner, c.id)
+    with pytest.raises(Conflict) as refused:
+        await market.rentals.pay_now(borrower, c.id)
+    assert refused.value.code == "pay.insufficient"
+    assert (await market.rentals.get(c.id)).state == "ACCEPTED"
+    assert await bank.balance_of(acct) == 1000
+    assert await ledger_sum(market, f"escrow:{c.id}") == 0
+    assert (await market.rentals.events(c.id))[-1]["kind"] == "payment_failed"
+
+
+@pytest.mark.parametrize("mode", ["timeout", "hang", "5xx", "processing"])
+@pytest.mark.parametrize("applied", [True, False])
+async def test_a_lost_answer_is_settled_by_inquiry_and_never_charges_twice(market: Market, bank: Bank, mode: str,
+                                                                          applied: bool) -> None:
+    owner, borrower = await user(market), await user(market)
+    iid = await item(market, owner, price_per_day=5000, deposit=30000)
+    acct = await link(market, bank, borrower, 1_000_000)
+    c, _ = await market.rentals.request(borrower, iid, *days(2, 2))
+    await market.rentals.accept(owner, c.id)
+    await bank.fail("withdraw", mode, applied=applied, hang_s=3)
+    try:
+        c = await market.rentals.pay_now(borrower, c.id)
+    except Conflict as e:  # the inquiry said the money did not move
+        assert not applied and e.code == "pay.declined"
+    c = await market.rentals.get(c.id)
+    assert c.state == ("PAID" if applied else "ACCEPTED")
+    assert await bank.balance_of(acct) == 1_000_000 - (c.total if applied else 0)
+    if not applied:  # a fresh attempt works, once
+        c = await market.rentals.pay_now(borrower, c.id)
+        assert c.state == "PAID"
+    with pytest.raises(Conflict):
+        await market.rentals.pay_now(borrower, c.id)
+    assert await bank.balance_of(acct) == 1_000_000 - c.total
+    assert await ledger_sum(market, f"escrow:{c.id}") == c.total
+
+
+async def test_an_unanswered_inquiry_keeps_the_payment_unknown_until_the_scheduler_settles_it(
+        market: Market, bank: Bank) -> None:
+    owner, borrower = await user(market), await user(market)
+    iid = await item(market, owner)
+    acct = await link(market, bank, borrower, 1_000_000)
+    c, _ = await market.rentals.request(borrower, iid, *days(2, 2))
+    await market.rentals.accept(owner, c.id)
+    await bank.fail("withdraw", "timeout", applied=True)
+    await bank.fail("result", "5xx")
+    with pytest.raises(Exception) as unknown:
+        await market.rentals.pay_now(borrower, c.id)
+    assert getattr(unknown.value, "code", "") == "pay.unknown"
+    with pytest.raises(Conflict) as again:  # a second press while unknown: refused, nothing charged
+        await market.rentals.pay_now(borrower, c.id)
+    assert again.value.code == "pay.in_progress"
+    await market.db.execute("UPDATE transfers SET updated_at = NOW(3) - INTERVAL 1 HOUR")
+    await market.rentals.tick()  # the expiry sweep must not release a contract whose payment is unknown
+    await market.rentals.process_transfers()
+    c = await market.rentals.get(c.id)
+    assert c.state == "PAID"
+    assert await bank.balance_of(acct) == 1_000_000 - c.total
+
+
+async def test_late_cancellation_pays_the_owner_half_the_rent(market: Market, bank: Bank) -> None:
+    c, owner, borrower, owner_acct, borrower_acct = await _paid(market, bank, start=0, length=2)
+    c = await market.rentals.cancel(borrower, c.id)
+    assert c.state == "CANCELLED"
+    await market.rentals.process_transfers()
+    assert await bank.balance_of(owner_acct) == c.rent // 2
+    assert await bank.balance_of(borrower_acct) == 1_000_000 - c.rent // 2 - c.fee
+    assert await ledger_sum(market, f"escrow:{c.id}") == 0
+
+
+async def test_early_cancellation_refunds_everything(market: Market, bank: Bank) -> None:
+    c, owner, borrower, owner_acct, borrower_acct = await _paid(market, bank, start=5)
+    await market.rentals.cancel(borrower, c.id)
+    await market.rentals.process_transfers()
+    assert await bank.balance_of(borrower_acct) == 1_000_000
+    assert await bank.balance_of(owner_acct) == 0
+
+
+async def test_damage_claims_are_capped_by_the_deposit_and_settle(market: Market, bank: Bank) -> None:
+    c, owner, borrower, owner_acct, borrower_acct = await _paid(market, bank)
+    await market.rentals.hand_over(owner, c.id)
+    await market.rentals.hand_over(borrower, c.id)
+    await market.rentals.mark_returned(owner, c.id)
+    for bad in (0, -5, 30001, "1000", 10**12):
+        with pytest.raises(InvalidInput):
+            await market.rentals.claim(owner, c.id, bad, "스크래치")
+    with pytest.raises(Forbidden):
+        await market.rentals.claim(borrower, c.id, 1000, "내가 청구")
+    c = await market.rentals.claim(owner, c.id, 12000, "<b>다리</b> 부러짐")
+    assert c.state == "CLAIMED" and c.claim_note == "<b>다리</b> 부러짐"
+    with pytest.raises(Forbidden):
+        await market.rentals.accept_claim(owner, c.id)
+    c = await market.rentals.accept_claim(borrower, c.id)
+    assert c.state == "SETTLED"
+    await market.rentals.process_transfers()
+    assert await bank.balance_of(owner_acct) == 15000 + 12000
+    assert await bank.balance_of(borrower_acct) == 1_000_000 - 15750 - 12000
+    assert await ledger_sum(market) == 0
+
+
+async def test_a_dispute_waits_for_an_operator(market: Market, bank: Bank) -> None:
+    c, owner, borrower, owner_acct, borrower_acct = await _paid(market, bank)
+    await market.rentals.hand_over(owner, c.id)
+    await market.rentals.hand_over(borrower, c.id)
+    await market.rentals.mark_returned(borrower, c.id)
+    await market.rentals.claim(owner, c.id, 20000, "깨짐")
+    c = await market.rentals.dispute(borrower, c.id, "원래 있던 흠이에요")
+    assert c.state == "DISPUTED"
+    assert [d.id for d in await market.rentals.disputes()] == [c.id]
+    with pytest.raises(InvalidInput):
+        await market.rentals.resolve(c.id, 20001)
+    c = await market.rentals.resolve(c.id, 5000, "사진으로 보아 일부만 인정")
+    assert c.state == "SETTLED" and c.claim_amount == 5000
+    await market.rentals.process_transfers()
+    assert await bank.balance_of(owner_acct) == 15000 + 5000
+    assert await bank.balance_of(borrower_acct) == 1_000_000 - 15750 - 5000
+
+
+async def test_late_returns_pay_late_fees_from_the_deposit(market: Market, bank: Bank) -> None:
+    c, owner, borrower, owner_acct, borrower_acct = await _paid(market, bank, start=0, length=1)
+    await market.rentals.hand_over(owner, c.id)
+    await market.rentals.hand_over(borrower, c.id)
+    await market.db.execute("UPDATE contracts SET start_date = start_date - INTERVAL 4 DAY,"
+                            " end_date = end_date - INTERVAL 4 DAY WHERE id = %s", (c.id,))
+    done = await market.rentals.tick()
+    assert done["overdue"] == 1
+    assert (await market.rentals.get(c.id)).state == "OVERDUE"
+    again = await market.rentals.tick()  # the daily reminder fires once a day, not every round
+    assert again["overdue"] == 0 and again["reminded"] == 0
+    c = await market.rentals.mark_returned(borrower, c.id)
+    assert c.late_fee == 4 * 5000
+    with pytest.raises(InvalidInput):
+        await market.rentals.claim(owner, c.id, 30000 - 20000 + 1, "초과")
+    await market.db.execute("UPDATE contracts SET returned_at = returned_at - INTERVAL 73 HOUR WHERE id = %s", (c.id,))
+    done = await market.rentals.tick()
+    assert done["settled"] == 1
+    c = await market.rentals.get(c.id)
+    assert c.state == "SETTLED"
+    await market.rentals.process_transfers()
+    assert await bank.balance_of(owner_acct) == 5000 + 20000
+    assert await bank.balance_of(borrower_acct) == 1_000_000 - 5250 - 20000
+
+
+async def test_unanswered_requests_and_unpaid_acceptances_expire(market: Market) -> None:
+    owner, a, b = await user(market), await user(market), await user(market)
+    iid = await item(market, owner)
+    first, _ = await market.rentals.request(a, iid, *days(3, 2))
+    await market.db.execute("UPDATE contracts SET expires_at = NOW(3) - INTERVAL 1 SECOND WHERE id = %s", (first.id,))
+    with pytest.raises(Conflict):
+        await market.rentals.accept(owner, first.id)  # too late, even before the sweep
+    second, _ = await market.rentals.request(b, iid, *days(3, 2))  # the dates are free again
+    await market.rentals.accept(owner, second.id)
+    await market.db.execute("UPDATE contracts SET expires_at = NOW(3) - INTERVAL 1 SECOND WHERE id = %s", (second.id,))
+    done = await market.rentals.tick()
+    assert done["expired"] == 2
+    assert {(await market.rentals.get(x.id)).state for x in (first, second)} == {"EXPIRED"}
+
+
+async def test_an_extension_is_charged_when_the_owner_approves(market: Market, bank: Bank) -> None:
+    c, owner, borrower, owner_acct, borrower_acct = await _paid(market, bank)
+    await market.rentals.hand_over(owner, c.id)
+    await market.rentals.hand_over(borrower, c.id)
+    new_end = c.end_date.replace() + (c.end_date - c.start_date)  # two more days
+    c = await market.rentals.request_extension(borrower, c.id, new_end)
+    with pytest.raises(Forbidden):
+        await market.rentals.approve_extension(borrower, c.id)
+    c = await market.rentals.approve_extension(owner, c.id)
+    assert c.end_date == new_end and c.extra_rent == 10000 and c.extra_fee == 500
+    assert await bank.balance_of(borrower_acct) == 1_000_000 - 45750 - 10500
+    await market.rentals.mark_returned(borrower, c.id)
+    await market.rentals.confirm_ok(owner, c.id)
+    await market.rentals.process_transfers()
+    assert await bank.balance_of(owner_acct) == 25000
+    assert await bank.platform() == 1250
+    assert await ledger_sum(market, f"escrow:{c.id}") == 0
+
+
+async def test_lost_items_give_the_owner_the_deposit(market: Market, bank: Bank) -> None:
+    c, owner, borrower, owner_acct, borrower_acct = await _paid(market, bank)
+    await market.rentals.hand_over(owner, c.id)
+    await market.rentals.hand_over(borrower, c.id)
+    with pytest.raises(Forbidden):
+        await market.rentals.report_lost(borrower, c.id)
+    c = await market.rentals.report_lost(owner, c.id)
+    assert c.state == "SETTLED"
+    await market.rentals.process_transfers()
+    assert await bank.balance_of(owner_acct) == 15000 + 30000
+    assert await bank.balance_of(borrower_acct) == 1_000_000 - 45750
+
+
+async def test_payouts_wait_for_a_linked_account_and_survive_a_closed_one(market: Market, bank: Bank) -> None:
+    owner, borrower = await user(market), await user(market)
+    iid = await item(market, owner)
+    borrower_acct = await link(market, bank, borrower, 1_000_000)
+    c, _ = await market.rentals.request(borrower, iid, *days(3, 1))
+    await market.rentals.accept(owner, c.id)
+    await market.rentals.pay_now(borrower, c.id)
+    await market.rentals.cancel(owner, c.id)  # the owner cancels: full refund
+    await bank.fail("deposit", "closed")
+    await market.rentals.process_transfers()  # refused once, queued again
+    await market.rentals.process_transfers()
+    assert await bank.balance_of(borrower_acct) == 1_000_000
+    rows = await market.db.fetchall("SELECT state FROM transfers WHERE direction = 'deposit' ORDER BY id")
+    assert [r["state"] for r in rows] == ["failed", "done"]
