@@ -269,6 +269,19 @@ class RentalDesk:
                 return  # the bank's refusal is announced as the payment_failed event
             raise
 
+    async def after_link(self, room_id: int, user_id: int, account: dict[str, Any]) -> None:
+        """The bank sent the person back: say so in the room they started from, with the pay button when a
+        payment was waiting for the link; payouts that waited for it go out now."""
+        locale = await self.engine._locale(user_id)
+        buttons = []
+        c = await self.rentals.in_room(room_id)
+        if c is not None and c.state == "ACCEPTED" and c.borrower_id == user_id:
+            buttons.append(await self._button(user_id, room_id, t("b_pay", locale, amount=c.total), "r_pay",
+                                              {"c": c.id}))
+        await self._say(room_id, t("linked", locale, bank=account["bank_name"], account=account["account"]),
+                        buttons=buttons)
+        await self.rentals.payouts_for(user_id)
+
     async def _link_prompt(self, room_id: int, user_id: int, locale: str, key: str, **params: Any) -> None:
         ticket = await self.link_ticket(user_id, room_id)
         await self._say(room_id, t(key, locale, **params),

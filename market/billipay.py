@@ -30,7 +30,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from market.db import Database, Row
 from market.errors import Conflict, InvalidInput, NotFound, Unavailable
-from market.kftc import BankAnswer, BankRefused, BankUnreachable, KftcClient, new_bank_tran_id, tran_dtime
+from market.kftc import (TOKEN_CODES, BankAnswer, BankRefused, BankUnreachable, KftcClient, new_bank_tran_id,
+                         tran_dtime)
 
 log = logging.getLogger("billi.billipay")
 STATE_TTL_S = 10 * 60
@@ -219,7 +220,7 @@ class BilliPay:
             token, _ = await self._platform_token()
             answer = await self.client.deposit(token, fintech_use_num=link["fintech_use_num"], client_name=nickname,
                                                **args)
-            if answer.rsp_code in ("O0002", "O0003"):  # our cached platform token is no longer good
+            if answer.rsp_code in TOKEN_CODES:  # our cached platform token is no longer good
                 token, _ = await self._platform_token(fresh=True)
                 answer = await self.client.deposit(token, fintech_use_num=link["fintech_use_num"],
                                                    client_name=nickname, **args)
@@ -261,11 +262,14 @@ class BilliPay:
         if row["state"] in ("done", "failed") and row["applied"]:
             return Outcome(row["state"], transfer_id)
         try:
-            token, _ = await self._platform_token()
-            answer = await self.client.result(token, withdraw=row["direction"] == "withdraw",
-                                              bank_tran_id=row["bank_tran_id"],
-                                              bank_tran_date=row["bank_tran_date"] or row["tran_dtime"][:8],
-                                              amount=int(row["amount"]))
+            for fresh in (False, True):  # a platform token the bank no longer honours is fetched anew once
+                token, _ = await self._platform_token(fresh=fresh)
+                answer = await self.client.result(token, withdraw=row["direction"] == "withdraw",
+                                                  bank_tran_id=row["bank_tran_id"],
+                                                  bank_tran_date=row["bank_tran_date"] or row["tran_dtime"][:8],
+                                                  amount=int(row["amount"]))
+                if answer.rsp_code not in TOKEN_CODES:
+                    break
         except (BankUnreachable, BankRefused):
             return Outcome("unknown", transfer_id, "pay.unknown")
         if answer.rsp_code != "A0000" or not answer.bank_rsp_code:

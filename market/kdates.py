@@ -100,10 +100,13 @@ def read_dates(text: object, today: date) -> DateReading | None:
     if second is None:
         return None
     end = second.day
-    doubt = first.doubt or second.doubt
+    # the end's own "already past, so next year" is no doubt when the range simply crosses the new year
+    doubt = first.doubt or (second.doubt if second.doubt != "dates.next_year" or end < first.day else None)
     if end < first.day:
-        if _MONTH_DAY.fullmatch(parts[1].strip()) and not _ISO.fullmatch(parts[1].strip()):
+        crosses = end.month < first.day.month and first.day.year == end.year
+        if crosses and _MONTH_DAY.fullmatch(parts[1].strip()) and not _ISO.fullmatch(parts[1].strip()):
             end = _next_year(end)  # 12/30~1/2 crosses the new year
+            doubt = first.doubt
         else:
             return None
     return DateReading(first.day, end, doubt)

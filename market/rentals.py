@@ -28,7 +28,7 @@ from typing import Any
 import pymysql
 
 from market import validation as v
-from market.billipay import BilliPay, Outcome
+from market.billipay import STALE_S, BilliPay, Outcome
 from market.chat import Chat
 from market.config import Config
 from market.db import Database, Row
@@ -674,12 +674,12 @@ class Rentals:
             done["announced"] += await self._flush(r["contract_id"])
         return done
 
-    async def process_transfers(self) -> int:
-        """Settle unknown transfers by inquiry and send queued payouts."""
+    async def process_transfers(self, unknown_after_s: int = STALE_S) -> int:
+        """Settle unknown transfers (older than ``unknown_after_s``) by inquiry and send queued payouts."""
         assert self.pay is not None
         n = 0
         touched: set[int] = set()
-        for tid in await self.pay.stale_unknown():
+        for tid in await self.pay.stale_unknown(unknown_after_s):
             outcome = await self.pay.inquire(tid, self._on_done, self._on_failed)
             n += outcome.state != "unknown"
         for tid in await self.pay.queued():
@@ -778,7 +778,30 @@ class Rentals:
                 if e.args[0] not in (1213, 1205) or attempt == 3:
                     raise
         await self._flush(cid)
+        if money is not None:
+            await self.send_payouts(cid)
         return await self.get(cid)
+
+    async def payouts_for(self, user_id: int) -> None:
+        """Send what waited for this person's bank account."""
+        rows = await self.db.fetchall("SELECT DISTINCT contract_id FROM transfers WHERE user_id = %s"
+                                      " AND state = 'pending' AND contract_id IS NOT NULL", (user_id,))
+        for r in rows:
+            await self.send_payouts(r["contract_id"])
+
+    async def send_payouts(self, cid: int) -> None:
+        """Send a contract's queued payouts and refunds now (what fails stays queued for the scheduler)."""
+        if self.pay is None:
+            return
+        rows = await self.db.fetchall("SELECT id FROM transfers WHERE contract_id = %s AND state = 'pending'"
+                                      " ORDER BY id", (cid,))
+        for r in rows:
+            try:
+                await self.pay.send(r["id"], self._on_done, self._on_failed)
+            except Exception:
+                log.exception("payout %s not sent now; the scheduler will retry", r["id"])
+        if rows:
+            await self._flush(cid)
 
     async def _event(self, cur: Any, cid: int, kind: str, actor_kind: str, actor_id: int | None,
                      from_state: str | None, to_state: str, data: dict[str, Any] | None) -> None:

@@ -9,11 +9,15 @@ import json
 
 from aiohttp import web
 
-from gateway.http import json_response, require_user
+from datetime import date
+
+from gateway.http import error_response, json_body, json_response, require_user
 from gateway.keys import CHAT, CONFIG, MARKET, USER
 from gateway.routing import Param, Route
-from market.errors import MarketError, NotFound
+from market.errors import InvalidInput, MarketError, NotFound
+from market.kdates import read_dates, seoul_today
 from market.messages import render
+from market.rentals import DatesTaken
 
 
 def _callback_url(request: web.Request) -> str:
@@ -61,11 +65,9 @@ async def link_callback(request: web.Request) -> web.Response:
     room = done.get("room")
     chat = request.app[CHAT]
     if room and chat.bot is not None:
-        from bot.rentals import t
-
-        sent = await market.chat.post(int(room), t("linked", "ko", bank=account["bank_name"],
-                                                   account=account["account"]))
-        await chat.publish(sent)
+        await chat.bot.desk.after_link(int(room), done["user"], account)
+    else:
+        await market.rentals.payouts_for(done["user"])
     return _page("빌리페이 계좌 연결", f"{account['bank_name']} {account['account']} 계좌가 연결됐어요. 채팅으로 돌아가 주세요.")
 
 
@@ -100,6 +102,33 @@ async def my_contracts(request: web.Request) -> web.Response:
     return json_response({"contracts": [c.public() for c in contracts]})
 
 
+async def request_rental(request: web.Request) -> web.Response:
+    """A rental request from the widget's date picker (``start``/``end``) or typed dates (``dates``: 내일부터 3일)."""
+    user = require_user(request)
+    body = await json_body(request)
+    market = request.app[MARKET]
+    if isinstance(body.get("dates"), str):
+        reading = read_dates(body["dates"], seoul_today())
+        if reading is None:
+            raise InvalidInput("rental.bad_dates", field="dates")
+        start, end = reading.start, reading.end
+    else:
+        try:
+            start, end = date.fromisoformat(str(body.get("start"))), date.fromisoformat(str(body.get("end")))
+        except ValueError:
+            raise InvalidInput("rental.bad_dates", field="dates") from None
+    try:
+        c, created = await market.rentals.request(user.id, body.get("item_id"), start, end)
+    except DatesTaken as e:
+        resp = error_response(request, 409, e.code)
+        payload = json.loads(resp.text or "{}")
+        payload["free"] = [{"start": s.isoformat(), "end": en.isoformat()} for s, en in e.free]
+        return json_response(payload, status=409)
+    if created:
+        await request.app[CHAT].announce_room(c.room_id, [c.owner_id, c.borrower_id])
+    return json_response({"contract": c.public()}, status=201)
+
+
 async def contract(request: web.Request) -> web.Response:
     user = require_user(request)
     rentals = request.app[MARKET].rentals
@@ -116,6 +145,11 @@ ROUTES = [
     Route("GET", "/api/billipay/account", my_account, "연결된 계좌 (가려진 번호)", "billipay", auth=True),
     Route("DELETE", "/api/billipay/account", unlink_account, "계좌 연결 해제", "billipay", auth=True),
     Route("POST", "/api/billipay/link", link_url, "계좌 연결 주소 받기", "billipay", auth=True),
+    Route("POST", "/api/contracts", request_rental, "대여 요청 (start/end 또는 dates 글자)", "rentals", auth=True,
+          body={"type": "object", "required": ["item_id"], "properties": {
+              "item_id": {"type": "integer"}, "start": {"type": "string", "format": "date"},
+              "end": {"type": "string", "format": "date"}, "dates": {"type": "string"}}},
+          responses={201: "Requested", 409: "Dates taken (with the nearest free ranges in free)"}),
     Route("GET", "/api/contracts", my_contracts, "내 대여 (role=borrower|owner)", "rentals", auth=True,
           query=(Param("role", "string", "borrower 또는 owner"),)),
     Route("GET", r"/api/contracts/{contract_id:\d{1,18}}", contract, "대여 한 건과 기록, 사진", "rentals", auth=True),

@@ -289,17 +289,22 @@ async def test_lost_items_give_the_owner_the_deposit(market: Market, bank: Bank)
     assert await bank.balance_of(borrower_acct) == 1_000_000 - 45750
 
 
-async def test_payouts_wait_for_a_linked_account_and_survive_a_closed_one(market: Market, bank: Bank) -> None:
+async def test_payouts_wait_for_a_linked_account_and_survive_a_refusal(market: Market, bank: Bank) -> None:
     owner, borrower = await user(market), await user(market)
     iid = await item(market, owner)
     borrower_acct = await link(market, bank, borrower, 1_000_000)
-    c, _ = await market.rentals.request(borrower, iid, *days(3, 1))
+    c, _ = await market.rentals.request(borrower, iid, *days(0, 2))
     await market.rentals.accept(owner, c.id)
     await market.rentals.pay_now(borrower, c.id)
-    await market.rentals.cancel(owner, c.id)  # the owner cancels: full refund
     await bank.fail("deposit", "closed")
-    await market.rentals.process_transfers()  # refused once, queued again
+    await market.rentals.cancel(borrower, c.id)  # late: half the rent to the owner, who has no bank link yet
     await market.rentals.process_transfers()
-    assert await bank.balance_of(borrower_acct) == 1_000_000
-    rows = await market.db.fetchall("SELECT state FROM transfers WHERE direction = 'deposit' ORDER BY id")
-    assert [r["state"] for r in rows] == ["failed", "done"]
+    assert await bank.balance_of(borrower_acct) == 1_000_000 - c.rent // 2 - c.fee
+    rows = await market.db.fetchall("SELECT user_id, state FROM transfers WHERE direction = 'deposit' ORDER BY id")
+    assert [(r["user_id"], r["state"]) for r in rows] == [(owner, "pending"), (borrower, "failed"),
+                                                          (borrower, "done")]
+    assert await ledger_sum(market, f"payable:{owner}") == c.rent // 2
+    owner_acct = await link(market, bank, owner, 0)
+    await market.rentals.payouts_for(owner)
+    assert await bank.balance_of(owner_acct) == c.rent // 2
+    assert await ledger_sum(market, f"payable:{owner}") == 0

@@ -1,0 +1,178 @@
+"""Rental requests under contention: 500 people ask for overlapping dates of 100 items at the same moment,
+through two gateway processes (`billi serve`) sharing MariaDB, Redis and S3, with the bank sandbox running.
+
+Each request is a real ``POST /api/contracts`` (session check, date checks, the deal room, the item-row lock,
+the overlap check, the contract and its event, the bot's request card posted in the deal room). Reports
+throughput, latency percentiles and the number of double bookings (two live holds overlapping on one item:
+must be 0) to bench/results/rentals.md; the last line printed is
+``rentals: requests=<n> rps=<x> p50_ms=<y> p99_ms=<z> double_bookings=<k>``.
+
+    python bench/rentals.py [--requests 500] [--items 100] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._services import bench_services  # noqa: E402
+from bench.chat import wait_ready  # noqa: E402
+from bench.geo import pct  # noqa: E402
+from gateway.local_services import free_port  # noqa: E402
+from market.config import Config  # noqa: E402
+from market.db import DatabaseTarget, drop_database  # noqa: E402
+from market.kdates import seoul_today  # noqa: E402
+from market.service import Market  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results" / "rentals.md"
+
+DOUBLE_BOOKINGS = """
+SELECT COUNT(*) FROM contracts a JOIN contracts b ON a.item_id = b.item_id AND a.id < b.id
+ AND a.start_date <= b.end_date AND b.start_date <= a.end_date
+WHERE a.state IN ('REQUESTED','ACCEPTED','PAID','IN_USE','OVERDUE')
+  AND b.state IN ('REQUESTED','ACCEPTED','PAID','IN_USE','OVERDUE')
+"""
+
+
+def _env(config: Config, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BILLI_")}
+    env.update({"BILLI_DATABASE_URL": config.database_url or "", "BILLI_REDIS_URL": config.redis_url or "",
+                "BILLI_S3_URL": config.s3_url or "", "BILLI_S3_BUCKET": config.s3_bucket,
+                "BILLI_BANK_URL": config.bank_url or "", "BILLI_PORT": str(port), "BILLI_LOG_LEVEL": "WARNING",
+                "BILLI_DATA_DIR": str(config.data_dir)})
+    return env
+
+
+async def prepare(config: Config, people: int, items: int) -> tuple[list[str], list[int]]:
+    async with Market.open(config) as market:
+        owners = []
+        for i in range(max(1, items // 10)):
+            s = await market.accounts.sign_up({"email": f"owner{i}@bench.example", "nickname": f"주인{i}",
+                                               "password": "rent4you"})
+            owners.append(s.user.id)
+        item_ids = []
+        for i in range(items):
+            made = await market.items.create(owners[i % len(owners)], {
+                "title": f"빔프로젝터 {i}", "description": "주말에 인기", "category_id": 7, "price_per_day": 10000,
+                "deposit": 50000, "condition": "상", "lat": 37.4979 + i * 1e-4, "lng": 127.0276})
+            item_ids.append(int(made["id"]))
+        tokens = []
+        for i in range(people):
+            s = await market.accounts.sign_up({"email": f"fan{i}@bench.example", "nickname": f"팬{i}",
+                                               "password": "rent4you"})
+            tokens.append(s.token)
+    return tokens, item_ids
+
+
+async def fire(urls: list[str], tokens: list[str], item_ids: list[int], round_no: int) -> tuple[list[float], list[int], float]:
+    rng = random.Random(round_no)
+    base = seoul_today() + timedelta(days=3 + round_no * 20)
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as http:
+        async def one(i: int) -> tuple[float, int]:
+            start = base + timedelta(days=rng.randrange(0, 8))
+            body = {"item_id": item_ids[i % len(item_ids)], "start": start.isoformat(),
+                    "end": (start + timedelta(days=rng.randrange(1, 4))).isoformat()}
+            t0 = time.perf_counter()
+            resp = await http.post(urls[i % len(urls)] + "api/contracts", json=body,
+                                   headers={"Authorization": f"Bearer {tokens[i]}"})
+            return (time.perf_counter() - t0) * 1000, resp.status_code
+
+        began = time.perf_counter()
+        done = await asyncio.gather(*(one(i) for i in range(len(tokens))))
+        wall = time.perf_counter() - began
+    return [d[0] for d in done], [d[1] for d in done], wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--items", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with bench_services("billi_bench_rentals") as config:
+        assert config.database_url
+        asyncio.run(drop_database(DatabaseTarget.parse(config.database_url)))
+        bank_port = free_port()
+        bank = subprocess.Popen([sys.executable, "-m", "gateway.sandbox", "--port", str(bank_port)], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        config = config.replace(bank_url=f"http://127.0.0.1:{bank_port}")
+        nodes: list[subprocess.Popen[bytes]] = []
+        try:
+            wait_ready(config.bank_url + "/healthz", bank)
+            print("preparing people and items…", flush=True)
+            tokens, item_ids = asyncio.run(prepare(config, args.requests, args.items))
+            urls = []
+            for _ in range(2):
+                port = free_port()
+                proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve"], env=_env(config, port),
+                                        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                nodes.append(proc)
+                wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+                urls.append(f"http://127.0.0.1:{port}/")
+            rounds = []
+            for r in range(args.rounds):
+                lat, statuses, wall = asyncio.run(fire(urls, tokens, item_ids, r))
+                rounds.append((lat, statuses, wall))
+                print(f"round {r + 1}: {len(lat)} requests in {wall:.2f} s, p99 {pct(lat, 99):.1f} ms,"
+                      f" {statuses.count(201)} held, {statuses.count(409)} refused", flush=True)
+
+            async def count() -> int:
+                async with Market.open(config) as market:
+                    return int(await market.db.fetchval(DOUBLE_BOOKINGS))
+
+            doubles = asyncio.run(count())
+        finally:
+            for proc in nodes:
+                proc.terminate()
+            for proc in nodes:
+                proc.wait(timeout=30)
+            bank.terminate()
+            bank.wait(timeout=10)
+    all_lat = [x for lat, _, _ in rounds for x in lat]
+    statuses = [s for _, st, _ in rounds for s in st]
+    rps = sum(len(lat) for lat, _, _ in rounds) / sum(w for _, _, w in rounds)
+    errors = len([s for s in statuses if s not in (201, 409)])
+    lines = [
+        "# Rental requests under contention",
+        "",
+        f"`python bench/rentals.py --requests {args.requests} --items {args.items} --rounds {args.rounds}` on "
+        f"{platform.machine()} with {os.cpu_count()} cores, Python {platform.python_version()}, two `billi serve` "
+        "nodes, MariaDB, Redis, SeaweedFS and the bank sandbox on the same machine.",
+        "",
+        f"Each round fires {args.requests} `POST /api/contracts` at once, alternating between the two nodes, for "
+        f"{args.items} items with random overlapping dates (1–4 days within an 8-day window), so most requests "
+        "conflict with another one.",
+        "",
+        "| round | requests | wall s | req/s | p50 ms | p99 ms | held (201) | dates taken (409) | other |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for i, (lat, st, wall) in enumerate(rounds, 1):
+        lines.append(f"| {i} | {len(lat)} | {wall:.2f} | {len(lat) / wall:.0f} | {pct(lat, 50):.1f} | "
+                     f"{pct(lat, 99):.1f} | {st.count(201)} | {st.count(409)} | "
+                     f"{len([s for s in st if s not in (201, 409)])} |")
+    lines += ["", f"**Double bookings: {doubles}** (overlapping live holds on one item, counted in MariaDB after "
+              "all rounds).", "",
+              f"All rounds: {rps:.0f} requests/s, p50 {pct(all_lat, 50):.1f} ms, p99 {pct(all_lat, 99):.1f} ms, "
+              f"{errors} errors.", ""]
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text("\n".join(lines), encoding="utf-8")
+    print(f"rentals: requests={len(all_lat)} rps={rps:.0f} p50_ms={pct(all_lat, 50):.1f} "
+          f"p99_ms={pct(all_lat, 99):.1f} double_bookings={doubles}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Rentals in one gateway's chat: the request button and its date question, readings the bot asks about, taken
+dates answered with free ones as buttons, paying before a bank account is linked, forged bank callbacks,
+cancelling and extending by command and button."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from gateway.keys import MARKET
+from market.kdates import seoul_today
+from tests.conftest import Chatter, sign_up
+from tests.rentals.helpers import Bank
+
+
+async def _bot(c: Chatter, room: int, contains: str, after: int = 0) -> dict[str, Any]:
+    for _ in range(300):
+        for m in c.received("message", room):
+            if m["sender"]["kind"] == "bot" and contains in m["text"] and m["seq"] > after:
+                return m  # type: ignore[no-any-return]
+        await asyncio.sleep(0.03)
+    raise AssertionError(f"no {contains!r} in {[m['text'] for m in c.received('message', room)]}")
+
+
+def _token(message: dict[str, Any], label: str) -> str:
+    return next(b["token"] for b in message["buttons"] if b["label"].startswith(label))
+
+
+async def _setup(client: TestClient, chatters: Any) -> tuple[Any, Any, Chatter, Chatter, int, int]:
+    owner, borrower = await sign_up(client, "빌려줄게"), await sign_up(client, "빌릴게")
+    item = await owner.new_item(price_per_day=5000, deposit=30000)
+    o, b = await chatters(owner), await chatters(borrower)
+    status, body = await borrower.call("POST", f"/api/items/{item['id']}/room")
+    room = body["room"]["id"]
+    for c in (o, b):
+        await c.call("join", {"room": room})
+    return owner, borrower, o, b, room, item["id"]
+
+
+async def test_asking_for_dates_and_confirming_a_doubtful_reading(client: TestClient, chatters: Any) -> None:
+    owner, borrower, o, b, room, item_id = await _setup(client, chatters)
+    bank = Bank(client.app[MARKET].config.bank_url)
+    assert bank
+    status, body = await borrower.call("POST", f"/api/items/{item_id}/room")  # the deal room exists already
+    market = client.app[MARKET]
+    await b.call("message", {"room": room, "text": "/대여"})  # no dates
+    await _bot(b, room, "날짜를 알려 주세요")
+    await b.call("message", {"room": room, "text": "/대여 12/24"})
+    asked = await _bot(b, room, "하루만 빌리시는 거죠?")
+    assert "12월 24일" in asked["text"]
+    assert (await o.call("action", {"room": room, "token": _token(asked, "네")}))["error"]["code"] == \
+        "bot.button_not_yours"
+    assert (await b.call("action", {"room": room, "token": _token(asked, "네")}))["ok"]
+    card = await _bot(o, room, "대여를 요청했어요")
+    assert dict(card["cards"][0]["fields"])["일수"] == "1"
+    assert await market.db.fetchval("SELECT COUNT(*) FROM contracts") == 1
+    # people talking in the deal room are not answered by the bot
+    await b.call("message", {"room": room, "text": "안녕하세요 내일 뵐게요"})
+    await asyncio.sleep(0.3)
+    assert not [m for m in b.received("message", room) if m["sender"]["kind"] == "bot" and "안녕" in m["text"]]
+
+
+async def test_taken_dates_get_free_ones_as_buttons(client: TestClient, chatters: Any) -> None:
+    owner, borrower, o, b, room, item_id = await _setup(client, chatters)
+    other = await sign_up(client, "먼저온")
+    status, _ = await other.call("POST", "/api/contracts", json={"item_id": item_id, "dates": "내일부터 3일"})
+    assert status == 201
+    await b.call("message", {"room": room, "text": "/대여 내일부터 2일"})
+    taken = await _bot(b, room, "이미 예약이 있어요")
+    assert len(taken["buttons"]) == 3
+    assert (await b.call("action", {"room": room, "token": taken["buttons"][0]["token"]}))["ok"]
+    await _bot(o, room, "대여를 요청했어요")
+    status, body = await borrower.call("GET", "/api/contracts")
+    assert status == 200 and len(body["contracts"]) == 1 and body["contracts"][0]["days"] == 2
+
+
+async def test_paying_before_linking_a_bank_account(client: TestClient, chatters: Any) -> None:
+    owner, borrower, o, b, room, item_id = await _setup(client, chatters)
+    bank = Bank(client.app[MARKET].config.bank_url)
+    await b.call("message", {"room": room, "text": "/대여 내일부터 2일"})
+    request = await _bot(o, room, "대여를 요청했어요")
+    assert (await o.call("action", {"room": room, "token": _token(request, "수락")}))["ok"]
+    accepted = await _bot(b, room, "주인이 수락했어요")
+    assert (await b.call("action", {"room": room, "token": _token(accepted, "빌리페이로 결제")}))["ok"]
+    prompt = await _bot(b, room, "먼저 은행 계좌를 연결해")
+    link = prompt["buttons"][0]["url"]
+    person = await bank.person("빌릴게", 100_000)
+    async with client.get(link, allow_redirects=False) as resp:
+        assert resp.status == 302
+        to_bank = resp.headers["Location"]
+    forged = {"state": "x" * 32, "code": "whatever"}
+    async with client.get("/billipay/callback", params=forged) as resp:
+        assert resp.status == 400
+    denied = await bank.consent(to_bank, person, deny=True)
+    async with client.get("/billipay/callback", params=denied) as resp:
+        assert resp.status == 400 and "취소" in await resp.text()
+    assert await client.app[MARKET].billipay.account(borrower.id) is None
+    # start again (the first ticket and state are spent) and consent this time
+    await b.call("message", {"room": room, "text": "/결제 link"})
+    again = await _bot(b, room, "계좌를 연결해", after=prompt["seq"])
+    async with client.get(again["buttons"][0]["url"], allow_redirects=False) as resp:
+        back = await bank.consent(resp.headers["Location"], person)
+    async with client.get("/billipay/callback", params=back) as resp:
+        assert resp.status == 200
+    linked = await _bot(b, room, "빌리페이에 연결됐어요")
+    status, body = await borrower.call("GET", "/api/billipay/account")
+    assert body["account"]["account"].endswith("****")
+    assert (await b.call("action", {"room": room, "token": _token(linked, "빌리페이로 결제")}))["ok"]
+    await _bot(o, room, "결제가 끝났어요")
+    assert await bank.balance_of(person) == 100_000 - (10000 + 500 + 30000)
+
+
+async def test_cancelling_by_command_asks_first(client: TestClient, chatters: Any) -> None:
+    owner, borrower, o, b, room, item_id = await _setup(client, chatters)
+    await b.call("message", {"room": room, "text": f"/대여 {item_id} 이번 주말" if seoul_today().weekday() < 5
+                             else f"/대여 {item_id} 다음 주말"})
+    await _bot(o, room, "대여를 요청했어요")
+    await b.call("message", {"room": room, "text": "/취소"})
+    ask = await _bot(b, room, "정말 취소할까요?")
+    assert (await b.call("action", {"room": room, "token": _token(ask, "취소하기")}))["ok"]
+    await _bot(o, room, "대여가 취소됐어요")
+    status, body = await borrower.call("GET", "/api/contracts")
+    assert body["contracts"][0]["state"] == "CANCELLED"
+    status, detail = await owner.call("GET", f"/api/contracts/{body['contracts'][0]['id']}")
+    assert [e["kind"] for e in detail["events"]] == ["requested", "cancelled"]
+    stranger = await sign_up(client, "구경꾼")
+    status, _ = await stranger.call("GET", f"/api/contracts/{body['contracts'][0]['id']}")
+    assert status == 404
+    for bad in ({"item_id": item_id, "dates": "어제부터 2일"}, {"item_id": item_id, "start": "2020-01-01",
+                                                          "end": "2020-01-02"},
+                {"item_id": item_id, "start": "nope"}, {"item_id": "1 OR 1=1", "dates": "내일"}):
+        status, body = await borrower.call("POST", "/api/contracts", json=bad)
+        assert status in (400, 404), body
