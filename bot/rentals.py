@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from bot.flows import FlowRecord
 from bot.flows.listing import parse_won
 from bot.texts import won
+from market.billipay import BANK_REASONS
 from market.errors import MarketError
 from market.kdates import DateReading, day_label, describe, read_dates, seoul_today
 from market.messages import fill, render
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from bot.engine import BotEngine
 
 PROMPT = "prompt"
+BANK_REFUSALS = frozenset(BANK_REASONS.values()) | {"pay.declined"}
 T: dict[str, tuple[str, str]] = {
     "ask_dates": ("언제 빌릴까요? 날짜를 알려 주세요. 예) 12/24~12/26, 내일부터 3일, 이번 주말",
                   "When? e.g. 12/24~12/26, 내일부터 3일 (from tomorrow, 3 days), 이번 주말 (this weekend)"),
@@ -160,9 +162,10 @@ class RentalDesk:
         return {"label": label, "token": token}
 
     async def _room_locale(self, c: Contract) -> str:
-        a = await self.engine._locale(c.owner_id)
-        b = await self.engine._locale(c.borrower_id)
-        return "en" if a == b == "en" else "ko"
+        """Korean unless both people chose English."""
+        rows = await self.market.db.fetchall("SELECT locale FROM users WHERE id IN (%s, %s)",
+                                             (c.owner_id, c.borrower_id))
+        return "en" if rows and all(r["locale"] == "en" for r in rows) else "ko"
 
     # -- commands ----------------------------------------------------------------------------------
     async def rent(self, room_id: int, user_id: int, locale: str, item_id: int | None, text: str) -> None:
@@ -262,11 +265,8 @@ class RentalDesk:
             if e.code in ("pay.no_link", "pay.relink"):
                 await self._link_prompt(room_id, user_id, locale, "link_first")
                 return
-            if e.code in ("pay.unknown", "pay.in_progress"):
-                await self._say(room_id, render(e.code, locale))
-                return
-            if e.code.startswith("pay."):
-                return  # the bank's refusal is announced as the payment_failed event
+            if e.code in BANK_REFUSALS:
+                return  # the bank's refusal is announced as the payment_failed event, with a new pay button
             raise
 
     async def after_link(self, room_id: int, user_id: int, account: dict[str, Any]) -> None:
@@ -326,8 +326,11 @@ class RentalDesk:
             await r.confirm_ok(user_id, cid)
         elif action == "r_damage":
             c = await r.get(cid, user_id)
-            if c.state != "RETURNED" or c.owner_id != user_id:
-                return "button_not_yours" if c.owner_id != user_id else None
+            if c.owner_id != user_id:
+                return "button_not_yours"
+            if c.state != "RETURNED":
+                await self._say(room_id, render("rental.wrong_state", locale))
+                return None
             await self.engine.flows.save(room_id, user_id, FlowRecord(PROMPT, "claim_amount", {"c": c.id}))
             await self._say(room_id, t("ask_claim_amount", locale, max=r.claim_limit(c)))
         elif action == "r_lost":
@@ -346,9 +349,8 @@ class RentalDesk:
             try:
                 await r.approve_extension(user_id, cid)
             except MarketError as e:
-                if e.code.startswith("pay.") and e.code not in ("pay.unknown", "pay.in_progress"):
-                    return None  # announced as extension_failed
-                raise
+                if e.code not in BANK_REFUSALS:
+                    raise  # (a refusal is announced as extension_failed)
         elif action == "r_ext_no":
             await r.decline_extension(user_id, cid)
         else:

@@ -271,10 +271,11 @@ class Rentals:
                 cid = int(cur.lastrowid)
                 await self._event(cur, cid, "requested", "borrower", borrower_id, None, "REQUESTED",
                                   {"days": quote["days"]})
+                made = await self._lock(cur, cid)
         if taken:
             raise DatesTaken(await self.free_ranges(iid, start, quote["days"]))
         await self._flush(cid)
-        return await self.get(cid), created
+        return made, created
 
     def _check_dates(self, start: Any, end: Any) -> None:
         if not isinstance(start, date) or not isinstance(end, date):
@@ -773,6 +774,7 @@ class Rentals:
                     extra = await money(cur, c, after) if money else {}
                     await self._event(cur, cid, kind, role or "system", actor_id, c.state, after.state,
                                       {**(data or {}), **extra})
+                    result = after
                 break
             except pymysql.err.OperationalError as e:
                 if e.args[0] not in (1213, 1205) or attempt == 3:
@@ -780,7 +782,8 @@ class Rentals:
         await self._flush(cid)
         if money is not None:
             await self.send_payouts(cid)
-        return await self.get(cid)
+            return await self.get(cid)  # payouts may have written their own events meanwhile
+        return result
 
     async def payouts_for(self, user_id: int) -> None:
         """Send what waited for this person's bank account."""
@@ -817,16 +820,18 @@ class Rentals:
             return 0
         rows = await self.db.fetchall("SELECT * FROM contract_events WHERE contract_id = %s AND announced_at IS NULL"
                                       " ORDER BY id", (cid,))
-        n = 0
+        done: list[int] = []
         for r in rows:
             try:
                 await self.on_event(_event(r))
             except Exception:
                 log.exception("announcing contract event %s failed; the scheduler will try again", r["id"])
-                return n
-            await self.db.execute("UPDATE contract_events SET announced_at = NOW(3) WHERE id = %s", (r["id"],))
-            n += 1
-        return n
+                break
+            done.append(r["id"])
+        if done:
+            await self.db.execute(f"UPDATE contract_events SET announced_at = NOW(3) WHERE id IN ({_marks(done)})",
+                                  tuple(done))
+        return len(done)
 
 
 async def _move(cur: Any, movement: str, cid: int | None, source: str, target: str, amount: int, memo: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -308,3 +309,61 @@ async def test_payouts_wait_for_a_linked_account_and_survive_a_refusal(market: M
     await market.rentals.payouts_for(owner)
     assert await bank.balance_of(owner_acct) == c.rent // 2
     assert await ledger_sum(market, f"payable:{owner}") == 0
+
+
+async def test_double_clicks_and_two_tabs_charge_once(market: Market, bank: Bank) -> None:
+    owner, borrower = await user(market), await user(market)
+    iid = await item(market, owner)
+    acct = await link(market, bank, borrower, 1_000_000)
+    c, _ = await market.rentals.request(borrower, iid, *days(2, 2))
+    await market.rentals.accept(owner, c.id)
+    results = await asyncio.gather(*(market.rentals.pay_now(borrower, c.id) for _ in range(6)),
+                                   return_exceptions=True)
+    paid = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(paid) == 1 and len(refused) == 5
+    assert all(getattr(e, "code", "") in ("pay.in_progress", "rental.already_paid") for e in refused)
+    assert await bank.balance_of(acct) == 1_000_000 - paid[0].total
+    assert await market.db.fetchval("SELECT COUNT(*) FROM transfers WHERE direction = 'withdraw'") == 1
+
+
+async def test_only_the_owner_confirms_the_return(market: Market, bank: Bank) -> None:
+    c, owner, borrower, owner_acct, borrower_acct = await _paid(market, bank)
+    with pytest.raises(Conflict):
+        await market.rentals.mark_returned(borrower, c.id)  # not even handed over yet
+    await market.rentals.hand_over(owner, c.id)
+    with pytest.raises(Conflict):
+        await market.rentals.hand_over(owner, c.id)  # twice
+    await market.rentals.hand_over(borrower, c.id)
+    await market.rentals.mark_returned(borrower, c.id)
+    with pytest.raises(Forbidden):
+        await market.rentals.confirm_ok(borrower, c.id)
+    with pytest.raises(Conflict):
+        await market.rentals.cancel(borrower, c.id)
+    assert (await market.rentals.get(c.id)).state == "RETURNED"
+
+
+async def test_reminders_fire_once_even_when_two_rounds_race(market: Market, bank: Bank) -> None:
+    c, owner, borrower, _, _ = await _paid(market, bank, start=1, length=1)  # starts tomorrow
+    rounds = await asyncio.gather(market.rentals.tick(), market.rentals.tick())
+    assert sum(r["reminded"] for r in rounds) == 1
+    await market.rentals.hand_over(owner, c.id)
+    await market.rentals.hand_over(borrower, c.id)
+    await market.db.execute("UPDATE contracts SET start_date = start_date - INTERVAL 1 DAY,"
+                            " end_date = end_date - INTERVAL 1 DAY WHERE id = %s", (c.id,))  # due today
+    await asyncio.gather(market.rentals.tick(), market.rentals.tick())
+    kinds = [e["kind"] for e in await market.rentals.events(c.id)]
+    assert kinds.count("starts_tomorrow") == 1 and kinds.count("due_today") == 1
+
+
+async def test_one_scheduler_round_at_a_time_across_nodes(market: Market) -> None:
+    from market.scheduler import Scheduler
+
+    one = Scheduler(market.db, market.rentals, interval_s=60)
+    two = Scheduler(market.db, market.rentals, interval_s=60)
+    assert await one.run_once() is not None
+    assert await two.run_once() is None  # the lease is taken
+    assert await one.run_once() is not None  # and kept by its holder
+    await market.db.execute("UPDATE leases SET expires_at = NOW(3) - INTERVAL 1 SECOND")  # the holder died
+    assert await two.run_once() is not None
+    assert await one.run_once() is None
