@@ -349,8 +349,8 @@ class RentalDesk:
             try:
                 await r.approve_extension(user_id, cid)
             except MarketError as e:
-                if e.code not in BANK_REFUSALS:
-                    raise  # (a refusal is announced as extension_failed)
+                if e.code not in BANK_REFUSALS | {"pay.no_link", "pay.relink"}:
+                    raise  # (a refusal is announced as extension_failed, to both)
         elif action == "r_ext_no":
             await r.decline_extension(user_id, cid)
         else:

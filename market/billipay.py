@@ -29,7 +29,7 @@ import redis.asyncio as aioredis
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from market.db import Database, Row
-from market.errors import Conflict, InvalidInput, NotFound, Unavailable
+from market.errors import Conflict, InvalidInput, MarketError, NotFound, Unavailable
 from market.kftc import (TOKEN_CODES, BankAnswer, BankRefused, BankUnreachable, KftcClient, new_bank_tran_id,
                          tran_dtime)
 
@@ -192,10 +192,12 @@ class BilliPay:
             return Outcome(row["state"], transfer_id)
         try:
             answer = await self._call(row)
-        except NotFound:  # the person has no linked account (yet): back to the queue
-            await self.db.execute("UPDATE transfers SET state = 'pending' WHERE id = %s AND state = 'unknown'",
-                                  (transfer_id,))
-            return Outcome("pending", transfer_id, "pay.no_link")
+        except MarketError as e:  # no usable bank link: nothing was sent
+            if row["direction"] == "deposit":  # a payout waits for the person to link an account
+                await self.db.execute("UPDATE transfers SET state = 'pending' WHERE id = %s AND state = 'unknown'",
+                                      (transfer_id,))
+                return Outcome("pending", transfer_id, e.code)
+            return await self.settle(transfer_id, "failed", None, on_done, on_failed, e.code)
         except (BankUnreachable, BankRefused) as e:
             log.warning("no answer for transfer %s (%s); it stays unknown until the result inquiry",
                         row["bank_tran_id"], e)
@@ -251,7 +253,8 @@ class BilliPay:
                 (state, answer.rsp_code if answer else None, answer.bank_rsp_code if answer else None,
                  (answer.bank_tran_date if answer else None) or row["tran_dtime"][:8],
                  (answer.message[:200] if answer else reason), transfer_id))
-            row = {**row, "state": state}
+            row = {**row, "state": state, "bank_rsp_code": answer.bank_rsp_code if answer else None,
+                   "message": answer.message[:200] if answer else reason}
             await (on_done if state == "done" else on_failed)(cur, row)
         return Outcome(state, transfer_id, reason)
 

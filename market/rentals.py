@@ -849,9 +849,14 @@ def _not_expired(c: Contract) -> None:
 
 
 def _reason_of(t: Row) -> str:
+    """The message key for a failed transfer: the bank's code, or what stopped us before the bank."""
     from market.billipay import BANK_REASONS
 
-    return BANK_REASONS.get(str(t.get("bank_rsp_code") or ""), "pay.declined")
+    code = str(t.get("bank_rsp_code") or "")
+    if code in BANK_REASONS:
+        return BANK_REASONS[code]
+    message = str(t.get("message") or "")
+    return message if message.startswith("pay.") else "pay.declined"
 
 
 def _event(r: Row) -> dict[str, Any]:

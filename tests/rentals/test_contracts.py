@@ -367,3 +367,18 @@ async def test_one_scheduler_round_at_a_time_across_nodes(market: Market) -> Non
     await market.db.execute("UPDATE leases SET expires_at = NOW(3) - INTERVAL 1 SECOND")  # the holder died
     assert await two.run_once() is not None
     assert await one.run_once() is None
+
+
+async def test_an_extension_without_a_bank_link_fails_cleanly(market: Market, bank: Bank) -> None:
+    c, owner, borrower, owner_acct, borrower_acct = await _paid(market, bank)
+    await market.rentals.hand_over(owner, c.id)
+    await market.rentals.hand_over(borrower, c.id)
+    await market.rentals.request_extension(borrower, c.id, c.end_date + (c.end_date - c.start_date))
+    assert market.billipay is not None and await market.billipay.unlink(borrower)
+    with pytest.raises(Conflict) as no_link:
+        await market.rentals.approve_extension(owner, c.id)
+    assert no_link.value.code == "pay.no_link"
+    after = await market.rentals.get(c.id)
+    assert after.end_date == c.end_date and after.ext_end_date is None and after.state == "IN_USE"
+    assert await market.db.fetchval("SELECT state FROM transfers WHERE purpose = %s", (f"ext:{c.id}",)) == "failed"
+    assert (await market.rentals.events(c.id))[-1]["data"]["reason"] == "pay.no_link"
