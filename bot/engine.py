@@ -257,8 +257,10 @@ class BotEngine:
             cards = [await self._card(i, user_id, room_id, locale) for i in mine[:10]]
             await self._say(room_id, say("wishes", locale), cards=cards)
         elif c.name == "my":
-            mine = await self.market.items.owned_by(user_id)
-            wishes = await self.market.wishes.mine(user_id)
+            from market.mypage import my_page
+
+            page = await my_page(self.market, user_id)
+            mine, wishes = page["items"], page["wishes"]
             cards = []
             for item in mine[:10]:
                 card = await self._card(item, user_id, room_id, locale)
@@ -268,8 +270,14 @@ class BotEngine:
                     {"label": say("delete", locale), "token": await self.buttons.issue(
                         user_id, room_id, "delete", {"item": item["id"]}, single_use=True)}]
                 cards.append(card)
-            await self._say(room_id, say("my_page", locale, count=len(mine), wishes=len(wishes)), cards=cards,
-                            quick_replies=["/찜목록", "/등록"])
+            trust, account = page["trust"], page["bank_account"]
+            on_time = "-" if trust["on_time_rate"] is None else f"{round(trust['on_time_rate'] * 100)}%"
+            await self._say(room_id, say(
+                "my_page", locale, count=len(mine), wishes=len(wishes), borrowing=len(page["borrowed"]["current"]),
+                lending=len(page["lent"]["current"]), rating=self._stars(page["rating"], locale),
+                completed=trust["completed"], on_time=on_time, claims=trust["claims"],
+                account=f"{account['bank_name']} {account['account']}" if account else say("no_account", locale),
+                unread=page["notifications_unread"]), cards=cards, quick_replies=["/찜목록", "/등록"])
         elif c.name == "rent":
             await self.desk.rent(room_id, user_id, locale, c.args["item_id"], c.args["dates"])
         elif c.name == "pay":
@@ -281,6 +289,12 @@ class BotEngine:
         elif c.name == "cancel":
             if not await self.desk.cancel(room_id, user_id, locale):
                 await self._say(room_id, say("nothing_to_cancel", locale))
+
+    @staticmethod
+    def _stars(rating: dict[str, Any], locale: str) -> str:
+        if not rating["count"]:
+            return say("no_rating", locale)
+        return f"★{rating['stars']:.1f} ({rating['count']})"
 
     def _category_named(self, name: str) -> int | None:
         """The category a person named: exact name first, then the shallowest one containing it."""
@@ -398,6 +412,11 @@ class BotEngine:
                   [say("field_wishes", locale), str(item.get("wish_count", 0))]]
         if item.get("distance_m") is not None:
             fields.insert(2, [say("field_distance", locale), distance(item["distance_m"])])
+        owner = item.get("owner_id", item.get("owner", {}).get("id"))
+        if owner is not None:
+            rating = await self.market.reviews.rating(int(owner))
+            if rating["count"]:
+                fields.append([say("field_rating", locale), self._stars(rating, locale)])
         buttons = []
         if item.get("owner_id", item.get("owner", {}).get("id")) != user_id:
             buttons = [
@@ -487,7 +506,11 @@ class BotEngine:
         card = await self._card(item, deal.owner_id, deal.id, owner_locale)
         card["buttons"] = [{"label": say("rent_button", locale), "token": await self.buttons.issue(
             user_id, deal.id, "r_request", {"item": item_id}, single_use=False)}]
-        await self._say(deal.id, say("deal_intro", owner_locale, name=name), cards=[card])
+        rating, trust = await self.market.reviews.rating(user_id), await self.market.reviews.trust(user_id)
+        intro = say("deal_intro", owner_locale, name=name) + "\n" + say(
+            "trust_line", owner_locale, name=name, rating=self._stars(rating, owner_locale),
+            completed=trust["completed"])
+        await self._say(deal.id, intro, cards=[card])
         await self._say(room_id, say("deal_opened", locale, title=item["title"]))
 
 

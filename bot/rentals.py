@@ -122,6 +122,15 @@ T: dict[str, tuple[str, str]] = {
     "paid_out_borrower": ("빌리는 분 계좌로 {amount}원을 돌려보냈어요.", "₩{amount} was sent back to the borrower."),
     "late_payment_refunded": ("결제가 늦게 확인됐지만 이미 예약이 끝나 {amount}원을 모두 돌려보낼게요.",
                               "The payment arrived after the booking ended; ₩{amount} will be refunded."),
+    "review_ask_borrower": ("{name}님, 주인 {other}님과의 거래는 어땠나요? 별점을 골라 주세요. 두 분이 모두 쓰면 (또는 7일 뒤) 공개돼요.",
+                            "{name}, how was renting from {other}? Pick the stars; reviews open when both of you have "
+                            "written (or after 7 days)."),
+    "review_ask_owner": ("{name}님, 빌린 분 {other}님은 어땠나요? 별점을 골라 주세요.",
+                         "{name}, how was {other} as a borrower? Pick the stars."),
+    "review_ask_item": ("물건 자체는 어땠나요? 별점을 골라 주세요.", "And the item itself?"),
+    "review_words": ("별 {stars}개를 골랐어요. 한 줄 후기를 남겨 주세요. (없으면 '없음')",
+                     "{stars} stars. A few words? ('없음' for none)"),
+    "review_saved": ("후기를 남겼어요. 고마워요!", "Review saved. Thank you!"),
     "not_your_turn": ("지금은 상대방이 할 차례예요.", "It is the other person's turn."),
     # buttons and fields
     "b_request": ("대여 요청", "Request"), "b_accept": ("수락", "Accept"), "b_decline": ("거절", "Decline"),
@@ -353,6 +362,9 @@ class RentalDesk:
                     raise  # (a refusal is announced as extension_failed, to both)
         elif action == "r_ext_no":
             await r.decline_extension(user_id, cid)
+        elif action == "r_review":
+            await self.engine.flows.save(room_id, user_id, FlowRecord(PROMPT, "review", dict(payload)))
+            await self._say(room_id, t("review_words", locale, stars=payload["stars"]))
         else:
             return "button_invalid"
         return None
@@ -374,6 +386,15 @@ class RentalDesk:
                 return True
             await self.engine.flows.clear(room_id, user_id)
             await self.rentals.request_extension(user_id, record.data["c"], reading.end)
+            return False
+        if record.state == "review":
+            await self.engine.flows.clear(room_id, user_id)
+            words = "" if text.strip() in ("없음", "-", "none") else text
+            d = record.data
+            await self.market.reviews.write(user_id, d["c"], d["about"], int(d["stars"]), words)
+            await self._say(room_id, t("review_saved", locale))
+            if d["about"] == "owner":
+                await self._ask_review(await self.rentals.get(d["c"]), user_id, "item", locale)
             return False
         c = await self.rentals.get(record.data["c"], user_id)
         limit = self.rentals.claim_limit(c)
@@ -489,10 +510,14 @@ class RentalDesk:
                       claim=t("settled_claim", locale, claim=data["claim"]) if data.get("claim") else "")
             text = (lead + "\n" if lead else "") + t("settled", locale, owner=data.get("owner", 0), owner_parts=parts,
                                                      borrower=data.get("borrower", 0), fees=data.get("fees", 0))
-            await self._say(room, text, client_msg_id=_cmid(event))
+            sent = await self.engine._say(room, text, client_msg_id=_cmid(event))
+            if sent.duplicate:
+                return
             for who, amount in ((o, data.get("owner", 0)), (b, data.get("borrower", 0))):
                 if amount and self.market.billipay and await self.market.billipay.account(who) is None:
                     await self._link_prompt(room, who, locale, "link_payout", name=await self._nickname(who))
+            await self._ask_review(c, b, "owner", locale)
+            await self._ask_review(c, o, "borrower", locale)
             return
         elif kind == "paid_out":
             text = t("paid_out_owner" if data.get("to") == "owner" else "paid_out_borrower", locale,
@@ -502,6 +527,18 @@ class RentalDesk:
         else:
             return
         await self._say(room, text, cards=cards, buttons=buttons, client_msg_id=_cmid(event))
+
+    async def _ask_review(self, c: Contract, user_id: int, about: str, locale: str) -> None:
+        """Stars as buttons for one person: about the other person, or (the borrower, after that) the item."""
+        buttons = [await self._button(user_id, c.room_id, "★" * n, "r_review",
+                                      {"c": c.id, "about": about, "stars": n}) for n in range(5, 0, -1)]
+        if about == "item":
+            text = t("review_ask_item", locale)
+        else:
+            other = c.owner_id if about == "owner" else c.borrower_id
+            text = t("review_ask_borrower" if about == "owner" else "review_ask_owner", locale,
+                     name=await self._nickname(user_id), other=await self._nickname(other))
+        await self._say(c.room_id, text, buttons=buttons)
 
     async def _in_use_buttons(self, c: Contract, btn: Any) -> None:
         if c.state in ("IN_USE", "OVERDUE"):

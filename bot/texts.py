@@ -69,8 +69,16 @@ TEXTS: dict[str, tuple[str, str]] = {
                           "That button belongs to an earlier step; use the latest question's buttons."),
     "flow_published": ("{title} 등록을 마쳤어요! 물건 번호는 #{number}예요.", "Listed {title}! Its number is #{number}."),
     "flow_updated": ("#{number} {title}의 정보를 고쳤어요.", "Updated #{number} {title}."),
-    "my_page": ("내 정보예요. 내가 올린 물건 {count}개, 찜한 물건 {wishes}개가 있어요.\n빌린 물건, 빌려준 물건과 받은 후기는 대여를 시작하면 여기에 보여 드릴게요.",
-                "Your page: {count} item(s) listed, {wishes} wish(es).\nWhat you borrow and lend, and your reviews, will show here once you rent."),
+    "my_page": ("내 정보예요. 올린 물건 {count}개, 찜 {wishes}개, 빌리는 중 {borrowing}건, 빌려주는 중 {lending}건.\n"
+                "평점 {rating} · 완료한 거래 {completed}건 · 제때 반납 {on_time} · 파손 청구 {claims}건\n"
+                "빌리페이 계좌: {account} · 알림 {unread}개",
+                "Your page: {count} items, {wishes} wishes, borrowing {borrowing}, lending {lending}.\n"
+                "Rating {rating} · {completed} completed · on time {on_time} · {claims} claims\n"
+                "BilliPay account: {account} · {unread} notifications"),
+    "no_rating": ("아직 없음", "none yet"),
+    "no_account": ("연결 안 됨 (/결제 link)", "not linked (/pay link)"),
+    "trust_line": ("{name}님 평점 {rating} · 완료한 거래 {completed}건", "{name}: rating {rating}, {completed} completed"),
+    "field_rating": ("주인 평점", "Owner rating"),
     "edit": ("수정", "Edit"),
     "delete": ("삭제", "Delete"),
     "deleted": ("{title}{title|을} 내렸어요.", "Took down {title}."),

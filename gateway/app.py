@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.engine import BotEngine
-from gateway.api import accounts, items, rentals, rooms, search, system
+from gateway.api import accounts, items, rentals, rooms, search, social, system
 from gateway.chat_socket import ChatSocket, build_server, close_server
 from gateway.http import HttpMetrics, errors, headers, observe, sessions
 from gateway.keys import CHAT, CONFIG, MARKET, METRICS
@@ -29,7 +29,7 @@ STATIC_DIR = Path(__file__).resolve().parents[1] / "web_widget" / "static"
 
 
 def all_routes() -> list[Route]:
-    return [*system.ROUTES, *accounts.ROUTES, *items.ROUTES, *rooms.ROUTES, *search.ROUTES, *rentals.ROUTES]
+    return [*system.ROUTES, *accounts.ROUTES, *items.ROUTES, *rooms.ROUTES, *search.ROUTES, *rentals.ROUTES, *social.ROUTES]
 
 
 def create_app(config: Config) -> web.Application:
@@ -51,6 +51,7 @@ def create_app(config: Config) -> web.Application:
             engine = BotEngine(market, chat)
             chat.bot = engine
             market.rentals.on_event = engine.desk.on_event
+            market.notifications.on_new = chat.push_badges
             app[CHAT] = chat
             scheduler = asyncio.create_task(market.scheduler.run())
             try:

@@ -167,6 +167,19 @@ class ChatSocket:
         await self.sio.enter_room(sid, user_channel(user.id))
         for room_id in await self.market.chat.room_ids(user.id):
             await self.sio.enter_room(sid, room_channel(room_id))
+        self.sio.start_background_task(self._badge_after_connect, sid, user.id)
+
+    async def _badge_after_connect(self, sid: str, user_id: int) -> None:
+        """What happened while the person was away: their unread notification count, once connected."""
+        await asyncio.sleep(0.05)
+        unread = await self.market.notifications.unread(user_id)
+        await self.sio.emit("room_update", {"notifications": unread}, to=sid)
+
+    async def push_badges(self, user_ids: list[int]) -> None:
+        """New notifications: each person's open clients get their unread count (``room_update``)."""
+        for user_id in user_ids:
+            unread = await self.market.notifications.unread(user_id)
+            await self.sio.emit("room_update", {"notifications": unread}, room=user_channel(user_id))
 
     def _guarded(self, handler: Callable[[str, dict[str, Any], dict[str, Any]], Awaitable[Ack]]
                  ) -> Callable[[str, Any], Awaitable[Ack]]:

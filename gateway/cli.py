@@ -89,8 +89,9 @@ async def _serve(config: Config, before: Callable[[], Awaitable[None]] | None = 
         port = config.sandbox_port if _port_free(config.host, config.sandbox_port) else 0
         bank = await start_sandbox(config.host, port)
         port = bank.addresses[0][1]
-        config = config.replace(bank_url=f"http://{config.host}:{port}")
-        print(f"  은행 샌드박스 / bank sandbox: {config.bank_url}", flush=True)
+        config = config.replace(bank_url=f"http://{config.host}:{port}",
+                                naver_auth_url=config.naver_auth_url or f"http://{config.host}:{port}")
+        print(f"  은행·네이버 샌드박스 / bank and Naver sandbox: {config.bank_url}", flush=True)
     app = create_app(config)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

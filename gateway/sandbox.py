@@ -1,5 +1,11 @@
-"""The bank sandbox: an HTTP server that speaks the KFTC Open Banking protocol (``../shared/KFTC.md``) with
-test people, accounts and balances, for development and tests. It stands in for an outside party only.
+"""The outside parties' sandbox: an HTTP server that speaks the KFTC Open Banking protocol and Naver login
+(``../shared/KFTC.md``) with test people, accounts and balances, for development and tests. It stands in for
+outside parties only.
+
+Naver: ``/oauth2.0/authorize`` (a consent page with test profiles; 취소 answers ``error=access_denied``),
+``/oauth2.0/token`` (codes work once and for 60 s; a bad one gets HTTP 200 with ``invalid_request``; refresh and
+delete grants), ``/v1/nid/me`` (401 ``024``/``028`` without a good token); ``POST /sandbox/naver/people`` adds a
+profile, ``POST /sandbox/naver/expire_codes`` ages every code past its life.
 
 Run it with ``billi sandbox`` (``billi up`` and the tests start it too). Besides the bank's own paths it has a
 control API for tests and demos, under ``/sandbox/``:
@@ -23,6 +29,7 @@ import asyncio
 import html
 import secrets
 import string
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -35,6 +42,10 @@ from market.kdates import SEOUL
 CLIENT_ID = "billi-sandbox-client"
 CLIENT_SECRET = "billi-sandbox-secret"
 CLIENT_USE_CODE = "M202600001"
+NAVER_CLIENT_ID = "billi-naver-client"
+NAVER_CLIENT_SECRET = "billi-naver-secret"
+NAVER_CODE_TTL_S = 60
+NAVER_DEMO = (("네이버빌리", "naver.billi@example.com", "김네이버"), ("민지", "minji.naver@example.com", "이민지"))
 PLATFORM_ACCOUNT = "1002003004005"
 PLATFORM_START_BALANCE = 0
 USER_TOKEN_S = 7_776_000
@@ -89,6 +100,16 @@ class Bank:
     platform_balance: int = PLATFORM_START_BALANCE
     rules: dict[str, list[Rule]] = field(default_factory=dict)
     hang_s: float = 30.0
+    naver_people: dict[str, dict[str, str]] = field(default_factory=dict)  # id → profile
+    naver_codes: dict[str, tuple[str, str, float]] = field(default_factory=dict)  # code → (id, redirect, made)
+    naver_tokens: dict[str, str] = field(default_factory=dict)  # access or refresh token → id
+
+    def add_naver(self, nickname: str, email: str, name: str) -> dict[str, str]:
+        pid = secrets.token_hex(16)
+        profile = {"id": pid, "nickname": nickname, "name": name, "email": email,
+                   "profile_image": "", "gender": "U", "age": "20-29"}
+        self.naver_people[pid] = profile
+        return profile
 
     def rule(self, path: str) -> Rule | None:
         queue = self.rules.get(path) or []
@@ -131,6 +152,8 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
     if demo:
         for name, balance in DEMO_PEOPLE:
             bank.add_person(name, balance)
+        for nickname, email, name in NAVER_DEMO:
+            bank.add_naver(nickname, email, name)
     app["bank"] = bank
 
     def bearer(request: web.Request, scope: str) -> tuple[str, str] | web.Response:
@@ -352,6 +375,88 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
                         "bank_rsp_message": msg, "tran_amt": item.get("org_tran_amt")})
         return web.json_response(_ok(res_cnt=str(len(out)), res_list=out))
 
+    # -- Naver login (nid.naver.com and openapi.naver.com) ------------------------------------------
+    async def naver_authorize(request: web.Request) -> web.StreamResponse:
+        q = request.query if request.method == "GET" else await request.post()
+        if q.get("client_id") != NAVER_CLIENT_ID or q.get("response_type") != "code" or not q.get("redirect_uri"):
+            return web.Response(status=400, text="invalid_request")
+        redirect, state = str(q["redirect_uri"]), str(q.get("state", ""))
+        if request.method == "GET":
+            options = "".join(
+                f'<label><input type="radio" name="naver_id" value="{html.escape(p["id"])}"'
+                f'{" checked" if i == 0 else ""}> {html.escape(p["nickname"])} ({html.escape(p["email"])})</label><br>'
+                for i, p in enumerate(bank.naver_people.values()))
+            hidden = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(str(v))}">'
+                             for k, v in q.items())
+            page = (f'<!doctype html><meta charset="utf-8"><title>네이버 아이디로 로그인 — 샌드박스</title>'
+                    f'<h1>네이버 아이디로 로그인</h1><p>빌리마켓이 별명, 이메일, 이름을 요청합니다.</p>'
+                    f'<form method="post">{hidden}{options}'
+                    f'<button name="consent" value="yes">동의하기</button> '
+                    f'<button name="consent" value="no">취소</button></form>')
+            return web.Response(text=page, content_type="text/html")
+        if q.get("consent") != "yes":
+            raise web.HTTPFound(redirect + "?" + urlencode({"error": "access_denied",
+                                                            "error_description": "Canceled By User",
+                                                            "state": state}))
+        pid = str(q.get("naver_id", ""))
+        if pid not in bank.naver_people:
+            return web.Response(status=400, text="사용자를 골라 주세요")
+        code = secrets.token_urlsafe(12)
+        bank.naver_codes[code] = (pid, redirect, time.monotonic())
+        raise web.HTTPFound(redirect + "?" + urlencode({"code": code, "state": state}))
+
+    async def naver_token(request: web.Request) -> web.Response:
+        q = dict(request.query)
+        if request.method == "POST":
+            q.update({k: str(v) for k, v in (await request.post()).items()})
+        if q.get("client_id") != NAVER_CLIENT_ID or q.get("client_secret") != NAVER_CLIENT_SECRET:
+            return web.json_response({"error": "invalid_client", "error_description": "client authentication failed"})
+        grant = q.get("grant_type")
+        if grant == "authorization_code":
+            found = bank.naver_codes.pop(q.get("code", ""), None)
+            if found is None or time.monotonic() - found[2] > NAVER_CODE_TTL_S:
+                return web.json_response({"error": "invalid_request",
+                                          "error_description": "no valid data in session"})
+            pid = found[0]
+        elif grant == "refresh_token":
+            pid = bank.naver_tokens.get(q.get("refresh_token", ""), "")
+            if not pid:
+                return web.json_response({"error": "invalid_request", "error_description": "invalid refresh_token"})
+            access = secrets.token_urlsafe(24)
+            bank.naver_tokens[access] = pid
+            return web.json_response({"access_token": access, "token_type": "bearer", "expires_in": "3600"})
+        elif grant == "delete":
+            bank.naver_tokens.pop(q.get("access_token", ""), None)
+            return web.json_response({"access_token": q.get("access_token", ""), "result": "success"})
+        else:
+            return web.json_response({"error": "unsupported_grant_type", "error_description": "grant_type"})
+        access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        bank.naver_tokens[access] = pid
+        bank.naver_tokens[refresh] = pid
+        return web.json_response({"access_token": access, "refresh_token": refresh, "token_type": "bearer",
+                                  "expires_in": "3600"})
+
+    async def naver_me(request: web.Request) -> web.Response:
+        auth = request.headers.get("Authorization", "")
+        if not auth.lower().startswith("bearer "):
+            return web.json_response({"resultcode": "028", "message": "Authentication header not exists"},
+                                     status=401)
+        pid = bank.naver_tokens.get(auth[7:])
+        if pid is None or pid not in bank.naver_people:
+            return web.json_response({"resultcode": "024", "message": "Authentication failed"}, status=401)
+        return web.json_response({"resultcode": "00", "message": "success", "response": bank.naver_people[pid]})
+
+    async def naver_people(request: web.Request) -> web.Response:
+        body = await request.json()
+        return web.json_response(bank.add_naver(str(body.get("nickname", "네이버사용자"))[:40],
+                                                str(body.get("email", "someone@example.com"))[:100],
+                                                str(body.get("name", "이름"))[:40]))
+
+    async def naver_expire(request: web.Request) -> web.Response:
+        for code, (pid, redirect, _made) in list(bank.naver_codes.items()):
+            bank.naver_codes[code] = (pid, redirect, 0.0)
+        return web.json_response({"ok": True})
+
     # -- control -------------------------------------------------------------------------------------
     async def people(request: web.Request) -> web.Response:
         body = await request.json()
@@ -396,6 +501,11 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
     app.router.add_get("/sandbox/balances", balances)
     app.router.add_post("/sandbox/fail", fail)
     app.router.add_post("/sandbox/reset", reset)
+    app.router.add_route("*", "/oauth2.0/authorize", naver_authorize)
+    app.router.add_route("*", "/oauth2.0/token", naver_token)
+    app.router.add_get("/v1/nid/me", naver_me)
+    app.router.add_post("/sandbox/naver/people", naver_people)
+    app.router.add_post("/sandbox/naver/expire_codes", naver_expire)
     app.router.add_get("/healthz", lambda r: web.json_response({"ok": True}))
     return app
 

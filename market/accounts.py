@@ -142,6 +142,11 @@ class Accounts:
         user = User.from_row(row)
         return Session(await self._new_session(user.id), user)
 
+    async def session_for(self, user_id: int) -> Session:
+        """A new session for someone whose identity was proven another way (Naver login)."""
+        user = await self.get(user_id)
+        return Session(await self._new_session(user.id), user)
+
     async def log_out(self, token: str) -> None:
         await self._redis.delete(session_key(token))
 

@@ -336,6 +336,7 @@ class Chat:
         self.writer = MessageWriter(db)
         self._gate = SendGate(redis, rate_window_s)
         self.archive = archive  # market.chat_archive.ChatArchive, set by the service
+        self.notifications: Any = None  # market.notifications.Notifications, set by the service
 
     # -- rooms -------------------------------------------------------------------------------------
     async def assistant_room(self, user_id: int) -> Room:
@@ -376,9 +377,18 @@ class Chat:
                 await cur.execute(
                     "INSERT INTO room_members (room_id, user_id, role) VALUES (%s, %s, 'owner'), (%s, %s, 'borrower')",
                     (room_id, item["owner_id"], room_id, borrower_id))
+                if self.notifications is not None:
+                    await cur.execute("SELECT u.nickname, i.title FROM users u JOIN items i ON i.id = %s"
+                                      " WHERE u.id = %s", (item_id, borrower_id))
+                    who = await cur.fetchone()
+                    await self.notifications.add(cur, item["owner_id"], "new_inquiry", room_id=room_id,
+                                                 item_id=item_id, params={"name": who["nickname"],
+                                                                          "title": who["title"]})
             created = True
         except pymysql.err.IntegrityError:
             created = False
+        if created and self.notifications is not None:
+            await self.notifications.ping([item["owner_id"]])
         row = await self._db.fetchone("SELECT * FROM rooms WHERE unique_key = %s", (key,))
         assert row is not None
         return Room.from_row(row), created

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-_SECRET_FIELDS = frozenset({"s3_secret_key", "token_key", "bank_client_secret"})
+_SECRET_FIELDS = frozenset({"s3_secret_key", "token_key", "bank_client_secret", "naver_client_secret"})
 
 
 def _mask_url(url: str | None) -> str | None:
@@ -66,6 +66,11 @@ class Config:
     bank_platform_account: str = "1002003004005"
     bank_timeout_ms: int = 10_000
     sandbox_port: int = 8090
+    widget_embed_origins: str = ""
+    naver_auth_url: str | None = None
+    naver_api_url: str | None = None
+    naver_client_id: str = "billi-naver-client"
+    naver_client_secret: str = field(default="billi-naver-secret", repr=False)
     token_key: str = field(default="billi-local-token-key", repr=False)
     rental_fee_percent: int = 5
     rental_request_ttl_h: int = 24

@@ -34,9 +34,23 @@ from market.config import Config
 from market.db import Database, Row
 from market.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from market.kdates import seoul_today
+from market.notifications import Notifications
 
 log = logging.getLogger("billi.rentals")
 
+# Which contract events notify whom (besides the deal-room message itself).
+NOTIFY: dict[str, tuple[tuple[str, str], ...]] = {
+    "requested": (("owner", "request_received"),),
+    "accepted": (("borrower", "request_accepted"),),
+    "declined": (("borrower", "request_declined"),),
+    "paid": (("owner", "payment_received"),),
+    "starts_tomorrow": (("owner", "starts_tomorrow"), ("borrower", "starts_tomorrow")),
+    "due_today": (("borrower", "due_today"),),
+    "overdue": (("borrower", "overdue"), ("owner", "overdue")),
+    "still_overdue": (("borrower", "overdue"),),
+    "returned": (("owner", "return_confirmed"), ("borrower", "return_confirmed")),
+    "claimed": (("borrower", "claim_filed"),),
+}
 HOLDING = ("PAID", "IN_USE", "OVERDUE")          # booked
 PENDING = ("REQUESTED", "ACCEPTED")              # held until expires_at
 OPEN = (*PENDING, *HOLDING, "RETURNED", "CLAIMED", "DISPUTED")
@@ -143,12 +157,15 @@ EventHook = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class Rentals:
-    def __init__(self, db: Database, chat: Chat, pay: BilliPay | None, rules: Rules) -> None:
+    def __init__(self, db: Database, chat: Chat, pay: BilliPay | None, rules: Rules,
+                 notifications: Notifications | None = None) -> None:
         self.db = db
         self.chat = chat
         self.pay = pay
         self.rules = rules
+        self.notifications = notifications
         self.on_event: EventHook | None = None
+        self._told: set[int] = set()  # people notified by transactions since the last ping
 
     # -- reading -----------------------------------------------------------------------------------
     async def get(self, contract_id: Any, user_id: int | None = None) -> Contract:
@@ -813,9 +830,35 @@ class Rentals:
             " VALUES (%s, %s, %s, %s, %s, %s, %s)",
             (cid, kind, actor_kind, actor_id, from_state, to_state,
              json.dumps(data or {}, ensure_ascii=False, default=str)))
+        event_id = int(cur.lastrowid)
+        if self.notifications is None:
+            return
+        ends = to_state in FINAL and from_state not in FINAL and from_state != to_state
+        if kind not in NOTIFY and not ends:
+            return
+        await cur.execute("SELECT c.owner_id, c.borrower_id, c.room_id, c.item_id, i.title FROM contracts c"
+                          " JOIN items i ON i.id = c.item_id WHERE c.id = %s", (cid,))
+        c = await cur.fetchone()
+        for role, note in NOTIFY.get(kind, ()):
+            user = c["owner_id"] if role == "owner" else c["borrower_id"]
+            await self.notifications.add(cur, user, note, params={"title": c["title"]}, room_id=c["room_id"],
+                                         contract_id=cid, item_id=c["item_id"], dedupe=f"ev{event_id}")
+            self._told.add(user)
+        if ends:  # the dates are free again: people who wished for the item hear about it (once a day)
+            await cur.execute("SELECT user_id FROM wishes WHERE item_id = %s AND user_id <> %s LIMIT 1000",
+                              (c["item_id"], c["borrower_id"]))
+            for w in await cur.fetchall():
+                if await self.notifications.add(cur, w["user_id"], "wish_available", params={"title": c["title"]},
+                                                item_id=c["item_id"],
+                                                dedupe=f"wish{c['item_id']}:{seoul_today().isoformat()}"):
+                    self._told.add(w["user_id"])
 
     async def _flush(self, cid: int) -> int:
-        """Announce the contract's events that have not been announced, oldest first."""
+        """Announce the contract's events that have not been announced, oldest first (and push the unread
+        notification counts of whoever was notified)."""
+        if self._told and self.notifications is not None:
+            told, self._told = self._told, set()
+            await self.notifications.ping(told)
         if self.on_event is None:
             return 0
         rows = await self.db.fetchall("SELECT * FROM contract_events WHERE contract_id = %s AND announced_at IS NULL"

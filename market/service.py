@@ -24,7 +24,10 @@ from market.geo import NearbyQuery, nearby
 from market.items import Items
 from market.kftc import KftcClient
 from market.migrate import migrate
+from market.naver import NaverLogin
+from market.notifications import Notifications
 from market.rentals import Rentals, Rules
+from market.reviews import Reviews
 from market.scheduler import Scheduler
 from market.search import EmbeddedSearch, SearchBackend, SearchQuery, did_you_mean
 from market.search_index import SearchIndexer
@@ -63,6 +66,9 @@ class Market:
     billipay: BilliPay | None
     rentals: Rentals
     scheduler: Scheduler
+    notifications: Notifications
+    reviews: Reviews
+    naver: NaverLogin | None
 
     @classmethod
     @asynccontextmanager
@@ -97,10 +103,19 @@ class Market:
                 stack.push_async_callback(client.close)
                 billipay = BilliPay(db, redis, client, token_secret=config.token_key,
                                     platform_account=config.bank_platform_account)
-            rentals = Rentals(db, chat, billipay, Rules.from_config(config))
+            notifications = Notifications(db)
+            chat.notifications = notifications
+            rentals = Rentals(db, chat, billipay, Rules.from_config(config), notifications)
             scheduler = Scheduler(db, rentals, config.scheduler_interval_ms / 1000)
-            yield cls(config, db, redis, store, categories, Accounts(db, redis, store, config), items,
-                      Wishes(db, items), chat, backend, indexer, billipay, rentals, scheduler)
+            accounts = Accounts(db, redis, store, config)
+            naver = None
+            if config.naver_auth_url:
+                naver = NaverLogin(db, redis, accounts, auth_url=config.naver_auth_url,
+                                   api_url=config.naver_api_url or config.naver_auth_url,
+                                   client_id=config.naver_client_id, client_secret=config.naver_client_secret)
+                stack.push_async_callback(naver.close)
+            yield cls(config, db, redis, store, categories, accounts, items, Wishes(db, items), chat, backend,
+                      indexer, billipay, rentals, scheduler, notifications, Reviews(db, notifications), naver)
 
     async def nearby(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Nearest items around a point with filters; ``params`` is untrusted input."""

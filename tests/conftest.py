@@ -56,6 +56,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Config]:
     cfg = base.replace(database_url=db_url, redis_url=redis_url, s3_url=urls.get("s3_url") or base.s3_url,
                        s3_bucket=f"billi-test-{run}", data_dir=tmp_path_factory.mktemp("data"),
                        login_max_failures=5, bank_url=f"http://127.0.0.1:{bank_port}", bank_timeout_ms=1500,
+                       naver_auth_url=f"http://127.0.0.1:{bank_port}",
                        scheduler_interval_ms=3_600_000)
 
     async def prepare() -> None:

@@ -62,7 +62,7 @@ async def test_find_nearby_wish_and_ask_the_owner(client: TestClient, chatters: 
     deal_room = next(u["room"] for u in updates if u.get("new"))
     joined = await o.call("join", {"room": deal_room})  # a client joins a room it hears about
     inquiry = [m for m in joined["messages"] if m["sender"]["kind"] == "bot"][0]
-    assert "준호님이 이 물건에 대해 문의했어요." == inquiry["text"]
+    assert inquiry["text"].startswith("준호님이 이 물건에 대해 문의했어요.\n준호님 평점 아직 없음")
     assert inquiry["cards"][0]["item_id"] == item["id"]
     request_button = inquiry["cards"][0]["buttons"][0]  # the borrower's; the owner cannot press it
     assert request_button["label"] == "대여 요청"

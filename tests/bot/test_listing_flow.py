@@ -137,7 +137,7 @@ async def test_my_page_edits_and_deletes_my_items(client: TestClient, chatters: 
     room = await _assistant_room(owner)
     await c.call("join", {"room": room})
     page = await _ask_bot(c, room, "/내정보")
-    assert "내가 올린 물건 1개" in page["text"] and page["cards"][0]["item_id"] == item["id"]
+    assert "올린 물건 1개" in page["text"] and "빌리페이 계좌: 연결 안 됨" in page["text"] and page["cards"][0]["item_id"] == item["id"]
     card = page["cards"][0]
     await _press(c, room, card, "수정")
     preview = await _next_bot(c, room, page["seq"])

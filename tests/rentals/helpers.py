@@ -95,3 +95,24 @@ async def ledger_sum(market: Market, account: str | None = None) -> int:
         return int(await market.db.fetchval("SELECT COALESCE(SUM(amount), 0) FROM ledger"))
     return int(await market.db.fetchval("SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE account = %s",
                                         (account,)))
+
+
+async def settled(market: Market, bank: Bank, owner: int | None = None, borrower: int | None = None,
+                  *, late_days: int = 0) -> tuple[int, int, int]:
+    """A rental taken all the way to SETTLED; returns (contract id, owner, borrower)."""
+    owner = owner or await user(market)
+    borrower = borrower or await user(market)
+    iid = await item(market, owner)
+    await link(market, bank, owner, 0)
+    await link(market, bank, borrower, 1_000_000)
+    c, _ = await market.rentals.request(borrower, iid, *days(0, 1))
+    await market.rentals.accept(owner, c.id)
+    await market.rentals.pay_now(borrower, c.id)
+    await market.rentals.hand_over(owner, c.id)
+    await market.rentals.hand_over(borrower, c.id)
+    if late_days:
+        await market.db.execute("UPDATE contracts SET start_date = start_date - INTERVAL %s DAY, end_date = end_date"
+                                " - INTERVAL %s DAY WHERE id = %s", (late_days, late_days, c.id))
+    await market.rentals.mark_returned(borrower, c.id)
+    await market.rentals.confirm_ok(owner, c.id)
+    return c.id, owner, borrower

@@ -1,0 +1,122 @@
+"""Notifications: a row per person per happening (in their language), a per-person unread count, muted kinds.
+
+Rows are written in the same transaction as what they tell about (a contract's step, a new inquiry, a review),
+so nobody is told about something that did not happen; the deal-room message for the step is the delivery in
+the conversation, and the unread count is pushed to the person's open clients (``room_update``) by ``on_new``.
+Someone offline finds both on the next connect: the messages are stored, the count is a query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from market.db import Database
+from market.errors import InvalidInput
+from market.messages import fill
+
+KINDS: dict[str, tuple[str, str]] = {
+    "new_inquiry": ("{name}님이 {title}에 대해 문의했어요.", "{name} asked about {title}."),
+    "request_received": ("{title} 대여 요청이 왔어요.", "A rental request for {title}."),
+    "request_accepted": ("{title} 대여 요청이 수락됐어요. 결제해 주세요.", "Your request for {title} was accepted."),
+    "request_declined": ("{title} 대여 요청이 거절됐어요.", "Your request for {title} was declined."),
+    "payment_received": ("{title} 대여료와 보증금이 결제됐어요.", "{title} has been paid for."),
+    "starts_tomorrow": ("내일 {title} 대여가 시작돼요.", "The rental of {title} starts tomorrow."),
+    "due_today": ("오늘 {title|을} 반납하는 날이에요.", "{title} is due back today."),
+    "overdue": ("{title} 반납일이 지났어요.", "{title} is overdue."),
+    "return_confirmed": ("{title} 반납이 확인됐어요.", "The return of {title} is recorded."),
+    "claim_filed": ("{title}에 파손 청구가 접수됐어요.", "A damage claim was filed for {title}."),
+    "review_received": ("새 리뷰가 도착했어요. 내 리뷰를 쓰면 바로 볼 수 있어요.",
+                        "You received a review; write yours to see it."),
+    "wish_available": ("찜한 {title|을} 다시 빌릴 수 있어요.", "{title}, on your wish list, is free again."),
+}
+MAX_PAGE = 100
+
+OnNew = Callable[[list[int]], Awaitable[None]]
+
+
+class Notifications:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.on_new: OnNew | None = None  # the gateway pushes the new unread counts
+
+    async def add(self, cur: Any, user_id: int, kind: str, *, params: dict[str, Any] | None = None,
+                  room_id: int | None = None, contract_id: int | None = None, item_id: int | None = None,
+                  dedupe: str | None = None) -> bool:
+        """Record one inside the caller's transaction (``cur``), unless the person muted this kind; a repeated
+        ``dedupe`` key is recorded once."""
+        await cur.execute("SELECT u.locale, m.kind AS muted FROM users u LEFT JOIN notification_mutes m"
+                          " ON m.user_id = u.id AND m.kind = %s WHERE u.id = %s", (kind, user_id))
+        row = await cur.fetchone()
+        if row is None or row["muted"]:
+            return False
+        ko, en = KINDS[kind]
+        text = fill(en if row["locale"] == "en" else ko, row["locale"], params or {})[:300]
+        await cur.execute("INSERT INTO notifications (user_id, kind, room_id, contract_id, item_id, dedupe, text)"
+                          " VALUES (%s, %s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE id = id",
+                          (user_id, kind, room_id, contract_id, item_id, dedupe, text))
+        return cur.rowcount == 1  # 0: told already (the same dedupe key)
+
+    async def ping(self, user_ids: Iterable[int]) -> None:
+        """After a commit: let the people's open clients know their unread count."""
+        if self.on_new is not None:
+            ids = sorted(set(user_ids))
+            if ids:
+                await self.on_new(ids)
+
+    async def unread(self, user_id: int) -> int:
+        return int(await self.db.fetchval("SELECT COUNT(*) FROM notifications WHERE user_id = %s AND read_at IS NULL",
+                                          (user_id,)))
+
+    async def page(self, user_id: int, before: Any = None, limit: Any = 30) -> dict[str, Any]:
+        n = _int(limit, 1, MAX_PAGE, "limit") if limit is not None else 30
+        cursor = _int(before, 1, 2**62, "before") if before is not None else 2**62
+        rows = await self.db.fetchall(
+            "SELECT id, kind, room_id, contract_id, item_id, text, created_at, read_at FROM notifications"
+            " WHERE user_id = %s AND id < %s ORDER BY id DESC LIMIT %s", (user_id, cursor, n))
+        return {"notifications": [{
+            "id": r["id"], "kind": r["kind"], "room": r["room_id"], "contract_id": r["contract_id"],
+            "item_id": r["item_id"], "text": r["text"], "at": r["created_at"].isoformat(timespec="seconds") + "Z",
+            "read": r["read_at"] is not None} for r in rows], "unread": await self.unread(user_id),
+            "next_before": rows[-1]["id"] if len(rows) == n else None}
+
+    async def mark_read(self, user_id: int, upto: Any = None) -> int:
+        """Mark as read everything up to ``upto`` (an id), or everything."""
+        limit = _int(upto, 1, 2**62, "upto") if upto is not None else 2**62
+        await self.db.execute("UPDATE notifications SET read_at = NOW(3) WHERE user_id = %s AND id <= %s"
+                              " AND read_at IS NULL", (user_id, limit))
+        return await self.unread(user_id)
+
+    async def prefs(self, user_id: int) -> dict[str, bool]:
+        """Each kind: True when it is delivered, False when muted."""
+        muted = {r["kind"] for r in await self.db.fetchall("SELECT kind FROM notification_mutes WHERE user_id = %s",
+                                                           (user_id,))}
+        return {kind: kind not in muted for kind in KINDS}
+
+    async def set_prefs(self, user_id: int, data: Any) -> dict[str, bool]:
+        if not isinstance(data, dict) or not data:
+            raise InvalidInput("notify.bad_prefs", field="body")
+        for kind, on in data.items():
+            if kind not in KINDS or not isinstance(on, bool):
+                raise InvalidInput("notify.bad_prefs", field="body")
+        async with self.db.transaction() as cur:
+            for kind, on in data.items():
+                if on:
+                    await cur.execute("DELETE FROM notification_mutes WHERE user_id = %s AND kind = %s",
+                                      (user_id, kind))
+                else:
+                    await cur.execute("INSERT IGNORE INTO notification_mutes (user_id, kind) VALUES (%s, %s)",
+                                      (user_id, kind))
+        return await self.prefs(user_id)
+
+
+def _int(raw: Any, lo: int, hi: int, field: str) -> int:
+    if isinstance(raw, bool):
+        raise InvalidInput("input.not_integer", field=field)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise InvalidInput("input.not_integer", field=field) from None
+    if not lo <= value <= hi:
+        raise InvalidInput("input.number_range", field=field, min=lo, max=hi)
+    return value
