@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.engine import BotEngine
-from gateway.api import accounts, items, rentals, rooms, search, social, system
+from gateway.api import accounts, items, pages, rentals, rooms, search, social, system
 from gateway.chat_socket import ChatSocket, build_server, close_server
 from gateway.http import HttpMetrics, errors, headers, observe, sessions
 from gateway.keys import CHAT, CONFIG, MARKET, METRICS
@@ -29,7 +29,7 @@ STATIC_DIR = Path(__file__).resolve().parents[1] / "web_widget" / "static"
 
 
 def all_routes() -> list[Route]:
-    return [*system.ROUTES, *accounts.ROUTES, *items.ROUTES, *rooms.ROUTES, *search.ROUTES, *rentals.ROUTES, *social.ROUTES]
+    return [*system.ROUTES, *accounts.ROUTES, *items.ROUTES, *rooms.ROUTES, *search.ROUTES, *rentals.ROUTES, *social.ROUTES, *pages.ROUTES]
 
 
 def create_app(config: Config) -> web.Application:

@@ -415,6 +415,7 @@ class Chat:
             "SELECT r.id, r.kind, r.item_id, r.owner_id, r.borrower_id, r.last_seq, r.last_message_at,"
             " m.role, m.last_read_seq, i.title AS item_title, i.status AS item_status,"
             " (SELECT p.thumb_key FROM item_photos p WHERE p.item_id = i.id ORDER BY p.position LIMIT 1) AS thumb_key,"
+            " (SELECT c.state FROM contracts c WHERE c.room_id = r.id ORDER BY c.id DESC LIMIT 1) AS deal_state,"
             " other.id AS other_id, other.nickname AS other_nickname, other.profile_photo_key AS other_photo_key"
             " FROM room_members m JOIN rooms r ON r.id = m.room_id"
             " LEFT JOIN items i ON i.id = r.item_id"
@@ -429,7 +430,7 @@ class Chat:
             msg = last.get(r["id"])
             out.append({
                 "id": r["id"], "kind": r["kind"], "role": r["role"], "last_seq": r["last_seq"],
-                "unread": max(0, r["last_seq"] - r["last_read_seq"]),
+                "unread": max(0, r["last_seq"] - r["last_read_seq"]), "deal_state": r["deal_state"],
                 "item": None if r["item_id"] is None else {
                     "id": r["item_id"], "title": r["item_title"], "status": r["item_status"],
                     "thumbnail": media_url(r["thumb_key"])},

@@ -1,0 +1,453 @@
+// 빌리마켓 chat app. Every piece of user or bot content is put on the page as text (textContent, attributes
+// set one by one) — never as HTML. Links in messages are not turned into anything clickable.
+(() => {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  const me = { id: Number(document.body.dataset.userId), nickname: document.body.dataset.nickname };
+  const el = (tag, cls, text) => {
+    const node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  };
+  const store = {
+    get(key, fallback) { try { return JSON.parse(localStorage.getItem(key)) ?? fallback; } catch { return fallback; } },
+    set(key, value) { try { localStorage.setItem(key, JSON.stringify(value)); } catch { /* private mode */ } },
+  };
+  const seenKey = `billi:seen:${me.id}`;
+  const queueKey = `billi:queue:${me.id}`;
+  const state = {
+    rooms: new Map(),          // id → room from /api/rooms
+    messages: new Map(),       // room id → Map(seq → message)
+    seen: store.get(seenKey, {}),      // room id → last seq this device has
+    queue: store.get(queueKey, []),    // messages typed while offline: {room, text, client_msg_id, failed}
+    current: null,
+    readBy: new Map(),         // room id → the other person's read seq
+    commands: [],
+    typingTimer: null,
+  };
+  const log = $("log");
+  const socket = io({ transports: ["websocket"], withCredentials: true });
+
+  // -- rooms ------------------------------------------------------------------------------------------
+  async function loadRooms() {
+    const res = await fetch("/api/rooms", { credentials: "same-origin" });
+    if (res.status === 401) { location.href = "/login"; return; }
+    const data = await res.json();
+    state.rooms = new Map(data.rooms.map((r) => [r.id, r]));
+    renderRooms();
+    if (state.current === null && data.rooms.length) openRoom(data.rooms[0].id, window.innerWidth > 720);
+  }
+
+  function renderRooms() {
+    const list = $("room-list");
+    list.replaceChildren();
+    for (const r of state.rooms.values()) {
+      const li = el("li");
+      const b = el("button", "room" + (r.id === state.current ? " active" : ""));
+      b.type = "button";
+      b.dataset.room = r.id;
+      if (r.kind === "deal" && r.item && r.item.thumbnail) {
+        const img = el("img", "thumb"); img.src = r.item.thumbnail; img.alt = ""; b.append(img);
+      } else {
+        b.append(el("span", "thumb bot-face", r.kind === "assistant" ? "빌" : "거래"));
+      }
+      const text = el("span", "room-text");
+      const title = r.kind === "assistant" ? "빌리 도우미" : `${r.item ? r.item.title : "거래"} · ${r.other ? r.other.nickname : ""}`;
+      text.append(el("strong", "", title));
+      if (r.last_message) text.append(el("span", "last", r.last_message.text || "사진"));
+      b.append(text);
+      if (r.kind === "deal") b.append(el("span", "chip", r.deal_state ? dealLabel(r.deal_state) : "문의중"));
+      if (r.unread) b.append(el("span", "badge", r.unread > 99 ? "99+" : r.unread));
+      b.setAttribute("aria-label", `${title}${r.unread ? `, 안 읽은 메시지 ${r.unread}개` : ""}`);
+      b.addEventListener("click", () => openRoom(r.id, true));
+      li.append(b);
+      list.append(li);
+    }
+  }
+
+  const dealLabel = (s) => ({ REQUESTED: "요청됨", ACCEPTED: "결제 대기", PAID: "결제 완료", IN_USE: "대여중",
+    OVERDUE: "연체", RETURNED: "반납 확인 중", CLAIMED: "파손 청구", DISPUTED: "운영자 검토", SETTLED: "정산 완료",
+    DECLINED: "거절됨", CANCELLED: "취소됨", EXPIRED: "만료" }[s] || s);
+
+  async function openRoom(id, focus) {
+    state.current = id;
+    document.body.classList.add("in-room");
+    const r = state.rooms.get(id);
+    $("room-title").textContent = r ? (r.kind === "assistant" ? "빌리 도우미" : `${r.item ? r.item.title : "거래"} · ${r.other ? r.other.nickname : ""}`) : "대화방";
+    log.replaceChildren();
+    await join(id);
+    renderLog(id);
+    if (r) { r.unread = 0; renderRooms(); }
+    if (focus) $("text").focus();
+  }
+
+  async function join(id) {
+    const after = state.seen[id];
+    const ack = await socket.timeout(10000).emitWithAck("join", after ? { room: id, after_seq: after } : { room: id });
+    if (!ack.ok) return;
+    const box = state.messages.get(id) || new Map();
+    state.messages.set(id, box);
+    for (const m of ack.messages) box.set(m.seq, m);
+    if (ack.messages.length) remember(id, ack.messages[ack.messages.length - 1].seq);
+    if (box.size === 0 || (after && ack.messages.length === 0 && box.size === 0)) {
+      const page = await socket.timeout(10000).emitWithAck("history", { room: id, limit: 50 });
+      if (page.ok) for (const m of page.messages) box.set(m.seq, m);
+    }
+  }
+
+  function remember(room, seq) {
+    if (!state.seen[room] || seq > state.seen[room]) { state.seen[room] = seq; store.set(seenKey, state.seen); }
+  }
+
+  // -- messages ---------------------------------------------------------------------------------------
+  function renderLog(id) {
+    log.replaceChildren();
+    const box = state.messages.get(id) || new Map();
+    let day = null;
+    for (const m of [...box.values()].sort((a, b) => a.seq - b.seq)) {
+      const d = new Date(m.ts).toLocaleDateString("ko-KR", { year: "numeric", month: "long", day: "numeric", weekday: "short" });
+      if (d !== day) { log.append(el("div", "day", d)); day = d; }
+      log.append(messageNode(m));
+    }
+    for (const q of state.queue.filter((q) => q.room === id)) log.append(pendingNode(q));
+    scrollDown(true);
+    markRead(id);
+  }
+
+  function messageNode(m) {
+    const mine = m.sender.kind === "user" && m.sender.id === me.id;
+    const node = el("article", `msg ${m.sender.kind}${mine ? " mine" : ""}`);
+    node.dataset.seq = m.seq;
+    if (!mine) node.append(el("div", "who", m.sender.name || (m.sender.kind === "bot" ? "빌리" : "")));
+    if (m.text) node.append(el("p", "text", m.text));
+    if (m.image) {
+      const img = el("img", "photo"); img.src = m.image.thumbnail || m.image.url; img.alt = "보낸 사진";
+      img.tabIndex = 0;
+      const open = () => lightbox(m.image.url);
+      img.addEventListener("click", open);
+      img.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
+      node.append(img);
+    }
+    for (const c of m.cards || []) node.append(cardNode(c));
+    if (m.buttons && m.buttons.length) node.append(buttonsNode(m.buttons));
+    if (m.quick_replies && m.quick_replies.length) {
+      const q = el("div", "quick");
+      for (const text of m.quick_replies) {
+        const b = el("button", "chip-button", text); b.type = "button";
+        b.addEventListener("click", () => send(text));
+        q.append(b);
+      }
+      node.append(q);
+    }
+    const meta = el("div", "meta", new Date(m.ts).toLocaleTimeString("ko-KR", { hour: "2-digit", minute: "2-digit" }));
+    if (mine && (state.readBy.get(m.room) || 0) >= m.seq) meta.append(el("span", "read", " · 읽음"));
+    node.append(meta);
+    return node;
+  }
+
+  function cardNode(c) {
+    const card = el("section", "card");
+    if (c.image) { const img = el("img", "card-img"); img.src = c.image; img.alt = ""; card.append(img); }
+    const body = el("div", "card-body");
+    body.append(el("h3", "", c.title));
+    if (c.subtitle) body.append(el("p", "sub", c.subtitle));
+    if (c.fields && c.fields.length) {
+      const dl = el("dl");
+      for (const [k, v] of c.fields) { dl.append(el("dt", "", k), el("dd", "", v)); }
+      body.append(dl);
+    }
+    if (c.buttons && c.buttons.length) body.append(buttonsNode(c.buttons));
+    card.append(body);
+    return card;
+  }
+
+  function buttonsNode(buttons) {
+    const row = el("div", "buttons");
+    for (const b of buttons) {
+      if (b.url) {
+        // A link the bot gave (the bank's consent page): opened on a person's click, never by itself.
+        const a = el("a", "button", b.label);
+        if (b.url.startsWith("/")) a.href = b.url;
+        a.target = "_blank"; a.rel = "noopener";
+        row.append(a);
+        continue;
+      }
+      const button = el("button", "button", b.label); button.type = "button";
+      button.addEventListener("click", async () => {
+        button.disabled = true;
+        const ack = await socket.timeout(15000).emitWithAck("action", { room: state.current, token: b.token }).catch(() => null);
+        if (!ack || !ack.ok) { toast(ack && ack.error ? ack.error.message : "잠시 뒤 다시 눌러 주세요."); button.disabled = false; }
+      });
+      row.append(button);
+    }
+    return row;
+  }
+
+  function pendingNode(q) {
+    const node = el("article", "msg user mine pending");
+    node.dataset.pending = q.client_msg_id;
+    node.append(el("p", "text", q.text));
+    const meta = el("div", "meta", q.failed ? "보내지 못했어요 " : "보내는 중…");
+    if (q.failed) {
+      const retry = el("button", "link", "다시 보내기"); retry.type = "button";
+      retry.addEventListener("click", () => { q.failed = false; saveQueue(); flushQueue(); renderLog(state.current); });
+      meta.append(retry);
+    }
+    node.append(meta);
+    return node;
+  }
+
+  function addMessage(m) {
+    const box = state.messages.get(m.room) || new Map();
+    state.messages.set(m.room, box);
+    const fresh = !box.has(m.seq);
+    box.set(m.seq, m);
+    remember(m.room, m.seq);
+    const r = state.rooms.get(m.room);
+    if (r) { r.last_message = { text: m.text || "사진", seq: m.seq }; r.last_seq = m.seq; }
+    if (m.room === state.current) {
+      const nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+      if (m.client_msg_id) log.querySelector(`[data-pending="${CSS.escape(m.client_msg_id)}"]`)?.remove();
+      if (fresh) log.append(messageNode(m));
+      if (nearBottom || (m.sender.id === me.id)) scrollDown(true); else $("jump").hidden = false;
+      if (document.visibilityState === "visible") markRead(m.room);
+    } else if (r && fresh && m.sender.id !== me.id) {
+      r.unread = (r.unread || 0) + 1;
+    }
+    if (m.cards || m.buttons) refreshRoomsSoon();  // a bot step may have changed the deal's status chip
+    renderRooms();
+  }
+
+  let roomsTimer = null;
+  function refreshRoomsSoon() { clearTimeout(roomsTimer); roomsTimer = setTimeout(loadRooms, 500); }
+
+  function scrollDown(instant) {
+    log.scrollTo({ top: log.scrollHeight, behavior: instant ? "auto" : "smooth" });
+    $("jump").hidden = true;
+  }
+
+  function markRead(room) {
+    const seq = state.seen[room];
+    if (seq) socket.emit("read", { room, seq });
+  }
+
+  // -- sending ----------------------------------------------------------------------------------------
+  const newId = () => (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2));
+
+  function send(text) {
+    text = text.trim();
+    if (!text || state.current === null) return;
+    const q = { room: state.current, text, client_msg_id: newId(), failed: false };
+    state.queue.push(q);
+    saveQueue();
+    log.append(pendingNode(q));
+    scrollDown(false);
+    flushQueue();
+  }
+
+  function saveQueue() { store.set(queueKey, state.queue); }
+
+  async function flushQueue() {
+    if (!socket.connected) return;
+    for (const q of [...state.queue]) {
+      if (q.failed || q.sending) continue;
+      q.sending = true;
+      let ack = null;
+      try {
+        ack = await socket.timeout(10000).emitWithAck("message", { room: q.room, text: q.text, client_msg_id: q.client_msg_id });
+      } catch { ack = null; }  // no answer: stays queued, sent again with the same id (stored once)
+      q.sending = false;
+      if (ack && ack.ok) {
+        state.queue = state.queue.filter((x) => x !== q);
+        saveQueue();
+        // the receipt says where it was stored; the text and sender are ours
+        if (ack.message) addMessage({ ...ack.message, text: q.text, sender: { id: me.id, kind: "user", name: me.nickname } });
+      } else if (ack && !ack.ok) {
+        q.failed = true; saveQueue();
+        toast(ack.error.message);
+        if (q.room === state.current) renderLog(q.room);
+      }
+    }
+  }
+
+  $("composer").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const box = $("text");
+    send(box.value);
+    box.value = "";
+    hideSuggest();
+  });
+  $("text").addEventListener("keydown", (e) => {
+    const s = $("suggest");
+    if (!s.hidden && (e.key === "ArrowDown" || e.key === "ArrowUp")) {
+      e.preventDefault();
+      const items = [...s.querySelectorAll("li")];
+      const at = items.findIndex((li) => li.getAttribute("aria-selected") === "true");
+      const next = (at + (e.key === "ArrowDown" ? 1 : -1) + items.length) % items.length;
+      items.forEach((li, i) => li.setAttribute("aria-selected", String(i === next)));
+      return;
+    }
+    if (!s.hidden && (e.key === "Tab" || (e.key === "Enter" && s.querySelector('[aria-selected="true"]')))) {
+      const pick = s.querySelector('[aria-selected="true"]') || s.querySelector("li");
+      if (pick) { e.preventDefault(); choose(pick.dataset.value); return; }
+    }
+    if (e.key === "Escape") { hideSuggest(); return; }
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); $("composer").requestSubmit(); }
+  });
+  $("text").addEventListener("input", () => {
+    const now = Date.now();
+    if (state.current !== null && (!state.lastTyping || now - state.lastTyping > 2000)) {
+      state.lastTyping = now; socket.emit("typing", { room: state.current });
+    }
+    suggest($("text").value);
+  });
+
+  // -- suggestions: slash-commands, then titles while typing a search ----------------------------------
+  async function suggest(value) {
+    if (!value.startsWith("/")) { hideSuggest(); return; }
+    const [head, ...rest] = value.slice(1).split(" ");
+    if (rest.length === 0) {
+      const hits = state.commands.filter((c) => [c.name, ...c.aliases].some((w) => w.startsWith(head.toLowerCase())));
+      showSuggest(hits.map((c) => ({ value: `/${c.aliases[0] || c.name} `, label: `${c.usage} — ${c.summary}` })));
+      return;
+    }
+    const cmd = state.commands.find((c) => c.name === "search");
+    if (cmd && [cmd.name, ...cmd.aliases].includes(head) && rest.join(" ").trim().length >= 1) {
+      const q = rest.join(" ");
+      const res = await fetch(`/api/search/complete?q=${encodeURIComponent(q)}`);
+      if (!res.ok) return;
+      const data = await res.json();
+      if ($("text").value !== value) return;
+      showSuggest((data.suggestions || data.titles || []).map((t) => ({ value: `/${head} ${t}`, label: t })));
+      return;
+    }
+    hideSuggest();
+  }
+  function showSuggest(options) {
+    const s = $("suggest");
+    s.replaceChildren();
+    for (const o of options.slice(0, 8)) {
+      const li = el("li", "", o.label);
+      li.setAttribute("role", "option");
+      li.setAttribute("aria-selected", "false");
+      li.dataset.value = o.value;
+      li.addEventListener("mousedown", (e) => { e.preventDefault(); choose(o.value); });
+      s.append(li);
+    }
+    s.hidden = options.length === 0;
+  }
+  function hideSuggest() { $("suggest").hidden = true; }
+  function choose(value) { $("text").value = value; hideSuggest(); $("text").focus(); suggest(value); }
+
+  // -- tools: location, photo, dates ------------------------------------------------------------------
+  $("locate").addEventListener("click", () => {
+    const ask = () => {
+      const place = prompt("어느 동네 주변을 볼까요? (예: 역삼동)");
+      if (place) send(`/주변 ${place}`);
+    };
+    if (!navigator.geolocation) { ask(); return; }
+    navigator.geolocation.getCurrentPosition(
+      (p) => send(`/주변 ${p.coords.latitude.toFixed(5)},${p.coords.longitude.toFixed(5)}`),
+      ask, { timeout: 8000 });
+  });
+
+  $("photo").addEventListener("change", () => {
+    const file = $("photo").files[0];
+    $("photo").value = "";
+    if (!file || state.current === null) return;
+    const box = $("upload");
+    const preview = $("upload-preview");
+    preview.src = URL.createObjectURL(file);
+    box.hidden = false;
+    const form = new FormData();
+    form.append("photo", file);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", `/api/rooms/${state.current}/images?client_msg_id=${newId()}`);
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) $("upload-progress").value = Math.round((e.loaded / e.total) * 100); };
+    xhr.onload = () => {
+      box.hidden = true; URL.revokeObjectURL(preview.src);
+      let body = {};
+      try { body = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
+      if (xhr.status >= 400) toast(body.error ? body.error.message : "사진을 올리지 못했어요.");
+      else if (body.message) addMessage(body.message);
+    };
+    xhr.onerror = () => { box.hidden = true; toast("사진을 올리지 못했어요. 연결을 확인해 주세요."); };
+    xhr.send(form);
+  });
+
+  const dates = $("dates");
+  $("dates-open").addEventListener("click", () => {
+    const today = new Date();
+    const iso = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 10);
+    $("date-start").min = $("date-end").min = iso(today);
+    if (!$("date-start").value) $("date-start").value = iso(new Date(today.getTime() + 86400000));
+    if (!$("date-end").value) $("date-end").value = iso(new Date(today.getTime() + 3 * 86400000));
+    dates.showModal();
+  });
+  $("dates-cancel").addEventListener("click", () => dates.close());
+  $("dates-form").addEventListener("submit", () => {
+    const s = $("date-start").value, e = $("date-end").value;
+    if (s && e) send(`/대여 ${s}~${e}`);
+  });
+
+  function lightbox(url) {
+    $("lightbox-img").src = url;
+    $("lightbox").showModal();
+  }
+  $("lightbox-close").addEventListener("click", () => $("lightbox").close());
+  $("jump").addEventListener("click", () => scrollDown(false));
+  log.addEventListener("scroll", () => { if (log.scrollHeight - log.scrollTop - log.clientHeight < 40) $("jump").hidden = true; });
+  $("back").addEventListener("click", () => { document.body.classList.remove("in-room"); $("rooms").querySelector("button")?.focus(); });
+
+  let toastTimer = null;
+  function toast(text) {
+    const t = $("conn");
+    t.textContent = text;
+    t.classList.add("alert");
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { t.classList.remove("alert"); t.textContent = socket.connected ? "연결됨" : "연결 끊김 — 다시 연결하는 중"; }, 5000);
+  }
+
+  // -- the socket --------------------------------------------------------------------------------------
+  socket.on("connect", async () => {
+    $("conn").textContent = "연결됨";
+    document.body.classList.remove("offline");
+    await loadRooms();
+    if (state.current !== null) { await join(state.current); renderLog(state.current); }
+    flushQueue();
+  });
+  socket.on("disconnect", () => { $("conn").textContent = "연결 끊김 — 다시 연결하는 중"; document.body.classList.add("offline"); });
+  socket.on("connect_error", (err) => {
+    $("conn").textContent = (err && err.message) || "연결할 수 없어요";
+    if (err && err.data && err.data.code === "chat.login_required") location.href = "/login";
+  });
+  socket.on("message", addMessage);
+  socket.on("room_update", async (u) => {
+    if (typeof u.notifications === "number") {
+      const bell = $("bell-count");
+      bell.textContent = u.notifications; bell.hidden = u.notifications === 0;
+    }
+    if (u.new) { await loadRooms(); }
+  });
+  socket.on("typing", (t) => {
+    if (t.room !== state.current || !t.user || t.user.id === me.id) return;
+    $("typing").textContent = `${t.user.name || "상대방"}님이 입력하고 있어요…`;
+    clearTimeout(state.typingTimer);
+    state.typingTimer = setTimeout(() => { $("typing").textContent = ""; }, 3000);
+  });
+  socket.on("read", (r) => {
+    if (r.user_id === me.id) return;
+    state.readBy.set(r.room, Math.max(state.readBy.get(r.room) || 0, r.seq));
+    if (r.room === state.current) {
+      for (const node of log.querySelectorAll("article.mine[data-seq]")) {
+        if (Number(node.dataset.seq) <= r.seq && !node.querySelector(".read")) node.querySelector(".meta")?.append(el("span", "read", " · 읽음"));
+      }
+    }
+  });
+  document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible" && state.current !== null) markRead(state.current); });
+  window.addEventListener("online", () => { if (!socket.connected) socket.connect(); });
+
+  fetch("/api/bot/commands").then((r) => r.json()).then((d) => { state.commands = d.commands; }).catch(() => {});
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
+})();
