@@ -95,6 +95,12 @@ class BotEngine:
             await asyncio.wait([before])
         await work
 
+    async def tell(self, notes: list[tuple[int, str]]) -> None:
+        """Notifications with no conversation of their own, said in each person's assistant room."""
+        for user_id, text in notes:
+            room = await self.market.chat.assistant_room(user_id)
+            await self._say(room.id, text)
+
     async def drain(self) -> None:
         """Wait for replies still being worked on (for an orderly shutdown and for tests)."""
         while self._tasks:

@@ -52,6 +52,7 @@ def create_app(config: Config) -> web.Application:
             chat.bot = engine
             market.rentals.on_event = engine.desk.on_event
             market.notifications.on_new = chat.push_badges
+            market.notifications.on_post = engine.tell
             app[CHAT] = chat
             scheduler = asyncio.create_task(market.scheduler.run())
             try:

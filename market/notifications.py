@@ -31,14 +31,19 @@ KINDS: dict[str, tuple[str, str]] = {
     "wish_available": ("찜한 {title|을} 다시 빌릴 수 있어요.", "{title}, on your wish list, is free again."),
 }
 MAX_PAGE = 100
+# Kinds with no conversation of their own: also said by the bot in the person's assistant room.
+TO_ASSISTANT = frozenset({"review_received", "wish_available"})
 
 OnNew = Callable[[list[int]], Awaitable[None]]
+OnPost = Callable[[list[tuple[int, str]]], Awaitable[None]]
 
 
 class Notifications:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.on_new: OnNew | None = None  # the gateway pushes the new unread counts
+        self.on_post: OnPost | None = None  # the bot says TO_ASSISTANT kinds in the assistant room
+        self._to_post: list[tuple[int, str]] = []  # (user, dedupe) written by transactions not yet pinged
 
     async def add(self, cur: Any, user_id: int, kind: str, *, params: dict[str, Any] | None = None,
                   room_id: int | None = None, contract_id: int | None = None, item_id: int | None = None,
@@ -55,7 +60,10 @@ class Notifications:
         await cur.execute("INSERT INTO notifications (user_id, kind, room_id, contract_id, item_id, dedupe, text)"
                           " VALUES (%s, %s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE id = id",
                           (user_id, kind, room_id, contract_id, item_id, dedupe, text))
-        return cur.rowcount == 1  # 0: told already (the same dedupe key)
+        added = cur.rowcount == 1  # 0: told already (the same dedupe key)
+        if added and kind in TO_ASSISTANT and dedupe:
+            self._to_post.append((user_id, dedupe))
+        return added
 
     async def ping(self, user_ids: Iterable[int]) -> None:
         """After a commit: let the people's open clients know their unread count."""
@@ -63,6 +71,17 @@ class Notifications:
             ids = sorted(set(user_ids))
             if ids:
                 await self.on_new(ids)
+        if self._to_post:
+            wanted, self._to_post = self._to_post, []
+            if self.on_post is None:
+                return
+            # only what really committed (a transaction that rolled back left no row)
+            rows = await self.db.fetchall(
+                "SELECT user_id, text FROM notifications WHERE " + " OR ".join(["(user_id = %s AND dedupe = %s)"]
+                                                                           * len(wanted)),
+                tuple(x for pair in wanted for x in pair))
+            if rows:
+                await self.on_post([(r["user_id"], r["text"]) for r in rows])
 
     async def unread(self, user_id: int) -> int:
         return int(await self.db.fetchval("SELECT COUNT(*) FROM notifications WHERE user_id = %s AND read_at IS NULL",

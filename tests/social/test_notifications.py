@@ -110,6 +110,9 @@ async def test_reviews_from_the_deal_room_and_my_page(client: TestClient, chatte
         await asyncio.sleep(0.03)
     status, page = await owner.call("GET", "/api/me/page")
     assert page["reviews"]["received"] == []  # double-blind: the owner has not written theirs
+    assistant = (await market.chat.assistant_room(owner.id)).id
+    told = await market.chat.history(owner.id, assistant)
+    assert any("새 리뷰가 도착했어요" in m["text"] for m in told["messages"])  # said in the owner's own room
     assert page["lent"]["past"][0]["state"] == "SETTLED" and page["bank_account"]["account"].endswith("****")
     status, body = await owner.call("POST", f"/api/contracts/{cid}/reviews",
                                     json={"about": "borrower", "stars": 5, "text": "또 빌려드릴게요"})
