@@ -8,7 +8,9 @@ prompts ask for a typed answer: the new end date of an extension, and the amount
 
 from __future__ import annotations
 
-from datetime import date
+import json
+import secrets
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.flows import FlowRecord
@@ -19,6 +21,7 @@ from market.errors import MarketError
 from market.kdates import DateReading, day_label, describe, read_dates, seoul_today
 from market.messages import fill, render
 from market.rentals import Contract, DatesTaken
+from market.storage import media_url
 
 if TYPE_CHECKING:
     from bot.engine import BotEngine
@@ -297,9 +300,7 @@ class RentalDesk:
                         buttons=[{"label": t("link_button", locale), "url": f"/billipay/link?ticket={ticket}"}])
 
     async def link_ticket(self, user_id: int, room_id: int) -> str:
-        import json
-        import secrets
-
+        """A single-use ticket for the "계좌 연결하기" link (30 minutes): who, and which room to come back to."""
         ticket = secrets.token_urlsafe(18)
         await self.market.redis.set(f"billipay:ticket:{ticket}", json.dumps({"user": user_id, "room": room_id}),
                                     ex=30 * 60)
@@ -551,8 +552,6 @@ class RentalDesk:
         item = await self.market.db.fetchone(
             "SELECT i.title, (SELECT p.thumb_key FROM item_photos p WHERE p.item_id = i.id ORDER BY p.position LIMIT 1)"
             " AS thumb FROM items i WHERE i.id = %s", (c.item_id,))
-        from market.storage import media_url
-
         reading = DateReading(c.start_date, c.end_date)
         return {"title": f"#{c.item_id} {item['title'] if item else ''}", "subtitle": describe(reading, locale),
                 "image": media_url(item["thumb"]) if item else None, "contract_id": c.id,
@@ -566,10 +565,9 @@ class RentalDesk:
 
 
 def _when(at: Any) -> str:
+    """A UTC deadline as Seoul time: "11월 28일 14:05"."""
     if at is None:
         return "-"
-    from datetime import timedelta
-
     local = at + timedelta(hours=9)
     return f"{local.month}월 {local.day}일 {local.hour:02d}:{local.minute:02d}"
 

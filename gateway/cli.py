@@ -100,7 +100,7 @@ async def _serve(config: Config, before: Callable[[], Awaitable[None]] | None = 
     site = web.TCPSite(runner, config.host, config.port)
     await site.start()
     tune_gc(config)
-    print(f"\n  빌리마켓이 열렸어요 — open {config.url()}\n", flush=True)
+    print(f"\n  빌리마켓이 열렸어요 — open {config.url()}  (채팅 앱 / chat widget: {config.url()}app)\n", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

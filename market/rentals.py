@@ -28,7 +28,7 @@ from typing import Any
 import pymysql
 
 from market import validation as v
-from market.billipay import STALE_S, BilliPay, Outcome
+from market.billipay import BANK_REASONS, STALE_S, BilliPay, Outcome
 from market.chat import Chat
 from market.config import Config
 from market.db import Database, Row
@@ -893,8 +893,6 @@ def _not_expired(c: Contract) -> None:
 
 def _reason_of(t: Row) -> str:
     """The message key for a failed transfer: the bank's code, or what stopped us before the bank."""
-    from market.billipay import BANK_REASONS
-
     code = str(t.get("bank_rsp_code") or "")
     if code in BANK_REASONS:
         return BANK_REASONS[code]

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import html
 import json
+from datetime import date
 
 from aiohttp import web
 
-from datetime import date
-
-from gateway.http import error_response, json_body, json_response, require_user
+from gateway.http import json_body, json_response, locale_of, require_user
 from gateway.keys import CHAT, CONFIG, MARKET, USER
 from gateway.routing import Param, Route
 from market.errors import InvalidInput, MarketError, NotFound
@@ -119,11 +118,10 @@ async def request_rental(request: web.Request) -> web.Response:
             raise InvalidInput("rental.bad_dates", field="dates") from None
     try:
         c, created = await market.rentals.request(user.id, body.get("item_id"), start, end)
-    except DatesTaken as e:
-        resp = error_response(request, 409, e.code)
-        payload = json.loads(resp.text or "{}")
-        payload["free"] = [{"start": s.isoformat(), "end": en.isoformat()} for s, en in e.free]
-        return json_response(payload, status=409)
+    except DatesTaken as e:  # the usual error body, with the nearest free ranges
+        return json_response({"error": {"code": e.code, "message": render(e.code, locale_of(request))},
+                              "free": [{"start": s.isoformat(), "end": en.isoformat()} for s, en in e.free]},
+                             status=409)
     if created:
         await request.app[CHAT].announce_room(c.room_id, [c.owner_id, c.borrower_id])
     return json_response({"contract": c.public()}, status=201)

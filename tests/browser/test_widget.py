@@ -215,3 +215,32 @@ async def test_pages_a_stranger_sees(node: Node, browser: Browser) -> None:
     await page.get_by_role("button", name="빌리마켓 채팅 열기").click()
     frame = page.frame_locator("#billi-frame")
     await expect(frame.get_by_role("heading", name="로그인")).to_be_visible(timeout=WAIT)
+
+
+async def test_messages_typed_while_the_server_is_away_are_sent_once_it_is_back(
+        config: Config, market: Market, browser: Browser) -> None:
+    node = start_node(config)
+    try:
+        alone = await _sign_up(browser, node.url, "끊김테스트", "offline@browser.example",
+                               viewport={"width": 1280, "height": 800})
+        await alone.send("/도움말")
+        await alone.says("제가 할 수 있는 일이에요")
+        port = int(node.url.rsplit(":", 1)[1].strip("/"))
+        node.kill()  # the gateway crashes
+        await expect(alone.page.locator("#conn")).to_contain_text("연결 끊김", timeout=WAIT)
+        await alone.send("/주변 역삼동")
+        pending = alone.page.locator("article.msg.pending", has_text="/주변 역삼동")
+        await expect(pending).to_contain_text("보내는 중", timeout=WAIT)
+        node = start_node(config, port=port)  # back, on the same address
+        await expect(alone.page.locator("#conn")).to_have_text("연결됨", timeout=30_000)
+        await expect(pending).to_have_count(0, timeout=WAIT)  # confirmed …
+        sent = alone.page.locator("article.msg.mine:not(.pending)", has_text="/주변 역삼동")
+        await expect(sent).to_have_count(1)  # … once
+        await alone.says("역삼동 주변")  # and the bot answered it
+        room = (await market.chat.assistant_room(alone_id := await market.db.fetchval(
+            "SELECT id FROM users WHERE nickname = '끊김테스트'"))).id
+        stored = await market.db.fetchval("SELECT COUNT(*) FROM messages WHERE room_id = %s AND sender_id = %s"
+                                          " AND text = '/주변 역삼동'", (room, alone_id))
+        assert stored == 1
+    finally:
+        node.stop()

@@ -34,14 +34,16 @@ class Node:
                 self.kill()
 
 
-def start_node(config: Config, **extra_env: str) -> Node:
-    port = free_port()
+def start_node(config: Config, port: int | None = None, **extra_env: str) -> Node:
+    """A gateway process on ``port`` (a free one by default; the same one again brings a crashed node back)."""
+    port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BILLI_")}
     env.update({
         "BILLI_DATABASE_URL": config.database_url or "", "BILLI_REDIS_URL": config.redis_url or "",
         "BILLI_S3_URL": config.s3_url or "", "BILLI_S3_BUCKET": config.s3_bucket, "BILLI_PORT": str(port),
         "BILLI_DATA_DIR": str(config.data_dir), "BILLI_LOG_LEVEL": "WARNING",
-        "BILLI_BANK_URL": config.bank_url or "", "BILLI_NAVER_AUTH_URL": config.naver_auth_url or "", "BILLI_BANK_TIMEOUT_MS": str(config.bank_timeout_ms),
+        "BILLI_BANK_URL": config.bank_url or "", "BILLI_NAVER_AUTH_URL": config.naver_auth_url or "",
+        "BILLI_BANK_TIMEOUT_MS": str(config.bank_timeout_ms),
         "BILLI_SCHEDULER_INTERVAL_MS": str(config.scheduler_interval_ms), **extra_env,
     })
     proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve"], env=env, stdout=subprocess.DEVNULL,
