@@ -382,3 +382,19 @@ async def test_an_extension_without_a_bank_link_fails_cleanly(market: Market, ba
     assert after.end_date == c.end_date and after.ext_end_date is None and after.state == "IN_USE"
     assert await market.db.fetchval("SELECT state FROM transfers WHERE purpose = %s", (f"ext:{c.id}",)) == "failed"
     assert (await market.rentals.events(c.id))[-1]["data"]["reason"] == "pay.no_link"
+
+
+async def test_the_bank_refusing_our_own_token_changes_nothing(market: Market, bank: Bank) -> None:
+    owner, borrower = await user(market), await user(market)
+    iid = await item(market, owner)
+    acct = await link(market, bank, borrower, 1_000_000)
+    c, _ = await market.rentals.request(borrower, iid, *days(2, 2))
+    await market.rentals.accept(owner, c.id)
+    await bank.fail("token", "5xx")  # the platform's 2-legged token cannot be had right now
+    with pytest.raises(Exception) as down:
+        await market.rentals.pay_now(borrower, c.id)
+    assert getattr(down.value, "code", "") == "pay.unreachable"
+    assert await market.db.fetchval("SELECT COUNT(*) FROM transfers") == 0
+    assert (await market.rentals.get(c.id)).state == "ACCEPTED"
+    c = await market.rentals.pay_now(borrower, c.id)  # a moment later it works, once
+    assert c.state == "PAID" and await bank.balance_of(acct) == 1_000_000 - c.total
