@@ -376,7 +376,8 @@ class BotEngine:
 
     async def _results(self, room_id: int, user_id: int, locale: str, text: str, items: list[dict[str, Any]],
                        next_cursor: str | None, again: dict[str, Any]) -> None:
-        cards = [await self._card(i, user_id, room_id, locale) for i in items]
+        ratings = await self.market.reviews.ratings([i["owner_id"] for i in items if i.get("owner_id")])
+        cards = [await self._card(i, user_id, room_id, locale, ratings) for i in items]
         buttons = []
         if next_cursor:
             token = await self.buttons.issue(user_id, room_id, "more", {**again, "cursor": next_cursor},
@@ -411,7 +412,8 @@ class BotEngine:
             out.append({"label": label, "token": token})
         return out
 
-    async def _card(self, item: dict[str, Any], user_id: int, room_id: int, locale: str) -> dict[str, Any]:
+    async def _card(self, item: dict[str, Any], user_id: int, room_id: int, locale: str,
+                    ratings: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
         fields = [[say("field_price", locale), won(item["price_per_day"], locale)],
                   [say("field_deposit", locale), won(item["deposit"], locale)],
                   [say("field_condition", locale), item["condition"]],
@@ -419,10 +421,10 @@ class BotEngine:
         if item.get("distance_m") is not None:
             fields.insert(2, [say("field_distance", locale), distance(item["distance_m"])])
         owner = item.get("owner_id", item.get("owner", {}).get("id"))
-        if owner is not None:
-            rating = await self.market.reviews.rating(int(owner))
-            if rating["count"]:
-                fields.append([say("field_rating", locale), self._stars(rating, locale)])
+        rating = ratings.get(int(owner)) if ratings is not None and owner is not None else (
+            await self.market.reviews.rating(int(owner)) if owner is not None else None)
+        if rating and rating["count"]:
+            fields.append([say("field_rating", locale), self._stars(rating, locale)])
         buttons = []
         if item.get("owner_id", item.get("owner", {}).get("id")) != user_id:
             buttons = [

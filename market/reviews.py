@@ -135,12 +135,24 @@ class Reviews:
 
     async def rating(self, user_id: int) -> dict[str, Any]:
         """The person's rating from visible reviews about them."""
-        row = await self.db.fetchone(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(r.stars), 0) AS total FROM reviews r JOIN contracts c"
-            f" ON c.id = r.contract_id WHERE r.target_user_id = %s AND {VISIBLE}", (user_id,))
-        n, total = int(row["n"]), int(row["total"])  # type: ignore[index]
-        return {"stars": bayes(total, n) if n else None, "count": n,
-                "average": round(total / n, 2) if n else None}
+        return (await self.ratings([user_id]))[user_id]
+
+    async def ratings(self, user_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """Several people's ratings in one query (a page of item cards)."""
+        ids = sorted(set(user_ids))
+        found: dict[int, tuple[int, int]] = {}
+        if ids:
+            rows = await self.db.fetchall(
+                "SELECT r.target_user_id AS who, COUNT(*) AS n, SUM(r.stars) AS total FROM reviews r JOIN contracts c"
+                f" ON c.id = r.contract_id WHERE r.target_user_id IN ({', '.join(['%s'] * len(ids))}) AND {VISIBLE}"
+                " GROUP BY r.target_user_id", tuple(ids))
+            found = {int(r["who"]): (int(r["n"]), int(r["total"])) for r in rows}
+        out = {}
+        for uid in ids:
+            n, total = found.get(uid, (0, 0))
+            out[uid] = {"stars": bayes(total, n) if n else None, "count": n,
+                        "average": round(total / n, 2) if n else None}
+        return out
 
     async def item_rating(self, item_id: int) -> dict[str, Any]:
         row = await self.db.fetchone(

@@ -127,3 +127,14 @@ async def test_reviews_from_the_deal_room_and_my_page(client: TestClient, chatte
     await o.call("message", {"room": room, "text": "/내정보"})
     mine = await bot(o, "평점 ★")
     assert "완료한 거래 1건" in mine["text"]
+    # the owner's rating now shows on their item cards
+    assistant = (await market.chat.assistant_room(borrower.id)).id
+    await b.call("join", {"room": assistant})
+    await b.call("message", {"room": assistant, "text": "/주변 역삼동"})
+    for _ in range(300):
+        found = [m for m in b.received("message", assistant) if m.get("cards")]
+        if found:
+            break
+        await asyncio.sleep(0.03)
+    fields = dict(map(tuple, found[-1]["cards"][0]["fields"]))
+    assert fields["주인 평점"] == f"★{page['rating']['stars']:.1f} (1)"
