@@ -185,6 +185,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "billipay.bad_state": ("계좌 연결 요청이 만료됐거나 올바르지 않아요. 처음부터 다시 연결해 주세요.",
                            "The link request is invalid or expired; please start again."),
     "billipay.bad_code": ("은행 인증에 실패했어요. 다시 연결해 주세요.", "The bank authorisation failed; please try again."),
+    "billipay.not_your_link": ("이 계좌 연결 버튼은 다른 분의 것이에요. 본인 계정으로 로그인해서 눌러 주세요.",
+                               "This bank-link button belongs to someone else; log in as yourself."),
     "billipay.denied": ("계좌 연결을 취소했어요.", "You cancelled the bank link."),
     "billipay.no_account": ("연결할 수 있는 계좌가 없어요.", "No account could be linked."),
     "billipay.unreachable": ("은행에 연결할 수 없어요. 잠시 뒤 다시 시도해 주세요.", "The bank cannot be reached right now."),

@@ -38,12 +38,17 @@ async def link_start(request: web.Request) -> web.StreamResponse:
     if market.billipay is None:
         return _page("빌리페이", render("pay.not_configured"), 503)
     ticket = request.query.get("ticket", "")
-    raw = await market.redis.getdel(f"billipay:ticket:{ticket}") if 0 < len(ticket) <= 64 else None
+    key = f"billipay:ticket:{ticket}"
+    raw = await market.redis.get(key) if 0 < len(ticket) <= 64 else None
     if raw is None:
         return _page("빌리페이", render("billipay.bad_state"), 400)
     who = json.loads(raw)
     user = request.get(USER)
-    if user is not None and user.id != who["user"]:
+    # The button is seen by both people in a deal room: only its owner, logged in, may follow it (else the
+    # other could tie their own bank account to this person's payouts). A stranger's click does not use it up.
+    if user is None or user.id != who["user"]:
+        return _page("빌리페이", render("billipay.not_your_link"), 403)
+    if not await market.redis.delete(key):
         return _page("빌리페이", render("billipay.bad_state"), 400)
     url = await market.billipay.start_link(who["user"], _callback_url(request), who.get("room"))
     raise web.HTTPFound(url)

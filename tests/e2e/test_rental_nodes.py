@@ -67,11 +67,16 @@ class Deal:
         prompt = await self.bot(who, "계좌를 연결해", after=seen)
         url = node.url.rstrip("/") + prompt["buttons"][0]["url"]
         person = await self.bank.person(name, START if who is self.borrower else 0)
+        other = self.owner if who is self.borrower else self.borrower
         async with httpx.AsyncClient(timeout=30) as http:
-            to_bank = await http.get(url)
+            foreign = await http.get(url, headers={"Authorization": f"Bearer {other.person.token}"})
+            assert foreign.status_code == 403  # the other person in the room cannot use it
+            assert (await http.get(url)).status_code == 403  # nor anyone not logged in
+            auth = {"Authorization": f"Bearer {who.person.token}"}
+            to_bank = await http.get(url, headers=auth)
             assert to_bank.status_code == 302
             back = await self.bank.consent(to_bank.headers["location"], person)
-            replay = await http.get(url)  # the ticket worked once
+            replay = await http.get(url, headers=auth)  # the ticket worked once
             assert replay.status_code == 400
             done = await http.get(node.url + "billipay/callback", params=back)
             assert done.status_code == 200 and "연결됐어요" in done.text

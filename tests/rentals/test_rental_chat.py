@@ -87,7 +87,9 @@ async def test_paying_before_linking_a_bank_account(client: TestClient, chatters
     prompt = await _bot(b, room, "먼저 은행 계좌를 연결해")
     link = prompt["buttons"][0]["url"]
     person = await bank.person("빌릴게", 100_000)
-    async with client.get(link, allow_redirects=False) as resp:
+    async with client.get(link, headers=owner.auth, allow_redirects=False) as resp:
+        assert resp.status == 403  # the owner sees the borrower's button too, but cannot use it
+    async with client.get(link, headers=borrower.auth, allow_redirects=False) as resp:
         assert resp.status == 302
         to_bank = resp.headers["Location"]
     forged = {"state": "x" * 32, "code": "whatever"}
@@ -100,7 +102,7 @@ async def test_paying_before_linking_a_bank_account(client: TestClient, chatters
     # start again (the first ticket and state are spent) and consent this time
     await b.call("message", {"room": room, "text": "/결제 link"})
     again = await _bot(b, room, "계좌를 연결해", after=prompt["seq"])
-    async with client.get(again["buttons"][0]["url"], allow_redirects=False) as resp:
+    async with client.get(again["buttons"][0]["url"], headers=borrower.auth, allow_redirects=False) as resp:
         back = await bank.consent(resp.headers["Location"], person)
     async with client.get("/billipay/callback", params=back) as resp:
         assert resp.status == 200
