@@ -12,7 +12,7 @@ own SQL runs the queries (the 40 labelled query texts, centres jittered around a
   same rows (fewer queries: each takes seconds).
 - reindex: ``billi reindex``'s code path (``SearchIndexer.reindex``) over a sample of real items rows.
 
-Writes bench/results/search_latency.md; the last line printed is
+Writes bench/results/search.md; the last line printed is
 ``search: items=<n> p50_ms=<x> p99_ms=<y> like_p50_ms=<z> reindex_items_per_s=<r>``.
 
     python bench/search.py [--items 1000000] [--seconds 30] [--like-queries 10] [--reindex-items 20000]
@@ -46,7 +46,7 @@ from market.search_index import SearchIndexer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT.parent / "shared" / "search_eval"
-RESULTS = Path(__file__).resolve().parent / "results" / "search_latency.md"
+RESULTS = Path(__file__).resolve().parent / "results" / "search.md"
 SEOUL = (37.43, 37.70, 126.80, 127.18)
 KOREA = (34.5, 38.3, 126.2, 129.5)
 CENTRES = {"dense": (37.4979, 127.0276), "sparse": (36.42, 127.42)}
