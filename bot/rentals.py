@@ -8,8 +8,6 @@ prompts ask for a typed answer: the new end date of an extension, and the amount
 
 from __future__ import annotations
 
-import json
-import secrets
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -295,16 +293,12 @@ class RentalDesk:
         await self.rentals.payouts_for(user_id)
 
     async def _link_prompt(self, room_id: int, user_id: int, locale: str, key: str, **params: Any) -> None:
-        ticket = await self.link_ticket(user_id, room_id)
+        if self.market.billipay is None:
+            await self._say(room_id, render("pay.not_configured", locale))
+            return
+        ticket = await self.market.billipay.ticket(user_id, room_id)
         await self._say(room_id, t(key, locale, **params),
                         buttons=[{"label": t("link_button", locale), "url": f"/billipay/link?ticket={ticket}"}])
-
-    async def link_ticket(self, user_id: int, room_id: int) -> str:
-        """A single-use ticket for the "계좌 연결하기" link (30 minutes): who, and which room to come back to."""
-        ticket = secrets.token_urlsafe(18)
-        await self.market.redis.set(f"billipay:ticket:{ticket}", json.dumps({"user": user_id, "room": room_id}),
-                                    ex=30 * 60)
-        return ticket
 
     # -- buttons -----------------------------------------------------------------------------------
     async def press(self, room_id: int, user_id: int, locale: str, action: str, payload: dict[str, Any]) -> str | None:

@@ -261,7 +261,28 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
                  "refused": ("400", "거래불가")}
         return table.get(rule.mode) if rule else None
 
-    async def answer_unknown(rule: Rule, record: dict[str, Any] | None, ok_body: dict[str, Any]) -> web.Response:
+    async def move(rule: Rule | None, record: dict[str, Any], ok_body: dict[str, Any], acct: SbAccount,
+                   amount: int) -> web.Response:
+        """Move ``amount`` into ``acct`` (negative: out of it) against the platform account — unless a scripted
+        failure says the money did not move — and answer, or fail to answer, as the rule says."""
+        if rule is None or rule.applied:
+            acct.balance += amount
+            bank.platform_balance -= amount
+            record["result"] = "000"
+        else:
+            record["result"] = "400"
+        if rule is None:
+            return web.json_response(ok_body)
+        return await answer_unknown(rule, ok_body)
+
+    def bad_tran_id(tid: str) -> web.Response | None:
+        if not tid.startswith(CLIENT_USE_CODE + "U") or len(tid) != 20:
+            return _err("A0004", "요청전문 포맷 에러 (bank_tran_id)")
+        if tid in bank.transfers:
+            return _err("A0326", "거래고유번호 중복")
+        return None
+
+    async def answer_unknown(rule: Rule, ok_body: dict[str, Any]) -> web.Response:
         if rule.mode == "hang":
             await asyncio.sleep(bank.hang_s)
             return web.json_response(ok_body)
@@ -276,12 +297,10 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
             return who
         body = await request.json()
         tid = str(body.get("bank_tran_id", ""))
-        if not tid.startswith(CLIENT_USE_CODE + "U") or len(tid) != 20:
-            return _err("A0004", "요청전문 포맷 에러 (bank_tran_id)")
         if not body.get("recv_client_account_num") or body.get("cntr_account_num") != PLATFORM_ACCOUNT:
             return _err("A0004", "요청전문 포맷 에러 (recv_client)")
-        if tid in bank.transfers:
-            return _err("A0326", "거래고유번호 중복")
+        if (bad := bad_tran_id(tid)) is not None:
+            return bad
         acct = bank.by_fintech.get(str(body.get("fintech_use_num", "")))
         person = bank.people.get(who[1])
         if acct is None or person is None or acct not in person.accounts:
@@ -300,15 +319,7 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
             record["result"] = refusal[0]
             return web.json_response({**ok_body, "rsp_code": "A0002", "rsp_message": "참가기관 에러",
                                       "bank_rsp_code": refusal[0], "bank_rsp_message": refusal[1]})
-        if rule is None or rule.applied:
-            acct.balance -= amount
-            bank.platform_balance += amount
-            record["result"] = "000"
-        else:
-            record["result"] = "400"
-        if rule is not None:
-            return await answer_unknown(rule, record, ok_body)
-        return web.json_response(ok_body)
+        return await move(rule, record, ok_body, acct, -amount)
 
     async def deposit(request: web.Request) -> web.Response:
         who = bearer(request, "oob")
@@ -320,10 +331,8 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
             return _err("A0004", "요청전문 포맷 에러")
         item = items[0]
         tid = str(item.get("bank_tran_id", ""))
-        if not tid.startswith(CLIENT_USE_CODE + "U") or len(tid) != 20:
-            return _err("A0004", "요청전문 포맷 에러 (bank_tran_id)")
-        if tid in bank.transfers:
-            return _err("A0326", "거래고유번호 중복")
+        if (bad := bad_tran_id(tid)) is not None:
+            return bad
         acct = bank.by_fintech.get(str(item.get("fintech_use_num", "")))
         amount = int(str(item.get("tran_amt", "0")) or 0)
         date = str(body.get("tran_dtime", ""))[:8]
@@ -341,16 +350,8 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
             return web.json_response({**ok_body, "rsp_code": "A0009", "rsp_message": "일부 처리 실패",
                                       "res_list": [{**res, "bank_rsp_code": refusal[0],
                                                     "bank_rsp_message": refusal[1]}]})
-        if rule is None or rule.applied:
-            assert acct is not None
-            acct.balance += amount
-            bank.platform_balance -= amount
-            record["result"] = "000"
-        else:
-            record["result"] = "400"
-        if rule is not None:
-            return await answer_unknown(rule, record, ok_body)
-        return web.json_response(ok_body)
+        assert acct is not None
+        return await move(rule, record, ok_body, acct, amount)
 
     async def result(request: web.Request) -> web.Response:
         who = bearer(request, "oob")

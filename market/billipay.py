@@ -29,12 +29,13 @@ import redis.asyncio as aioredis
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from market.db import Database, Row
-from market.errors import Conflict, InvalidInput, MarketError, NotFound, Unavailable
+from market.errors import Conflict, Forbidden, InvalidInput, MarketError, NotFound, Unavailable
 from market.kftc import (TOKEN_CODES, BankAnswer, BankRefused, BankUnreachable, KftcClient, new_bank_tran_id,
                          tran_dtime)
 
 log = logging.getLogger("billi.billipay")
 STATE_TTL_S = 10 * 60
+TICKET_TTL_S = 30 * 60
 STALE_S = 30  # an unknown transfer older than this is settled by inquiry
 BANK_REASONS = {"453": "pay.insufficient", "454": "pay.insufficient", "455": "pay.limit", "456": "pay.limit",
                 "412": "pay.no_account", "415": "pay.closed_account"}
@@ -83,6 +84,28 @@ class BilliPay:
         await self.redis.set(f"billipay:state:{state}", json.dumps({"user": user_id, "room": room_id,
                                                                     "redirect": redirect_uri}), ex=STATE_TTL_S)
         return self.client.authorize_url(redirect_uri, state)
+
+    async def ticket(self, user_id: int, room_id: int) -> str:
+        """A single-use ticket for a chat's "계좌 연결하기" link (30 minutes): who, and the room to come back to."""
+        ticket = secrets.token_urlsafe(18)
+        await self.redis.set(f"billipay:ticket:{ticket}", json.dumps({"user": user_id, "room": room_id}),
+                             ex=TICKET_TTL_S)
+        return ticket
+
+    async def follow_ticket(self, ticket: Any, session_user: int | None, redirect_uri: str) -> str:
+        """The bank's consent page for a ticket's owner. Both people in a deal room see the button: only its owner,
+        logged in, may follow it (else the other could tie their own account to this person's payouts), and a
+        refused click does not use it up."""
+        key = f"billipay:ticket:{ticket}"
+        raw = await self.redis.get(key) if isinstance(ticket, str) and 0 < len(ticket) <= 64 else None
+        if raw is None:
+            raise InvalidInput("billipay.bad_state")
+        who = json.loads(raw)
+        if session_user is None or session_user != who["user"]:
+            raise Forbidden("billipay.not_your_link")
+        if not await self.redis.delete(key):
+            raise InvalidInput("billipay.bad_state")
+        return await self.start_link(who["user"], redirect_uri, who.get("room"))
 
     async def finish_link(self, state: Any, code: Any, *, session_user: int | None = None,
                           error: Any = None) -> dict[str, Any]:

@@ -126,6 +126,11 @@ class Contract:
         """What the borrower pays at first: rent + fee + deposit."""
         return self.rent + self.fee + self.deposit
 
+    def lateness(self, day: date) -> tuple[int, int]:
+        """Days late on ``day`` and the late fee so far: the daily price per day, at most the deposit."""
+        days = max(0, (day - self.end_date).days)
+        return days, min(self.deposit, days * self.price_per_day)
+
     def role(self, user_id: int | None) -> str | None:
         if user_id == self.owner_id:
             return "owner"
@@ -333,12 +338,10 @@ class Rentals:
             await self._no_transfer_in_flight(cur, before.id, "pay")
             if before.state != "PAID":
                 return {}
-            free = role == "owner" or self._free_cancel(before)
-            owner_part = 0 if free else before.rent * self.rules.late_cancel_percent // 100
-            fee_part = 0 if free else before.fee
-            refund = before.total - owner_part - fee_part
-            await self._split(cur, before, fees=fee_part, owner=owner_part, borrower=refund)
-            return {"refund": refund, "owner_part": owner_part, "fee_part": fee_part, "free": free}
+            terms = self.cancel_terms(before, role or "")
+            await self._split(cur, before, fees=int(terms["fee_part"]), owner=int(terms["owner_part"]),
+                              borrower=int(terms["refund"]))
+            return terms
 
         return await self._change(c.id, user_id, {"owner", "borrower"}, ("REQUESTED", "ACCEPTED", "PAID"),
                                   "cancelled", to="CANCELLED", check=check, money=money, actor_role=role)
@@ -505,9 +508,7 @@ class Rentals:
     async def mark_returned(self, user_id: int, contract_id: Any) -> Contract:
         """The item is back (the borrower's "반납 완료" or the owner's "반납 받음"); late fees are fixed now."""
         c = await self.get(contract_id, user_id)
-        today = seoul_today()
-        late_days = max(0, (today - c.end_date).days)
-        late = min(c.deposit, late_days * c.price_per_day)
+        late_days, late = c.lateness(seoul_today())
         return await self._change(c.id, user_id, {"owner", "borrower"}, ("IN_USE", "OVERDUE"), "returned",
                                   to="RETURNED", sql={"returned_at": ("NOW(3)",), "late_fee": ("%s", late)},
                                   data={"late_days": late_days, "late_fee": late}, actor_role=c.role(user_id))
@@ -726,12 +727,11 @@ class Rentals:
                            actor_role="system", guard_sql="expires_at <= NOW(3)", money=money)
 
     async def _remind(self, cid: int, state: str, kind: str, mark: str, today: date) -> None:
-        c = await self.get(cid)
-        late_days = max(0, (today - c.end_date).days)
+        late_days, late = (await self.get(cid)).lateness(today)
         await self._change(cid, None, {"system"}, (state,), kind, actor_role="system",
                            sql={"reminders": ("CONCAT_WS(',', NULLIF(reminders, ''), %s)", mark)},
                            guard_sql="FIND_IN_SET(%s, reminders) = 0", guard_args=(mark,),
-                           data={"late_days": late_days, "late_fee": min(c.deposit, late_days * c.price_per_day)})
+                           data={"late_days": late_days, "late_fee": late})
 
     async def _auto_settle(self, cid: int) -> None:
         async def money(cur: Any, before: Contract, after: Contract) -> dict[str, Any]:

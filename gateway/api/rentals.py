@@ -5,7 +5,6 @@ account, my contracts with their history and evidence photos. The rental steps t
 from __future__ import annotations
 
 import html
-import json
 from datetime import date
 
 from aiohttp import web
@@ -37,20 +36,12 @@ async def link_start(request: web.Request) -> web.StreamResponse:
     market = request.app[MARKET]
     if market.billipay is None:
         return _page("빌리페이", render("pay.not_configured"), 503)
-    ticket = request.query.get("ticket", "")
-    key = f"billipay:ticket:{ticket}"
-    raw = await market.redis.get(key) if 0 < len(ticket) <= 64 else None
-    if raw is None:
-        return _page("빌리페이", render("billipay.bad_state"), 400)
-    who = json.loads(raw)
     user = request.get(USER)
-    # The button is seen by both people in a deal room: only its owner, logged in, may follow it (else the
-    # other could tie their own bank account to this person's payouts). A stranger's click does not use it up.
-    if user is None or user.id != who["user"]:
-        return _page("빌리페이", render("billipay.not_your_link"), 403)
-    if not await market.redis.delete(key):
-        return _page("빌리페이", render("billipay.bad_state"), 400)
-    url = await market.billipay.start_link(who["user"], _callback_url(request), who.get("room"))
+    try:
+        url = await market.billipay.follow_ticket(request.query.get("ticket"), user.id if user else None,
+                                                  _callback_url(request))
+    except MarketError as e:
+        return _page("빌리페이", e.message(), 403 if e.kind.value == "forbidden" else 400)
     raise web.HTTPFound(url)
 
 
