@@ -117,6 +117,9 @@ class LocalServices:
             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
             "--skip-log-bin", "--innodb-buffer-pool-size=1G", "--max-connections=500",
             "--innodb-flush-log-at-trx-commit=2", "--local-infile=1",
+            # Keyword search completes listings by primary-key lookups into the postings; the adaptive hash
+            # index (off by default since MariaDB 10.5) makes those ~15% cheaper.
+            "--innodb-adaptive-hash-index=ON",
         ]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         self.procs.append(("mariadb", proc))

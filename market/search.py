@@ -3,8 +3,8 @@
 - ``SearchQuery.parse`` reads untrusted input (text, optional point and radius, the nearby filters, paging).
 - ``SearchDoc`` is what the index holds for one item: analysed terms plus the filter fields.
 - A backend indexes and removes documents, searches, completes title prefixes and suggests a spelling.
-- ``EmbeddedSearch`` keeps the documents in MariaDB: terms in FULLTEXT indexes, one SQL statement per search
-  matching text, map cells, category, price, availability and the exact radius together.
+- ``EmbeddedSearch`` keeps the documents in MariaDB with our own postings table (term, tier, map cell, listing):
+  a search near a point reads only the postings inside its circle, the most valuable lists first.
 
 Ranking (both backends): text relevance first — a title match weighs more than a description match, which
 weighs more than a broader term or the category — then distance, freshness and the owner's rating break
@@ -14,11 +14,13 @@ ties. A query none of whose terms any listing has returns nothing.
 from __future__ import annotations
 
 import base64
-import functools
 import binascii
+import functools
 import hashlib
+import itertools
 import json
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -30,17 +32,16 @@ from market import validation as v
 from market.categories import Categories
 from market.db import Database
 from market.errors import InvalidInput
-from market.geo import PUBLIC_STATUSES, bounding_box, filters_for, read_filters
+from market.geo import PUBLIC_STATUSES, filters_for, read_filters
 
 MAX_QUERY_CHARS = 200
 MAX_QUERY_TERMS = 12
 MAX_OFFSET = 500
-# Weights of where a term was found.
+# Weights of where a term was found; a word said twice in a place counts twice, more often not more.
 TITLE_WEIGHT, BODY_WEIGHT, RELATED_WEIGHT = 3.0, 1.0, 0.5
-# The map cells (for narrowing a radius search inside the FULLTEXT index): 0.05° of latitude (~5.6 km) by
-# 0.05° of longitude (~4.4 km in Korea). A radius needing more cells than this is checked by distance only.
-CELL_DEG = 0.05
-MAX_CELLS = 64
+TF_CAP = 2
+# The head noun of the query (its last noun: 휴대용 *유모차*) counts this many times.
+HEAD_BOOST = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +206,7 @@ def decode_offset(raw: object) -> int:
 # -- the embedded backend --------------------------------------------------------------------------------
 
 def token(term: str) -> str:
-    """A term as stored in the FULLTEXT index: a letter, then its UTF-8 in hex (a hash when very long).
+    """A term as stored in the title FULLTEXT index: a letter, then its UTF-8 in hex (a hash when very long).
 
     Only [0-9a-z] reach MATCH … AGAINST, so no query can carry a FULLTEXT operator, and a hex prefix is a term
     prefix (for completion)."""
@@ -224,138 +225,424 @@ def untoken(tok: str) -> str | None:
     return None
 
 
-def cell(lat: float, lng: float) -> str:
-    return f"g{math.floor(lat / CELL_DEG)}x{math.floor(lng / CELL_DEG)}".replace("-", "m")
+def term_key(term: str) -> str:
+    """A term as the postings hold it: itself, or (over 40 bytes) the same hash its token carries."""
+    raw = term.encode()
+    if len(raw) <= 40:
+        return term
+    return "#" + hashlib.blake2b(raw, digest_size=12).hexdigest()
 
 
-def cells_around(lat: float, lng: float, radius_m: float) -> list[str] | None:
-    min_lng, min_lat, max_lng, max_lat = bounding_box(lat, lng, radius_m)
-    rows = range(math.floor(min_lat / CELL_DEG), math.floor(max_lat / CELL_DEG) + 1)
-    cols = range(math.floor(min_lng / CELL_DEG), math.floor(max_lng / CELL_DEG) + 1)
-    if len(rows) * len(cols) > MAX_CELLS:
-        return None
-    return [f"g{r}x{c}".replace("-", "m") for r in rows for c in cols]
+def _key_of_token(tok: str) -> str | None:
+    if tok.startswith("h"):
+        return "#" + tok[1:]
+    return untoken(tok)
 
 
-def category_token(category_id: int) -> str:
-    # At least InnoDB's minimum token length (3) even for category 1.
-    return f"cat{category_id}"
+def postings_of(doc: SearchDoc) -> dict[str, tuple[int, int]]:
+    """A document's postings: term key → (tier, weight in half points).
+
+    The weight is where the term appears — 3 in the title, 1 in the description (each counted at most
+    ``TF_CAP`` times), 0.5 among the related terms — doubled, so that every score is a whole number and two
+    listings that score the same compare equal. Tier 1 holds the terms of the title."""
+    title, body, related = Counter(doc.title_terms), Counter(doc.body_terms), set(doc.related_terms)
+    out: dict[str, tuple[int, int]] = {}
+    for term in dict.fromkeys([*doc.title_terms, *doc.body_terms, *doc.related_terms]):
+        w = (TITLE_WEIGHT * min(title[term], TF_CAP) + BODY_WEIGHT * min(body[term], TF_CAP)
+             + RELATED_WEIGHT * (term in related))
+        key = term_key(term)
+        tier = 1 if title[term] else 0
+        if key in out:  # two long terms with one hash: keep the stronger
+            tier, w = max(out[key], (tier, int(w * 2)))
+            out[key] = (tier, w)
+            continue
+        out[key] = (tier, int(w * 2))
+    return out
+
+
+# The map cells postings are filed under: CELL_DEG by CELL_DEG (~550 m north–south, ~440 m east–west in Korea),
+# numbered west to east along a row, row after row, so the cells a circle covers are one key range per row.
+CELL_DEG = 0.005
+CELL_ROWS, CELL_COLS = 36_000, 72_000
+EARTH_RADIUS_M = 6_370_986.0  # the sphere of MariaDB's ST_Distance_Sphere
+
+
+def _row(lat: float) -> int:
+    return min(max(math.floor((lat + 90.0) / CELL_DEG), 0), CELL_ROWS - 1)
+
+
+def _col(lng: float) -> int:
+    return min(max(math.floor((lng + 180.0) / CELL_DEG), 0), CELL_COLS - 1)
+
+
+def cell_of(lat: float, lng: float) -> int:
+    return _row(lat) * CELL_COLS + _col(lng)
+
+
+def cell_ranges(lat: float, lng: float, radius_m: float) -> list[tuple[int, int]]:
+    """The cells holding every point within ``radius_m`` of (lat, lng): one (first, last) cell range per row.
+
+    Per row, the widest longitude span the circle can reach there comes from the haversine formula at the row's
+    latitude nearest the centre; a metre of margin covers rounding and the distance formula (see ``_distance_sql``)."""
+    r = (radius_m + 1.0) / EARTH_RADIUS_M
+    dlat = math.degrees(r)
+    hav_r = math.sin(r / 2) ** 2
+    cos_centre = math.cos(math.radians(lat))
+    out = []
+    for row in range(_row(lat - dlat), _row(lat + dlat) + 1):
+        south, north = row * CELL_DEG - 90.0, (row + 1) * CELL_DEG - 90.0
+        nearest = min(max(lat, south), north)
+        hav_dlat = math.sin(math.radians(nearest - lat) / 2) ** 2
+        cos_row = min(math.cos(math.radians(south)), math.cos(math.radians(north)))
+        room = (hav_r - hav_dlat) / max(cos_centre * cos_row, 1e-12)
+        if room < 0:
+            continue
+        if room >= 1:
+            first, last = 0, CELL_COLS - 1
+        else:
+            dlng = math.degrees(2 * math.asin(math.sqrt(room)))
+            first, last = _col(lng - dlng), _col(lng + dlng)
+        out.append((row * CELL_COLS + first, row * CELL_COLS + last))
+    return out
+
+
+def _distance_sql(alias: str) -> str:
+    """Metres from (%s lat, %s lat, %s lng) to ``alias``.lat/lng on ST_Distance_Sphere's sphere, by the
+    equirectangular formula at the mean latitude: within 0.3 m of the great-circle distance up to 50 km (the
+    largest radius), at a third of the haversine formula's cost per row."""
+    return (f"{EARTH_RADIUS_M:.1f} * RADIANS(SQRT(POW({alias}.lat - %s, 2)"
+            f" + POW(COS(RADIANS(({alias}.lat + %s) / 2)) * ({alias}.lng - %s), 2)))")
+
+
+@dataclass(slots=True)
+class _Found:
+    """A listing a search found: its score, its weight in the list it was found in, how far it is."""
+
+    item_id: int
+    score: int
+    weight: int
+    distance_m: float
 
 
 class EmbeddedSearch:
-    """Search documents in MariaDB (table ``search_docs``), ranked by InnoDB's FULLTEXT relevance."""
+    """Search documents and their postings in MariaDB (see migration 0007), ranked by our own weights.
+
+    A listing's score is Σ over the query's terms of (weight of the term in the listing) × (the term's
+    rarity, idf² with idf = log10(1 + N / listings with the term)), the head noun counting 1.5 times; all in
+    whole numbers. Near a point, the best page is found without reading every posting in the circle: the
+    postings of one term in one tier form a list whose best possible contribution is known in advance, so
+    the lists are read from the most valuable down until the lists left could not lift any unseen listing
+    above the page's last score; listings already found are completed by key lookups into those lists
+    (the MaxScore strategy). Whenever the bound cannot be shown, the plain query reads every posting."""
 
     name = "embedded"
 
-    def __init__(self, db: Database, categories: Categories | None = None) -> None:
+    def __init__(self, db: Database, categories: Categories | None = None, *, early_stop: bool = True) -> None:
         self._db = db
         self._categories = categories
+        self._early_stop = early_stop
+        # How many reading rounds each search near a point took (0: it read every posting in the circle).
+        self.rounds: Counter[int] = Counter()
+
+    # -- writing -----------------------------------------------------------------------------------------
 
     async def index(self, docs: Sequence[SearchDoc]) -> None:
+        docs = list({d.item_id: d for d in docs}.values())
         if not docs:
             return
-        # REPLACE gives a changed document a new FULLTEXT doc id (InnoDB's rule for user-kept FTS_DOC_ID).
+        old = await self._stored([d.item_id for d in docs])
         rows: list[Any] = []
+        postings: list[Any] = []
         for d in docs:
-            match = [token(t) for t in d.title_terms + d.body_terms + d.related_terms]
-            match += [cell(d.lat, d.lng)] + [category_token(c) for c in d.cat_ids]
-            rows += [d.item_id, " ".join(match), _tokens(d.title_terms), _tokens(d.body_terms),
-                     _tokens(d.related_terms), d.title[:60], f"POINT({d.lng:.7f} {d.lat:.7f})", *d.cat_ids,
-                     d.price_per_day, d.deposit, d.condition, d.available_from, d.available_until, d.status,
-                     d.owner_rating, d.created_at]
-        vocab_changes = await self._vocab_delta(docs)
+            lat, lng = round(d.lat, 7), round(d.lng, 7)
+            c = cell_of(lat, lng)
+            rows += [d.item_id, _tokens(d.title_terms), _tokens(d.body_terms), _tokens(d.related_terms),
+                     d.title[:60], f"POINT({lng:.7f} {lat:.7f})", c, *d.cat_ids, d.price_per_day, d.deposit,
+                     d.condition, d.available_from, d.available_until, d.status, d.owner_rating, d.created_at]
+            for key, (tier, weight) in postings_of(d).items():
+                postings.append((key, tier, c, d.item_id, weight, lat, lng))
+        vocab, terms = self._deltas(old, docs)
+        tops: dict[str, list[int]] = {}
+        for key, tier, *_, weight, _lat, _lng in postings:
+            top = tops.setdefault(key, [0, 0])
+            top[1 - tier] = max(top[1 - tier], weight)
         async with self._db.transaction() as cur:
+            # REPLACE gives a changed document a new FULLTEXT doc id (InnoDB's rule for user-kept FTS_DOC_ID).
             await cur.execute(
-                "REPLACE INTO search_docs (item_id, match_terms, title_terms, body_terms, related_terms, title,"
-                " location, cat1_id, cat2_id, cat3_id, price_per_day, deposit, item_condition, available_from,"
+                "REPLACE INTO search_docs (item_id, title_terms, body_terms, related_terms, title, location, cell,"
+                " cat1_id, cat2_id, cat3_id, price_per_day, deposit, item_condition, available_from,"
                 " available_until, status, owner_rating, created_at) VALUES "
-                + ", ".join(["(%s, %s, %s, %s, %s, %s, ST_GeomFromText(%s, 4326), %s, %s, %s, %s, %s, %s, %s, %s,"
+                + ", ".join(["(%s, %s, %s, %s, %s, ST_GeomFromText(%s, 4326), %s, %s, %s, %s, %s, %s, %s, %s, %s,"
                              " %s, %s, %s)"] * len(docs)), tuple(rows))
-            await self._apply_vocab(cur, vocab_changes)
-
-    async def _vocab_delta(self, docs: Sequence[SearchDoc]) -> dict[str, int]:
-        """+1 for each term a document gains, -1 for each it loses (the vocabulary counts listings)."""
-        old = await self._stored_terms([d.item_id for d in docs])
-        delta: dict[str, int] = {}
-        for d in docs:
-            new = set(d.title_terms) | set(d.body_terms)
-            before = old.get(d.item_id, set())
-            for t in new - before:
-                delta[t] = delta.get(t, 0) + 1
-            for t in before - new:
-                delta[t] = delta.get(t, 0) - 1
-        return delta
-
-    async def _stored_terms(self, item_ids: Sequence[int]) -> dict[int, set[str]]:
-        if not item_ids:
-            return {}
-        rows = await self._db.fetchall(
-            f"SELECT item_id, title_terms, body_terms FROM search_docs WHERE item_id IN"
-            f" ({', '.join(['%s'] * len(item_ids))})", tuple(item_ids))
-        out: dict[int, set[str]] = {}
-        for r in rows:
-            terms = {untoken(t) for t in (r["title_terms"] + " " + r["body_terms"]).split()}
-            out[int(r["item_id"])] = {t for t in terms if t}
-        return out
-
-    @staticmethod
-    async def _apply_vocab(cur: Any, delta: dict[str, int]) -> None:
-        changes = sorted((t, n) for t, n in delta.items() if n and len(t) <= 40)
-        if not changes:
-            return
-        await cur.execute(
-            "INSERT INTO search_vocab (term, df) VALUES " + ", ".join(["(%s, %s)"] * len(changes))
-            + " ON DUPLICATE KEY UPDATE df = df + VALUES(df)",
-            tuple(x for change in changes for x in change))
+            await self._delete_postings(cur, [p for s in old.values() for p in s.postings()])
+            for i in range(0, len(postings), 2000):
+                chunk = postings[i:i + 2000]
+                await cur.execute(
+                    "INSERT INTO search_postings (term, tier, cell, item_id, weight, lat, lng) VALUES "
+                    + ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk)), tuple(x for p in chunk for x in p))
+            await self._apply_counts(cur, vocab, terms, len(docs) - len(old), tops)
 
     async def remove(self, item_ids: Sequence[int]) -> None:
         if not item_ids:
             return
-        old = await self._stored_terms(item_ids)
-        delta: dict[str, int] = {}
-        for terms in old.values():
-            for t in terms:
-                delta[t] = delta.get(t, 0) - 1
+        old = await self._stored(item_ids)
+        if not old:
+            return
+        vocab, terms = self._deltas(old, [])
         async with self._db.transaction() as cur:
-            await cur.execute(f"DELETE FROM search_docs WHERE item_id IN ({', '.join(['%s'] * len(item_ids))})",
-                              tuple(item_ids))
-            await self._apply_vocab(cur, delta)
+            await cur.execute(f"DELETE FROM search_docs WHERE item_id IN ({', '.join(['%s'] * len(old))})",
+                              tuple(old))
+            await self._delete_postings(cur, [p for s in old.values() for p in s.postings()])
+            await self._apply_counts(cur, vocab, terms, -len(old), {})
+
+    async def _stored(self, item_ids: Sequence[int]) -> dict[int, _Stored]:
+        if not item_ids:
+            return {}
+        rows = await self._db.fetchall(
+            f"SELECT item_id, title_terms, body_terms, related_terms, cell FROM search_docs WHERE item_id IN"
+            f" ({', '.join(['%s'] * len(item_ids))})", tuple(item_ids))
+        return {int(r["item_id"]): _Stored(int(r["item_id"]), r["title_terms"].split(), r["body_terms"].split(),
+                                           r["related_terms"].split(), int(r["cell"])) for r in rows}
+
+    @staticmethod
+    def _deltas(old: Mapping[int, _Stored], docs: Sequence[SearchDoc]) -> tuple[dict[str, int], dict[str, int]]:
+        """Changes to the listing counts: of title and description words (for "did you mean"), and of every
+        posting's term (for rarity). +1 for a term a listing gains, -1 for one it loses."""
+        vocab: dict[str, int] = {}
+        terms: dict[str, int] = {}
+        new = {d.item_id: (set(d.title_terms) | set(d.body_terms), set(postings_of(d))) for d in docs}
+        for item_id in set(old) | set(new):
+            before = old[item_id].words() if item_id in old else set()
+            before_keys = old[item_id].keys() if item_id in old else set()
+            after, after_keys = new.get(item_id, (set(), set()))
+            for counts, gained, lost in ((vocab, after - before, before - after),
+                                         (terms, after_keys - before_keys, before_keys - after_keys)):
+                for t in gained:
+                    counts[t] = counts.get(t, 0) + 1
+                for t in lost:
+                    counts[t] = counts.get(t, 0) - 1
+        return vocab, terms
+
+    @staticmethod
+    async def _delete_postings(cur: Any, keys: list[tuple[str, int, int, int]]) -> None:
+        # Whole primary keys, OR-ed: point lookups, whatever the table's size.
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            await cur.execute(
+                "DELETE FROM search_postings WHERE "
+                + " OR ".join(["(term = %s AND tier = %s AND cell = %s AND item_id = %s)"] * len(chunk)),
+                tuple(x for k in chunk for x in k))
+
+    @staticmethod
+    async def _apply_counts(cur: Any, vocab: dict[str, int], terms: dict[str, int], docs: int,
+                            tops: dict[str, list[int]]) -> None:
+        changes = sorted((t, n) for t, n in vocab.items() if n and len(t) <= 40)
+        if changes:
+            await cur.execute(
+                "INSERT INTO search_vocab (term, df) VALUES " + ", ".join(["(%s, %s)"] * len(changes))
+                + " ON DUPLICATE KEY UPDATE df = df + VALUES(df)", tuple(x for change in changes for x in change))
+        keys = sorted(k for k in set(terms) | set(tops) if terms.get(k) or k in tops)
+        if keys:
+            await cur.execute(
+                "INSERT INTO search_terms (term, docs, top1, top0) VALUES "
+                + ", ".join(["(%s, %s, %s, %s)"] * len(keys))
+                + " ON DUPLICATE KEY UPDATE docs = docs + VALUES(docs), top1 = GREATEST(top1, VALUES(top1)),"
+                " top0 = GREATEST(top0, VALUES(top0))",
+                tuple(x for k in keys for x in (k, terms.get(k, 0), *tops.get(k, (0, 0)))))
+        if docs:
+            await cur.execute("INSERT INTO search_stats (id, docs) VALUES (1, %s)"
+                              " ON DUPLICATE KEY UPDATE docs = docs + VALUES(docs)", (docs,))
+
+    async def clear(self) -> None:
+        big = await self._db.fetchval("SELECT COUNT(*) FROM (SELECT 1 FROM search_postings LIMIT 10001) x")
+        for table in ("search_docs", "search_postings", "search_vocab", "search_terms"):
+            # TRUNCATE drops a big table at once; a small one is quicker to empty row by row.
+            await self._db.execute(f"{'TRUNCATE TABLE' if int(big) > 10_000 else 'DELETE FROM'} {table}")
+        await self._db.execute("REPLACE INTO search_stats (id, docs) VALUES (1, 0)")
+
+    async def refresh(self) -> None:
+        """Nothing to do: a committed document is searchable."""
+
+    # -- searching ---------------------------------------------------------------------------------------
 
     async def search(self, q: SearchQuery) -> SearchPage:
-        if not q.terms:
+        weights, tops = await self._weights(q) if q.terms else ({}, {})
+        if not weights:
             return SearchPage([], None)
-        words = " ".join(token(t) for t in q.terms)
-        must = f"+({words})"
-        # Korean puts the head of a phrase last (휴대용 유모차, 캠핑 랜턴): a listing with it ranks first.
-        ranked = " ".join((">" if t in q.head else "") + token(t) for t in q.terms)
-        conds = [filters_for(q, self._categories)]  # type: ignore[arg-type]
-        if q.category_id is not None:
-            must += f" +{category_token(q.category_id)}"
-        distance_sql, distance_args = "NULL", ()
-        if q.lat is not None and q.lng is not None and q.radius_m is not None:
-            cells = cells_around(q.lat, q.lng, q.radius_m)
-            if cells:
-                must += f" +({' '.join(cells)})"
-            distance_sql, distance_args = "ST_Distance_Sphere(i.location, POINT(%s, %s))", (q.lng, q.lat)
-            conds.append(f.Cond("ST_Distance_Sphere(i.location, POINT(%s, %s)) <= %s", (q.lng, q.lat, q.radius_m)))
-        where = f.Cond("MATCH (i.match_terms) AGAINST (%s IN BOOLEAN MODE)", (must,)) & f.all_of(conds)
-        where_sql, where_args = f.where(where)
-        rows = await self._db.fetchall(
-            # LEAST: InnoDB's relevance is infinite while its row-count estimate is 0 (a table just emptied
-            # and refilled); capping it keeps the arithmetic finite.
-            "SELECT i.item_id, ROUND(%s * LEAST(MATCH (i.title_terms) AGAINST (%s IN BOOLEAN MODE), 1e6)"
-            " + %s * LEAST(MATCH (i.body_terms) AGAINST (%s IN BOOLEAN MODE), 1e6)"
-            " + %s * LEAST(MATCH (i.related_terms) AGAINST (%s IN BOOLEAN MODE), 1e6), 4) AS score,"
-            f" {distance_sql} AS distance_m"
-            f" FROM search_docs i {where_sql}"
-            " ORDER BY score DESC, distance_m, i.created_at DESC, i.owner_rating DESC, i.item_id DESC"
-            " LIMIT %s, %s",
-            (TITLE_WEIGHT, ranked, BODY_WEIGHT, ranked, RELATED_WEIGHT, words, *distance_args, *where_args,
-             q.offset, q.limit + 1))
-        hits = [SearchHit(int(r["item_id"]), float(r["score"]),
-                          None if r["distance_m"] is None else float(r["distance_m"])) for r in rows]
+        want = q.offset + q.limit + 1
+        found = None
+        near = q.lat is not None and q.lng is not None and q.radius_m is not None and not _narrowed(q)
+        if near and self._early_stop:
+            found = await self._best_near(q, weights, tops, want)
+        if found is None:
+            if near:
+                self.rounds[0] += 1
+            found = await self._best(q, weights, want)
+        hits = [SearchHit(x.item_id, x.score / 2000, x.distance_m) for x in found[q.offset:]]
         more = len(hits) > q.limit and q.offset + q.limit < MAX_OFFSET
         return SearchPage(hits[: q.limit], encode_offset(q.offset + q.limit) if more else None)
+
+    async def _weights(self, q: SearchQuery) -> tuple[dict[str, int], dict[tuple[str, int], int]]:
+        """Each indexed query term's key → its worth per half point of posting weight (boost × idf² × 1000,
+        whole); and each (term, tier) → the largest posting weight that list has ever held."""
+        keys = {term_key(t): t for t in q.terms}
+        rows = await self._db.fetchall(
+            f"SELECT term, docs, top1, top0 FROM search_terms WHERE term IN ({', '.join(['%s'] * len(keys))})"
+            " UNION ALL SELECT NULL, docs, 0, 0 FROM search_stats WHERE id = 1", tuple(keys))
+        total = max((int(r["docs"]) for r in rows if r["term"] is None), default=0)
+        weights, tops = {}, {}
+        for r in rows:
+            if r["term"] is None or int(r["docs"]) <= 0 or r["term"] not in keys:
+                continue
+            idf = math.log10(1 + max(total, int(r["docs"])) / int(r["docs"]))
+            boost = HEAD_BOOST if keys[r["term"]] in q.head else 1.0
+            weights[r["term"]] = max(1, round(1000 * boost * idf * idf))
+            tops[(r["term"], 1)], tops[(r["term"], 0)] = int(r["top1"]), int(r["top0"])
+        return weights, tops
+
+    async def _best(self, q: SearchQuery, weights: dict[str, int], want: int) -> list[_Found]:
+        """The first ``want`` hits by reading every posting of the query's terms (within the circle, if any)."""
+        case = "CASE p.term " + " ".join(["WHEN %s THEN %s"] * len(weights)) + " END"
+        args: list[Any] = [x for kv in weights.items() for x in kv]
+        where = f"p.term IN ({', '.join(['%s'] * len(weights))}) AND p.tier IN (0, 1)"
+        args += list(weights)
+        conds = [filters_for(q, self._categories)]  # type: ignore[arg-type]
+        distance, distance_args = "NULL", ()
+        if q.lat is not None and q.lng is not None and q.radius_m is not None:
+            ranges = cell_ranges(q.lat, q.lng, q.radius_m)
+            where += " AND (" + " OR ".join(["p.cell BETWEEN %s AND %s"] * len(ranges)) + ")"
+            args += [x for r in ranges for x in r]
+            distance, distance_args = _distance_sql("g"), (q.lat, q.lat, q.lng)
+            conds.append(f.Cond(f"{distance} <= %s", (*distance_args, q.radius_m)))
+        where_sql, where_args = f.where(f.all_of(conds))
+        rows = await self._db.fetchall(
+            f"SELECT g.item_id, g.score, {distance} AS distance_m FROM ("
+            f"SELECT p.item_id, SUM(p.weight * {case}) AS score, MAX(p.lat) AS lat,"
+            f" MAX(p.lng) AS lng FROM search_postings p WHERE {where} GROUP BY p.item_id) g"
+            f" JOIN search_docs i ON i.item_id = g.item_id {where_sql}"
+            " ORDER BY g.score DESC, distance_m, i.created_at DESC, i.owner_rating DESC, i.item_id DESC LIMIT %s",
+            (*distance_args, *args, *where_args, want))
+        return [_Found(int(r["item_id"]), int(r["score"]), 0,
+                       None if r["distance_m"] is None else float(r["distance_m"])) for r in rows]  # type: ignore[arg-type]
+
+    async def _best_near(self, q: SearchQuery, weights: dict[str, int], tops: dict[tuple[str, int], int],
+                         want: int) -> list[_Found] | None:
+        """The first ``want`` hits near a point, reading the postings lists from the most valuable down
+        (see the class's note); None in the rare case of a tie running past what was read."""
+        assert q.lat is not None and q.lng is not None and q.radius_m is not None
+        bound = {x: weights[x[0]] * top for x, top in tops.items() if top > 0}  # empty lists are never read
+        lists = sorted(bound, key=lambda x: (-bound[x], x))
+        if not lists:
+            return []
+        ranges = cell_ranges(q.lat, q.lng, q.radius_m)
+        best = {t: max(b for x, b in bound.items() if x[0] == t) for t in {x[0] for x in lists}}
+        # 1. The best listings of the most valuable list, completed by key lookups into the other terms' lists:
+        # the page's last hit scores at least as much as the ``want``-th of them.
+        term, tier = lists[0]
+        limit = max(3 * want, 64)
+        rows = await self._branches(q, weights, ranges, {term: [tier]}, {}, limit, probe=list(best),
+                                    first=limit) or []
+        floor = _cut(rows, want)[0]
+        # 2. The lists that together could lift a listing to the floor are read, term by term; a listing found
+        # there is completed with key lookups into the other terms' lists. A listing only in the lists left
+        # out cannot reach the floor.
+        chosen = set(lists)
+        if floor > 0:
+            total = 0
+            for x in reversed(lists):
+                if total + bound[x] >= floor:
+                    chosen = {y for y in lists if bound[y] >= bound[x]}
+                    break
+                total += bound[x]
+        tiers: dict[str, list[int]] = {}
+        for t, tr in sorted(chosen, key=lambda x: (-weights[x[0]], x)):  # the rarest term first
+            tiers.setdefault(t, []).append(tr)
+        # A listing in term t's chosen lists needs at least this weight there to reach the floor. What it can
+        # have from another term: at most that term's best — or, for a term whose branch comes earlier, the
+        # best of its lists not chosen (were the listing in a chosen one, that earlier branch finds it).
+        unread = {t: max((b for x, b in bound.items() if x[0] == t and x not in chosen), default=0) for t in best}
+        least, earlier = {}, set()
+        for t in tiers:
+            other = sum(unread[u] if u in earlier else best[u] for u in best if u != t)
+            least[t] = -(-(floor - other) // weights[t])
+            earlier.add(t)
+        edge = _cut(rows, want)[1]
+        last = min(rows, key=lambda x: (x.weight, -x.distance_m)) if rows else None
+        reach = None if last is None else weights[term] * last.weight + sum(best[u] for u in best if u != term)
+        if chosen == {lists[0]} and (last is None or len(rows) < limit or reach < floor or (  # type: ignore[operator]
+                reach == floor and last.distance_m > edge)):
+            # The first round already holds every listing of the one list worth reading that could reach the
+            # page, with its whole score: those it left out weigh less there (or as much, and lie farther).
+            self.rounds[1] += 1
+            return await self._settle_ties(sorted(rows, key=lambda x: (-x.score, x.distance_m)), want)
+        self.rounds[2] += 1
+        limit = want + 8
+        found = await self._branches(q, weights, ranges, tiers, least, limit, probe=list(best), want=want)
+        if found is None:
+            return None
+        unique = sorted({x.item_id: x for x in found}.values(), key=lambda x: (-x.score, x.distance_m))
+        return await self._settle_ties(unique, want)
+
+    async def _branches(self, q: SearchQuery, weights: dict[str, int], ranges: list[tuple[int, int]],
+                        tiers: Mapping[str, list[int]], least: Mapping[str, int], limit: int,
+                        probe: Sequence[str] = (), want: int = 0,
+                        first: int | None = None) -> list[_Found] | None:
+        """For each term, the listings in the circle in its lists of the given tiers (with at least weight
+        ``least[term]`` there), best first, then nearest: the first ``limit`` of each. Their scores count the
+        term's weight, plus — looked up by key — their postings for the other ``probe`` terms.
+        With ``want``: None when a term's listings tied with its ``want``-th run past the ``limit``. With
+        ``first``: only the first that many by the term's weight (then nearest) are completed."""
+        assert q.lat is not None and q.lng is not None and q.radius_m is not None
+        cells = " OR ".join(["p.cell BETWEEN %s AND %s"] * len(ranges))
+        cell_args = [x for r in ranges for x in r]
+        distance = _distance_sql("p")
+        parts, args = [], []
+        for t, trs in tiers.items():
+            others = [u for u in probe if u != t]
+            added = "".join(f" + COALESCE(n{k}.weight, 0) * %s" for k in range(len(others)))
+            # One lookup per other term, whatever its tier (a listing has one posting per term).
+            joins = "".join(f" LEFT JOIN search_postings n{k} FORCE INDEX (ix_search_postings_probe)"
+                            f" ON n{k}.term = %s AND n{k}.cell = p.cell AND n{k}.item_id = p.item_id"
+                            for k in range(len(others)))
+            where = (f"p.term = %s AND p.tier IN ({', '.join(['%s'] * len(trs))}) AND p.weight >= %s"
+                     f" AND ({cells}) AND {distance} <= %s")
+            where_args = [t, *trs, max(least.get(t, 0), 0), *cell_args, q.lat, q.lat, q.lng, q.radius_m]
+            source, source_args = "search_postings p", []
+            if first is not None:  # the term's best postings only, then their lookups
+                source = (f"(SELECT p.item_id, p.cell, p.weight, p.lat, p.lng FROM search_postings p WHERE {where}"
+                          f" ORDER BY p.weight DESC, {distance} LIMIT %s) p")
+                source_args = [*where_args, q.lat, q.lat, q.lng, first]
+                where, where_args = "TRUE", []
+            parts.append(
+                f"(SELECT {len(parts)} AS branch, p.item_id, p.weight * %s{added} AS score, p.weight,"
+                f" {distance} AS distance_m FROM {source}{joins}"
+                f" WHERE {where} ORDER BY score DESC, distance_m LIMIT %s)")
+            args += [weights[t], *(weights[u] for u in others), q.lat, q.lat, q.lng, *source_args, *others,
+                     *where_args, limit]
+        rows = await self._db.fetchall(" UNION ALL ".join(parts), tuple(args))
+        found = [_Found(int(r["item_id"]), int(r["score"]), int(r["weight"]), float(r["distance_m"]))
+                 for r in rows]
+        for branch in range(len(parts) if want else 0):
+            mine = [x for x, r in zip(found, rows) if r["branch"] == branch]
+            if len(mine) == limit and (mine[-1].score, mine[-1].distance_m) == (mine[want - 1].score,
+                                                                              mine[want - 1].distance_m):
+                return None  # a tie reaching past the cut: what lies beyond may belong on the page
+        return found
+
+    async def _settle_ties(self, ranked: list[_Found], want: int) -> list[_Found]:
+        """Listings equal in score and distance (the same place) are ordered newest first, then by rating."""
+        edge = ranked[: want + 1]
+        tied = {x.item_id for a, b in itertools.pairwise(edge) if (a.score, a.distance_m) == (b.score, b.distance_m)
+                for x in (a, b)}
+        if tied:
+            rows = await self._db.fetchall(
+                f"SELECT item_id, created_at, owner_rating FROM search_docs WHERE item_id IN"
+                f" ({', '.join(['%s'] * len(tied))})", tuple(tied))
+            extra = {int(r["item_id"]): (r["created_at"], r["owner_rating"]) for r in rows}
+            ranked = sorted(ranked, key=functools.cmp_to_key(lambda a, b: _order(a, b, extra)))
+        return ranked[:want]
+
+    # -- completion, "did you mean" ----------------------------------------------------------------------
 
     async def complete(self, prefix: str, limit: int = 8) -> list[str]:
         raw = korean.normalize(prefix).strip()
@@ -402,12 +689,56 @@ class EmbeddedSearch:
             (max(1, n - 1), n + 1, _like_prefix(term[0]), "%" + _like_escape(term[-1])))
         return [(r["term"], int(r["df"])) for r in rows]
 
-    async def clear(self) -> None:
-        await self._db.execute("DELETE FROM search_docs")
-        await self._db.execute("DELETE FROM search_vocab")
 
-    async def refresh(self) -> None:
-        """Nothing to do: a committed document is searchable."""
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """What the index holds of a listing, enough to take back its postings and counts."""
+
+    item_id: int
+    title: list[str]  # tokens
+    body: list[str]
+    related: list[str]
+    cell: int
+
+    def words(self) -> set[str]:
+        return {w for w in (untoken(t) for t in self.title + self.body) if w}
+
+    def keys(self) -> set[str]:
+        return {k for k in (_key_of_token(t) for t in self.title + self.body + self.related) if k}
+
+    def postings(self) -> list[tuple[str, int, int, int]]:
+        title = {k for k in (_key_of_token(t) for t in self.title) if k}
+        return [(k, 1 if k in title else 0, self.cell, self.item_id) for k in sorted(self.keys())]
+
+
+def _narrowed(q: SearchQuery) -> bool:
+    """Whether the query filters on more than place (the postings carry no price, category or dates)."""
+    return (q.category_id is not None or q.conditions is not None or set(q.statuses) != set(PUBLIC_STATUSES)
+            or any(x is not None for x in (q.price_min, q.price_max, q.deposit_min, q.deposit_max,
+                                           q.available_from, q.available_until)))
+
+
+def _cut(found: list[_Found], want: int) -> tuple[int, float]:
+    """(score, distance) of the ``want``-th best found so far — the page's last hit can only be better.
+    (0, ∞) while fewer were found."""
+    if len(found) < want:
+        return 0, math.inf
+    last = sorted(found, key=lambda x: (-x.score, x.distance_m))[want - 1]
+    return last.score, last.distance_m
+
+
+def _order(a: _Found, b: _Found, extra: Mapping[int, tuple[Any, Any]]) -> int:
+    """Score, then distance, then (for listings at one place) newest, best rated, highest id first."""
+    ka, kb = (-a.score, a.distance_m), (-b.score, b.distance_m)
+    if ka != kb:
+        return -1 if ka < kb else 1
+    (ca, ra), (cb, rb) = extra.get(a.item_id, (None, None)), extra.get(b.item_id, (None, None))
+    for x, y in ((ca, cb), (ra, rb), (a.item_id, b.item_id)):
+        if x != y:
+            if x is None or (y is not None and x < y):
+                return 1
+            return -1
+    return 0
 
 
 def _tokens(terms: list[str]) -> str:

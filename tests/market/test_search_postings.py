@@ -1,0 +1,143 @@
+"""The embedded search's own index: map cells, bookkeeping, and the early stop that must change nothing."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import date, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from market.search import (
+    EARTH_RADIUS_M,
+    EmbeddedSearch,
+    SearchDoc,
+    SearchQuery,
+    cell_of,
+    cell_ranges,
+    postings_of,
+    term_key,
+)
+from market.service import Market
+from tests.conftest import GANGNAM
+
+
+def _destination(lat: float, lng: float, bearing: float, metres: float) -> tuple[float, float]:
+    """The point ``metres`` from (lat, lng) along ``bearing`` on the sphere."""
+    d = metres / EARTH_RADIUS_M
+    p1, l1, b = math.radians(lat), math.radians(lng), math.radians(bearing)
+    p2 = math.asin(math.sin(p1) * math.cos(d) + math.cos(p1) * math.sin(d) * math.cos(b))
+    l2 = l1 + math.atan2(math.sin(b) * math.sin(d) * math.cos(p1), math.cos(d) - math.sin(p1) * math.sin(p2))
+    return math.degrees(p2), math.degrees(l2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lat=st.floats(33.0, 38.6), lng=st.floats(124.5, 131.0), radius=st.integers(100, 50_000),
+       bearing=st.floats(0, 360), share=st.floats(0, 1))
+def test_the_cells_of_a_circle_hold_every_point_in_it(lat: float, lng: float, radius: int, bearing: float,
+                                                      share: float) -> None:
+    ranges = cell_ranges(lat, lng, radius)
+    p = _destination(lat, lng, bearing, radius * share)
+    c = cell_of(*p)
+    assert any(first <= c <= last for first, last in ranges), (p, radius)
+    # One range per row of cells crossed (rows are ~556 m), none wider than the circle needs.
+    assert len(ranges) <= 2 * radius / 555 + 3
+    widest_deg = math.degrees(radius / EARTH_RADIUS_M / math.cos(math.radians(abs(lat) + 1)))
+    assert all(last - first <= 2 * widest_deg / 0.005 + 2 for first, last in ranges)
+
+
+def test_a_posting_weighs_where_the_term_is() -> None:
+    doc = _doc(1, ["텐트", "텐트", "텐트"], ["텐트", "의자"], ["캠핑"], *GANGNAM, 0)
+    assert postings_of(doc) == {"텐트": (1, 2 * (3 * 2 + 1)), "의자": (0, 2), "캠핑": (0, 1)}
+    long = "가" * 30  # 90 bytes: kept as a hash
+    assert term_key(long).startswith("#") and list(postings_of(_doc(2, [long], [], [], *GANGNAM, 0))) == [term_key(long)]
+
+
+# -- against MariaDB ---------------------------------------------------------------------------------------
+
+VOCAB = ["텐트", "의자", "캠핑", "랜턴", "테이블", "침낭", "버너", "타프"]
+COMMON = ["캠핑"]  # in most listings, as the category is
+
+
+def _doc(item_id: int, title: list[str], body: list[str], related: list[str], lat: float, lng: float,
+         age: int) -> SearchDoc:
+    return SearchDoc(item_id=item_id, title="제목", title_terms=title, body_terms=body, related_terms=related,
+                     lat=lat, lng=lng, cat_ids=(1, 2, 3), price_per_day=1000, deposit=0, condition="상",
+                     available_from=date(2026, 1, 1), available_until=None, status="available",
+                     created_at=datetime(2026, 1, 1) + timedelta(minutes=age))
+
+
+def _random_doc(rng: random.Random, item_id: int, places: list[tuple[float, float]]) -> SearchDoc:
+    title = rng.sample(VOCAB, rng.choice([1, 1, 2, 3]))
+    if rng.random() < 0.2:
+        title.append(title[0])  # said twice
+    body = rng.sample(VOCAB, rng.choice([0, 1, 2]))
+    related = [t for t in COMMON if rng.random() < 0.7 and t not in title]
+    lat, lng = rng.choice(places) if places and rng.random() < 0.15 else (GANGNAM[0] + rng.gauss(0, 0.03),
+                                                               GANGNAM[1] + rng.gauss(0, 0.03))
+    return _doc(item_id, title, body, related, lat, lng, rng.randrange(0, 3))  # ages collide: ties
+
+
+async def test_the_early_stop_finds_exactly_what_reading_every_posting_finds(market: Market) -> None:
+    rng = random.Random(11)
+    # Some listings share a place (a shop with many), so whole groups tie on score and distance.
+    places = [(GANGNAM[0] + rng.uniform(-0.02, 0.02), GANGNAM[1] + rng.uniform(-0.02, 0.02)) for _ in range(5)]
+    docs = [_random_doc(rng, i, places) for i in range(1, 601)]
+    quick, slow = EmbeddedSearch(market.db), EmbeddedSearch(market.db, early_stop=False)
+    await quick.clear()
+    await quick.index(docs)
+    compared = 0
+    for _ in range(120):
+        terms = tuple(rng.sample(VOCAB, rng.choice([1, 2, 2, 3])))
+        head = (terms[-1],) if len(terms) > 1 and rng.random() < 0.5 else ()
+        centre = places[0] if rng.random() < 0.3 else (GANGNAM[0] + rng.uniform(-0.03, 0.03),
+                                                        GANGNAM[1] + rng.uniform(-0.03, 0.03))
+        q = SearchQuery(text=" ".join(terms), terms=terms, head=head, lat=centre[0], lng=centre[1],
+                        radius_m=rng.choice([300, 1500, 3000, 6000]), limit=rng.choice([5, 20]),
+                        offset=rng.choice([0, 0, 5, 20]))
+        a, b = await quick.search(q), await slow.search(q)
+        assert [(h.item_id, h.score) for h in a.hits] == [(h.item_id, h.score) for h in b.hits], q
+        assert [h.distance_m for h in a.hits] == [h.distance_m for h in b.hits]
+        assert a.next_cursor == b.next_cursor
+        compared += len(a.hits)
+    assert compared > 500
+    # Most searches were settled early (in a round or two), not by reading everything.
+    early = sum(n for rounds, n in quick.rounds.items() if rounds > 0)
+    assert early > 0.8 * sum(quick.rounds.values()) and quick.rounds[1] > 0 and slow.rounds[0] == 120
+
+
+async def test_the_bookkeeping_follows_every_change(market: Market) -> None:
+    rng = random.Random(5)
+    backend = EmbeddedSearch(market.db)
+    await backend.clear()
+    current: dict[int, SearchDoc] = {}
+    for step in range(40):
+        if current and rng.random() < 0.3:
+            gone = rng.sample(sorted(current), min(len(current), rng.randint(1, 4)))
+            await backend.remove(gone + [10_000 + step])  # and one never indexed
+            for i in gone:
+                del current[i]
+        else:
+            batch = [_random_doc(rng, rng.randint(1, 60), []) for _ in range(rng.randint(1, 8))]
+            await backend.index(batch)
+            current.update({d.item_id: d for d in batch})
+    db = market.db
+    want = {(k, tier, cell_of(round(d.lat, 7), round(d.lng, 7)), d.item_id, w)
+            for d in current.values() for k, (tier, w) in postings_of(d).items()}
+    have = {(r["term"], r["tier"], r["cell"], r["item_id"], r["weight"])
+            for r in await db.fetchall("SELECT term, tier, cell, item_id, weight FROM search_postings")}
+    assert have == want
+    counts: dict[str, int] = {}
+    for d in current.values():
+        for k in postings_of(d):
+            counts[k] = counts.get(k, 0) + 1
+    stored = {r["term"]: int(r["docs"]) for r in await db.fetchall("SELECT term, docs FROM search_terms")}
+    assert {k: n for k, n in stored.items() if n} == counts
+    assert int(await db.fetchval("SELECT docs FROM search_stats WHERE id = 1")) == len(current)
+    words: dict[str, int] = {}
+    for d in current.values():
+        for w in set(d.title_terms) | set(d.body_terms):
+            words[w] = words.get(w, 0) + 1
+    vocab = {r["term"]: int(r["df"]) for r in await db.fetchall("SELECT term, df FROM search_vocab WHERE df > 0")}
+    assert vocab == words
