@@ -41,7 +41,7 @@ from market import korean  # noqa: E402
 from market.categories import Categories  # noqa: E402
 from market.db import Database  # noqa: E402
 from market.migrate import migrate  # noqa: E402
-from market.search import EmbeddedSearch, SearchQuery, cell, category_token, token  # noqa: E402
+from market.search import EmbeddedSearch, SearchQuery, cell_of, postings_of, token  # noqa: E402
 from market.search_index import SearchIndexer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,8 +50,9 @@ RESULTS = Path(__file__).resolve().parent / "results" / "search.md"
 SEOUL = (37.43, 37.70, 126.80, 127.18)
 KOREA = (34.5, 38.3, 126.2, 129.5)
 CENTRES = {"dense": (37.4979, 127.0276), "sparse": (36.42, 127.42)}
-FT_INDEXES = ("ft_search_match (match_terms)", "ft_search_title (title_terms)", "ft_search_body (body_terms)",
-              "ft_search_related (related_terms)")
+FT_INDEXES = ("ft_search_title (title_terms)",)
+PROBE_INDEX = ("ix_search_postings_probe", "(term, cell, item_id, weight)")
+SEARCH_TABLES = ("search_docs", "search_postings", "search_terms", "search_stats", "search_vocab")
 
 
 def pct(values: list[float], p: float) -> float:
@@ -77,16 +78,17 @@ def analysed_listings() -> list[dict[str, object]]:
     out = []
     for x, d in zip(listings, listing_docs(listings)):
         out.append({"title": str(x["title"])[:60], "description": x["description"], "title_terms": d.title_terms,
-                    "body_terms": d.body_terms, "related_terms": d.related_terms})
+                    "body_terms": d.body_terms, "related_terms": d.related_terms, "postings": postings_of(d)})
     return out
 
 
 async def load(db: Database, n: int, texts: list[dict[str, object]]) -> float:
     have = int(await db.fetchval("SELECT COUNT(*) FROM search_docs"))
-    if have == n:
+    if have == n and int(await db.fetchval("SELECT docs FROM search_stats WHERE id = 1")) == n:
         return 0.0
     started = time.perf_counter()
-    await db.execute("DELETE FROM search_docs")
+    for table in SEARCH_TABLES:
+        await db.execute(f"TRUNCATE TABLE {table}")
     await db.execute("DROP TABLE IF EXISTS like_items")
     await db.execute("CREATE TABLE like_items (id BIGINT UNSIGNED PRIMARY KEY, title VARCHAR(60) NOT NULL,"
                      " description TEXT NOT NULL, location POINT REF_SYSTEM_ID=4326 NOT NULL)"
@@ -96,48 +98,71 @@ async def load(db: Database, n: int, texts: list[dict[str, object]]) -> float:
         " AND table_name = 'search_docs' AND index_type = 'FULLTEXT'")}
     if present:  # rows load far faster without them; they are built once at the end
         await db.execute("ALTER TABLE search_docs " + ", ".join(f"DROP INDEX {name}" for name in sorted(present)))
+    if await db.fetchval("SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = DATABASE()"
+                         " AND table_name = 'search_postings' AND index_name = %s", (PROBE_INDEX[0],)):
+        await db.execute(f"ALTER TABLE search_postings DROP INDEX {PROBE_INDEX[0]}")
     rng = random.Random(7)
     today = date.today()
     # Categories in the documents are spread over the seeded top-level ones (ids 1, 40, 59, ...); only the
     # cell and category tokens matter to the query plan.
     top = [1, 40, 59, 75, 89, 109, 125, 146]
-    chunk = 5_000  # rows per LOAD DATA: the client library mis-sequences very large local files
+    # What the indexer would count: listings per term and each term's largest weight per tier.
+    term_docs: dict[str, int] = {}
+    term_top: dict[str, list[int]] = {}
+    chunk = 5_000  # listings per LOAD DATA: the client library mis-sequences very large local files
     with tempfile.TemporaryDirectory() as tmp:
         for first in range(1, n + 1, chunk):
             docs_path, like_path = Path(tmp) / "docs.tsv", Path(tmp) / "like.tsv"
+            post_path = Path(tmp) / "postings.tsv"
             with docs_path.open("w", encoding="utf-8", newline="") as fd, \
-                    like_path.open("w", encoding="utf-8", newline="") as fl:
+                    like_path.open("w", encoding="utf-8", newline="") as fl, \
+                    post_path.open("w", encoding="utf-8", newline="") as fp:
                 for i in range(first, min(n, first + chunk - 1) + 1):
                     box = SEOUL if i % 2 == 0 else KOREA
-                    lat, lng = rng.uniform(box[0], box[1]), rng.uniform(box[2], box[3])
+                    lat, lng = round(rng.uniform(box[0], box[1]), 7), round(rng.uniform(box[2], box[3]), 7)
                     t = texts[rng.randrange(len(texts))]
                     title_terms = [token(x) for x in t["title_terms"]]  # type: ignore[union-attr]
                     body_terms = [token(x) for x in t["body_terms"]]  # type: ignore[union-attr]
                     related_terms = [token(x) for x in t["related_terms"]]  # type: ignore[union-attr]
                     c1 = rng.choice(top)
-                    match = title_terms + body_terms + related_terms + [cell(lat, lng), category_token(c1)]
+                    c = cell_of(lat, lng)
                     created = datetime(2026, 1, 1) + timedelta(minutes=rng.randrange(0, 400_000))
                     point = f"POINT({lng:.7f} {lat:.7f})"
-                    _row(fd, [i, " ".join(match), " ".join(title_terms), " ".join(body_terms),
-                                 " ".join(related_terms), t["title"], point, c1, c1, c1,
-                                 rng.randrange(1000, 50000, 500), rng.randrange(0, 200000, 5000), "상",
-                                 today.isoformat(), None, "available", created.isoformat(sep=" ")])
+                    _row(fd, [i, " ".join(title_terms), " ".join(body_terms), " ".join(related_terms), t["title"],
+                              point, c, c1, c1, c1, rng.randrange(1000, 50000, 500), rng.randrange(0, 200000, 5000),
+                              "상", today.isoformat(), None, "available", created.isoformat(sep=" ")])
                     _row(fl, [i, t["title"], t["description"], point])
+                    for key, (tier, weight) in t["postings"].items():  # type: ignore[attr-defined]
+                        fp.write(f"{key}\t{tier}\t{c}\t{i}\t{weight}\t{lat:.7f}\t{lng:.7f}\n")
+                        term_docs[key] = term_docs.get(key, 0) + 1
+                        tops = term_top.setdefault(key, [0, 0])
+                        tops[1 - tier] = max(tops[1 - tier], weight)
             await db.execute(
                 f"LOAD DATA LOCAL INFILE '{docs_path}' INTO TABLE search_docs CHARACTER SET utf8mb4"
                 " FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'"
-                " (item_id, match_terms, title_terms, body_terms, related_terms, title, @point, cat1_id, cat2_id,"
+                " (item_id, title_terms, body_terms, related_terms, title, @point, cell, cat1_id, cat2_id,"
                 " cat3_id, price_per_day, deposit, item_condition, available_from, available_until, status,"
                 " created_at) SET location = ST_GeomFromText(@point, 4326)")
+            await db.execute(
+                f"LOAD DATA LOCAL INFILE '{post_path}' INTO TABLE search_postings CHARACTER SET utf8mb4"
+                " FIELDS TERMINATED BY '\\t' (term, tier, cell, item_id, weight, lat, lng)")
             await db.execute(
                 f"LOAD DATA LOCAL INFILE '{like_path}' INTO TABLE like_items CHARACTER SET utf8mb4"
                 " FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'"
                 " (id, title, description, @point) SET location = ST_GeomFromText(@point, 4326)")
             if (first - 1) % 100_000 == 0:
                 print(f"  loaded {min(n, first - 1 + chunk):,} / {n:,}", flush=True)
-    print("  rows loaded; building FULLTEXT indexes", flush=True)
+    keys = sorted(term_docs)
+    for i in range(0, len(keys), 1000):
+        part = keys[i:i + 1000]
+        await db.execute("INSERT INTO search_terms (term, docs, top1, top0) VALUES "
+                         + ", ".join(["(%s, %s, %s, %s)"] * len(part)),
+                         tuple(x for k in part for x in (k, term_docs[k], *term_top[k])))
+    await db.execute("INSERT INTO search_stats (id, docs) VALUES (1, %s)", (n,))
+    print("  rows loaded; building the title FULLTEXT index and the postings' lookup index", flush=True)
     await db.execute("ALTER TABLE search_docs " + ", ".join(f"ADD FULLTEXT KEY {i}" for i in FT_INDEXES))
-    await db.execute("ANALYZE TABLE search_docs")
+    await db.execute(f"ALTER TABLE search_postings ADD INDEX {PROBE_INDEX[0]} {PROBE_INDEX[1]}")
+    await db.execute("ANALYZE TABLE search_docs, search_postings")
     return time.perf_counter() - started
 
 
@@ -189,18 +214,21 @@ async def reindex_rate(db: Database, categories: Categories, texts: list[dict[st
         await db.execute("INSERT INTO items (owner_id, title, description, category_id, cat1_id, cat2_id, cat3_id,"
                          " price_per_day, deposit, item_condition, location, available_from) VALUES "
                          + ", ".join([one] * (len(rows) // 4)), tuple(rows))
-    # A scratch copy of the search table, so the million documents above stay for the next run.
-    await db.execute("DROP TABLE IF EXISTS search_docs_full")
-    await db.execute("RENAME TABLE search_docs TO search_docs_full")
-    await db.execute("CREATE TABLE search_docs LIKE search_docs_full")
+    # Scratch copies of the search tables, so the million documents above stay for the next run.
+    for table in SEARCH_TABLES:
+        await db.execute(f"DROP TABLE IF EXISTS {table}_full")
+        await db.execute(f"RENAME TABLE {table} TO {table}_full")
+        await db.execute(f"CREATE TABLE {table} LIKE {table}_full")
+    await db.execute("INSERT INTO search_stats (id, docs) VALUES (1, 0)")
     try:
         indexer = SearchIndexer(db, EmbeddedSearch(db, categories), categories)
         t0 = time.perf_counter()
         done = await indexer.reindex()
         return done / (time.perf_counter() - t0)
     finally:
-        await db.execute("DROP TABLE search_docs")
-        await db.execute("RENAME TABLE search_docs_full TO search_docs")
+        for table in SEARCH_TABLES:
+            await db.execute(f"DROP TABLE {table}")
+            await db.execute(f"RENAME TABLE {table}_full TO {table}")
         await db.execute("DELETE FROM items")
 
 
@@ -217,9 +245,17 @@ async def run(args: argparse.Namespace) -> str:
             load_s = await load(db, args.items, texts)
             backend = EmbeddedSearch(db, categories)
             await users(backend, queries, 5, args.users, 0)  # warm the buffer pool
+            backend.rounds.clear()
             alone, _ = await users(backend, queries, args.seconds / 2, 1, 0)
             paced, paced_err = await users(backend, queries, args.seconds, args.users, 1.0)
             flat, flat_err = await users(backend, queries, args.seconds, args.users, 0)
+            rounds = dict(sorted(backend.rounds.items()))
+            every, _ = await users(EmbeddedSearch(db, categories, early_stop=False), queries, args.seconds / 2, 1, 0)
+            nationwide: list[float] = []  # no point: the whole country, newest first among equals
+            for text in queries[:: max(1, len(queries) // 10)]:
+                t0 = time.perf_counter()
+                await backend.search(SearchQuery.parse({"q": text}))
+                nationwide.append((time.perf_counter() - t0) * 1000)
             like: list[float] = []
             rng = random.Random(11)
             for _ in range(args.like_queries):
@@ -257,8 +293,13 @@ async def run(args: argparse.Namespace) -> str:
         f" {statistics.median(flat):.1f} | {pct(flat, 99):.1f} | {flat_err} |",
         f"| ours, one user alone | {len(alone)} | {len(alone) / (args.seconds / 2):.0f} |"
         f" {statistics.median(alone):.1f} | {pct(alone, 99):.1f} | 0 |",
+        f"| ours reading every posting in the circle (no early stop), one user | {len(every)} |"
+        f" {len(every) / (args.seconds / 2):.0f} | {statistics.median(every):.1f} | {pct(every, 99):.1f} | 0 |",
+        f"| ours without a point (nationwide), one user | {len(nationwide)} | — |"
+        f" {statistics.median(nationwide):.0f} | {pct(nationwide, 99):.0f} | 0 |",
         f"| LIKE baseline, one user | {len(like)} | — | {statistics.median(like):.0f} | {pct(like, 99):.0f} | 0 |",
         "",
+        f"- reading rounds per search (0 = fell back to reading every posting in the circle): {rounds}",
         f"- reindex (`billi reindex` code path, {args.reindex_items:,} items from MariaDB, Kiwi analysis included):"
         f" {rate:,.0f} items/s",
         "",
