@@ -309,7 +309,7 @@ def cell_ranges(lat: float, lng: float, radius_m: float) -> list[tuple[int, int]
 def _distance_sql(alias: str) -> str:
     """Metres from (%s lat, %s lat, %s lng) to ``alias``.lat/lng on ST_Distance_Sphere's sphere, by the
     equirectangular formula at the mean latitude: within 0.3 m of the great-circle distance up to 50 km (the
-    largest radius), at a third of the haversine formula's cost per row."""
+    largest radius), and fewer functions per row than the haversine formula."""
     return (f"{EARTH_RADIUS_M:.1f} * RADIANS(SQRT(POW({alias}.lat - %s, 2)"
             f" + POW(COS(RADIANS(({alias}.lat + %s) / 2)) * ({alias}.lng - %s), 2)))")
 
@@ -330,10 +330,11 @@ class EmbeddedSearch:
     A listing's score is Σ over the query's terms of (weight of the term in the listing) × (the term's
     rarity, idf² with idf = log10(1 + N / listings with the term)), the head noun counting 1.5 times; all in
     whole numbers. Near a point, the best page is found without reading every posting in the circle: the
-    postings of one term in one tier form a list whose best possible contribution is known in advance, so
-    the lists are read from the most valuable down until the lists left could not lift any unseen listing
-    above the page's last score; listings already found are completed by key lookups into those lists
-    (the MaxScore strategy). Whenever the bound cannot be shown, the plain query reads every posting."""
+    postings of one term in one tier form a list whose best possible contribution is known in advance. The
+    most valuable list's best listings, completed by key lookups, give a floor for the page's last score;
+    then only the lists, and in them only the postings, that could reach the floor are read, and every
+    listing found is completed by lookups (the MaxScore strategy). With filters other than place, without a
+    point, or when a tie runs past what was read, the plain query reads every posting."""
 
     name = "embedded"
 
