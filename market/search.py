@@ -322,6 +322,10 @@ class _Found:
     score: int
     weight: int
     distance_m: float
+    # Round 1 only: how many listings the sample held, and its last one's weight and distance.
+    sample: int = 0
+    last_weight: int = 0
+    last_distance: float = 0.0
 
 
 class EmbeddedSearch:
@@ -541,8 +545,11 @@ class EmbeddedSearch:
         # the page's last hit scores at least as much as the ``want``-th of them.
         term, tier = lists[0]
         limit = max(3 * want, 64)
+        # With other terms, a wider sample finds listings that have them too (a higher floor); only the best
+        # ``limit`` of it come back, with the sample's size and its last listing (least weight, farthest).
+        sample = limit if len(best) == 1 else 4 * limit
         rows = await self._branches(q, weights, ranges, {term: [tier]}, {}, limit, probe=list(best),
-                                    first=limit) or []
+                                    first=sample) or []
         floor = _cut(rows, want)[0]
         # 2. The lists that together could lift a listing to the floor are read, term by term; a listing found
         # there is completed with key lookups into the other terms' lists. A listing only in the lists left
@@ -563,15 +570,16 @@ class EmbeddedSearch:
         # best of its lists not chosen (were the listing in a chosen one, that earlier branch finds it).
         unread = {t: max((b for x, b in bound.items() if x[0] == t and x not in chosen), default=0) for t in best}
         least, earlier = {}, set()
-        for t in tiers:
+        for t in list(tiers):
             other = sum(unread[u] if u in earlier else best[u] for u in best if u != t)
             least[t] = -(-(floor - other) // weights[t])
             earlier.add(t)
+            if least[t] > max(tops[(t, tr)] for tr in tiers[t]):
+                del tiers[t]  # no posting of its chosen lists weighs enough: nothing to read
         edge = _cut(rows, want)[1]
-        last = min(rows, key=lambda x: (x.weight, -x.distance_m)) if rows else None
-        reach = None if last is None else weights[term] * last.weight + sum(best[u] for u in best if u != term)
-        if chosen == {lists[0]} and (last is None or len(rows) < limit or reach < floor or (  # type: ignore[operator]
-                reach == floor and last.distance_m > edge)):
+        whole = not rows or rows[0].sample < sample  # the sample held every listing of the list in the circle
+        reach = weights[term] * rows[0].last_weight + sum(best[u] for u in best if u != term) if rows else 0
+        if chosen == {lists[0]} and (whole or reach < floor or (reach == floor and rows[0].last_distance > edge)):
             # The first round already holds every listing of the one list worth reading that could reach the
             # page, with its whole score: those it left out weigh less there (or as much, and lie farther).
             self.rounds[1] += 1
@@ -608,20 +616,25 @@ class EmbeddedSearch:
             where = (f"p.term = %s AND p.tier IN ({', '.join(['%s'] * len(trs))}) AND p.weight >= %s"
                      f" AND ({cells}) AND {distance} <= %s")
             where_args = [t, *trs, max(least.get(t, 0), 0), *cell_args, q.lat, q.lat, q.lng, q.radius_m]
-            source, source_args = "search_postings p", []
+            source, source_args, extra = "search_postings p", [], ""
             if first is not None:  # the term's best postings only, then their lookups
-                source = (f"(SELECT p.item_id, p.cell, p.weight, p.lat, p.lng FROM search_postings p WHERE {where}"
-                          f" ORDER BY p.weight DESC, {distance} LIMIT %s) p")
-                source_args = [*where_args, q.lat, q.lat, q.lng, first]
+                edge = "OVER (ORDER BY s.weight, s.distance_m DESC)"
+                source = (f"(SELECT s.*, COUNT(*) OVER () AS sample, FIRST_VALUE(s.weight) {edge} AS last_weight,"
+                          f" FIRST_VALUE(s.distance_m) {edge} AS last_distance FROM ("
+                          f"SELECT p.item_id, p.cell, p.weight, p.lat, p.lng, {distance} AS distance_m"
+                          f" FROM search_postings p WHERE {where} ORDER BY p.weight DESC, distance_m LIMIT %s) s) p")
+                source_args = [q.lat, q.lat, q.lng, *where_args, first]
                 where, where_args = "TRUE", []
+                extra = ", p.sample, p.last_weight, p.last_distance"
             parts.append(
                 f"(SELECT {len(parts)} AS branch, p.item_id, p.weight * %s{added} AS score, p.weight,"
-                f" {distance} AS distance_m FROM {source}{joins}"
+                f" {distance} AS distance_m{extra} FROM {source}{joins}"
                 f" WHERE {where} ORDER BY score DESC, distance_m LIMIT %s)")
             args += [weights[t], *(weights[u] for u in others), q.lat, q.lat, q.lng, *source_args, *others,
                      *where_args, limit]
         rows = await self._db.fetchall(" UNION ALL ".join(parts), tuple(args))
-        found = [_Found(int(r["item_id"]), int(r["score"]), int(r["weight"]), float(r["distance_m"]))
+        found = [_Found(int(r["item_id"]), int(r["score"]), int(r["weight"]), float(r["distance_m"]),
+                        int(r.get("sample") or 0), int(r.get("last_weight") or 0), float(r.get("last_distance") or 0))
                  for r in rows]
         for branch in range(len(parts) if want else 0):
             mine = [x for x, r in zip(found, rows) if r["branch"] == branch]
