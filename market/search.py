@@ -584,6 +584,8 @@ class EmbeddedSearch:
             # page, with its whole score: those it left out weigh less there (or as much, and lie farther).
             self.rounds[1] += 1
             return await self._settle_ties(sorted(rows, key=lambda x: (-x.score, x.distance_m)), want)
+        if not tiers:
+            return None  # bounds that no listing meets (statistics behind the postings): read everything
         self.rounds[2] += 1
         limit = want + 8
         found = await self._branches(q, weights, ranges, tiers, least, limit, probe=list(best), want=want)
