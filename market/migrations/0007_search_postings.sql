@@ -14,7 +14,7 @@ CREATE TABLE search_postings (
     tier     TINYINT UNSIGNED NOT NULL,
     cell     INT UNSIGNED NOT NULL,
     item_id  BIGINT UNSIGNED NOT NULL,
-    weight   SMALLINT UNSIGNED NOT NULL,  -- half points: 3 in the title, 1 in the description, 0.5 related
+    weight   SMALLINT UNSIGNED NOT NULL,  -- in half points: a title mention 6, a description mention 2, related 1
     lat      DOUBLE NOT NULL,
     lng      DOUBLE NOT NULL,
     PRIMARY KEY (term, tier, cell, item_id),
