@@ -137,6 +137,18 @@ def _ok(**body: Any) -> dict[str, Any]:
             **body}
 
 
+def _consent_page(title: str, heading: str, ask: str, fields: Any, options: str, yes: str,
+                  no: str) -> web.Response:
+    """A consent page: the request's own fields carried along hidden, a choice of person, agree / refuse."""
+    hidden = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(str(v))}">'
+                     for k, v in fields.items())
+    page = (f'<!doctype html><meta charset="utf-8"><title>{title}</title><h1>{heading}</h1><p>{ask}</p>'
+            f'<form method="post">{hidden}{options}'
+            f'<button name="consent" value="yes">{yes}</button> '
+            f'<button name="consent" value="no">{no}</button></form>')
+    return web.Response(text=page, content_type="text/html")
+
+
 def _err(code: str, message: str) -> web.Response:
     return web.json_response({"api_tran_id": _api_tran_id(), "api_tran_dtm": _now_dtm(), "rsp_code": code,
                               "rsp_message": message})
@@ -179,14 +191,9 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
                 f'<label><input type="radio" name="user_seq_no" value="{html.escape(p.user_seq_no)}"'
                 f'{" checked" if i == 0 else ""}> {html.escape(p.name)} ({html.escape(p.accounts[0].bank_name)}'
                 f' {html.escape(p.accounts[0].masked)})</label><br>' for i, p in enumerate(bank.people.values()))
-            hidden = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(str(v))}">'
-                             for k, v in q.items())
-            page = (f'<!doctype html><meta charset="utf-8"><title>오픈뱅킹 샌드박스 — 계좌 연결 동의</title>'
-                    f'<h1>계좌 연결 동의</h1><p>빌리마켓이 출금이체와 조회를 요청합니다.</p>'
-                    f'<form method="post">{hidden}{options}'
-                    f'<button name="consent" value="yes">동의하고 연결</button> '
-                    f'<button name="consent" value="no">거부</button></form>')
-            return web.Response(text=page, content_type="text/html")
+            return _consent_page("오픈뱅킹 샌드박스 — 계좌 연결 동의", "계좌 연결 동의",
+                                 "빌리마켓이 출금이체와 조회를 요청합니다.", q, options,
+                                 "동의하고 연결", "거부")
         if q.get("consent") != "yes":
             target = redirect + "?" + urlencode({"error": "access_denied", "error_description": "user denied",
                                                  "state": state})
@@ -387,14 +394,9 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
                 f'<label><input type="radio" name="naver_id" value="{html.escape(p["id"])}"'
                 f'{" checked" if i == 0 else ""}> {html.escape(p["nickname"])} ({html.escape(p["email"])})</label><br>'
                 for i, p in enumerate(bank.naver_people.values()))
-            hidden = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(str(v))}">'
-                             for k, v in q.items())
-            page = (f'<!doctype html><meta charset="utf-8"><title>네이버 아이디로 로그인 — 샌드박스</title>'
-                    f'<h1>네이버 아이디로 로그인</h1><p>빌리마켓이 별명, 이메일, 이름을 요청합니다.</p>'
-                    f'<form method="post">{hidden}{options}'
-                    f'<button name="consent" value="yes">동의하기</button> '
-                    f'<button name="consent" value="no">취소</button></form>')
-            return web.Response(text=page, content_type="text/html")
+            return _consent_page("네이버 아이디로 로그인 — 샌드박스", "네이버 아이디로 로그인",
+                                 "빌리마켓이 별명, 이메일, 이름을 요청합니다.", q, options,
+                                 "동의하기", "취소")
         if q.get("consent") != "yes":
             raise web.HTTPFound(redirect + "?" + urlencode({"error": "access_denied",
                                                             "error_description": "Canceled By User",
