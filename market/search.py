@@ -358,15 +358,17 @@ class EmbeddedSearch:
         old = await self._stored([d.item_id for d in docs])
         rows: list[Any] = []
         postings: list[Any] = []
+        new: dict[int, tuple[set[str], set[str]]] = {}
         for d in docs:
             lat, lng = round(d.lat, 7), round(d.lng, 7)
             c = cell_of(lat, lng)
             rows += [d.item_id, _tokens(d.title_terms), _tokens(d.body_terms), _tokens(d.related_terms),
                      d.title[:60], f"POINT({lng:.7f} {lat:.7f})", c, *d.cat_ids, d.price_per_day, d.deposit,
                      d.condition, d.available_from, d.available_until, d.status, d.owner_rating, d.created_at]
-            for key, (tier, weight) in postings_of(d).items():
-                postings.append((key, tier, c, d.item_id, weight, lat, lng))
-        vocab, terms = self._deltas(old, docs)
+            mine = postings_of(d)
+            postings += [(key, tier, c, d.item_id, weight, lat, lng) for key, (tier, weight) in mine.items()]
+            new[d.item_id] = (set(d.title_terms) | set(d.body_terms), set(mine))
+        vocab, terms = self._deltas(old, new)
         tops: dict[str, list[int]] = {}
         for key, tier, *_, weight, _lat, _lng in postings:
             top = tops.setdefault(key, [0, 0])
@@ -393,7 +395,7 @@ class EmbeddedSearch:
         old = await self._stored(item_ids)
         if not old:
             return
-        vocab, terms = self._deltas(old, [])
+        vocab, terms = self._deltas(old, {})
         async with self._db.transaction() as cur:
             await cur.execute(f"DELETE FROM search_docs WHERE item_id IN ({', '.join(['%s'] * len(old))})",
                               tuple(old))
@@ -410,12 +412,13 @@ class EmbeddedSearch:
                                            r["related_terms"].split(), int(r["cell"])) for r in rows}
 
     @staticmethod
-    def _deltas(old: Mapping[int, _Stored], docs: Sequence[SearchDoc]) -> tuple[dict[str, int], dict[str, int]]:
+    def _deltas(old: Mapping[int, _Stored], new: Mapping[int, tuple[set[str], set[str]]]
+                ) -> tuple[dict[str, int], dict[str, int]]:
         """Changes to the listing counts: of title and description words (for "did you mean"), and of every
-        posting's term (for rarity). +1 for a term a listing gains, -1 for one it loses."""
+        posting's term (for rarity), from what the index held to ``new`` (listing → its words, its posting
+        keys). +1 for a term a listing gains, -1 for one it loses."""
         vocab: dict[str, int] = {}
         terms: dict[str, int] = {}
-        new = {d.item_id: (set(d.title_terms) | set(d.body_terms), set(postings_of(d))) for d in docs}
         for item_id in set(old) | set(new):
             before = old[item_id].words() if item_id in old else set()
             before_keys = old[item_id].keys() if item_id in old else set()
@@ -550,7 +553,7 @@ class EmbeddedSearch:
         sample = limit if len(best) == 1 else 4 * limit
         rows = await self._branches(q, weights, ranges, {term: [tier]}, {}, limit, probe=list(best),
                                     first=sample) or []
-        floor = _cut(rows, want)[0]
+        floor, edge = _cut(rows, want)
         # 2. The lists that together could lift a listing to the floor are read, term by term; a listing found
         # there is completed with key lookups into the other terms' lists. A listing only in the lists left
         # out cannot reach the floor.
@@ -576,7 +579,6 @@ class EmbeddedSearch:
             earlier.add(t)
             if least[t] > max(tops[(t, tr)] for tr in tiers[t]):
                 del tiers[t]  # no posting of its chosen lists weighs enough: nothing to read
-        edge = _cut(rows, want)[1]
         whole = not rows or rows[0].sample < sample  # the sample held every listing of the list in the circle
         reach = weights[term] * rows[0].last_weight + sum(best[u] for u in best if u != term) if rows else 0
         if chosen == {lists[0]} and (whole or reach < floor or (reach == floor and rows[0].last_distance > edge)):
