@@ -21,7 +21,7 @@ import itertools
 import json
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -42,6 +42,8 @@ TITLE_WEIGHT, BODY_WEIGHT, RELATED_WEIGHT = 3.0, 1.0, 0.5
 TF_CAP = 2
 # The head noun of the query (its last noun: 휴대용 *유모차*) counts this many times.
 HEAD_BOOST = 1.5
+# Terms whose statistics a process keeps between searches (each a few dozen bytes).
+STATS_KEPT = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +316,27 @@ def _distance_sql(alias: str) -> str:
             f" + POW(COS(RADIANS(({alias}.lat + %s) / 2)) * ({alias}.lng - %s), 2)))")
 
 
+# Term key → (listings with it, its largest posting weight in tier 1, in tier 0); the key None → (all listings, 0, 0).
+_Stats = dict[str | None, tuple[int, int, int]]
+
+
+class _Stale(Exception):
+    """The statistics a search started from no longer give the weights and bounds it used."""
+
+    def __init__(self, stats: _Stats) -> None:
+        super().__init__("term statistics changed")
+        self.stats = stats
+
+
+@dataclass(frozen=True, slots=True)
+class _Basis:
+    """What a search's weights and bounds came from: checked against the statistics each statement reads."""
+
+    keys: Mapping[str, str]  # term key → query term
+    weights: Mapping[str, int]
+    tops: Mapping[tuple[str, int], int]
+
+
 @dataclass(slots=True)
 class _Found:
     """A listing a search found: its score, its weight in the list it was found in, how far it is."""
@@ -348,6 +371,10 @@ class EmbeddedSearch:
         self._early_stop = early_stop
         # How many reading rounds each search near a point took (0: it read every posting in the circle).
         self.rounds: Counter[int] = Counter()
+        # The term statistics last read, so that a search near a point need not read them before its postings:
+        # each of its statements reads them again, and a search whose weights or bounds they change starts
+        # over from them.
+        self._stats: _Stats = {}
 
     # -- writing -----------------------------------------------------------------------------------------
 
@@ -474,14 +501,33 @@ class EmbeddedSearch:
     # -- searching ---------------------------------------------------------------------------------------
 
     async def search(self, q: SearchQuery) -> SearchPage:
-        weights, tops = await self._weights(q) if q.terms else ({}, {})
-        if not weights:
+        keys = {term_key(t): t for t in q.terms}
+        if not keys:
             return SearchPage([], None)
         want = q.offset + q.limit + 1
-        found = None
         near = q.lat is not None and q.lng is not None and q.radius_m is not None and not _narrowed(q)
-        if near and self._early_stop:
-            found = await self._best_near(q, weights, tops, want)
+        quick = near and self._early_stop
+        stats = self._kept(keys) if quick else None
+        kept = stats is not None
+        found = None
+        for attempt in range(3):
+            if stats is None:
+                stats = await self._read_stats(keys)
+            weights, tops = _weigh(q, keys, stats)
+            if not weights:
+                if kept:  # no listing has these terms, as this process last read: read again
+                    stats, kept = None, False
+                    continue
+                return SearchPage([], None)
+            if not quick:
+                break
+            try:
+                # The last attempt takes the statistics as read (a listing changed since may be missed).
+                basis = _Basis(keys, weights, tops) if attempt < 2 else None
+                found = await self._best_near(q, weights, tops, want, basis)
+                break
+            except _Stale as stale:
+                stats, kept = stale.stats, False
         if found is None:
             if near:
                 self.rounds[0] += 1
@@ -490,23 +536,25 @@ class EmbeddedSearch:
         more = len(hits) > q.limit and q.offset + q.limit < MAX_OFFSET
         return SearchPage(hits[: q.limit], encode_offset(q.offset + q.limit) if more else None)
 
-    async def _weights(self, q: SearchQuery) -> tuple[dict[str, int], dict[tuple[str, int], int]]:
-        """Each indexed query term's key → its worth per half point of posting weight (boost × idf² × 1000,
-        whole); and each (term, tier) → the largest posting weight that list has ever held."""
-        keys = {term_key(t): t for t in q.terms}
+    async def _read_stats(self, keys: Mapping[str, str]) -> _Stats:
         rows = await self._db.fetchall(
             f"SELECT term, docs, top1, top0 FROM search_terms WHERE term IN ({', '.join(['%s'] * len(keys))})"
             " UNION ALL SELECT NULL, docs, 0, 0 FROM search_stats WHERE id = 1", tuple(keys))
-        total = max((int(r["docs"]) for r in rows if r["term"] is None), default=0)
-        weights, tops = {}, {}
-        for r in rows:
-            if r["term"] is None or int(r["docs"]) <= 0 or r["term"] not in keys:
-                continue
-            idf = math.log10(1 + max(total, int(r["docs"])) / int(r["docs"]))
-            boost = HEAD_BOOST if keys[r["term"]] in q.head else 1.0
-            weights[r["term"]] = max(1, round(1000 * boost * idf * idf))
-            tops[(r["term"], 1)], tops[(r["term"], 0)] = int(r["top1"]), int(r["top0"])
-        return weights, tops
+        return self._keep(keys, {r["term"]: (int(r["docs"]), int(r["top1"]), int(r["top0"])) for r in rows})
+
+    def _keep(self, keys: Iterable[str], stats: _Stats) -> _Stats:
+        """Remembers statistics just read (a term not found: no listing has it); returns them whole."""
+        stats = {**{k: (0, 0, 0) for k in keys}, **stats}
+        if len(self._stats) + len(stats) > STATS_KEPT:
+            self._stats.clear()
+        self._stats.update(stats)
+        return stats
+
+    def _kept(self, keys: Mapping[str, str]) -> _Stats | None:
+        """The statistics last read for every term and the listing count, if this process has them all."""
+        if None not in self._stats or any(k not in self._stats for k in keys):
+            return None
+        return {k: self._stats[k] for k in (*keys, None)}
 
     async def _best(self, q: SearchQuery, weights: dict[str, int], want: int) -> list[_Found]:
         """The first ``want`` hits by reading every posting of the query's terms (within the circle, if any)."""
@@ -534,9 +582,10 @@ class EmbeddedSearch:
                        None if r["distance_m"] is None else float(r["distance_m"])) for r in rows]  # type: ignore[arg-type]
 
     async def _best_near(self, q: SearchQuery, weights: dict[str, int], tops: dict[tuple[str, int], int],
-                         want: int) -> list[_Found] | None:
+                         want: int, basis: _Basis | None) -> list[_Found] | None:
         """The first ``want`` hits near a point, reading the postings lists from the most valuable down
-        (see the class's note); None in the rare case of a tie running past what was read."""
+        (see the class's note); None in the rare case of a tie running past what was read. With a ``basis``,
+        raises _Stale when a statement finds statistics giving other weights or bounds."""
         assert q.lat is not None and q.lng is not None and q.radius_m is not None
         bound = {x: weights[x[0]] * top for x, top in tops.items() if top > 0}  # empty lists are never read
         lists = sorted(bound, key=lambda x: (-bound[x], x))
@@ -552,7 +601,7 @@ class EmbeddedSearch:
         # ``limit`` of it come back, with the sample's size and its last listing (least weight, farthest).
         sample = limit if len(best) == 1 else 4 * limit
         rows = await self._branches(q, weights, ranges, {term: [tier]}, {}, limit, probe=list(best),
-                                    first=sample) or []
+                                    first=sample, basis=basis) or []
         floor, edge = _cut(rows, want)
         # 2. The lists that together could lift a listing to the floor are read, term by term; a listing found
         # there is completed with key lookups into the other terms' lists. A listing only in the lists left
@@ -590,7 +639,8 @@ class EmbeddedSearch:
             return None  # bounds that no listing meets (statistics behind the postings): read everything
         self.rounds[2] += 1
         limit = want + 8
-        found = await self._branches(q, weights, ranges, tiers, least, limit, probe=list(best), want=want)
+        found = await self._branches(q, weights, ranges, tiers, least, limit, probe=list(best), want=want,
+                                     basis=basis)
         if found is None:
             return None
         unique = sorted({x.item_id: x for x in found}.values(), key=lambda x: (-x.score, x.distance_m))
@@ -598,13 +648,15 @@ class EmbeddedSearch:
 
     async def _branches(self, q: SearchQuery, weights: dict[str, int], ranges: list[tuple[int, int]],
                         tiers: Mapping[str, list[int]], least: Mapping[str, int], limit: int,
-                        probe: Sequence[str] = (), want: int = 0,
-                        first: int | None = None) -> list[_Found] | None:
+                        probe: Sequence[str] = (), want: int = 0, first: int | None = None,
+                        basis: _Basis | None = None) -> list[_Found] | None:
         """For each term, the listings in the circle in its lists of the given tiers (with at least weight
         ``least[term]`` there), best first, then nearest: the first ``limit`` of each. Their scores count the
         term's weight, plus — looked up by key — their postings for the other ``probe`` terms.
         With ``want``: None when a term's listings tied with its ``want``-th run past the ``limit``. With
-        ``first``: only the first that many by the term's weight (then nearest) are completed."""
+        ``first``: only the first that many by the term's weight (then nearest) are completed. With a
+        ``basis``: the same statement reads the term statistics, and raises _Stale if they no longer give
+        the basis's weights and bounds."""
         assert q.lat is not None and q.lng is not None and q.radius_m is not None
         cells = " OR ".join(["p.cell BETWEEN %s AND %s"] * len(ranges))
         cell_args = [x for r in ranges for x in r]
@@ -636,11 +688,27 @@ class EmbeddedSearch:
                 f" WHERE {where} ORDER BY score DESC, distance_m LIMIT %s)")
             args += [weights[t], *(weights[u] for u in others), q.lat, q.lat, q.lng, *source_args, *others,
                      *where_args, limit]
+        branches = len(parts)
+        if basis is not None:  # the statistics, in the same snapshot as the postings: -(term's place), or -1000
+            blank = ", NULL, NULL, NULL" if first is not None else ""
+            marks = ", ".join(["%s"] * len(basis.keys))
+            parts.append(f"(SELECT -FIELD(term, {marks}) AS branch, docs AS item_id, top1 AS score, top0 AS weight,"
+                         f" NULL AS distance_m{blank} FROM search_terms WHERE term IN ({marks}))")
+            parts.append(f"(SELECT -1000, docs, 0, 0, NULL{blank} FROM search_stats WHERE id = 1)")
+            args += [*basis.keys, *basis.keys]
         rows = await self._db.fetchall(" UNION ALL ".join(parts), tuple(args))
+        if basis is not None:
+            order = list(basis.keys)
+            stats = self._keep(order, {None if r["branch"] == -1000 else order[-int(r["branch"]) - 1]:
+                                       (int(r["item_id"]), int(r["score"]), int(r["weight"]))
+                                       for r in rows if r["branch"] < 0})
+            if _weigh(q, basis.keys, stats) != (basis.weights, basis.tops):
+                raise _Stale(stats)
+            rows = [r for r in rows if r["branch"] >= 0]
         found = [_Found(int(r["item_id"]), int(r["score"]), int(r["weight"]), float(r["distance_m"]),
                         int(r.get("sample") or 0), int(r.get("last_weight") or 0), float(r.get("last_distance") or 0))
                  for r in rows]
-        for branch in range(len(parts) if want else 0):
+        for branch in range(branches if want else 0):
             mine = [x for x, r in zip(found, rows) if r["branch"] == branch]
             if len(mine) == limit and (mine[-1].score, mine[-1].distance_m) == (mine[want - 1].score,
                                                                               mine[want - 1].distance_m):
@@ -727,6 +795,22 @@ class _Stored:
     def postings(self) -> list[tuple[str, int, int, int]]:
         title = {k for k in (_key_of_token(t) for t in self.title) if k}
         return [(k, 1 if k in title else 0, self.cell, self.item_id) for k in sorted(self.keys())]
+
+
+def _weigh(q: SearchQuery, keys: Mapping[str, str], stats: _Stats
+           ) -> tuple[dict[str, int], dict[tuple[str, int], int]]:
+    """Each query term key that listings have → its worth per half point of posting weight (boost × idf² ×
+    1000, whole); and each (term, tier) → the largest posting weight that list has ever held."""
+    total = stats.get(None, (0, 0, 0))[0]
+    weights, tops = {}, {}
+    for k, term in keys.items():
+        docs, top1, top0 = stats.get(k, (0, 0, 0))
+        if docs <= 0:
+            continue
+        idf = math.log10(1 + max(total, docs) / docs)
+        weights[k] = max(1, round(1000 * (HEAD_BOOST if term in q.head else 1.0) * idf * idf))
+        tops[(k, 1)], tops[(k, 0)] = top1, top0
+    return weights, tops
 
 
 def _narrowed(q: SearchQuery) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -141,3 +142,66 @@ async def test_the_bookkeeping_follows_every_change(market: Market) -> None:
             words[w] = words.get(w, 0) + 1
     vocab = {r["term"]: int(r["df"]) for r in await db.fetchall("SELECT term, df FROM search_vocab WHERE df > 0")}
     assert vocab == words
+
+
+class _Counting:
+    """The database, noting each statement a search sends."""
+
+    def __init__(self, db: Any) -> None:
+        self.db, self.statements = db, list[str]()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+    async def fetchall(self, sql: str, args: Any = ()) -> Any:
+        self.statements.append(sql)
+        return await self.db.fetchall(sql, args)
+
+
+def _near(*terms: str, limit: int = 20) -> SearchQuery:
+    return SearchQuery(text=" ".join(terms), terms=terms, head=(), lat=GANGNAM[0], lng=GANGNAM[1], radius_m=6000,
+                       limit=limit, offset=0)
+
+
+async def test_a_process_searching_from_the_statistics_it_kept_sees_what_another_process_changed(
+        market: Market) -> None:
+    db = _Counting(market.db)
+    here, there = EmbeddedSearch(db), EmbeddedSearch(market.db)  # type: ignore[arg-type]
+    await there.clear()
+    await there.index([_doc(i, ["의자"], ["텐트"], [], GANGNAM[0] + i * 1e-4, GANGNAM[1], 0) for i in range(1, 31)])
+    first = await here.search(_near("텐트"))
+    assert len(first.hits) == 20 and {h.item_id for h in first.hits} <= set(range(1, 31))
+    assert not (await here.search(_near("버너"))).hits
+    # Searching again, this process reads no statistics on their own: they come with the postings.
+    db.statements.clear()
+    assert await here.search(_near("텐트")) == first
+    assert db.statements and not [s for s in db.statements if s.startswith("SELECT term, docs")]
+    # Elsewhere a listing gets 텐트 in its title (a list this process knew empty) and another gets 버너.
+    await there.index([_doc(100, ["텐트"], [], [], GANGNAM[0] + 0.02, GANGNAM[1], 0),
+                       _doc(101, ["버너"], [], [], GANGNAM[0], GANGNAM[1] + 0.01, 0)])
+    assert (await here.search(_near("텐트"))).hits[0].item_id == 100
+    assert [h.item_id for h in (await here.search(_near("버너"))).hits] == [101]
+    await there.remove(list(range(1, 31)) + [100])
+    assert not (await here.search(_near("텐트"))).hits
+
+
+async def test_searches_from_kept_statistics_match_fresh_ones_while_listings_change(market: Market) -> None:
+    rng = random.Random(23)
+    here, writer = EmbeddedSearch(market.db), EmbeddedSearch(market.db)
+    await writer.clear()
+    await writer.index([_random_doc(rng, i, []) for i in range(1, 201)])
+    for step in range(40):
+        if rng.random() < 0.3:
+            await writer.remove(rng.sample(range(1, 260), 5))
+        else:  # new listings and changed ones, some with words said more often than ever before
+            docs = [_random_doc(rng, rng.randint(1, 260), []) for _ in range(rng.randint(1, 6))]
+            if rng.random() < 0.3:
+                docs[0] = _doc(docs[0].item_id, [rng.choice(VOCAB)] * 2, [rng.choice(VOCAB)] * 2, [],
+                               docs[0].lat, docs[0].lng, 0)
+            await writer.index(docs)
+        for _ in range(3):
+            q = _near(*rng.sample(VOCAB, rng.choice([1, 2])), limit=rng.choice([5, 20]))
+            fresh = await EmbeddedSearch(market.db, early_stop=False).search(q)
+            assert await here.search(q) == fresh, (step, q)
+    assert sum(here.rounds.values()) == 120 and here.rounds[0] < 20
+
