@@ -42,7 +42,7 @@ TITLE_WEIGHT, BODY_WEIGHT, RELATED_WEIGHT = 3.0, 1.0, 0.5
 TF_CAP = 2
 # The head noun of the query (its last noun: 휴대용 *유모차*) counts this many times.
 HEAD_BOOST = 1.5
-# Terms whose statistics a process keeps between searches (each a few dozen bytes).
+# Terms whose statistics a process keeps between searches (about 200 bytes each).
 STATS_KEPT = 50_000
 
 
@@ -596,12 +596,14 @@ class EmbeddedSearch:
         # 1. The best listings of the most valuable list, completed by key lookups into the other terms' lists:
         # the page's last hit scores at least as much as the ``want``-th of them.
         term, tier = lists[0]
-        limit = max(3 * want, 64)
         # With other terms, a wider sample finds listings that have them too (a higher floor); only the best
-        # ``limit`` of it come back, with the sample's size and its last listing (least weight, farthest).
-        sample = limit if len(best) == 1 else 4 * limit
-        rows = await self._branches(q, weights, ranges, {term: [tier]}, {}, limit, probe=list(best),
-                                    first=sample, basis=basis) or []
+        # few of it come back, with the sample's size and its last listing (least weight, farthest).
+        sample = max(3 * want, 64) * (1 if len(best) == 1 else 4)
+        limit = want + 8
+        rows = await self._branches(q, weights, ranges, {term: [tier]}, {}, limit, probe=list(best), want=want,
+                                    first=sample, basis=basis)
+        if rows is None:
+            return None  # a tie running past what came back
         floor, edge = _cut(rows, want)
         # 2. The lists that together could lift a listing to the floor are read, term by term; a listing found
         # there is completed with key lookups into the other terms' lists. A listing only in the lists left
@@ -638,7 +640,6 @@ class EmbeddedSearch:
         if not tiers:
             return None  # bounds that no listing meets (statistics behind the postings): read everything
         self.rounds[2] += 1
-        limit = want + 8
         found = await self._branches(q, weights, ranges, tiers, least, limit, probe=list(best), want=want,
                                      basis=basis)
         if found is None:
@@ -718,8 +719,9 @@ class EmbeddedSearch:
     async def _settle_ties(self, ranked: list[_Found], want: int) -> list[_Found]:
         """Listings equal in score and distance (the same place) are ordered newest first, then by rating."""
         edge = ranked[: want + 1]
-        tied = {x.item_id for a, b in itertools.pairwise(edge) if (a.score, a.distance_m) == (b.score, b.distance_m)
-                for x in (a, b)}
+        shared = {(a.score, a.distance_m) for a, b in itertools.pairwise(edge)
+                  if (a.score, a.distance_m) == (b.score, b.distance_m)}
+        tied = {x.item_id for x in ranked if (x.score, x.distance_m) in shared}
         if tied:
             rows = await self._db.fetchall(
                 f"SELECT item_id, created_at, owner_rating FROM search_docs WHERE item_id IN"

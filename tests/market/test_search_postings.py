@@ -205,3 +205,20 @@ async def test_searches_from_kept_statistics_match_fresh_ones_while_listings_cha
             assert await here.search(q) == fresh, (step, q)
     assert sum(here.rounds.values()) == 120 and here.rounds[0] < 20
 
+
+async def test_a_crowd_of_equal_listings_at_one_place_comes_newest_first(market: Market) -> None:
+    # A shop lists many of the same thing: equal scores, equal distances; only age orders them.
+    quick, slow = EmbeddedSearch(market.db), EmbeddedSearch(market.db, early_stop=False)
+    shop = (GANGNAM[0] + 0.01, GANGNAM[1])
+    for crowd in (25, 70):
+        await quick.clear()
+        ages = random.Random(crowd).sample(range(1000), crowd)
+        await quick.index([_doc(i + 1, ["텐트"], [], [], *shop, age) for i, age in enumerate(ages)]
+                          + [_doc(500, ["텐트"], [], [], GANGNAM[0] + 0.03, GANGNAM[1], 2000)])
+        newest = [i + 1 for i, _ in sorted(enumerate(ages), key=lambda x: -x[1])]
+        for offset in (0, 20):
+            q = SearchQuery(text="텐트", terms=("텐트",), head=(), lat=GANGNAM[0], lng=GANGNAM[1], radius_m=6000,
+                            limit=20, offset=offset)
+            page = await quick.search(q)
+            assert [h.item_id for h in page.hits] == (newest + [500])[offset:offset + 20], (crowd, offset)
+            assert page == await slow.search(q)
