@@ -673,13 +673,15 @@ class EmbeddedSearch:
             where = (f"p.term = %s AND p.tier IN ({', '.join(['%s'] * len(trs))}) AND p.weight >= %s"
                      f" AND ({cells}) AND {distance} <= %s")
             where_args = [t, *trs, max(least.get(t, 0), 0), *cell_args, q.lat, q.lat, q.lng, q.radius_m]
-            source, source_args, extra = "search_postings p", [], ""
+            # The primary key holds a list's postings in a circle as short ranges (the planner need not weigh
+            # the lookup index for it).
+            source, source_args, extra = "search_postings p FORCE INDEX (PRIMARY)", [], ""
             if first is not None:  # the term's best postings only, then their lookups
                 edge = "OVER (ORDER BY s.weight, s.distance_m DESC)"
                 source = (f"(SELECT s.*, COUNT(*) OVER () AS sample, FIRST_VALUE(s.weight) {edge} AS last_weight,"
                           f" FIRST_VALUE(s.distance_m) {edge} AS last_distance FROM ("
                           f"SELECT p.item_id, p.cell, p.weight, p.lat, p.lng, {distance} AS distance_m"
-                          f" FROM search_postings p WHERE {where} ORDER BY p.weight DESC, distance_m LIMIT %s) s) p")
+                          f" FROM {source} WHERE {where} ORDER BY p.weight DESC, distance_m LIMIT %s) s) p")
                 source_args = [q.lat, q.lat, q.lng, *where_args, first]
                 where, where_args = "TRUE", []
                 extra = ", p.sample, p.last_weight, p.last_distance"
