@@ -537,14 +537,18 @@ class EmbeddedSearch:
         return SearchPage(hits[: q.limit], encode_offset(q.offset + q.limit) if more else None)
 
     async def _read_stats(self, keys: Mapping[str, str]) -> _Stats:
-        rows = await self._db.fetchall(
-            f"SELECT term, docs, top1, top0 FROM search_terms WHERE term IN ({', '.join(['%s'] * len(keys))})"
-            " UNION ALL SELECT NULL, docs, 0, 0 FROM search_stats WHERE id = 1", tuple(keys))
-        return self._keep(keys, {r["term"]: (int(r["docs"]), int(r["top1"]), int(r["top0"])) for r in rows})
+        parts, args = _stats_sql(keys)
+        return self._keep(keys, await self._db.fetchall(" UNION ALL ".join(parts), tuple(args)))
 
-    def _keep(self, keys: Iterable[str], stats: _Stats) -> _Stats:
-        """Remembers statistics just read (a term not found: no listing has it); returns them whole."""
-        stats = {**{k: (0, 0, 0) for k in keys}, **stats}
+    def _keep(self, keys: Mapping[str, str], rows: Sequence[Mapping[str, Any]]) -> _Stats:
+        """Remembers the statistics in rows from ``_stats_sql`` (a term not found: no listing has it); returns
+        them whole."""
+        order = list(keys)
+        stats: _Stats = {k: (0, 0, 0) for k in order}
+        for r in rows:
+            if r["branch"] < 0:
+                key = None if r["branch"] == STATS_COUNT else order[-int(r["branch"]) - 1]
+                stats[key] = (int(r["item_id"]), int(r["score"]), int(r["weight"]))
         if len(self._stats) + len(stats) > STATS_KEPT:
             self._stats.clear()
         self._stats.update(stats)
@@ -692,19 +696,13 @@ class EmbeddedSearch:
             args += [weights[t], *(weights[u] for u in others), q.lat, q.lat, q.lng, *source_args, *others,
                      *where_args, limit]
         branches = len(parts)
-        if basis is not None:  # the statistics, in the same snapshot as the postings: -(term's place), or -1000
-            blank = ", NULL, NULL, NULL" if first is not None else ""
-            marks = ", ".join(["%s"] * len(basis.keys))
-            parts.append(f"(SELECT -FIELD(term, {marks}) AS branch, docs AS item_id, top1 AS score, top0 AS weight,"
-                         f" NULL AS distance_m{blank} FROM search_terms WHERE term IN ({marks}))")
-            parts.append(f"(SELECT -1000, docs, 0, 0, NULL{blank} FROM search_stats WHERE id = 1)")
-            args += [*basis.keys, *basis.keys]
+        if basis is not None:  # the statistics, in the same snapshot as the postings
+            stats_parts, stats_args = _stats_sql(basis.keys, extra=3 if first is not None else 0)
+            parts += stats_parts
+            args += stats_args
         rows = await self._db.fetchall(" UNION ALL ".join(parts), tuple(args))
         if basis is not None:
-            order = list(basis.keys)
-            stats = self._keep(order, {None if r["branch"] == -1000 else order[-int(r["branch"]) - 1]:
-                                       (int(r["item_id"]), int(r["score"]), int(r["weight"]))
-                                       for r in rows if r["branch"] < 0})
+            stats = self._keep(basis.keys, rows)
             if _weigh(q, basis.keys, stats) != (basis.weights, basis.tops):
                 raise _Stale(stats)
             rows = [r for r in rows if r["branch"] >= 0]
@@ -799,6 +797,21 @@ class _Stored:
     def postings(self) -> list[tuple[str, int, int, int]]:
         title = {k for k in (_key_of_token(t) for t in self.title) if k}
         return [(k, 1 if k in title else 0, self.cell, self.item_id) for k in sorted(self.keys())]
+
+
+STATS_COUNT = -1000  # the row of ``_stats_sql`` that holds the listing count
+
+
+def _stats_sql(keys: Iterable[str], extra: int = 0) -> tuple[list[str], list[Any]]:
+    """Statements (to join with UNION ALL) reading the terms' statistics in the columns of a search's rows:
+    branch = -(the term's place in ``keys``, from 1), item_id = listings with it, score = top1, weight = top0;
+    and the listing count in the row of branch STATS_COUNT. ``extra`` more columns, NULL."""
+    keys = list(keys)
+    marks, blank = ", ".join(["%s"] * len(keys)), ", NULL" * extra
+    terms = (f"(SELECT -FIELD(term, {marks}) AS branch, docs AS item_id, top1 AS score, top0 AS weight,"
+             f" NULL AS distance_m{blank} FROM search_terms WHERE term IN ({marks}))")
+    count = f"(SELECT {STATS_COUNT}, docs, 0, 0, NULL{blank} FROM search_stats WHERE id = 1)"
+    return [terms, count], [*keys, *keys]
 
 
 def _weigh(q: SearchQuery, keys: Mapping[str, str], stats: _Stats
