@@ -132,9 +132,11 @@ class BotEngine:
         locale = await self.market.db.fetchval("SELECT locale FROM users WHERE id = %s", (user_id,))
         return "en" if locale == "en" else "ko"
 
-    async def _say(self, room_id: int, text: str, client_msg_id: str | None = None, **body: Any) -> Sent:
+    async def _say(self, room_id: int, text: str, client_msg_id: str | None = None, audience: int | None = None,
+                   **body: Any) -> Sent:
+        """Post the bot's message to the room, or with ``audience`` to that one member of it."""
         sent = await self.market.chat.post(room_id, text, body={k: v for k, v in body.items() if v} or None,
-                                           client_msg_id=client_msg_id)
+                                           client_msg_id=client_msg_id, audience=audience)
         if not sent.duplicate:
             await self.outlet.publish(sent)
         return sent

@@ -286,9 +286,17 @@ class ChatSocket:
         """Send a stored message to the room's sockets — every socket of every member is in it from connect
         (or joins on ``room_update new``) — with each member's unread count after it, so one emit keeps
         every member's badges right (a second event per message would halve the chat's throughput)."""
-        wire = wire if wire is not None else sent.message.to_wire()
+        message = sent.message
+        if message.audience is not None:
+            # A message for one member: the whole of it to that member's sockets, its seq alone to the others'.
+            for user_id, n in sent.unread.items():
+                out = message.to_wire() if user_id == message.audience else message.placeholder()
+                out["unread"] = {str(user_id): n}
+                await self.sio.emit("message", out, room=user_channel(user_id), skip_sid=skip_sid)
+            return
+        wire = wire if wire is not None else message.to_wire()
         wire["unread"] = {str(user_id): n for user_id, n in sent.unread.items()}
-        await self.sio.emit("message", wire, room=room_channel(sent.message.room_id), skip_sid=skip_sid)
+        await self.sio.emit("message", wire, room=room_channel(message.room_id), skip_sid=skip_sid)
 
     async def announce_room(self, room_id: int, user_ids: list[int]) -> None:
         """Tell members' connected clients about a room they were just added to (they then ``join`` it)."""

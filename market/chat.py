@@ -62,9 +62,22 @@ class Message:
     body: dict[str, Any] | None
     created_at: datetime
     client_msg_id: str | None = None
+    audience: int | None = None  # None: every member; else the one member who may see it
+
+    def visible_to(self, user_id: int | None) -> bool:
+        return self.audience is None or self.audience == user_id
+
+    def for_viewer(self, user_id: int | None) -> dict[str, Any]:
+        """The message as ``user_id`` receives it: whole, or a placeholder when it is for another member."""
+        return self.to_wire() if self.visible_to(user_id) else self.placeholder()
+
+    def placeholder(self) -> dict[str, Any]:
+        """What the other members get of a private message: its place in the room's seq and nothing else."""
+        return {"room": self.room_id, "seq": self.seq, "id": f"{self.room_id}:{self.seq}", "hidden": True}
 
     def to_wire(self) -> dict[str, Any]:
-        """The message as clients receive it (DESIGN §3); all text is plain text."""
+        """The message as clients receive it (DESIGN §3); all text is plain text. Only for members who may
+        see it (``for_viewer`` decides)."""
         out: dict[str, Any] = {
             "room": self.room_id, "seq": self.seq, "id": f"{self.room_id}:{self.seq}",
             "ts": self.created_at.isoformat(timespec="milliseconds") + "Z",
@@ -73,6 +86,8 @@ class Message:
         }
         if self.client_msg_id:
             out["client_msg_id"] = self.client_msg_id
+        if self.audience is not None:
+            out["audience"] = self.audience  # the widget marks it "나에게만 보여요"
         if self.body:
             out.update(self.body)
         return out
@@ -81,12 +96,14 @@ class Message:
         """The form kept in archive segments (enough to rebuild the message)."""
         return {"seq": self.seq, "sender_id": self.sender_id, "sender_kind": self.sender_kind,
                 "sender_name": self.sender_name, "text": self.text, "body": self.body,
-                "created_at": self.created_at.isoformat(), "client_msg_id": self.client_msg_id}
+                "created_at": self.created_at.isoformat(), "client_msg_id": self.client_msg_id,
+                "audience": self.audience}
 
     @classmethod
     def from_record(cls, room_id: int, rec: dict[str, Any]) -> Message:
         return cls(room_id, rec["seq"], rec["sender_id"], rec["sender_kind"], rec["sender_name"], rec["text"],
-                   rec["body"], datetime.fromisoformat(rec["created_at"]), rec.get("client_msg_id"))
+                   rec["body"], datetime.fromisoformat(rec["created_at"]), rec.get("client_msg_id"),
+                   rec.get("audience"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +124,7 @@ class Draft:
     text: str
     body: dict[str, Any] | None = None
     client_msg_id: str | None = None
+    audience: int | None = None
     future: asyncio.Future[Sent] = field(default=None)  # type: ignore[assignment]
 
 
@@ -192,16 +210,18 @@ class MessageWriter:
             # The rooms (locked, in id order, so concurrent writers on other nodes queue instead of
             # deadlocking) with their members' read positions, in one statement.
             await cur.execute(
-                "SELECT r.id, r.last_seq, m.user_id, m.last_read_seq FROM rooms r"
+                "SELECT r.id, r.last_seq, m.user_id, m.last_read_seq, m.hidden_unread FROM rooms r"
                 f" LEFT JOIN room_members m ON m.room_id = r.id WHERE r.id IN ({_marks(room_ids)})"
                 " ORDER BY r.id FOR UPDATE", tuple(room_ids))
             last_seq: dict[int, int] = {}
             read_at: dict[int, dict[int, int]] = {}
+            hidden: dict[int, dict[int, int]] = {}  # messages after each member's read position hidden from them
             for r in await cur.fetchall():
                 last_seq[r["id"]] = r["last_seq"]
                 members = read_at.setdefault(r["id"], {})
                 if r["user_id"] is not None:
                     members[r["user_id"]] = r["last_read_seq"]
+                    hidden.setdefault(r["id"], {})[r["user_id"]] = r["hidden_unread"]
             keyed = [(d.room_id, d.sender_id, d.client_msg_id) for d in batch if d.client_msg_id]
             earlier: dict[tuple[int, int | None, str], Message] = {}
             # A bot message with an id (an announced event) has no unique key to trip (its sender is NULL), so
@@ -216,11 +236,13 @@ class MessageWriter:
                     earlier[(msg.room_id, msg.sender_id, msg.client_msg_id or "")] = msg
             rows: list[Any] = []
             read_marks: dict[tuple[int, int], int] = {}
+            hidden_marks: set[tuple[int, int]] = set()
             for i, d in enumerate(batch):
                 if d.room_id not in last_seq:
                     results[i] = NotMember("chat.unknown_room")
                     continue
-                if d.sender_kind == "user" and d.sender_id not in read_at[d.room_id]:
+                if (d.sender_kind == "user" and d.sender_id not in read_at[d.room_id]) or (
+                        d.audience is not None and d.audience not in read_at[d.room_id]):
                     results[i] = NotMember("chat.unknown_room")
                     continue
                 key = (d.room_id, d.sender_id, d.client_msg_id or "")
@@ -229,40 +251,54 @@ class MessageWriter:
                     continue
                 last_seq[d.room_id] += 1
                 msg = Message(d.room_id, last_seq[d.room_id], d.sender_id, d.sender_kind, d.sender_name, d.text,
-                              d.body, now, d.client_msg_id)
+                              d.body, now, d.client_msg_id, d.audience)
                 if d.client_msg_id:
                     earlier[key] = msg  # a retry inside the same batch
+                room_hidden = hidden[d.room_id] if d.room_id in hidden else {}
                 if d.sender_kind == "user" and d.sender_id is not None:
                     read_at[d.room_id][d.sender_id] = msg.seq  # a sender has read up to their own message
-                results[i] = Sent(msg, False, {u: max(0, msg.seq - seen) for u, seen in read_at[d.room_id].items()})
-                rows += [msg.room_id, msg.seq, msg.sender_id, msg.sender_kind, msg.client_msg_id, msg.text,
-                         json.dumps(msg.body, ensure_ascii=False) if msg.body else None, now]
+                    if room_hidden.get(d.sender_id):
+                        room_hidden[d.sender_id] = 0
+                        hidden_marks.add((d.room_id, d.sender_id))
+                if d.audience is not None:
+                    for u in room_hidden:
+                        if u != d.audience:
+                            room_hidden[u] += 1
+                            hidden_marks.add((d.room_id, u))
+                results[i] = Sent(msg, False, {u: max(0, msg.seq - seen - room_hidden.get(u, 0))
+                                               for u, seen in read_at[d.room_id].items()})
+                rows += [msg.room_id, msg.seq, msg.sender_id, msg.sender_kind, msg.audience, msg.client_msg_id,
+                         msg.text, json.dumps(msg.body, ensure_ascii=False) if msg.body else None, now]
                 if d.sender_kind == "user" and d.sender_id is not None:
                     read_marks[(d.room_id, d.sender_id)] = msg.seq
             if rows:
-                count = len(rows) // 8
+                count = len(rows) // 9
                 await cur.execute(
-                    "INSERT INTO messages (room_id, seq, sender_id, sender_kind, client_msg_id, text, body, created_at)"
-                    " VALUES " + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * count), tuple(rows))
-                # One statement moves each room's last_seq and each sender's read position (a sender has read
-                # up to their own message); a room with only bot messages joins no member row.
+                    "INSERT INTO messages (room_id, seq, sender_id, sender_kind, audience_id, client_msg_id, text,"
+                    " body, created_at) VALUES " + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * count),
+                    tuple(rows))
+                # One statement moves each room's last_seq, each sender's read position (a sender has read up to
+                # their own message) and the count of hidden messages after it where that changed; a room with
+                # only bot messages joins no member row.
                 changed = sorted({m.message.room_id for m in results if isinstance(m, Sent) and not m.duplicate})
-                marks: list[tuple[int, int, int | None, int]] = [(r, last_seq[r], u, seq)
-                                                                for (r, u), seq in sorted(read_marks.items())]
+                marks: list[tuple[int, int, int | None, int, int | None]] = [
+                    (r, last_seq[r], u, read_marks.get((r, u), 0), hidden[r][u] if (r, u) in hidden_marks else None)
+                    for r, u in sorted(set(read_marks) | hidden_marks)]
                 marked = {m[0] for m in marks}
-                marks += [(r, last_seq[r], None, 0) for r in changed if r not in marked]
+                marks += [(r, last_seq[r], None, 0, None) for r in changed if r not in marked]
                 await cur.execute(
-                    "UPDATE rooms r JOIN (" + " UNION ALL ".join(["SELECT %s AS room, %s AS last, %s AS user, %s AS seen"]
-                                                                   * len(marks))
+                    "UPDATE rooms r JOIN (" + " UNION ALL ".join(
+                        ["SELECT %s AS room, %s AS last, %s AS user, %s AS seen, %s AS hidden"] * len(marks))
                     + ") x ON x.room = r.id LEFT JOIN room_members m ON m.room_id = x.room AND m.user_id = x.user"
                     " SET r.last_seq = x.last, r.last_message_at = %s,"
-                    " m.last_read_seq = GREATEST(m.last_read_seq, x.seen)",
+                    " m.last_read_seq = GREATEST(m.last_read_seq, x.seen),"
+                    " m.hidden_unread = COALESCE(x.hidden, m.hidden_unread)",
                     (*(v for mark in marks for v in mark), now))
         return results  # type: ignore[return-value]
 
 
 SELECT_MESSAGES = (
-    "SELECT m.room_id, m.seq, m.sender_id, m.sender_kind, m.client_msg_id, m.text, m.body, m.created_at,"
+    "SELECT m.room_id, m.seq, m.sender_id, m.sender_kind, m.audience_id, m.client_msg_id, m.text, m.body, m.created_at,"
     " u.nickname AS sender_name FROM messages m LEFT JOIN users u ON u.id = m.sender_id")
 
 
@@ -274,7 +310,8 @@ def message_from_row(row: Row) -> Message:
     kind = row["sender_kind"]
     name = row["sender_name"] if kind == "user" else (BOT_NAME if kind == "bot" else SYSTEM_NAME)
     return Message(row["room_id"], row["seq"], row["sender_id"], kind, name or "", row["text"],
-                   json.loads(row["body"]) if row["body"] else None, row["created_at"], row["client_msg_id"])
+                   json.loads(row["body"]) if row["body"] else None, row["created_at"], row["client_msg_id"],
+                   row["audience_id"])
 
 
 class SendGate:
@@ -413,7 +450,7 @@ class Chat:
         await self.assistant_room(user_id)
         rows = await self._db.fetchall(
             "SELECT r.id, r.kind, r.item_id, r.owner_id, r.borrower_id, r.last_seq, r.last_message_at,"
-            " m.role, m.last_read_seq, i.title AS item_title, i.status AS item_status,"
+            " m.role, m.last_read_seq, m.hidden_unread, i.title AS item_title, i.status AS item_status,"
             " (SELECT p.thumb_key FROM item_photos p WHERE p.item_id = i.id ORDER BY p.position LIMIT 1) AS thumb_key,"
             " (SELECT c.state FROM contracts c WHERE c.room_id = r.id ORDER BY c.id DESC LIMIT 1) AS deal_state,"
             " other.id AS other_id, other.nickname AS other_nickname, other.profile_photo_key AS other_photo_key"
@@ -424,13 +461,14 @@ class Chat:
             " WHERE m.user_id = %s"
             " ORDER BY r.kind = 'assistant' DESC, r.last_message_at IS NULL, r.last_message_at DESC, r.id DESC",
             (user_id,))
-        last = await self._last_messages([(r["id"], r["last_seq"]) for r in rows if r["last_seq"]])
+        last = await self._last_messages([(r["id"], r["last_seq"]) for r in rows if r["last_seq"]], user_id)
         out = []
         for r in rows:
             msg = last.get(r["id"])
             out.append({
                 "id": r["id"], "kind": r["kind"], "role": r["role"], "last_seq": r["last_seq"],
-                "unread": max(0, r["last_seq"] - r["last_read_seq"]), "deal_state": r["deal_state"],
+                "unread": max(0, r["last_seq"] - r["last_read_seq"] - r["hidden_unread"]),
+                "deal_state": r["deal_state"],
                 "item": None if r["item_id"] is None else {
                     "id": r["item_id"], "title": r["item_title"], "status": r["item_status"],
                     "thumbnail": media_url(r["thumb_key"])},
@@ -443,13 +481,24 @@ class Chat:
             })
         return out
 
-    async def _last_messages(self, rooms: list[tuple[int, int]]) -> dict[int, Message]:
+    async def _last_messages(self, rooms: list[tuple[int, int]], viewer: int) -> dict[int, Message]:
+        """Each room's latest message that ``viewer`` may see (a private one for the other member is passed
+        over, so the room list never previews it)."""
         if not rooms:
             return {}
         rows = await self._db.fetchall(
             SELECT_MESSAGES + " WHERE " + " OR ".join(["(m.room_id = %s AND m.seq = %s)"] * len(rooms)),
             tuple(x for pair in rooms for x in pair))
-        return {r["room_id"]: message_from_row(r) for r in rows}
+        last = {r["room_id"]: message_from_row(r) for r in rows}
+        for room_id in [r for r, m in last.items() if not m.visible_to(viewer)]:
+            row = await self._db.fetchone(
+                SELECT_MESSAGES + " WHERE m.room_id = %s AND (m.audience_id IS NULL OR m.audience_id = %s)"
+                " ORDER BY m.seq DESC LIMIT 1", (room_id, viewer))
+            if row is None:
+                del last[room_id]
+            else:
+                last[room_id] = message_from_row(row)
+        return last
 
     # -- messages ----------------------------------------------------------------------------------
     async def send(self, user_id: int, nickname: str, room_id: Any, text: Any, client_msg_id: Any = None,
@@ -487,10 +536,11 @@ class Chat:
         return sent
 
     async def post(self, room_id: int, text: str, *, kind: str = "bot", body: dict[str, Any] | None = None,
-                   client_msg_id: str | None = None) -> Sent:
-        """A bot or system message (no rate limit, no membership); with ``client_msg_id`` stored once."""
+                   client_msg_id: str | None = None, audience: int | None = None) -> Sent:
+        """A bot or system message (no rate limit); with ``client_msg_id`` stored once; with ``audience``
+        only that member (who must be one) sees it, the others get a placeholder."""
         name = BOT_NAME if kind == "bot" else SYSTEM_NAME
-        return await self.writer.write(Draft(room_id, None, kind, name, text, body, client_msg_id))
+        return await self.writer.write(Draft(room_id, None, kind, name, text, body, client_msg_id, audience))
 
     async def _rate_check(self, user_id: int, session_token: str | None) -> None:
         count, session_user = await self._gate.check(user_id, session_token)
@@ -518,7 +568,7 @@ class Chat:
             return {"room": room.id, "messages": [], "has_more": False, "last_seq": room.last_seq}
         messages = await self.range(room.id, lo, hi)
         has_more = (hi < room.last_seq) if after is not None else lo > 1
-        return {"room": room.id, "messages": [m.to_wire() for m in messages], "has_more": has_more,
+        return {"room": room.id, "messages": [m.for_viewer(user_id) for m in messages], "has_more": has_more,
                 "last_seq": room.last_seq}
 
     async def range(self, room_id: int, lo: int, hi: int) -> list[Message]:
@@ -538,18 +588,26 @@ class Chat:
         upto = v.integer({"seq": seq}, "seq", lo=0, hi=2**62)
         assert upto is not None
         upto = min(upto, room.last_seq)
+        # The messages after the new read position that are hidden from this member are counted again (few:
+        # private messages are rare, and the index on (room, audience, seq) finds them).
         await self._db.execute(
-            "UPDATE room_members SET last_read_seq = GREATEST(last_read_seq, %s) WHERE room_id = %s AND user_id = %s",
-            (upto, room.id, user_id))
-        read = int(await self._db.fetchval(
-            "SELECT last_read_seq FROM room_members WHERE room_id = %s AND user_id = %s", (room.id, user_id)))
-        return {"room": room.id, "seq": read, "unread": max(0, room.last_seq - read), "last_seq": room.last_seq}
+            "UPDATE room_members SET last_read_seq = GREATEST(last_read_seq, %s),"
+            " hidden_unread = (SELECT COUNT(*) FROM messages h WHERE h.room_id = %s AND h.audience_id IS NOT NULL"
+            "   AND h.audience_id <> %s AND h.seq > GREATEST(last_read_seq, %s))"
+            " WHERE room_id = %s AND user_id = %s", (upto, room.id, user_id, upto, room.id, user_id))
+        row = await self._db.fetchone(
+            "SELECT last_read_seq, hidden_unread FROM room_members WHERE room_id = %s AND user_id = %s",
+            (room.id, user_id))
+        assert row is not None
+        read = int(row["last_read_seq"])
+        return {"room": room.id, "seq": read, "unread": max(0, room.last_seq - read - int(row["hidden_unread"])),
+                "last_seq": room.last_seq}
 
     async def unread_for(self, room_id: int) -> dict[int, int]:
-        """Each member's unread count in a room."""
+        """Each member's unread count in a room (messages hidden from them do not count)."""
         rows = await self._db.fetchall(
-            "SELECT m.user_id, r.last_seq - m.last_read_seq AS unread FROM room_members m"
-            " JOIN rooms r ON r.id = m.room_id WHERE m.room_id = %s", (room_id,))
+            "SELECT m.user_id, CAST(r.last_seq AS SIGNED) - m.last_read_seq - m.hidden_unread AS unread"
+            " FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.room_id = %s", (room_id,))
         return {r["user_id"]: max(0, int(r["unread"])) for r in rows}
 
 

@@ -36,7 +36,11 @@
     const data = await res.json();
     state.rooms = new Map(data.rooms.map((r) => [r.id, r]));
     renderRooms();
-    if (state.current === null && data.rooms.length) openRoom(data.rooms[0].id, window.innerWidth > 720);
+    // /app#room=<id> (where the bank's return page sends people back) opens that room
+    const wanted = Number((location.hash.match(/^#room=(\d+)$/) || [])[1]);
+    if (state.current === null && data.rooms.length) {
+      openRoom(state.rooms.has(wanted) ? wanted : data.rooms[0].id, window.innerWidth > 720 || state.rooms.has(wanted));
+    }
   }
 
   function renderRooms() {
@@ -106,6 +110,7 @@
     const box = state.messages.get(id) || new Map();
     let day = null;
     for (const m of [...box.values()].sort((a, b) => a.seq - b.seq)) {
+      if (m.hidden) continue;  // another member's private message: only its seq is known here
       const d = new Date(m.ts).toLocaleDateString("ko-KR", { year: "numeric", month: "long", day: "numeric", weekday: "short" });
       if (d !== day) { log.append(el("div", "day", d)); day = d; }
       log.append(messageNode(m));
@@ -120,6 +125,7 @@
     const node = el("article", `msg ${m.sender.kind}${mine ? " mine" : ""}`);
     node.dataset.seq = m.seq;
     if (!mine) node.append(el("div", "who", m.sender.name || (m.sender.kind === "bot" ? "빌리" : "")));
+    if (m.audience) { node.classList.add("private"); node.append(el("div", "only-me", "나에게만 보여요")); }
     if (m.text) node.append(el("p", "text", m.text));
     if (m.image) {
       const img = el("img", "photo"); img.src = m.image.thumbnail || m.image.url; img.alt = "보낸 사진";
@@ -204,6 +210,7 @@
     const fresh = !box.has(m.seq);
     box.set(m.seq, m);
     remember(m.room, m.seq);
+    if (m.hidden) return;  // another member's private message: nothing to show, not unread
     const r = state.rooms.get(m.room);
     if (r) { r.last_message = { text: m.text || "사진", seq: m.seq }; r.last_seq = m.seq; }
     if (m.room === state.current) {
