@@ -46,10 +46,25 @@ T: dict[str, tuple[str, str]] = {
     "no_contract": ("이 방에는 진행 중인 대여가 없어요.", "There is no rental in progress in this room."),
     "nothing_to_pay": ("결제할 대여가 없어요. 주인이 요청을 수락하면 결제할 수 있어요.",
                        "Nothing to pay yet; you can pay once the owner accepts."),
-    "link_first": ("빌리페이로 결제하려면 먼저 은행 계좌를 연결해 주세요. 연결이 끝나면 이 방에서 결제 버튼을 다시 눌러 주세요.",
-                   "Link a bank account first; then press the pay button here again."),
+    "link_first": ("빌리페이로 결제하려면 먼저 은행 계좌를 연결해 주세요. 연결이 끝나면 이 방에서 바로 결제할 수 있어요.",
+                   "Link a bank account first; once it is linked you can pay right here."),
     "link_button": ("계좌 연결하기", "Link a bank account"),
     "linked": ("{bank} {account} 계좌가 빌리페이에 연결됐어요.", "{bank} {account} is now linked to BilliPay."),
+    "confirm_pay": ("새로 연결한 계좌로 처음 결제해요. 은행, 계좌, 예금주와 금액을 확인하고 결제를 눌러 주세요.",
+                    "First payment with a newly linked account: check the bank, account, holder and amount, then "
+                    "press Pay."),
+    "confirm_pay_changed": ("연결된 계좌가 바뀌었어요. 바뀐 계좌를 확인하고 결제를 눌러 주세요.",
+                            "The linked account has changed. Check it and press Pay."),
+    "holder_differs": ("예금주({holder})가 은행에서 확인한 회원님 이름({person})과 달라요. 회원님이 쓸 수 있는 계좌가 "
+                       "맞는지 확인해 주세요. 아니라면 결제하지 말고 내정보에서 계좌 연결을 해제해 주세요.",
+                       "The account holder ({holder}) is not the name your bank gave for you ({person}). Make sure "
+                       "you may use this account; if not, do not pay and unlink it on My page."),
+    "c_confirm": ("빌리페이 결제 확인", "BilliPay payment check"),
+    "f_bank": ("은행", "Bank"),
+    "f_account": ("계좌", "Account"),
+    "f_holder": ("예금주", "Holder"),
+    "f_holder_differs": ("{holder} (회원님 이름과 달라요)", "{holder} (not your name)"),
+    "b_confirm_pay": ("결제", "Pay"),
     "link_payout": ("{name}님, 정산금을 받으려면 빌리페이 계좌를 연결해 주세요.",
                     "{name}, link a bank account to receive your payout."),
     "request": ("{name}님이 대여를 요청했어요. 주인은 {deadline}까지 수락하거나 거절해 주세요.",
@@ -268,36 +283,65 @@ class RentalDesk:
             return int(row["item_id"])
         return None
 
-    async def _pay(self, room_id: int, user_id: int, locale: str, cid: int) -> None:
+    async def _pay(self, room_id: int, user_id: int, locale: str, cid: int, check: str | None = None) -> None:
         try:
-            await self.rentals.pay_now(user_id, cid)
+            await self.rentals.pay_now(user_id, cid, confirm=check)
         except MarketError as e:
             if e.code in ("pay.no_link", "pay.relink"):
                 await self._link_prompt(room_id, user_id, locale, "link_first")
+                return
+            if e.code in ("pay.confirm_link", "pay.link_changed"):
+                await self._confirm_first_pay(room_id, user_id, locale, await self.rentals.get(cid, user_id),
+                                              changed=e.code == "pay.link_changed")
                 return
             if e.code in BANK_REFUSALS:
                 return  # the bank's refusal is announced as the payment_failed event, with a new pay button
             raise
 
+    async def _confirm_first_pay(self, room_id: int, user_id: int, locale: str, c: Contract, *,
+                                 changed: bool = False) -> None:
+        """Before the first charge to a newly linked account: its bank, masked number, holder and the amount,
+        to the borrower alone, with one 결제 button bound to that very account."""
+        assert self.market.billipay is not None
+        acct = await self.market.billipay.first_use(user_id)
+        if acct is None:  # confirmed meanwhile (another device): the ordinary pay button
+            button = await self._button(user_id, room_id, t("b_pay", locale, amount=c.total), "r_pay", {"c": c.id})
+            await self._say(room_id, t("accepted", locale, deadline=_when(c.expires_at)), buttons=[button],
+                            audience=user_id)
+            return
+        holder = (t("f_holder_differs", locale, holder=acct["holder"]) if acct["holder_differs"]
+                  else acct["holder"])
+        card = {"title": t("c_confirm", locale), "subtitle": f"#{c.item_id}", "contract_id": c.id,
+                "fields": [[t("f_bank", locale), acct["bank_name"]], [t("f_account", locale), acct["account"]],
+                           [t("f_holder", locale), holder], [t("f_rent", locale), won(c.rent, locale)],
+                           [t("f_fee", locale), won(c.fee, locale)], [t("f_deposit", locale), won(c.deposit, locale)],
+                           [t("f_total", locale), won(c.total, locale)]]}
+        text = t("confirm_pay_changed" if changed else "confirm_pay", locale)
+        if acct["holder_differs"]:
+            text += "\n" + t("holder_differs", locale, holder=acct["holder"], person=acct["person"])
+        button = await self._button(user_id, room_id, t("b_confirm_pay", locale), "r_pay",
+                                    {"c": c.id, "check": acct["check"]})
+        await self._say(room_id, text, cards=[card], buttons=[button], audience=user_id)
+
     async def after_link(self, room_id: int, user_id: int, account: dict[str, Any]) -> None:
-        """The bank sent the person back: say so in the room they started from, with the pay button when a
-        payment was waiting for the link; payouts that waited for it go out now."""
+        """The bank sent the person back: say so to them alone in the room they started from and, when a
+        payment was waiting for the link, show them the confirmation card to pay with; payouts that waited
+        for the link go out now."""
         locale = await self.engine._locale(user_id)
-        buttons = []
+        await self._say(room_id, t("linked", locale, bank=account["bank_name"], account=account["account"]),
+                        audience=user_id)
         c = await self.rentals.in_room(room_id)
         if c is not None and c.state == "ACCEPTED" and c.borrower_id == user_id:
-            buttons.append(await self._button(user_id, room_id, t("b_pay", locale, amount=c.total), "r_pay",
-                                              {"c": c.id}))
-        await self._say(room_id, t("linked", locale, bank=account["bank_name"], account=account["account"]),
-                        buttons=buttons)
+            await self._confirm_first_pay(room_id, user_id, locale, c)
         await self.rentals.payouts_for(user_id)
 
     async def _link_prompt(self, room_id: int, user_id: int, locale: str, key: str, **params: Any) -> None:
+        """The bank-link button, for the person alone (the other member never sees it)."""
         if self.market.billipay is None:
-            await self._say(room_id, render("pay.not_configured", locale))
+            await self._say(room_id, render("pay.not_configured", locale), audience=user_id)
             return
         ticket = await self.market.billipay.ticket(user_id, room_id)
-        await self._say(room_id, t(key, locale, **params),
+        await self._say(room_id, t(key, locale, **params), audience=user_id,
                         buttons=[{"label": t("link_button", locale), "url": f"/billipay/link?ticket={ticket}"}])
 
     # -- buttons -----------------------------------------------------------------------------------
@@ -321,7 +365,8 @@ class RentalDesk:
         elif action == "r_cancel":
             await r.cancel(user_id, cid)
         elif action == "r_pay":
-            await self._pay(room_id, user_id, locale, int(cid))
+            check = payload.get("check")
+            await self._pay(room_id, user_id, locale, int(cid), check if isinstance(check, str) else None)
         elif action == "r_hand":
             await r.hand_over(user_id, cid)
         elif action == "r_return":

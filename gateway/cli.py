@@ -256,6 +256,28 @@ def cmd_disputes(config: Config, args: argparse.Namespace) -> int:
     return _with_market(config, work)
 
 
+def cmd_billipay_links(config: Config, args: argparse.Namespace) -> int:
+    """Linked bank accounts; with --unverified, those linked before a link needed its owner's own session
+    (any of them may have been tied to the wrong person: review each, and unlink the doubtful)."""
+
+    async def work(market: Market) -> int:
+        if market.billipay is None:
+            print("빌리페이가 설정되지 않았어요 (BilliPay is not configured).", file=sys.stderr)
+            return 2
+        links = await market.billipay.links(unverified=args.unverified)
+        if not links:
+            print("확인이 필요한 계좌 연결이 없어요 (no unverified bank links)." if args.unverified
+                  else "연결된 계좌가 없어요 (no bank links).")
+        for b in links:
+            print(f"user {b['user_id']} {b['nickname']} <{b['email'] or '-'}>: {b['bank_name']} {b['account_masked']}"
+                  f" holder {b['holder_name']}, linked {b['created_at']:%Y-%m-%d %H:%M}"
+                  f" — {'session-verified' if b['verified_at'] else 'UNVERIFIED (no session)'},"
+                  f" {'confirmed before paying' if b['confirmed_at'] else 'never confirmed'}")
+        return 0
+
+    return _with_market(config, work)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="billi", description="빌리마켓 Billi Market")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -277,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     disputes.add_argument("--resolve", type=int, metavar="CONTRACT", help="the contract to decide")
     disputes.add_argument("--amount", type=int, help="won the owner gets (0 … the claim)")
     disputes.add_argument("--note", default="", help="a note both parties will read")
+    links = sub.add_parser("billipay-links", help="list linked bank accounts (an operator's review)")
+    links.add_argument("--unverified", action="store_true",
+                       help="only links made without the owner's session (before that was required)")
     args = parser.parse_args(argv)
     config = Config.from_env()
     setup_logging(config)
@@ -284,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         args.older_than_days = config.chat_archive_after_days
     handler = {"up": cmd_up, "serve": cmd_serve, "migrate": cmd_migrate, "demo-data": cmd_demo_data,
                "archive-chats": cmd_archive_chats, "reindex": cmd_reindex, "sandbox": cmd_sandbox,
-               "disputes": cmd_disputes}[args.command]
+               "disputes": cmd_disputes, "billipay-links": cmd_billipay_links}[args.command]
     return handler(config, args)
 
 

@@ -10,7 +10,8 @@ profile, ``POST /sandbox/naver/expire_codes`` ages every code past its life.
 Run it with ``billi sandbox`` (``billi up`` and the tests start it too). Besides the bank's own paths it has a
 control API for tests and demos, under ``/sandbox/``:
 
-- ``POST /sandbox/people {"name", "balance"}`` → a person with one account: ``user_seq_no``, ``fintech_use_num``;
+- ``POST /sandbox/people {"name", "balance", "holder"?}`` → a person with one account (held in ``holder``'s name
+  when given): ``user_seq_no``, ``fintech_use_num``;
 - ``GET /sandbox/balances`` → every account's balance, and the platform account's;
 - ``POST /sandbox/fail {"path": "withdraw|deposit|result|token|me", "mode": …, "applied": bool, "times": n}``
   makes the next ``n`` calls of that path fail: ``insufficient`` (bank 453), ``closed`` (415), ``limit`` (455),
@@ -121,11 +122,12 @@ class Bank:
             queue.pop(0)
         return r
 
-    def add_person(self, name: str, balance: int) -> SbPerson:
+    def add_person(self, name: str, balance: int, holder: str | None = None) -> SbPerson:
         seq = "".join(secrets.choice(_DIGITS) for _ in range(10))
         code, bank_name = BANKS[len(self.people) % len(BANKS)]
         fin = "".join(secrets.choice(_DIGITS) for _ in range(24))
-        acct = SbAccount(fin, code, bank_name, "".join(secrets.choice(_DIGITS) for _ in range(12)), name, balance)
+        acct = SbAccount(fin, code, bank_name, "".join(secrets.choice(_DIGITS) for _ in range(12)), holder or name,
+                         balance)
         person = SbPerson(seq, name, [acct])
         self.people[seq] = person
         self.by_fintech[fin] = acct
@@ -463,7 +465,9 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
     # -- control -------------------------------------------------------------------------------------
     async def people(request: web.Request) -> web.Response:
         body = await request.json()
-        person = bank.add_person(str(body.get("name", "테스트"))[:20], int(body.get("balance", 1_000_000)))
+        holder = body.get("holder")  # an account held in someone else's name (a family member's, a company's)
+        person = bank.add_person(str(body.get("name", "테스트"))[:20], int(body.get("balance", 1_000_000)),
+                                 str(holder)[:20] if holder else None)
         acct = person.accounts[0]
         return web.json_response({"user_seq_no": person.user_seq_no, "name": person.name,
                                   "fintech_use_num": acct.fintech_use_num, "account_num": acct.account_num,

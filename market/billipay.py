@@ -1,8 +1,11 @@
 """BilliPay: linked bank accounts and bank transfers, over the KFTC Open Banking client.
 
 - **Linking** (3-legged OAuth): ``start_link`` keeps a random single-use ``state`` in Redis for a few minutes,
-  bound to the person; ``finish_link`` takes it back exactly once (a replayed, expired or someone else's
-  ``state`` is refused), exchanges the code, reads the account and stores the tokens encrypted (AES-GCM).
+  bound to the person; ``finish_link`` completes it only in a request carrying that person's own session — any
+  other request (no session, someone else's) is refused and leaves the ``state`` unused — then takes it back
+  exactly once, exchanges the code, reads the account and stores the tokens encrypted (AES-GCM).
+- **First use**: a newly linked account is not charged until its owner has confirmed it (bank, masked number,
+  holder, amount) once; ``confirm_first_use`` records that in the payment's own transaction.
 - **Transfers**: a row in ``transfers`` is written *before* the bank is called, with a fresh ``bank_tran_id``.
   An answer settles it (``done``/``failed``); no answer leaves it ``unknown`` and only the transfer result
   inquiry (``resolve``) settles it — nothing is retried with a new ``bank_tran_id`` until then, so nobody is
@@ -41,6 +44,16 @@ BANK_REASONS = {"453": "pay.insufficient", "454": "pay.insufficient", "455": "pa
                 "412": "pay.no_account", "415": "pay.closed_account"}
 
 OnOutcome = Callable[[Any, Row], Awaitable[None]]  # (cursor, transfer row) inside the recording transaction
+
+
+def _check(fintech_use_num: str) -> str:
+    """A short name for one linked account, carried by a confirmation button (never the number itself)."""
+    return hashlib.sha256(("billi-link:" + fintech_use_num).encode()).hexdigest()[:20]
+
+
+def _differs(holder: str, person: str | None) -> bool:
+    """Whether an account's holder is someone other than the person who consented (spaces ignored)."""
+    return bool(person) and "".join(holder.split()) != "".join((person or "").split())
 
 
 class TokenBox:
@@ -107,16 +120,24 @@ class BilliPay:
             raise InvalidInput("billipay.bad_state")
         return await self.start_link(who["user"], redirect_uri, who.get("room"))
 
-    async def finish_link(self, state: Any, code: Any, *, session_user: int | None = None,
+    async def finish_link(self, state: Any, code: Any, *, session_user: int | None,
                           error: Any = None) -> dict[str, Any]:
-        """The bank's redirect back: returns {user, room, account} or raises with the reason."""
+        """The bank's redirect back: returns {user, room, account} or raises with the reason.
+
+        Only a request carrying the session of the person who started the link completes it. Anyone else's —
+        a victim's browser opening an attacker's consent link, the right person logged out or in another
+        browser — is refused without using the ``state`` up, so the owner can still finish where they are
+        logged in."""
         if not isinstance(state, str) or not 16 <= len(state) <= 64:
             raise InvalidInput("billipay.bad_state")
-        raw = await self.redis.getdel(f"billipay:state:{state}")
+        key = f"billipay:state:{state}"
+        raw = await self.redis.get(key)
         if raw is None:
             raise InvalidInput("billipay.bad_state")
         bound = json.loads(raw)
-        if session_user is not None and session_user != bound["user"]:
+        if session_user is None or session_user != bound["user"]:
+            raise Forbidden("billipay.wrong_session")
+        if await self.redis.getdel(key) != raw:  # taken once: a concurrent callback of the same person gets nothing
             raise InvalidInput("billipay.bad_state")
         if error:
             raise Conflict("billipay.denied")
@@ -124,7 +145,7 @@ class BilliPay:
             raise InvalidInput("billipay.bad_code")
         try:
             tokens = await self.client.exchange_code(code, bound["redirect"])
-            _name, accounts = await self.client.accounts(tokens.access_token, tokens.user_seq_no)
+            bank_user_name, accounts = await self.client.accounts(tokens.access_token, tokens.user_seq_no)
         except BankRefused:
             raise InvalidInput("billipay.bad_code") from None
         except BankUnreachable:
@@ -133,15 +154,22 @@ class BilliPay:
             raise Conflict("billipay.no_account")
         acct = accounts[0]
         expires = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=max(tokens.expires_in, 60))
+        # A different account than the one linked before must be confirmed again before it is charged
+        # (confirmed_at is assigned first, while fintech_use_num still holds the old account).
         await self.db.execute(
             "INSERT INTO bank_links (user_id, user_seq_no, fintech_use_num, bank_name, account_masked, holder_name,"
-            " access_token_enc, refresh_token_enc, token_expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON DUPLICATE KEY UPDATE user_seq_no = VALUES(user_seq_no), fintech_use_num = VALUES(fintech_use_num),"
+            " bank_user_name, access_token_enc, refresh_token_enc, token_expires_at, verified_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NOW(3))"
+            " ON DUPLICATE KEY UPDATE"
+            " confirmed_at = IF(fintech_use_num = VALUES(fintech_use_num), confirmed_at, NULL),"
+            " user_seq_no = VALUES(user_seq_no), fintech_use_num = VALUES(fintech_use_num),"
             " bank_name = VALUES(bank_name), account_masked = VALUES(account_masked),"
-            " holder_name = VALUES(holder_name), access_token_enc = VALUES(access_token_enc),"
-            " refresh_token_enc = VALUES(refresh_token_enc), token_expires_at = VALUES(token_expires_at)",
+            " holder_name = VALUES(holder_name), bank_user_name = VALUES(bank_user_name),"
+            " access_token_enc = VALUES(access_token_enc), refresh_token_enc = VALUES(refresh_token_enc),"
+            " token_expires_at = VALUES(token_expires_at), verified_at = VALUES(verified_at)",
             (bound["user"], tokens.user_seq_no, acct.fintech_use_num, acct.bank_name[:40], acct.account_num_masked[:40],
-             acct.holder_name[:40], self.box.seal(tokens.access_token), self.box.seal(tokens.refresh_token), expires))
+             acct.holder_name[:40], (bank_user_name or "")[:40] or None, self.box.seal(tokens.access_token),
+             self.box.seal(tokens.refresh_token), expires))
         return {"user": bound["user"], "room": bound["room"], "account": await self.account(bound["user"])}
 
     async def account(self, user_id: int) -> dict[str, Any] | None:
@@ -152,6 +180,44 @@ class BilliPay:
             return None
         return {"bank_name": row["bank_name"], "account": row["account_masked"], "holder": row["holder_name"],
                 "linked_at": row["created_at"].isoformat(timespec="seconds") + "Z"}
+
+    async def first_use(self, user_id: int) -> dict[str, Any] | None:
+        """What the person must confirm before the first payment with this account — bank, masked number,
+        holder (and whether the holder's name differs from the name the bank gave for the person who consented),
+        and the ``check`` their confirmation must carry — or None when there is no link or it is confirmed."""
+        row = await self.db.fetchone("SELECT fintech_use_num, bank_name, account_masked, holder_name, bank_user_name,"
+                                     " confirmed_at FROM bank_links WHERE user_id = %s", (user_id,))
+        if row is None or row["confirmed_at"] is not None:
+            return None
+        return {"bank_name": row["bank_name"], "account": row["account_masked"], "holder": row["holder_name"],
+                "holder_differs": _differs(row["holder_name"], row["bank_user_name"]),
+                "person": row["bank_user_name"] or "",
+                "check": _check(row["fintech_use_num"])}
+
+    async def confirm_first_use(self, cur: Any, user_id: int, check: str | None) -> None:
+        """Inside a payment's transaction: go on only with an account its owner has confirmed. An unconfirmed
+        one is confirmed here when ``check`` names it (the account shown is still the one linked); without
+        ``check`` the caller must ask first (``pay.confirm_link``)."""
+        await cur.execute("SELECT fintech_use_num, confirmed_at FROM bank_links WHERE user_id = %s FOR UPDATE",
+                          (user_id,))
+        row = await cur.fetchone()
+        if row is None:
+            raise NotFound("pay.no_link")
+        if row["confirmed_at"] is not None:
+            return
+        if check is None:
+            raise Conflict("pay.confirm_link")
+        if not secrets.compare_digest(str(check), _check(row["fintech_use_num"])):
+            raise Conflict("pay.link_changed")
+        await cur.execute("UPDATE bank_links SET confirmed_at = NOW(3) WHERE user_id = %s", (user_id,))
+
+    async def links(self, *, unverified: bool = False) -> list[Row]:
+        """Linked accounts for an operator; with ``unverified``, only those made before a link needed its
+        owner's session (``verified_at`` NULL), to review."""
+        return await self.db.fetchall(
+            "SELECT b.user_id, u.nickname, u.email, b.bank_name, b.account_masked, b.holder_name, b.created_at,"
+            " b.verified_at, b.confirmed_at FROM bank_links b JOIN users u ON u.id = b.user_id"
+            + (" WHERE b.verified_at IS NULL" if unverified else "") + " ORDER BY b.created_at, b.user_id")
 
     async def unlink(self, user_id: int) -> bool:
         return await self.db.execute("DELETE FROM bank_links WHERE user_id = %s", (user_id,)) > 0

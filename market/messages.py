@@ -188,6 +188,15 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "billipay.not_your_link": ("이 계좌 연결 버튼은 다른 분의 것이에요. 본인 계정으로 로그인해서 눌러 주세요.",
                                "This bank-link button belongs to someone else; log in as yourself."),
     "billipay.denied": ("계좌 연결을 취소했어요.", "You cancelled the bank link."),
+    "billipay.wrong_session": (
+        "계좌 연결은 연결을 시작한 본인이 빌리마켓에 로그인한 상태에서만 마칠 수 있어요. 그 계정으로 로그인한 "
+        "브라우저에서 빌리마켓 앱으로 돌아가 다시 시도해 주세요. 아무 계좌도 연결되지 않았어요.",
+        "Only the person who started this bank link, logged in to Billi Market, can finish it. Go back to the app "
+        "in a browser where you are logged in as that person and try again. No account was linked."),
+    "pay.confirm_link": ("새로 연결한 계좌예요. 결제하기 전에 계좌 정보를 확인해 주세요.",
+                         "This account is newly linked; please check it before paying."),
+    "pay.link_changed": ("연결된 계좌가 바뀌었어요. 바뀐 계좌를 확인하고 다시 결제해 주세요.",
+                         "The linked account has changed; please check it and pay again."),
     "billipay.no_account": ("연결할 수 있는 계좌가 없어요.", "No account could be linked."),
     "billipay.unreachable": ("은행에 연결할 수 없어요. 잠시 뒤 다시 시도해 주세요.", "The bank cannot be reached right now."),
     # Naver login

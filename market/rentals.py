@@ -361,9 +361,11 @@ class Rentals:
                 "free": free}
 
     # -- paying ------------------------------------------------------------------------------------
-    async def pay_now(self, borrower_id: int, contract_id: Any) -> Contract:
+    async def pay_now(self, borrower_id: int, contract_id: Any, *, confirm: str | None = None) -> Contract:
         """Withdraw rent + fee + deposit from the borrower's linked account. A refusal leaves the contract
-        ACCEPTED (raises with the bank's reason); a lost answer is settled by inquiry before anything else."""
+        ACCEPTED (raises with the bank's reason); a lost answer is settled by inquiry before anything else.
+        An account never paid with before is charged only with ``confirm`` — the ``check`` of the account the
+        borrower was shown (``BilliPay.first_use``) — else ``pay.confirm_link`` asks for it first."""
         pay = self._billipay()
         c = await self.get(contract_id, borrower_id)
         if c.role(borrower_id) != "borrower":
@@ -378,6 +380,7 @@ class Rentals:
                 raise Conflict("rental.wrong_state", state=c.state)
             _not_expired(c)
             await self._no_transfer_in_flight(cur, c.id, "pay")
+            await pay.confirm_first_use(cur, borrower_id, confirm)
             tid = await pay.open_transfer(cur, purpose=f"pay:{c.id}", contract_id=c.id, user_id=borrower_id,
                                           direction="withdraw", amount=c.total, state="unknown")
         outcome = await pay.send(tid, self._on_done, self._on_failed)

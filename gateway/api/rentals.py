@@ -24,10 +24,10 @@ def _callback_url(request: web.Request) -> str:
     return base + "/billipay/callback"
 
 
-def _page(title: str, text: str, status: int = 200) -> web.Response:
+def _page(title: str, text: str, status: int = 200, back: str = "/app") -> web.Response:
     body = (f'<!doctype html><html lang="ko"><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
             f"<title>{html.escape(title)}</title><body><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>"
-            f'<p><a href="/">빌리마켓으로 돌아가기</a></p></body></html>')
+            f'<p><a href="{html.escape(back)}">빌리마켓 앱으로 돌아가기</a></p></body></html>')
     return web.Response(text=body, content_type="text/html", status=status)
 
 
@@ -54,8 +54,8 @@ async def link_callback(request: web.Request) -> web.Response:
     try:
         done = await market.billipay.finish_link(q.get("state"), q.get("code"), error=q.get("error"),
                                                  session_user=user.id if user else None)
-    except MarketError as e:
-        return _page("빌리페이 계좌 연결", e.message(), 400)
+    except MarketError as e:  # someone else's session, or none: nothing linked, the link request still usable
+        return _page("빌리페이 계좌 연결", e.message(), 403 if e.kind.value == "forbidden" else 400)
     account = done["account"]
     room = done.get("room")
     chat = request.app[CHAT]
@@ -63,7 +63,8 @@ async def link_callback(request: web.Request) -> web.Response:
         await chat.bot.desk.after_link(int(room), done["user"], account)
     else:
         await market.rentals.payouts_for(done["user"])
-    return _page("빌리페이 계좌 연결", f"{account['bank_name']} {account['account']} 계좌가 연결됐어요. 채팅으로 돌아가 주세요.")
+    return _page("빌리페이 계좌 연결", f"{account['bank_name']} {account['account']} 계좌가 연결됐어요. 채팅으로 돌아가 주세요.",
+                 back=f"/app#room={int(room)}" if room else "/app")
 
 
 async def my_account(request: web.Request) -> web.Response:

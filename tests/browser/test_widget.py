@@ -172,12 +172,18 @@ async def test_a_whole_rental_in_the_browser(node: Node, browser: Browser, confi
     await popup.get_by_role("button", name="동의하고 연결").click()
     await expect(popup.get_by_text("계좌가 연결됐어요")).to_be_visible(timeout=WAIT)
     await popup.close()
-    await borrower.press(await borrower.says("빌리페이에 연결됐어요"), "빌리페이로 결제")
+    await borrower.says("빌리페이에 연결됐어요")
+    check = await borrower.says("처음 결제해요")  # the new account, its holder and the amount, for her alone
+    await expect(check).to_contain_text("나에게만 보여요")
+    await expect(check).to_contain_text("브라우저손님")
+    await borrower.press(check, "결제")
     await owner.press(await owner.says("결제가 끝났어요"), "전달 완료")
     await borrower.press(await borrower.says("주인이 물건을 전달했어요"), "수령 완료")
     await borrower.press(await borrower.says("대여가 시작됐어요"), "반납 완료")
     await owner.press(await owner.says("반납됐어요"), "정상 반납")
     settled = await borrower.says("정산이 끝났어요")
+    for private in ("먼저 은행 계좌를 연결해", "빌리페이에 연결됐어요", "처음 결제해요", "예금주"):
+        await expect(owner.page.locator("#log")).not_to_contain_text(private)  # the borrower's alone
     await expect(settled).to_contain_text("보증금 환불: 30,000원")
     balances = await bank.balances()
     assert 200_000 - (10_000 + 500) in balances["people"].values()

@@ -41,10 +41,10 @@ class Deal:
     async def bot(self, who: Chatter, contains: str, after: int = 0) -> dict[str, Any]:
         for _ in range(400):
             for m in who.received("message", self.room):
-                if m["sender"]["kind"] == "bot" and contains in m["text"] and m["seq"] > after:
+                if not m.get("hidden") and m["sender"]["kind"] == "bot" and contains in m["text"] and m["seq"] > after:
                     return m  # type: ignore[no-any-return]
             await asyncio.sleep(0.05)
-        texts = [m["text"] for m in who.received("message", self.room)]
+        texts = [m.get("text") for m in who.received("message", self.room)]
         raise AssertionError(f"no bot message with {contains!r}; got {texts}")
 
     async def press(self, who: Chatter, message: dict[str, Any], label: str) -> None:
@@ -78,9 +78,11 @@ class Deal:
             back = await self.bank.consent(to_bank.headers["location"], person)
             replay = await http.get(url, headers=auth)  # the ticket worked once
             assert replay.status_code == 400
-            done = await http.get(node.url + "billipay/callback", params=back)
+            stranger = await http.get(node.url + "billipay/callback", params=back)  # no session: refused, not spent
+            assert stranger.status_code == 403 and "로그인" in stranger.text
+            done = await http.get(node.url + "billipay/callback", params=back, headers=auth)
             assert done.status_code == 200 and "연결됐어요" in done.text
-            again = await http.get(node.url + "billipay/callback", params=back)  # a replayed state
+            again = await http.get(node.url + "billipay/callback", params=back, headers=auth)  # a replayed state
             assert again.status_code == 400 and "만료" in again.text
         await self.bot(who, "빌리페이에 연결됐어요", after=seen)
         return person
@@ -94,6 +96,10 @@ class Deal:
         await self.press(self.owner, request, "수락")
         accepted = await self.bot(self.borrower, "주인이 수락했어요")
         await self.press(self.borrower, accepted, "빌리페이로 결제")
+        # the first payment with the newly linked account: the borrower alone checks it and presses 결제 once
+        check = await self.bot(self.borrower, "처음 결제해요")
+        assert check["audience"] == self.borrower.person.id and "손님" in str(check["cards"][0]["fields"])
+        await self.press(self.borrower, check, "결제")
         paid = await self.bot(self.owner, "결제가 끝났어요")
         assert await self.bank.balance_of(self.accounts["borrower"]) == START - (RENT + FEE + DEPOSIT)
         await self.press(self.owner, paid, "전달 완료")

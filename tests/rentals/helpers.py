@@ -26,8 +26,11 @@ class Bank:
             resp.raise_for_status()
             return resp.json()
 
-    async def person(self, name: str, balance: int) -> dict[str, Any]:
-        return await self._call("POST", "/sandbox/people", json={"name": name, "balance": balance})  # type: ignore[no-any-return]
+    async def person(self, name: str, balance: int, holder: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name, "balance": balance}
+        if holder:
+            body["holder"] = holder
+        return await self._call("POST", "/sandbox/people", json=body)  # type: ignore[no-any-return]
 
     async def balances(self) -> dict[str, Any]:
         return await self._call("GET", "/sandbox/balances")  # type: ignore[no-any-return]
@@ -59,14 +62,28 @@ class Bank:
         return {k: v[0] for k, v in parse_qs(back.query).items()}
 
 
-async def link(market: Market, bank: Bank, user_id: int, balance: int, name: str = "테스트") -> dict[str, Any]:
-    """A sandbox person with ``balance`` won whose account is linked to ``user_id`` the way a person does it."""
+async def link(market: Market, bank: Bank, user_id: int, balance: int, name: str = "테스트", *,
+               confirmed: bool = True, holder: str | None = None) -> dict[str, Any]:
+    """A sandbox person with ``balance`` won whose account is linked to ``user_id`` the way a person does it
+    (the bank's redirect comes back in their own session); ``confirmed``: they have also confirmed it the way
+    the first payment's card asks them to, so later payments go straight through."""
     assert market.billipay is not None
-    person = await bank.person(name, balance)
+    person = await bank.person(name, balance, holder=holder)
     url = await market.billipay.start_link(user_id, CALLBACK)
     back = await bank.consent(url, person)
-    await market.billipay.finish_link(back["state"], back["code"])
+    await market.billipay.finish_link(back["state"], back["code"], session_user=user_id)
+    if confirmed:
+        await confirm(market, user_id)
     return person
+
+
+async def confirm(market: Market, user_id: int) -> None:
+    """The person confirms their newly linked account (what pressing 결제 on the confirmation card records)."""
+    assert market.billipay is not None
+    shown = await market.billipay.first_use(user_id)
+    assert shown is not None
+    async with market.db.transaction() as cur:
+        await market.billipay.confirm_first_use(cur, user_id, shown["check"])
 
 
 _n = iter(range(1, 10**6))

@@ -12,13 +12,13 @@ from aiohttp.test_utils import TestClient
 from gateway.keys import MARKET
 from market.kdates import seoul_today
 from tests.conftest import Chatter, sign_up
-from tests.rentals.helpers import Bank
+from tests.rentals.helpers import Bank, link
 
 
 async def _bot(c: Chatter, room: int, contains: str, after: int = 0) -> dict[str, Any]:
     for _ in range(300):
         for m in c.received("message", room):
-            if m["sender"]["kind"] == "bot" and contains in m["text"] and m["seq"] > after:
+            if not m.get("hidden") and m["sender"]["kind"] == "bot" and contains in m["text"] and m["seq"] > after:
                 return m  # type: ignore[no-any-return]
         await asyncio.sleep(0.03)
     raise AssertionError(f"no {contains!r} in {[m['text'] for m in c.received('message', room)]}")
@@ -59,7 +59,7 @@ async def test_asking_for_dates_and_confirming_a_doubtful_reading(client: TestCl
     # people talking in the deal room are not answered by the bot
     await b.call("message", {"room": room, "text": "안녕하세요 내일 뵐게요"})
     await asyncio.sleep(0.3)
-    assert not [m for m in b.received("message", room) if m["sender"]["kind"] == "bot" and "안녕" in m["text"]]
+    assert not [m for m in b.received("message", room) if not m.get("hidden") and m["sender"]["kind"] == "bot" and "안녕" in m["text"]]
 
 
 async def test_taken_dates_get_free_ones_as_buttons(client: TestClient, chatters: Any) -> None:
@@ -93,10 +93,10 @@ async def test_paying_before_linking_a_bank_account(client: TestClient, chatters
         assert resp.status == 302
         to_bank = resp.headers["Location"]
     forged = {"state": "x" * 32, "code": "whatever"}
-    async with client.get("/billipay/callback", params=forged) as resp:
+    async with client.get("/billipay/callback", params=forged, headers=borrower.auth) as resp:
         assert resp.status == 400
     denied = await bank.consent(to_bank, person, deny=True)
-    async with client.get("/billipay/callback", params=denied) as resp:
+    async with client.get("/billipay/callback", params=denied, headers=borrower.auth) as resp:
         assert resp.status == 400 and "취소" in await resp.text()
     assert await client.app[MARKET].billipay.account(borrower.id) is None
     # start again (the first ticket and state are spent) and consent this time
@@ -104,14 +104,19 @@ async def test_paying_before_linking_a_bank_account(client: TestClient, chatters
     again = await _bot(b, room, "계좌를 연결해", after=prompt["seq"])
     async with client.get(again["buttons"][0]["url"], headers=borrower.auth, allow_redirects=False) as resp:
         back = await bank.consent(resp.headers["Location"], person)
-    async with client.get("/billipay/callback", params=back) as resp:
-        assert resp.status == 200
-    linked = await _bot(b, room, "빌리페이에 연결됐어요")
+    async with client.get("/billipay/callback", params=back, headers=borrower.auth) as resp:
+        assert resp.status == 200 and f"/app#room={room}" in await resp.text()
+    await _bot(b, room, "빌리페이에 연결됐어요")
     status, body = await borrower.call("GET", "/api/billipay/account")
     assert body["account"]["account"].endswith("****")
-    assert (await b.call("action", {"room": room, "token": _token(linked, "빌리페이로 결제")}))["ok"]
+    # a first payment with the new account: a confirmation card for the borrower alone, paid with one press
+    check = await _bot(b, room, "처음 결제해요")
+    assert (await b.call("action", {"room": room, "token": _token(check, "결제")}))["ok"]
     await _bot(o, room, "결제가 끝났어요")
     assert await bank.balance_of(person) == 100_000 - (10000 + 500 + 30000)
+    # the owner never saw the prompts, the bank or the account: only the seqs of those messages
+    for m in o.received("message", room):
+        assert "계좌" not in str(m) and body["account"]["bank_name"] not in str(m), m
 
 
 async def test_cancelling_by_command_asks_first(client: TestClient, chatters: Any) -> None:
@@ -135,3 +140,29 @@ async def test_cancelling_by_command_asks_first(client: TestClient, chatters: An
                 {"item_id": item_id, "start": "nope"}, {"item_id": "1 OR 1=1", "dates": "내일"}):
         status, body = await borrower.call("POST", "/api/contracts", json=bad)
         assert status in (400, 404), body
+
+
+async def test_first_payment_shows_the_account_privately_and_points_out_another_holder(
+        client: TestClient, chatters: Any) -> None:
+    owner, borrower, o, b, room, item_id = await _setup(client, chatters)
+    market = client.app[MARKET]
+    bank = Bank(market.config.bank_url)
+    person = await link(market, bank, borrower.id, 100_000, "빌릴게", confirmed=False, holder="김가족")
+    await b.call("message", {"room": room, "text": "/대여 내일부터 2일"})
+    request = await _bot(o, room, "대여를 요청했어요")
+    assert (await o.call("action", {"room": room, "token": _token(request, "수락")}))["ok"]
+    accepted = await _bot(b, room, "주인이 수락했어요")
+    assert (await b.call("action", {"room": room, "token": _token(accepted, "빌리페이로 결제")}))["ok"]
+    check = await _bot(b, room, "처음 결제해요")
+    fields = dict(check["cards"][0]["fields"])
+    assert fields["예금주"] == "김가족 (회원님 이름과 달라요)" and fields["결제 금액"] == "40,500원"
+    assert fields["계좌"].endswith("****") and "김가족" in check["text"] and "빌릴게" in check["text"]
+    assert await bank.balance_of(person) == 100_000  # nothing charged before the press
+    assert (await o.call("action", {"room": room, "token": _token(check, "결제")}))["error"]["code"] == \
+        "bot.button_not_yours"
+    assert (await b.call("action", {"room": room, "token": _token(check, "결제")}))["ok"]
+    await _bot(o, room, "결제가 끝났어요")
+    assert await bank.balance_of(person) == 100_000 - 40_500
+    hidden = [m for m in o.received("message", room) if m.get("hidden")]
+    assert check["seq"] in {m["seq"] for m in hidden}
+    assert "김가족" not in str(o.received("message", room))
