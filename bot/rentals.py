@@ -65,6 +65,16 @@ T: dict[str, tuple[str, str]] = {
     "f_holder": ("예금주", "Holder"),
     "f_holder_differs": ("{holder} (회원님 이름과 달라요)", "{holder} (not your name)"),
     "b_confirm_pay": ("결제", "Pay"),
+    "confirm_ext_account": ("주인이 연장을 승인했어요. 연장 대여료를 내기 전에 새로 연결한 계좌를 확인해 주세요.",
+                            "The owner approved the extension. Before its rent is charged, check your newly linked "
+                            "account."),
+    "b_account_ok": ("이 계좌가 맞아요", "This is my account"),
+    "wait_account": ("빌리는 분이 새로 연결한 계좌를 확인하면 알려 드릴게요.",
+                     "You will be told once the borrower has checked their newly linked account."),
+    "account_checked": ("계좌를 확인했어요. 주인의 승인을 기다리고 있어요.",
+                        "Account checked. Waiting for the owner's approval."),
+    "approve_again": ("빌리는 분이 계좌를 확인했어요. 연장을 승인할까요?",
+                      "The borrower has checked their account. Approve the extension?"),
     "link_payout": ("{name}님, 정산금을 받으려면 빌리페이 계좌를 연결해 주세요.",
                     "{name}, link a bank account to receive your payout."),
     "request": ("{name}님이 대여를 요청했어요. 주인은 {deadline}까지 수락하거나 거절해 주세요.",
@@ -309,18 +319,40 @@ class RentalDesk:
             await self._say(room_id, t("accepted", locale, deadline=_when(c.expires_at)), buttons=[button],
                             audience=user_id)
             return
+        amounts = [[t("f_rent", locale), won(c.rent, locale)], [t("f_fee", locale), won(c.fee, locale)],
+                   [t("f_deposit", locale), won(c.deposit, locale)], [t("f_total", locale), won(c.total, locale)]]
+        button = await self._button(user_id, room_id, t("b_confirm_pay", locale), "r_pay",
+                                    {"c": c.id, "check": acct["check"]})
+        await self._account_card(room_id, user_id, locale, c, acct, amounts, button,
+                                 t("confirm_pay_changed" if changed else "confirm_pay", locale))
+
+    async def _confirm_for_extension(self, room_id: int, owner_id: int, locale: str, cid: int) -> None:
+        """The owner approved an extension, but the borrower's account is new: the borrower checks it first
+        (privately, with the extension's amount), and the owner is told to wait."""
+        assert self.market.billipay is not None
+        c = await self.rentals.get(cid)
+        acct = await self.market.billipay.first_use(c.borrower_id)
+        if acct is None:
+            return
+        extra = (c.ext_rent or 0) + (c.ext_fee or 0)
+        amounts = [[t("f_rent", locale), won(c.ext_rent or 0, locale)], [t("f_fee", locale), won(c.ext_fee or 0, locale)],
+                   [t("f_total", locale), won(extra, locale)]]
+        button = await self._button(c.borrower_id, room_id, t("b_account_ok", locale), "r_account_ok",
+                                    {"c": c.id, "check": acct["check"]})
+        await self._account_card(room_id, c.borrower_id, locale, c, acct, amounts, button,
+                                 t("confirm_ext_account", locale))
+        await self._say(room_id, t("wait_account", locale), audience=owner_id)
+
+    async def _account_card(self, room_id: int, user_id: int, locale: str, c: Contract, acct: dict[str, Any],
+                            amounts: list[list[str]], button: dict[str, str], text: str) -> None:
+        """A private card with the linked account (bank, masked number, holder) and what it is about to pay."""
         holder = (t("f_holder_differs", locale, holder=acct["holder"]) if acct["holder_differs"]
                   else acct["holder"])
         card = {"title": t("c_confirm", locale), "subtitle": f"#{c.item_id}", "contract_id": c.id,
                 "fields": [[t("f_bank", locale), acct["bank_name"]], [t("f_account", locale), acct["account"]],
-                           [t("f_holder", locale), holder], [t("f_rent", locale), won(c.rent, locale)],
-                           [t("f_fee", locale), won(c.fee, locale)], [t("f_deposit", locale), won(c.deposit, locale)],
-                           [t("f_total", locale), won(c.total, locale)]]}
-        text = t("confirm_pay_changed" if changed else "confirm_pay", locale)
+                           [t("f_holder", locale), holder], *amounts]}
         if acct["holder_differs"]:
             text += "\n" + t("holder_differs", locale, holder=acct["holder"], person=acct["person"])
-        button = await self._button(user_id, room_id, t("b_confirm_pay", locale), "r_pay",
-                                    {"c": c.id, "check": acct["check"]})
         await self._say(room_id, text, cards=[card], buttons=[button], audience=user_id)
 
     async def after_link(self, room_id: int, user_id: int, account: dict[str, Any]) -> None:
@@ -398,8 +430,28 @@ class RentalDesk:
             try:
                 await r.approve_extension(user_id, cid)
             except MarketError as e:
-                if e.code not in BANK_REFUSALS | {"pay.no_link", "pay.relink"}:
+                if e.code == "pay.confirm_link":
+                    await self._confirm_for_extension(room_id, user_id, locale, int(cid))
+                elif e.code not in BANK_REFUSALS | {"pay.no_link", "pay.relink"}:
                     raise  # (a refusal is announced as extension_failed, to both)
+        elif action == "r_account_ok":
+            assert self.market.billipay is not None
+            try:
+                await self.market.billipay.confirm_account(user_id, str(payload.get("check")))
+            except MarketError as e:
+                if e.code in ("pay.relink", "pay.no_link"):
+                    await self._link_prompt(room_id, user_id, locale, "link_first")
+                    return None
+                if e.code != "pay.link_changed":
+                    raise
+                owner = (await r.get(cid, user_id)).owner_id
+                await self._confirm_for_extension(room_id, owner, locale, int(cid))
+                return None
+            c = await r.get(cid, user_id)
+            await self._say(room_id, t("account_checked", locale), audience=user_id)
+            buttons = [await self._button(c.owner_id, room_id, t(key, locale), action, {"c": c.id})
+                       for key, action in (("b_ext_ok", "r_ext_ok"), ("b_ext_no", "r_ext_no"))]
+            await self._say(room_id, t("approve_again", locale), buttons=buttons, audience=c.owner_id)
         elif action == "r_ext_no":
             await r.decline_extension(user_id, cid)
         elif action == "r_review":

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from gateway.keys import (CONFIG, MARKET, METRICS, REQUEST_ID, SESSION_COOKIE, SESSION_TOKEN, SESSION_VIA_COOKIE,
                           USER)
 from market.accounts import Session, User
-from market.errors import InvalidInput, Kind, MarketError, TooLarge, Unauthenticated
+from market.errors import InvalidInput, Kind, MarketError, TooLarge, Unauthenticated, Unsupported
 from market.messages import render
 
 log = logging.getLogger("billi.http")
@@ -131,22 +131,41 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
 
 @web.middleware
 async def sessions(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Find the session (bearer token first, then cookie); refuse cross-site writes riding on a cookie."""
+    """Find the session (bearer token first, then cookie); refuse cross-site writes.
+
+    A write not carrying a bearer token may set or use the session cookie, so it must come from our own pages:
+    a foreign or ``null`` Origin is refused whether or not a cookie came with it (else another site could log
+    a visitor in as someone else — login CSRF); a write that carries a cookie must name its origin (Origin, or
+    at least Referer). Bearer-token clients are not browsers riding on ambient credentials."""
     token, via_cookie = None, False
     auth = request.headers.get("Authorization", "")
     if auth.lower().startswith("bearer "):
         token = auth[7:].strip()
     elif SESSION_COOKIE in request.cookies:
         token, via_cookie = request.cookies[SESSION_COOKIE], True
+    if request.method in _UNSAFE and not auth.lower().startswith("bearer ") and not _same_origin(request, via_cookie):
+        return error_response(request, 403, "service.csrf")
     user = await request.app[MARKET].accounts.session_user(token) if token else None
     request[USER] = user
     request[SESSION_TOKEN] = token if user else None
     request[SESSION_VIA_COOKIE] = via_cookie
-    if user is not None and via_cookie and request.method in _UNSAFE:
-        origin = request.headers.get("Origin")
-        if origin is not None and origin.split("://", 1)[-1] != request.host:
-            return error_response(request, 403, "service.csrf")
     return await handler(request)
+
+
+def _same_origin(request: web.Request, with_cookie: bool) -> bool:
+    """Whether an unsafe request comes from our own pages (see ``sessions``)."""
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        return origin != "null" and _host_of(origin) == request.host
+    referer = request.headers.get("Referer")
+    if referer is not None:
+        return _host_of(referer) == request.host
+    return not with_cookie  # a plain client with no cookie and no origin (curl, a server) is not a browser
+
+
+def _host_of(url: str) -> str:
+    rest = url.split("://", 1)[1] if "://" in url else ""
+    return rest.split("/", 1)[0]
 
 
 def require_user(request: web.Request) -> User:
@@ -157,6 +176,10 @@ def require_user(request: web.Request) -> User:
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object. Only ``application/json`` is read: a form another site can send without
+    asking (``text/plain``, form encodings) never reaches a JSON endpoint."""
+    if request.content_type != "application/json":
+        raise Unsupported("input.json_only", field="body")
     raw = await request.read()
     if not raw:
         raise InvalidInput("input.not_object", field="body")

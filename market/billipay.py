@@ -198,18 +198,25 @@ class BilliPay:
         """Inside a payment's transaction: go on only with an account its owner has confirmed. An unconfirmed
         one is confirmed here when ``check`` names it (the account shown is still the one linked); without
         ``check`` the caller must ask first (``pay.confirm_link``)."""
-        await cur.execute("SELECT fintech_use_num, confirmed_at FROM bank_links WHERE user_id = %s FOR UPDATE",
-                          (user_id,))
+        await cur.execute("SELECT fintech_use_num, verified_at, confirmed_at FROM bank_links WHERE user_id = %s"
+                          " FOR UPDATE", (user_id,))
         row = await cur.fetchone()
         if row is None:
             raise NotFound("pay.no_link")
+        if row["verified_at"] is None:  # made before a link needed its owner's session: link again to pay
+            raise Conflict("pay.relink")
+        if check is not None and not secrets.compare_digest(str(check), _check(row["fintech_use_num"])):
+            raise Conflict("pay.link_changed")  # the card pressed showed another account
         if row["confirmed_at"] is not None:
             return
         if check is None:
             raise Conflict("pay.confirm_link")
-        if not secrets.compare_digest(str(check), _check(row["fintech_use_num"])):
-            raise Conflict("pay.link_changed")
         await cur.execute("UPDATE bank_links SET confirmed_at = NOW(3) WHERE user_id = %s", (user_id,))
+
+    async def confirm_account(self, user_id: int, check: str) -> None:
+        """Confirm the linked account on its own (before an extension's charge, say), when ``check`` names it."""
+        async with self.db.transaction() as cur:
+            await self.confirm_first_use(cur, user_id, check)
 
     async def links(self, *, unverified: bool = False) -> list[Row]:
         """Linked accounts for an operator; with ``unverified``, only those made before a link needed its
@@ -226,6 +233,8 @@ class BilliPay:
         row = await self.db.fetchone("SELECT * FROM bank_links WHERE user_id = %s", (user_id,))
         if row is None:
             raise NotFound("pay.no_link")
+        if row["verified_at"] is None:  # made before a link needed its owner's session: never withdrawn from
+            raise Conflict("pay.relink")
         token = self.box.open(row["access_token_enc"])
         if row["token_expires_at"] <= datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=5):
             try:
@@ -254,6 +263,11 @@ class BilliPay:
         calls the bank right after committing)."""
         if amount <= 0:
             raise InvalidInput("pay.bad_amount")
+        fintech = None
+        if direction == "withdraw":  # the account the person confirmed is the one charged (see _call)
+            await cur.execute("SELECT fintech_use_num FROM bank_links WHERE user_id = %s", (user_id,))
+            link = await cur.fetchone()
+            fintech = link["fintech_use_num"] if link else None
         try:
             _token, code = await self._platform_token()
         except (BankUnreachable, BankRefused):
@@ -261,9 +275,10 @@ class BilliPay:
         for _ in range(5):
             try:
                 await cur.execute(
-                    "INSERT INTO transfers (bank_tran_id, purpose, contract_id, user_id, direction, amount, state,"
-                    " tran_dtime) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                    (new_bank_tran_id(code), purpose, contract_id, user_id, direction, amount, state, tran_dtime()))
+                    "INSERT INTO transfers (bank_tran_id, purpose, contract_id, user_id, fintech_use_num, direction,"
+                    " amount, state, tran_dtime) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    (new_bank_tran_id(code), purpose, contract_id, user_id, fintech, direction, amount, state,
+                     tran_dtime()))
                 return int(cur.lastrowid)
             except pymysql.err.IntegrityError as e:
                 if e.args[0] != 1062:
@@ -301,6 +316,8 @@ class BilliPay:
         nickname = str(await self.db.fetchval("SELECT nickname FROM users WHERE id = %s", (row["user_id"],)) or "")
         if row["direction"] == "withdraw":
             token, link = await self._user_link(row["user_id"])
+            if row["fintech_use_num"] and link["fintech_use_num"] != row["fintech_use_num"]:
+                raise Conflict("pay.link_changed")  # relinked since it was confirmed: nothing is sent
             answer = await self.client.withdraw(token, fintech_use_num=link["fintech_use_num"], client_name=nickname,
                                                 **args)
         else:

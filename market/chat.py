@@ -596,17 +596,18 @@ class Chat:
             "   AND h.audience_id <> %s AND h.seq > GREATEST(last_read_seq, %s))"
             " WHERE room_id = %s AND user_id = %s", (upto, room.id, user_id, upto, room.id, user_id))
         row = await self._db.fetchone(
-            "SELECT last_read_seq, hidden_unread FROM room_members WHERE room_id = %s AND user_id = %s",
-            (room.id, user_id))
+            "SELECT m.last_read_seq, m.hidden_unread, r.last_seq FROM room_members m JOIN rooms r ON r.id = m.room_id"
+            " WHERE m.room_id = %s AND m.user_id = %s", (room.id, user_id))
         assert row is not None
-        read = int(row["last_read_seq"])
-        return {"room": room.id, "seq": read, "unread": max(0, room.last_seq - read - int(row["hidden_unread"])),
-                "last_seq": room.last_seq}
+        read, last = int(row["last_read_seq"]), int(row["last_seq"])
+        return {"room": room.id, "seq": read, "unread": max(0, last - read - int(row["hidden_unread"])),
+                "last_seq": last}
 
     async def unread_for(self, room_id: int) -> dict[int, int]:
         """Each member's unread count in a room (messages hidden from them do not count)."""
         rows = await self._db.fetchall(
-            "SELECT m.user_id, CAST(r.last_seq AS SIGNED) - m.last_read_seq - m.hidden_unread AS unread"
+            "SELECT m.user_id, CAST(r.last_seq AS SIGNED) - CAST(m.last_read_seq AS SIGNED)"
+            " - CAST(m.hidden_unread AS SIGNED) AS unread"
             " FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.room_id = %s", (room_id,))
         return {r["user_id"]: max(0, int(r["unread"])) for r in rows}
 

@@ -75,6 +75,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "input.unknown_field": ("알 수 없는 항목이 있어요: {names}", "Unknown fields: {names}"),
     "input.not_object": ("요청 본문은 JSON 객체여야 해요.", "The request body must be a JSON object."),
     "input.bad_json": ("요청 본문을 JSON으로 읽을 수 없어요.", "The request body is not valid JSON."),
+    "input.json_only": ("요청 본문은 JSON(Content-Type: application/json)으로 보내 주세요.",
+                        "Send the request body as JSON (Content-Type: application/json)."),
     "input.control_chars": ("{label}에 쓸 수 없는 문자가 있어요.", "The {label} contains characters that are not allowed."),
     "input.outside_korea": ("위치는 대한민국 안이어야 해요. 위도 33~38.7, 경도 124.5~132 사이로 알려 주세요.",
                             "The location must be inside South Korea (lat 33–38.7, lng 124.5–132)."),
@@ -200,6 +202,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "billipay.no_account": ("연결할 수 있는 계좌가 없어요.", "No account could be linked."),
     "billipay.unreachable": ("은행에 연결할 수 없어요. 잠시 뒤 다시 시도해 주세요.", "The bank cannot be reached right now."),
     # Naver login
+    "naver.other_browser": ("네이버 로그인은 로그인을 시작한 브라우저에서만 마칠 수 있어요. 빌리마켓에서 다시 시작해 주세요.",
+                            "Naver login can only be finished in the browser that started it. Please start again "
+                            "from Billi Market."),
     "naver.bad_state": ("네이버 로그인 요청이 만료됐거나 올바르지 않아요. 처음부터 다시 해 주세요.",
                         "The Naver login request is invalid or expired; please start again."),
     "naver.bad_code": ("네이버 인증 코드가 만료됐거나 이미 쓰였어요. 다시 로그인해 주세요.",

@@ -8,6 +8,7 @@ linked person in, links, or creates an account — asking for a nickname first w
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
@@ -21,7 +22,7 @@ import redis.asyncio as aioredis
 
 from market.accounts import Accounts, Session
 from market.db import Database
-from market.errors import Conflict, InvalidInput, NotFound, Unavailable
+from market.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 
 AUTHORIZE = "/oauth2.0/authorize"
 TOKEN = "/oauth2.0/token"
@@ -58,20 +59,31 @@ class NaverLogin:
         await self._auth.aclose()
         await self._api.aclose()
 
-    async def start(self, redirect_uri: str, *, link_to: int | None = None) -> str:
+    async def start(self, redirect_uri: str, *, browser: str, link_to: int | None = None) -> str:
+        """Naver's consent page. ``browser`` is a secret the gateway also keeps in a cookie of the browser that
+        asked: only that browser can finish (else an attacker's half-finished callback link, opened by someone
+        else, would log them in as the attacker)."""
         state = secrets.token_urlsafe(24)
-        await self.redis.set(f"naver:state:{state}", json.dumps({"link_to": link_to, "redirect": redirect_uri}),
-                             ex=STATE_TTL_S)
+        await self.redis.set(f"naver:state:{state}", json.dumps({"link_to": link_to, "redirect": redirect_uri,
+                                                                 "browser": _digest(browser)}), ex=STATE_TTL_S)
         return f"{self.auth_url}{AUTHORIZE}?" + urlencode({"response_type": "code", "client_id": self.client_id,
                                                             "redirect_uri": redirect_uri, "state": state})
 
-    async def finish(self, state: Any, code: Any, *, error: Any = None, session_user: int | None = None) -> NaverResult:
+    async def finish(self, state: Any, code: Any, *, browser: str | None, error: Any = None,
+                     session_user: int | None = None) -> NaverResult:
+        """Naver's redirect back, in the browser that started (``browser``: its cookie); another browser is
+        refused without using the state up."""
         if not isinstance(state, str) or not 16 <= len(state) <= 64:
             raise InvalidInput("naver.bad_state")
-        raw = await self.redis.getdel(f"naver:state:{state}")
+        key = f"naver:state:{state}"
+        raw = await self.redis.get(key)
         if raw is None:
             raise InvalidInput("naver.bad_state")
         bound = json.loads(raw)
+        if not browser or not secrets.compare_digest(_digest(browser), str(bound.get("browser", ""))):
+            raise Forbidden("naver.other_browser")
+        if await self.redis.getdel(key) != raw:
+            raise InvalidInput("naver.bad_state")
         if bound["link_to"] is not None and bound["link_to"] != session_user:
             raise InvalidInput("naver.bad_state")
         if error:
@@ -173,3 +185,7 @@ class NaverLogin:
         except (httpx.HTTPError, ValueError):
             raise Unavailable("naver.unreachable") from None
         return dict(body.get("response") or {})
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(("billi-naver-browser:" + secret).encode()).hexdigest()

@@ -631,6 +631,8 @@ class Rentals:
         c = await self.get(contract_id, owner_id)
         if c.role(owner_id) != "owner":
             raise Forbidden("rental.only_owner")
+        if c.state in ("IN_USE", "OVERDUE") and c.ext_end_date is not None and await pay.first_use(c.borrower_id):
+            raise Conflict("pay.confirm_link")  # a newly linked account: its owner confirms it first
         async with self.db.transaction() as cur:
             await cur.execute("SELECT id FROM items WHERE id = %s FOR UPDATE", (c.item_id,))
             c = await self._lock(cur, c.id)

@@ -4,6 +4,7 @@ their settings, reviews and replies, a person's public profile (rating, trust, r
 from __future__ import annotations
 
 import html
+import secrets
 
 from aiohttp import web
 
@@ -13,6 +14,9 @@ from gateway.routing import Param, Route
 from market.errors import MarketError, NotFound
 from market.messages import render
 from market.mypage import my_page
+
+
+BROWSER_COOKIE = "billi_naver"
 
 
 def _naver(request: web.Request) -> object:
@@ -43,8 +47,13 @@ async def naver_start(request: web.Request) -> web.StreamResponse:
     link = request.query.get("link") == "1"
     if link and user is None:
         raise web.HTTPFound("/")
-    url = await naver.start(_callback_url(request), link_to=user.id if link and user else None)  # type: ignore[attr-defined]
-    raise web.HTTPFound(url)
+    browser = secrets.token_urlsafe(24)  # binds the state to this browser (checked on the callback)
+    url = await naver.start(_callback_url(request), browser=browser,  # type: ignore[attr-defined]
+                            link_to=user.id if link and user else None)
+    response = web.HTTPFound(url)
+    response.set_cookie(BROWSER_COOKIE, browser, max_age=10 * 60, httponly=True, samesite="Lax",
+                        secure=request.app[CONFIG].cookie_secure, path="/auth/naver")
+    raise response
 
 
 async def naver_callback(request: web.Request) -> web.StreamResponse:
@@ -53,9 +62,11 @@ async def naver_callback(request: web.Request) -> web.StreamResponse:
     user = request.get(USER)
     try:
         result = await naver.finish(q.get("state"), q.get("code"), error=q.get("error"),  # type: ignore[attr-defined]
+                                    browser=request.cookies.get(BROWSER_COOKIE),
                                     session_user=user.id if user else None)
     except MarketError as e:
-        return _page("네이버 로그인", f"<p>{html.escape(e.message())}</p>", 400 if e.kind.value != "conflict" else 409)
+        status = {"conflict": 409, "forbidden": 403}.get(e.kind.value, 400)
+        return _page("네이버 로그인", f"<p>{html.escape(e.message())}</p>", status)
     if result.action == "need_nickname":
         suggested = html.escape(result.suggested or "")
         form = (f'<p>{html.escape(render("naver.pick_nickname"))}</p>'

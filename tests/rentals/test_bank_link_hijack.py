@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -194,3 +195,79 @@ async def _billi(env: dict[str, Any], *args: str) -> str:
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, err.decode()
     return out.decode()
+
+
+async def test_a_link_made_without_a_session_is_never_withdrawn_from(market: Market) -> None:
+    assert market.billipay is not None
+    bank = Bank(market.config.bank_url)
+    borrower = await user(market)
+    person = await link(market, bank, borrower, 100_000, "예전사람")
+    await market.db.execute("UPDATE bank_links SET verified_at = NULL WHERE user_id = %s", (borrower,))
+    cid = await _accepted(market, borrower)
+    shown = await market.billipay.first_use(borrower)
+    for check in (None, shown["check"] if shown else None):
+        with pytest.raises(Conflict) as refused:
+            await market.rentals.pay_now(borrower, cid, confirm=check)
+        assert refused.value.code == "pay.relink"
+    assert await bank.balance_of(person) == 100_000
+    assert await market.db.fetchval("SELECT COUNT(*) FROM transfers WHERE contract_id = %s", (cid,)) == 0
+    again = await link(market, bank, borrower, 100_000, "예전사람")  # linked again, in their own session
+    paid = await market.rentals.pay_now(borrower, cid)
+    assert paid.state == "PAID" and await bank.balance_of(again) == 100_000 - paid.total
+
+
+async def test_a_card_for_one_account_never_pays_from_another(market: Market) -> None:
+    assert market.billipay is not None
+    bank = Bank(market.config.bank_url)
+    borrower = await user(market)
+    first = await link(market, bank, borrower, 100_000, "첫계좌", confirmed=False)
+    old_card = await market.billipay.first_use(borrower)
+    assert old_card is not None
+    second = await link(market, bank, borrower, 100_000, "둘째계좌")  # relinked and confirmed meanwhile
+    cid = await _accepted(market, borrower)
+    with pytest.raises(Conflict) as refused:
+        await market.rentals.pay_now(borrower, cid, confirm=old_card["check"])
+    assert refused.value.code == "pay.link_changed"
+    assert await bank.balance_of(first) == 100_000 and await bank.balance_of(second) == 100_000
+
+
+async def test_a_withdrawal_opened_for_one_account_is_not_sent_from_a_relinked_one(market: Market) -> None:
+    assert market.billipay is not None
+    bank = Bank(market.config.bank_url)
+    borrower = await user(market)
+    first = await link(market, bank, borrower, 100_000, "첫계좌")
+    cid = await _accepted(market, borrower)
+    c = await market.rentals.get(cid)
+    async with market.db.transaction() as cur:  # queued against the confirmed account…
+        await market.billipay.open_transfer(cur, purpose=f"pay:{cid}", contract_id=cid, user_id=borrower,
+                                            direction="withdraw", amount=c.total, state="pending")
+    second = await link(market, bank, borrower, 100_000, "둘째계좌", confirmed=False)  # …then another is linked
+    await market.rentals.process_transfers()
+    row = await market.db.fetchone("SELECT state, message FROM transfers WHERE contract_id = %s", (cid,))
+    assert row["state"] == "failed" and row["message"] == "pay.link_changed"
+    assert await bank.balance_of(first) == 100_000 and await bank.balance_of(second) == 100_000
+    assert (await market.rentals.get(cid)).state == "ACCEPTED"
+
+
+async def test_an_extension_from_a_newly_linked_account_waits_for_its_owner(market: Market) -> None:
+    assert market.billipay is not None
+    bank = Bank(market.config.bank_url)
+    borrower = await user(market)
+    await link(market, bank, borrower, 100_000, "본인")
+    cid = await _accepted(market, borrower)
+    c = await market.rentals.pay_now(borrower, cid)
+    owner = c.owner_id
+    await market.rentals.hand_over(owner, cid)
+    await market.rentals.hand_over(borrower, cid)
+    family = await link(market, bank, borrower, 100_000, "본인", confirmed=False, holder="김가족")
+    await market.rentals.request_extension(borrower, cid, c.end_date + (c.end_date - c.start_date) + timedelta(1))
+    with pytest.raises(Conflict) as asked:
+        await market.rentals.approve_extension(owner, cid)
+    assert asked.value.code == "pay.confirm_link"
+    assert await market.db.fetchval("SELECT COUNT(*) FROM transfers WHERE purpose = %s", (f"ext:{cid}",)) == 0
+    shown = await market.billipay.first_use(borrower)
+    assert shown is not None and shown["holder_differs"]
+    await market.billipay.confirm_account(borrower, shown["check"])
+    extended = await market.rentals.approve_extension(owner, cid)
+    assert extended.extra_rent > 0
+    assert await bank.balance_of(family) == 100_000 - extended.extra_rent - extended.extra_fee

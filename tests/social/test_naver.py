@@ -83,7 +83,9 @@ async def test_a_taken_nickname_is_asked_for(client: TestClient) -> None:
         assert resp.status == 201
         body = await resp.json()
     assert body["user"]["nickname"] == "새이름"
-    async with client.post("/api/auth/naver/complete", json={"pending": pending, "nickname": "또이름"}) as resp:
+    own = {"Origin": str(client.make_url("/")).rstrip("/")}  # the browser now has a session cookie: it says where from
+    async with client.post("/api/auth/naver/complete", json={"pending": pending, "nickname": "또이름"},
+                           headers=own) as resp:
         assert resp.status == 400  # used up
 
 
