@@ -23,6 +23,7 @@ from market.storage import media_url
 
 if TYPE_CHECKING:
     from bot.engine import BotEngine
+    from market.chat import Sent
 
 PROMPT = "prompt"
 BANK_REFUSALS = frozenset(BANK_REASONS.values()) | {"pay.declined"}
@@ -189,8 +190,8 @@ class RentalDesk:
         self.market = engine.market
         self.rentals = engine.market.rentals
 
-    async def _say(self, room_id: int, text: str, **body: Any) -> None:
-        await self.engine._say(room_id, text, **body)
+    async def _say(self, room_id: int, text: str, **body: Any) -> Sent:
+        return await self.engine._say(room_id, text, **body)
 
     async def _button(self, user_id: int, room_id: int, label: str, action: str, payload: dict[str, Any]) -> dict[str, str]:
         token = await self.engine.buttons.issue(user_id, room_id, action, payload, single_use=True)
@@ -326,14 +327,19 @@ class RentalDesk:
         await self._account_card(room_id, user_id, locale, c, acct, amounts, button,
                                  t("confirm_pay_changed" if changed else "confirm_pay", locale))
 
-    async def _confirm_for_extension(self, room_id: int, owner_id: int, locale: str, cid: int) -> None:
+    async def _extension_waits_for_account(self, room_id: int, cid: int) -> None:
         """The owner approved an extension, but the borrower's account is new: the borrower checks it first
-        (privately, with the extension's amount), and the owner is told to wait."""
+        (privately, with the extension's amount), and the owner is told to wait. When there is nothing (left) to
+        check, the owner gets the approve button again."""
         assert self.market.billipay is not None
         c = await self.rentals.get(cid)
+        if c.state not in ("IN_USE", "OVERDUE") or c.ext_end_date is None:
+            return
         acct = await self.market.billipay.first_use(c.borrower_id)
         if acct is None:
+            await self._approve_again(c)
             return
+        locale = await self.engine._locale(c.borrower_id)
         extra = (c.ext_rent or 0) + (c.ext_fee or 0)
         amounts = [[t("f_rent", locale), won(c.ext_rent or 0, locale)], [t("f_fee", locale), won(c.ext_fee or 0, locale)],
                    [t("f_total", locale), won(extra, locale)]]
@@ -341,7 +347,17 @@ class RentalDesk:
                                     {"c": c.id, "check": acct["check"]})
         await self._account_card(room_id, c.borrower_id, locale, c, acct, amounts, button,
                                  t("confirm_ext_account", locale))
-        await self._say(room_id, t("wait_account", locale), audience=owner_id)
+        await self._say(room_id, t("wait_account", await self.engine._locale(c.owner_id)), audience=c.owner_id)
+
+    async def _approve_again(self, c: Contract) -> None:
+        """The borrower's account is settled: the owner alone gets the extension's approve/decline buttons
+        again (if it is still waiting)."""
+        if c.state not in ("IN_USE", "OVERDUE") or c.ext_end_date is None:
+            return
+        locale = await self.engine._locale(c.owner_id)
+        buttons = [await self._button(c.owner_id, c.room_id, t(key, locale), action, {"c": c.id})
+                   for key, action in (("b_ext_ok", "r_ext_ok"), ("b_ext_no", "r_ext_no"))]
+        await self._say(c.room_id, t("approve_again", locale), buttons=buttons, audience=c.owner_id)
 
     async def _account_card(self, room_id: int, user_id: int, locale: str, c: Contract, acct: dict[str, Any],
                             amounts: list[list[str]], button: dict[str, str], text: str) -> None:
@@ -365,6 +381,8 @@ class RentalDesk:
         c = await self.rentals.in_room(room_id)
         if c is not None and c.state == "ACCEPTED" and c.borrower_id == user_id:
             await self._confirm_first_pay(room_id, user_id, locale, c)
+        elif c is not None and c.borrower_id == user_id and c.ext_end_date is not None:
+            await self._extension_waits_for_account(room_id, c.id)  # an extension waited for this link
         await self.rentals.payouts_for(user_id)
 
     async def _link_prompt(self, room_id: int, user_id: int, locale: str, key: str, **params: Any) -> None:
@@ -431,27 +449,23 @@ class RentalDesk:
                 await r.approve_extension(user_id, cid)
             except MarketError as e:
                 if e.code == "pay.confirm_link":
-                    await self._confirm_for_extension(room_id, user_id, locale, int(cid))
-                elif e.code not in BANK_REFUSALS | {"pay.no_link", "pay.relink"}:
+                    await self._extension_waits_for_account(room_id, int(cid))
+                elif e.code not in BANK_REFUSALS | {"pay.no_link", "pay.relink", "pay.link_changed"}:
                     raise  # (a refusal is announced as extension_failed, to both)
         elif action == "r_account_ok":
             assert self.market.billipay is not None
             try:
                 await self.market.billipay.confirm_account(user_id, str(payload.get("check")))
             except MarketError as e:
-                if e.code in ("pay.relink", "pay.no_link"):
+                if e.code == "pay.link_changed":  # another account was linked meanwhile: show that one
+                    await self._extension_waits_for_account(room_id, int(cid))
+                    return None
+                if e.code in ("pay.relink", "pay.no_link"):  # the extension goes on once it is linked again
                     await self._link_prompt(room_id, user_id, locale, "link_first")
                     return None
-                if e.code != "pay.link_changed":
-                    raise
-                owner = (await r.get(cid, user_id)).owner_id
-                await self._confirm_for_extension(room_id, owner, locale, int(cid))
-                return None
-            c = await r.get(cid, user_id)
+                raise
             await self._say(room_id, t("account_checked", locale), audience=user_id)
-            buttons = [await self._button(c.owner_id, room_id, t(key, locale), action, {"c": c.id})
-                       for key, action in (("b_ext_ok", "r_ext_ok"), ("b_ext_no", "r_ext_no"))]
-            await self._say(room_id, t("approve_again", locale), buttons=buttons, audience=c.owner_id)
+            await self._approve_again(await r.get(cid, user_id))
         elif action == "r_ext_no":
             await r.decline_extension(user_id, cid)
         elif action == "r_review":
@@ -518,6 +532,7 @@ class RentalDesk:
 
         cards: list[dict[str, Any]] = []
         text = ""
+        link_after = False
         if kind == "requested":
             name = await self._nickname(b)
             text = t("request", locale, name=name, deadline=_when(c.expires_at))
@@ -579,6 +594,7 @@ class RentalDesk:
             text = t("extension_declined", locale)
         elif kind == "extension_failed":
             text = t("extension_failed", locale, reason=render(data.get("reason", "pay.declined"), locale))
+            link_after = data.get("reason") in ("pay.relink", "pay.no_link")  # the borrower's way out
         elif kind == "returned":
             late = t("late_note", locale, days=data.get("late_days", 0), fee=data["late_fee"]) if data.get("late_fee") else ""
             text = t("returned", locale, late=late)
@@ -618,7 +634,9 @@ class RentalDesk:
             text = t("late_payment_refunded", locale, amount=data.get("amount", 0))
         else:
             return
-        await self._say(room, text, cards=cards, buttons=buttons, client_msg_id=_cmid(event))
+        sent = await self._say(room, text, cards=cards, buttons=buttons, client_msg_id=_cmid(event))
+        if link_after and not sent.duplicate:  # then, to the borrower alone, the way to link (again)
+            await self._link_prompt(room, b, await self.engine._locale(b), "link_first")
 
     async def _ask_review(self, c: Contract, user_id: int, about: str, locale: str) -> None:
         """Stars as buttons for one person: about the other person, or (the borrower, after that) the item."""

@@ -51,6 +51,7 @@ def create_app(config: Config) -> web.Application:
             engine = BotEngine(market, chat)
             chat.bot = engine
             market.rentals.on_event = engine.desk.on_event
+            app[METRICS].watch_scheduler(market.rentals.job_failures)
             market.notifications.on_new = chat.push_badges
             market.notifications.on_post = engine.tell
             app[CHAT] = chat

@@ -10,11 +10,12 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily
 
 from gateway.keys import (CONFIG, MARKET, METRICS, REQUEST_ID, SESSION_COOKIE, SESSION_TOKEN, SESSION_VIA_COOKIE,
                           USER)
@@ -67,6 +68,22 @@ class HttpMetrics:
         self.latency = Histogram("billi_http_request_seconds", "HTTP request latency", ["method", "route"],
                                  registry=self.registry,
                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+
+    def watch_scheduler(self, failures: Mapping[str, int]) -> None:
+        """Show the scheduler's failed rows (by job) as ``billi_scheduler_failures_total``, read at each scrape."""
+        self.registry.register(_SchedulerFailures(failures))
+
+
+class _SchedulerFailures:
+    def __init__(self, failures: Mapping[str, int]) -> None:
+        self._failures = failures
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily("billi_scheduler_failures", "Scheduler rows or jobs that failed and were "
+                                     "passed over", labels=["job"])
+        for job, n in sorted(self._failures.items()):
+            family.add_metric([job], n)
+        yield family
 
 
 @web.middleware
@@ -153,19 +170,23 @@ async def sessions(request: web.Request, handler: Any) -> web.StreamResponse:
 
 
 def _same_origin(request: web.Request, with_cookie: bool) -> bool:
-    """Whether an unsafe request comes from our own pages (see ``sessions``)."""
+    """Whether an unsafe request comes from our own pages (see ``sessions``): scheme, host and port all match
+    our public address (``BILLI_PUBLIC_URL``, behind a proxy) or else the address the request came to."""
+    public = request.app[CONFIG].public_url
+    ours = _origin_of(public) if public else f"{request.scheme}://{request.host}".lower()
     origin = request.headers.get("Origin")
     if origin is not None:
-        return origin != "null" and _host_of(origin) == request.host
+        return _origin_of(origin) == ours
     referer = request.headers.get("Referer")
     if referer is not None:
-        return _host_of(referer) == request.host
+        return _origin_of(referer) == ours
     return not with_cookie  # a plain client with no cookie and no origin (curl, a server) is not a browser
 
 
-def _host_of(url: str) -> str:
-    rest = url.split("://", 1)[1] if "://" in url else ""
-    return rest.split("/", 1)[0]
+def _origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, lower-cased ("" for anything else, such as ``null``)."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}".lower() if sep and scheme else ""
 
 
 def require_user(request: web.Request) -> User:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter as CountOf
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime, timedelta
@@ -171,6 +172,7 @@ class Rentals:
         self.notifications = notifications
         self.on_event: EventHook | None = None
         self._told: set[int] = set()  # people notified by transactions since the last ping
+        self.job_failures: CountOf[str] = CountOf()  # scheduler rows (or whole jobs) that failed, by job
 
     # -- reading -----------------------------------------------------------------------------------
     async def get(self, contract_id: Any, user_id: int | None = None) -> Contract:
@@ -631,8 +633,6 @@ class Rentals:
         c = await self.get(contract_id, owner_id)
         if c.role(owner_id) != "owner":
             raise Forbidden("rental.only_owner")
-        if c.state in ("IN_USE", "OVERDUE") and c.ext_end_date is not None and await pay.first_use(c.borrower_id):
-            raise Conflict("pay.confirm_link")  # a newly linked account: its owner confirms it first
         async with self.db.transaction() as cur:
             await cur.execute("SELECT id FROM items WHERE id = %s FOR UPDATE", (c.item_id,))
             c = await self._lock(cur, c.id)
@@ -643,6 +643,12 @@ class Rentals:
             await self._no_transfer_in_flight(cur, c.id, "ext")
             if await self._taken(cur, c.item_id, c.end_date + timedelta(days=1), c.ext_end_date, exclude=c.id):
                 raise Conflict("rental.extension_taken")
+            try:  # a newly linked account is confirmed by its owner before it is charged (the link row is locked)
+                await pay.confirm_first_use(cur, c.borrower_id, None)
+            except (NotFound, Conflict) as e:
+                if e.code == "pay.confirm_link":
+                    raise
+                # no usable link: the transfer fails with that reason, told to both, as any refusal
             tid = await pay.open_transfer(cur, purpose=f"ext:{c.id}", contract_id=c.id, user_id=c.borrower_id,
                                           direction="withdraw", amount=c.ext_rent + c.ext_fee, state="unknown")
         outcome = await pay.send(tid, self._on_done, self._on_failed)
@@ -665,63 +671,109 @@ class Rentals:
 
     # -- the scheduler's work ----------------------------------------------------------------------
     async def tick(self) -> dict[str, int]:
-        """One round of time-driven work; safe to run on several nodes at once (every change is guarded)."""
-        done = {"expired": 0, "overdue": 0, "reminded": 0, "settled": 0, "transfers": 0, "announced": 0}
-        today = seoul_today()
-        for r in await self.db.fetchall("SELECT id FROM contracts WHERE state IN ('REQUESTED','ACCEPTED')"
-                                        " AND expires_at <= NOW(3) LIMIT 500"):
-            done["expired"] += await self._quietly(self._expire(r["id"]))
-        for r in await self.db.fetchall("SELECT id FROM contracts WHERE state = 'IN_USE' AND end_date < %s LIMIT 500",
-                                        (today,)):
-            done["overdue"] += await self._quietly(self._change(
-                r["id"], None, {"system"}, ("IN_USE",), "overdue", to="OVERDUE", actor_role="system",
-                guard_sql="end_date < %s", guard_args=(today,)))
-        reminders = [
-            ("PAID", "start_date = %s", today + timedelta(days=1), "starts_tomorrow", "starts_tomorrow"),
-            ("IN_USE", "end_date = %s", today + timedelta(days=1), "due_tomorrow", "due_tomorrow"),
-            ("IN_USE", "end_date = %s", today, "due_today", "due_today"),
-            ("OVERDUE", "end_date < %s", today, "still_overdue", f"overdue_{today.isoformat()}"),
-        ]
-        for state, cond, day, kind, mark in reminders:
-            for r in await self.db.fetchall(f"SELECT id FROM contracts WHERE state = %s AND {cond}"
-                                            " AND FIND_IN_SET(%s, reminders) = 0 LIMIT 500", (state, day, mark)):
-                done["reminded"] += await self._quietly(self._remind(r["id"], state, kind, mark, today))
-        for r in await self.db.fetchall(
-                "SELECT id FROM contracts WHERE state = 'RETURNED' AND returned_at <= NOW(3) - INTERVAL %s SECOND"
-                " LIMIT 500", (self.rules.claim_window_s,)):
-            done["settled"] += await self._quietly(self._auto_settle(r["id"]))
-        if self.pay is not None:
-            done["transfers"] = await self.process_transfers()
-        for r in await self.db.fetchall(
-                "SELECT DISTINCT contract_id FROM contract_events WHERE announced_at IS NULL"
-                " AND created_at <= NOW(3) - INTERVAL 2 SECOND LIMIT 500"):
-            done["announced"] += await self._flush(r["contract_id"])
-        return done
+        """One round of time-driven work; safe to run on several nodes at once (every change is guarded).
 
-    async def process_transfers(self, unknown_after_s: int = STALE_S) -> int:
-        """Settle unknown transfers (older than ``unknown_after_s``) by inquiry and send queued payouts."""
-        assert self.pay is not None
+        Each job runs on its own, the money jobs first, and within a job each row on its own: a row that fails
+        unexpectedly is logged with its traceback, counted (``job_failures``, shown in /metrics) and passed
+        over, so one bad contract never holds up anyone else's settlement, refund or reminder."""
+        today = seoul_today()
+        jobs: list[tuple[str, Callable[[date], Awaitable[int]]]] = [
+            ("settle", self._job_settle), ("transfers", self._job_transfers), ("expire", self._job_expire),
+            ("overdue", self._job_overdue), ("remind", self._job_remind), ("announce", self._job_announce)]
+        done: dict[str, int] = {}
+        for name, job in jobs:
+            try:
+                done[name] = await job(today)
+            except Exception:  # noqa: BLE001 — the job's own query failed: the next job still runs
+                log.exception("scheduler job %s failed; the other jobs go on", name)
+                self.job_failures[name] += 1
+                done[name] = 0
+        return {"settled": done["settle"], "transfers": done["transfers"], "expired": done["expire"],
+                "overdue": done["overdue"], "reminded": done["remind"], "announced": done["announce"]}
+
+    async def _job_settle(self, today: date) -> int:
+        rows = await self.db.fetchall(
+            "SELECT id FROM contracts WHERE state = 'RETURNED' AND returned_at <= NOW(3) - INTERVAL %s SECOND"
+            " ORDER BY id LIMIT 500", (self.rules.claim_window_s,))
+        return sum([await self._row("settle", r["id"], self._auto_settle(r["id"])) for r in rows])
+
+    async def _job_transfers(self, today: date) -> int:
+        return await self.process_transfers() if self.pay is not None else 0
+
+    async def _job_expire(self, today: date) -> int:
+        rows = await self.db.fetchall("SELECT id FROM contracts WHERE state IN ('REQUESTED','ACCEPTED')"
+                                      " AND expires_at <= NOW(3) ORDER BY id LIMIT 500")
+        return sum([await self._row("expire", r["id"], self._expire(r["id"])) for r in rows])
+
+    async def _job_overdue(self, today: date) -> int:
+        rows = await self.db.fetchall("SELECT id FROM contracts WHERE state = 'IN_USE' AND end_date < %s"
+                                      " ORDER BY id LIMIT 500", (today,))
+        return sum([await self._row("overdue", r["id"], self._change(
+            r["id"], None, {"system"}, ("IN_USE",), "overdue", to="OVERDUE", actor_role="system",
+            guard_sql="end_date < %s", guard_args=(today,))) for r in rows])
+
+    async def _job_remind(self, today: date) -> int:
         n = 0
-        touched: set[int] = set()
-        for tid in await self.pay.stale_unknown(unknown_after_s):
-            outcome = await self.pay.inquire(tid, self._on_done, self._on_failed)
-            n += outcome.state != "unknown"
-        for tid in await self.pay.queued():
-            outcome = await self.pay.send(tid, self._on_done, self._on_failed)
-            n += outcome.state in ("done", "failed")
-        for r in await self.db.fetchall("SELECT DISTINCT contract_id FROM contract_events WHERE announced_at IS NULL"
-                                        " AND contract_id IS NOT NULL LIMIT 500"):
-            touched.add(r["contract_id"])
-        for cid in touched:
-            await self._flush(cid)
+        once = [("PAID", "start_date = %s", today + timedelta(days=1), "starts_tomorrow"),
+                ("IN_USE", "end_date = %s", today + timedelta(days=1), "due_tomorrow"),
+                ("IN_USE", "end_date = %s", today, "due_today")]
+        for state, cond, day, kind in once:  # each at most once per contract (a mark in contracts.reminders)
+            for r in await self.db.fetchall(f"SELECT id FROM contracts WHERE state = %s AND {cond}"
+                                            " AND FIND_IN_SET(%s, reminders) = 0 ORDER BY id LIMIT 500",
+                                            (state, day, kind)):
+                n += await self._row("remind", r["id"], self._remind(
+                    r["id"], state, kind, today, sql={"reminders": ("CONCAT_WS(',', NULLIF(reminders, ''), %s)", kind)},
+                    guard_sql="FIND_IN_SET(%s, reminders) = 0", guard_args=(kind,)))
+        # every day while overdue: only the last day it was sent is kept, so nothing grows
+        for r in await self.db.fetchall("SELECT id FROM contracts WHERE state = 'OVERDUE' AND end_date < %s AND"
+                                        " (overdue_reminded_on IS NULL OR overdue_reminded_on < %s) ORDER BY id"
+                                        " LIMIT 500", (today, today)):
+            n += await self._row("remind", r["id"], self._remind(
+                r["id"], "OVERDUE", "still_overdue", today, sql={"overdue_reminded_on": ("%s", today)},
+                guard_sql="(overdue_reminded_on IS NULL OR overdue_reminded_on < %s)", guard_args=(today,)))
         return n
 
-    async def _quietly(self, work: Awaitable[Any]) -> int:
+    async def _job_announce(self, today: date) -> int:
+        rows = await self.db.fetchall("SELECT DISTINCT contract_id FROM contract_events WHERE announced_at IS NULL"
+                                      " AND created_at <= NOW(3) - INTERVAL 2 SECOND LIMIT 500")
+        return sum([await self._row("announce", r["contract_id"], self._flush(r["contract_id"])) for r in rows])
+
+    async def process_transfers(self, unknown_after_s: int = STALE_S) -> int:
+        """Settle unknown transfers (older than ``unknown_after_s``) by inquiry and send queued payouts; a
+        transfer that fails unexpectedly is logged, counted and passed over."""
+        assert self.pay is not None
+        pay = self.pay
+        n = 0
+
+        async def inquire(tid: int) -> bool:
+            return (await pay.inquire(tid, self._on_done, self._on_failed)).state != "unknown"
+
+        async def send(tid: int) -> bool:
+            return (await pay.send(tid, self._on_done, self._on_failed)).state in ("done", "failed")
+
+        for tid in await pay.stale_unknown(unknown_after_s):
+            n += await self._row("transfers", tid, inquire(tid), counts=True)
+        for tid in await pay.queued():
+            n += await self._row("transfers", tid, send(tid), counts=True)
+        for r in await self.db.fetchall("SELECT DISTINCT contract_id FROM contract_events WHERE announced_at IS NULL"
+                                        " AND contract_id IS NOT NULL LIMIT 500"):
+            await self._row("announce", r["contract_id"], self._flush(r["contract_id"]))
+        return n
+
+    async def _row(self, job: str, row_id: int, work: Awaitable[Any], *, counts: bool = False) -> int:
+        """One row of a job: 1 when it did something. Someone having got there first (a guarded change that
+        no longer applies) is 0; anything else is logged with its traceback, counted and passed over."""
         try:
-            await work
-            return 1
+            result = await work
         except (Conflict, NotFound, InvalidInput):
-            return 0  # someone got there first
+            return 0
+        except Exception:  # noqa: BLE001 — one bad row must not stop the round for everyone
+            log.exception("scheduler job %s: row %s failed; passed over this round", job, row_id)
+            self.job_failures[job] += 1
+            return 0
+        if counts:
+            return int(bool(result))
+        return int(result) if isinstance(result, int) and not isinstance(result, bool) else 1
 
     async def _expire(self, cid: int) -> None:
         async def money(cur: Any, before: Contract, after: Contract) -> dict[str, Any]:
@@ -731,12 +783,11 @@ class Rentals:
         await self._change(cid, None, {"system"}, ("REQUESTED", "ACCEPTED"), "expired", to="EXPIRED",
                            actor_role="system", guard_sql="expires_at <= NOW(3)", money=money)
 
-    async def _remind(self, cid: int, state: str, kind: str, mark: str, today: date) -> None:
+    async def _remind(self, cid: int, state: str, kind: str, today: date, *, sql: dict[str, Any], guard_sql: str,
+                      guard_args: tuple[Any, ...]) -> None:
         late_days, late = (await self.get(cid)).lateness(today)
-        await self._change(cid, None, {"system"}, (state,), kind, actor_role="system",
-                           sql={"reminders": ("CONCAT_WS(',', NULLIF(reminders, ''), %s)", mark)},
-                           guard_sql="FIND_IN_SET(%s, reminders) = 0", guard_args=(mark,),
-                           data={"late_days": late_days, "late_fee": late})
+        await self._change(cid, None, {"system"}, (state,), kind, actor_role="system", sql=sql, guard_sql=guard_sql,
+                           guard_args=guard_args, data={"late_days": late_days, "late_fee": late})
 
     async def _auto_settle(self, cid: int) -> None:
         async def money(cur: Any, before: Contract, after: Contract) -> dict[str, Any]:

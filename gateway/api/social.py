@@ -47,7 +47,8 @@ async def naver_start(request: web.Request) -> web.StreamResponse:
     link = request.query.get("link") == "1"
     if link and user is None:
         raise web.HTTPFound("/")
-    browser = secrets.token_urlsafe(24)  # binds the state to this browser (checked on the callback)
+    # binds the state to this browser (checked on the callback); a login begun in another tab keeps the same one
+    browser = request.cookies.get(BROWSER_COOKIE) or secrets.token_urlsafe(24)
     url = await naver.start(_callback_url(request), browser=browser,  # type: ignore[attr-defined]
                             link_to=user.id if link and user else None)
     response = web.HTTPFound(url)
@@ -76,6 +77,7 @@ async def naver_callback(request: web.Request) -> web.StreamResponse:
                 f'</label> <button>가입하기</button></form>')
         return _page("네이버로 가입하기", form)
     response = web.HTTPFound("/")
+    response.del_cookie(BROWSER_COOKIE, path="/auth/naver")
     if result.session is not None:
         set_session_cookie(request, response, result.session)
     raise response

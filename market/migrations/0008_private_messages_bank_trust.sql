@@ -17,7 +17,3 @@ ALTER TABLE bank_links ADD COLUMN confirmed_at DATETIME(3) NULL AFTER verified_a
 -- bank_links.bank_user_name: the name the bank gives for the person who consented (user/me's user_name); a
 -- holder name that differs from it is pointed out on the confirmation card.
 ALTER TABLE bank_links ADD COLUMN bank_user_name VARCHAR(40) NULL AFTER holder_name;
-
--- transfers.fintech_use_num: for a withdrawal, the account it was opened against (the one its owner confirmed);
--- if the link has changed by the time it is sent, it is not sent.
-ALTER TABLE transfers ADD COLUMN fintech_use_num VARCHAR(32) NULL AFTER user_id;

@@ -61,3 +61,16 @@ async def test_a_write_riding_on_the_cookie_must_say_where_it_comes_from(client:
     # A client with its bearer token is not a browser riding on ambient credentials.
     status, _ = await person.call("POST", "/api/me/notifications/read", json={})
     assert status == 200
+
+
+async def test_an_origin_with_another_scheme_or_port_is_not_ours(client: TestClient) -> None:
+    person = await sign_up(client, "포트다름")
+    url = client.make_url("/")
+    cookie = {"Cookie": f"billi_session={person.token}"}
+    for origin in (f"https://{url.host}:{url.port}", f"http://{url.host}:{url.port + 1}", f"http://{url.host}",
+                   f"http://{url.host}:{url.port}.evil.example"):
+        async with client.post("/api/me/notifications/read", json={}, headers={**cookie, "Origin": origin}) as resp:
+            assert resp.status == 403, origin
+    async with client.post("/api/me/notifications/read", json={},
+                           headers={**cookie, "Origin": f"HTTP://{url.host}:{url.port}"}) as resp:
+        assert resp.status == 200  # the same origin, however it is spelled

@@ -194,3 +194,61 @@ async def test_an_extension_from_a_newly_linked_account_is_checked_by_the_borrow
     extended = await _bot(b, room, "연장됐어요")
     assert await bank.balance_of(family) < 100_000 and "추가로" in extended["text"]
     assert "김가족" not in str(o.received("message", room))
+
+
+async def _extension_asked(client: TestClient, chatters: Any) -> tuple[Any, Any, Chatter, Chatter, int, int, Bank]:
+    """A rental in use whose borrower asks for two more days; returns when the owner has the 연장 승인 card."""
+    owner, borrower, o, b, room, item_id = await _setup(client, chatters)
+    market = client.app[MARKET]
+    bank = Bank(market.config.bank_url)
+    await link(market, bank, borrower.id, 100_000, "빌릴게")
+    c, _ = await market.rentals.request(borrower.id, item_id, seoul_today(), seoul_today())
+    await market.rentals.accept(owner.id, c.id)
+    await market.rentals.pay_now(borrower.id, c.id)
+    await market.rentals.hand_over(owner.id, c.id)
+    await market.rentals.hand_over(borrower.id, c.id)
+    return owner, borrower, o, b, room, c.id, bank
+
+
+async def test_an_extension_from_an_old_unverified_link_fails_and_asks_the_borrower_to_link(
+        client: TestClient, chatters: Any) -> None:
+    owner, borrower, o, b, room, cid, bank = await _extension_asked(client, chatters)
+    market = client.app[MARKET]
+    await market.db.execute("UPDATE bank_links SET verified_at = NULL WHERE user_id = %s", (borrower.id,))
+    await b.call("message", {"room": room, "text": "/연장 모레"})
+    asked = await _bot(o, room, "연장을 요청했어요")
+    assert (await o.call("action", {"room": room, "token": _token(asked, "연장 승인")}))["ok"]
+    failed = await _bot(o, room, "연장하지 못했어요")
+    assert "다시 연결해" in failed["text"]  # the reason, told to both
+    prompt = await _bot(b, room, "계좌를 연결해", after=failed["seq"])
+    assert prompt["audience"] == borrower.id and prompt["buttons"][0]["url"].startswith("/billipay/link?ticket=")
+    assert (await market.rentals.get(cid)).ext_end_date is None
+    assert "계좌를 연결해" not in str([m.get("text") for m in o.received("message", room)])
+
+
+async def test_a_link_made_while_an_extension_waits_is_checked_then_the_owner_approves(
+        client: TestClient, chatters: Any) -> None:
+    owner, borrower, o, b, room, cid, bank = await _extension_asked(client, chatters)
+    market = client.app[MARKET]
+    await link(market, bank, borrower.id, 100_000, "빌릴게", confirmed=False)  # a new account, not yet checked
+    await b.call("message", {"room": room, "text": "/연장 모레"})
+    asked = await _bot(o, room, "연장을 요청했어요")
+    assert (await o.call("action", {"room": room, "token": _token(asked, "연장 승인")}))["ok"]
+    first_card = await _bot(b, room, "새로 연결한 계좌를 확인해")
+    # Instead of pressing, the borrower links yet another account from the deal room.
+    await b.call("message", {"room": room, "text": "/결제 link"})
+    prompt = await _bot(b, room, "계좌를 연결해", after=first_card["seq"])
+    third = await bank.person("빌릴게", 100_000)
+    async with client.get(prompt["buttons"][0]["url"], headers=borrower.auth, allow_redirects=False) as resp:
+        back = await bank.consent(resp.headers["Location"], third)
+    async with client.get("/billipay/callback", params=back, headers=borrower.auth) as resp:
+        assert resp.status == 200
+    card = await _bot(b, room, "새로 연결한 계좌를 확인해", after=prompt["seq"])
+    stale = await b.call("action", {"room": room, "token": _token(first_card, "이 계좌가 맞아요")})
+    assert stale["ok"]  # the old card names another account: the new one's card comes again, nothing confirmed
+    assert await market.billipay.first_use(borrower.id) is not None
+    assert (await b.call("action", {"room": room, "token": _token(card, "이 계좌가 맞아요")}))["ok"]
+    again = await _bot(o, room, "연장을 승인할까요")
+    assert (await o.call("action", {"room": room, "token": _token(again, "연장 승인")}))["ok"]
+    await _bot(b, room, "연장됐어요")
+    assert await bank.balance_of(third) < 100_000
