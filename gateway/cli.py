@@ -278,6 +278,40 @@ def cmd_billipay_links(config: Config, args: argparse.Namespace) -> int:
     return _with_market(config, work)
 
 
+def cmd_transfers(config: Config, args: argparse.Namespace) -> int:
+    """Bank transfers not settled yet (queued, being sent, unknown); with --review, those still unknown past the
+    horizon; with --settle ID --as done|failed, an operator's decision on one (after checking with the bank)."""
+    from market.errors import MarketError
+
+    if args.settle is not None and args.as_ is None:
+        print("--as done|failed is required with --settle", file=sys.stderr)
+        return 2
+
+    async def work(market: Market) -> int:
+        if args.settle is not None:
+            try:
+                await market.rentals.settle_transfer(args.settle, args.as_)
+            except MarketError as e:
+                print(e.message("ko"), file=sys.stderr)
+                return 2
+            print(f"#{args.settle} settled as {args.as_}")
+            return 0
+        states = ("review",) if args.review else ("pending", "sending", "unknown", "review")
+        rows = await market.db.fetchall(
+            "SELECT id, bank_tran_id, purpose, user_id, direction, amount, state, inquiries, sent_at, message"
+            f" FROM transfers WHERE state IN ({', '.join(['%s'] * len(states))}) ORDER BY id", states)
+        if not rows:
+            print("확인이 필요한 이체가 없어요 (no transfers waiting)." if args.review
+                  else "진행 중인 이체가 없어요 (no open transfers).")
+        for t in rows:
+            sent = f"{t['sent_at']:%Y-%m-%d %H:%M}" if t["sent_at"] else "-"
+            print(f"#{t['id']} {t['bank_tran_id']} {t['purpose']} user {t['user_id']} {t['direction']}"
+                  f" {t['amount']:,}원 — {t['state']}, sent {sent}, asked {t['inquiries']}x: {t['message'] or '-'}")
+        return 0
+
+    return _with_market(config, work)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="billi", description="빌리마켓 Billi Market")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -302,6 +336,12 @@ def main(argv: list[str] | None = None) -> int:
     links = sub.add_parser("billipay-links", help="list linked bank accounts (an operator's review)")
     links.add_argument("--unverified", action="store_true",
                        help="only links made without the owner's session (before that was required)")
+    transfers = sub.add_parser("transfers", help="bank transfers not settled yet (an operator's view)")
+    transfers.add_argument("--review", action="store_true",
+                           help="only those still unknown past the horizon (BILLI_BANK_UNKNOWN_HORIZON_H)")
+    transfers.add_argument("--settle", type=int, metavar="ID",
+                           help="an operator's decision on an unknown transfer, after checking with the bank")
+    transfers.add_argument("--as", dest="as_", choices=("done", "failed"), help="with --settle: what the bank did")
     args = parser.parse_args(argv)
     config = Config.from_env()
     setup_logging(config)
@@ -309,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
         args.older_than_days = config.chat_archive_after_days
     handler = {"up": cmd_up, "serve": cmd_serve, "migrate": cmd_migrate, "demo-data": cmd_demo_data,
                "archive-chats": cmd_archive_chats, "reindex": cmd_reindex, "sandbox": cmd_sandbox,
-               "disputes": cmd_disputes, "billipay-links": cmd_billipay_links}[args.command]
+               "disputes": cmd_disputes, "billipay-links": cmd_billipay_links,
+               "transfers": cmd_transfers}[args.command]
     return handler(config, args)
 
 

@@ -18,6 +18,12 @@ control API for tests and demos, under ``/sandbox/``:
   ``refused`` (A0002 with bank 400), ``processing`` (A0001), ``timeout`` (A0007), ``hang`` (no answer for
   ``hang_s`` seconds), ``5xx`` (HTTP 500), ``expired_token`` (O0003). For ``processing``/``timeout``/``hang``/``5xx``
   ``applied`` says whether the money really moved — the transfer result inquiry tells the truth either way;
+  ``429`` (an HTTP 429 from a proxy) and ``odd`` (A0000 with no bank code) answer oddly after the transfer
+  did or did not happen (``applied``); ``late`` (withdraw/deposit, with ``after``: n): a timeout now, and the result inquiry answers "no such
+  transaction" (bank code ``NOT_FOUND``) n times before the transfer lands (``applied``) or is refused; for
+  ``result``, ``internal`` answers A0003. The inquiry also answers "no such transaction" when asked with a day
+  other than the one the transfer was sent on (``org_bank_tran_date``), as a real bank does;
+- ``POST /sandbox/land`` makes every "late" transfer land now (the bank commits on its own time);
 - ``POST /sandbox/reset`` forgets everything.
 
 State lives in this process's memory: the sandbox is a stand-in, not part of the platform.
@@ -54,6 +60,9 @@ BANKS = [("004", "KB국민은행"), ("088", "신한은행"), ("020", "우리은�
 _DIGITS = string.digits
 
 
+NOT_FOUND = "599"  # the sandbox's bank code for "no such transaction" in a transfer result inquiry (not final)
+
+
 def _now_dtm() -> str:
     return datetime.now(SEOUL).strftime("%Y%m%d%H%M%S%f")[:17]
 
@@ -88,6 +97,7 @@ class Rule:
     mode: str
     applied: bool
     times: int
+    after: int = 1  # "late": how many result inquiries answer "no such transaction" before it lands
 
 
 @dataclass
@@ -274,12 +284,18 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
                    amount: int) -> web.Response:
         """Move ``amount`` into ``acct`` (negative: out of it) against the platform account — unless a scripted
         failure says the money did not move — and answer, or fail to answer, as the rule says."""
-        if rule is None or rule.applied:
-            acct.balance += amount
-            bank.platform_balance -= amount
-            record["result"] = "000"
-        else:
-            record["result"] = "400"
+        def land() -> None:
+            if rule is None or rule.applied:
+                acct.balance += amount
+                bank.platform_balance -= amount
+                record["result"] = "000"
+            else:
+                record["result"] = "400"
+
+        if rule is not None and rule.mode == "late":  # known to the bank only later: a timeout now, and the
+            record["late"] = [rule.after, land]      # result inquiry says "no such transaction" until it lands
+            return _err("A0007", "시간초과")
+        land()
         if rule is None:
             return web.json_response(ok_body)
         return await answer_unknown(rule, ok_body)
@@ -297,6 +313,10 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
             return web.json_response(ok_body)
         if rule.mode == "5xx":
             return web.Response(status=503, text="Service Unavailable")
+        if rule.mode == "429":  # a proxy in front of the bank refusing the answer, not the transfer
+            return web.json_response({"error": "too many requests"}, status=429)
+        if rule.mode == "odd":  # A0000 but no bank code: not an answer we can take either way
+            return web.json_response({"api_tran_id": _api_tran_id(), "api_tran_dtm": _now_dtm(), "rsp_code": "A0000"})
         code = "A0001" if rule.mode == "processing" else "A0007"
         return _err(code, "처리중" if code == "A0001" else "시간초과")
 
@@ -318,7 +338,7 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
         rule = bank.rule("withdraw")
         if rule and rule.mode == "expired_token":
             return _err("O0003", "Access Token 만료")
-        date = str(body.get("tran_dtime", ""))[:8]
+        date = datetime.now(SEOUL).strftime("%Y%m%d")  # the bank's own day, whatever the request says
         refusal = bank_refusal(rule) or (("453", "잔액부족") if acct.balance < amount else None)
         record = {"kind": "withdraw", "amount": amount, "date": date, "fintech": acct.fintech_use_num}
         bank.transfers[tid] = record
@@ -344,7 +364,7 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
             return bad
         acct = bank.by_fintech.get(str(item.get("fintech_use_num", "")))
         amount = int(str(item.get("tran_amt", "0")) or 0)
-        date = str(body.get("tran_dtime", ""))[:8]
+        date = datetime.now(SEOUL).strftime("%Y%m%d")
         rule = bank.rule("deposit")
         refusal = bank_refusal(rule) or (("412", "계좌없음") if acct is None else None) or (
             ("453", "잔액부족") if bank.platform_balance < amount else None)
@@ -367,16 +387,28 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
         if isinstance(who, web.Response):
             return who
         rule = bank.rule("result")
-        if rule and rule.mode in ("5xx", "hang", "timeout"):
+        if rule and rule.mode in ("5xx", "hang", "timeout", "internal"):
             if rule.mode == "hang":
                 await asyncio.sleep(bank.hang_s)
+            if rule.mode == "internal":
+                return _err("A0003", "내부 오류")
             return web.Response(status=503) if rule.mode != "timeout" else _err("A0007", "시간초과")
         body = await request.json()
         out = []
         for item in body.get("req_list") or []:
             record = bank.transfers.get(str(item.get("org_bank_tran_id", "")))
+            if record is not None and record.get("late"):
+                left, land = record["late"]
+                if left > 0:
+                    record["late"][0] -= 1
+                    record = None  # not known yet
+                else:
+                    del record["late"]
+                    land()
+            if record is not None and str(item.get("org_bank_tran_date", "")) != record["date"]:
+                record = None  # asked with another day than it was sent: no such transaction that day
             if record is None or str(item.get("org_tran_amt")) != str(record["amount"]):
-                code, msg = "400", "거래내역 없음"
+                code, msg = NOT_FOUND, "거래내역 없음"
             else:
                 code = record["result"]
                 msg = "정상처리" if code == "000" else "처리불가"
@@ -485,10 +517,20 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
         if path not in ("withdraw", "deposit", "result", "token", "me"):
             return web.json_response({"error": "unknown path"}, status=400)
         bank.rules.setdefault(path, []).append(
-            Rule(str(body.get("mode")), bool(body.get("applied", False)), int(body.get("times", 1))))
+            Rule(str(body.get("mode")), bool(body.get("applied", False)), int(body.get("times", 1)),
+                 int(body.get("after", 1))))
         if "hang_s" in body:
             bank.hang_s = float(body["hang_s"])
         return web.json_response({"ok": True})
+
+    async def land(request: web.Request) -> web.Response:
+        """Every "late" transfer lands now, as a real bank commits on its own time (not when asked)."""
+        landed = 0
+        for record in bank.transfers.values():
+            if record.get("late"):
+                record.pop("late")[1]()
+                landed += 1
+        return web.json_response({"landed": landed})
 
     async def reset(request: web.Request) -> web.Response:
         fresh = Bank(hang_s=hang_s)
@@ -508,6 +550,7 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
     app.router.add_get("/sandbox/balances", balances)
     app.router.add_post("/sandbox/fail", fail)
     app.router.add_post("/sandbox/reset", reset)
+    app.router.add_post("/sandbox/land", land)
     app.router.add_route("*", "/oauth2.0/authorize", naver_authorize)
     app.router.add_route("*", "/oauth2.0/token", naver_token)
     app.router.add_get("/v1/nid/me", naver_me)

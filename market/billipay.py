@@ -6,10 +6,13 @@
   exactly once, exchanges the code, reads the account and stores the tokens encrypted (AES-GCM).
 - **First use**: a newly linked account is not charged until its owner has confirmed it (bank, masked number,
   holder, amount) once; ``confirm_first_use`` records that in the payment's own transaction.
-- **Transfers**: a row in ``transfers`` is written *before* the bank is called, with a fresh ``bank_tran_id``.
-  An answer settles it (``done``/``failed``); no answer leaves it ``unknown`` and only the transfer result
-  inquiry (``resolve``) settles it — nothing is retried with a new ``bank_tran_id`` until then, so nobody is
-  charged or paid twice. What a settled transfer *means* (a contract paid, a payout made) is decided by the
+- **Transfers**: a row in ``transfers`` is written *before* the bank is called, with a fresh ``bank_tran_id``:
+  ``pending`` → ``sending`` while our call is open (claimed by one process; nobody else touches it) → a final
+  answer settles it (``done``/``failed``); anything else leaves it ``unknown``, and only a *final* answer of the
+  transfer result inquiry settles it — "no such transaction", "processing" and internal errors are asked again
+  with backoff, and past the horizon it goes to ``review`` (an operator), never silently to ``failed``. A
+  ``sending`` row left by a crashed process becomes ``unknown`` once the bank timeout and a margin have passed.
+  Nothing is retried with a new ``bank_tran_id`` while one is open, so nobody is charged or paid twice. What a settled transfer *means* (a contract paid, a payout made) is decided by the
   caller's ``on_done``/``on_failed``, which run in the same transaction that records the outcome.
 """
 
@@ -33,13 +36,16 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from market.db import Database, Row
 from market.errors import Conflict, Forbidden, InvalidInput, MarketError, NotFound, Unavailable
-from market.kftc import (TOKEN_CODES, BankAnswer, BankRefused, BankUnreachable, KftcClient, new_bank_tran_id,
-                         tran_dtime)
+from market.kftc import (BANK_OK, FINAL_REFUSALS, NOT_PROCESSED, OK, TOKEN_CODES, BankAnswer, BankRefused,
+                         BankUnreachable, KftcClient, new_bank_tran_id, tran_dtime)
 
 log = logging.getLogger("billi.billipay")
 STATE_TTL_S = 10 * 60
 TICKET_TTL_S = 30 * 60
-STALE_S = 30  # an unknown transfer older than this is settled by inquiry
+SENDING_MARGIN_S = 30  # a call open longer than the bank timeout plus this has died with its process
+INQUIRY_BACKOFF_S = (10, 30, 60, 300, 900, 3600)  # waits between result inquiries of an unknown transfer
+REVIEW_INQUIRY_S = 6 * 3600  # a transfer in an operator's review is still asked about, slowly
+PENDING_WITHDRAW_S = 120  # a payment queued but not sent by then (its process died) is not sent any more
 BANK_REASONS = {"453": "pay.insufficient", "454": "pay.insufficient", "455": "pay.limit", "456": "pay.limit",
                 "412": "pay.no_account", "415": "pay.closed_account"}
 
@@ -73,7 +79,8 @@ class TokenBox:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """How a transfer ended: ``done``, ``failed`` (with the message key) or ``unknown`` (resolved later)."""
+    """Where a transfer stands: ``done``, ``failed`` (with the message key), or still open — ``pending``,
+    ``sending``, ``unknown`` (settled later by the result inquiry) or ``review`` (an operator's)."""
 
     state: str
     transfer_id: int
@@ -82,8 +89,10 @@ class Outcome:
 
 class BilliPay:
     def __init__(self, db: Database, redis: aioredis.Redis, client: KftcClient, *, token_secret: str,
-                 platform_account: str) -> None:
+                 platform_account: str, timeout_s: float = 10.0, unknown_horizon_h: int = 24) -> None:
         self.db = db
+        self.timeout_s = timeout_s
+        self.unknown_horizon_h = unknown_horizon_h
         self.redis = redis
         self.client = client
         self.box = TokenBox(token_secret)
@@ -259,8 +268,10 @@ class BilliPay:
     # -- transfers ---------------------------------------------------------------------------------
     async def open_transfer(self, cur: Any, *, purpose: str, contract_id: int | None, user_id: int,
                             direction: str, amount: int, state: str) -> int:
-        """Write a transfer row inside the caller's transaction (``pending``: queued; ``unknown``: the caller
-        calls the bank right after committing)."""
+        """Write a transfer row, ``pending``, inside the caller's transaction; ``send`` sends it (the caller right
+        after committing, or the scheduler). ``state`` must be ``pending``."""
+        if state != "pending":
+            raise ValueError("a transfer starts pending")
         if amount <= 0:
             raise InvalidInput("pay.bad_amount")
         fintech = None
@@ -286,72 +297,99 @@ class BilliPay:
         raise RuntimeError("could not draw a unique bank_tran_id")
 
     async def send(self, transfer_id: int, on_done: OnOutcome, on_failed: OnOutcome) -> Outcome:
-        """Call the bank for a transfer we own (state ``unknown`` and not yet sent, or ``pending`` — claimed
-        here), and record the answer."""
-        claimed = await self.db.execute("UPDATE transfers SET state = 'unknown' WHERE id = %s AND state = 'pending'",
-                                        (transfer_id,))
+        """Call the bank for a queued transfer — claimed here (``pending`` → ``sending``), so it is sent once —
+        and record the answer: final, or ``unknown`` for the result inquiry. Everything that can fail before the
+        transfer request itself (the link, the tokens) is done first: such a failure sends nothing, so it never
+        makes a transfer unknown."""
         row = await self.db.fetchone("SELECT * FROM transfers WHERE id = %s", (transfer_id,))
         assert row is not None
-        if not claimed and row["state"] != "unknown":
+        if row["state"] != "pending":
             return Outcome(row["state"], transfer_id)
         try:
-            answer = await self._call(row)
-        except MarketError as e:  # no usable bank link: nothing was sent
+            request = await self._prepare(row)
+        except MarketError as e:  # no usable bank link
             if row["direction"] == "deposit":  # a payout waits for the person to link an account
-                await self.db.execute("UPDATE transfers SET state = 'pending' WHERE id = %s AND state = 'unknown'",
-                                      (transfer_id,))
                 return Outcome("pending", transfer_id, e.code)
-            return await self.settle(transfer_id, "failed", None, on_done, on_failed, e.code)
+            return await self.settle(transfer_id, "failed", None, on_done, on_failed, e.code, only_from="pending")
+        except (BankUnreachable, BankRefused):  # no token: nothing was sent; a payout waits for the next round
+            if row["direction"] == "deposit":
+                return Outcome("pending", transfer_id, "pay.unreachable")
+            return await self.settle(transfer_id, "failed", None, on_done, on_failed, "pay.unreachable",
+                                     only_from="pending")
+        dtime = tran_dtime()  # the day it is sent is the day the bank knows it by (and the inquiry must name)
+        claimed = await self.db.execute("UPDATE transfers SET state = 'sending', sent_at = NOW(3), tran_dtime = %s"
+                                        " WHERE id = %s AND state = 'pending'", (dtime, transfer_id))
+        if not claimed:
+            return Outcome(str(await self.db.fetchval("SELECT state FROM transfers WHERE id = %s", (transfer_id,))),
+                           transfer_id)
+        try:
+            answer = await request(dtime)
         except (BankUnreachable, BankRefused) as e:
             log.warning("no answer for transfer %s (%s); it stays unknown until the result inquiry",
                         row["bank_tran_id"], e)
-            await self.db.execute("UPDATE transfers SET message = %s WHERE id = %s", (str(e)[:200], transfer_id))
+            await self._unknown(transfer_id, None, str(e))
             return Outcome("unknown", transfer_id, "pay.unknown")
-        return await self._record(row, answer, on_done, on_failed)
+        return await self._record({**row, "tran_dtime": dtime}, answer, on_done, on_failed)
 
-    async def _call(self, row: Row) -> BankAnswer:
-        args = dict(bank_tran_id=row["bank_tran_id"], dtime=row["tran_dtime"], amount=int(row["amount"]),
-                    platform_account=self.platform_account, client_num=f"U{row['user_id']}",
-                    memo="빌리마켓")
+    async def _unknown(self, transfer_id: int, rsp_code: str | None, message: str) -> None:
+        """Our call ended without a final answer: ask the bank soon (the first inquiry is due at once)."""
+        await self.db.execute(
+            "UPDATE transfers SET state = 'unknown', rsp_code = COALESCE(%s, rsp_code), message = %s,"
+            " next_inquiry_at = NOW(3) WHERE id = %s AND state = 'sending'", (rsp_code, message[:200], transfer_id))
+
+    async def _prepare(self, row: Row) -> Callable[[str], Awaitable[BankAnswer]]:
+        """The link and token a transfer needs, then the one call that sends it (given its ``tran_dtime``)."""
         nickname = str(await self.db.fetchval("SELECT nickname FROM users WHERE id = %s", (row["user_id"],)) or "")
+        base = dict(bank_tran_id=row["bank_tran_id"], amount=int(row["amount"]), platform_account=self.platform_account,
+                    client_num=f"U{row['user_id']}", memo="빌리마켓", client_name=nickname)
         if row["direction"] == "withdraw":
             token, link = await self._user_link(row["user_id"])
             if row["fintech_use_num"] and link["fintech_use_num"] != row["fintech_use_num"]:
                 raise Conflict("pay.link_changed")  # relinked since it was confirmed: nothing is sent
-            answer = await self.client.withdraw(token, fintech_use_num=link["fintech_use_num"], client_name=nickname,
-                                                **args)
-        else:
-            link = await self.db.fetchone("SELECT fintech_use_num FROM bank_links WHERE user_id = %s",
-                                          (row["user_id"],))
-            if link is None:
-                raise NotFound("pay.no_link")
-            token, _ = await self._platform_token()
-            answer = await self.client.deposit(token, fintech_use_num=link["fintech_use_num"], client_name=nickname,
-                                               **args)
-            if answer.rsp_code in TOKEN_CODES:  # our cached platform token is no longer good
-                token, _ = await self._platform_token(fresh=True)
-                answer = await self.client.deposit(token, fintech_use_num=link["fintech_use_num"],
-                                                   client_name=nickname, **args)
-        return answer
+
+            async def withdraw(dtime: str) -> BankAnswer:
+                return await self.client.withdraw(token, fintech_use_num=link["fintech_use_num"], dtime=dtime, **base)
+            return withdraw
+        link = await self.db.fetchone("SELECT fintech_use_num FROM bank_links WHERE user_id = %s", (row["user_id"],))
+        if link is None:
+            raise NotFound("pay.no_link")
+        platform, _ = await self._platform_token()
+
+        async def deposit(dtime: str) -> BankAnswer:
+            # A token the bank rejects (O0002/O0003) was refused before anything was done: fetch one anew, once.
+            answer = await self.client.deposit(platform, fintech_use_num=link["fintech_use_num"], dtime=dtime, **base)
+            if answer.rsp_code in TOKEN_CODES:
+                fresh, _ = await self._platform_token(fresh=True)
+                answer = await self.client.deposit(fresh, fintech_use_num=link["fintech_use_num"], dtime=dtime,
+                                                   **base)
+            return answer
+        return deposit
 
     async def _record(self, row: Row, answer: BankAnswer, on_done: OnOutcome, on_failed: OnOutcome) -> Outcome:
-        if answer.unknown or answer.rsp_code == "A0326":
-            await self.db.execute("UPDATE transfers SET rsp_code = %s, message = %s WHERE id = %s",
-                                  (answer.rsp_code, answer.message[:200], row["id"]))
-            return Outcome("unknown", row["id"], "pay.unknown")
-        state = "done" if answer.ok else "failed"
-        reason = None if answer.ok else BANK_REASONS.get(answer.bank_rsp_code, "pay.declined")
-        if answer.rsp_code in ("O0002", "O0003"):
-            reason = "pay.relink"
-        return await self.settle(row["id"], state, answer, on_done, on_failed, reason)
+        """The transfer call's answer. Done only on A0000 with 000; failed only on a definite refusal by the bank
+        or a request refused before it was processed; anything else (an unknown code, an empty or odd answer,
+        a duplicate id) may have moved money and is left unknown for the inquiry."""
+        if answer.ok:
+            return await self.settle(row["id"], "done", answer, on_done, on_failed)
+        if answer.rsp_code == "A0002" and answer.bank_rsp_code in FINAL_REFUSALS:
+            return await self.settle(row["id"], "failed", answer, on_done, on_failed,
+                                     BANK_REASONS.get(answer.bank_rsp_code, "pay.declined"))
+        if answer.rsp_code in NOT_PROCESSED:
+            reason = "pay.relink" if answer.rsp_code in TOKEN_CODES else "pay.declined"
+            return await self.settle(row["id"], "failed", answer, on_done, on_failed, reason)
+        await self._unknown(row["id"], answer.rsp_code or None, answer.message or "odd answer")
+        return Outcome("unknown", row["id"], "pay.unknown")
 
     async def settle(self, transfer_id: int, state: str, answer: BankAnswer | None, on_done: OnOutcome,
-                     on_failed: OnOutcome, reason: str | None = None) -> Outcome:
-        """Record a transfer's final state and run its consequence, once (the row lock and ``applied`` flag)."""
+                     on_failed: OnOutcome, reason: str | None = None, *,
+                     only_from: str | tuple[str, ...] | None = None) -> Outcome:
+        """Record a transfer's final state and run its consequence, once (the row lock and ``applied`` flag);
+        with ``only_from``, only if the transfer is still in that state."""
         async with self.db.transaction() as cur:
             await cur.execute("SELECT * FROM transfers WHERE id = %s FOR UPDATE", (transfer_id,))
             row = await cur.fetchone()
-            if row["applied"]:
+            allowed = (only_from,) if isinstance(only_from, str) else only_from
+            if row["applied"] or (allowed is not None and row["state"] not in allowed):
                 return Outcome(row["state"], transfer_id)
             await cur.execute(
                 "UPDATE transfers SET state = %s, applied = 1, rsp_code = %s, bank_rsp_code = %s,"
@@ -365,11 +403,13 @@ class BilliPay:
         return Outcome(state, transfer_id, reason)
 
     async def inquire(self, transfer_id: int, on_done: OnOutcome, on_failed: OnOutcome) -> Outcome:
-        """Settle an unknown transfer with the bank's transfer result inquiry."""
+        """Ask the bank about an unknown transfer. Only a final answer settles it; otherwise the next inquiry is
+        put off (backoff), and past the horizon the transfer goes to ``review`` for an operator."""
         row = await self.db.fetchone("SELECT * FROM transfers WHERE id = %s", (transfer_id,))
         assert row is not None
-        if row["state"] in ("done", "failed") and row["applied"]:
+        if row["state"] not in ("unknown", "review"):
             return Outcome(row["state"], transfer_id)
+        answer: BankAnswer | None = None
         try:
             for fresh in (False, True):  # a platform token the bank no longer honours is fetched anew once
                 token, _ = await self._platform_token(fresh=fresh)
@@ -380,20 +420,59 @@ class BilliPay:
                 if answer.rsp_code not in TOKEN_CODES:
                     break
         except (BankUnreachable, BankRefused):
-            return Outcome("unknown", transfer_id, "pay.unknown")
-        if answer.rsp_code != "A0000" or not answer.bank_rsp_code:
-            return Outcome("unknown", transfer_id, "pay.unknown")
-        if answer.bank_rsp_code == "000":
+            answer = None
+        if answer is not None and answer.rsp_code == OK and answer.bank_rsp_code == BANK_OK:
             return await self.settle(transfer_id, "done", answer, on_done, on_failed)
-        return await self.settle(transfer_id, "failed", answer, on_done, on_failed,
-                                 BANK_REASONS.get(answer.bank_rsp_code, "pay.declined"))
+        if answer is not None and answer.rsp_code == OK and answer.bank_rsp_code in FINAL_REFUSALS:
+            return await self.settle(transfer_id, "failed", answer, on_done, on_failed,
+                                     BANK_REASONS.get(answer.bank_rsp_code, "pay.declined"))
+        return await self._ask_later(row, answer)
 
-    async def stale_unknown(self, older_than_s: int = STALE_S) -> list[int]:
+    async def _ask_later(self, row: Row, answer: BankAnswer | None) -> Outcome:
+        """Not settled by this inquiry ("no such transaction" yet, "processing", no answer): ask again later,
+        or hand it to an operator once the horizon has passed since it was sent."""
+        wait = INQUIRY_BACKOFF_S[min(int(row["inquiries"]), len(INQUIRY_BACKOFF_S) - 1)]
+        note = f"{answer.rsp_code}/{answer.bank_rsp_code} {answer.message}" if answer else "no answer"
+        await self.db.execute(
+            "UPDATE transfers SET inquiries = inquiries + 1, message = %s,"
+            " next_inquiry_at = NOW(3) + INTERVAL %s SECOND,"
+            " state = IF(COALESCE(sent_at, created_at) < NOW(3) - INTERVAL %s HOUR, 'review', state)"
+            " WHERE id = %s AND state IN ('unknown', 'review')", (note[:200], wait, self.unknown_horizon_h, row["id"]))
+        state = await self.db.fetchval("SELECT state FROM transfers WHERE id = %s", (row["id"],))
+        if state == "review":  # an operator has it; the bank is still asked now and then
+            await self.db.execute("UPDATE transfers SET next_inquiry_at = NOW(3) + INTERVAL %s SECOND WHERE id = %s",
+                                  (REVIEW_INQUIRY_S, row["id"]))
+            log.error("transfer %s is still unknown after %s h: an operator must decide", row["bank_tran_id"],
+                      self.unknown_horizon_h)
+        return Outcome(str(state), row["id"], "pay.unknown")
+
+    async def stale_unknown(self) -> list[int]:
+        """Unknown transfers whose next inquiry is due (``sending`` ones whose call must have died first become
+        unknown)."""
+        await self.db.execute(
+            "UPDATE transfers SET state = 'unknown', next_inquiry_at = NOW(3) WHERE state = 'sending'"
+            " AND sent_at < NOW(3) - INTERVAL %s SECOND", (int(self.timeout_s) + SENDING_MARGIN_S,))
         rows = await self.db.fetchall(
-            "SELECT id FROM transfers WHERE state = 'unknown' AND updated_at < NOW(3) - INTERVAL %s SECOND"
-            " ORDER BY id LIMIT 200", (older_than_s,))
+            "SELECT id FROM transfers WHERE state IN ('unknown', 'review') AND (next_inquiry_at IS NULL OR"
+            " next_inquiry_at <= NOW(3)) ORDER BY next_inquiry_at, id LIMIT 200")
         return [r["id"] for r in rows]
 
+    async def in_review(self) -> list[Row]:
+        """Transfers an operator must decide: still unknown past the horizon."""
+        return await self.db.fetchall("SELECT * FROM transfers WHERE state = 'review' ORDER BY id")
+
     async def queued(self) -> list[int]:
-        rows = await self.db.fetchall("SELECT id FROM transfers WHERE state = 'pending' ORDER BY id LIMIT 200")
+        """Transfers waiting to be sent: payouts and refunds, and payments queued a moment ago (a person who
+        pressed 결제 minutes ago is not charged now: see ``abandoned``)."""
+        rows = await self.db.fetchall(
+            "SELECT id FROM transfers WHERE state = 'pending' AND (direction = 'deposit' OR created_at >"
+            " NOW(3) - INTERVAL %s SECOND) ORDER BY id LIMIT 200", (PENDING_WITHDRAW_S,))
+        return [r["id"] for r in rows]
+
+    async def abandoned(self) -> list[int]:
+        """Payments queued but never sent (the process died between writing and sending): they fail, so the
+        person can pay again — nothing was sent."""
+        rows = await self.db.fetchall(
+            "SELECT id FROM transfers WHERE state = 'pending' AND direction = 'withdraw' AND created_at <="
+            " NOW(3) - INTERVAL %s SECOND ORDER BY id LIMIT 200", (PENDING_WITHDRAW_S,))
         return [r["id"] for r in rows]

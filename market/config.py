@@ -65,6 +65,7 @@ class Config:
     bank_client_secret: str = field(default="billi-sandbox-secret", repr=False)
     bank_platform_account: str = "1002003004005"
     bank_timeout_ms: int = 10_000
+    bank_unknown_horizon_h: int = 24  # an unknown transfer still unknown after this goes to an operator
     sandbox_port: int = 8090
     widget_embed_origins: str = ""
     naver_auth_url: str | None = None

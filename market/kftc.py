@@ -32,7 +32,14 @@ OK = "A0000"
 PROCESSING = "A0001"
 TIMEOUT = "A0007"
 BANK_OK = "000"
-UNKNOWN_CODES = frozenset({PROCESSING, TIMEOUT})
+INTERNAL = "A0003"
+UNKNOWN_CODES = frozenset({PROCESSING, TIMEOUT, INTERNAL})  # the transfer may or may not have happened
+# Bank codes a transfer result inquiry may answer that settle a transfer as refused. Anything else that is not
+# BANK_OK ("no such transaction" — it may still land —, "processing", codes we do not know) is not final.
+FINAL_REFUSALS = frozenset({"400", "412", "415", "453", "454", "455", "456"})
+# Answers to a transfer call that refuse the request before it is processed (bad token, format, scope,
+# unregistered account): nothing moved.
+NOT_PROCESSED = frozenset({"O0001", "O0002", "O0003", "O0010", "O0011", "A0004", "A0322"})
 TOKEN_CODES = frozenset({"O0002", "O0003"})
 USER_SCOPE = "login inquiry transfer"
 PLATFORM_SCOPE = "oob"
@@ -190,7 +197,7 @@ class KftcClient:
             resp = await self._http.request(method, path, headers=headers, **kw)
         except httpx.HTTPError as e:  # timeouts and connection errors alike: no answer
             raise BankUnreachable(type(e).__name__) from None
-        if resp.status_code >= 500:
+        if resp.status_code != 200:  # KFTC answers everything, errors too, with 200: anything else is not it
             raise BankUnreachable(f"HTTP {resp.status_code}")
         try:
             body = resp.json()

@@ -195,6 +195,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "브라우저에서 빌리마켓 앱으로 돌아가 다시 시도해 주세요. 아무 계좌도 연결되지 않았어요.",
         "Only the person who started this bank link, logged in to Billi Market, can finish it. Go back to the app "
         "in a browser where you are logged in as that person and try again. No account was linked."),
+    "transfer.bad_state": ("결정은 done 또는 failed 중 하나여야 해요.", "The decision must be done or failed."),
+    "transfer.not_open": ("결과를 모르는 이체가 아니에요 (이미 끝났거나 없는 이체예요).",
+                          "That transfer is not waiting for a decision (already settled, or no such transfer)."),
     "pay.confirm_link": ("새로 연결한 계좌예요. 결제하기 전에 계좌 정보를 확인해 주세요.",
                          "This account is newly linked; please check it before paying."),
     "pay.link_changed": ("연결된 계좌가 바뀌었어요. 바뀐 계좌를 확인하고 다시 결제해 주세요.",

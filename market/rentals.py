@@ -29,7 +29,7 @@ from typing import Any
 import pymysql
 
 from market import validation as v
-from market.billipay import BANK_REASONS, STALE_S, BilliPay, Outcome
+from market.billipay import BANK_REASONS, BilliPay, Outcome
 from market.chat import Chat
 from market.config import Config
 from market.db import Database, Row
@@ -38,6 +38,10 @@ from market.kdates import seoul_today
 from market.notifications import Notifications
 
 log = logging.getLogger("billi.rentals")
+# An accepted contract whose payment may still land holds its dates past the payment window (else the dates
+# could be given to someone else and the late payment would book them twice).
+_PAYMENT_OPEN = ("(state = 'ACCEPTED' AND EXISTS (SELECT 1 FROM transfers t WHERE t.purpose = CONCAT('pay:', contracts.id)"
+                 " AND t.state IN ('pending','sending','unknown','review')))")
 
 # Which contract events notify whom (besides the deal-room message itself).
 NOTIFY: dict[str, tuple[tuple[str, str], ...]] = {
@@ -224,7 +228,15 @@ class Rentals:
             "SELECT id FROM contracts WHERE item_id = %s AND id <> %s AND start_date <= %s"
             " AND (CASE WHEN state = 'OVERDUE' THEN GREATEST(end_date, %s) ELSE end_date END) >= %s"
             " AND (state IN ('PAID','IN_USE','OVERDUE') OR (state IN ('REQUESTED','ACCEPTED')"
-            "      AND expires_at > NOW(3))) LIMIT 1", (item_id, exclude, end, today, start))
+            "      AND expires_at > NOW(3)) OR " + _PAYMENT_OPEN + ") LIMIT 1", (item_id, exclude, end, today, start))
+        if await cur.fetchone() is not None:
+            return True
+        # an approved extension whose charge may still land holds its extra days too
+        await cur.execute(
+            "SELECT id FROM contracts WHERE item_id = %s AND id <> %s AND ext_end_date IS NOT NULL"
+            " AND end_date < %s AND ext_end_date >= %s AND EXISTS (SELECT 1 FROM transfers t WHERE"
+            " t.purpose = CONCAT('ext:', contracts.id) AND t.state IN ('pending','sending','unknown','review'))"
+            " LIMIT 1", (item_id, exclude, end, start))
         return await cur.fetchone() is not None
 
     async def free_ranges(self, item_id: int, start: date, days: int, count: int = 3) -> list[tuple[date, date]]:
@@ -236,7 +248,8 @@ class Rentals:
         rows = await self.db.fetchall(
             "SELECT start_date, (CASE WHEN state = 'OVERDUE' THEN GREATEST(end_date, %s) ELSE end_date END) AS e"
             " FROM contracts WHERE item_id = %s AND end_date >= %s"
-            " AND (state IN ('PAID','IN_USE','OVERDUE') OR (state IN ('REQUESTED','ACCEPTED') AND expires_at > NOW(3)))",
+            " AND (state IN ('PAID','IN_USE','OVERDUE') OR (state IN ('REQUESTED','ACCEPTED') AND expires_at > NOW(3))"
+            " OR " + _PAYMENT_OPEN + ")",
             (today, item_id, today))
         busy = [(r["start_date"], r["e"]) for r in rows]
         lo = max(today, item["available_from"])
@@ -384,7 +397,7 @@ class Rentals:
             await self._no_transfer_in_flight(cur, c.id, "pay")
             await pay.confirm_first_use(cur, borrower_id, confirm)
             tid = await pay.open_transfer(cur, purpose=f"pay:{c.id}", contract_id=c.id, user_id=borrower_id,
-                                          direction="withdraw", amount=c.total, state="unknown")
+                                          direction="withdraw", amount=c.total, state="pending")
         outcome = await pay.send(tid, self._on_done, self._on_failed)
         if outcome.state == "unknown":
             outcome = await pay.inquire(tid, self._on_done, self._on_failed)
@@ -395,14 +408,14 @@ class Rentals:
     def _raise_for(self, outcome: Outcome) -> None:
         if outcome.state == "failed":
             raise Conflict(outcome.reason or "pay.declined")
-        if outcome.state == "unknown":
+        if outcome.state in ("pending", "sending", "unknown", "review"):
             raise Unavailable("pay.unknown")
 
     async def _no_transfer_in_flight(self, cur: Any, contract_id: int, kind: str) -> None:
-        await cur.execute("SELECT state FROM transfers WHERE purpose = %s AND state IN ('pending','unknown','done')",
-                          (f"{kind}:{contract_id}",))
+        await cur.execute("SELECT state FROM transfers WHERE purpose = %s AND state IN ('pending','sending','unknown',"
+                          "'review','done')", (f"{kind}:{contract_id}",))
         states = {r["state"] for r in await cur.fetchall()}
-        if "unknown" in states or "pending" in states:
+        if states & {"pending", "sending", "unknown", "review"}:  # never a second payment while one may land
             raise Conflict("pay.in_progress")
         if "done" in states and kind == "pay":
             await cur.execute("SELECT state FROM contracts WHERE id = %s", (contract_id,))
@@ -430,7 +443,8 @@ class Rentals:
             await cur.execute("UPDATE contracts SET state = 'PAID', expires_at = NULL WHERE id = %s", (cid,))
             await self._event(cur, cid, "paid", "borrower", c.borrower_id, "ACCEPTED", "PAID",
                               {"amount": int(t["amount"])})
-        elif kind == "ext" and c.ext_end_date is not None and c.state in ("IN_USE", "OVERDUE"):
+        elif (kind == "ext" and c.ext_end_date is not None and c.state in ("IN_USE", "OVERDUE")
+              and int(t["amount"]) == (c.ext_rent or 0) + (c.ext_fee or 0)):
             to = "IN_USE" if c.ext_end_date >= seoul_today() else c.state
             await cur.execute(
                 "UPDATE contracts SET state = %s, end_date = ext_end_date, extra_rent = extra_rent + ext_rent,"
@@ -614,7 +628,8 @@ class Rentals:
             if await self._taken(cur, c.item_id, c.end_date + timedelta(days=1), new_end, exclude=c.id):
                 raise Conflict("rental.extension_taken")
         return await self._change(c.id, borrower_id, {"borrower"}, ("IN_USE", "OVERDUE"), "extension_requested",
-                                  check=check, sql={"ext_end_date": ("%s", new_end), "ext_rent": ("%s", rent),
+                                  check=check, money=self._no_ext_in_flight,
+                                  sql={"ext_end_date": ("%s", new_end), "ext_rent": ("%s", rent),
                                                     "ext_fee": ("%s", fee)},
                                   data={"end_date": new_end.isoformat(), "days": extra_days, "rent": rent, "fee": fee})
 
@@ -624,8 +639,14 @@ class Rentals:
                 raise Conflict("rental.no_extension")
 
         return await self._change(contract_id, owner_id, {"owner"}, ("IN_USE", "OVERDUE"), "extension_declined",
-                                  check=check, sql={"ext_end_date": ("NULL",), "ext_rent": ("NULL",),
-                                                    "ext_fee": ("NULL",)})
+                                  check=check, money=self._no_ext_in_flight,
+                                  sql={"ext_end_date": ("NULL",), "ext_rent": ("NULL",), "ext_fee": ("NULL",)})
+
+    async def _no_ext_in_flight(self, cur: Any, before: Contract, after: Contract) -> dict[str, Any]:
+        """An extension does not change while the charge for it may still land (its amounts must stay those
+        the charge pays for)."""
+        await self._no_transfer_in_flight(cur, before.id, "ext")
+        return {}
 
     async def approve_extension(self, owner_id: int, contract_id: Any) -> Contract:
         """The owner approves; the extra rent (+ fee) is withdrawn from the borrower at once."""
@@ -650,7 +671,7 @@ class Rentals:
                     raise
                 # no usable link: the transfer fails with that reason, told to both, as any refusal
             tid = await pay.open_transfer(cur, purpose=f"ext:{c.id}", contract_id=c.id, user_id=c.borrower_id,
-                                          direction="withdraw", amount=c.ext_rent + c.ext_fee, state="unknown")
+                                          direction="withdraw", amount=c.ext_rent + c.ext_fee, state="pending")
         outcome = await pay.send(tid, self._on_done, self._on_failed)
         if outcome.state == "unknown":
             outcome = await pay.inquire(tid, self._on_done, self._on_failed)
@@ -738,9 +759,9 @@ class Rentals:
                                       " AND created_at <= NOW(3) - INTERVAL 2 SECOND LIMIT 500")
         return sum([await self._row("announce", r["contract_id"], self._flush(r["contract_id"])) for r in rows])
 
-    async def process_transfers(self, unknown_after_s: int = STALE_S) -> int:
-        """Settle unknown transfers (older than ``unknown_after_s``) by inquiry and send queued payouts; a
-        transfer that fails unexpectedly is logged, counted and passed over."""
+    async def process_transfers(self) -> int:
+        """Settle unknown transfers whose next inquiry is due and send queued ones; a transfer that fails
+        unexpectedly is logged, counted and passed over."""
         assert self.pay is not None
         pay = self.pay
         n = 0
@@ -751,14 +772,35 @@ class Rentals:
         async def send(tid: int) -> bool:
             return (await pay.send(tid, self._on_done, self._on_failed)).state in ("done", "failed")
 
-        for tid in await pay.stale_unknown(unknown_after_s):
+        async def abandon(tid: int) -> bool:
+            return (await pay.settle(tid, "failed", None, self._on_done, self._on_failed, "pay.unreachable",
+                                     only_from="pending")).state == "failed"
+
+        for tid in await pay.stale_unknown():
             n += await self._row("transfers", tid, inquire(tid), counts=True)
+        for tid in await pay.abandoned():
+            n += await self._row("transfers", tid, abandon(tid), counts=True)
         for tid in await pay.queued():
             n += await self._row("transfers", tid, send(tid), counts=True)
         for r in await self.db.fetchall("SELECT DISTINCT contract_id FROM contract_events WHERE announced_at IS NULL"
                                         " AND contract_id IS NOT NULL LIMIT 500"):
             await self._row("announce", r["contract_id"], self._flush(r["contract_id"]))
         return n
+
+    async def settle_transfer(self, transfer_id: int, state: str) -> Outcome:
+        """An operator's decision on a transfer the bank never answered finally (after checking with the bank):
+        ``done`` or ``failed``, with the same consequences as the bank's own answer."""
+        if state not in ("done", "failed"):
+            raise InvalidInput("transfer.bad_state", field="state")
+        outcome = await self._billipay().settle(transfer_id, state, None, self._on_done, self._on_failed,
+                                                None if state == "done" else "pay.declined",
+                                                only_from=("unknown", "review"))
+        if outcome.state != state:
+            raise Conflict("transfer.not_open")
+        row = await self.db.fetchone("SELECT contract_id FROM transfers WHERE id = %s", (transfer_id,))
+        if row and row["contract_id"]:
+            await self._flush(int(row["contract_id"]))
+        return outcome
 
     async def _row(self, job: str, row_id: int, work: Awaitable[Any], *, counts: bool = False) -> int:
         """One row of a job: 1 when it did something. Someone having got there first (a guarded change that

@@ -102,7 +102,9 @@ class Market:
                                     timeout_s=config.bank_timeout_ms / 1000)
                 stack.push_async_callback(client.close)
                 billipay = BilliPay(db, redis, client, token_secret=config.token_key,
-                                    platform_account=config.bank_platform_account)
+                                    platform_account=config.bank_platform_account,
+                                    timeout_s=config.bank_timeout_ms / 1000,
+                                    unknown_horizon_h=config.bank_unknown_horizon_h)
             notifications = Notifications(db)
             chat.notifications = notifications
             rentals = Rentals(db, chat, billipay, Rules.from_config(config), notifications)

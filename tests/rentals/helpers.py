@@ -42,11 +42,15 @@ class Bank:
         return int((await self.balances())["platform"])
 
     async def fail(self, path: str, mode: str, *, applied: bool = False, times: int = 1,
-                   hang_s: float | None = None) -> None:
-        body: dict[str, Any] = {"path": path, "mode": mode, "applied": applied, "times": times}
+                   hang_s: float | None = None, after: int = 1) -> None:
+        body: dict[str, Any] = {"path": path, "mode": mode, "applied": applied, "times": times, "after": after}
         if hang_s is not None:
             body["hang_s"] = hang_s
         await self._call("POST", "/sandbox/fail", json=body)
+
+    async def land(self) -> int:
+        """The bank commits every "late" transfer now."""
+        return int((await self._call("POST", "/sandbox/land"))["landed"])
 
     async def consent(self, authorize_url: str, person: dict[str, Any], *, deny: bool = False) -> dict[str, str]:
         """Press the consent page's button as ``person``; returns the query the bank redirects back with."""

@@ -152,7 +152,7 @@ async def test_an_unanswered_inquiry_keeps_the_payment_unknown_until_the_schedul
     with pytest.raises(Conflict) as again:  # a second press while unknown: refused, nothing charged
         await market.rentals.pay_now(borrower, c.id)
     assert again.value.code == "pay.in_progress"
-    await market.db.execute("UPDATE transfers SET updated_at = NOW(3) - INTERVAL 1 HOUR")
+    await market.db.execute("UPDATE transfers SET next_inquiry_at = NOW(3) - INTERVAL 1 SECOND")  # time passes
     await market.rentals.tick()  # the expiry sweep must not release a contract whose payment is unknown
     await market.rentals.process_transfers()
     c = await market.rentals.get(c.id)
