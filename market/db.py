@@ -57,6 +57,8 @@ class Database:
             host=target.host, port=target.port, user=target.user, password=target.password,
             db=target.database, minsize=1, maxsize=pool_size, autocommit=True, charset="utf8mb4",
             cursorclass=aiomysql.DictCursor, local_infile=True,
+            # Every DATETIME we store and every NOW() we compare with is UTC, whatever the server's own zone.
+            init_command="SET time_zone = '+00:00'",
         )
         return cls(pool)
 

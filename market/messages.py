@@ -148,6 +148,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                                     "This item can be rented from {start} to {end} only."),
     "rental.dates_taken": ("그 날짜에는 이미 예약이 있어요.", "Those dates are already taken."),
     "rental.already_requested": ("이 물건에 이미 보낸 대여 요청이 있어요.", "You already have a request for this item."),
+    "rental.room_busy": ("이 거래방에는 아직 진행 중인 대여가 있어요. 지금 대여가 끝난 뒤에 새 날짜로 요청해 주세요.",
+                         "A rental is still open in this deal room. Request new dates after it is settled."),
     "rental.too_many_requests": ("답을 기다리는 대여 요청은 {max}건까지 보낼 수 있어요.",
                                  "You can have at most {max} requests waiting."),
     "rental.wrong_state": ("지금 단계에서는 할 수 없는 일이에요.", "That cannot be done at this stage of the rental."),

@@ -60,6 +60,7 @@ HOLDING = ("PAID", "IN_USE", "OVERDUE")          # booked
 PENDING = ("REQUESTED", "ACCEPTED")              # held until expires_at
 OPEN = (*PENDING, *HOLDING, "RETURNED", "CLAIMED", "DISPUTED")
 FINAL = ("SETTLED", "DECLINED", "CANCELLED", "EXPIRED")
+BUSY = (*HOLDING, "RETURNED", "CLAIMED", "DISPUTED")  # a deal room takes no new request while one is here
 MAX_NOTE = 500
 MAX_FUTURE_DAYS = 365
 
@@ -293,6 +294,11 @@ class Rentals:
             mine = await cur.fetchone()
             if mine["here"]:
                 raise Conflict("rental.already_requested")
+            # One open contract per deal room: its photos and commands must name one contract.
+            await cur.execute(f"SELECT 1 FROM contracts WHERE room_id = %s AND state IN ({_marks(BUSY)}) LIMIT 1",
+                              (room.id, *BUSY))
+            if await cur.fetchone() is not None:
+                raise Conflict("rental.room_busy")
             if mine["n"] >= self.rules.max_open_requests:
                 raise Conflict("rental.too_many_requests", max=self.rules.max_open_requests)
             if await self._taken(cur, iid, start, end):

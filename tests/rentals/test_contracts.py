@@ -398,3 +398,20 @@ async def test_the_bank_refusing_our_own_token_changes_nothing(market: Market, b
     assert (await market.rentals.get(c.id)).state == "ACCEPTED"
     c = await market.rentals.pay_now(borrower, c.id)  # a moment later it works, once
     assert c.state == "PAID" and await bank.balance_of(acct) == 1_000_000 - c.total
+
+
+async def test_one_open_contract_per_deal_room(market: Market, bank: Bank) -> None:
+    c, owner, borrower, _, _ = await _paid(market, bank, start=1, length=1)
+    later = days(10, 2)
+    with pytest.raises(Conflict) as refused:  # the same person, the same item, other dates: after this one
+        await market.rentals.request(borrower, c.item_id, *later)
+    assert refused.value.code == "rental.room_busy"
+    assert "끝난 뒤" in refused.value.message("ko")
+    assert await market.db.fetchval("SELECT COUNT(*) FROM contracts WHERE room_id = %s", (c.room_id,)) == 1
+    assert (await market.rentals.in_room(c.room_id)).id == c.id  # photos and commands address this one
+    await market.rentals.hand_over(owner, c.id)
+    await market.rentals.hand_over(borrower, c.id)
+    await market.rentals.mark_returned(borrower, c.id)
+    await market.rentals.confirm_ok(owner, c.id)
+    again, _ = await market.rentals.request(borrower, c.item_id, *later)  # settled: a new request is welcome
+    assert again.room_id == c.room_id and (await market.rentals.in_room(c.room_id)).id == again.id
