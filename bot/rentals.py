@@ -89,12 +89,13 @@ T: dict[str, tuple[str, str]] = {
     "cancelled": ("대여가 취소됐어요.", "The rental was cancelled."),
     "cancelled_refund": ("대여가 취소됐어요. 환불 {refund}원{extra}을 보낼게요.",
                          "The rental was cancelled. Refund: ₩{refund}{extra}."),
-    "late_cancel_extra": (" (시작 24시간 전이 지나 대여료의 절반 {owner}원은 주인에게, 수수료 {fee}원은 환불되지 않아요)",
-                          " (within 24 h of the start: half the rent, ₩{owner}, goes to the owner; the fee ₩{fee} is kept)"),
+    "late_cancel_extra": (" (시작 {free_h}시간 전이 지나 대여료의 {percent}% {owner}원은 주인에게, 수수료 {fee}원은 환불되지 않아요)",
+                          " (within {free_h} h of the start: {percent}% of the rent, ₩{owner}, goes to the owner; the fee"
+                          " ₩{fee} is kept)"),
     "cancel_confirm": ("정말 취소할까요? {terms}", "Cancel this rental? {terms}"),
     "cancel_free": ("지금 취소하면 낸 돈은 모두 돌려받아요.", "Everything paid will be refunded."),
-    "cancel_late": ("지금 취소하면 {refund}원을 돌려받고, 대여료의 절반 {owner}원은 주인에게 가요.",
-                    "You get ₩{refund} back; half the rent, ₩{owner}, goes to the owner."),
+    "cancel_late": ("지금 취소하면 {refund}원을 돌려받고, 대여료의 {percent}% {owner}원은 주인에게 가요.",
+                    "You get ₩{refund} back; {percent}% of the rent, ₩{owner}, goes to the owner."),
     "cancel_unpaid": ("아직 결제 전이라 바로 취소돼요.", "Nothing has been paid; it is cancelled at once."),
     "payment_failed": ("결제가 되지 않았어요. {reason}", "The payment did not go through. {reason}"),
     "paid": ("결제가 끝났어요 ({amount}원). 물건을 주고받을 때 각자 버튼을 눌러 주세요. 물건 상태 사진을 이 방에 올리면 "
@@ -121,9 +122,9 @@ T: dict[str, tuple[str, str]] = {
                  "Extended to {end}; ₩{amount} was charged."),
     "extension_declined": ("주인이 연장을 거절했어요. 원래 반납일에 돌려주세요.", "The owner declined the extension."),
     "extension_failed": ("연장 결제가 되지 않아 연장하지 못했어요. {reason}", "The extension payment failed. {reason}"),
-    "returned": ("반납됐어요{late}. 주인은 72시간 안에 상태를 확인해 주세요. 확인이 없으면 보증금이 자동으로 환불돼요. "
+    "returned": ("반납됐어요{late}. 주인은 {claim_h}시간 안에 상태를 확인해 주세요. 확인이 없으면 보증금이 자동으로 환불돼요. "
                  "파손이 있으면 사진을 이 방에 올리고 파손 신고를 눌러 주세요.",
-                 "Returned{late}. Owner, check the item within 72 hours, or the deposit is refunded automatically. "
+                 "Returned{late}. Owner, check the item within {claim_h} hours, or the deposit is refunded automatically. "
                  "For damage, post photos here and press Report damage."),
     "late_note": (" ({days}일 늦어 연체료 {fee}원)", " ({days} day(s) late: ₩{fee} late fee)"),
     "ask_claim_amount": ("청구할 금액을 알려 주세요 (최대 {max}원).", "How much do you claim? (at most ₩{max})"),
@@ -141,7 +142,8 @@ T: dict[str, tuple[str, str]] = {
     "settled_parts": (" (대여료 {rent}원{late}{claim})", " (rent ₩{rent}{late}{claim})"),
     "settled_late": (" + 연체료 {fee}원", " + late fee ₩{fee}"),
     "settled_claim": (" + 배상 {claim}원", " + damages ₩{claim}"),
-    "settled_auto": ("72시간 동안 파손 신고가 없어 보증금을 환불해요.", "No claim within 72 hours; the deposit is refunded."),
+    "settled_auto": ("{claim_h}시간 동안 파손 신고가 없어 보증금을 환불해요.",
+                     "No claim within {claim_h} hours; the deposit is refunded."),
     "lost": ("주인이 분실을 신고했어요. 보증금 전액이 주인에게 가요.", "The owner reported the item lost; the deposit goes to the owner."),
     "resolved": ("운영자가 결정했어요: 주인에게 배상 {amount}원. {note}", "An operator decided: ₩{amount} to the owner. {note}"),
     "claim_accepted": ("빌리는 분이 청구를 수락했어요.", "The borrower accepted the claim."),
@@ -196,6 +198,11 @@ class RentalDesk:
     async def _button(self, user_id: int, room_id: int, label: str, action: str, payload: dict[str, Any]) -> dict[str, str]:
         token = await self.engine.buttons.issue(user_id, room_id, action, payload, single_use=True)
         return {"label": label, "token": token}
+
+    def _rules(self) -> dict[str, int]:
+        """The configured hours and percentages the texts name (never written into the texts themselves)."""
+        r = self.rentals.rules
+        return {"free_h": r.free_cancel_s // 3600, "percent": r.late_cancel_percent, "claim_h": r.claim_window_s // 3600}
 
     async def _room_locale(self, c: Contract) -> str:
         """Korean unless both people chose English."""
@@ -272,7 +279,7 @@ class RentalDesk:
         elif terms["free"]:
             words = t("cancel_free", locale)
         else:
-            words = t("cancel_late", locale, refund=terms["refund"], owner=terms["owner_part"])
+            words = t("cancel_late", locale, refund=terms["refund"], owner=terms["owner_part"], **self._rules())
         button = await self._button(user_id, room_id, t("b_cancel_yes", locale), "r_cancel", {"c": c.id})
         await self._say(room_id, t("cancel_confirm", locale, terms=words), buttons=[button])
         return True
@@ -551,7 +558,7 @@ class RentalDesk:
             text = t("expired_request" if event.get("from_state") == "REQUESTED" else "expired_payment", locale)
         elif kind == "cancelled":
             if data.get("refund"):
-                extra = "" if data.get("free") else t("late_cancel_extra", locale, owner=data["owner_part"],
+                extra = "" if data.get("free") else t("late_cancel_extra", locale, **self._rules(), owner=data["owner_part"],
                                                       fee=data["fee_part"])
                 text = t("cancelled_refund", locale, refund=data["refund"], extra=extra)
             else:
@@ -597,7 +604,7 @@ class RentalDesk:
             link_after = data.get("reason") in ("pay.relink", "pay.no_link")  # the borrower's way out
         elif kind == "returned":
             late = t("late_note", locale, days=data.get("late_days", 0), fee=data["late_fee"]) if data.get("late_fee") else ""
-            text = t("returned", locale, late=late)
+            text = t("returned", locale, late=late, **self._rules())
             if c.state == "RETURNED":
                 await btn(o, "b_ok", "r_ok")
                 await btn(o, "b_damage", "r_damage")
@@ -612,7 +619,7 @@ class RentalDesk:
         elif kind in ("settled", "claim_accepted", "resolved", "lost"):
             lead = {"claim_accepted": t("claim_accepted", locale), "lost": t("lost", locale),
                     "resolved": t("resolved", locale, amount=data.get("amount", 0), note=data.get("note", "")),
-                    "settled": t("settled_auto", locale) if data.get("automatic") else ""}[kind]
+                    "settled": t("settled_auto", locale, **self._rules()) if data.get("automatic") else ""}[kind]
             parts = t("settled_parts", locale, rent=c.rent + c.extra_rent,
                       late=t("settled_late", locale, fee=data["late_fee"]) if data.get("late_fee") else "",
                       claim=t("settled_claim", locale, claim=data["claim"]) if data.get("claim") else "")

@@ -560,7 +560,7 @@ class Rentals:
 
         def check(c: Contract) -> None:
             if c.returned_at and datetime.now(UTC).replace(tzinfo=None) > c.returned_at + timedelta(seconds=window):
-                raise Conflict("rental.claim_window_closed")
+                raise Conflict("rental.claim_window_closed", hours=self.rules.claim_window_s // 3600)
             if amount > self.claim_limit(c):
                 raise InvalidInput("rental.bad_claim", field="amount", max=self.claim_limit(c))
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
+from gateway.app import create_app
 from gateway.keys import MARKET
 from market.kdates import seoul_today
-from tests.conftest import Chatter, sign_up
+from tests.conftest import Chatter, _clean, sign_up
 from tests.rentals.helpers import Bank, link
 
 
@@ -252,3 +253,32 @@ async def test_a_link_made_while_an_extension_waits_is_checked_then_the_owner_ap
     assert (await o.call("action", {"room": room, "token": _token(again, "연장 승인")}))["ok"]
     await _bot(b, room, "연장됐어요")
     assert await bank.balance_of(third) < 100_000
+
+
+async def test_the_bot_names_the_configured_hours_and_percentages(config: Any, chatters: Any) -> None:
+    await _clean(config)
+    custom = config.replace(rental_claim_window_h=48, rental_late_cancel_percent=30, rental_free_cancel_h=12)
+    async with TestClient(TestServer(create_app(custom))) as client:
+        owner, borrower = await sign_up(client, "설정주인"), await sign_up(client, "설정손님")
+        item_id = (await owner.new_item(price_per_day=5000, deposit=30000))["id"]
+        market = client.app[MARKET]
+        o = await Chatter(owner, str(client.make_url("/"))).connect()
+        b = await Chatter(borrower, str(client.make_url("/"))).connect()
+        try:
+            await link(market, Bank(market.config.bank_url), borrower.id, 100_000, "설정손님")
+            c, _ = await market.rentals.request(borrower.id, item_id, seoul_today(), seoul_today())
+            await market.rentals.accept(owner.id, c.id)
+            await market.rentals.pay_now(borrower.id, c.id)
+            for who in (o, b):
+                await who.call("join", {"room": c.room_id})
+            await b.call("message", {"room": c.room_id, "text": "/취소"})
+            ask = await _bot(b, c.room_id, "정말 취소할까요?")
+            assert "30%" in ask["text"] and "절반" not in ask["text"]
+            await market.rentals.hand_over(owner.id, c.id)
+            await market.rentals.hand_over(borrower.id, c.id)
+            await market.rentals.mark_returned(borrower.id, c.id)
+            returned = await _bot(o, c.room_id, "반납됐어요")
+            assert "48시간" in returned["text"] and "72" not in returned["text"]
+        finally:
+            await o.close()
+            await b.close()
