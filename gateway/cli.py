@@ -278,6 +278,30 @@ def cmd_billipay_links(config: Config, args: argparse.Namespace) -> int:
     return _with_market(config, work)
 
 
+def cmd_payouts(config: Config, args: argparse.Namespace) -> int:
+    """Payouts and refunds the bank refused three times (still owed); --retry ID sends one again."""
+    from market.errors import MarketError
+
+    async def work(market: Market) -> int:
+        if args.retry is not None:
+            try:
+                tid = await market.rentals.retry_payout(args.retry)
+            except MarketError as e:
+                print(e.message("ko"), file=sys.stderr)
+                return 2
+            state = await market.db.fetchval("SELECT state FROM transfers WHERE id = %s", (tid,))
+            print(f"#{args.retry} sent again as #{tid}: {state}")
+            return 0
+        stuck = await market.rentals.stuck_payouts()
+        if not stuck:
+            print("운영자를 기다리는 정산이 없어요 (no payouts waiting).")
+        for t in stuck:
+            print(f"#{t['id']} {t['purpose']} user {t['user_id']} {t['amount']:,}원 — refused: {t['message'] or '-'}")
+        return 0
+
+    return _with_market(config, work)
+
+
 def cmd_transfers(config: Config, args: argparse.Namespace) -> int:
     """Bank transfers not settled yet (queued, being sent, unknown); with --review, those still unknown past the
     horizon; with --settle ID --as done|failed, an operator's decision on one (after checking with the bank)."""
@@ -336,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     links = sub.add_parser("billipay-links", help="list linked bank accounts (an operator's review)")
     links.add_argument("--unverified", action="store_true",
                        help="only links made without the owner's session (before that was required)")
+    payouts = sub.add_parser("payouts", help="payouts the bank refused three times (an operator's queue)")
+    payouts.add_argument("--retry", type=int, metavar="ID", help="send that refused payout again")
     transfers = sub.add_parser("transfers", help="bank transfers not settled yet (an operator's view)")
     transfers.add_argument("--review", action="store_true",
                            help="only those still unknown past the horizon (BILLI_BANK_UNKNOWN_HORIZON_H)")
@@ -350,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = {"up": cmd_up, "serve": cmd_serve, "migrate": cmd_migrate, "demo-data": cmd_demo_data,
                "archive-chats": cmd_archive_chats, "reindex": cmd_reindex, "sandbox": cmd_sandbox,
                "disputes": cmd_disputes, "billipay-links": cmd_billipay_links,
-               "transfers": cmd_transfers}[args.command]
+               "transfers": cmd_transfers, "payouts": cmd_payouts}[args.command]
     return handler(config, args)
 
 

@@ -464,9 +464,12 @@ class BilliPay:
     async def queued(self) -> list[int]:
         """Transfers waiting to be sent: payouts and refunds, and payments queued a moment ago (a person who
         pressed 결제 minutes ago is not charged now: see ``abandoned``)."""
+        # A payout waiting for its person to link an account is passed over here (sent when they link), so
+        # any number of those never holds up the others.
         rows = await self.db.fetchall(
-            "SELECT id FROM transfers WHERE state = 'pending' AND (direction = 'deposit' OR created_at >"
-            " NOW(3) - INTERVAL %s SECOND) ORDER BY id LIMIT 200", (PENDING_WITHDRAW_S,))
+            "SELECT t.id FROM transfers t WHERE t.state = 'pending' AND (t.direction = 'withdraw' AND t.created_at >"
+            " NOW(3) - INTERVAL %s SECOND OR t.direction = 'deposit' AND EXISTS (SELECT 1 FROM bank_links b"
+            " WHERE b.user_id = t.user_id)) ORDER BY t.id LIMIT 200", (PENDING_WITHDRAW_S,))
         return [r["id"] for r in rows]
 
     async def abandoned(self) -> list[int]:

@@ -198,6 +198,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Only the person who started this bank link, logged in to Billi Market, can finish it. Go back to the app "
         "in a browser where you are logged in as that person and try again. No account was linked."),
     "transfer.bad_state": ("결정은 done 또는 failed 중 하나여야 해요.", "The decision must be done or failed."),
+    "transfer.not_retryable": ("다시 보낼 수 있는 정산이 아니에요 (거절된 정산만, 한 번씩 다시 보낼 수 있어요).",
+                               "That payout cannot be sent again (only a refused payout, once)."),
     "transfer.not_open": ("결과를 모르는 이체가 아니에요 (이미 끝났거나 없는 이체예요).",
                           "That transfer is not waiting for a decision (already settled, or no such transfer)."),
     "pay.confirm_link": ("새로 연결한 계좌예요. 결제하기 전에 계좌 정보를 확인해 주세요.",

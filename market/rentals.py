@@ -38,6 +38,7 @@ from market.kdates import seoul_today
 from market.notifications import Notifications
 
 log = logging.getLogger("billi.rentals")
+PAYOUT_TRIES = 3  # a payout the bank refuses this often waits for an operator (billi payouts)
 # An accepted contract whose payment may still land holds its dates past the payment window (else the dates
 # could be given to someone else and the late payment would book them twice).
 _PAYMENT_OPEN = ("(state = 'ACCEPTED' AND EXISTS (SELECT 1 FROM transfers t WHERE t.purpose = CONCAT('pay:', contracts.id)"
@@ -473,7 +474,7 @@ class Rentals:
         if t["direction"] == "deposit":
             await cur.execute("SELECT COUNT(*) AS n FROM transfers WHERE purpose = %s", (t["purpose"],))
             tries = (await cur.fetchone())["n"]
-            if tries < 3:
+            if tries < PAYOUT_TRIES:
                 await self._queue_payout(cur, cid, int(t["user_id"]), int(t["amount"]), kind)
             else:
                 log.warning("payout %s for contract %s failed %d times; left for an operator", kind, cid, tries)
@@ -905,6 +906,35 @@ class Rentals:
             await self.send_payouts(cid)
             return await self.get(cid)  # payouts may have written their own events meanwhile
         return result
+
+    async def stuck_payouts(self) -> list[Row]:
+        """Payouts and refunds the bank refused three times: the money is still owed (payable), and waits for
+        an operator (``retry_payout``). One row per payout: its last refused transfer."""
+        return await self.db.fetchall(
+            "SELECT t.* FROM transfers t WHERE t.direction = 'deposit' AND t.state = 'failed'"
+            " AND t.id = (SELECT MAX(x.id) FROM transfers x WHERE x.purpose = t.purpose)"
+            " AND (SELECT COUNT(*) FROM transfers y WHERE y.purpose = t.purpose) >= %s ORDER BY t.id",
+            (PAYOUT_TRIES,))
+
+    async def retry_payout(self, transfer_id: int) -> int:
+        """An operator sends a refused payout again (after the person fixed their account): a new transfer for
+        the same purpose and amount, sent now; returns its id."""
+        async with self.db.transaction() as cur:
+            await cur.execute("SELECT * FROM transfers WHERE id = %s FOR UPDATE", (transfer_id,))
+            t = await cur.fetchone()
+            if t is None or t["direction"] != "deposit" or t["state"] != "failed":
+                raise Conflict("transfer.not_retryable")
+            await cur.execute("SELECT COUNT(*) AS n FROM transfers WHERE purpose = %s AND state <> 'failed'",
+                              (t["purpose"],))
+            if (await cur.fetchone())["n"]:
+                raise Conflict("transfer.not_retryable")  # already sent again (or paid)
+            tid = await self._billipay().open_transfer(cur, purpose=t["purpose"], contract_id=t["contract_id"],
+                                                       user_id=t["user_id"], direction="deposit",
+                                                       amount=int(t["amount"]), state="pending")
+        await self._billipay().send(tid, self._on_done, self._on_failed)
+        if t["contract_id"]:
+            await self._flush(int(t["contract_id"]))
+        return tid
 
     async def payouts_for(self, user_id: int) -> None:
         """Send what waited for this person's bank account."""

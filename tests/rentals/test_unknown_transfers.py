@@ -246,3 +246,56 @@ async def test_an_odd_answer_to_a_payout_is_not_taken_for_failed(market: Market,
     assert (await bank.balances())["accounts"][fintech] == c.rent  # paid once, not again with a new id
     assert await market.db.fetchval("SELECT COUNT(*) FROM transfers WHERE contract_id = %s AND direction ="
                                     " 'deposit'", (cid,)) == 2
+
+
+async def test_a_payout_refused_three_times_waits_for_an_operator_who_sends_it_again(
+        market: Market, bank: Bank, config: Config) -> None:
+    await bank.fail("deposit", "closed", times=6)  # every payout and refund refused three times over
+    cid, owner, _ = await settled(market, bank)
+    for _ in range(4):
+        await market.rentals.process_transfers()
+    owner_purpose = f"payout:{cid}:{owner}"
+    tries = await market.db.fetchall("SELECT state FROM transfers WHERE purpose = %s", (owner_purpose,))
+    assert [t["state"] for t in tries] == ["failed"] * 3  # no fourth try by itself
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BILLI_")}
+    env.update(BILLI_DATABASE_URL=config.database_url or "", BILLI_REDIS_URL=config.redis_url or "",
+               BILLI_S3_URL=config.s3_url or "", BILLI_S3_BUCKET=config.s3_bucket, BILLI_BANK_URL=config.bank_url or "")
+    listed = await _billi(env, "payouts")
+    assert owner_purpose in listed and f"refund:{cid}:" in listed
+    last = await market.db.fetchval("SELECT MAX(id) FROM transfers WHERE purpose = %s", (owner_purpose,))
+    assert "done" in await _billi(env, "payouts", "--retry", str(last))
+    c = await market.rentals.get(cid)
+    fintech = await market.db.fetchval("SELECT fintech_use_num FROM bank_links WHERE user_id = %s", (owner,))
+    assert (await bank.balances())["accounts"][fintech] == c.rent
+    assert owner_purpose not in await _billi(env, "payouts")  # (the borrower's refund still waits)
+    again = await _billi_fails(env, "payouts", "--retry", str(last))  # once only
+    assert "다시 보낼 수 있는" in again
+
+
+async def test_payouts_waiting_for_a_bank_link_never_hold_up_the_others(market: Market, bank: Bank) -> None:
+    waiting = await user(market)  # someone owed money who has not linked an account
+    c_id, _, _ = await settled(market, bank)
+    await market.db.execute("UPDATE transfers SET state = 'failed' WHERE contract_id = %s AND direction = 'deposit'"
+                            " AND state = 'pending'", (c_id,))  # (out of the way)
+    assert market.billipay is not None
+    async with market.db.transaction() as cur:
+        for _ in range(250):
+            await market.billipay.open_transfer(cur, purpose=f"payout:{c_id}:{waiting}", contract_id=c_id,
+                                                user_id=waiting, direction="deposit", amount=1000, state="pending")
+    cid, owner, _ = await settled(market, bank)
+    await market.db.execute("UPDATE transfers SET state = 'pending' WHERE contract_id = %s AND direction = 'deposit'"
+                            " AND state <> 'done'", (cid,))
+    await market.rentals.process_transfers()
+    states = {r["state"] for r in await market.db.fetchall(
+        "SELECT state FROM transfers WHERE contract_id = %s AND direction = 'deposit'", (cid,))}
+    assert states == {"done"}
+
+
+async def _billi_fails(env: dict[str, str], *args: str) -> str:
+    import asyncio
+    import sys
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "gateway.cli", *args, env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 2
+    return err.decode()
