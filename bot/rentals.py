@@ -87,6 +87,12 @@ T: dict[str, tuple[str, str]] = {
     "expired_request": ("주인이 기한 안에 답하지 않아 요청이 만료됐어요.", "The owner did not answer in time; the request expired."),
     "expired_payment": ("결제 기한이 지나 예약이 풀렸어요.", "The payment window closed; the dates were released."),
     "cancelled": ("대여가 취소됐어요.", "The rental was cancelled."),
+    "no_show": ("시작일이 지나도록 두 분 모두 전달을 확인하지 않아 대여를 취소했어요. 빌리는 분께 {refund}원을 모두 "
+                "돌려드려요.", "Nobody confirmed the hand-over after the start day, so the rental is cancelled and "
+                "₩{refund} goes back to the borrower."),
+    "disputed_unanswered": ("빌리는 분이 {claim_h}시간 동안 청구에 답하지 않아 운영자가 확인해요. 결정이 나면 알려 드릴게요.",
+                            "The borrower did not answer the claim within {claim_h} hours, so an operator will "
+                            "decide. You will be told."),
     "cancelled_refund": ("대여가 취소됐어요. 환불 {refund}원{extra}을 보낼게요.",
                          "The rental was cancelled. Refund: ₩{refund}{extra}."),
     "late_cancel_extra": (" (시작 {free_h}시간 전이 지나 대여료의 {percent}% {owner}원은 주인에게, 수수료 {fee}원은 환불되지 않아요)",
@@ -614,6 +620,10 @@ class RentalDesk:
             if c.state == "CLAIMED":
                 await btn(b, "b_claim_ok", "r_claim_ok")
                 await btn(b, "b_dispute", "r_dispute")
+        elif kind == "no_show":
+            text = t("no_show", locale, refund=data.get("refund", 0))
+        elif kind == "disputed" and data.get("unanswered"):
+            text = t("disputed_unanswered", locale, **self._rules())
         elif kind == "disputed":
             text = t("disputed", locale)
         elif kind in ("settled", "claim_accepted", "resolved", "lost"):

@@ -79,6 +79,7 @@ class Config:
     rental_free_cancel_h: int = 24
     rental_late_cancel_percent: int = 50
     rental_claim_window_h: int = 72
+    rental_no_show_h: int = 24  # a paid rental nobody handed over this long after its start day began: refunded
     rental_max_days: int = 60
     scheduler_interval_ms: int = 15_000
     gc_gen0_threshold: int = 50_000

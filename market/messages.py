@@ -148,6 +148,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                                     "This item can be rented from {start} to {end} only."),
     "rental.dates_taken": ("그 날짜에는 이미 예약이 있어요.", "Those dates are already taken."),
     "rental.already_requested": ("이 물건에 이미 보낸 대여 요청이 있어요.", "You already have a request for this item."),
+    "rental.started": ("대여 시작일이 지나서 이제 수락하거나 결제할 수 없어요. 새 날짜로 다시 요청해 주세요.",
+                       "The rental's start date has passed; it can no longer be accepted or paid. Request new dates."),
     "rental.room_busy": ("이 거래방에는 아직 진행 중인 대여가 있어요. 지금 대여가 끝난 뒤에 새 날짜로 요청해 주세요.",
                          "A rental is still open in this deal room. Request new dates after it is settled."),
     "rental.too_many_requests": ("답을 기다리는 대여 요청은 {max}건까지 보낼 수 있어요.",

@@ -76,13 +76,14 @@ class Rules:
     claim_window_s: int = 72 * 3600
     max_days: int = 60
     max_open_requests: int = 5
+    no_show_s: int = 24 * 3600
 
     @classmethod
     def from_config(cls, config: Config) -> Rules:
         return cls(config.rental_fee_percent, config.rental_request_ttl_h * 3600,
                    config.rental_payment_window_h * 3600, config.rental_free_cancel_h * 3600,
                    config.rental_late_cancel_percent, config.rental_claim_window_h * 3600,
-                   config.rental_max_days)
+                   config.rental_max_days, no_show_s=config.rental_no_show_h * 3600)
 
     def fee(self, rent: int) -> int:
         return (rent * self.fee_percent + 50) // 100
@@ -336,8 +337,12 @@ class Rentals:
 
     # -- the owner's answer ------------------------------------------------------------------------
     async def accept(self, owner_id: int, contract_id: Any) -> Contract:
+        def check(c: Contract) -> None:
+            _not_expired(c)
+            _not_started(c)
+
         return await self._change(contract_id, owner_id, {"owner"}, ("REQUESTED",), "accepted", to="ACCEPTED",
-                                  check=_not_expired,
+                                  check=check,
                                   sql={"expires_at": ("NOW(3) + INTERVAL %s SECOND", self.rules.payment_window_s)})
 
     async def decline(self, owner_id: int, contract_id: Any) -> Contract:
@@ -401,6 +406,7 @@ class Rentals:
             if c.state != "ACCEPTED":
                 raise Conflict("rental.wrong_state", state=c.state)
             _not_expired(c)
+            _not_started(c)
             await self._no_transfer_in_flight(cur, c.id, "pay")
             await pay.confirm_first_use(cur, borrower_id, confirm)
             tid = await pay.open_transfer(cur, purpose=f"pay:{c.id}", contract_id=c.id, user_id=borrower_id,
@@ -706,8 +712,10 @@ class Rentals:
         over, so one bad contract never holds up anyone else's settlement, refund or reminder."""
         today = seoul_today()
         jobs: list[tuple[str, Callable[[date], Awaitable[int]]]] = [
-            ("settle", self._job_settle), ("transfers", self._job_transfers), ("expire", self._job_expire),
-            ("overdue", self._job_overdue), ("remind", self._job_remind), ("announce", self._job_announce)]
+            ("settle", self._job_settle), ("transfers", self._job_transfers), ("no_show", self._job_no_show),
+            ("claim_unanswered", self._job_claim_unanswered), ("handover", self._job_handover),
+            ("expire", self._job_expire), ("overdue", self._job_overdue), ("remind", self._job_remind),
+            ("announce", self._job_announce)]
         done: dict[str, int] = {}
         for name, job in jobs:
             try:
@@ -724,6 +732,44 @@ class Rentals:
             "SELECT id FROM contracts WHERE state = 'RETURNED' AND returned_at <= NOW(3) - INTERVAL %s SECOND"
             " ORDER BY id LIMIT 500", (self.rules.claim_window_s,))
         return sum([await self._row("settle", r["id"], self._auto_settle(r["id"])) for r in rows])
+
+    async def _job_no_show(self, today: date) -> int:
+        """A paid rental that neither side handed over by its start day (00:00 Seoul) + N hours: cancelled, and
+        everything (rent, fee, deposit) refunded — an owner's no-show costs the borrower nothing."""
+        due = ("state = 'PAID' AND owner_handed_at IS NULL AND borrower_got_at IS NULL"
+               " AND TIMESTAMP(start_date) - INTERVAL 9 HOUR + INTERVAL %s SECOND <= NOW(3)")
+
+        async def refund_all(cur: Any, before: Contract, after: Contract) -> dict[str, Any]:
+            await self._split(cur, before, fees=0, owner=0, borrower=before.total)
+            return {"refund": before.total}
+
+        rows = await self.db.fetchall(f"SELECT id FROM contracts WHERE {due} ORDER BY id LIMIT 500",
+                                      (self.rules.no_show_s,))
+        return sum([await self._row("no_show", r["id"], self._change(
+            r["id"], None, {"system"}, ("PAID",), "no_show", to="CANCELLED", actor_role="system", money=refund_all,
+            guard_sql=due, guard_args=(self.rules.no_show_s,))) for r in rows])
+
+    async def _job_handover(self, today: date) -> int:
+        """One side confirmed the hand-over a day ago and the other said nothing: it counts as both."""
+        due = ("state = 'PAID' AND ((owner_handed_at <= NOW(3) - INTERVAL 1 DAY AND borrower_got_at IS NULL)"
+               " OR (borrower_got_at <= NOW(3) - INTERVAL 1 DAY AND owner_handed_at IS NULL))")
+        rows = await self.db.fetchall(f"SELECT id FROM contracts WHERE {due} ORDER BY id LIMIT 500")
+        return sum([await self._row("handover", r["id"], self._change(
+            r["id"], None, {"system"}, ("PAID",), "in_use", to="IN_USE", actor_role="system", guard_sql=due,
+            sql={"owner_handed_at": ("COALESCE(owner_handed_at, NOW(3))",),
+                 "borrower_got_at": ("COALESCE(borrower_got_at, NOW(3))",)})) for r in rows])
+
+    async def _job_claim_unanswered(self, today: date) -> int:
+        """A claim the borrower neither accepted nor disputed within the window goes to an operator (never
+        silently accepted)."""
+        due = ("state = 'CLAIMED' AND (SELECT MAX(e.created_at) FROM contract_events e WHERE e.contract_id ="
+               " contracts.id AND e.kind = 'claimed') <= NOW(3) - INTERVAL %s SECOND")
+        rows = await self.db.fetchall(f"SELECT id FROM contracts WHERE {due} ORDER BY id LIMIT 500",
+                                      (self.rules.claim_window_s,))
+        return sum([await self._row("claim_unanswered", r["id"], self._change(
+            r["id"], None, {"system"}, ("CLAIMED",), "disputed", to="DISPUTED", actor_role="system",
+            guard_sql=due, guard_args=(self.rules.claim_window_s,), data={"note": "", "unanswered": True}))
+            for r in rows])
 
     async def _job_transfers(self, today: date) -> int:
         return await self.process_transfers() if self.pay is not None else 0
@@ -1018,6 +1064,12 @@ async def _move(cur: Any, movement: str, cid: int | None, source: str, target: s
     await cur.execute("INSERT IGNORE INTO ledger (movement, contract_id, account, amount, memo) VALUES"
                       " (%s, %s, %s, %s, %s), (%s, %s, %s, %s, %s)",
                       (movement, cid, source, -amount, memo, movement, cid, target, amount, memo))
+
+
+def _not_started(c: Contract) -> None:
+    """Accepting and paying end once the rental's start day has passed (Seoul)."""
+    if c.start_date < seoul_today():
+        raise Conflict("rental.started")
 
 
 def _not_expired(c: Contract) -> None:

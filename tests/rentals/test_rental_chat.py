@@ -282,3 +282,17 @@ async def test_the_bot_names_the_configured_hours_and_percentages(config: Any, c
         finally:
             await o.close()
             await b.close()
+
+
+async def test_both_hear_when_a_rental_nobody_handed_over_is_cancelled(client: TestClient, chatters: Any) -> None:
+    owner, borrower, o, b, room, item_id = await _setup(client, chatters)
+    market = client.app[MARKET]
+    await link(market, Bank(market.config.bank_url), borrower.id, 100_000, "빌릴게")
+    c, _ = await market.rentals.request(borrower.id, item_id, seoul_today(), seoul_today())
+    await market.rentals.accept(owner.id, c.id)
+    await market.rentals.pay_now(borrower.id, c.id)
+    await market.db.execute("UPDATE contracts SET start_date = start_date - INTERVAL 2 DAY WHERE id = %s", (c.id,))
+    await market.rentals.tick()
+    for who in (o, b):
+        said = await _bot(who, room, "전달을 확인하지 않아")
+        assert f"{c.total:,}원" in said["text"]
