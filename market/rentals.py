@@ -297,8 +297,8 @@ class Rentals:
             if mine["here"]:
                 raise Conflict("rental.already_requested")
             # One open contract per deal room: its photos and commands must name one contract.
-            await cur.execute(f"SELECT 1 FROM contracts WHERE room_id = %s AND state IN ({_marks(BUSY)}) LIMIT 1",
-                              (room.id, *BUSY))
+            await cur.execute(f"SELECT 1 FROM contracts WHERE room_id = %s AND (state IN ({_marks(BUSY)}) OR"
+                              f" {_PAYMENT_OPEN}) LIMIT 1", (room.id, *BUSY))
             if await cur.fetchone() is not None:
                 raise Conflict("rental.room_busy")
             if mine["n"] >= self.rules.max_open_requests:
@@ -468,7 +468,8 @@ class Rentals:
         else:  # the money came after the contract moved on (it expired, was cancelled): give it all back
             await _move(cur, f"t{t['id']}:back", cid, f"escrow:{cid}", f"payable:{c.borrower_id}", t["amount"],
                         "refund")
-            await self._queue_payout(cur, cid, c.borrower_id, int(t["amount"]), "refund")
+            # its own payout (purpose), so its tries and an operator's retry never mix with the deposit refund
+            await self._queue_payout(cur, cid, c.borrower_id, int(t["amount"]), "refund", tag=f"t{t['id']}")
             await self._event(cur, cid, "late_payment_refunded", "system", None, c.state, c.state,
                               {"amount": int(t["amount"])})
 
@@ -480,8 +481,10 @@ class Rentals:
         if t["direction"] == "deposit":
             await cur.execute("SELECT COUNT(*) AS n FROM transfers WHERE purpose = %s", (t["purpose"],))
             tries = (await cur.fetchone())["n"]
-            if tries < PAYOUT_TRIES:
-                await self._queue_payout(cur, cid, int(t["user_id"]), int(t["amount"]), kind)
+            if tries < PAYOUT_TRIES:  # the same payout again (same purpose), with a new bank_tran_id
+                await self._billipay().open_transfer(cur, purpose=t["purpose"], contract_id=cid,
+                                                     user_id=int(t["user_id"]), direction="deposit",
+                                                     amount=int(t["amount"]), state="pending")
             else:
                 log.warning("payout %s for contract %s failed %d times; left for an operator", kind, cid, tries)
             return
@@ -492,9 +495,11 @@ class Rentals:
         else:
             await self._event(cur, cid, "payment_failed", "system", None, c.state, c.state, {"reason": reason})
 
-    async def _queue_payout(self, cur: Any, cid: int, user_id: int, amount: int, kind: str) -> None:
+    async def _queue_payout(self, cur: Any, cid: int, user_id: int, amount: int, kind: str, tag: str = "") -> None:
+        """One payout (a purpose of its own: ``kind:contract:person[:tag]``) queued for sending."""
         if amount > 0:
-            await self._billipay().open_transfer(cur, purpose=f"{kind}:{cid}:{user_id}", contract_id=cid,
+            purpose = f"{kind}:{cid}:{user_id}" + (f":{tag}" if tag else "")
+            await self._billipay().open_transfer(cur, purpose=purpose, contract_id=cid,
                                                  user_id=user_id, direction="deposit", amount=amount, state="pending")
 
     async def _split(self, cur: Any, c: Contract, *, fees: int, owner: int, borrower: int) -> None:
@@ -734,10 +739,12 @@ class Rentals:
         return sum([await self._row("settle", r["id"], self._auto_settle(r["id"])) for r in rows])
 
     async def _job_no_show(self, today: date) -> int:
-        """A paid rental that neither side handed over by its start day (00:00 Seoul) + N hours: cancelled, and
-        everything (rent, fee, deposit) refunded — an owner's no-show costs the borrower nothing."""
-        due = ("state = 'PAID' AND owner_handed_at IS NULL AND borrower_got_at IS NULL"
-               " AND TIMESTAMP(start_date) - INTERVAL 9 HOUR + INTERVAL %s SECOND <= NOW(3)")
+        """A paid rental that neither side handed over N hours after its start day began (00:00 Seoul) or after
+        it was paid, whichever is later: cancelled, and everything (rent, fee, deposit) refunded — an owner's
+        no-show costs the borrower nothing."""
+        due = ("state = 'PAID' AND owner_handed_at IS NULL AND borrower_got_at IS NULL AND GREATEST("
+               "TIMESTAMP(start_date) - INTERVAL 9 HOUR, (SELECT MAX(e.created_at) FROM contract_events e WHERE"
+               " e.contract_id = contracts.id AND e.kind = 'paid')) + INTERVAL %s SECOND <= NOW(3)")
 
         async def refund_all(cur: Any, before: Contract, after: Contract) -> dict[str, Any]:
             await self._split(cur, before, fees=0, owner=0, borrower=before.total)
@@ -750,9 +757,12 @@ class Rentals:
             guard_sql=due, guard_args=(self.rules.no_show_s,))) for r in rows])
 
     async def _job_handover(self, today: date) -> int:
-        """One side confirmed the hand-over a day ago and the other said nothing: it counts as both."""
-        due = ("state = 'PAID' AND ((owner_handed_at <= NOW(3) - INTERVAL 1 DAY AND borrower_got_at IS NULL)"
-               " OR (borrower_got_at <= NOW(3) - INTERVAL 1 DAY AND owner_handed_at IS NULL))")
+        """One side confirmed the hand-over a day ago (counted from the start day at the earliest) and the other
+        said nothing: it counts as both."""
+        start = "TIMESTAMP(start_date) - INTERVAL 9 HOUR"  # the start day's 00:00 in Seoul, in UTC
+        due = (f"state = 'PAID' AND ((GREATEST(owner_handed_at, {start}) <= NOW(3) - INTERVAL 1 DAY"
+               f" AND borrower_got_at IS NULL) OR (GREATEST(borrower_got_at, {start}) <= NOW(3) - INTERVAL 1 DAY"
+               " AND owner_handed_at IS NULL))")
         rows = await self.db.fetchall(f"SELECT id FROM contracts WHERE {due} ORDER BY id LIMIT 500")
         return sum([await self._row("handover", r["id"], self._change(
             r["id"], None, {"system"}, ("PAID",), "in_use", to="IN_USE", actor_role="system", guard_sql=due,
@@ -966,14 +976,17 @@ class Rentals:
         """An operator sends a refused payout again (after the person fixed their account): a new transfer for
         the same purpose and amount, sent now; returns its id."""
         async with self.db.transaction() as cur:
-            await cur.execute("SELECT * FROM transfers WHERE id = %s FOR UPDATE", (transfer_id,))
-            t = await cur.fetchone()
-            if t is None or t["direction"] != "deposit" or t["state"] != "failed":
+            await cur.execute("SELECT purpose FROM transfers WHERE id = %s", (transfer_id,))
+            found = await cur.fetchone()
+            if found is None:
                 raise Conflict("transfer.not_retryable")
-            await cur.execute("SELECT COUNT(*) AS n FROM transfers WHERE purpose = %s AND state <> 'failed'",
-                              (t["purpose"],))
-            if (await cur.fetchone())["n"]:
-                raise Conflict("transfer.not_retryable")  # already sent again (or paid)
+            # The whole payout (every transfer of its purpose) is locked, so two retries at once send one.
+            await cur.execute("SELECT * FROM transfers WHERE purpose = %s ORDER BY id FOR UPDATE", (found["purpose"],))
+            chain = await cur.fetchall()
+            t = chain[-1]
+            if (t["id"] != transfer_id or t["direction"] != "deposit"
+                    or any(x["state"] != "failed" for x in chain)):
+                raise Conflict("transfer.not_retryable")  # not the last try, or already sent again (or paid)
             tid = await self._billipay().open_transfer(cur, purpose=t["purpose"], contract_id=t["contract_id"],
                                                        user_id=t["user_id"], direction="deposit",
                                                        amount=int(t["amount"]), state="pending")

@@ -292,6 +292,8 @@ async def test_both_hear_when_a_rental_nobody_handed_over_is_cancelled(client: T
     await market.rentals.accept(owner.id, c.id)
     await market.rentals.pay_now(borrower.id, c.id)
     await market.db.execute("UPDATE contracts SET start_date = start_date - INTERVAL 2 DAY WHERE id = %s", (c.id,))
+    await market.db.execute("UPDATE contract_events SET created_at = created_at - INTERVAL 2 DAY"
+                            " WHERE contract_id = %s AND kind = 'paid'", (c.id,))
     await market.rentals.tick()
     for who in (o, b):
         said = await _bot(who, room, "전달을 확인하지 않아")

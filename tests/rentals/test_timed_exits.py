@@ -36,6 +36,11 @@ async def _started(market: Market, cid: int, days_ago: int) -> None:
                             (days_ago, days_ago, cid))
 
 
+async def _paid_ago(market: Market, cid: int, days_ago: int) -> None:
+    await market.db.execute("UPDATE contract_events SET created_at = created_at - INTERVAL %s DAY"
+                            " WHERE contract_id = %s AND kind = 'paid'", (days_ago, cid))
+
+
 async def test_accepting_and_paying_end_when_the_rental_has_started(market: Market, bank: Bank) -> None:
     owner, borrower = await user(market), await user(market)
     acct = await link(market, bank, borrower, 1_000_000, "손님")
@@ -59,7 +64,10 @@ async def test_a_paid_rental_nobody_handed_over_is_cancelled_and_refunded_in_ful
     c, owner, borrower, acct = await _contract(market, bank)
     await market.rentals.tick()
     assert (await market.rentals.get(c.id)).state == "PAID"  # today is the start: still time
-    await _started(market, c.id, 2)  # two days later, no 전달 완료, no 수령 완료
+    await _started(market, c.id, 2)  # two days later, no 전달 완료, no 수령 완료 …
+    await market.rentals.tick()
+    assert (await market.rentals.get(c.id)).state == "PAID"  # … but paid only now: a day from the payment
+    await _paid_ago(market, c.id, 2)
     await market.rentals.tick()
     await market.rentals.process_transfers()
     after = await market.rentals.get(c.id)
@@ -94,3 +102,18 @@ async def test_an_unanswered_claim_goes_to_an_operator(market: Market, bank: Ban
     await market.rentals.tick()
     assert (await market.rentals.get(c.id)).state == "DISPUTED"
     assert c.id in [d.id for d in await market.rentals.disputes()]
+
+
+async def test_a_hand_over_pressed_days_before_the_start_counts_only_from_the_start_day(
+        market: Market, bank: Bank) -> None:
+    owner, borrower = await user(market), await user(market)
+    await link(market, bank, owner, 0, "주인")
+    await link(market, bank, borrower, 1_000_000, "손님")
+    c, _ = await market.rentals.request(borrower, await item(market, owner), *days(5, 2))
+    await market.rentals.accept(owner, c.id)
+    await market.rentals.pay_now(borrower, c.id)
+    await market.rentals.hand_over(owner, c.id)
+    await market.db.execute("UPDATE contracts SET owner_handed_at = owner_handed_at - INTERVAL 3 DAY WHERE id = %s",
+                            (c.id,))
+    await market.rentals.tick()
+    assert (await market.rentals.get(c.id)).state == "PAID"  # the rental starts in five days

@@ -299,3 +299,34 @@ async def _billi_fails(env: dict[str, str], *args: str) -> str:
     _, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 2
     return err.decode()
+
+
+async def test_two_retries_of_one_payout_at_once_send_it_once(market: Market, bank: Bank) -> None:
+    import asyncio
+    other, borrower, _ = await _accepted(market, bank)
+    await market.rentals.pay_now(borrower, other)  # other money in the platform account: a double would not bounce
+    await bank.fail("deposit", "closed", times=6)
+    cid, owner, _ = await settled(market, bank)
+    for _ in range(4):
+        await market.rentals.process_transfers()
+    purpose = f"payout:{cid}:{owner}"
+    ids = [r["id"] for r in await market.db.fetchall("SELECT id FROM transfers WHERE purpose = %s ORDER BY id",
+                                                    (purpose,))]
+    results = await asyncio.gather(*[market.rentals.retry_payout(i) for i in (ids[-1], ids[-1], ids[0])],
+                                   return_exceptions=True)
+    assert len([r for r in results if isinstance(r, int)]) == 1
+    fintech = await market.db.fetchval("SELECT fintech_use_num FROM bank_links WHERE user_id = %s", (owner,))
+    c = await market.rentals.get(cid)
+    assert (await bank.balances())["accounts"][fintech] == c.rent
+
+
+async def test_a_second_contract_cannot_slip_into_a_room_while_a_payment_may_land(market: Market, bank: Bank) -> None:
+    cid, borrower, _ = await _accepted(market, bank)
+    c = await market.rentals.get(cid)
+    await bank.fail("withdraw", "late", applied=True, after=99)
+    with pytest.raises(MarketError):
+        await market.rentals.pay_now(borrower, cid)
+    await market.db.execute("UPDATE contracts SET expires_at = NOW(3) - INTERVAL 1 SECOND WHERE id = %s", (cid,))
+    with pytest.raises(Conflict) as busy:
+        await market.rentals.request(borrower, c.item_id, *days(20, 2))
+    assert busy.value.code == "rental.room_busy"
