@@ -3,12 +3,16 @@ the real OAuth redirect dance, all over HTTP."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from datetime import date, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from market.config import Config
 from market.kdates import seoul_today
 from market.service import Market
 from tests.conftest import item_fields
@@ -137,3 +141,16 @@ async def settled(market: Market, bank: Bank, owner: int | None = None, borrower
     await market.rentals.mark_returned(borrower, c.id)
     await market.rentals.confirm_ok(owner, c.id)
     return c.id, owner, borrower
+
+
+async def billi(config: Config, *args: str, exit_code: int = 0) -> str:
+    """Run the ``billi`` command against the test's own services, as an operator would; its output (stderr
+    when it is expected to fail)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BILLI_")}
+    env.update(BILLI_DATABASE_URL=config.database_url or "", BILLI_REDIS_URL=config.redis_url or "",
+               BILLI_S3_URL=config.s3_url or "", BILLI_S3_BUCKET=config.s3_bucket, BILLI_BANK_URL=config.bank_url or "")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "gateway.cli", *args, env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == exit_code, err.decode()
+    return (out if exit_code == 0 else err).decode()

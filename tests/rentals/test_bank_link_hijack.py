@@ -6,10 +6,7 @@ for an operator."""
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -19,7 +16,7 @@ from market.config import Config
 from market.errors import Conflict
 from market.service import Market
 from tests.conftest import Person, sign_up
-from tests.rentals.helpers import CALLBACK, Bank, confirm, days, item, link, user
+from tests.rentals.helpers import CALLBACK, Bank, billi, confirm, days, item, link, user
 
 
 async def _start_link(person: Person) -> str:
@@ -180,21 +177,10 @@ async def test_operators_list_links_made_without_a_session(market: Market, confi
     # What the migration leaves for a link made before a session was required.
     await market.db.execute("UPDATE bank_links SET verified_at = NULL WHERE user_id = %s", (old,))
     assert [r["user_id"] for r in await market.billipay.links(unverified=True)] == [old]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BILLI_")}
-    env.update(BILLI_DATABASE_URL=config.database_url or "", BILLI_REDIS_URL=config.redis_url or "",
-               BILLI_S3_URL=config.s3_url or "", BILLI_S3_BUCKET=config.s3_bucket, BILLI_BANK_URL=config.bank_url or "")
-    out = await _billi(env, "billipay-links", "--unverified")
+    out = await billi(config, "billipay-links", "--unverified")
     assert "예전연결" in out and "UNVERIFIED" in out and "새연결" not in out
-    everyone = await _billi(env, "billipay-links")
+    everyone = await billi(config, "billipay-links")
     assert "예전연결" in everyone and "새연결" in everyone and "session-verified" in everyone
-
-
-async def _billi(env: dict[str, Any], *args: str) -> str:
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "gateway.cli", *args, env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode == 0, err.decode()
-    return out.decode()
 
 
 async def test_a_link_made_without_a_session_is_never_withdrawn_from(market: Market) -> None:

@@ -171,15 +171,8 @@ async def test_first_payment_shows_the_account_privately_and_points_out_another_
 
 async def test_an_extension_from_a_newly_linked_account_is_checked_by_the_borrower_first(
         client: TestClient, chatters: Any) -> None:
-    owner, borrower, o, b, room, item_id = await _setup(client, chatters)
+    owner, borrower, o, b, room, cid, bank = await _extension_asked(client, chatters)
     market = client.app[MARKET]
-    bank = Bank(market.config.bank_url)
-    await link(market, bank, borrower.id, 100_000, "빌릴게")
-    c, _ = await market.rentals.request(borrower.id, item_id, seoul_today(), seoul_today())
-    await market.rentals.accept(owner.id, c.id)
-    await market.rentals.pay_now(borrower.id, c.id)
-    await market.rentals.hand_over(owner.id, c.id)
-    await market.rentals.hand_over(borrower.id, c.id)
     family = await link(market, bank, borrower.id, 100_000, "빌릴게", confirmed=False, holder="김가족")
     await b.call("message", {"room": room, "text": "/연장 모레"})
     asked = await _bot(o, room, "연장을 요청했어요")
@@ -187,7 +180,7 @@ async def test_an_extension_from_a_newly_linked_account_is_checked_by_the_borrow
     check = await _bot(b, room, "새로 연결한 계좌를 확인해")
     assert check["audience"] == borrower.id and "김가족" in str(check["cards"][0]["fields"])
     await _bot(o, room, "계좌를 확인하면 알려")
-    assert await market.db.fetchval("SELECT COUNT(*) FROM transfers WHERE purpose = %s", (f"ext:{c.id}",)) == 0
+    assert await market.db.fetchval("SELECT COUNT(*) FROM transfers WHERE purpose = %s", (f"ext:{cid}",)) == 0
     assert (await b.call("action", {"room": room, "token": _token(check, "이 계좌가 맞아요")}))["ok"]
     again = await _bot(o, room, "연장을 승인할까요")
     assert again["audience"] == owner.id
@@ -198,7 +191,7 @@ async def test_an_extension_from_a_newly_linked_account_is_checked_by_the_borrow
 
 
 async def _extension_asked(client: TestClient, chatters: Any) -> tuple[Any, Any, Chatter, Chatter, int, int, Bank]:
-    """A rental in use whose borrower asks for two more days; returns when the owner has the 연장 승인 card."""
+    """A rental in use (today, one day) whose borrower has a linked, confirmed account."""
     owner, borrower, o, b, room, item_id = await _setup(client, chatters)
     market = client.app[MARKET]
     bank = Bank(market.config.bank_url)

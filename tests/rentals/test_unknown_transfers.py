@@ -4,7 +4,7 @@ an operator decides. Meanwhile nobody is offered a second payment and no payout 
 
 from __future__ import annotations
 
-import os
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -12,8 +12,7 @@ import pytest
 from market.config import Config
 from market.errors import Conflict, MarketError
 from market.service import Market
-from tests.rentals.helpers import Bank, days, item, link, settled, user
-from tests.rentals.test_bank_link_hijack import _billi
+from tests.rentals.helpers import Bank, billi, days, item, link, settled, user
 
 
 @pytest.fixture
@@ -159,14 +158,11 @@ async def test_operators_see_the_review_queue(market: Market, bank: Bank, config
     await bank.fail("withdraw", "late", applied=True, after=99)
     with pytest.raises(MarketError):
         await market.rentals.pay_now(borrower, cid)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BILLI_")}
-    env.update(BILLI_DATABASE_URL=config.database_url or "", BILLI_REDIS_URL=config.redis_url or "",
-               BILLI_S3_URL=config.s3_url or "", BILLI_S3_BUCKET=config.s3_bucket, BILLI_BANK_URL=config.bank_url or "")
-    assert "no transfers waiting" in await _billi(env, "transfers", "--review")
-    assert f"pay:{cid}" in await _billi(env, "transfers") and "unknown" in await _billi(env, "transfers")
+    assert "no transfers waiting" in await billi(config, "transfers", "--review")
+    assert f"pay:{cid}" in await billi(config, "transfers") and "unknown" in await billi(config, "transfers")
     await market.db.execute("UPDATE transfers SET sent_at = sent_at - INTERVAL 25 HOUR, next_inquiry_at = NULL")
     await market.rentals.process_transfers()
-    out = await _billi(env, "transfers", "--review")
+    out = await billi(config, "transfers", "--review")
     assert f"pay:{cid}" in out and "review" in out
 
 
@@ -221,10 +217,7 @@ async def test_an_operator_settles_a_transfer_the_bank_never_answered(market: Ma
     with pytest.raises(MarketError):
         await market.rentals.pay_now(borrower, cid)
     tid = await market.db.fetchval("SELECT id FROM transfers WHERE contract_id = %s", (cid,))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BILLI_")}
-    env.update(BILLI_DATABASE_URL=config.database_url or "", BILLI_REDIS_URL=config.redis_url or "",
-               BILLI_S3_URL=config.s3_url or "", BILLI_S3_BUCKET=config.s3_bucket, BILLI_BANK_URL=config.bank_url or "")
-    assert f"#{tid} settled as failed" in await _billi(env, "transfers", "--settle", str(tid), "--as", "failed")
+    assert f"#{tid} settled as failed" in await billi(config, "transfers", "--settle", str(tid), "--as", "failed")
     assert await market.db.fetchval("SELECT state FROM transfers WHERE id = %s", (tid,)) == "failed"
     kinds = [e["kind"] for e in await market.rentals.events(cid)]
     assert "payment_failed" in kinds  # the borrower may pay again
@@ -257,18 +250,15 @@ async def test_a_payout_refused_three_times_waits_for_an_operator_who_sends_it_a
     owner_purpose = f"payout:{cid}:{owner}"
     tries = await market.db.fetchall("SELECT state FROM transfers WHERE purpose = %s", (owner_purpose,))
     assert [t["state"] for t in tries] == ["failed"] * 3  # no fourth try by itself
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BILLI_")}
-    env.update(BILLI_DATABASE_URL=config.database_url or "", BILLI_REDIS_URL=config.redis_url or "",
-               BILLI_S3_URL=config.s3_url or "", BILLI_S3_BUCKET=config.s3_bucket, BILLI_BANK_URL=config.bank_url or "")
-    listed = await _billi(env, "payouts")
+    listed = await billi(config, "payouts")
     assert owner_purpose in listed and f"refund:{cid}:" in listed
     last = await market.db.fetchval("SELECT MAX(id) FROM transfers WHERE purpose = %s", (owner_purpose,))
-    assert "done" in await _billi(env, "payouts", "--retry", str(last))
+    assert "done" in await billi(config, "payouts", "--retry", str(last))
     c = await market.rentals.get(cid)
     fintech = await market.db.fetchval("SELECT fintech_use_num FROM bank_links WHERE user_id = %s", (owner,))
     assert (await bank.balances())["accounts"][fintech] == c.rent
-    assert owner_purpose not in await _billi(env, "payouts")  # (the borrower's refund still waits)
-    again = await _billi_fails(env, "payouts", "--retry", str(last))  # once only
+    assert owner_purpose not in await billi(config, "payouts")  # (the borrower's refund still waits)
+    again = await billi(config, "payouts", "--retry", str(last), exit_code=2)  # once only
     assert "다시 보낼 수 있는" in again
 
 
@@ -291,18 +281,7 @@ async def test_payouts_waiting_for_a_bank_link_never_hold_up_the_others(market: 
     assert states == {"done"}
 
 
-async def _billi_fails(env: dict[str, str], *args: str) -> str:
-    import asyncio
-    import sys
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "gateway.cli", *args, env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    _, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode == 2
-    return err.decode()
-
-
 async def test_two_retries_of_one_payout_at_once_send_it_once(market: Market, bank: Bank) -> None:
-    import asyncio
     other, borrower, _ = await _accepted(market, bank)
     await market.rentals.pay_now(borrower, other)  # other money in the platform account: a double would not bounce
     await bank.fail("deposit", "closed", times=6)
