@@ -115,6 +115,23 @@ def days(start: int, length: int) -> tuple[date, date]:
     return s, s + timedelta(days=length - 1)
 
 
+async def paid_rental(market: Market, bank: Bank, start: int = 0, length: int = 1) -> tuple[int, int, int]:
+    """A paid rental (both people with linked, confirmed accounts); returns (contract id, owner, borrower)."""
+    owner, borrower = await user(market), await user(market)
+    await link(market, bank, owner, 0, "주인")
+    await link(market, bank, borrower, 1_000_000, "손님")
+    c, _ = await market.rentals.request(borrower, await item(market, owner), *days(start, length))
+    await market.rentals.accept(owner, c.id)
+    await market.rentals.pay_now(borrower, c.id)
+    return c.id, owner, borrower
+
+
+async def linked_balance(market: Market, bank: Bank, user_id: int) -> int:
+    """What the bank holds in the account this person has linked."""
+    fintech = await market.db.fetchval("SELECT fintech_use_num FROM bank_links WHERE user_id = %s", (user_id,))
+    return int((await bank.balances())["accounts"][fintech])
+
+
 async def ledger_sum(market: Market, account: str | None = None) -> int:
     if account is None:
         return int(await market.db.fetchval("SELECT COALESCE(SUM(amount), 0) FROM ledger"))

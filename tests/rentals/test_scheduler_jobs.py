@@ -10,19 +10,14 @@ from aiohttp.test_utils import TestClient
 from gateway.keys import MARKET
 from market.kdates import seoul_today
 from market.service import Market
-from tests.rentals.helpers import Bank, days, item, link, user
+from tests.rentals.helpers import Bank, paid_rental
 
 
 async def _in_use(market: Market, bank: Bank) -> tuple[int, int, int]:
-    owner, borrower = await user(market), await user(market)
-    await link(market, bank, owner, 0, "주인")
-    await link(market, bank, borrower, 1_000_000, "손님")
-    c, _ = await market.rentals.request(borrower, await item(market, owner), *days(0, 1))
-    await market.rentals.accept(owner, c.id)
-    await market.rentals.pay_now(borrower, c.id)
-    await market.rentals.hand_over(owner, c.id)
-    await market.rentals.hand_over(borrower, c.id)
-    return c.id, owner, borrower
+    cid, owner, borrower = await paid_rental(market, bank)
+    await market.rentals.hand_over(owner, cid)
+    await market.rentals.hand_over(borrower, cid)
+    return cid, owner, borrower
 
 
 async def _returned_long_ago(market: Market, bank: Bank) -> int:

@@ -10,7 +10,7 @@ import pytest
 
 from market.errors import Conflict
 from market.service import Market
-from tests.rentals.helpers import Bank, days, item, link, user
+from tests.rentals.helpers import Bank, days, item, link, paid_rental, user
 
 
 @pytest.fixture
@@ -106,14 +106,9 @@ async def test_an_unanswered_claim_goes_to_an_operator(market: Market, bank: Ban
 
 async def test_a_hand_over_pressed_days_before_the_start_counts_only_from_the_start_day(
         market: Market, bank: Bank) -> None:
-    owner, borrower = await user(market), await user(market)
-    await link(market, bank, owner, 0, "주인")
-    await link(market, bank, borrower, 1_000_000, "손님")
-    c, _ = await market.rentals.request(borrower, await item(market, owner), *days(5, 2))
-    await market.rentals.accept(owner, c.id)
-    await market.rentals.pay_now(borrower, c.id)
-    await market.rentals.hand_over(owner, c.id)
+    cid, owner, _ = await paid_rental(market, bank, start=5, length=2)
+    await market.rentals.hand_over(owner, cid)
     await market.db.execute("UPDATE contracts SET owner_handed_at = owner_handed_at - INTERVAL 3 DAY WHERE id = %s",
-                            (c.id,))
+                            (cid,))
     await market.rentals.tick()
-    assert (await market.rentals.get(c.id)).state == "PAID"  # the rental starts in five days
+    assert (await market.rentals.get(cid)).state == "PAID"  # the rental starts in five days

@@ -12,7 +12,7 @@ import pytest
 from market.config import Config
 from market.errors import Conflict, MarketError
 from market.service import Market
-from tests.rentals.helpers import Bank, billi, days, item, link, settled, user
+from tests.rentals.helpers import Bank, billi, days, item, link, linked_balance, settled, user
 
 
 @pytest.fixture
@@ -83,8 +83,7 @@ async def test_a_payout_the_bank_commits_late_is_paid_once(market: Market, bank:
         await _due(market)
         await market.rentals.process_transfers()
     c = await market.rentals.get(cid)
-    fintech = await market.db.fetchval("SELECT fintech_use_num FROM bank_links WHERE user_id = %s", (owner,))
-    assert (await bank.balances())["accounts"][fintech] == c.rent  # paid once
+    assert await linked_balance(market, bank, owner) == c.rent  # paid once
     states = [r["state"] for r in await market.db.fetchall(
         "SELECT state FROM transfers WHERE contract_id = %s AND direction = 'deposit'", (cid,))]
     assert states == ["done", "done"]  # the owner's payout and the borrower's refund, one transfer each
@@ -235,8 +234,7 @@ async def test_an_odd_answer_to_a_payout_is_not_taken_for_failed(market: Market,
         await _due(market)
         await market.rentals.process_transfers()
     c = await market.rentals.get(cid)
-    fintech = await market.db.fetchval("SELECT fintech_use_num FROM bank_links WHERE user_id = %s", (owner,))
-    assert (await bank.balances())["accounts"][fintech] == c.rent  # paid once, not again with a new id
+    assert await linked_balance(market, bank, owner) == c.rent  # paid once, not again with a new id
     assert await market.db.fetchval("SELECT COUNT(*) FROM transfers WHERE contract_id = %s AND direction ="
                                     " 'deposit'", (cid,)) == 2
 
@@ -255,8 +253,7 @@ async def test_a_payout_refused_three_times_waits_for_an_operator_who_sends_it_a
     last = await market.db.fetchval("SELECT MAX(id) FROM transfers WHERE purpose = %s", (owner_purpose,))
     assert "done" in await billi(config, "payouts", "--retry", str(last))
     c = await market.rentals.get(cid)
-    fintech = await market.db.fetchval("SELECT fintech_use_num FROM bank_links WHERE user_id = %s", (owner,))
-    assert (await bank.balances())["accounts"][fintech] == c.rent
+    assert await linked_balance(market, bank, owner) == c.rent
     assert owner_purpose not in await billi(config, "payouts")  # (the borrower's refund still waits)
     again = await billi(config, "payouts", "--retry", str(last), exit_code=2)  # once only
     assert "다시 보낼 수 있는" in again
@@ -294,9 +291,8 @@ async def test_two_retries_of_one_payout_at_once_send_it_once(market: Market, ba
     results = await asyncio.gather(*[market.rentals.retry_payout(i) for i in (ids[-1], ids[-1], ids[0])],
                                    return_exceptions=True)
     assert len([r for r in results if isinstance(r, int)]) == 1
-    fintech = await market.db.fetchval("SELECT fintech_use_num FROM bank_links WHERE user_id = %s", (owner,))
     c = await market.rentals.get(cid)
-    assert (await bank.balances())["accounts"][fintech] == c.rent
+    assert await linked_balance(market, bank, owner) == c.rent
 
 
 async def test_a_second_contract_cannot_slip_into_a_room_while_a_payment_may_land(market: Market, bank: Bank) -> None:
