@@ -141,8 +141,42 @@ T: dict[str, tuple[str, str]] = {
                 "The owner reports damage: ₩{amount}. Note: {note} ({photos} photo(s)). Accept or dispute."),
     "disputed": ("이의가 접수됐어요. 운영자가 사진과 기록을 확인한 뒤 결정을 알려 드릴게요.",
                  "Disputed. An operator will review the photos and history and decide."),
-    "lost_confirm": ("분실로 처리하면 보증금 전액이 주인에게 가고 대여가 끝나요. 계속할까요?",
-                     "Reporting a loss gives the whole deposit to the owner and ends the rental. Continue?"),
+    "lost_confirm": ("분실로 신고하면 보증금 전액({deposit}원, 연체료 포함)을 청구해요. 빌리는 분이 수락하거나 이의를 제기할 수 "
+                     "있고, 대여료는 바로 정산돼요. 계속할까요?",
+                     "Reporting a loss claims the whole deposit (₩{deposit}, late fees included); the borrower accepts "
+                     "or disputes it, and the rent is paid to you now. Continue?"),
+    "claimed_lost": ("주인이 물건을 분실로 신고하고 보증금 {amount}원 전액을 청구했어요{late}. 수락하거나 이의를 제기해 주세요. "
+                     "{claim_h}시간 안에 답이 없으면 운영자가 확인해요.",
+                     "The owner reports the item lost and claims the whole deposit, ₩{amount}{late}. Accept or dispute; "
+                     "without an answer in {claim_h} hours an operator decides."),
+    "claimed_lost_auto": ("반납일이 {days}일 지나도록 반납 소식이 없어 분실로 보고 보증금 {amount}원 전액을 청구했어요{late}. 물건을 "
+                          "돌려줬다면 이의 제기를 눌러 주세요. {claim_h}시간 안에 답이 없으면 운영자가 확인해요.",
+                          "{days} days overdue with no return: treated as lost, the whole deposit (₩{amount}) is claimed"
+                          "{late}. If you gave it back, dispute. Without an answer in {claim_h} hours an operator decides."),
+    "rent_paid_now": ("대여료 {amount}원은 다툼이 없어 주인에게 먼저 보내요.",
+                      "The undisputed rent, ₩{amount}, goes to the owner now."),
+    "return_declared": ("빌리는 분이 물건을 돌려줬다고 알렸어요{late}. 주인은 받았으면 반납 받음을, 아직 못 받았으면 아직 못 "
+                        "받았어요를 눌러 주세요. {confirm_h}시간 안에 답이 없으면 받은 것으로 처리돼요.",
+                        "The borrower says the item is back{late}. Owner: press Got it back, or Not yet if you do not "
+                        "have it. Without an answer in {confirm_h} hours it counts as returned."),
+    "return_objected": ("주인이 아직 물건을 받지 못했다고 했어요. 대여는 계속되고 반납일이 지났다면 연체료도 계속 붙어요. "
+                        "물건을 돌려준 뒤 반납 완료를 다시 눌러 주세요.",
+                        "The owner says the item is not back yet. The rental goes on (late fees too, if overdue). "
+                        "Press Returned again once you have given it back."),
+    "returned_auto": ("주인이 {confirm_h}시간 동안 답하지 않아 반납된 것으로 처리했어요.",
+                      "The owner did not answer for {confirm_h} hours, so the item counts as returned."),
+    "handover_objected_owner": ("주인이 아직 물건을 전달하지 않았다고 했어요. 만나서 주고받은 뒤 각자 버튼을 눌러 주세요.",
+                                "The owner says the item has not been handed over yet. Press your buttons once it has."),
+    "handover_objected_borrower": ("빌리는 분이 아직 물건을 받지 못했다고 했어요. 만나서 주고받은 뒤 각자 버튼을 눌러 주세요.",
+                                   "The borrower says they have not received the item yet. Press your buttons once "
+                                   "they have."),
+    "late_payment_refunded_started": ("결제가 대여 시작일이 지난 뒤에야 확인돼 예약이 성립하지 않았어요. {amount}원을 모두 "
+                                      "돌려보낼게요.", "The payment was confirmed only after the start date, so the "
+                                      "booking did not stand; ₩{amount} will be refunded."),
+    "late_payment_refunded_taken": ("결제가 늦게 확인되는 사이 그 날짜에 다른 예약이 생겨 {amount}원을 모두 돌려보낼게요.",
+                                    "The payment was confirmed late and the dates were taken meanwhile; ₩{amount} "
+                                    "will be refunded."),
+    "late_fee_removed": (" 연장한 날짜만큼 연체료 {fee}원이 빠졌어요.", " ₩{fee} of late fees for the days it covers was taken off."),
     "settled": ("정산이 끝났어요.\n· 주인에게: {owner}원{owner_parts}\n· 빌리는 분 보증금 환불: {borrower}원\n· 수수료: {fees}원",
                 "Settled.\n· To the owner: ₩{owner}{owner_parts}\n· Deposit refund: ₩{borrower}\n· Fee: ₩{fees}"),
     "settled_parts": (" (대여료 {rent}원{late}{claim})", " (rent ₩{rent}{late}{claim})"),
@@ -173,7 +207,9 @@ T: dict[str, tuple[str, str]] = {
     "b_pay": ("빌리페이로 결제 ({amount}원)", "Pay with BilliPay (₩{amount})"),
     "b_handed": ("전달 완료", "Handed over"), "b_received": ("수령 완료", "Received"),
     "b_returned": ("반납 완료", "Returned"), "b_got_back": ("반납 받음", "Got it back"),
-    "b_extend": ("연장 요청", "Extend"), "b_lost": ("분실", "Lost"), "b_lost_yes": ("분실로 처리", "Report lost"),
+    "b_extend": ("연장 요청", "Extend"), "b_lost": ("분실", "Lost"), "b_lost_yes": ("분실로 신고", "Report lost"),
+    "b_not_back": ("아직 못 받았어요", "Not yet"), "b_not_received": ("아직 못 받았어요", "Not received yet"),
+    "b_not_handed": ("아직 전달 안 했어요", "Not handed over yet"),
     "b_ok": ("정상 반납", "All good"), "b_damage": ("파손 신고", "Report damage"),
     "b_ext_ok": ("연장 승인", "Approve"), "b_ext_no": ("연장 거절", "Decline"),
     "b_claim_ok": ("청구 수락", "Accept claim"), "b_dispute": ("이의 제기", "Dispute"),
@@ -208,7 +244,8 @@ class RentalDesk:
     def _rules(self) -> dict[str, int]:
         """The configured hours and percentages the texts name (never written into the texts themselves)."""
         r = self.rentals.rules
-        return {"free_h": r.free_cancel_s // 3600, "percent": r.late_cancel_percent, "claim_h": r.claim_window_s // 3600}
+        return {"free_h": r.free_cancel_s // 3600, "percent": r.late_cancel_percent, "claim_h": r.claim_window_s // 3600,
+                "confirm_h": r.return_confirm_s // 3600}
 
     async def _room_locale(self, c: Contract) -> str:
         """Korean unless both people chose English."""
@@ -446,8 +483,14 @@ class RentalDesk:
             await self.engine.flows.save(room_id, user_id, FlowRecord(PROMPT, "claim_amount", {"c": c.id}))
             await self._say(room_id, t("ask_claim_amount", locale, max=r.claim_limit(c)))
         elif action == "r_lost":
+            c = await r.get(cid, user_id)
             button = await self._button(user_id, room_id, t("b_lost_yes", locale), "r_lost_yes", {"c": cid})
-            await self._say(room_id, t("lost_confirm", locale), buttons=[button])
+            await self._say(room_id, t("lost_confirm", locale, deposit=c.deposit), buttons=[button],
+                            audience=user_id)
+        elif action == "r_not_back":
+            await r.object_return(user_id, cid)
+        elif action == "r_hand_no":
+            await r.object_handover(user_id, cid)
         elif action == "r_lost_yes":
             await r.report_lost(user_id, cid)
         elif action == "r_claim_ok":
@@ -582,6 +625,22 @@ class RentalDesk:
             text = t(kind, locale)
             if c.state == "PAID":
                 await btn(b if kind == "handed" else o, "b_received" if kind == "handed" else "b_handed", "r_hand")
+                await btn(b if kind == "handed" else o, "b_not_received" if kind == "handed" else "b_not_handed",
+                          "r_hand_no")
+        elif kind == "handover_objected":
+            text = t(f"handover_objected_{data.get('by', 'borrower')}", locale)
+            if c.state == "PAID":
+                await btn(o, "b_handed", "r_hand")
+                await btn(b, "b_received", "r_hand")
+        elif kind == "return_declared":
+            late = t("late_note", locale, days=data.get("late_days", 0), fee=data["late_fee"]) if data.get("late_fee") else ""
+            text = t("return_declared", locale, late=late, **self._rules())
+            if c.state in ("IN_USE", "OVERDUE") and c.return_declared_at is not None:
+                await btn(o, "b_got_back", "r_return")
+                await btn(o, "b_not_back", "r_not_back")
+        elif kind == "return_objected":
+            text = t("return_objected", locale)
+            await self._in_use_buttons(c, btn)
         elif kind == "in_use":
             text = t("in_use", locale, end=day_label(c.end_date, locale))
             await self._in_use_buttons(c, btn)
@@ -602,6 +661,8 @@ class RentalDesk:
             await btn(o, "b_ext_no", "r_ext_no")
         elif kind == "extended":
             text = t("extended", locale, end=day_label(c.end_date, locale), amount=data.get("amount", 0))
+            if data.get("late_fee_removed"):
+                text += t("late_fee_removed", locale, fee=data["late_fee_removed"])
             await self._in_use_buttons(c, btn)
         elif kind == "extension_declined":
             text = t("extension_declined", locale)
@@ -611,12 +672,23 @@ class RentalDesk:
         elif kind == "returned":
             late = t("late_note", locale, days=data.get("late_days", 0), fee=data["late_fee"]) if data.get("late_fee") else ""
             text = t("returned", locale, late=late, **self._rules())
+            if data.get("automatic"):
+                text = t("returned_auto", locale, **self._rules()) + "\n" + text
             if c.state == "RETURNED":
                 await btn(o, "b_ok", "r_ok")
                 await btn(o, "b_damage", "r_damage")
         elif kind == "claimed":
-            photos = len([p for p in await self.rentals.photos(c.id) if p["stage"] == "claim"])
-            text = t("claimed", locale, amount=data["amount"], note=data.get("note") or "-", photos=photos)
+            if data.get("claim_kind") == "lost":
+                late = t("late_note", locale, days=data.get("late_days", 0), fee=data["late_fee"]) if data.get(
+                    "late_fee") else ""
+                text = t("claimed_lost_auto" if data.get("automatic") else "claimed_lost", locale,
+                         amount=data.get("deposit", c.deposit), late=late, days=self.rentals.rules.lost_after_days,
+                         **self._rules())
+            else:
+                photos = len([p for p in await self.rentals.photos(c.id) if p["stage"] == "claim"])
+                text = t("claimed", locale, amount=data["amount"], note=data.get("note") or "-", photos=photos)
+            if data.get("rent_paid"):
+                text += "\n" + t("rent_paid_now", locale, amount=data["rent_paid"])
             if c.state == "CLAIMED":
                 await btn(b, "b_claim_ok", "r_claim_ok")
                 await btn(b, "b_dispute", "r_dispute")
@@ -648,7 +720,9 @@ class RentalDesk:
             text = t("paid_out_owner" if data.get("to") == "owner" else "paid_out_borrower", locale,
                      amount=data.get("amount", 0))
         elif kind == "late_payment_refunded":
-            text = t("late_payment_refunded", locale, amount=data.get("amount", 0))
+            key = {"rental.started": "late_payment_refunded_started",
+                   "rental.dates_taken": "late_payment_refunded_taken"}.get(data.get("reason", ""), "late_payment_refunded")
+            text = t(key, locale, amount=data.get("amount", 0))
         else:
             return
         sent = await self._say(room, text, cards=cards, buttons=buttons, client_msg_id=_cmid(event))

@@ -267,9 +267,10 @@ class BilliPay:
 
     # -- transfers ---------------------------------------------------------------------------------
     async def open_transfer(self, cur: Any, *, purpose: str, contract_id: int | None, user_id: int,
-                            direction: str, amount: int, state: str) -> int:
+                            direction: str, amount: int, state: str, pays_for: dict[str, Any] | None = None) -> int:
         """Write a transfer row, ``pending``, inside the caller's transaction; ``send`` sends it (the caller right
-        after committing, or the scheduler). ``state`` must be ``pending``."""
+        after committing, or the scheduler). ``state`` must be ``pending``. Its ``kind`` is the purpose's first
+        word (pay, ext, payout, refund); ``pays_for`` is what it pays for (an extension: end date, rent, fee)."""
         if state != "pending":
             raise ValueError("a transfer starts pending")
         if amount <= 0:
@@ -286,9 +287,11 @@ class BilliPay:
         for _ in range(5):
             try:
                 await cur.execute(
-                    "INSERT INTO transfers (bank_tran_id, purpose, contract_id, user_id, fintech_use_num, direction,"
-                    " amount, state, tran_dtime) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    (new_bank_tran_id(code), purpose, contract_id, user_id, fintech, direction, amount, state,
+                    "INSERT INTO transfers (bank_tran_id, purpose, kind, contract_id, user_id, fintech_use_num,"
+                    " direction, amount, pays_for, state, tran_dtime) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                    " %s)",
+                    (new_bank_tran_id(code), purpose, purpose.partition(":")[0], contract_id, user_id, fintech,
+                     direction, amount, json.dumps(pays_for, ensure_ascii=False) if pays_for else None, state,
                      tran_dtime()))
                 return int(cur.lastrowid)
             except pymysql.err.IntegrityError as e:

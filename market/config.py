@@ -81,6 +81,8 @@ class Config:
     rental_claim_window_h: int = 72
     rental_no_show_h: int = 24  # a paid rental nobody handed over this long after its start day began: refunded
     rental_max_days: int = 60
+    rental_return_confirm_h: int = 24  # a declared return the owner neither confirms nor objects to: confirmed
+    rental_lost_after_days: int = 14  # overdue this many days (no return declared): a 분실 claim for the deposit
     scheduler_interval_ms: int = 15_000
     gc_gen0_threshold: int = 50_000
     log_level: str = "INFO"

@@ -173,6 +173,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                                "The item is booked then; it cannot be extended."),
     "rental.extension_pending": ("이미 답을 기다리는 연장 요청이 있어요.", "An extension request is already waiting."),
     "rental.no_extension": ("기다리는 연장 요청이 없어요.", "There is no extension request."),
+    "rental.return_declared": ("반납했다고 이미 알렸어요. 주인이 확인하면 알려 드릴게요.",
+                               "You already said the item is back; you will hear when the owner confirms."),
+    "rental.nothing_to_object": ("이의를 제기할 확인이 없어요.", "There is nothing to object to."),
     # BilliPay
     "pay.no_link": ("빌리페이 계좌가 아직 연결되지 않았어요.", "No bank account is linked to BilliPay yet."),
     "pay.insufficient": ("잔액이 부족해서 결제되지 않았어요. 계좌 잔액을 확인해 주세요.",

@@ -77,13 +77,17 @@ class Rules:
     max_days: int = 60
     max_open_requests: int = 5
     no_show_s: int = 24 * 3600
+    return_confirm_s: int = 24 * 3600
+    lost_after_days: int = 14
 
     @classmethod
     def from_config(cls, config: Config) -> Rules:
         return cls(config.rental_fee_percent, config.rental_request_ttl_h * 3600,
                    config.rental_payment_window_h * 3600, config.rental_free_cancel_h * 3600,
                    config.rental_late_cancel_percent, config.rental_claim_window_h * 3600,
-                   config.rental_max_days, no_show_s=config.rental_no_show_h * 3600)
+                   config.rental_max_days, no_show_s=config.rental_no_show_h * 3600,
+                   return_confirm_s=config.rental_return_confirm_h * 3600,
+                   lost_after_days=config.rental_lost_after_days)
 
     def fee(self, rent: int) -> int:
         return (rent * self.fee_percent + 50) // 100
@@ -115,6 +119,8 @@ class Contract:
     ext_fee: int | None
     owner_handed_at: datetime | None
     borrower_got_at: datetime | None
+    return_declared_at: datetime | None
+    handover_objected_at: datetime | None
     expires_at: datetime | None
     returned_at: datetime | None
     settled_at: datetime | None
@@ -441,8 +447,7 @@ class Rentals:
         return self.pay
 
     async def _on_done(self, cur: Any, t: Row) -> None:
-        kind, _, cid_text = t["purpose"].partition(":")
-        cid = int(cid_text.split(":")[0])
+        kind, cid = _transfer_kind(t)
         if t["direction"] == "deposit":  # a payout or refund reached the person's bank
             await _move(cur, f"t{t['id']}", cid, f"payable:{t['user_id']}", f"bank:{t['user_id']}", t["amount"],
                         kind)
@@ -453,29 +458,63 @@ class Rentals:
         c = await self._lock(cur, cid)
         await _move(cur, f"t{t['id']}", cid, f"bank:{c.borrower_id}", f"escrow:{cid}", t["amount"], kind)
         if kind == "pay" and c.state == "ACCEPTED":
-            await cur.execute("UPDATE contracts SET state = 'PAID', expires_at = NULL WHERE id = %s", (cid,))
-            await self._event(cur, cid, "paid", "borrower", c.borrower_id, "ACCEPTED", "PAID",
-                              {"amount": int(t["amount"])})
-        elif (kind == "ext" and c.ext_end_date is not None and c.state in ("IN_USE", "OVERDUE")
-              and int(t["amount"]) == (c.ext_rent or 0) + (c.ext_fee or 0)):
-            to = "IN_USE" if c.ext_end_date >= seoul_today() else c.state
-            await cur.execute(
-                "UPDATE contracts SET state = %s, end_date = ext_end_date, extra_rent = extra_rent + ext_rent,"
-                " extra_fee = extra_fee + ext_fee, ext_end_date = NULL, ext_rent = NULL, ext_fee = NULL,"
-                " reminders = '' WHERE id = %s", (to, cid))
-            await self._event(cur, cid, "extended", "owner", c.owner_id, c.state, to,
-                              {"end_date": c.ext_end_date.isoformat(), "amount": int(t["amount"])})
-        else:  # the money came after the contract moved on (it expired, was cancelled): give it all back
-            await _move(cur, f"t{t['id']}:back", cid, f"escrow:{cid}", f"payable:{c.borrower_id}", t["amount"],
-                        "refund")
-            # its own payout (purpose), so its tries and an operator's retry never mix with the deposit refund
-            await self._queue_payout(cur, cid, c.borrower_id, int(t["amount"]), "refund", tag=f"t{t['id']}")
-            await self._event(cur, cid, "late_payment_refunded", "system", None, c.state, c.state,
-                              {"amount": int(t["amount"])})
+            # The payment may land long after it was made (a bank that answers late): the booking stands only
+            # if the rental has not started and its dates are still free; else everything goes back.
+            refused = ("rental.started" if c.start_date < seoul_today() else
+                       "rental.dates_taken" if await self._taken(cur, c.item_id, c.start_date, c.end_date, exclude=cid)
+                       else None)
+            if refused is None:
+                await cur.execute("UPDATE contracts SET state = 'PAID', expires_at = NULL WHERE id = %s", (cid,))
+                await self._event(cur, cid, "paid", "borrower", c.borrower_id, "ACCEPTED", "PAID",
+                                  {"amount": int(t["amount"])})
+                return
+            await cur.execute("UPDATE contracts SET state = 'EXPIRED' WHERE id = %s", (cid,))
+            await self._refund_landed(cur, c, t, "EXPIRED", refused)
+            return
+        if kind == "ext":
+            # What the charge pays for travels with it: the end date, rent and fee the owner approved.
+            paid = json.loads(t.get("pays_for") or "null") or {
+                "end_date": c.ext_end_date.isoformat() if c.ext_end_date else None, "rent": c.ext_rent, "fee": c.ext_fee}
+            end = date.fromisoformat(paid["end_date"]) if paid.get("end_date") else None
+            applies = (end is not None and c.state in ("IN_USE", "OVERDUE", "RETURNED") and end > c.end_date
+                       and int(t["amount"]) == int(paid["rent"] or 0) + int(paid["fee"] or 0)
+                       and not await self._taken(cur, c.item_id, c.end_date + timedelta(days=1), end, exclude=cid))
+            if applies:
+                assert end is not None
+                today = seoul_today()
+                extended = Contract.from_row({**asdict(c), "end_date": end})
+                late_fee = c.late_fee
+                if c.state == "RETURNED":  # returned meanwhile: the late fees for the days it pays for go
+                    late_fee = extended.lateness(_seoul_day(c.return_declared_at or c.returned_at))[1]
+                    to = "RETURNED"
+                else:
+                    to = "IN_USE" if end >= today else "OVERDUE"
+                await cur.execute(
+                    "UPDATE contracts SET state = %s, end_date = %s, extra_rent = extra_rent + %s, extra_fee ="
+                    " extra_fee + %s, late_fee = %s, ext_end_date = NULL, ext_rent = NULL, ext_fee = NULL,"
+                    " reminders = '', overdue_reminded_on = NULL WHERE id = %s",
+                    (to, end, int(paid["rent"]), int(paid["fee"]), late_fee, cid))
+                await self._event(cur, cid, "extended", "owner", c.owner_id, c.state, to,
+                                  {"end_date": end.isoformat(), "amount": int(t["amount"]),
+                                   "late_fee_removed": c.late_fee - late_fee})
+                return
+            if c.ext_end_date is not None and end == c.ext_end_date:
+                await cur.execute("UPDATE contracts SET ext_end_date = NULL, ext_rent = NULL, ext_fee = NULL"
+                                  " WHERE id = %s", (cid,))
+        # the money came after the contract moved on (it expired, was cancelled, settled): give it all back
+        await self._refund_landed(cur, c, t, c.state, "late")
+
+    async def _refund_landed(self, cur: Any, c: Contract, t: Row, to: str, reason: str) -> None:
+        """A withdrawal that landed when it could no longer buy what it was for: all of it back to the borrower,
+        as a payout of its own (its tries and an operator's retry never mix with the deposit refund)."""
+        await _move(cur, f"t{t['id']}:back", c.id, f"escrow:{c.id}", f"payable:{c.borrower_id}", t["amount"],
+                    "refund")
+        await self._queue_payout(cur, c.id, c.borrower_id, int(t["amount"]), "refund", tag=f"t{t['id']}")
+        await self._event(cur, c.id, "late_payment_refunded", "system", None, c.state, to,
+                          {"amount": int(t["amount"]), "reason": reason, "kind": _transfer_kind(t)[0]})
 
     async def _on_failed(self, cur: Any, t: Row) -> None:
-        kind, _, cid_text = t["purpose"].partition(":")
-        cid = int(cid_text.split(":")[0])
+        kind, cid = _transfer_kind(t)
         c = await self._lock(cur, cid)
         reason = _reason_of(t)
         if t["direction"] == "deposit":
@@ -517,11 +556,14 @@ class Rentals:
         await self._queue_payout(cur, c.id, c.borrower_id, borrower, "refund")
 
     async def _settle_money(self, cur: Any, c: Contract, claim: int) -> dict[str, int]:
-        owner = c.rent + c.extra_rent + c.late_fee + claim
+        await cur.execute("SELECT 1 FROM ledger WHERE movement = %s LIMIT 1", (f"c{c.id}:rent",))
+        undisputed = await cur.fetchone() is None  # else paid when the claim opened
+        owner = (c.rent + c.extra_rent + c.late_fee if undisputed else 0) + claim
         borrower = c.deposit - c.late_fee - claim
-        fees = c.fee + c.extra_fee
+        fees = c.fee + c.extra_fee if undisputed else 0
         await self._split(cur, c, fees=fees, owner=owner, borrower=borrower)
-        return {"owner": owner, "borrower": borrower, "fees": fees, "late_fee": c.late_fee, "claim": claim}
+        return {"owner": c.rent + c.extra_rent + c.late_fee + claim, "borrower": borrower,
+                "fees": c.fee + c.extra_fee, "late_fee": c.late_fee, "claim": claim}
 
     # -- hand-over, return -------------------------------------------------------------------------
     async def hand_over(self, user_id: int, contract_id: Any) -> Contract:
@@ -542,17 +584,77 @@ class Rentals:
                                   to=lambda c: "IN_USE" if both(c) else None, check=check,
                                   sql={column: ("NOW(3)",)}, actor_role=role)
 
-    async def mark_returned(self, user_id: int, contract_id: Any) -> Contract:
-        """The item is back (the borrower's "반납 완료" or the owner's "반납 받음"); late fees are fixed now."""
+    async def object_handover(self, user_id: int, contract_id: Any) -> Contract:
+        """"아직 못 받았어요": the other side's one-sided hand-over confirmation is withdrawn (so it never becomes
+        both after a day), both are told, and the no-show clock counts again from now."""
         c = await self.get(contract_id, user_id)
+        role = c.role(user_id)
+        theirs = "owner_handed_at" if role == "borrower" else "borrower_got_at"
+
+        def check(c: Contract) -> None:
+            if getattr(c, theirs) is None or (c.borrower_got_at if role == "borrower" else c.owner_handed_at):
+                raise Conflict("rental.nothing_to_object")
+
+        return await self._change(c.id, user_id, {"owner", "borrower"}, ("PAID",), "handover_objected", check=check,
+                                  sql={theirs: ("NULL",), "handover_objected_at": ("NOW(3)",)},
+                                  data={"by": role}, actor_role=role)
+
+    async def mark_returned(self, user_id: int, contract_id: Any) -> Contract:
+        """"반납 완료" from the borrower declares the return (the owner is asked); "반납 받음" from the owner
+        confirms it: the item is back."""
+        c = await self.get(contract_id, user_id)
+        if c.role(user_id) == "owner":
+            return await self.confirm_return(user_id, c.id)
+        return await self.declare_return(user_id, c.id)
+
+    async def declare_return(self, borrower_id: int, contract_id: Any) -> Contract:
+        """The borrower says the item is back: the time is kept (late fees stop there once the owner confirms)
+        and the owner is asked. Nothing else changes until the owner confirms, objects, or stays silent for
+        ``return_confirm_s``."""
+        def check(c: Contract) -> None:
+            if c.return_declared_at is not None:
+                raise Conflict("rental.return_declared")
+
+        c = await self.get(contract_id, borrower_id)
         late_days, late = c.lateness(seoul_today())
-        return await self._change(c.id, user_id, {"owner", "borrower"}, ("IN_USE", "OVERDUE"), "returned",
-                                  to="RETURNED", sql={"returned_at": ("NOW(3)",), "late_fee": ("%s", late)},
-                                  data={"late_days": late_days, "late_fee": late}, actor_role=c.role(user_id))
+        return await self._change(c.id, borrower_id, {"borrower"}, ("IN_USE", "OVERDUE"), "return_declared",
+                                  check=check, sql={"return_declared_at": ("NOW(3)",)},
+                                  data={"late_days": late_days, "late_fee": late,
+                                        "confirm_h": self.rules.return_confirm_s // 3600})
+
+    async def confirm_return(self, owner_id: int | None, contract_id: Any, *, automatic: bool = False) -> Contract:
+        """The owner's "반납 받음" (or, ``automatic``, their silence after a declared return): RETURNED, with the
+        late fees counted to the day the borrower declared the return (else today); the inspection window
+        starts now."""
+        async def money(cur: Any, before: Contract, after: Contract) -> dict[str, Any]:
+            # (an extension charge still in flight that lands later moves the end date and takes back the late
+            # fees for the days it pays for; settling waits for it)
+            days, late = before.lateness(_seoul_day(before.return_declared_at))
+            await cur.execute("UPDATE contracts SET late_fee = %s WHERE id = %s", (late, before.id))
+            return {"late_days": days, "late_fee": late, "declared": before.return_declared_at is not None}
+
+        extra: dict[str, Any] = {"automatic": True} if automatic else {}
+        return await self._change(contract_id, owner_id, {"system"} if automatic else {"owner"},
+                                  ("IN_USE", "OVERDUE"), "returned", to="RETURNED", money=money,
+                                  sql={"returned_at": ("NOW(3)",)}, data=extra,
+                                  actor_role="system" if automatic else None,
+                                  guard_sql=("return_declared_at <= NOW(3) - INTERVAL %s SECOND" if automatic else None),
+                                  guard_args=(self.rules.return_confirm_s,) if automatic else ())
+
+    async def object_return(self, owner_id: int, contract_id: Any) -> Contract:
+        """The owner's "아직 못 받았어요": the declared return is withdrawn, the rental runs on (late fees too)
+        and the borrower is told."""
+        def check(c: Contract) -> None:
+            if c.return_declared_at is None:
+                raise Conflict("rental.nothing_to_object")
+
+        return await self._change(contract_id, owner_id, {"owner"}, ("IN_USE", "OVERDUE"), "return_objected",
+                                  check=check, sql={"return_declared_at": ("NULL",)})
 
     async def confirm_ok(self, owner_id: int, contract_id: Any) -> Contract:
         """The owner's "정상 반납": settle now, deposit back minus late fees."""
         async def money(cur: Any, before: Contract, after: Contract) -> dict[str, Any]:
+            await self._no_transfer_in_flight(cur, before.id, "ext")
             return await self._settle_money(cur, before, 0)
 
         return await self._change(contract_id, owner_id, {"owner"}, ("RETURNED",), "settled", to="SETTLED",
@@ -562,7 +664,8 @@ class Rentals:
         return c.deposit - c.late_fee
 
     async def claim(self, owner_id: int, contract_id: Any, amount: Any, note: Any) -> Contract:
-        """The owner's damage claim: 1 won to (deposit − late fees), within the inspection window."""
+        """The owner's damage claim: 1 won to (deposit − late fees), within the inspection window. The rent (and
+        late fees) nobody disputes go to the owner now."""
         c = await self.get(contract_id, owner_id)
         limit = self.claim_limit(c)
         if isinstance(amount, bool) or not isinstance(amount, int) or not 1 <= amount <= max(limit, 1):
@@ -576,22 +679,50 @@ class Rentals:
             if amount > self.claim_limit(c):
                 raise InvalidInput("rental.bad_claim", field="amount", max=self.claim_limit(c))
 
+        async def money(cur: Any, before: Contract, after: Contract) -> dict[str, Any]:
+            await self._no_transfer_in_flight(cur, before.id, "ext")
+            return await self._pay_undisputed(cur, after)
+
         await self.db.execute("UPDATE contract_photos SET stage = 'claim' WHERE contract_id = %s AND user_id = %s"
                               " AND stage = 'return'", (c.id, owner_id))
         return await self._change(c.id, owner_id, {"owner"}, ("RETURNED",), "claimed", to="CLAIMED", check=check,
-                                  sql={"claim_kind": ("'damage'",), "claim_amount": ("%s", amount),
-                                       "claim_note": ("%s", text)},
-                                  data={"amount": amount, "note": text})
+                                  money=money, sql={"claim_kind": ("'damage'",), "claim_amount": ("%s", amount),
+                                                    "claim_note": ("%s", text)},
+                                  data={"amount": amount, "note": text, "claim_kind": "damage"})
 
-    async def report_lost(self, owner_id: int, contract_id: Any) -> Contract:
-        """The owner's "분실": the whole deposit goes to the owner; the contract is settled."""
+    async def report_lost(self, owner_id: int | None, contract_id: Any, *, automatic: bool = False) -> Contract:
+        """The owner's "분실" (or, ``automatic``, a rental overdue ``lost_after_days`` with no return declared): a
+        claim for the whole deposit (late fees so far included), which the borrower accepts or disputes like a
+        damage claim. The rent nobody disputes goes to the owner now."""
+        today = seoul_today()
+
         async def money(cur: Any, before: Contract, after: Contract) -> dict[str, Any]:
-            lost = Contract.from_row({**asdict(before), "late_fee": 0})
-            return await self._settle_money(cur, lost, before.deposit)
+            await self._no_transfer_in_flight(cur, before.id, "ext")
+            days, late = before.lateness(today)
+            await cur.execute("UPDATE contracts SET late_fee = %s, claim_amount = deposit - %s WHERE id = %s",
+                              (late, late, before.id))
+            paid = await self._pay_undisputed(cur, await self._lock(cur, before.id))
+            return {**paid, "amount": before.deposit - late, "deposit": before.deposit, "late_days": days,
+                    "late_fee": late}
 
-        return await self._change(contract_id, owner_id, {"owner"}, ("IN_USE", "OVERDUE"), "lost", to="SETTLED",
-                                  money=money, sql={"claim_kind": ("'lost'",), "late_fee": ("0",),
-                                                    "claim_amount": ("deposit",), "settled_at": ("NOW(3)",)})
+        cutoff = today - timedelta(days=self.rules.lost_after_days)
+        return await self._change(
+            contract_id, owner_id, {"system"} if automatic else {"owner"}, ("IN_USE", "OVERDUE"), "claimed",
+            to="CLAIMED", money=money, actor_role="system" if automatic else None,
+            sql={"claim_kind": ("'lost'",), "claim_note": ("''",), "return_declared_at": ("NULL",)},
+            data={"claim_kind": "lost", "note": "", **({"automatic": True} if automatic else {})},
+            guard_sql="end_date < %s AND return_declared_at IS NULL" if automatic else None,
+            guard_args=(cutoff,) if automatic else ())
+
+    async def _pay_undisputed(self, cur: Any, c: Contract) -> dict[str, Any]:
+        """When a claim opens, what nobody disputes — the rent (and extension rent and late fees) to the owner,
+        the fee to the platform — leaves the escrow at once; the deposit less the late fees stays for the
+        claim."""
+        owner = c.rent + c.extra_rent + c.late_fee
+        await _move(cur, f"c{c.id}:rent", c.id, f"escrow:{c.id}", f"payable:{c.owner_id}", owner, "owner")
+        await _move(cur, f"c{c.id}:fee0", c.id, f"escrow:{c.id}", "fees", c.fee + c.extra_fee, "fee")
+        await self._queue_payout(cur, c.id, c.owner_id, owner, "payout", tag="rent")
+        return {"rent_paid": owner}
 
     async def accept_claim(self, borrower_id: int, contract_id: Any) -> Contract:
         async def money(cur: Any, before: Contract, after: Contract) -> dict[str, Any]:
@@ -640,6 +771,8 @@ class Rentals:
         def check(c: Contract) -> None:
             if c.ext_end_date is not None:
                 raise Conflict("rental.extension_pending")
+            if c.return_declared_at is not None:
+                raise Conflict("rental.return_declared")
 
         async with self.db.transaction() as cur:
             await cur.execute("SELECT id FROM items WHERE id = %s FOR UPDATE", (c.item_id,))
@@ -689,7 +822,9 @@ class Rentals:
                     raise
                 # no usable link: the transfer fails with that reason, told to both, as any refusal
             tid = await pay.open_transfer(cur, purpose=f"ext:{c.id}", contract_id=c.id, user_id=c.borrower_id,
-                                          direction="withdraw", amount=c.ext_rent + c.ext_fee, state="pending")
+                                          direction="withdraw", amount=c.ext_rent + c.ext_fee, state="pending",
+                                          pays_for={"end_date": c.ext_end_date.isoformat(), "rent": c.ext_rent,
+                                                    "fee": c.ext_fee})
         outcome = await pay.send(tid, self._on_done, self._on_failed)
         if outcome.state == "unknown":
             outcome = await pay.inquire(tid, self._on_done, self._on_failed)
@@ -719,6 +854,7 @@ class Rentals:
         jobs: list[tuple[str, Callable[[date], Awaitable[int]]]] = [
             ("settle", self._job_settle), ("transfers", self._job_transfers), ("no_show", self._job_no_show),
             ("claim_unanswered", self._job_claim_unanswered), ("handover", self._job_handover),
+            ("return_unanswered", self._job_return_unanswered), ("lost", self._job_lost),
             ("expire", self._job_expire), ("overdue", self._job_overdue), ("remind", self._job_remind),
             ("announce", self._job_announce)]
         done: dict[str, int] = {}
@@ -744,7 +880,8 @@ class Rentals:
         no-show costs the borrower nothing."""
         due = ("state = 'PAID' AND owner_handed_at IS NULL AND borrower_got_at IS NULL AND GREATEST("
                "TIMESTAMP(start_date) - INTERVAL 9 HOUR, (SELECT MAX(e.created_at) FROM contract_events e WHERE"
-               " e.contract_id = contracts.id AND e.kind = 'paid')) + INTERVAL %s SECOND <= NOW(3)")
+               " e.contract_id = contracts.id AND e.kind = 'paid'), COALESCE(handover_objected_at, '2000-01-01'))"
+               " + INTERVAL %s SECOND <= NOW(3)")
 
         async def refund_all(cur: Any, before: Contract, after: Contract) -> dict[str, Any]:
             await self._split(cur, before, fees=0, owner=0, borrower=before.total)
@@ -768,6 +905,21 @@ class Rentals:
             r["id"], None, {"system"}, ("PAID",), "in_use", to="IN_USE", actor_role="system", guard_sql=due,
             sql={"owner_handed_at": ("COALESCE(owner_handed_at, NOW(3))",),
                  "borrower_got_at": ("COALESCE(borrower_got_at, NOW(3))",)})) for r in rows])
+
+    async def _job_return_unanswered(self, today: date) -> int:
+        """A return the borrower declared that the owner neither confirmed nor objected to: confirmed."""
+        rows = await self.db.fetchall(
+            "SELECT id FROM contracts WHERE state IN ('IN_USE','OVERDUE') AND return_declared_at <= NOW(3) -"
+            " INTERVAL %s SECOND ORDER BY id LIMIT 500", (self.rules.return_confirm_s,))
+        return sum([await self._row("return_unanswered", r["id"], self.confirm_return(None, r["id"], automatic=True))
+                    for r in rows])
+
+    async def _job_lost(self, today: date) -> int:
+        """Overdue ``lost_after_days`` days and no return declared: a 분실 claim for the deposit."""
+        rows = await self.db.fetchall(
+            "SELECT id FROM contracts WHERE state IN ('IN_USE','OVERDUE') AND end_date < %s AND return_declared_at IS"
+            " NULL ORDER BY id LIMIT 500", (today - timedelta(days=self.rules.lost_after_days),))
+        return sum([await self._row("lost", r["id"], self.report_lost(None, r["id"], automatic=True)) for r in rows])
 
     async def _job_claim_unanswered(self, today: date) -> int:
         """A claim the borrower neither accepted nor disputed within the window goes to an operator (never
@@ -810,6 +962,7 @@ class Rentals:
                     guard_sql="FIND_IN_SET(%s, reminders) = 0", guard_args=(kind,)))
         # every day while overdue: only the last day it was sent is kept, so nothing grows
         for r in await self.db.fetchall("SELECT id FROM contracts WHERE state = 'OVERDUE' AND end_date < %s AND"
+                                        " return_declared_at IS NULL AND"
                                         " (overdue_reminded_on IS NULL OR overdue_reminded_on < %s) ORDER BY id"
                                         " LIMIT 500", (today, today)):
             n += await self._row("remind", r["id"], self._remind(
@@ -896,6 +1049,7 @@ class Rentals:
 
     async def _auto_settle(self, cid: int) -> None:
         async def money(cur: Any, before: Contract, after: Contract) -> dict[str, Any]:
+            await self._no_transfer_in_flight(cur, cid, "ext")
             return await self._settle_money(cur, before, 0)
 
         await self._change(cid, None, {"system"}, ("RETURNED",), "settled", to="SETTLED", money=money,
@@ -1077,6 +1231,17 @@ async def _move(cur: Any, movement: str, cid: int | None, source: str, target: s
     await cur.execute("INSERT IGNORE INTO ledger (movement, contract_id, account, amount, memo) VALUES"
                       " (%s, %s, %s, %s, %s), (%s, %s, %s, %s, %s)",
                       (movement, cid, source, -amount, memo, movement, cid, target, amount, memo))
+
+
+def _transfer_kind(t: Row) -> tuple[str, int]:
+    """A rental transfer's kind (pay, ext, payout, refund) and contract."""
+    kind, _, rest = str(t["purpose"]).partition(":")
+    return str(t.get("kind") or kind), int(t.get("contract_id") or rest.split(":")[0])
+
+
+def _seoul_day(at: datetime | None) -> date:
+    """The Seoul date of a stored (UTC) time; today when there is none."""
+    return seoul_today(at.replace(tzinfo=UTC)) if at is not None else seoul_today()
 
 
 def _not_started(c: Contract) -> None:

@@ -180,6 +180,7 @@ async def test_a_whole_rental_in_the_browser(node: Node, browser: Browser, confi
     await owner.press(await owner.says("결제가 끝났어요"), "전달 완료")
     await borrower.press(await borrower.says("주인이 물건을 전달했어요"), "수령 완료")
     await borrower.press(await borrower.says("대여가 시작됐어요"), "반납 완료")
+    await owner.press(await owner.says("돌려줬다고 알렸어요"), "반납 받음")  # the lender confirms the return
     await owner.press(await owner.says("반납됐어요"), "정상 반납")
     settled = await borrower.says("정산이 끝났어요")
     for private in ("먼저 은행 계좌를 연결해", "빌리페이에 연결됐어요", "처음 결제해요", "예금주"):

@@ -107,6 +107,9 @@ class Deal:
         await self.press(self.borrower, handed, "수령 완료")
         started = await self.bot(self.owner, "대여가 시작됐어요")
         await self.press(self.borrower, started, "반납 완료")
+        declared = await self.bot(self.owner, "돌려줬다고 알렸어요")  # the owner is asked; only they end it
+        assert [b["label"] for b in declared["buttons"]] == ["반납 받음", "아직 못 받았어요"]
+        await self.press(self.owner, declared, "반납 받음")
         returned = await self.bot(self.owner, "반납됐어요")
         assert [b["label"] for b in returned["buttons"]] == ["정상 반납", "파손 신고"]
         cid = int(await self.market.db.fetchval("SELECT id FROM contracts WHERE room_id = %s", (self.room,)))

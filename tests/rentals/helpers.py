@@ -156,6 +156,7 @@ async def settled(market: Market, bank: Bank, owner: int | None = None, borrower
         await market.db.execute("UPDATE contracts SET start_date = start_date - INTERVAL %s DAY, end_date = end_date"
                                 " - INTERVAL %s DAY WHERE id = %s", (late_days, late_days, c.id))
     await market.rentals.mark_returned(borrower, c.id)
+    await market.rentals.mark_returned(owner, c.id)
     await market.rentals.confirm_ok(owner, c.id)
     return c.id, owner, borrower
 

@@ -40,7 +40,9 @@ async def test_a_normal_rental_moves_exactly_the_money_it_should(market: Market,
     assert c.state == "PAID" and c.owner_handed_at is not None
     c = await market.rentals.hand_over(borrower, c.id)
     assert c.state == "IN_USE"
-    c = await market.rentals.mark_returned(borrower, c.id)
+    c = await market.rentals.mark_returned(borrower, c.id)  # 반납 완료: the owner is asked
+    assert c.state == "IN_USE" and c.return_declared_at is not None
+    c = await market.rentals.mark_returned(owner, c.id)  # 반납 받음
     assert c.state == "RETURNED" and c.late_fee == 0
     c = await market.rentals.confirm_ok(owner, c.id)
     assert c.state == "SETTLED"
@@ -52,7 +54,7 @@ async def test_a_normal_rental_moves_exactly_the_money_it_should(market: Market,
     assert await ledger_sum(market) == 0
     assert await ledger_sum(market, "fees") == 750
     kinds = [e["kind"] for e in await market.rentals.events(c.id)]
-    assert kinds[:7] == ["requested", "accepted", "paid", "handed", "in_use", "returned", "settled"]
+    assert kinds[:8] == ["requested", "accepted", "paid", "handed", "in_use", "return_declared", "returned", "settled"]
     assert kinds.count("paid_out") == 2
 
 
@@ -204,7 +206,7 @@ async def test_a_dispute_waits_for_an_operator(market: Market, bank: Bank) -> No
     c, owner, borrower, owner_acct, borrower_acct = await _paid(market, bank)
     await market.rentals.hand_over(owner, c.id)
     await market.rentals.hand_over(borrower, c.id)
-    await market.rentals.mark_returned(borrower, c.id)
+    await market.rentals.mark_returned(owner, c.id)
     await market.rentals.claim(owner, c.id, 20000, "깨짐")
     c = await market.rentals.dispute(borrower, c.id, "원래 있던 흠이에요")
     assert c.state == "DISPUTED"
@@ -229,7 +231,8 @@ async def test_late_returns_pay_late_fees_from_the_deposit(market: Market, bank:
     assert (await market.rentals.get(c.id)).state == "OVERDUE"
     again = await market.rentals.tick()  # the daily reminder fires once a day, not every round
     assert again["overdue"] == 0 and again["reminded"] == 0
-    c = await market.rentals.mark_returned(borrower, c.id)
+    await market.rentals.mark_returned(borrower, c.id)
+    c = await market.rentals.mark_returned(owner, c.id)
     assert c.late_fee == 4 * 5000
     with pytest.raises(InvalidInput):
         await market.rentals.claim(owner, c.id, 30000 - 20000 + 1, "초과")
@@ -269,7 +272,7 @@ async def test_an_extension_is_charged_when_the_owner_approves(market: Market, b
     c = await market.rentals.approve_extension(owner, c.id)
     assert c.end_date == new_end and c.extra_rent == 10000 and c.extra_fee == 500
     assert await bank.balance_of(borrower_acct) == 1_000_000 - 45750 - 10500
-    await market.rentals.mark_returned(borrower, c.id)
+    await market.rentals.mark_returned(owner, c.id)
     await market.rentals.confirm_ok(owner, c.id)
     await market.rentals.process_transfers()
     assert await bank.balance_of(owner_acct) == 25000
@@ -277,17 +280,37 @@ async def test_an_extension_is_charged_when_the_owner_approves(market: Market, b
     assert await ledger_sum(market, f"escrow:{c.id}") == 0
 
 
-async def test_lost_items_give_the_owner_the_deposit(market: Market, bank: Bank) -> None:
+async def test_a_lost_item_is_a_claim_for_the_deposit_and_the_rent_is_paid_at_once(market: Market, bank: Bank) -> None:
     c, owner, borrower, owner_acct, borrower_acct = await _paid(market, bank)
     await market.rentals.hand_over(owner, c.id)
     await market.rentals.hand_over(borrower, c.id)
     with pytest.raises(Forbidden):
         await market.rentals.report_lost(borrower, c.id)
     c = await market.rentals.report_lost(owner, c.id)
+    assert c.state == "CLAIMED" and c.claim_kind == "lost" and c.claim_amount == 30000  # not a one-sided grab
+    await market.rentals.process_transfers()
+    assert await bank.balance_of(owner_acct) == 15000  # the rent nobody disputes, now
+    assert await ledger_sum(market, f"escrow:{c.id}") == 30000  # the deposit waits for the borrower's answer
+    c = await market.rentals.accept_claim(borrower, c.id)
     assert c.state == "SETTLED"
     await market.rentals.process_transfers()
     assert await bank.balance_of(owner_acct) == 15000 + 30000
     assert await bank.balance_of(borrower_acct) == 1_000_000 - 45750
+    assert await ledger_sum(market, f"escrow:{c.id}") == 0 and await ledger_sum(market) == 0
+
+
+async def test_a_lost_claim_can_be_disputed(market: Market, bank: Bank) -> None:
+    c, owner, borrower, owner_acct, borrower_acct = await _paid(market, bank)
+    await market.rentals.hand_over(owner, c.id)
+    await market.rentals.hand_over(borrower, c.id)
+    await market.rentals.report_lost(owner, c.id)
+    c = await market.rentals.dispute(borrower, c.id, "돌려드렸어요")
+    assert c.state == "DISPUTED"
+    c = await market.rentals.resolve(c.id, 0, "반납이 확인됨")
+    await market.rentals.process_transfers()
+    assert c.state == "SETTLED"
+    assert await bank.balance_of(owner_acct) == 15000
+    assert await bank.balance_of(borrower_acct) == 1_000_000 - 15750
 
 
 async def test_payouts_wait_for_a_linked_account_and_survive_a_refusal(market: Market, bank: Bank) -> None:
@@ -336,6 +359,12 @@ async def test_only_the_owner_confirms_the_return(market: Market, bank: Bank) ->
         await market.rentals.hand_over(owner, c.id)  # twice
     await market.rentals.hand_over(borrower, c.id)
     await market.rentals.mark_returned(borrower, c.id)
+    with pytest.raises(Forbidden):
+        await market.rentals.confirm_return(borrower, c.id)
+    with pytest.raises(Conflict):
+        await market.rentals.mark_returned(borrower, c.id)  # said once
+    assert (await market.rentals.get(c.id)).state == "IN_USE"  # the borrower's word alone ends nothing
+    await market.rentals.mark_returned(owner, c.id)
     with pytest.raises(Forbidden):
         await market.rentals.confirm_ok(borrower, c.id)
     with pytest.raises(Conflict):
@@ -411,7 +440,7 @@ async def test_one_open_contract_per_deal_room(market: Market, bank: Bank) -> No
     assert (await market.rentals.in_room(c.room_id)).id == c.id  # photos and commands address this one
     await market.rentals.hand_over(owner, c.id)
     await market.rentals.hand_over(borrower, c.id)
-    await market.rentals.mark_returned(borrower, c.id)
+    await market.rentals.mark_returned(owner, c.id)
     await market.rentals.confirm_ok(owner, c.id)
     again, _ = await market.rentals.request(borrower, c.item_id, *later)  # settled: a new request is welcome
     assert again.room_id == c.room_id and (await market.rentals.in_room(c.room_id)).id == again.id

@@ -250,7 +250,8 @@ async def test_a_link_made_while_an_extension_waits_is_checked_then_the_owner_ap
 
 async def test_the_bot_names_the_configured_hours_and_percentages(config: Any, chatters: Any) -> None:
     await _clean(config)
-    custom = config.replace(rental_claim_window_h=48, rental_late_cancel_percent=30, rental_free_cancel_h=12)
+    custom = config.replace(rental_claim_window_h=48, rental_late_cancel_percent=30, rental_free_cancel_h=12,
+                            rental_return_confirm_h=12)
     async with TestClient(TestServer(create_app(custom))) as client:
         owner, borrower = await sign_up(client, "설정주인"), await sign_up(client, "설정손님")
         item_id = (await owner.new_item(price_per_day=5000, deposit=30000))["id"]
@@ -270,6 +271,9 @@ async def test_the_bot_names_the_configured_hours_and_percentages(config: Any, c
             await market.rentals.hand_over(owner.id, c.id)
             await market.rentals.hand_over(borrower.id, c.id)
             await market.rentals.mark_returned(borrower.id, c.id)
+            declared = await _bot(o, c.room_id, "돌려줬다고")
+            assert "12시간" in declared["text"] and "24" not in declared["text"]
+            await market.rentals.mark_returned(owner.id, c.id)
             returned = await _bot(o, c.room_id, "반납됐어요")
             assert "48시간" in returned["text"] and "72" not in returned["text"]
         finally:

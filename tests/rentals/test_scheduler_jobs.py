@@ -21,8 +21,9 @@ async def _in_use(market: Market, bank: Bank) -> tuple[int, int, int]:
 
 
 async def _returned_long_ago(market: Market, bank: Bank) -> int:
-    cid, _, borrower = await _in_use(market, bank)
+    cid, owner, borrower = await _in_use(market, bank)
     await market.rentals.mark_returned(borrower, cid)
+    await market.rentals.mark_returned(owner, cid)
     await market.db.execute("UPDATE contracts SET returned_at = returned_at - INTERVAL 80 HOUR WHERE id = %s", (cid,))
     return cid
 
@@ -30,10 +31,11 @@ async def _returned_long_ago(market: Market, bank: Bank) -> int:
 async def test_one_broken_contract_never_stops_the_scheduler(client: TestClient) -> None:
     market = client.app[MARKET]
     bank = Bank(market.config.bank_url)
-    # A rental 40 days overdue, with the daily reminders of the 13 days before today already written.
+    # A rental 13 days overdue (a day before it counts as lost), with the daily reminders of the 13 days before
+    # today already written the old way.
     late, _, _ = await _in_use(market, bank)
-    await market.db.execute("UPDATE contracts SET state = 'OVERDUE', start_date = start_date - INTERVAL 41 DAY,"
-                            " end_date = end_date - INTERVAL 40 DAY, reminders = %s WHERE id = %s",
+    await market.db.execute("UPDATE contracts SET state = 'OVERDUE', start_date = start_date - INTERVAL 14 DAY,"
+                            " end_date = end_date - INTERVAL 13 DAY, reminders = %s WHERE id = %s",
                             (",".join(f"overdue_{seoul_today() - timedelta(days=d)}" for d in range(13, 0, -1)), late))
     # A returned rental whose amounts no longer add up (its settlement raises), and a sound one.
     broken = await _returned_long_ago(market, bank)

@@ -93,7 +93,7 @@ async def test_an_unanswered_claim_goes_to_an_operator(market: Market, bank: Ban
     c, owner, borrower, _ = await _contract(market, bank)
     await market.rentals.hand_over(owner, c.id)
     await market.rentals.hand_over(borrower, c.id)
-    await market.rentals.mark_returned(borrower, c.id)
+    await market.rentals.mark_returned(owner, c.id)
     await market.rentals.claim(owner, c.id, 10_000, "다리가 부러졌어요")
     await market.rentals.tick()
     assert (await market.rentals.get(c.id)).state == "CLAIMED"
