@@ -52,6 +52,8 @@ def create_app(config: Config) -> web.Application:
             chat.bot = engine
             market.rentals.on_event = engine.desk.on_event
             app[METRICS].watch_scheduler(market.rentals.job_failures)
+            if market.scheduler.reconciler is not None:
+                app[METRICS].watch_reconciliation(market.scheduler.reconciler)
             market.notifications.on_new = chat.push_badges
             market.notifications.on_post = engine.tell
             app[CHAT] = chat

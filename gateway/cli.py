@@ -320,18 +320,55 @@ def cmd_transfers(config: Config, args: argparse.Namespace) -> int:
                 return 2
             print(f"#{args.settle} settled as {args.as_}")
             return 0
-        states = ("review",) if args.review else ("pending", "sending", "unknown", "review")
+        states = (("review",) if args.review else ("suspense",) if args.suspense
+                  else ("pending", "sending", "unknown", "review"))
         rows = await market.db.fetchall(
             "SELECT id, bank_tran_id, purpose, user_id, direction, amount, state, inquiries, sent_at, message"
             f" FROM transfers WHERE state IN ({', '.join(['%s'] * len(states))}) ORDER BY id", states)
         if not rows:
             print("확인이 필요한 이체가 없어요 (no transfers waiting)." if args.review
+                  else "보류 계정에 있는 이체가 없어요 (nothing in suspense)." if args.suspense
                   else "진행 중인 이체가 없어요 (no open transfers).")
         for t in rows:
             sent = f"{t['sent_at']:%Y-%m-%d %H:%M}" if t["sent_at"] else "-"
             print(f"#{t['id']} {t['bank_tran_id']} {t['purpose']} user {t['user_id']} {t['direction']}"
                   f" {t['amount']:,}원 — {t['state']}, sent {sent}, asked {t['inquiries']}x: {t['message'] or '-'}")
         return 0
+
+    return _with_market(config, work)
+
+
+def cmd_reconcile(config: Config, args: argparse.Namespace) -> int:
+    """The platform account's bank statement for one day (default yesterday, Seoul) against our transfers and
+    ledger: every difference printed, exit 1 when there is one (2 when the bank could not be asked)."""
+    from datetime import date, timedelta
+
+    from market.kdates import seoul_today
+    from market.kftc import BankRefused, BankUnreachable
+
+    try:
+        day = date.fromisoformat(args.date) if args.date else seoul_today() - timedelta(days=1)
+    except ValueError:
+        print("--date takes YYYY-MM-DD", file=sys.stderr)
+        return 2
+
+    async def work(market: Market) -> int:
+        reconciler = market.scheduler.reconciler
+        if reconciler is None:
+            print("빌리페이가 설정되지 않았어요 (BilliPay is not configured).", file=sys.stderr)
+            return 2
+        try:
+            diffs = await reconciler.run(day)
+        except (BankUnreachable, BankRefused) as e:
+            print(f"은행 거래내역을 받지 못했어요 (the bank did not give the statement): {e}", file=sys.stderr)
+            return 2
+        if not diffs:
+            print(f"{day}: 은행 거래내역과 이체 기록이 모두 맞아요 (no differences).")
+            return 0
+        print(f"{day}: 차이 {len(diffs)}건 ({len(diffs)} difference(s))")
+        for d in diffs:
+            print(d.line())
+        return 1
 
     return _with_market(config, work)
 
@@ -365,9 +402,13 @@ def main(argv: list[str] | None = None) -> int:
     transfers = sub.add_parser("transfers", help="bank transfers not settled yet (an operator's view)")
     transfers.add_argument("--review", action="store_true",
                            help="only those still unknown past the horizon (BILLI_BANK_UNKNOWN_HORIZON_H)")
+    transfers.add_argument("--suspense", action="store_true",
+                           help="transfers recorded failed that the bank carried out after all (money in suspense)")
     transfers.add_argument("--settle", type=int, metavar="ID",
                            help="an operator's decision on an unknown transfer, after checking with the bank")
     transfers.add_argument("--as", dest="as_", choices=("done", "failed"), help="with --settle: what the bank did")
+    reconcile = sub.add_parser("reconcile", help="the bank statement of a day against our transfers and ledger")
+    reconcile.add_argument("--date", help="YYYY-MM-DD (default: yesterday in Seoul)")
     args = parser.parse_args(argv)
     config = Config.from_env()
     setup_logging(config)
@@ -376,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = {"up": cmd_up, "serve": cmd_serve, "migrate": cmd_migrate, "demo-data": cmd_demo_data,
                "archive-chats": cmd_archive_chats, "reindex": cmd_reindex, "sandbox": cmd_sandbox,
                "disputes": cmd_disputes, "billipay-links": cmd_billipay_links,
-               "transfers": cmd_transfers, "payouts": cmd_payouts}[args.command]
+               "transfers": cmd_transfers, "payouts": cmd_payouts, "reconcile": cmd_reconcile}[args.command]
     return handler(config, args)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from gateway.keys import (CONFIG, MARKET, METRICS, REQUEST_ID, SESSION_COOKIE, SESSION_TOKEN, SESSION_VIA_COOKIE,
                           USER)
@@ -73,6 +73,10 @@ class HttpMetrics:
         """Show the scheduler's failed rows (by job) as ``billi_scheduler_failures_total``, read at each scrape."""
         self.registry.register(_SchedulerFailures(failures))
 
+    def watch_reconciliation(self, last: Any) -> None:
+        """The differences the last daily reconciliation found, by kind (``billi_reconcile_differences``)."""
+        self.registry.register(_ReconcileDifferences(last))
+
 
 class _SchedulerFailures:
     def __init__(self, failures: Mapping[str, int]) -> None:
@@ -83,6 +87,20 @@ class _SchedulerFailures:
                                      "passed over", labels=["job"])
         for job, n in sorted(self._failures.items()):
             family.add_metric([job], n)
+        yield family
+
+
+class _ReconcileDifferences:
+    KINDS = ("missing", "extra", "amount", "suspense", "ledger")
+
+    def __init__(self, reconciler: Any) -> None:
+        self._reconciler = reconciler
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily("billi_reconcile_differences", "Differences between the bank statement and our "
+                                   "transfers found by the last daily reconciliation", labels=["kind"])
+        for kind in self.KINDS:
+            family.add_metric([kind], self._reconciler.last.get(kind, 0))
         yield family
 
 

@@ -16,7 +16,8 @@ control API for tests and demos, under ``/sandbox/``:
 - ``POST /sandbox/fail {"path": "withdraw|deposit|result|token|me", "mode": …, "applied": bool, "times": n}``
   makes the next ``n`` calls of that path fail: ``insufficient`` (bank 453), ``closed`` (415), ``limit`` (455),
   ``refused`` (A0002 with bank 400), ``processing`` (A0001), ``timeout`` (A0007), ``hang`` (no answer for
-  ``hang_s`` seconds), ``5xx`` (HTTP 500), ``expired_token`` (O0003). For ``processing``/``timeout``/``hang``/``5xx``
+  ``hang_s`` seconds), ``5xx`` (HTTP 500), ``expired_token`` (the access token
+  used has expired: O0003 now and whenever it is used again; a refreshed one works). For ``processing``/``timeout``/``hang``/``5xx``
   ``applied`` says whether the money really moved — the transfer result inquiry tells the truth either way;
   ``429`` (an HTTP 429 from a proxy) and ``odd`` (A0000 with no bank code) answer oddly after the transfer
   did or did not happen (``applied``); ``late`` (withdraw/deposit, with ``after``: n): a timeout now, and the result inquiry answers "no such
@@ -24,6 +25,11 @@ control API for tests and demos, under ``/sandbox/``:
   ``result``, ``internal`` answers A0003. The inquiry also answers "no such transaction" when asked with a day
   other than the one the transfer was sent on (``org_bank_tran_date``), as a real bank does;
 - ``POST /sandbox/land`` makes every "late" transfer land now (the bank commits on its own time);
+- ``GET /v2.0/account/transaction_list/fin_num`` lists the platform account's movements (fintech number
+  ``PLATFORM_FINTECH``, the inquiry-scope token ``PLATFORM_INQUIRY_TOKEN``), ten lines a page; and
+  ``POST /sandbox/statement {"op": "drop" | "extra" | "amend", "amount"?}`` makes that list differ from the
+  truth as a reconciliation must catch: ``drop`` loses the last line, ``extra`` adds a deposit nobody sent us
+  (``amount``, printed ``김아무개``, on ``date`` yyyyMMdd or today), ``amend`` changes the last line's amount by ``amount`` (default 1000);
 - ``POST /sandbox/reset`` forgets everything.
 
 State lives in this process's memory: the sandbox is a stand-in, not part of the platform.
@@ -54,6 +60,9 @@ NAVER_CLIENT_SECRET = "billi-naver-secret"
 NAVER_CODE_TTL_S = 60
 NAVER_DEMO = (("네이버빌리", "naver.billi@example.com", "김네이버"), ("민지", "minji.naver@example.com", "이민지"))
 PLATFORM_ACCOUNT = "1002003004005"
+PLATFORM_FINTECH = "199000000000000000000001"  # the platform account, as the transaction list knows it
+PLATFORM_INQUIRY_TOKEN = "billi-sandbox-platform-inquiry"  # the platform account's inquiry-scope token
+STATEMENT_PAGE = 10
 PLATFORM_START_BALANCE = 0
 USER_TOKEN_S = 7_776_000
 BANKS = [("004", "KB국민은행"), ("088", "신한은행"), ("020", "우리은행"), ("081", "하나은행"), ("090", "카카오뱅크")]
@@ -105,7 +114,10 @@ class Bank:
     people: dict[str, SbPerson] = field(default_factory=dict)
     by_fintech: dict[str, SbAccount] = field(default_factory=dict)
     codes: dict[str, tuple[str, str]] = field(default_factory=dict)  # code → (user_seq_no, redirect_uri)
-    tokens: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # token → (kind, user_seq_no, scope)
+    tokens: dict[str, tuple[str, str, str]] = field(  # token → (kind, user_seq_no, scope)
+        default_factory=lambda: {PLATFORM_INQUIRY_TOKEN: ("user", "platform", "inquiry")})
+    statement: list[dict[str, str]] = field(default_factory=list)  # the platform account's movements
+    expired: set[str] = field(default_factory=set)  # user access tokens past their life
     refresh: dict[str, str] = field(default_factory=dict)  # refresh token → user_seq_no
     transfers: dict[str, dict[str, Any]] = field(default_factory=dict)  # bank_tran_id → record
     platform_balance: int = PLATFORM_START_BALANCE
@@ -281,14 +293,20 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
         return table.get(rule.mode) if rule else None
 
     async def move(rule: Rule | None, record: dict[str, Any], ok_body: dict[str, Any], acct: SbAccount,
-                   amount: int) -> web.Response:
+                   amount: int, printed: str) -> web.Response:
         """Move ``amount`` into ``acct`` (negative: out of it) against the platform account — unless a scripted
-        failure says the money did not move — and answer, or fail to answer, as the rule says."""
+        failure says the money did not move — and answer, or fail to answer, as the rule says. Money that moves
+        is a line of the platform account's statement, printed as the request asked."""
         def land() -> None:
             if rule is None or rule.applied:
                 acct.balance += amount
                 bank.platform_balance -= amount
                 record["result"] = "000"
+                bank.statement.append({
+                    "tran_date": record["date"], "tran_time": datetime.now(SEOUL).strftime("%H%M%S"),
+                    "inout_type": "입금" if amount < 0 else "출금", "tran_type": "이체", "print_content": printed,
+                    "tran_amt": str(abs(amount)), "after_balance_amt": str(bank.platform_balance),
+                    "branch_name": ""})
             else:
                 record["result"] = "400"
 
@@ -336,7 +354,10 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
             return _err("A0002", "출금계좌 오류")
         amount = int(str(body.get("tran_amt", "0")) or 0)
         rule = bank.rule("withdraw")
-        if rule and rule.mode == "expired_token":
+        token = request.headers.get("Authorization", "")[7:]
+        if rule and rule.mode == "expired_token":  # this access token has expired (only a refreshed one works)
+            bank.expired.add(token)
+        if token in bank.expired:
             return _err("O0003", "Access Token 만료")
         date = datetime.now(SEOUL).strftime("%Y%m%d")  # the bank's own day, whatever the request says
         refusal = bank_refusal(rule) or (("453", "잔액부족") if acct.balance < amount else None)
@@ -348,7 +369,7 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
             record["result"] = refusal[0]
             return web.json_response({**ok_body, "rsp_code": "A0002", "rsp_message": "참가기관 에러",
                                       "bank_rsp_code": refusal[0], "bank_rsp_message": refusal[1]})
-        return await move(rule, record, ok_body, acct, -amount)
+        return await move(rule, record, ok_body, acct, -amount, str(body.get("dps_print_content", ""))[:20])
 
     async def deposit(request: web.Request) -> web.Response:
         who = bearer(request, "oob")
@@ -380,7 +401,7 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
                                       "res_list": [{**res, "bank_rsp_code": refusal[0],
                                                     "bank_rsp_message": refusal[1]}]})
         assert acct is not None
-        return await move(rule, record, ok_body, acct, amount)
+        return await move(rule, record, ok_body, acct, amount, str(body.get("wd_print_content", ""))[:20])
 
     async def result(request: web.Request) -> web.Response:
         who = bearer(request, "oob")
@@ -416,6 +437,29 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
                         "bank_tran_date": record["date"] if record else "", "bank_rsp_code": code,
                         "bank_rsp_message": msg, "tran_amt": item.get("org_tran_amt")})
         return web.json_response(_ok(res_cnt=str(len(out)), res_list=out))
+
+    async def transaction_list(request: web.Request) -> web.Response:
+        who = bearer(request, "inquiry")
+        if isinstance(who, web.Response):
+            return who
+        q = request.query
+        if who[1] != "platform" or q.get("fintech_use_num") != PLATFORM_FINTECH:
+            return _err("A0002", "조회 권한이 없는 계좌")
+        if not q.get("bank_tran_id") or bad_tran_id(str(q["bank_tran_id"])) is not None:
+            return _err("A0004", "요청전문 포맷 에러 (bank_tran_id)")
+        bank.transfers[str(q["bank_tran_id"])] = {"kind": "inquiry"}  # ids are single-use here too
+        lo, hi = str(q.get("from_date", "")), str(q.get("to_date", ""))
+        kind = {"I": ("입금",), "O": ("출금",)}.get(str(q.get("inquiry_type", "A")), ("입금", "출금"))
+        lines = [x for x in bank.statement if lo <= x["tran_date"] <= hi and x["inout_type"] in kind]
+        if q.get("sort_order") == "D":
+            lines.reverse()
+        start = int(q.get("befor_inquiry_trace_info") or 0)
+        page = lines[start:start + STATEMENT_PAGE]
+        more = start + STATEMENT_PAGE < len(lines)
+        return web.json_response(_ok(bank_tran_id=q["bank_tran_id"], fintech_use_num=PLATFORM_FINTECH,
+                                     page_record_cnt=str(len(page)), next_page_yn="Y" if more else "N",
+                                     befor_inquiry_trace_info=str(start + STATEMENT_PAGE) if more else "",
+                                     res_list=page))
 
     # -- Naver login (nid.naver.com and openapi.naver.com) ------------------------------------------
     async def naver_authorize(request: web.Request) -> web.StreamResponse:
@@ -532,6 +576,24 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
                 landed += 1
         return web.json_response({"landed": landed})
 
+    async def statement(request: web.Request) -> web.Response:
+        """Make the platform account's transaction list differ from the truth, for a reconciliation to catch."""
+        body = await request.json()
+        op, amount = str(body.get("op")), int(body.get("amount", 1000))
+        if op == "drop" and bank.statement:
+            return web.json_response({"dropped": bank.statement.pop()})
+        if op == "extra":
+            bank.statement.append({"tran_date": str(body.get("date") or datetime.now(SEOUL).strftime("%Y%m%d")),
+                                   "tran_time": datetime.now(SEOUL).strftime("%H%M%S"), "inout_type": "입금",
+                                   "tran_type": "이체", "print_content": "김아무개", "tran_amt": str(amount),
+                                   "after_balance_amt": str(bank.platform_balance), "branch_name": ""})
+            return web.json_response({"added": bank.statement[-1]})
+        if op == "amend" and bank.statement:
+            line = bank.statement[-1]
+            line["tran_amt"] = str(int(line["tran_amt"]) + amount)
+            return web.json_response({"amended": line})
+        return web.json_response({"error": "nothing to do"}, status=400)
+
     async def reset(request: web.Request) -> web.Response:
         fresh = Bank(hang_s=hang_s)
         for name in fresh.__dataclass_fields__:
@@ -546,6 +608,8 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
     app.router.add_post("/v2.0/transfer/withdraw/fin_num", withdraw)
     app.router.add_post("/v2.0/transfer/deposit/fin_num", deposit)
     app.router.add_post("/v2.0/transfer/result", result)
+    app.router.add_get("/v2.0/account/transaction_list/fin_num", transaction_list)
+    app.router.add_post("/sandbox/statement", statement)
     app.router.add_post("/sandbox/people", people)
     app.router.add_get("/sandbox/balances", balances)
     app.router.add_post("/sandbox/fail", fail)

@@ -27,7 +27,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pymysql
@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from market.db import Database, Row
 from market.errors import Conflict, Forbidden, InvalidInput, MarketError, NotFound, Unavailable
 from market.kftc import (BANK_OK, FINAL_REFUSALS, NOT_PROCESSED, OK, TOKEN_CODES, BankAnswer, BankRefused,
-                         BankUnreachable, KftcClient, new_bank_tran_id, tran_dtime)
+                         BankUnreachable, KftcClient, StatementLine, new_bank_tran_id, tran_dtime)
 
 log = logging.getLogger("billi.billipay")
 STATE_TTL_S = 10 * 60
@@ -89,8 +89,11 @@ class Outcome:
 
 class BilliPay:
     def __init__(self, db: Database, redis: aioredis.Redis, client: KftcClient, *, token_secret: str,
-                 platform_account: str, timeout_s: float = 10.0, unknown_horizon_h: int = 24) -> None:
+                 platform_account: str, timeout_s: float = 10.0, unknown_horizon_h: int = 24,
+                 platform_fintech_use_num: str = "", platform_inquiry_token: str = "") -> None:
         self.db = db
+        self.platform_fintech_use_num = platform_fintech_use_num
+        self.platform_inquiry_token = platform_inquiry_token
         self.timeout_s = timeout_s
         self.unknown_horizon_h = unknown_horizon_h
         self.redis = redis
@@ -238,14 +241,14 @@ class BilliPay:
     async def unlink(self, user_id: int) -> bool:
         return await self.db.execute("DELETE FROM bank_links WHERE user_id = %s", (user_id,)) > 0
 
-    async def _user_link(self, user_id: int) -> tuple[str, Row]:
+    async def _user_link(self, user_id: int, *, refresh: bool = False) -> tuple[str, Row]:
         row = await self.db.fetchone("SELECT * FROM bank_links WHERE user_id = %s", (user_id,))
         if row is None:
             raise NotFound("pay.no_link")
         if row["verified_at"] is None:  # made before a link needed its owner's session: never withdrawn from
             raise Conflict("pay.relink")
         token = self.box.open(row["access_token_enc"])
-        if row["token_expires_at"] <= datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=5):
+        if refresh or row["token_expires_at"] <= datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=5):
             try:
                 fresh = await self.client.refresh(self.box.open(row["refresh_token_enc"]))
             except BankRefused:
@@ -264,6 +267,43 @@ class BilliPay:
             token, code, expires_in = await self.client.platform_token()
             self._platform = (token, code, time.monotonic() + max(60, expires_in - 300))
         return self._platform[0], self._platform[1]
+
+    # -- the platform account's statement (reconciliation) ------------------------------------------
+    async def statement(self, day: date) -> list[StatementLine]:
+        """Every line of the platform account's transaction list on ``day`` (the bank's day, Asia/Seoul), all
+        pages. Raises ``BankUnreachable`` / ``BankRefused`` when the bank does not give it."""
+        _token, code = await self._platform_token()
+        lines: list[StatementLine] = []
+        trace: str | None = None
+        for _ in range(10_000):
+            page, trace = await self.client.transaction_list(
+                self.platform_inquiry_token, bank_tran_id=new_bank_tran_id(code),
+                fintech_use_num=self.platform_fintech_use_num, day=day.strftime("%Y%m%d"), trace=trace)
+            lines += page
+            if trace is None:
+                break
+        return lines
+
+    async def to_suspense(self, transfer_id: int) -> bool:
+        """A transfer we recorded failed that the bank did carry out (a late answer contradicting ours): the
+        money moves to the ``suspense`` ledger account — into it for a withdrawal that reached the platform,
+        out of it for a payout that left — and the transfer becomes ``suspense``, for an operator. Once."""
+        async with self.db.transaction() as cur:
+            await cur.execute("SELECT * FROM transfers WHERE id = %s FOR UPDATE", (transfer_id,))
+            t = await cur.fetchone()
+            if t is None or t["state"] != "failed":
+                return False
+            await cur.execute("UPDATE transfers SET state = 'suspense', message = %s WHERE id = %s",
+                              ("the bank carried out a transfer recorded as failed", transfer_id))
+            person, amount = f"bank:{t['user_id']}", int(t["amount"])
+            source, target = (person, "suspense") if t["direction"] == "withdraw" else ("suspense", person)
+            await cur.execute("INSERT IGNORE INTO ledger (movement, contract_id, account, amount, memo) VALUES"
+                              " (%s, %s, %s, %s, 'suspense'), (%s, %s, %s, %s, 'suspense')",
+                              (f"t{transfer_id}:suspense", t["contract_id"], source, -amount,
+                               f"t{transfer_id}:suspense", t["contract_id"], target, amount))
+        log.warning("transfer %s (%s) was recorded failed but the bank carried it out: moved to suspense",
+                    transfer_id, t["purpose"])
+        return True
 
     # -- transfers ---------------------------------------------------------------------------------
     async def open_transfer(self, cur: Any, *, purpose: str, contract_id: int | None, user_id: int,
@@ -351,7 +391,13 @@ class BilliPay:
                 raise Conflict("pay.link_changed")  # relinked since it was confirmed: nothing is sent
 
             async def withdraw(dtime: str) -> BankAnswer:
-                return await self.client.withdraw(token, fintech_use_num=link["fintech_use_num"], dtime=dtime, **base)
+                answer = await self.client.withdraw(token, fintech_use_num=link["fintech_use_num"], dtime=dtime,
+                                                    **base)
+                if answer.rsp_code == "O0003":  # expired before we thought: refused unprocessed, so refresh once
+                    fresh, _ = await self._user_link(row["user_id"], refresh=True)
+                    answer = await self.client.withdraw(fresh, fintech_use_num=link["fintech_use_num"],
+                                                        dtime=dtime, **base)
+                return answer
             return withdraw
         link = await self.db.fetchone("SELECT fintech_use_num FROM bank_links WHERE user_id = %s", (row["user_id"],))
         if link is None:

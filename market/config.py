@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-_SECRET_FIELDS = frozenset({"s3_secret_key", "token_key", "bank_client_secret", "naver_client_secret"})
+_SECRET_FIELDS = frozenset({"s3_secret_key", "token_key", "bank_client_secret", "naver_client_secret",
+                            "bank_platform_inquiry_token"})
 
 
 def _mask_url(url: str | None) -> str | None:
@@ -64,6 +65,10 @@ class Config:
     bank_client_id: str = "billi-sandbox-client"
     bank_client_secret: str = field(default="billi-sandbox-secret", repr=False)
     bank_platform_account: str = "1002003004005"
+    # The platform account as the bank's transaction list knows it, and a token with the inquiry scope for it
+    # (daily reconciliation); the defaults are the sandbox's.
+    bank_platform_fintech_use_num: str = "199000000000000000000001"
+    bank_platform_inquiry_token: str = field(default="billi-sandbox-platform-inquiry", repr=False)
     bank_timeout_ms: int = 10_000
     bank_unknown_horizon_h: int = 24  # an unknown transfer still unknown after this goes to an operator
     sandbox_port: int = 8090

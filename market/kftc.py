@@ -27,6 +27,9 @@ BALANCE = "/v2.0/account/balance/fin_num"
 WITHDRAW = "/v2.0/transfer/withdraw/fin_num"
 DEPOSIT = "/v2.0/transfer/deposit/fin_num"
 RESULT = "/v2.0/transfer/result"
+TRANSACTION_LIST = "/v2.0/account/transaction_list/fin_num"
+INQUIRY_SCOPE = "inquiry"
+PRINT_PREFIX = "빌리"  # our transfers' reference on the platform account's statement: 빌리 + 9 characters
 
 OK = "A0000"
 PROCESSING = "A0001"
@@ -53,6 +56,30 @@ def tran_dtime(now: datetime | None = None) -> str:
 def new_bank_tran_id(client_use_code: str) -> str:
     """Our 10-character client_use_code + 'U' + 9 random upper-case letters or digits."""
     return client_use_code + "U" + "".join(secrets.choice(_ID_CHARS) for _ in range(9))
+
+
+def print_ref(bank_tran_id: str) -> str:
+    """What a transfer prints on the platform account's side of the statement: the part of its bank_tran_id that
+    makes it unique, so each line of the bank's transaction list names the transfer it belongs to."""
+    return PRINT_PREFIX + bank_tran_id[-9:]
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    """One line of the platform account's transaction list: money ``in`` or ``out``, and our reference when the
+    printed text is one (else ``""``)."""
+
+    day: str
+    time: str
+    direction: str
+    amount: int
+    printed: str
+    balance: int
+
+    @property
+    def ref(self) -> str:
+        p = self.printed
+        return p if p.startswith(PRINT_PREFIX) and len(p) == len(PRINT_PREFIX) + 9 else ""
 
 
 class BankUnreachable(Exception):
@@ -164,7 +191,8 @@ class KftcClient:
                        platform_account: str, client_name: str, client_num: str, memo: str) -> BankAnswer:
         body = await self._call("POST", WITHDRAW, token=token, json={
             "bank_tran_id": bank_tran_id, "cntr_account_type": "N", "cntr_account_num": platform_account,
-            "dps_print_content": "빌리페이", "fintech_use_num": fintech_use_num, "wd_print_content": memo[:7],
+            "dps_print_content": print_ref(bank_tran_id), "fintech_use_num": fintech_use_num,
+            "wd_print_content": memo[:7],
             "tran_amt": str(amount), "tran_dtime": dtime, "req_client_name": client_name[:20],
             "req_client_fintech_use_num": fintech_use_num, "req_client_num": client_num,
             "transfer_purpose": "ST", "recv_client_name": "빌리마켓", "recv_client_bank_code": "097",
@@ -175,7 +203,8 @@ class KftcClient:
                       platform_account: str, client_name: str, client_num: str, memo: str) -> BankAnswer:
         body = await self._call("POST", DEPOSIT, token=token, json={
             "cntr_account_type": "N", "cntr_account_num": platform_account, "wd_pass_phrase": "NONE",
-            "wd_print_content": memo[:7], "name_check_option": "off", "tran_dtime": dtime, "req_cnt": "1",
+            "wd_print_content": print_ref(bank_tran_id), "name_check_option": "off", "tran_dtime": dtime,
+            "req_cnt": "1",
             "req_list": [{"tran_no": "1", "bank_tran_id": bank_tran_id, "fintech_use_num": fintech_use_num,
                           "print_content": "빌리페이", "tran_amt": str(amount), "req_client_name": client_name[:20],
                           "req_client_num": client_num, "transfer_purpose": "TR"}]})
@@ -190,6 +219,24 @@ class KftcClient:
                           "org_tran_amt": str(amount)}]})
         item = (body.get("res_list") or [{}])[0]
         return _answer(body, item)
+
+    async def transaction_list(self, token: str, *, bank_tran_id: str, fintech_use_num: str, day: str,
+                               trace: str | None = None) -> tuple[list[StatementLine], str | None]:
+        """One page of an account's transactions on ``day`` (yyyyMMdd), oldest first, and the trace of the next
+        page (None on the last). Needs a token with the ``inquiry`` scope for that account."""
+        params = {"bank_tran_id": bank_tran_id, "fintech_use_num": fintech_use_num, "inquiry_type": "A",
+                  "inquiry_base": "D", "from_date": day, "to_date": day, "sort_order": "A", "tran_dtime": tran_dtime()}
+        if trace:
+            params["befor_inquiry_trace_info"] = trace
+        body = await self._call("GET", TRANSACTION_LIST, token=token, params=params)
+        if body.get("rsp_code") != OK:
+            raise BankRefused(str(body.get("rsp_code")), str(body.get("rsp_message", "")))
+        lines = [StatementLine(str(r.get("tran_date", "")), str(r.get("tran_time", "")),
+                               "in" if r.get("inout_type") == "입금" else "out", int(str(r.get("tran_amt") or 0)),
+                               str(r.get("print_content", "")), int(str(r.get("after_balance_amt") or 0)))
+                 for r in body.get("res_list") or []]
+        more = body.get("next_page_yn") == "Y" and body.get("befor_inquiry_trace_info")
+        return lines, str(body["befor_inquiry_trace_info"]) if more else None
 
     async def _call(self, method: str, path: str, *, token: str | None = None, **kw: Any) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -1,4 +1,5 @@
-"""The scheduler: expiries, reminders, overdue marks, automatic settlement, unknown transfers and queued payouts.
+"""The scheduler: expiries, reminders, overdue marks, automatic settlement, unknown transfers and queued payouts,
+and once a day the reconciliation of the platform account's bank statement (yesterday's, in Seoul).
 
 Every gateway node runs one; a lease row in MariaDB lets one node at a time do a round (a node that dies loses
 its lease when it expires, and another takes over). The work itself is restart-safe twice over: everything it
@@ -13,7 +14,11 @@ import os
 import socket
 from typing import Any
 
+from datetime import timedelta
+
 from market.db import Database
+from market.kdates import seoul_today
+from market.reconcile import Reconciler
 from market.rentals import Rentals
 
 log = logging.getLogger("billi.scheduler")
@@ -21,9 +26,10 @@ LEASE = "scheduler"
 
 
 class Scheduler:
-    def __init__(self, db: Database, rentals: Rentals, interval_s: float) -> None:
+    def __init__(self, db: Database, rentals: Rentals, interval_s: float, reconciler: Reconciler | None = None) -> None:
         self.db = db
         self.rentals = rentals
+        self.reconciler = reconciler
         self.interval_s = interval_s
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"[:64]
         self._stop = asyncio.Event()
@@ -42,7 +48,24 @@ class Scheduler:
     async def run_once(self) -> dict[str, Any] | None:
         if not await self.lease():
             return None
-        return await self.rentals.tick()
+        done: dict[str, Any] = await self.rentals.tick()
+        done["reconciled"] = await self.reconcile()
+        return done
+
+    async def reconcile(self) -> int:
+        """Yesterday's statement (Seoul), once: the differences found (logged, and shown in /metrics). A bank
+        that does not answer is tried again next round; the failure is counted like any job's."""
+        if self.reconciler is None:
+            return 0
+        day = seoul_today() - timedelta(days=1)
+        try:
+            if await self.reconciler.done_on(day):
+                return 0
+            return len(await self.reconciler.run(day))
+        except Exception:  # noqa: BLE001 — the bank or the query failed: the rest of the round already ran
+            log.exception("reconciliation of %s failed; tried again next round", day)
+            self.rentals.job_failures["reconcile"] += 1
+            return 0
 
     async def run(self) -> None:
         while not self._stop.is_set():

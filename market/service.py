@@ -28,6 +28,7 @@ from market.naver import NaverLogin
 from market.notifications import Notifications
 from market.rentals import Rentals, Rules
 from market.reviews import Reviews
+from market.reconcile import Reconciler
 from market.scheduler import Scheduler
 from market.search import EmbeddedSearch, SearchBackend, SearchQuery, did_you_mean
 from market.search_index import SearchIndexer
@@ -104,11 +105,14 @@ class Market:
                 billipay = BilliPay(db, redis, client, token_secret=config.token_key,
                                     platform_account=config.bank_platform_account,
                                     timeout_s=config.bank_timeout_ms / 1000,
-                                    unknown_horizon_h=config.bank_unknown_horizon_h)
+                                    unknown_horizon_h=config.bank_unknown_horizon_h,
+                                    platform_fintech_use_num=config.bank_platform_fintech_use_num,
+                                    platform_inquiry_token=config.bank_platform_inquiry_token)
             notifications = Notifications(db)
             chat.notifications = notifications
             rentals = Rentals(db, chat, billipay, Rules.from_config(config), notifications)
-            scheduler = Scheduler(db, rentals, config.scheduler_interval_ms / 1000)
+            scheduler = Scheduler(db, rentals, config.scheduler_interval_ms / 1000,
+                                  Reconciler(db, billipay) if billipay else None)
             accounts = Accounts(db, redis, store, config)
             naver = None
             if config.naver_auth_url:

@@ -52,6 +52,13 @@ class Bank:
             body["hang_s"] = hang_s
         await self._call("POST", "/sandbox/fail", json=body)
 
+    async def statement(self, op: str, **kw: Any) -> dict[str, Any]:
+        """Make the platform account's transaction list differ from the truth (drop / extra / amend)."""
+        return await self._call("POST", "/sandbox/statement", json={"op": op, **kw})  # type: ignore[no-any-return]
+
+    async def reset(self) -> None:
+        await self._call("POST", "/sandbox/reset")
+
     async def land(self) -> int:
         """The bank commits every "late" transfer now."""
         return int((await self._call("POST", "/sandbox/land"))["landed"])
@@ -162,8 +169,8 @@ async def settled(market: Market, bank: Bank, owner: int | None = None, borrower
 
 
 async def billi(config: Config, *args: str, exit_code: int = 0) -> str:
-    """Run the ``billi`` command against the test's own services, as an operator would; its output (stderr
-    when it is expected to fail)."""
+    """Run the ``billi`` command against the test's own services, as an operator would; its output (and its
+    stderr when it is expected to fail)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BILLI_")}
     env.update(BILLI_DATABASE_URL=config.database_url or "", BILLI_REDIS_URL=config.redis_url or "",
                BILLI_S3_URL=config.s3_url or "", BILLI_S3_BUCKET=config.s3_bucket, BILLI_BANK_URL=config.bank_url or "")
@@ -171,4 +178,4 @@ async def billi(config: Config, *args: str, exit_code: int = 0) -> str:
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == exit_code, err.decode()
-    return (out if exit_code == 0 else err).decode()
+    return (out if exit_code == 0 else out + err).decode()

@@ -1,0 +1,99 @@
+"""Daily reconciliation: the platform account's transaction list at the bank against our transfers and ledger.
+Every difference the sandbox can inject (a line missing, one nobody sent, a wrong amount) is reported, a
+transfer we recorded failed that the bank carried out moves its money to suspense, and the scheduler runs it
+once a day. (And a user token the bank says expired early is refreshed, not taken for a refusal.)"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from gateway.app import MARKET
+from market.kdates import seoul_today
+from market.service import Market
+from tests.rentals.helpers import Bank, billi, days, item, ledger_sum, link, settled, user
+
+
+@pytest.fixture
+async def bank(market: Market) -> Bank:
+    assert market.config.bank_url
+    b = Bank(market.config.bank_url)
+    await b.reset()  # the statement holds only this test's movements
+    return b
+
+
+async def test_a_day_that_matches_has_no_differences_and_each_injected_one_is_reported(
+        market: Market, bank: Bank) -> None:
+    await settled(market, bank)  # a payment in, the owner's payout and the deposit refund out
+    today = seoul_today().isoformat()
+    out = await billi(market.config, "reconcile", "--date", today)
+    assert "no differences" in out
+    await bank.statement("drop")  # the bank lost the refund's line
+    await bank.statement("amend", amount=700)  # and shows the owner's payout 700 won bigger
+    await bank.statement("extra", amount=12345)  # and money in that none of our transfers sent
+    out = await billi(market.config, "reconcile", "--date", today, exit_code=1)
+    lines = [x for x in out.splitlines() if x.startswith(("missing", "amount", "extra"))]
+    assert sorted(x.split()[0] for x in lines) == ["amount", "extra", "missing"], out
+    assert any("12,345원" in x for x in lines if x.startswith("extra"))
+    assert any("5,700원" in x for x in lines if x.startswith("amount")), out
+    assert await market.db.fetchval("SELECT differences FROM reconciliations WHERE day = %s", (today,)) == 3
+
+
+async def test_a_transfer_recorded_failed_that_the_bank_carried_out_goes_to_suspense(market: Market, bank: Bank) -> None:
+    owner, borrower = await user(market), await user(market)
+    acct = await link(market, bank, borrower, 1_000_000, "손님")
+    c, _ = await market.rentals.request(borrower, await item(market, owner), *days(2, 2))
+    await market.rentals.accept(owner, c.id)
+    await bank.fail("withdraw", "timeout", applied=True)  # the money moved; the answer was lost
+    await bank.fail("result", "internal", times=50)  # and the bank will not say so
+    with pytest.raises(Exception):
+        await market.rentals.pay_now(borrower, c.id)
+    tid = await market.db.fetchval("SELECT id FROM transfers WHERE contract_id = %s", (c.id,))
+    await billi(market.config, "transfers", "--settle", str(tid), "--as", "failed")  # an operator's wrong call
+    assert await bank.balance_of(acct) == 1_000_000 - c.total
+    out = await billi(market.config, "reconcile", "--date", seoul_today().isoformat(), exit_code=1)
+    assert "suspense" in out
+    assert await market.db.fetchval("SELECT state FROM transfers WHERE id = %s", (tid,)) == "suspense"
+    assert await ledger_sum(market, "suspense") == c.total and await ledger_sum(market) == 0
+    listed = await billi(market.config, "transfers", "--suspense")
+    assert f"#{tid}" in listed and f"{c.total:,}원" in listed
+    # a second run finds it already in suspense: it is not moved twice
+    await billi(market.config, "reconcile", "--date", seoul_today().isoformat())
+    assert await ledger_sum(market, "suspense") == c.total
+
+
+async def test_the_scheduler_reconciles_yesterday_once_and_shows_the_differences(client: TestClient) -> None:
+    market = client.app[MARKET]
+    bank = Bank(market.config.bank_url)
+    yesterday = seoul_today() - timedelta(days=1)
+    for _ in range(200):  # the gateway's scheduler did its first round (yesterday: nothing to see) at start
+        if await market.scheduler.reconciler.done_on(yesterday):
+            break
+        await asyncio.sleep(0.05)
+    await market.db.execute("DELETE FROM reconciliations")  # as if that round had not come yet
+    await bank.reset()
+    await bank.statement("extra", amount=5000, date=yesterday.strftime("%Y%m%d"))
+    assert await market.scheduler.reconcile() == 1
+    assert await market.scheduler.reconcile() == 0  # once a day
+    assert await market.db.fetchval("SELECT differences FROM reconciliations WHERE day = %s", (yesterday,)) == 1
+    async with client.get("/metrics") as resp:
+        text = await resp.text()
+    assert 'billi_reconcile_differences{kind="extra"} 1.0' in text
+
+
+async def test_an_access_token_that_expired_early_is_refreshed_and_the_payment_goes_through_once(
+        market: Market, bank: Bank) -> None:
+    owner, borrower = await user(market), await user(market)
+    acct = await link(market, bank, borrower, 1_000_000, "손님")
+    c, _ = await market.rentals.request(borrower, await item(market, owner), *days(2, 2))
+    await market.rentals.accept(owner, c.id)
+    before = await market.db.fetchval("SELECT access_token_enc FROM bank_links WHERE user_id = %s", (borrower,))
+    await bank.fail("withdraw", "expired_token")  # the bank says the token has expired, earlier than it said
+    paid = await market.rentals.pay_now(borrower, c.id)
+    assert paid.state == "PAID"
+    assert await bank.balance_of(acct) == 1_000_000 - c.total
+    assert await market.db.fetchval("SELECT access_token_enc FROM bank_links WHERE user_id = %s", (borrower,)) != before
+    assert await market.db.fetchval("SELECT COUNT(*) FROM transfers WHERE contract_id = %s", (c.id,)) == 1
