@@ -33,7 +33,7 @@ from bench.geo import pct  # noqa: E402
 from gateway.local_services import free_port  # noqa: E402
 from market.config import Config  # noqa: E402
 from market.db import DatabaseTarget, drop_database  # noqa: E402
-from market.kdates import seoul_today  # noqa: E402
+from market.rentals.kdates import seoul_today  # noqa: E402
 from market.service import Market  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

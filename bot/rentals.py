@@ -16,7 +16,7 @@ from bot.flows.listing import parse_won
 from bot.texts import won
 from market.billipay import BANK_REASONS
 from market.errors import MarketError
-from market.kdates import DateReading, day_label, describe, read_dates, seoul_today
+from market.rentals.kdates import DateReading, day_label, describe, read_dates
 from market.messages import fill, render
 from market.rentals import Contract, DatesTaken
 from market.storage import media_url
@@ -139,12 +139,18 @@ T: dict[str, tuple[str, str]] = {
     "bad_amount": ("금액을 숫자로 알려 주세요. 1원부터 {max}원까지예요.", "Give an amount from ₩1 to ₩{max}."),
     "claimed": ("주인이 파손을 신고했어요: {amount}원. 내용: {note} (사진 {photos}장). 수락하거나 이의를 제기해 주세요.",
                 "The owner reports damage: ₩{amount}. Note: {note} ({photos} photo(s)). Accept or dispute."),
+    "payout_held": ("{amount}원을 보내려 했지만 은행에서 세 번 거절됐어요({reason}). 운영자가 확인하고 있어요 · 보통 2일 "
+                    "안에. 계좌를 다시 연결하면 더 빨라요.", "₩{amount} could not be sent: the bank refused it three "
+                    "times ({reason}). An operator is looking into it (usually within 2 days); relinking your "
+                    "account speeds it up."),
+    "payout_held_other": ("정산 일부를 운영자가 확인하고 있어요 · 보통 2일 안에.",
+                          "An operator is looking into part of the settlement (usually within 2 days)."),
     "disputed": ("이의가 접수됐어요. 운영자가 사진과 기록을 확인한 뒤 결정을 알려 드릴게요.",
                  "Disputed. An operator will review the photos and history and decide."),
-    "lost_confirm": ("분실로 신고하면 보증금 전액({deposit}원, 연체료 포함)을 청구해요. 빌리는 분이 수락하거나 이의를 제기할 수 "
-                     "있고, 대여료는 바로 정산돼요. 계속할까요?",
-                     "Reporting a loss claims the whole deposit (₩{deposit}, late fees included); the borrower accepts "
-                     "or disputes it, and the rent is paid to you now. Continue?"),
+    "lost_confirm": ("분실로 신고하면 보증금 전액({deposit}원)을 청구해요(연체료는 따로 받지 않아요). 빌리는 분이 수락하거나 "
+                     "이의를 제기할 수 있고, 대여료는 바로 정산돼요. 계속할까요?",
+                     "Reporting a loss claims the whole deposit (₩{deposit}; no late fees on top); the borrower "
+                     "accepts or disputes it, and the rent is paid to you now. Continue?"),
     "claimed_lost": ("주인이 물건을 분실로 신고하고 보증금 {amount}원 전액을 청구했어요{late}. 수락하거나 이의를 제기해 주세요. "
                      "{claim_h}시간 안에 답이 없으면 운영자가 확인해요.",
                      "The owner reports the item lost and claims the whole deposit, ₩{amount}{late}. Accept or dispute; "
@@ -165,11 +171,18 @@ T: dict[str, tuple[str, str]] = {
                         "Press Returned again once you have given it back."),
     "returned_auto": ("주인이 {confirm_h}시간 동안 답하지 않아 반납된 것으로 처리했어요.",
                       "The owner did not answer for {confirm_h} hours, so the item counts as returned."),
-    "handover_objected_owner": ("주인이 아직 물건을 전달하지 않았다고 했어요. 만나서 주고받은 뒤 각자 버튼을 눌러 주세요.",
-                                "The owner says the item has not been handed over yet. Press your buttons once it has."),
-    "handover_objected_borrower": ("빌리는 분이 아직 물건을 받지 못했다고 했어요. 만나서 주고받은 뒤 각자 버튼을 눌러 주세요.",
-                                   "The borrower says they have not received the item yet. Press your buttons once "
-                                   "they have."),
+    "handover_objected_owner": ("주인은 아직 물건을 전달하지 않았다고 하고, 빌리는 분은 받았다고 했어요.",
+                                "The owner says the item was not handed over; the borrower says it was received."),
+    "handover_objected_borrower": ("빌리는 분은 아직 물건을 받지 못했다고 하고, 주인은 전달했다고 했어요.",
+                                   "The borrower says the item was not received; the owner says it was handed over."),
+    "operator_checking": ("운영자가 확인하고 있어요 · 보통 2일 안에. 이 방에 상황 설명과 사진을 남겨 주시면 함께 봐요.",
+                          "An operator is looking into it (usually within 2 days). Add a statement and photos here "
+                          "and they will be seen."),
+    "handover_resolved_yes": ("운영자가 확인했어요: 물건이 전달된 것으로 보고 대여를 시작해요. 반납일은 {end}이에요. {note}",
+                              "An operator decided the item was handed over; the rental runs until {end}. {note}"),
+    "handover_resolved_no": ("운영자가 확인했어요: 물건이 전달되지 않은 것으로 보고 대여를 취소했어요. {refund}원을 모두 "
+                             "돌려드려요. {note}", "An operator decided the item was not handed over; the rental is "
+                             "cancelled and ₩{refund} refunded. {note}"),
     "late_payment_refunded_started": ("결제가 대여 시작일이 지난 뒤에야 확인돼 예약이 성립하지 않았어요. {amount}원을 모두 "
                                       "돌려보낼게요.", "The payment was confirmed only after the start date, so the "
                                       "booking did not stand; ₩{amount} will be refunded."),
@@ -261,7 +274,7 @@ class RentalDesk:
         if item_id is None:
             await self._say(room_id, t("need_item", locale))
             return
-        reading = read_dates(text, seoul_today())
+        reading = read_dates(text, self.rentals.clock.today())
         if reading is None:
             await self._say(room_id, t("bad_dates", locale, item=item_id),
                             quick_replies=[f"/대여 {item_id} 내일부터 3일", f"/대여 {item_id} 이번 주말"])
@@ -332,7 +345,7 @@ class RentalDesk:
         if c is None or c.borrower_id != user_id or c.state not in ("IN_USE", "OVERDUE"):
             await self._say(room_id, t("no_contract", locale))
             return
-        reading = read_dates(text, seoul_today())
+        reading = read_dates(text, self.rentals.clock.today())
         if reading is None:
             await self._say(room_id, t("ask_extension", locale))
             return
@@ -534,7 +547,7 @@ class RentalDesk:
     async def prompt(self, room_id: int, user_id: int, locale: str, record: FlowRecord, text: str) -> bool:
         """A typed answer to one of the desk's questions; returns whether the prompt continues."""
         if record.state == "dates":
-            reading = read_dates(text, seoul_today())
+            reading = read_dates(text, self.rentals.clock.today())
             if reading is None:
                 await self._say(room_id, t("ask_dates", locale))
                 return True
@@ -542,7 +555,7 @@ class RentalDesk:
             await self.rent(room_id, user_id, locale, int(record.data["item"]), text)
             return False
         if record.state == "extension":
-            reading = read_dates(text, seoul_today())
+            reading = read_dates(text, self.rentals.clock.today())
             if reading is None:
                 await self._say(room_id, t("ask_extension", locale))
                 return True
@@ -628,10 +641,13 @@ class RentalDesk:
                 await btn(b if kind == "handed" else o, "b_not_received" if kind == "handed" else "b_not_handed",
                           "r_hand_no")
         elif kind == "handover_objected":
-            text = t(f"handover_objected_{data.get('by', 'borrower')}", locale)
-            if c.state == "PAID":
-                await btn(o, "b_handed", "r_hand")
-                await btn(b, "b_received", "r_hand")
+            text = t(f"handover_objected_{data.get('by', 'borrower')}", locale) + "\n" + t("operator_checking", locale)
+        elif kind == "handover_resolved":
+            text = (t("handover_resolved_yes", locale, end=day_label(c.end_date, locale), note=data.get("note", ""))
+                    if data.get("handed") else
+                    t("handover_resolved_no", locale, refund=data.get("refund", 0), note=data.get("note", "")))
+            if data.get("handed"):
+                await self._in_use_buttons(c, btn)
         elif kind == "return_declared":
             late = t("late_note", locale, days=data.get("late_days", 0), fee=data["late_fee"]) if data.get("late_fee") else ""
             text = t("return_declared", locale, late=late, **self._rules())
@@ -695,9 +711,20 @@ class RentalDesk:
         elif kind == "no_show":
             text = t("no_show", locale, refund=data.get("refund", 0))
         elif kind == "disputed" and data.get("unanswered"):
-            text = t("disputed_unanswered", locale, **self._rules())
+            text = t("disputed_unanswered", locale, **self._rules()) + "\n" + t("operator_checking", locale)
         elif kind == "disputed":
-            text = t("disputed", locale)
+            text = t("disputed", locale) + "\n" + t("operator_checking", locale)
+        elif kind == "payout_held":
+            to = o if data.get("to") == "owner" else b
+            other = b if to == o else o
+            mine = await self.engine._locale(to)
+            sent = await self._say(room, t("payout_held", mine, amount=data.get("amount", 0),
+                                           reason=render(data.get("reason", "pay.declined"), mine)),
+                                   audience=to, client_msg_id=_cmid(event))
+            if not sent.duplicate:
+                await self._say(room, t("payout_held_other", await self.engine._locale(other)), audience=other,
+                                client_msg_id=f"{_cmid(event)}o" if event.get("id") else None)
+            return
         elif kind in ("settled", "claim_accepted", "resolved", "lost"):
             lead = {"claim_accepted": t("claim_accepted", locale), "lost": t("lost", locale),
                     "resolved": t("resolved", locale, amount=data.get("amount", 0), note=data.get("note", "")),

@@ -225,8 +225,22 @@ def cmd_sandbox(config: Config, args: argparse.Namespace) -> int:
                          *(["--demo"] if args.demo else [])])
 
 
+async def _statements(market: Market, c: Any, events: list[dict[str, Any]]) -> None:
+    """What each side wrote in the deal room since the dispute began (their statements), for the operator."""
+    since = next((e["at"] for e in reversed(events) if e["to_state"] == "DISPUTED"), None)
+    if since is None:
+        return
+    rows = await market.db.fetchall(
+        "SELECT sender_id, text, created_at FROM messages WHERE room_id = %s AND sender_kind = 'user'"
+        " AND created_at >= %s ORDER BY seq DESC LIMIT 10", (c.room_id, since.rstrip("Z").replace("T", " ")))
+    for r in reversed(rows):
+        who = "owner" if r["sender_id"] == c.owner_id else "borrower" if r["sender_id"] == c.borrower_id else "?"
+        print(f"    {r['created_at']:%m-%d %H:%M} {who}: {r['text'][:200]}")
+
+
 def cmd_disputes(config: Config, args: argparse.Namespace) -> int:
-    """List disputed claims, or resolve one: the owner gets --amount (0 … the claim) of the deposit."""
+    """List disputed claims and contested hand-overs, or resolve one: for a claim the owner gets --amount (0 … the
+    claim) of the deposit; for a hand-over, --handed yes (the rental runs) or no (cancelled, all refunded)."""
     from market.errors import MarketError
 
     async def work(market: Market) -> int:
@@ -236,13 +250,26 @@ def cmd_disputes(config: Config, args: argparse.Namespace) -> int:
                 print("이의 제기된 대여가 없어요 (no disputes).")
             for c in disputes:
                 events = await market.rentals.events(c.id)
+                if c.claim_kind == "handover":
+                    said = next((e for e in reversed(events) if e["kind"] == "handover_objected"), None)
+                    by = said["data"].get("by", "?") if said else "?"
+                    print(f"#{c.id} item {c.item_id} owner {c.owner_id} borrower {c.borrower_id}: hand-over contested"
+                          f" by the {by} — decide with --handed yes|no")
+                    await _statements(market, c, events)
+                    continue
                 note = next((e["data"].get("note", "") for e in reversed(events) if e["kind"] == "disputed"), "")
                 photos = len(await market.rentals.photos(c.id))
                 print(f"#{c.id} item {c.item_id} owner {c.owner_id} borrower {c.borrower_id}: claim {c.claim_amount:,}원"
                       f" of deposit {c.deposit:,}원 — owner: {c.claim_note or '-'} / borrower: {note or '-'}"
                       f" ({photos} photo(s))")
+                await _statements(market, c, events)
             return 0
         try:
+            if args.handed is not None:
+                c = await market.rentals.resolve_handover(args.resolve, args.handed == "yes", args.note or "")
+                print(f"#{c.id} resolved: hand-over {'happened' if args.handed == 'yes' else 'did not happen'};"
+                      f" state {c.state}")
+                return 0
             c = await market.rentals.resolve(args.resolve, args.amount, args.note or "")
         except MarketError as e:
             print(e.message("ko"), file=sys.stderr)
@@ -250,8 +277,8 @@ def cmd_disputes(config: Config, args: argparse.Namespace) -> int:
         print(f"#{c.id} resolved: {c.claim_amount:,}원 to the owner; state {c.state}")
         return 0
 
-    if args.resolve is not None and args.amount is None:
-        print("--amount is required with --resolve", file=sys.stderr)
+    if args.resolve is not None and args.amount is None and args.handed is None:
+        print("--amount (a claim) or --handed yes|no (a hand-over) is required with --resolve", file=sys.stderr)
         return 2
     return _with_market(config, work)
 
@@ -343,7 +370,7 @@ def cmd_reconcile(config: Config, args: argparse.Namespace) -> int:
     ledger: every difference printed, exit 1 when there is one (2 when the bank could not be asked)."""
     from datetime import date, timedelta
 
-    from market.kdates import seoul_today
+    from market.rentals.kdates import seoul_today
     from market.kftc import BankRefused, BankUnreachable
 
     try:
@@ -393,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     disputes = sub.add_parser("disputes", help="list disputed damage claims, or resolve one")
     disputes.add_argument("--resolve", type=int, metavar="CONTRACT", help="the contract to decide")
     disputes.add_argument("--amount", type=int, help="won the owner gets (0 … the claim)")
+    disputes.add_argument("--handed", choices=("yes", "no"), help="a contested hand-over: did it happen?")
     disputes.add_argument("--note", default="", help="a note both parties will read")
     links = sub.add_parser("billipay-links", help="list linked bank accounts (an operator's review)")
     links.add_argument("--unverified", action="store_true",

@@ -50,7 +50,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from market.kdates import SEOUL
+from market.rentals.kdates import SEOUL
 
 CLIENT_ID = "billi-sandbox-client"
 CLIENT_SECRET = "billi-sandbox-secret"
@@ -553,7 +553,7 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
         return web.json_response({"platform": bank.platform_balance, "accounts": {
             a.fintech_use_num: a.balance for a in bank.by_fintech.values()}, "people": {
             p.user_seq_no: sum(a.balance for a in p.accounts) for p in bank.people.values()},
-            "transfers": len(bank.transfers)})
+            "transfers": len(bank.transfers), "late": sum(1 for r in bank.transfers.values() if r.get("late"))})
 
     async def fail(request: web.Request) -> web.Response:
         body = await request.json()

@@ -34,6 +34,7 @@ import pymysql
 import redis.asyncio as aioredis
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from market.clock import Clock
 from market.db import Database, Row
 from market.errors import Conflict, Forbidden, InvalidInput, MarketError, NotFound, Unavailable
 from market.kftc import (BANK_OK, FINAL_REFUSALS, NOT_PROCESSED, OK, TOKEN_CODES, BankAnswer, BankRefused,
@@ -90,8 +91,10 @@ class Outcome:
 class BilliPay:
     def __init__(self, db: Database, redis: aioredis.Redis, client: KftcClient, *, token_secret: str,
                  platform_account: str, timeout_s: float = 10.0, unknown_horizon_h: int = 24,
-                 platform_fintech_use_num: str = "", platform_inquiry_token: str = "") -> None:
+                 platform_fintech_use_num: str = "", platform_inquiry_token: str = "",
+                 clock: Clock | None = None) -> None:
         self.db = db
+        self.clock = clock or Clock()
         self.platform_fintech_use_num = platform_fintech_use_num
         self.platform_inquiry_token = platform_inquiry_token
         self.timeout_s = timeout_s
@@ -328,11 +331,11 @@ class BilliPay:
             try:
                 await cur.execute(
                     "INSERT INTO transfers (bank_tran_id, purpose, kind, contract_id, user_id, fintech_use_num,"
-                    " direction, amount, pays_for, state, tran_dtime) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-                    " %s)",
+                    " direction, amount, pays_for, state, tran_dtime, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s,"
+                    " %s, %s, %s, %s, %s)",
                     (new_bank_tran_id(code), purpose, purpose.partition(":")[0], contract_id, user_id, fintech,
                      direction, amount, json.dumps(pays_for, ensure_ascii=False) if pays_for else None, state,
-                     tran_dtime()))
+                     tran_dtime(), self.clock.now()))
                 return int(cur.lastrowid)
             except pymysql.err.IntegrityError as e:
                 if e.args[0] != 1062:
@@ -360,8 +363,8 @@ class BilliPay:
             return await self.settle(transfer_id, "failed", None, on_done, on_failed, "pay.unreachable",
                                      only_from="pending")
         dtime = tran_dtime()  # the day it is sent is the day the bank knows it by (and the inquiry must name)
-        claimed = await self.db.execute("UPDATE transfers SET state = 'sending', sent_at = NOW(3), tran_dtime = %s"
-                                        " WHERE id = %s AND state = 'pending'", (dtime, transfer_id))
+        claimed = await self.db.execute("UPDATE transfers SET state = 'sending', sent_at = %s, tran_dtime = %s"
+                                        " WHERE id = %s AND state = 'pending'", (self.clock.now(), dtime, transfer_id))
         if not claimed:
             return Outcome(str(await self.db.fetchval("SELECT state FROM transfers WHERE id = %s", (transfer_id,))),
                            transfer_id)
@@ -378,7 +381,8 @@ class BilliPay:
         """Our call ended without a final answer: ask the bank soon (the first inquiry is due at once)."""
         await self.db.execute(
             "UPDATE transfers SET state = 'unknown', rsp_code = COALESCE(%s, rsp_code), message = %s,"
-            " next_inquiry_at = NOW(3) WHERE id = %s AND state = 'sending'", (rsp_code, message[:200], transfer_id))
+            " next_inquiry_at = %s WHERE id = %s AND state = 'sending'",
+            (rsp_code, message[:200], self.clock.now(), transfer_id))
 
     async def _prepare(self, row: Row) -> Callable[[str], Awaitable[BankAnswer]]:
         """The link and token a transfer needs, then the one call that sends it (given its ``tran_dtime``)."""
@@ -394,7 +398,10 @@ class BilliPay:
                 answer = await self.client.withdraw(token, fintech_use_num=link["fintech_use_num"], dtime=dtime,
                                                     **base)
                 if answer.rsp_code == "O0003":  # expired before we thought: refused unprocessed, so refresh once
-                    fresh, _ = await self._user_link(row["user_id"], refresh=True)
+                    try:
+                        fresh, _ = await self._user_link(row["user_id"], refresh=True)
+                    except (MarketError, BankUnreachable):  # no fresh token: nothing was sent; it fails (pay.relink)
+                        return answer
                     answer = await self.client.withdraw(fresh, fintech_use_num=link["fintech_use_num"],
                                                         dtime=dtime, **base)
                 return answer
@@ -484,13 +491,14 @@ class BilliPay:
         note = f"{answer.rsp_code}/{answer.bank_rsp_code} {answer.message}" if answer else "no answer"
         await self.db.execute(
             "UPDATE transfers SET inquiries = inquiries + 1, message = %s,"
-            " next_inquiry_at = NOW(3) + INTERVAL %s SECOND,"
-            " state = IF(COALESCE(sent_at, created_at) < NOW(3) - INTERVAL %s HOUR, 'review', state)"
-            " WHERE id = %s AND state IN ('unknown', 'review')", (note[:200], wait, self.unknown_horizon_h, row["id"]))
+            " next_inquiry_at = %s + INTERVAL %s SECOND,"
+            " state = IF(COALESCE(sent_at, created_at) < %s - INTERVAL %s HOUR, 'review', state)"
+            " WHERE id = %s AND state IN ('unknown', 'review')",
+            (note[:200], self.clock.now(), wait, self.clock.now(), self.unknown_horizon_h, row["id"]))
         state = await self.db.fetchval("SELECT state FROM transfers WHERE id = %s", (row["id"],))
         if state == "review":  # an operator has it; the bank is still asked now and then
-            await self.db.execute("UPDATE transfers SET next_inquiry_at = NOW(3) + INTERVAL %s SECOND WHERE id = %s",
-                                  (REVIEW_INQUIRY_S, row["id"]))
+            await self.db.execute("UPDATE transfers SET next_inquiry_at = %s + INTERVAL %s SECOND WHERE id = %s",
+                                  (self.clock.now(), REVIEW_INQUIRY_S, row["id"]))
             log.error("transfer %s is still unknown after %s h: an operator must decide", row["bank_tran_id"],
                       self.unknown_horizon_h)
         return Outcome(str(state), row["id"], "pay.unknown")
@@ -498,12 +506,13 @@ class BilliPay:
     async def stale_unknown(self) -> list[int]:
         """Unknown transfers whose next inquiry is due (``sending`` ones whose call must have died first become
         unknown)."""
+        now = self.clock.now()
         await self.db.execute(
-            "UPDATE transfers SET state = 'unknown', next_inquiry_at = NOW(3) WHERE state = 'sending'"
-            " AND sent_at < NOW(3) - INTERVAL %s SECOND", (int(self.timeout_s) + SENDING_MARGIN_S,))
+            "UPDATE transfers SET state = 'unknown', next_inquiry_at = %s WHERE state = 'sending'"
+            " AND sent_at < %s - INTERVAL %s SECOND", (now, now, int(self.timeout_s) + SENDING_MARGIN_S))
         rows = await self.db.fetchall(
             "SELECT id FROM transfers WHERE state IN ('unknown', 'review') AND (next_inquiry_at IS NULL OR"
-            " next_inquiry_at <= NOW(3)) ORDER BY next_inquiry_at, id LIMIT 200")
+            " next_inquiry_at <= %s) ORDER BY next_inquiry_at, id LIMIT 200", (now,))
         return [r["id"] for r in rows]
 
     async def in_review(self) -> list[Row]:
@@ -517,8 +526,8 @@ class BilliPay:
         # any number of those never holds up the others.
         rows = await self.db.fetchall(
             "SELECT t.id FROM transfers t WHERE t.state = 'pending' AND (t.direction = 'withdraw' AND t.created_at >"
-            " NOW(3) - INTERVAL %s SECOND OR t.direction = 'deposit' AND EXISTS (SELECT 1 FROM bank_links b"
-            " WHERE b.user_id = t.user_id)) ORDER BY t.id LIMIT 200", (PENDING_WITHDRAW_S,))
+            " %s - INTERVAL %s SECOND OR t.direction = 'deposit' AND EXISTS (SELECT 1 FROM bank_links b"
+            " WHERE b.user_id = t.user_id)) ORDER BY t.id LIMIT 200", (self.clock.now(), PENDING_WITHDRAW_S))
         return [r["id"] for r in rows]
 
     async def abandoned(self) -> list[int]:
@@ -526,5 +535,5 @@ class BilliPay:
         person can pay again — nothing was sent."""
         rows = await self.db.fetchall(
             "SELECT id FROM transfers WHERE state = 'pending' AND direction = 'withdraw' AND created_at <="
-            " NOW(3) - INTERVAL %s SECOND ORDER BY id LIMIT 200", (PENDING_WITHDRAW_S,))
+            " %s - INTERVAL %s SECOND ORDER BY id LIMIT 200", (self.clock.now(), PENDING_WITHDRAW_S))
         return [r["id"] for r in rows]

@@ -5,7 +5,7 @@ Every statement is parameterised (``%s``); no value is ever pasted into SQL text
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -66,21 +66,21 @@ class Database:
         self._pool.close()
         await self._pool.wait_closed()
 
-    async def fetchone(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
+    async def fetchone(self, sql: str, args: Sequence[Any] | Mapping[str, Any] = ()) -> Row | None:
         async with self._pool.acquire() as conn, conn.cursor() as cur:
             await cur.execute(sql, args)
             return await cur.fetchone()  # type: ignore[no-any-return]
 
-    async def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+    async def fetchall(self, sql: str, args: Sequence[Any] | Mapping[str, Any] = ()) -> list[Row]:
         async with self._pool.acquire() as conn, conn.cursor() as cur:
             await cur.execute(sql, args)
             return list(await cur.fetchall())
 
-    async def fetchval(self, sql: str, args: Sequence[Any] = ()) -> Any:
+    async def fetchval(self, sql: str, args: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
         row = await self.fetchone(sql, args)
         return None if row is None else next(iter(row.values()))
 
-    async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
+    async def execute(self, sql: str, args: Sequence[Any] | Mapping[str, Any] = ()) -> int:
         """Run one statement in autocommit; returns the affected row count."""
         async with self._pool.acquire() as conn, conn.cursor() as cur:
             return int(await cur.execute(sql, args))

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import httpx
 
-from market.kdates import SEOUL
+SEOUL = ZoneInfo("Asia/Seoul")  # the bank's clock (tran_dtime, bank dates)
+
 
 AUTHORIZE = "/oauth/2.0/authorize"
 TOKEN = "/oauth/2.0/token"

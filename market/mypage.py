@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from market.kdates import seoul_today
+from market.rentals.kdates import seoul_today
 
 RENTAL_STATUS = {"available": ("대여 가능", "available"), "reserved": ("예약중", "reserved"),
                  "rented": ("대여중", "rented out"), "hidden": ("숨김", "hidden")}
 CURRENT = ("REQUESTED", "ACCEPTED", "PAID", "IN_USE", "OVERDUE", "RETURNED", "CLAIMED", "DISPUTED")
+OPERATOR_NOTE = ("운영자가 확인하고 있어요 · 보통 2일 안에", "An operator is looking into it · usually within 2 days")
 
 
 async def my_page(market: Any, user_id: int) -> dict[str, Any]:
@@ -32,6 +33,9 @@ async def my_page(market: Any, user_id: int) -> dict[str, Any]:
         item["rental_status_label"] = RENTAL_STATUS[rental][locale == "en"]
     borrowed = [c.public() for c in await market.rentals.mine(user_id, "borrower")]
     lent = [c.public() for c in await market.rentals.mine(user_id, "owner")]
+    waiting = await market.rentals.waiting_on_operator([c["id"] for c in borrowed + lent])
+    for c in borrowed + lent:  # money or a claim waiting for an operator: said plainly, to both
+        c["operator_note"] = OPERATOR_NOTE[locale == "en"] if c["id"] in waiting else None
     return {
         "profile": user.private(),
         "rating": await market.reviews.rating(user_id),

@@ -22,7 +22,7 @@ import json
 import logging
 from collections import Counter
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from market.billipay import BilliPay
@@ -58,12 +58,21 @@ class Reconciler:
         return await self.db.fetchval("SELECT 1 FROM reconciliations WHERE day = %s", (day,)) is not None
 
     async def run(self, day: date) -> list[Difference]:
+        # A transfer and its line may fall on neighbouring days (sent at 23:59, booked at 00:01; a date taken
+        # from our own clock): the day's lines are matched among the transfers of the day before and after,
+        # and the day's transfers among the lines of those days. Only the day's own are reported.
+        today = self.pay.clock.today()
+        around = {d: await self.pay.statement(d) for d in (day - timedelta(days=1), day + timedelta(days=1))
+                  if d <= today}
         lines = await self.pay.statement(day)
-        rows = await self.db.fetchall(
-            "SELECT id, bank_tran_id, purpose, user_id, direction, amount, state FROM transfers"
-            " WHERE COALESCE(bank_tran_date, LEFT(tran_dtime, 8)) = %s AND sent_at IS NOT NULL",
-            (day.strftime("%Y%m%d"),))
-        ours = {print_ref(str(r["bank_tran_id"])): r for r in rows}
+        elsewhere = {x.ref for found in around.values() for x in found if x.ref}
+        days = [(day + timedelta(days=d)).strftime("%Y%m%d") for d in (-1, 0, 1)]
+        near = await self.db.fetchall(
+            "SELECT id, bank_tran_id, purpose, user_id, direction, amount, state,"
+            " COALESCE(bank_tran_date, LEFT(tran_dtime, 8)) AS day FROM transfers"
+            " WHERE COALESCE(bank_tran_date, LEFT(tran_dtime, 8)) IN (%s, %s, %s) AND sent_at IS NOT NULL", days)
+        ours = {print_ref(str(r["bank_tran_id"])): r for r in near}
+        rows = [r for r in near if r["day"] == days[1]]
         seen: set[str] = set()
         diffs: list[Difference] = []
         for line in lines:
@@ -83,8 +92,9 @@ class Reconciler:
             elif line.amount != int(t["amount"]) or direction != t["direction"]:
                 diffs.append(Difference("amount", line.ref, int(t["id"]), int(t["amount"]), line.amount,
                                         f"{t['direction']} {t['purpose']}, the bank: {line.direction}"))
-        for ref, t in ours.items():
-            if t["state"] == "done" and ref not in seen:
+        for t in rows:
+            ref = print_ref(str(t["bank_tran_id"]))
+            if t["state"] == "done" and ref not in seen and ref not in elsewhere:
                 diffs.append(Difference("missing", ref, int(t["id"]), int(t["amount"]), None,
                                         f"{t['direction']} {t['purpose']} recorded done"))
         for t in rows:

@@ -14,15 +14,17 @@ import os
 import socket
 from typing import Any
 
+from collections import Counter
 from datetime import timedelta
 
 from market.db import Database
-from market.kdates import seoul_today
 from market.reconcile import Reconciler
 from market.rentals import Rentals
 
 log = logging.getLogger("billi.scheduler")
 LEASE = "scheduler"
+RECONCILE_DAYS = 7
+RECONCILE_AFTER_HOUR = 6
 
 
 class Scheduler:
@@ -30,6 +32,7 @@ class Scheduler:
         self.db = db
         self.rentals = rentals
         self.reconciler = reconciler
+        self.reconcile_after_hour = RECONCILE_AFTER_HOUR
         self.interval_s = interval_s
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"[:64]
         self._stop = asyncio.Event()
@@ -53,17 +56,28 @@ class Scheduler:
         return done
 
     async def reconcile(self) -> int:
-        """Yesterday's statement (Seoul), once: the differences found (logged, and shown in /metrics). A bank
-        that does not answer is tried again next round; the failure is counted like any job's."""
+        """Once a day, after RECONCILE_AFTER_HOUR in Seoul (when the bank's postings of the night are in): the
+        statements of the last RECONCILE_DAYS days, again — a transfer still open when its day was first
+        reconciled (settled later, by the bank or an operator) is checked once it has settled. The differences
+        found are logged and shown in /metrics. A bank that does not answer is tried again next round; the
+        failure is counted like any job's."""
         if self.reconciler is None:
             return 0
-        day = seoul_today() - timedelta(days=1)
+        now = self.rentals.clock.now() + timedelta(hours=9)  # Seoul
+        yesterday = now.date() - timedelta(days=1)
+        if now.hour < self.reconcile_after_hour:
+            return 0
         try:
-            if await self.reconciler.done_on(day):
+            if await self.reconciler.done_on(yesterday):
                 return 0
-            return len(await self.reconciler.run(day))
+            found: Counter[str] = Counter()
+            for back in range(RECONCILE_DAYS, 0, -1):  # yesterday last: its row says the day's work is done
+                await self.reconciler.run(now.date() - timedelta(days=back))
+                found += self.reconciler.last
+            self.reconciler.last = found
+            return sum(found.values())
         except Exception:  # noqa: BLE001 — the bank or the query failed: the rest of the round already ran
-            log.exception("reconciliation of %s failed; tried again next round", day)
+            log.exception("reconciliation failed; tried again next round")
             self.rentals.job_failures["reconcile"] += 1
             return 0
 

@@ -28,6 +28,7 @@ from market.naver import NaverLogin
 from market.notifications import Notifications
 from market.rentals import Rentals, Rules
 from market.reviews import Reviews
+from market.clock import Clock
 from market.reconcile import Reconciler
 from market.scheduler import Scheduler
 from market.search import EmbeddedSearch, SearchBackend, SearchQuery, did_you_mean
@@ -98,6 +99,7 @@ class Market:
             indexer = SearchIndexer(db, backend, categories)
             items.on_change = indexer.poke
             billipay = None
+            clock = Clock()  # every deadline of a contract and its transfers reads this one
             if config.bank_url:
                 client = KftcClient(config.bank_url, config.bank_client_id, config.bank_client_secret,
                                     timeout_s=config.bank_timeout_ms / 1000)
@@ -107,10 +109,10 @@ class Market:
                                     timeout_s=config.bank_timeout_ms / 1000,
                                     unknown_horizon_h=config.bank_unknown_horizon_h,
                                     platform_fintech_use_num=config.bank_platform_fintech_use_num,
-                                    platform_inquiry_token=config.bank_platform_inquiry_token)
+                                    platform_inquiry_token=config.bank_platform_inquiry_token, clock=clock)
             notifications = Notifications(db)
             chat.notifications = notifications
-            rentals = Rentals(db, chat, billipay, Rules.from_config(config), notifications)
+            rentals = Rentals(db, chat, billipay, Rules.from_config(config), notifications, clock)
             scheduler = Scheduler(db, rentals, config.scheduler_interval_ms / 1000,
                                   Reconciler(db, billipay) if billipay else None)
             accounts = Accounts(db, redis, store, config)

@@ -37,3 +37,11 @@ def test_only_the_config_module_reads_the_environment() -> None:
                if "os.environ" in p.read_text(encoding="utf-8") or "getenv(" in p.read_text(encoding="utf-8")]
     # local_services passes the environment on to SeaweedFS (with TMPDIR set); it reads no setting from it.
     assert sorted(readers) == ["gateway/local_services.py", "market/config.py"]
+
+
+def test_the_architecture_document_shows_the_machine_table_the_code_has() -> None:
+    from market.rentals import table_markdown
+
+    doc = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    shown = doc.split("<!-- machine-table -->")[1].split("<!-- /machine-table -->")[0].strip()
+    assert shown == table_markdown()

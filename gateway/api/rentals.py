@@ -13,7 +13,7 @@ from gateway.http import json_body, json_response, locale_of, require_user
 from gateway.keys import CHAT, CONFIG, MARKET, USER
 from gateway.routing import Param, Route
 from market.errors import InvalidInput, MarketError, NotFound
-from market.kdates import read_dates, seoul_today
+from market.rentals.kdates import read_dates
 from market.messages import render
 from market.rentals import DatesTaken
 
@@ -104,7 +104,7 @@ async def request_rental(request: web.Request) -> web.Response:
     body = await json_body(request)
     market = request.app[MARKET]
     if isinstance(body.get("dates"), str):
-        reading = read_dates(body["dates"], seoul_today())
+        reading = read_dates(body["dates"], market.rentals.clock.today())
         if reading is None:
             raise InvalidInput("rental.bad_dates", field="dates")
         start, end = reading.start, reading.end

@@ -16,7 +16,7 @@ from PIL import Image
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from market.config import Config
-from market.kdates import seoul_today
+from market.rentals.kdates import seoul_today
 from market.service import Market
 from tests.e2e.nodes import Node, start_node
 from tests.rentals.helpers import Bank

@@ -9,7 +9,7 @@ from datetime import timedelta
 import httpx
 
 from market.config import Config
-from market.kdates import seoul_today
+from market.rentals.kdates import seoul_today
 from market.service import Market
 from tests.e2e.nodes import start_node
 from tests.e2e.test_two_nodes import _person

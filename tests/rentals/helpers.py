@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from market.config import Config
-from market.kdates import seoul_today
+from market.rentals.kdates import seoul_today
 from market.service import Market
 from tests.conftest import item_fields
 
@@ -58,6 +58,10 @@ class Bank:
 
     async def reset(self) -> None:
         await self._call("POST", "/sandbox/reset")
+
+    async def land_count(self) -> int:
+        """How many transfers the bank is still sitting on (``late``: they land later)."""
+        return int((await self.balances())["late"])
 
     async def land(self) -> int:
         """The bank commits every "late" transfer now."""

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from market.kdates import DateReading, describe, read_dates
+from market.rentals.kdates import DateReading, describe, read_dates
 
 TODAY = date(2026, 11, 27)  # a Friday
 

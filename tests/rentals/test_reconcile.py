@@ -12,7 +12,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.app import MARKET
-from market.kdates import seoul_today
+from market.errors import Conflict, MarketError
+from market.rentals.kdates import seoul_today
 from market.service import Market
 from tests.rentals.helpers import Bank, billi, days, item, ledger_sum, link, settled, user
 
@@ -49,7 +50,7 @@ async def test_a_transfer_recorded_failed_that_the_bank_carried_out_goes_to_susp
     await market.rentals.accept(owner, c.id)
     await bank.fail("withdraw", "timeout", applied=True)  # the money moved; the answer was lost
     await bank.fail("result", "internal", times=50)  # and the bank will not say so
-    with pytest.raises(Exception):
+    with pytest.raises(MarketError):
         await market.rentals.pay_now(borrower, c.id)
     tid = await market.db.fetchval("SELECT id FROM transfers WHERE contract_id = %s", (c.id,))
     await billi(market.config, "transfers", "--settle", str(tid), "--as", "failed")  # an operator's wrong call
@@ -74,6 +75,7 @@ async def test_the_scheduler_reconciles_yesterday_once_and_shows_the_differences
             break
         await asyncio.sleep(0.05)
     await market.db.execute("DELETE FROM reconciliations")  # as if that round had not come yet
+    market.scheduler.reconcile_after_hour = 0  # (whatever the hour in Seoul now)
     await bank.reset()
     await bank.statement("extra", amount=5000, date=yesterday.strftime("%Y%m%d"))
     assert await market.scheduler.reconcile() == 1
@@ -97,3 +99,44 @@ async def test_an_access_token_that_expired_early_is_refreshed_and_the_payment_g
     assert await bank.balance_of(acct) == 1_000_000 - c.total
     assert await market.db.fetchval("SELECT access_token_enc FROM bank_links WHERE user_id = %s", (borrower,)) != before
     assert await market.db.fetchval("SELECT COUNT(*) FROM transfers WHERE contract_id = %s", (c.id,)) == 1
+
+
+async def test_a_refused_refresh_after_an_expired_token_fails_the_payment_and_it_can_be_paid_again(
+        market: Market, bank: Bank) -> None:
+    owner, borrower = await user(market), await user(market)
+    await link(market, bank, borrower, 1_000_000, "손님")
+    c, _ = await market.rentals.request(borrower, await item(market, owner), *days(2, 2))
+    await market.rentals.accept(owner, c.id)
+    assert market.billipay is not None
+    await market.db.execute("UPDATE bank_links SET refresh_token_enc = %s WHERE user_id = %s",
+                            (market.billipay.box.seal("revoked"), borrower))
+    await bank.fail("withdraw", "expired_token")
+    with pytest.raises(Conflict) as refused:
+        await market.rentals.pay_now(borrower, c.id)
+    assert refused.value.code == "pay.relink"  # nothing was sent: failed, not left in flight
+    assert await market.db.fetchval("SELECT state FROM transfers WHERE contract_id = %s", (c.id,)) == "failed"
+    await link(market, bank, borrower, 1_000_000, "손님")  # linked again
+    assert (await market.rentals.pay_now(borrower, c.id)).state == "PAID"
+
+
+async def test_a_transfer_still_open_when_its_day_was_reconciled_is_checked_again_later(
+        market: Market, bank: Bank) -> None:
+    owner, borrower = await user(market), await user(market)
+    acct = await link(market, bank, borrower, 1_000_000, "손님")
+    c, _ = await market.rentals.request(borrower, await item(market, owner), *days(2, 2))
+    await market.rentals.accept(owner, c.id)
+    await bank.fail("withdraw", "timeout", applied=True)
+    await bank.fail("result", "internal", times=50)
+    with pytest.raises(MarketError):
+        await market.rentals.pay_now(borrower, c.id)
+    market.scheduler.reconcile_after_hour = 0
+    clock = market.rentals.clock
+    clock.advance(days=1)  # the next morning: the day with the open transfer is reconciled
+    assert await market.scheduler.reconcile() == 0
+    tid = await market.db.fetchval("SELECT id FROM transfers WHERE contract_id = %s", (c.id,))
+    await market.rentals.settle_transfer(tid, "failed")  # later an operator decides, wrongly
+    assert await bank.balance_of(acct) == 1_000_000 - c.total
+    clock.advance(days=1)  # the morning after: the last days are reconciled again
+    assert await market.scheduler.reconcile() == 1
+    assert await market.db.fetchval("SELECT state FROM transfers WHERE id = %s", (tid,)) == "suspense"
+    assert await market.scheduler.reconcile() == 0  # once a day

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
 from gateway.keys import MARKET
-from market.kdates import seoul_today
+from market.rentals.kdates import seoul_today
 from tests.conftest import Chatter, _clean, sign_up
 from tests.rentals.helpers import Bank, link
 

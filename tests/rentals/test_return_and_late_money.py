@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from market.errors import Conflict, MarketError
+from market.mypage import my_page
 from market.service import Market
-from tests.rentals.helpers import Bank, days, item, ledger_sum, link, linked_balance, user
+from tests.rentals.helpers import Bank, billi, days, item, ledger_sum, link, linked_balance, user
 
 
 @pytest.fixture
@@ -84,7 +85,12 @@ async def test_an_owner_silent_for_a_day_is_taken_to_have_confirmed_with_fees_to
 
 async def test_a_declared_return_stops_the_daily_reminder_and_extensions(market: Market, bank: Bank) -> None:
     c, owner, borrower = await _in_use(market, bank, late_days=2)
+    await market.rentals.request_extension(borrower, c.id, days(2, 1)[0])
     await market.rentals.mark_returned(borrower, c.id)
+    with pytest.raises(Conflict) as late:  # the owner's old 연장 승인 button: no days to charge for any more
+        await market.rentals.approve_extension(owner, c.id)
+    assert late.value.code == "rental.return_declared"
+    await market.rentals.decline_extension(owner, c.id)
     await market.db.execute("UPDATE contracts SET overdue_reminded_on = NULL WHERE id = %s", (c.id,))
     assert (await market.rentals.tick())["reminded"] == 0
     with pytest.raises(Conflict) as refused:
@@ -102,18 +108,19 @@ async def test_fourteen_days_overdue_becomes_a_lost_claim_the_borrower_can_dispu
     await market.rentals.process_transfers()
     c = await market.rentals.get(c.id)
     assert c.state == "CLAIMED" and c.claim_kind == "lost"
-    assert (c.late_fee, c.claim_amount) == (15 * 1000, 50000 - 15 * 1000)  # the whole deposit, in all
+    # the whole deposit is claimed, and no late fees apart: they are part of what the borrower may dispute
+    assert (c.late_fee, c.claim_amount) == (0, 50000)
     claimed = [e for e in await market.rentals.events(c.id) if e["kind"] == "claimed"][0]
     assert claimed["actor_kind"] == "system" and claimed["data"]["automatic"]
-    # the rent and the late fees nobody disputes reached the owner at once; the rest waits for the answer
-    assert await linked_balance(market, bank, owner) == 1000 + 15 * 1000
-    assert await ledger_sum(market, f"escrow:{c.id}") == 50000 - 15 * 1000
+    # the rent nobody disputes reached the owner at once; the deposit waits for the answer
+    assert await linked_balance(market, bank, owner) == 1000
+    assert await ledger_sum(market, f"escrow:{c.id}") == 50000
     c = await market.rentals.dispute(borrower, c.id, "돌려드렸어요")
     c = await market.rentals.resolve(c.id, 10000, "일부만 인정")
     await market.rentals.process_transfers()
     assert c.state == "SETTLED" and await ledger_sum(market, f"escrow:{c.id}") == 0
-    assert await linked_balance(market, bank, owner) == 1000 + 15 * 1000 + 10000
-    assert await linked_balance(market, bank, borrower) == 1_000_000 - 1050 - 15 * 1000 - 10000
+    assert await linked_balance(market, bank, owner) == 1000 + 10000
+    assert await linked_balance(market, bank, borrower) == 1_000_000 - 1050 - 10000
     assert await ledger_sum(market) == 0
 
 
@@ -236,27 +243,49 @@ async def test_an_extension_charge_landing_while_overdue_puts_the_rental_back_in
 
 
 # -- an objection to a one-sided hand-over ------------------------------------------------------------------
-async def test_an_objection_stops_a_one_sided_hand_over_and_restarts_the_no_show_clock(
-        market: Market, bank: Bank) -> None:
+async def _handed_then_contested(market: Market, bank: Bank) -> tuple[Any, int, int, dict[str, Any]]:
     owner, borrower = await user(market), await user(market)
     await link(market, bank, owner, 0, "주인")
     acct = await link(market, bank, borrower, 1_000_000, "손님")
-    c, _ = await market.rentals.request(borrower, await item(market, owner), *days(0, 2))
+    c, _ = await market.rentals.request(borrower, await item(market, owner), *days(3, 2))
     await market.rentals.accept(owner, c.id)
     await market.rentals.pay_now(borrower, c.id)
     await market.rentals.hand_over(owner, c.id)  # 전달 완료 …
     with pytest.raises(Conflict):
         await market.rentals.object_handover(owner, c.id)  # (not one's own)
     c = await market.rentals.object_handover(borrower, c.id)  # … 아직 못 받았어요
-    assert c.owner_handed_at is None and c.handover_objected_at is not None
-    await market.db.execute("UPDATE contracts SET start_date = start_date - INTERVAL 1 DAY WHERE id = %s", (c.id,))
-    await market.db.execute("UPDATE contract_events SET created_at = created_at - INTERVAL 2 DAY"
-                            " WHERE contract_id = %s AND kind = 'paid'", (c.id,))
+    return c, owner, borrower, acct
+
+
+async def test_a_contested_hand_over_goes_to_an_operator_not_to_a_refund(market: Market, bank: Bank) -> None:
+    c, owner, borrower, acct = await _handed_then_contested(market, bank)
+    assert c.state == "DISPUTED" and c.claim_kind == "handover" and c.owner_handed_at is not None
+    for cancel in (market.rentals.cancel(borrower, c.id), market.rentals.cancel(owner, c.id)):
+        with pytest.raises(Conflict):  # nobody's word alone ends it: no refund to a borrower who may have it
+            await cancel
+    await market.db.execute("UPDATE contracts SET start_date = start_date - INTERVAL 5 DAY,"
+                            " handover_objected_at = handover_objected_at - INTERVAL 5 DAY WHERE id = %s", (c.id,))
     await market.rentals.tick()
-    assert (await market.rentals.get(c.id)).state == "PAID"  # the clock counts from the objection
-    await market.db.execute("UPDATE contracts SET handover_objected_at = handover_objected_at - INTERVAL 25 HOUR"
-                            " WHERE id = %s", (c.id,))
-    await market.rentals.tick()
+    assert (await market.rentals.get(c.id)).state == "DISPUTED"  # no timed edge takes it either
+    with pytest.raises(Conflict):
+        await market.rentals.resolve(c.id, 0)  # not a claim
+    assert await market.rentals.waiting_on_operator([c.id]) == {c.id}
+    page = await my_page(market, borrower)
+    assert page["borrowed"]["current"][0]["operator_note"] == "운영자가 확인하고 있어요 · 보통 2일 안에"
+    assert (await my_page(market, owner))["lent"]["current"][0]["operator_note"]
+    await market.chat.send(borrower, "손님", c.room_id, "문 앞에 두셨다는데 없었어요")  # a statement
+    out = await billi(market.config, "disputes")
+    assert f"#{c.id}" in out and "hand-over contested by the borrower" in out
+    assert "borrower: 문 앞에 두셨다는데 없었어요" in out
+    await billi(market.config, "disputes", "--resolve", str(c.id), "--handed", "yes", "--note", "사진 확인")
+    after = await market.rentals.get(c.id)
+    assert after.state == "IN_USE" and after.borrower_got_at is not None
+    assert await bank.balance_of(acct) == 1_000_000 - c.total
+
+
+async def test_an_operator_who_finds_nothing_was_handed_over_refunds_everything(market: Market, bank: Bank) -> None:
+    c, owner, borrower, acct = await _handed_then_contested(market, bank)
+    c = await market.rentals.resolve_handover(c.id, False, "전달 기록 없음")
     await market.rentals.process_transfers()
-    assert (await market.rentals.get(c.id)).state == "CANCELLED"
-    assert await bank.balance_of(acct) == 1_000_000
+    assert c.state == "CANCELLED" and await bank.balance_of(acct) == 1_000_000
+    assert await ledger_sum(market, f"escrow:{c.id}") == 0

@@ -8,7 +8,7 @@ from datetime import timedelta
 from aiohttp.test_utils import TestClient
 
 from gateway.keys import MARKET
-from market.kdates import seoul_today
+from market.rentals.kdates import seoul_today
 from market.service import Market
 from tests.rentals.helpers import Bank, paid_rental
 
@@ -51,4 +51,4 @@ async def test_one_broken_contract_never_stops_the_scheduler(client: TestClient)
     assert (await market.rentals.tick())["reminded"] == 0  # and only once
     async with client.get("/metrics") as resp:
         text = await resp.text()
-    assert 'billi_scheduler_failures_total{job="settle"} 2.0' in text  # the broken row, in each round
+    assert 'billi_scheduler_failures_total{job="auto_settle"} 2.0' in text  # the broken row, in each round

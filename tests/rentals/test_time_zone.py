@@ -29,5 +29,14 @@ async def test_deadlines_are_the_same_with_the_database_server_in_seoul(market: 
             due = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=m.rentals.rules.request_ttl_s)
             assert abs(c.expires_at - due) < timedelta(minutes=1)
             assert (await m.rentals.tick())["expired"] == 0  # not taken for 9 hours late
+            m.rentals.clock.advance(seconds=m.rentals.rules.request_ttl_s - 60)  # the one clock moves …
+            assert (await m.rentals.tick())["expired"] == 0
+            m.rentals.clock.advance(seconds=120)  # … past the deadline, and only then
+            assert (await m.rentals.tick())["expired"] == 1
+            # a stored time written with the clock (the event's) and one a connection's NOW() would write agree
+            # whatever the server's zone
+            stamp = await m.db.fetchval("SELECT created_at FROM contract_events WHERE contract_id = %s"
+                                        " AND kind = 'requested'", (c.id,))
+            assert abs(stamp - datetime.now(UTC).replace(tzinfo=None)) < timedelta(minutes=1)
     finally:
         await market.db.execute("SET GLOBAL time_zone = %s", (before,))

@@ -4,6 +4,7 @@ operator (never silently accepted)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -112,3 +113,36 @@ async def test_a_hand_over_pressed_days_before_the_start_counts_only_from_the_st
                             (cid,))
     await market.rentals.tick()
     assert (await market.rentals.get(cid)).state == "PAID"  # the rental starts in five days
+
+
+async def test_every_deadline_follows_the_one_clock(market: Market, bank: Bank) -> None:
+    """Nothing but the clock moves: a paid rental nobody hands over, a declared return nobody answers, a claim
+    nobody answers — each takes its timed edge exactly when the clock passes its deadline."""
+    clock = market.rentals.clock
+    c, owner, borrower, acct = await _contract(market, bank)  # starts today, two days
+    clock.advance(hours=23)
+    await market.rentals.tick()
+    assert (await market.rentals.get(c.id)).state == "PAID"
+    clock.advance(hours=26)  # a day after the start day began (and after the payment)
+    await market.rentals.tick()
+    await market.rentals.process_transfers()
+    assert (await market.rentals.get(c.id)).state == "CANCELLED" and await bank.balance_of(acct) == 1_000_000
+
+    clock.offset = timedelta()  # (back to today, for a new rental)
+    d, owner, borrower, _ = await _contract(market, bank)
+    await market.rentals.hand_over(owner, d.id)
+    await market.rentals.hand_over(borrower, d.id)
+    await market.rentals.mark_returned(borrower, d.id)
+    clock.advance(hours=23)
+    await market.rentals.tick()
+    assert (await market.rentals.get(d.id)).state == "IN_USE"
+    clock.advance(hours=2)
+    await market.rentals.tick()
+    assert (await market.rentals.get(d.id)).state == "RETURNED"  # the owner's silence confirmed it
+    await market.rentals.claim(owner, d.id, 1000, "흠집")
+    clock.advance(hours=71)
+    await market.rentals.tick()
+    assert (await market.rentals.get(d.id)).state == "CLAIMED"
+    clock.advance(hours=2)
+    await market.rentals.tick()
+    assert (await market.rentals.get(d.id)).state == "DISPUTED"

@@ -248,6 +248,9 @@ async def test_a_payout_refused_three_times_waits_for_an_operator_who_sends_it_a
     owner_purpose = f"payout:{cid}:{owner}"
     tries = await market.db.fetchall("SELECT state FROM transfers WHERE purpose = %s", (owner_purpose,))
     assert [t["state"] for t in tries] == ["failed"] * 3  # no fourth try by itself
+    held = [e["data"] for e in await market.rentals.events(cid) if e["kind"] == "payout_held"]
+    assert sorted(h["to"] for h in held) == ["borrower", "owner"]  # both told in the deal room
+    assert await market.rentals.waiting_on_operator([cid]) == {cid}  # and on my page
     listed = await billi(config, "payouts")
     assert owner_purpose in listed and f"refund:{cid}:" in listed
     last = await market.db.fetchval("SELECT MAX(id) FROM transfers WHERE purpose = %s", (owner_purpose,))

@@ -22,7 +22,8 @@
     $("profile").textContent = `${p.profile.nickname} · ${rating} · 완료한 거래 ${p.trust.completed}건 · 제때 반납 ${onTime} · 파손 청구 ${p.trust.claims}건`;
     $("nick").value = p.profile.nickname;
     list("my-items", p.items, (i) => `#${i.id} ${i.title} — ${i.rental_status_label} · 하루 ${won(i.price_per_day)}`);
-    const rental = (c) => `#${c.item_id} ${c.start_date} ~ ${c.end_date} · ${c.state} · ${won(c.total)}`;
+    const rental = (c) => `#${c.item_id} ${c.start_date} ~ ${c.end_date} · ${c.state} · ${won(c.total)}` +
+      (c.operator_note ? ` · ${c.operator_note}` : "");
     list("borrowed", [...p.borrowed.current, ...p.borrowed.past], rental);
     list("lent", [...p.lent.current, ...p.lent.past], rental);
     list("wishes", p.wishes, (i) => `#${i.id} ${i.title}`);

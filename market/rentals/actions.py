@@ -1,0 +1,288 @@
+"""``Rentals``: the contracts service — reading, and every action a person takes, each one edge of the machine
+(``machine.EDGES``) taken through ``apply``. The money (``money.py``), the dates (``availability.py``) and the
+scheduler's timed edges (``jobs.py``) are its other parts."""
+
+from __future__ import annotations
+
+from collections import Counter as CountOf
+from datetime import date, timedelta
+from typing import Any
+
+from market import validation as v
+from market.billipay import BilliPay
+from market.chat import Chat
+from market.db import Database
+from market.errors import Conflict, InvalidInput, NotFound
+from market.notifications import Notifications
+from market.rentals.availability import PAYMENT_OPEN, Availability
+from market.clock import Clock
+from market.rentals.contract import BUSY, FINAL, MAX_NOTE, OPEN, Contract, DatesTaken, Rules, contract_id, marks
+from market.rentals.jobs import Jobs
+from market.rentals.machine import EventHook, event_dict
+from market.rentals.money import PAYOUT_TRIES
+
+
+class Rentals(Jobs, Availability):
+    def __init__(self, db: Database, chat: Chat, pay: BilliPay | None, rules: Rules,
+                 notifications: Notifications | None = None, clock: Clock | None = None) -> None:
+        self.db = db
+        self.chat = chat
+        self.pay = pay
+        self.rules = rules
+        self.notifications = notifications
+        self.clock = clock or Clock()
+        self.on_event: EventHook | None = None
+        self._told: set[int] = set()  # people notified by transactions since the last ping
+        self.job_failures: CountOf[str] = CountOf()  # scheduler rows (or whole jobs) that failed, by job
+
+    # -- reading -----------------------------------------------------------------------------------------
+    async def get(self, contract_id_: Any, user_id: int | None = None) -> Contract:
+        """A contract; with ``user_id``, only for its parties (anyone else sees "not found")."""
+        cid = contract_id(contract_id_)
+        row = await self.db.fetchone("SELECT * FROM contracts WHERE id = %s", (cid,))
+        if row is None:
+            raise NotFound("rental.not_found")
+        c = Contract.from_row(row)
+        if user_id is not None and c.role(user_id) is None:
+            raise NotFound("rental.not_found")
+        return c
+
+    async def in_room(self, room_id: int, *, open_only: bool = True) -> Contract | None:
+        """The room's latest (open) contract."""
+        states = OPEN if open_only else (*OPEN, *FINAL)
+        row = await self.db.fetchone(
+            f"SELECT * FROM contracts WHERE room_id = %s AND state IN ({marks(states)}) ORDER BY id DESC LIMIT 1",
+            (room_id, *states))
+        return None if row is None else Contract.from_row(row)
+
+    async def mine(self, user_id: int, role: str = "borrower", limit: int = 50) -> list[Contract]:
+        column = "borrower_id" if role == "borrower" else "owner_id"
+        rows = await self.db.fetchall(f"SELECT * FROM contracts WHERE {column} = %s ORDER BY id DESC LIMIT %s",
+                                      (user_id, limit))
+        return [Contract.from_row(r) for r in rows]
+
+    async def events(self, contract_id_: int) -> list[dict[str, Any]]:
+        rows = await self.db.fetchall("SELECT * FROM contract_events WHERE contract_id = %s ORDER BY id",
+                                      (contract_id_,))
+        return [event_dict(r) for r in rows]
+
+    async def photos(self, contract_id_: int) -> list[dict[str, Any]]:
+        rows = await self.db.fetchall("SELECT user_id, stage, object_key, created_at FROM contract_photos"
+                                      " WHERE contract_id = %s ORDER BY id", (contract_id_,))
+        return [{"user_id": r["user_id"], "stage": r["stage"], "key": r["object_key"],
+                 "at": r["created_at"].isoformat(timespec="seconds") + "Z"} for r in rows]
+
+    async def waiting_on_operator(self, ids: list[int]) -> set[int]:
+        """Of these contracts, those whose money or claim waits for an operator: a dispute (a claim or a
+        contested hand-over), a transfer the bank never answered finally (review) or contradicted (suspense),
+        a payout refused three times."""
+        if not ids:
+            return set()
+        rows = await self.db.fetchall(
+            f"SELECT id FROM contracts WHERE id IN ({marks(ids)}) AND (state = 'DISPUTED' OR EXISTS (SELECT 1 FROM"
+            " transfers t WHERE t.contract_id = contracts.id AND (t.state IN ('review', 'suspense') OR"
+            " (t.direction = 'deposit' AND t.state = 'failed' AND t.id = (SELECT MAX(x.id) FROM transfers x WHERE"
+            " x.purpose = t.purpose) AND (SELECT COUNT(*) FROM transfers y WHERE y.purpose = t.purpose) >= %s))))",
+            (*ids, PAYOUT_TRIES))
+        return {int(r["id"]) for r in rows}
+
+    async def disputes(self) -> list[Contract]:
+        rows = await self.db.fetchall("SELECT * FROM contracts WHERE state = 'DISPUTED' ORDER BY updated_at")
+        return [Contract.from_row(r) for r in rows]
+
+    def quote(self, price_per_day: int, deposit: int, start: date, end: date) -> dict[str, int]:
+        days = (end - start).days + 1
+        rent = price_per_day * days
+        fee = self.rules.fee(rent)
+        return {"days": days, "rent": rent, "fee": fee, "deposit": deposit, "total": rent + fee + deposit}
+
+    # -- request -----------------------------------------------------------------------------------------
+    async def request(self, borrower_id: int, item_id: Any, start: date, end: date) -> tuple[Contract, bool]:
+        """A rental request; returns the contract and whether its deal room was just created."""
+        iid = contract_id(item_id, "item.not_found")
+        self.check_dates(start, end)
+        item = await self.db.fetchone("SELECT id, owner_id, status, price_per_day, deposit, available_from,"
+                                      " available_until FROM items WHERE id = %s", (iid,))
+        if item is None or item["status"] in ("deleted", "hidden"):
+            raise NotFound("item.not_found")
+        if item["owner_id"] == borrower_id:
+            raise Conflict("rental.own_item")
+        if start < item["available_from"] or (item["available_until"] and end > item["available_until"]):
+            until = item["available_until"]
+            raise InvalidInput("rental.outside_availability", field="dates", start=item["available_from"].isoformat(),
+                               end=until.isoformat() if until else "-")
+        room, created = await self.chat.open_deal_room(iid, borrower_id)
+        quote = self.quote(item["price_per_day"], item["deposit"], start, end)
+        now = self.clock.now()
+        async with self.db.transaction() as cur:
+            await cur.execute("SELECT id FROM items WHERE id = %s FOR UPDATE", (iid,))
+            await cur.execute(
+                "SELECT COUNT(*) AS n, SUM(item_id = %s) AS here FROM contracts WHERE borrower_id = %s"
+                " AND state IN ('REQUESTED','ACCEPTED') AND expires_at > %s", (iid, borrower_id, now))
+            mine = await cur.fetchone()
+            if mine["here"]:
+                raise Conflict("rental.already_requested")
+            # One open contract per deal room: its photos and commands must name one contract.
+            await cur.execute(f"SELECT 1 FROM contracts WHERE room_id = %s AND (state IN ({marks(BUSY)}) OR"
+                              f" {PAYMENT_OPEN}) LIMIT 1", (room.id, *BUSY))
+            if await cur.fetchone() is not None:
+                raise Conflict("rental.room_busy")
+            if mine["n"] >= self.rules.max_open_requests:
+                raise Conflict("rental.too_many_requests", max=self.rules.max_open_requests)
+            taken = await self.taken(cur, iid, start, end)
+            if not taken:
+                await cur.execute(
+                    "INSERT INTO contracts (item_id, owner_id, borrower_id, room_id, state, start_date, end_date,"
+                    " price_per_day, deposit, rent, fee, expires_at, created_at) VALUES (%s, %s, %s, %s, 'REQUESTED',"
+                    " %s, %s, %s, %s, %s, %s, %s, %s)",
+                    (iid, item["owner_id"], borrower_id, room.id, start, end, item["price_per_day"], item["deposit"],
+                     quote["rent"], quote["fee"], now + timedelta(seconds=self.rules.request_ttl_s), now))
+                cid = int(cur.lastrowid)
+                await self.event(cur, cid, "requested", "borrower", borrower_id, None, "REQUESTED",
+                                 {"days": quote["days"]})
+                made = await self.lock(cur, cid)
+        if taken:
+            raise DatesTaken(await self.free_ranges(iid, start, quote["days"]))
+        await self.flush(cid)
+        return made, created
+
+    # -- the owner's answer, cancelling ------------------------------------------------------------------
+    async def accept(self, owner_id: int, contract_id_: Any) -> Contract:
+        return await self.apply("accept", contract_id_, owner_id)
+
+    async def decline(self, owner_id: int, contract_id_: Any) -> Contract:
+        return await self.apply("decline", contract_id_, owner_id)
+
+    async def cancel(self, user_id: int, contract_id_: Any) -> Contract:
+        """The borrower withdraws (REQUESTED, ACCEPTED, or PAID before hand-over, by the refund rule); the owner
+        cancels an accepted or paid rental (always a full refund); the owner's "cancel" of a request declines it."""
+        c = await self.get(contract_id_, user_id)
+        if c.state == "REQUESTED" and c.role(user_id) == "owner":
+            return await self.decline(user_id, c.id)
+        return await self.apply("cancel", c.id, user_id)
+
+    # -- hand-over ---------------------------------------------------------------------------------------
+    async def hand_over(self, user_id: int, contract_id_: Any) -> Contract:
+        """The owner's "전달 완료" or the borrower's "수령 완료"; with both, the rental is IN_USE."""
+        def check(c: Contract) -> None:
+            if (c.owner_handed_at if c.role(user_id) == "owner" else c.borrower_got_at) is not None:
+                raise Conflict("rental.already_confirmed")
+
+        return await self.apply("hand_over", contract_id_, user_id, check=check)
+
+    async def object_handover(self, user_id: int, contract_id_: Any) -> Contract:
+        """"아직 못 받았어요" against the other side's one-sided hand-over confirmation: it never becomes both by
+        itself, and nobody's word alone ends it (no refund to a borrower who has the item, no rent to an owner
+        who kept it): the contract goes to an operator (DISPUTED), and both are told."""
+        c = await self.get(contract_id_, user_id)
+        return await self.apply("object_handover", c.id, user_id, data={"by": c.role(user_id)})
+
+    async def resolve_handover(self, contract_id_: Any, handed: bool, note: Any = "") -> Contract:
+        """An operator's decision on a contested hand-over: it happened (the rental runs, IN_USE) or it did
+        not (cancelled, everything refunded)."""
+        text = v.text({"note": note}, "note", max_len=MAX_NOTE, multiline=True, required=False, default="") or ""
+        return await self.apply("resolve_handed" if handed else "resolve_not_handed", contract_id_,
+                                values={"note": text}, data={"note": text})
+
+    # -- the return --------------------------------------------------------------------------------------
+    async def mark_returned(self, user_id: int, contract_id_: Any) -> Contract:
+        """"반납 완료" from the borrower declares the return (the owner is asked); "반납 받음" from the owner
+        confirms it: the item is back."""
+        c = await self.get(contract_id_, user_id)
+        if c.role(user_id) == "owner":
+            return await self.confirm_return(user_id, c.id)
+        return await self.declare_return(user_id, c.id)
+
+    async def declare_return(self, borrower_id: int, contract_id_: Any) -> Contract:
+        """The borrower says the item is back: the time is kept (late fees stop there once the owner confirms)
+        and the owner is asked; nothing else changes until the owner confirms, objects, or stays silent."""
+        return await self.apply("declare_return", contract_id_, borrower_id)
+
+    async def confirm_return(self, owner_id: int, contract_id_: Any) -> Contract:
+        """The owner's "반납 받음": RETURNED, late fees counted to the declared day; the inspection window starts."""
+        return await self.apply("confirm_return", contract_id_, owner_id)
+
+    async def object_return(self, owner_id: int, contract_id_: Any) -> Contract:
+        """The owner's "아직 못 받았어요": the declared return is withdrawn; the rental (and its late fees) runs on."""
+        return await self.apply("object_return", contract_id_, owner_id)
+
+    async def confirm_ok(self, owner_id: int, contract_id_: Any) -> Contract:
+        """The owner's "정상 반납": settle now, deposit back minus late fees."""
+        return await self.apply("confirm_ok", contract_id_, owner_id)
+
+    # -- claims ------------------------------------------------------------------------------------------
+    async def claim(self, owner_id: int, contract_id_: Any, amount: Any, note: Any) -> Contract:
+        """The owner's damage claim: 1 won to (deposit − late fees), within the inspection window. The rent (and
+        late fees) nobody disputes go to the owner now."""
+        c = await self.get(contract_id_, owner_id)
+        limit = self.claim_limit(c)
+        if isinstance(amount, bool) or not isinstance(amount, int) or not 1 <= amount <= max(limit, 1):
+            raise InvalidInput("rental.bad_claim", field="amount", max=limit)
+        text = v.text({"note": note}, "note", max_len=MAX_NOTE, multiline=True, required=False, default="") or ""
+
+        def check(c: Contract) -> None:
+            if amount > self.claim_limit(c):
+                raise InvalidInput("rental.bad_claim", field="amount", max=self.claim_limit(c))
+
+        if c.role(owner_id) == "owner" and c.state == "RETURNED":
+            await self.db.execute("UPDATE contract_photos SET stage = 'claim' WHERE contract_id = %s AND user_id = %s"
+                                  " AND stage = 'return'", (c.id, owner_id))
+        return await self.apply("claim", c.id, owner_id, values={"amount": amount, "note": text}, check=check,
+                                data={"amount": amount, "note": text})
+
+    async def report_lost(self, owner_id: int, contract_id_: Any) -> Contract:
+        """The owner's "분실": a claim for the whole deposit (late fees so far included), which the borrower
+        accepts or disputes like a damage claim. The rent nobody disputes goes to the owner now."""
+        return await self.apply("report_lost", contract_id_, owner_id)
+
+    async def accept_claim(self, borrower_id: int, contract_id_: Any) -> Contract:
+        return await self.apply("accept_claim", contract_id_, borrower_id)
+
+    async def dispute(self, borrower_id: int, contract_id_: Any, note: Any = "") -> Contract:
+        text = v.text({"note": note}, "note", max_len=MAX_NOTE, multiline=True, required=False, default="") or ""
+        return await self.apply("dispute", contract_id_, borrower_id, data={"note": text})
+
+    async def resolve(self, contract_id_: Any, amount: Any, note: Any = "") -> Contract:
+        """An operator's decision on a disputed claim: the owner gets ``amount`` (0 … the claim) of the deposit."""
+        c = await self.get(contract_id_)
+        if isinstance(amount, bool) or not isinstance(amount, int) or not 0 <= amount <= (c.claim_amount or 0):
+            raise InvalidInput("rental.bad_resolution", field="amount", max=c.claim_amount or 0)
+        text = v.text({"note": note}, "note", max_len=MAX_NOTE, multiline=True, required=False, default="") or ""
+        return await self.apply("resolve", c.id, values={"amount": amount, "note": text},
+                                data={"amount": amount, "note": text})
+
+    # -- extensions --------------------------------------------------------------------------------------
+    async def request_extension(self, borrower_id: int, contract_id_: Any, new_end: Any) -> Contract:
+        c = await self.get(contract_id_, borrower_id)
+        if not isinstance(new_end, date):
+            raise InvalidInput("rental.bad_dates", field="dates")
+        if new_end <= c.end_date or new_end < self.clock.today():
+            raise InvalidInput("rental.extension_not_later", field="dates")
+        if (new_end - c.start_date).days + 1 > self.rules.max_days:
+            raise InvalidInput("rental.too_long", field="dates", max=self.rules.max_days)
+        extra_days = (new_end - c.end_date).days
+        rent = extra_days * c.price_per_day
+        fee = self.rules.fee(rent)
+        async with self.db.transaction() as cur:
+            await cur.execute("SELECT id FROM items WHERE id = %s FOR UPDATE", (c.item_id,))
+            if await self.taken(cur, c.item_id, c.end_date + timedelta(days=1), new_end, exclude=c.id):
+                raise Conflict("rental.extension_taken")
+        return await self.apply("request_extension", c.id, borrower_id,
+                                values={"end": new_end, "rent": rent, "fee": fee},
+                                data={"end_date": new_end.isoformat(), "days": extra_days, "rent": rent, "fee": fee})
+
+    async def decline_extension(self, owner_id: int, contract_id_: Any) -> Contract:
+        return await self.apply("decline_extension", contract_id_, owner_id)
+
+    # -- evidence ----------------------------------------------------------------------------------------
+    async def add_photo(self, room_id: int, user_id: int, key: str) -> Contract | None:
+        """A party's photo in the deal room while the item changes hands (or comes back) is kept as evidence."""
+        c = await self.in_room(room_id)
+        if c is None or c.role(user_id) is None or c.state not in ("PAID", "IN_USE", "OVERDUE", "RETURNED",
+                                                                   "CLAIMED", "DISPUTED"):
+            return None
+        stage = {"PAID": "handover", "RETURNED": "return", "CLAIMED": "claim", "DISPUTED": "dispute"}.get(
+            c.state, "in_use")
+        await self.db.execute("INSERT IGNORE INTO contract_photos (contract_id, user_id, stage, object_key, created_at)"
+                              " VALUES (%s, %s, %s, %s, %s)", (c.id, user_id, stage, key[:255], self.clock.now()))
+        return c

@@ -1,0 +1,78 @@
+"""Which dates of an item are free. REQUESTED and ACCEPTED contracts hold their dates until ``expires_at`` (an
+accepted one whose payment may still land, past it too); PAID, IN_USE and OVERDUE ones (an overdue one up to
+today) book them, and an approved extension whose charge may still land holds its extra days. A new hold locks
+the item row first, so two overlapping holds on one item cannot both commit, whichever node they come from."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from market.errors import InvalidInput
+from market.rentals.contract import MAX_FUTURE_DAYS
+from market.rentals.machine import Machine
+
+# An accepted contract whose payment may still land holds its dates past the payment window (else the dates
+# could be given to someone else and the late payment would book them twice).
+PAYMENT_OPEN = ("(state = 'ACCEPTED' AND EXISTS (SELECT 1 FROM transfers t WHERE t.purpose = CONCAT('pay:', contracts.id)"
+                " AND t.state IN ('pending','sending','unknown','review')))")
+_HOLDS = ("(state IN ('PAID','IN_USE','OVERDUE') OR (state IN ('REQUESTED','ACCEPTED') AND expires_at > %(now)s)"
+          " OR " + PAYMENT_OPEN + ")")
+
+
+class Availability(Machine):
+    async def taken(self, cur: Any, item_id: int, start: date, end: date, exclude: int = 0) -> bool:
+        p = self.params(item=item_id, exclude=exclude, start=start, end=end)
+        await cur.execute(
+            "SELECT id FROM contracts WHERE item_id = %(item)s AND id <> %(exclude)s AND start_date <= %(end)s"
+            " AND (CASE WHEN state = 'OVERDUE' THEN GREATEST(end_date, %(today)s) ELSE end_date END) >= %(start)s"
+            f" AND {_HOLDS} LIMIT 1", p)
+        if await cur.fetchone() is not None:
+            return True
+        # an approved extension whose charge may still land holds its extra days too
+        await cur.execute(
+            "SELECT id FROM contracts WHERE item_id = %(item)s AND id <> %(exclude)s AND ext_end_date IS NOT NULL"
+            " AND end_date < %(end)s AND ext_end_date >= %(start)s AND EXISTS (SELECT 1 FROM transfers t WHERE"
+            " t.purpose = CONCAT('ext:', contracts.id) AND t.state IN ('pending','sending','unknown','review'))"
+            " LIMIT 1", p)
+        return await cur.fetchone() is not None
+
+    async def free_ranges(self, item_id: int, start: date, days: int, count: int = 3) -> list[tuple[date, date]]:
+        """The free ranges of ``days`` days nearest to ``start`` (never in the past, within the item's dates)."""
+        item = await self.db.fetchone("SELECT available_from, available_until FROM items WHERE id = %s", (item_id,))
+        if item is None:
+            return []
+        p = self.params(item=item_id)
+        today = p["today"]
+        rows = await self.db.fetchall(
+            "SELECT start_date, (CASE WHEN state = 'OVERDUE' THEN GREATEST(end_date, %(today)s) ELSE end_date END)"
+            f" AS e FROM contracts WHERE item_id = %(item)s AND end_date >= %(today)s AND {_HOLDS}", p)
+        busy = [(r["start_date"], r["e"]) for r in rows]
+        lo = max(today, item["available_from"])
+        hi = item["available_until"] or today + timedelta(days=MAX_FUTURE_DAYS)
+
+        def free(s: date) -> bool:
+            e = s + timedelta(days=days - 1)
+            return s >= lo and e <= hi and not any(b0 <= e and b1 >= s for b0, b1 in busy)
+
+        found: list[tuple[date, date]] = []
+        for step in range(1, MAX_FUTURE_DAYS):
+            for s in (start + timedelta(days=step), start - timedelta(days=step)):
+                if free(s) and all(abs((s - f[0]).days) >= days for f in found):
+                    found.append((s, s + timedelta(days=days - 1)))
+            if len(found) >= count:
+                break
+        return sorted(found[:count])
+
+    def check_dates(self, start: Any, end: Any) -> None:
+        if not isinstance(start, date) or not isinstance(end, date):
+            raise InvalidInput("rental.bad_dates", field="dates")
+        today = self.clock.today()
+        if start < today:
+            raise InvalidInput("rental.past_dates", field="dates")
+        if end < start:
+            raise InvalidInput("rental.reversed_dates", field="dates")
+        if (end - start).days + 1 > self.rules.max_days:
+            raise InvalidInput("rental.too_long", field="dates", max=self.rules.max_days)
+        if start > today + timedelta(days=MAX_FUTURE_DAYS):
+            raise InvalidInput("rental.too_far", field="dates")

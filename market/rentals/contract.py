@@ -1,0 +1,148 @@
+"""A rental contract as stored, the rules it is held to, and the state sets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
+from datetime import date, datetime
+from typing import Any
+
+from market.config import Config
+from market.db import Row
+from market.errors import Conflict, NotFound
+
+
+HOLDING = ("PAID", "IN_USE", "OVERDUE")          # booked
+PENDING = ("REQUESTED", "ACCEPTED")              # held until expires_at
+OPEN = (*PENDING, *HOLDING, "RETURNED", "CLAIMED", "DISPUTED")
+FINAL = ("SETTLED", "DECLINED", "CANCELLED", "EXPIRED")
+BUSY = (*HOLDING, "RETURNED", "CLAIMED", "DISPUTED")  # a deal room takes no new request while one is here
+STATES = (*OPEN, *FINAL)
+MAX_NOTE = 500
+MAX_FUTURE_DAYS = 365
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    fee_percent: int = 5
+    request_ttl_s: int = 24 * 3600
+    payment_window_s: int = 24 * 3600
+    free_cancel_s: int = 24 * 3600
+    late_cancel_percent: int = 50
+    claim_window_s: int = 72 * 3600
+    max_days: int = 60
+    max_open_requests: int = 5
+    no_show_s: int = 24 * 3600
+    return_confirm_s: int = 24 * 3600
+    lost_after_days: int = 14
+
+    @classmethod
+    def from_config(cls, config: Config) -> Rules:
+        return cls(config.rental_fee_percent, config.rental_request_ttl_h * 3600,
+                   config.rental_payment_window_h * 3600, config.rental_free_cancel_h * 3600,
+                   config.rental_late_cancel_percent, config.rental_claim_window_h * 3600,
+                   config.rental_max_days, no_show_s=config.rental_no_show_h * 3600,
+                   return_confirm_s=config.rental_return_confirm_h * 3600,
+                   lost_after_days=config.rental_lost_after_days)
+
+    def fee(self, rent: int) -> int:
+        return (rent * self.fee_percent + 50) // 100
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    id: int
+    item_id: int
+    owner_id: int
+    borrower_id: int
+    room_id: int
+    state: str
+    start_date: date
+    end_date: date
+    price_per_day: int
+    deposit: int
+    rent: int
+    fee: int
+    extra_rent: int
+    extra_fee: int
+    late_fee: int
+    claim_kind: str | None
+    claim_amount: int | None
+    claim_note: str | None
+    resolution_note: str | None
+    ext_end_date: date | None
+    ext_rent: int | None
+    ext_fee: int | None
+    owner_handed_at: datetime | None
+    borrower_got_at: datetime | None
+    return_declared_at: datetime | None
+    handover_objected_at: datetime | None
+    expires_at: datetime | None
+    returned_at: datetime | None
+    settled_at: datetime | None
+    reminders: str
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Row) -> Contract:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+    def but(self, **changes: Any) -> Contract:
+        return Contract(**{**asdict(self), **changes})
+
+    @property
+    def days(self) -> int:
+        return (self.end_date - self.start_date).days + 1
+
+    @property
+    def total(self) -> int:
+        """What the borrower pays at first: rent + fee + deposit."""
+        return self.rent + self.fee + self.deposit
+
+    def lateness(self, day: date) -> tuple[int, int]:
+        """Days late on ``day`` and the late fee so far: the daily price per day, at most the deposit."""
+        days = max(0, (day - self.end_date).days)
+        return days, min(self.deposit, days * self.price_per_day)
+
+    def role(self, user_id: int | None) -> str | None:
+        if user_id == self.owner_id:
+            return "owner"
+        if user_id == self.borrower_id:
+            return "borrower"
+        return None
+
+    def public(self) -> dict[str, Any]:
+        out = asdict(self)
+        for k, val in out.items():
+            if isinstance(val, datetime):
+                out[k] = val.isoformat(timespec="seconds") + "Z"
+            elif isinstance(val, date):
+                out[k] = val.isoformat()
+        out["days"] = self.days
+        out["total"] = self.total
+        return out
+
+
+class DatesTaken(Conflict):
+    """The dates overlap another hold; ``free`` lists the nearest free ranges of the same length."""
+
+    def __init__(self, free: list[tuple[date, date]]) -> None:
+        super().__init__("rental.dates_taken")
+        self.free = free
+
+
+def contract_id(raw: Any, code: str = "rental.not_found") -> int:
+    """A contract (or item) id from untrusted input; anything else is "not found"."""
+    if isinstance(raw, bool):
+        raise NotFound(code)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise NotFound(code) from None
+    if not 0 < value < 2**62:
+        raise NotFound(code)
+    return value
+
+
+def marks(values: Iterable[Any]) -> str:
+    return ", ".join(["%s"] * len(list(values)))

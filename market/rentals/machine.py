@@ -1,0 +1,387 @@
+"""The contract machine as one table, and the one way a contract changes (``Machine.apply``).
+
+Each ``Edge`` is a row: the action, the states it leaves, the state it enters (or stays), who may take it, the
+guards it needs (SQL conditions on the locked row, with the clock's ``now``/``today`` and the rules as
+parameters), the columns it sets, and its effect (``money.py``: ledger movements and payouts, or what a message
+needs to say). The people's actions (``actions.py``) and the scheduler's timed edges (``jobs.py``: every SYSTEM
+edge, found by the same guards) all go through ``apply``; DESIGN §5's diagram and ``docs/ARCHITECTURE.md`` show
+this table (``table_markdown`` prints it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pymysql
+
+from market.errors import Conflict, Forbidden, NotFound
+from market.rentals.contract import FINAL, Contract, contract_id, marks
+
+if TYPE_CHECKING:
+    from market.chat import Chat
+    from market.db import Database
+    from market.notifications import Notifications
+    from market.clock import Clock
+    from market.rentals.contract import Rules
+
+log = logging.getLogger("billi.rentals")
+
+OWNER, BORROWER = frozenset({"owner"}), frozenset({"borrower"})
+PARTIES, SYSTEM, OPERATOR = frozenset({"owner", "borrower"}), frozenset({"system"}), frozenset({"operator"})
+BANK = frozenset({"bank"})  # the bank's answer to a transfer moves it (money.py)
+VIA_BANK = ("pay", "approve_extension", "payment_lands_late")  # taken by money.py around a bank call, not by apply
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    sql: str  # a condition on the contract row (``contracts``), with %(name)s parameters
+    error: str = "rental.wrong_state"
+    what: str = ""  # for the table
+
+
+# The time guards and the other conditions an edge may need. Parameters: now (UTC), today / tomorrow (Seoul),
+# lost_cutoff, every field of Rules, role, and the values the action brings (amount, note, end …).
+GUARDS: dict[str, Guard] = {
+    "unexpired": Guard("expires_at > %(now)s", "rental.expired", "before expires_at"),
+    "not_started": Guard("start_date >= %(today)s", "rental.started", "start day not passed"),
+    "before_handover": Guard("owner_handed_at IS NULL AND borrower_got_at IS NULL", "rental.cancel_after_handover",
+                             "nobody confirmed the hand-over"),
+    "in_claim_window": Guard("returned_at > %(now)s - INTERVAL %(claim_window_s)s SECOND",
+                             "rental.claim_window_closed", "within claim_window of the return"),
+    "no_extension_pending": Guard("ext_end_date IS NULL", "rental.extension_pending", "no extension asked"),
+    "extension_pending": Guard("ext_end_date IS NOT NULL", "rental.no_extension", "an extension asked"),
+    "no_return_declared": Guard("return_declared_at IS NULL", "rental.return_declared", "no return declared"),
+    "return_declared": Guard("return_declared_at IS NOT NULL", "rental.nothing_to_object", "a return declared"),
+    "handover_disputed": Guard("claim_kind = 'handover'", "rental.wrong_state", "a contested hand-over"),
+    "claim_disputed": Guard("claim_kind IN ('damage', 'lost')", "rental.wrong_state", "a contested claim"),
+    "other_side_confirmed": Guard("IF(%(role)s = 'owner', borrower_got_at, owner_handed_at) IS NOT NULL"
+                                  " AND IF(%(role)s = 'owner', owner_handed_at, borrower_got_at) IS NULL",
+                                  "rental.nothing_to_object", "only the other side confirmed"),
+    # timed (the scheduler finds the rows by them, and apply checks them again on the locked row)
+    "hold_lapsed": Guard("expires_at <= %(now)s", what="expires_at passed"),
+    "past_end": Guard("end_date < %(today)s", what="end date passed"),
+    "no_show_due": Guard(
+        "owner_handed_at IS NULL AND borrower_got_at IS NULL AND GREATEST(TIMESTAMP(start_date) - INTERVAL 9 HOUR,"
+        " COALESCE((SELECT MAX(e.created_at) FROM contract_events e WHERE e.contract_id = contracts.id AND"
+        " e.kind = 'paid'), '2000-01-01'), COALESCE(handover_objected_at, '2000-01-01'))"
+        " + INTERVAL %(no_show_s)s SECOND <= %(now)s",
+        what="nobody confirmed the hand-over no_show after the start day began (or the payment)"),
+    "one_sided_a_day": Guard(
+        "((GREATEST(owner_handed_at, TIMESTAMP(start_date) - INTERVAL 9 HOUR) <= %(now)s - INTERVAL 1 DAY"
+        " AND borrower_got_at IS NULL) OR (GREATEST(borrower_got_at, TIMESTAMP(start_date) - INTERVAL 9 HOUR)"
+        " <= %(now)s - INTERVAL 1 DAY AND owner_handed_at IS NULL))",
+        what="one side confirmed a day ago (from the start day), the other silent"),
+    "return_unanswered": Guard("return_declared_at <= %(now)s - INTERVAL %(return_confirm_s)s SECOND",
+                               what="return declared return_confirm ago, the owner silent"),
+    "lost_due": Guard("end_date < %(lost_cutoff)s AND return_declared_at IS NULL",
+                      what="lost_after_days past the end date, no return declared"),
+    "claim_unanswered": Guard(
+        "(SELECT MAX(e.created_at) FROM contract_events e WHERE e.contract_id = contracts.id AND e.kind = 'claimed')"
+        " <= %(now)s - INTERVAL %(claim_window_s)s SECOND", what="claim unanswered for claim_window"),
+    "claim_window_over": Guard("returned_at <= %(now)s - INTERVAL %(claim_window_s)s SECOND",
+                               what="claim_window since the return, no claim"),
+    "starts_tomorrow": Guard("start_date = %(tomorrow)s AND FIND_IN_SET('starts_tomorrow', reminders) = 0",
+                             what="the day before the start, once"),
+    "due_tomorrow": Guard("end_date = %(tomorrow)s AND FIND_IN_SET('due_tomorrow', reminders) = 0",
+                          what="the day before the end, once"),
+    "due_today": Guard("end_date = %(today)s AND FIND_IN_SET('due_today', reminders) = 0", what="the end day, once"),
+    "overdue_today": Guard("end_date < %(today)s AND return_declared_at IS NULL AND (overdue_reminded_on IS NULL"
+                           " OR overdue_reminded_on < %(today)s)", what="each overdue day, once, until declared"),
+}
+
+Pick = Callable[[Contract, str], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    action: str
+    event: str | Pick  # the contract_events kind it writes (by contract and role when it depends on them)
+    sources: tuple[str, ...]
+    to: str | Pick | None  # the next state; None: it stays
+    roles: frozenset[str]
+    guards: tuple[str, ...] = ()
+    sets: dict[str, str] = field(default_factory=dict)  # column → SQL expression
+    effect: str | None = None  # money.py's Money.effect_<name>(cur, before, after, params)
+    data: dict[str, Any] = field(default_factory=dict)  # into the event, always
+    note: str = ""  # for the table
+
+    def event_for(self, c: Contract, role: str) -> str:
+        kind = self.event(c, role) if callable(self.event) else self.event
+        assert kind is not None
+        return kind
+
+    def target(self, c: Contract, role: str) -> str:
+        to = self.to(c, role) if callable(self.to) else self.to
+        return to or c.state
+
+
+def _handover_event(c: Contract, role: str) -> str:
+    other = c.borrower_got_at if role == "owner" else c.owner_handed_at
+    return "in_use" if other is not None else ("handed" if role == "owner" else "received")
+
+
+def _handover_to(c: Contract, role: str) -> str | None:
+    return "IN_USE" if _handover_event(c, role) == "in_use" else None
+
+
+NOW = "%(now)s"
+_REMIND = "CONCAT_WS(',', NULLIF(reminders, ''), '{}')"
+EDGES: dict[str, Edge] = {e.action: e for e in (
+    # -- people ------------------------------------------------------------------------------------------
+    Edge("accept", "accepted", ("REQUESTED",), "ACCEPTED", OWNER, ("unexpired", "not_started"),
+         {"expires_at": "%(now)s + INTERVAL %(payment_window_s)s SECOND"}, note="dates held for payment_window"),
+    Edge("decline", "declined", ("REQUESTED",), "DECLINED", OWNER),
+    Edge("cancel", "cancelled", ("REQUESTED", "ACCEPTED", "PAID"), "CANCELLED", PARTIES, ("before_handover",),
+         effect="cancel", note="PAID: refund by the cancel rule (owner: all)"),
+    Edge("pay", "paid", ("ACCEPTED",), "PAID", BORROWER, ("unexpired", "not_started"),
+         note="a withdrawal; the bank's answer moves it (late: only if not started and the dates are free)"),
+    Edge("payment_lands_late", "late_payment_refunded", ("ACCEPTED",), "EXPIRED", BANK,
+         note="started or dates taken meanwhile: all refunded"),
+    Edge("hand_over", _handover_event, ("PAID",), _handover_to, PARTIES, sets={
+        "owner_handed_at": "IF(%(role)s = 'owner', %(now)s, owner_handed_at)",
+        "borrower_got_at": "IF(%(role)s = 'borrower', %(now)s, borrower_got_at)"},
+         note="전달 완료 / 수령 완료; both → IN_USE"),
+    Edge("object_handover", "handover_objected", ("PAID",), "DISPUTED", PARTIES, ("other_side_confirmed",),
+         {"claim_kind": "'handover'", "claim_amount": "0", "handover_objected_at": NOW},
+         note="아직 못 받았어요 against the other's confirmation: an operator decides"),
+    Edge("resolve_handed", "handover_resolved", ("DISPUTED",), "IN_USE", OPERATOR, ("handover_disputed",), {
+        "owner_handed_at": "COALESCE(owner_handed_at, %(now)s)", "borrower_got_at": "COALESCE(borrower_got_at,"
+        " %(now)s)", "resolution_note": "%(note)s"}, data={"handed": True}, note="billi disputes: it was handed over"),
+    Edge("resolve_not_handed", "handover_resolved", ("DISPUTED",), "CANCELLED", OPERATOR, ("handover_disputed",),
+         {"resolution_note": "%(note)s"}, effect="refund_all", data={"handed": False},
+         note="billi disputes: it was not: all refunded"),
+    Edge("request_extension", "extension_requested", ("IN_USE", "OVERDUE"), None, BORROWER,
+         ("no_extension_pending", "no_return_declared"),
+         {"ext_end_date": "%(end)s", "ext_rent": "%(rent)s", "ext_fee": "%(fee)s"}, effect="extension_unchanged"),
+    Edge("decline_extension", "extension_declined", ("IN_USE", "OVERDUE"), None, OWNER, ("extension_pending",),
+         {"ext_end_date": "NULL", "ext_rent": "NULL", "ext_fee": "NULL"}, effect="extension_unchanged"),
+    Edge("approve_extension", "extended", ("IN_USE", "OVERDUE"), None, OWNER, ("extension_pending", "no_return_declared"),
+         note="the extra rent withdrawn; its landing moves the end date (RETURNED too)"),
+    Edge("declare_return", "return_declared", ("IN_USE", "OVERDUE"), None, BORROWER, ("no_return_declared",),
+         {"return_declared_at": NOW}, effect="lateness", note="반납 완료: the owner is asked"),
+    Edge("object_return", "return_objected", ("IN_USE", "OVERDUE"), None, OWNER, ("return_declared",),
+         {"return_declared_at": "NULL"}, note="아직 못 받았어요: fees run on"),
+    Edge("confirm_return", "returned", ("IN_USE", "OVERDUE"), "RETURNED", OWNER, (),
+         {"returned_at": NOW}, effect="late_fees", note="반납 받음: late fees to the declared day"),
+    Edge("confirm_ok", "settled", ("RETURNED",), "SETTLED", OWNER, (), {"settled_at": NOW}, effect="settle",
+         note="정상 반납"),
+    Edge("claim", "claimed", ("RETURNED",), "CLAIMED", OWNER, ("in_claim_window",),
+         {"claim_kind": "'damage'", "claim_amount": "%(amount)s", "claim_note": "%(note)s"}, effect="undisputed",
+         data={"claim_kind": "damage"}, note="파손 ≤ deposit − late fees; undisputed rent paid now"),
+    Edge("report_lost", "claimed", ("IN_USE", "OVERDUE"), "CLAIMED", OWNER, (),
+         {"claim_kind": "'lost'", "claim_note": "''", "return_declared_at": "NULL"}, effect="lost",
+         data={"claim_kind": "lost", "note": ""}, note="분실: the whole deposit (no late fees apart); rent paid now"),
+    Edge("accept_claim", "claim_accepted", ("CLAIMED",), "SETTLED", BORROWER, (), {"settled_at": NOW},
+         effect="settle_claim"),
+    Edge("dispute", "disputed", ("CLAIMED",), "DISPUTED", BORROWER),
+    Edge("resolve", "resolved", ("DISPUTED",), "SETTLED", OPERATOR, ("claim_disputed",),
+         {"claim_amount": "%(amount)s", "resolution_note": "%(note)s", "settled_at": NOW},
+         effect="settle_decision", note="billi disputes --resolve: 0 … the claim"),
+    # -- time (jobs.py runs these in this order, the money ones first) -----------------------------------
+    Edge("auto_settle", "settled", ("RETURNED",), "SETTLED", SYSTEM, ("claim_window_over",),
+         {"settled_at": NOW}, effect="settle", data={"automatic": True}),
+    Edge("no_show", "no_show", ("PAID",), "CANCELLED", SYSTEM, ("no_show_due",), effect="refund_all"),
+    Edge("claim_unanswered", "disputed", ("CLAIMED",), "DISPUTED", SYSTEM, ("claim_unanswered",),
+         data={"note": "", "unanswered": True}, note="never silently accepted"),
+    Edge("handover_timeout", "in_use", ("PAID",), "IN_USE", SYSTEM, ("one_sided_a_day",), {
+        "owner_handed_at": "COALESCE(owner_handed_at, %(now)s)",
+        "borrower_got_at": "COALESCE(borrower_got_at, %(now)s)"}),
+    Edge("return_unanswered", "returned", ("IN_USE", "OVERDUE"), "RETURNED", SYSTEM, ("return_unanswered",),
+         {"returned_at": NOW}, effect="late_fees", data={"automatic": True}),
+    Edge("lost_overdue", "claimed", ("IN_USE", "OVERDUE"), "CLAIMED", SYSTEM, ("lost_due",),
+         {"claim_kind": "'lost'", "claim_note": "''"}, effect="lost",
+         data={"claim_kind": "lost", "note": "", "automatic": True}),
+    Edge("expire", "expired", ("REQUESTED", "ACCEPTED"), "EXPIRED", SYSTEM, ("hold_lapsed",),
+         effect="no_payment_in_flight", note="not while a payment may land"),
+    Edge("overdue", "overdue", ("IN_USE",), "OVERDUE", SYSTEM, ("past_end",)),
+    Edge("remind_start", "starts_tomorrow", ("PAID",), None, SYSTEM, ("starts_tomorrow",),
+         {"reminders": _REMIND.format("starts_tomorrow")}),
+    Edge("remind_due_tomorrow", "due_tomorrow", ("IN_USE",), None, SYSTEM, ("due_tomorrow",),
+         {"reminders": _REMIND.format("due_tomorrow")}),
+    Edge("remind_due_today", "due_today", ("IN_USE",), None, SYSTEM, ("due_today",),
+         {"reminders": _REMIND.format("due_today")}),
+    Edge("remind_overdue", "still_overdue", ("OVERDUE",), None, SYSTEM, ("overdue_today",),
+         {"overdue_reminded_on": "%(today)s"}, effect="lateness"),
+)}
+TIMED = [e for e in EDGES.values() if e.roles == SYSTEM]
+
+# Which contract events notify whom (besides the deal-room message itself).
+NOTIFY: dict[str, tuple[tuple[str, str], ...]] = {
+    "requested": (("owner", "request_received"),),
+    "accepted": (("borrower", "request_accepted"),),
+    "declined": (("borrower", "request_declined"),),
+    "paid": (("owner", "payment_received"),),
+    "starts_tomorrow": (("owner", "starts_tomorrow"), ("borrower", "starts_tomorrow")),
+    "due_today": (("borrower", "due_today"),),
+    "overdue": (("borrower", "overdue"), ("owner", "overdue")),
+    "still_overdue": (("borrower", "overdue"),),
+    "returned": (("owner", "return_confirmed"), ("borrower", "return_confirmed")),
+    "claimed": (("borrower", "claim_filed"),),
+    "return_declared": (("owner", "return_declared"),),
+    "return_objected": (("borrower", "return_objected"),),
+    "handover_objected": (("owner", "handover_disputed"), ("borrower", "handover_disputed")),
+    "handover_resolved": (("owner", "dispute_resolved"), ("borrower", "dispute_resolved")),
+    "resolved": (("owner", "dispute_resolved"), ("borrower", "dispute_resolved")),
+}
+
+EventHook = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def table_markdown() -> str:
+    """The machine as a Markdown table (docs/ARCHITECTURE.md carries it; a test keeps the two the same)."""
+    rows = ["| action | from | → to | who | guards | effect | |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for e in EDGES.values():
+        to = e.to if isinstance(e.to, str) else ("(stays)" if e.to is None else "IN_USE when both")
+        guards = ", ".join(GUARDS[g].what or g for g in e.guards) or "-"
+        rows.append(f"| `{e.action}` | {', '.join(e.sources)} | {to} | {', '.join(sorted(e.roles))} | {guards} |"
+                    f" {e.effect or '-'} | {e.note} |")
+    return "\n".join(rows)
+
+
+class Machine:
+    """The one way a contract changes; mixed into ``Rentals``."""
+
+    db: Database
+    chat: Chat
+    rules: Rules
+    clock: Clock
+    notifications: Notifications | None
+    on_event: EventHook | None
+    _told: set[int]
+    if TYPE_CHECKING:
+        async def send_payouts(self, cid: int) -> None: ...
+        async def get(self, contract_id: Any, user_id: int | None = None) -> Contract: ...
+
+    def params(self, cid: int = 0, role: str = "", **values: Any) -> dict[str, Any]:
+        """What guards and column expressions may name: the clock, the rules, the actor's role, the values."""
+        now, today = self.clock.now(), self.clock.today()
+        return {"id": cid, "now": now, "today": today, "tomorrow": today + timedelta(days=1),
+                "lost_cutoff": today - timedelta(days=self.rules.lost_after_days), "role": role,
+                **asdict(self.rules), **values}
+
+    async def guard(self, cur: Any, name: str, p: dict[str, Any]) -> None:
+        g = GUARDS[name]
+        await cur.execute(f"SELECT 1 FROM contracts WHERE id = %(id)s AND ({g.sql})", p)
+        if await cur.fetchone() is None:
+            raise Conflict(g.error, hours=self.rules.claim_window_s // 3600)
+
+    async def apply(self, action: str, contract: Any, actor_id: int | None = None, *,
+                    values: dict[str, Any] | None = None, data: dict[str, Any] | None = None,
+                    check: Callable[[Contract], None] | None = None) -> Contract:
+        """Take one edge of the table on one contract, in one transaction: lock the row, check the actor's role
+        (a stranger is told "not found"), the state, the guards and ``check``; set the state and the edge's
+        columns; run its effect; write the event. Then announce it and send what the effect queued."""
+        edge = EDGES[action]
+        cid = contract_id(contract)
+        result: Contract | None = None
+        for attempt in range(4):
+            try:
+                async with self.db.transaction() as cur:
+                    c = await self.lock(cur, cid)
+                    if actor_id is not None:
+                        role = c.role(actor_id)
+                        if role is None:
+                            raise NotFound("rental.not_found")
+                    else:
+                        role = "operator" if edge.roles == OPERATOR else "system"
+                    if role not in edge.roles:
+                        raise Forbidden("rental.only_owner" if edge.roles == OWNER else
+                                        "rental.only_borrower" if edge.roles == BORROWER else "rental.not_allowed")
+                    if c.state not in edge.sources:
+                        raise Conflict("rental.wrong_state", state=c.state)
+                    p = self.params(cid, role, **(values or {}))
+                    for name in edge.guards:
+                        await self.guard(cur, name, p)
+                    if check:
+                        check(c)
+                    kind, to = edge.event_for(c, role), edge.target(c, role)
+                    sets = "".join(f", {column} = {expr}" for column, expr in edge.sets.items())
+                    await cur.execute(f"UPDATE contracts SET state = %(to)s{sets} WHERE id = %(id)s", {**p, "to": to})
+                    after = await self.lock(cur, cid)
+                    extra = await getattr(self, f"effect_{edge.effect}")(cur, c, after, p) if edge.effect else {}
+                    await self.event(cur, cid, kind, role, actor_id, c.state, to,
+                                     {**edge.data, **(data or {}), **extra})
+                    result = await self.lock(cur, cid)
+                break
+            except pymysql.err.OperationalError as e:
+                if e.args[0] not in (1213, 1205) or attempt == 3:  # a deadlock or lock wait: the whole edge again
+                    raise
+        assert result is not None
+        await self.flush(cid)
+        if edge.effect:
+            await self.send_payouts(cid)
+            return await self.get(cid)  # payouts may have written their own events meanwhile
+        return result
+
+    async def lock(self, cur: Any, cid: int) -> Contract:
+        await cur.execute("SELECT * FROM contracts WHERE id = %s FOR UPDATE", (cid,))
+        row = await cur.fetchone()
+        if row is None:
+            raise NotFound("rental.not_found")
+        return Contract.from_row(row)
+
+    async def event(self, cur: Any, cid: int, kind: str, actor_kind: str, actor_id: int | None,
+                    from_state: str | None, to_state: str, data: dict[str, Any] | None) -> None:
+        """The contract's history (and the notifications of the people it concerns), in the change's transaction."""
+        await cur.execute(
+            "INSERT INTO contract_events (contract_id, kind, actor_kind, actor_id, from_state, to_state, data,"
+            " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (cid, kind, actor_kind, actor_id, from_state, to_state,
+             json.dumps(data or {}, ensure_ascii=False, default=str), self.clock.now()))
+        event_id = int(cur.lastrowid)
+        if self.notifications is None:
+            return
+        ends = to_state in FINAL and from_state not in FINAL and from_state != to_state
+        if kind not in NOTIFY and not ends:
+            return
+        await cur.execute("SELECT c.owner_id, c.borrower_id, c.room_id, c.item_id, i.title FROM contracts c"
+                          " JOIN items i ON i.id = c.item_id WHERE c.id = %s", (cid,))
+        c = await cur.fetchone()
+        for role, note in NOTIFY.get(kind, ()):
+            user = c["owner_id"] if role == "owner" else c["borrower_id"]
+            await self.notifications.add(cur, user, note, params={"title": c["title"]}, room_id=c["room_id"],
+                                         contract_id=cid, item_id=c["item_id"], dedupe=f"ev{event_id}")
+            self._told.add(user)
+        if ends:  # the dates are free again: people who wished for the item hear about it (once a day)
+            await cur.execute("SELECT user_id FROM wishes WHERE item_id = %s AND user_id <> %s LIMIT 1000",
+                              (c["item_id"], c["borrower_id"]))
+            for w in await cur.fetchall():
+                if await self.notifications.add(cur, w["user_id"], "wish_available", params={"title": c["title"]},
+                                                item_id=c["item_id"],
+                                                dedupe=f"wish{c['item_id']}:{self.clock.today().isoformat()}"):
+                    self._told.add(w["user_id"])
+
+    async def flush(self, cid: int) -> int:
+        """Announce the contract's events that have not been announced, oldest first (and push the unread
+        notification counts of whoever was notified)."""
+        if self._told and self.notifications is not None:
+            told, self._told = self._told, set()
+            await self.notifications.ping(told)
+        if self.on_event is None:
+            return 0
+        rows = await self.db.fetchall("SELECT * FROM contract_events WHERE contract_id = %s AND announced_at IS NULL"
+                                      " ORDER BY id", (cid,))
+        done: list[int] = []
+        for r in rows:
+            try:
+                await self.on_event(event_dict(r))
+            except Exception:
+                log.exception("announcing contract event %s failed; the scheduler will try again", r["id"])
+                break
+            done.append(r["id"])
+        if done:
+            await self.db.execute(f"UPDATE contract_events SET announced_at = %s WHERE id IN ({marks(done)})",
+                                  (self.clock.now(), *done))
+        return len(done)
+
+
+def event_dict(r: Any) -> dict[str, Any]:
+    at: datetime = r["created_at"]
+    return {"id": r["id"], "contract_id": r["contract_id"], "kind": r["kind"], "actor_kind": r["actor_kind"],
+            "actor_id": r["actor_id"], "from_state": r["from_state"], "to_state": r["to_state"],
+            "data": json.loads(r["data"] or "{}"), "at": at.isoformat(timespec="seconds") + "Z"}
