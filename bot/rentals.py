@@ -180,6 +180,9 @@ T: dict[str, tuple[str, str]] = {
                           "and they will be seen."),
     "handover_resolved_yes": ("운영자가 확인했어요: 물건이 전달된 것으로 보고 대여를 시작해요. 반납일은 {end}이에요. {note}",
                               "An operator decided the item was handed over; the rental runs until {end}. {note}"),
+    "handover_resolved_not_yet": ("운영자가 확인했어요: 아직 주고받지 않은 것으로 보고 대여를 이어가요. 만나서 주고받을 때 각자 "
+                                  "버튼을 다시 눌러 주세요. {note}", "An operator decided the hand-over has not happened "
+                                  "yet; press your buttons again when you meet. {note}"),
     "handover_resolved_no": ("운영자가 확인했어요: 물건이 전달되지 않은 것으로 보고 대여를 취소했어요. {refund}원을 모두 "
                              "돌려드려요. {note}", "An operator decided the item was not handed over; the rental is "
                              "cancelled and ₩{refund} refunded. {note}"),
@@ -643,11 +646,17 @@ class RentalDesk:
         elif kind == "handover_objected":
             text = t(f"handover_objected_{data.get('by', 'borrower')}", locale) + "\n" + t("operator_checking", locale)
         elif kind == "handover_resolved":
-            text = (t("handover_resolved_yes", locale, end=day_label(c.end_date, locale), note=data.get("note", ""))
-                    if data.get("handed") else
-                    t("handover_resolved_no", locale, refund=data.get("refund", 0), note=data.get("note", "")))
-            if data.get("handed"):
+            note = data.get("note", "")
+            if data.get("handed") is None:
+                text = t("handover_resolved_not_yet", locale, note=note)
+                if c.state == "PAID":
+                    await btn(o, "b_handed", "r_hand")
+                    await btn(b, "b_received", "r_hand")
+            elif data["handed"]:
+                text = t("handover_resolved_yes", locale, end=day_label(c.end_date, locale), note=note)
                 await self._in_use_buttons(c, btn)
+            else:
+                text = t("handover_resolved_no", locale, refund=data.get("refund", 0), note=note)
         elif kind == "return_declared":
             late = t("late_note", locale, days=data.get("late_days", 0), fee=data["late_fee"]) if data.get("late_fee") else ""
             text = t("return_declared", locale, late=late, **self._rules())

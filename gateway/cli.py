@@ -254,7 +254,7 @@ def cmd_disputes(config: Config, args: argparse.Namespace) -> int:
                     said = next((e for e in reversed(events) if e["kind"] == "handover_objected"), None)
                     by = said["data"].get("by", "?") if said else "?"
                     print(f"#{c.id} item {c.item_id} owner {c.owner_id} borrower {c.borrower_id}: hand-over contested"
-                          f" by the {by} — decide with --handed yes|no")
+                          f" by the {by} — decide with --handed yes|no|not-yet")
                     await _statements(market, c, events)
                     continue
                 note = next((e["data"].get("note", "") for e in reversed(events) if e["kind"] == "disputed"), "")
@@ -266,9 +266,9 @@ def cmd_disputes(config: Config, args: argparse.Namespace) -> int:
             return 0
         try:
             if args.handed is not None:
-                c = await market.rentals.resolve_handover(args.resolve, args.handed == "yes", args.note or "")
-                print(f"#{c.id} resolved: hand-over {'happened' if args.handed == 'yes' else 'did not happen'};"
-                      f" state {c.state}")
+                handed = {"yes": True, "no": False, "not-yet": None}[args.handed]
+                c = await market.rentals.resolve_handover(args.resolve, handed, args.note or "")
+                print(f"#{c.id} resolved: hand-over {args.handed}; state {c.state}")
                 return 0
             c = await market.rentals.resolve(args.resolve, args.amount, args.note or "")
         except MarketError as e:
@@ -420,7 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     disputes = sub.add_parser("disputes", help="list disputed damage claims, or resolve one")
     disputes.add_argument("--resolve", type=int, metavar="CONTRACT", help="the contract to decide")
     disputes.add_argument("--amount", type=int, help="won the owner gets (0 … the claim)")
-    disputes.add_argument("--handed", choices=("yes", "no"), help="a contested hand-over: did it happen?")
+    disputes.add_argument("--handed", choices=("yes", "no", "not-yet"),
+                          help="a contested hand-over: it happened, it did not (refund), or not yet (both confirm again)")
     disputes.add_argument("--note", default="", help="a note both parties will read")
     links = sub.add_parser("billipay-links", help="list linked bank accounts (an operator's review)")
     links.add_argument("--unverified", action="store_true",

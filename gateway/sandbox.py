@@ -21,7 +21,8 @@ control API for tests and demos, under ``/sandbox/``:
   ``applied`` says whether the money really moved — the transfer result inquiry tells the truth either way;
   ``429`` (an HTTP 429 from a proxy) and ``odd`` (A0000 with no bank code) answer oddly after the transfer
   did or did not happen (``applied``); ``late`` (withdraw/deposit, with ``after``: n): a timeout now, and the result inquiry answers "no such
-  transaction" (bank code ``NOT_FOUND``) n times before the transfer lands (``applied``) or is refused; for
+  transaction" (bank code ``NOT_FOUND``) n times before the transfer lands (``applied``) or is refused; ``never``
+  (withdraw/deposit): a timeout now, and the bank never has it (every inquiry: no such transaction); for
   ``result``, ``internal`` answers A0003. The inquiry also answers "no such transaction" when asked with a day
   other than the one the transfer was sent on (``org_bank_tran_date``), as a real bank does;
 - ``POST /sandbox/land`` makes every "late" transfer land now (the bank commits on its own time);
@@ -29,7 +30,7 @@ control API for tests and demos, under ``/sandbox/``:
   ``PLATFORM_FINTECH``, the inquiry-scope token ``PLATFORM_INQUIRY_TOKEN``), ten lines a page; and
   ``POST /sandbox/statement {"op": "drop" | "extra" | "amend", "amount"?}`` makes that list differ from the
   truth as a reconciliation must catch: ``drop`` loses the last line, ``extra`` adds a deposit nobody sent us
-  (``amount``, printed ``김아무개``, on ``date`` yyyyMMdd or today), ``amend`` changes the last line's amount by ``amount`` (default 1000);
+  (``amount``, printed ``printed`` or ``김아무개``, on ``date`` yyyyMMdd or today), ``amend`` changes the last line's amount by ``amount`` (default 1000);
 - ``POST /sandbox/reset`` forgets everything.
 
 State lives in this process's memory: the sandbox is a stand-in, not part of the platform.
@@ -313,6 +314,9 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
         if rule is not None and rule.mode == "late":  # known to the bank only later: a timeout now, and the
             record["late"] = [rule.after, land]      # result inquiry says "no such transaction" until it lands
             return _err("A0007", "시간초과")
+        if rule is not None and rule.mode == "never":  # lost on the way: a timeout now, and the bank never has it
+            bank.transfers.pop(str(record.get("tid")), None)
+            return _err("A0007", "시간초과")
         land()
         if rule is None:
             return web.json_response(ok_body)
@@ -361,7 +365,7 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
             return _err("O0003", "Access Token 만료")
         date = datetime.now(SEOUL).strftime("%Y%m%d")  # the bank's own day, whatever the request says
         refusal = bank_refusal(rule) or (("453", "잔액부족") if acct.balance < amount else None)
-        record = {"kind": "withdraw", "amount": amount, "date": date, "fintech": acct.fintech_use_num}
+        record = {"kind": "withdraw", "amount": amount, "date": date, "fintech": acct.fintech_use_num, "tid": tid}
         bank.transfers[tid] = record
         ok_body = _ok(bank_tran_id=tid, bank_tran_date=date, bank_rsp_code="000", bank_rsp_message="",
                       tran_amt=str(amount), account_num_masked=acct.masked, wd_limit_remain_amt="5000000")
@@ -389,7 +393,8 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
         rule = bank.rule("deposit")
         refusal = bank_refusal(rule) or (("412", "계좌없음") if acct is None else None) or (
             ("453", "잔액부족") if bank.platform_balance < amount else None)
-        record = {"kind": "deposit", "amount": amount, "date": date, "fintech": item.get("fintech_use_num")}
+        record = {"kind": "deposit", "amount": amount, "date": date, "fintech": item.get("fintech_use_num"),
+                  "tid": tid}
         bank.transfers[tid] = record
         res = {"tran_no": "1", "bank_tran_id": tid, "bank_tran_date": date, "bank_rsp_code": "000",
                "bank_rsp_message": "", "tran_amt": str(amount),
@@ -585,7 +590,8 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
         if op == "extra":
             bank.statement.append({"tran_date": str(body.get("date") or datetime.now(SEOUL).strftime("%Y%m%d")),
                                    "tran_time": datetime.now(SEOUL).strftime("%H%M%S"), "inout_type": "입금",
-                                   "tran_type": "이체", "print_content": "김아무개", "tran_amt": str(amount),
+                                   "tran_type": "이체", "print_content": str(body.get("printed") or "김아무개")[:20],
+                                   "tran_amt": str(amount),
                                    "after_balance_amt": str(bank.platform_balance), "branch_name": ""})
             return web.json_response({"added": bank.statement[-1]})
         if op == "amend" and bank.statement:

@@ -21,7 +21,8 @@ async def my_page(market: Any, user_id: int) -> dict[str, Any]:
     if items:
         rows = await market.db.fetchall(
             "SELECT item_id, MAX(state IN ('IN_USE','OVERDUE')) AS out_now,"
-            " MAX(state IN ('ACCEPTED','PAID') AND end_date >= %s) AS booked FROM contracts"
+            " MAX((state IN ('ACCEPTED','PAID') OR state = 'DISPUTED' AND claim_kind = 'handover') AND end_date >= %s)"
+            " AS booked FROM contracts"
             f" WHERE item_id IN ({', '.join(['%s'] * len(items))}) GROUP BY item_id",
             (today, *[i["id"] for i in items]))
         for r in rows:

@@ -65,7 +65,8 @@ class Reconciler:
         around = {d: await self.pay.statement(d) for d in (day - timedelta(days=1), day + timedelta(days=1))
                   if d <= today}
         lines = await self.pay.statement(day)
-        elsewhere = {x.ref for found in around.values() for x in found if x.ref}
+        on_day = {d.strftime("%Y%m%d"): {x.ref for x in found if x.ref} for d, found in around.items()}
+        elsewhere = {ref for refs in on_day.values() for ref in refs}
         days = [(day + timedelta(days=d)).strftime("%Y%m%d") for d in (-1, 0, 1)]
         near = await self.db.fetchall(
             "SELECT id, bank_tran_id, purpose, user_id, direction, amount, state,"
@@ -77,7 +78,9 @@ class Reconciler:
         diffs: list[Difference] = []
         for line in lines:
             t = ours.get(line.ref)
-            if t is None or line.ref in seen:
+            # a neighbouring day's transfer whose line is on its own day already: this one is a second line
+            twice = t is not None and t["day"] != days[1] and line.ref in on_day.get(str(t["day"]), set())
+            if t is None or line.ref in seen or twice:
                 diffs.append(Difference("extra", line.ref or "-", None, None, line.amount,
                                         f"{line.direction} {line.printed!r} at {line.time}"))
                 continue

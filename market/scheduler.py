@@ -70,16 +70,24 @@ class Scheduler:
         try:
             if await self.reconciler.done_on(yesterday):
                 return 0
-            found: Counter[str] = Counter()
-            for back in range(RECONCILE_DAYS, 0, -1):  # yesterday last: its row says the day's work is done
-                await self.reconciler.run(now.date() - timedelta(days=back))
-                found += self.reconciler.last
-            self.reconciler.last = found
-            return sum(found.values())
-        except Exception:  # noqa: BLE001 — the bank or the query failed: the rest of the round already ran
-            log.exception("reconciliation failed; tried again next round")
+        except Exception:  # noqa: BLE001 — the database failed: the rest of the round already ran
+            log.exception("reconciliation: could not read what was done; tried again next round")
             self.rentals.job_failures["reconcile"] += 1
             return 0
+        found: Counter[str] = Counter()
+        for back in range(1, RECONCILE_DAYS + 1):  # yesterday first; each day on its own
+            day = now.date() - timedelta(days=back)
+            try:
+                await self.reconciler.run(day)
+            except Exception:  # noqa: BLE001 — the bank did not give that day: the other days still run
+                log.exception("reconciliation of %s failed", day)
+                self.rentals.job_failures["reconcile"] += 1
+                if back == 1:
+                    return 0  # yesterday is not done: the whole window again next round
+                continue
+            found += self.reconciler.last
+        self.reconciler.last = found
+        return sum(found.values())
 
     async def run(self) -> None:
         while not self._stop.is_set():

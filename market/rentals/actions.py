@@ -177,12 +177,13 @@ class Rentals(Jobs, Availability):
         c = await self.get(contract_id_, user_id)
         return await self.apply("object_handover", c.id, user_id, data={"by": c.role(user_id)})
 
-    async def resolve_handover(self, contract_id_: Any, handed: bool, note: Any = "") -> Contract:
-        """An operator's decision on a contested hand-over: it happened (the rental runs, IN_USE) or it did
-        not (cancelled, everything refunded)."""
+    async def resolve_handover(self, contract_id_: Any, handed: bool | None, note: Any = "") -> Contract:
+        """An operator's decision on a contested hand-over: it happened (the rental runs, IN_USE, due no earlier
+        than today), it did not (cancelled, everything refunded), or — ``None`` — not yet (a confirmation
+        pressed early: back to PAID, both confirm again when they meet)."""
         text = v.text({"note": note}, "note", max_len=MAX_NOTE, multiline=True, required=False, default="") or ""
-        return await self.apply("resolve_handed" if handed else "resolve_not_handed", contract_id_,
-                                values={"note": text}, data={"note": text})
+        action = {True: "resolve_handed", False: "resolve_not_handed", None: "resolve_not_yet"}[handed]
+        return await self.apply(action, contract_id_, values={"note": text}, data={"note": text})
 
     # -- the return --------------------------------------------------------------------------------------
     async def mark_returned(self, user_id: int, contract_id_: Any) -> Contract:

@@ -1,6 +1,6 @@
 """Which dates of an item are free. REQUESTED and ACCEPTED contracts hold their dates until ``expires_at`` (an
 accepted one whose payment may still land, past it too); PAID, IN_USE and OVERDUE ones (an overdue one up to
-today) book them, and an approved extension whose charge may still land holds its extra days. A new hold locks
+today) and a contested hand-over waiting for an operator book them, and an approved extension whose charge may still land holds its extra days. A new hold locks
 the item row first, so two overlapping holds on one item cannot both commit, whichever node they come from."""
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from market.rentals.machine import Machine
 # could be given to someone else and the late payment would book them twice).
 PAYMENT_OPEN = ("(state = 'ACCEPTED' AND EXISTS (SELECT 1 FROM transfers t WHERE t.purpose = CONCAT('pay:', contracts.id)"
                 " AND t.state IN ('pending','sending','unknown','review')))")
+# (a contested hand-over waits for an operator who may say the rental runs: its dates stay booked)
 _HOLDS = ("(state IN ('PAID','IN_USE','OVERDUE') OR (state IN ('REQUESTED','ACCEPTED') AND expires_at > %(now)s)"
-          " OR " + PAYMENT_OPEN + ")")
+          " OR (state = 'DISPUTED' AND claim_kind = 'handover') OR " + PAYMENT_OPEN + ")")
 
 
 class Availability(Machine):

@@ -7,6 +7,7 @@ up anyone else's settlement, refund or reminder."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -54,8 +55,9 @@ class Jobs(Money):
         return await self.process_transfers() if self.pay is not None else 0
 
     async def _job_announce(self) -> int:
+        # (a couple of seconds' margin: a change that just committed announces its own events)
         rows = await self.db.fetchall("SELECT DISTINCT contract_id FROM contract_events WHERE announced_at IS NULL"
-                                      " AND created_at <= %s LIMIT 500", (self.clock.now(),))
+                                      " AND created_at <= %s LIMIT 500", (self.clock.now() - timedelta(seconds=2),))
         return sum([await self.row("announce", r["contract_id"], self.flush(r["contract_id"])) for r in rows])
 
     async def process_transfers(self) -> int:

@@ -151,10 +151,16 @@ EDGES: dict[str, Edge] = {e.action: e for e in (
          note="아직 못 받았어요 against the other's confirmation: an operator decides"),
     Edge("resolve_handed", "handover_resolved", ("DISPUTED",), "IN_USE", OPERATOR, ("handover_disputed",), {
         "owner_handed_at": "COALESCE(owner_handed_at, %(now)s)", "borrower_got_at": "COALESCE(borrower_got_at,"
-        " %(now)s)", "resolution_note": "%(note)s"}, data={"handed": True}, note="billi disputes: it was handed over"),
+        " %(now)s)", "end_date": "GREATEST(end_date, %(today)s)", "claim_kind": "NULL",
+        "resolution_note": "%(note)s"}, data={"handed": True},
+         note="billi disputes: it was handed over (no late fees for the days in dispute)"),
     Edge("resolve_not_handed", "handover_resolved", ("DISPUTED",), "CANCELLED", OPERATOR, ("handover_disputed",),
          {"resolution_note": "%(note)s"}, effect="refund_all", data={"handed": False},
          note="billi disputes: it was not: all refunded"),
+    Edge("resolve_not_yet", "handover_resolved", ("DISPUTED",), "PAID", OPERATOR, ("handover_disputed",), {
+        "owner_handed_at": "NULL", "borrower_got_at": "NULL", "handover_objected_at": NOW, "claim_kind": "NULL",
+        "resolution_note": "%(note)s"}, data={"handed": None},
+         note="billi disputes: not yet (before the start): both confirm again; the no-show clock restarts"),
     Edge("request_extension", "extension_requested", ("IN_USE", "OVERDUE"), None, BORROWER,
          ("no_extension_pending", "no_return_declared"),
          {"ext_end_date": "%(end)s", "ext_rent": "%(rent)s", "ext_fee": "%(fee)s"}, effect="extension_unchanged"),

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from gateway.app import MARKET
 from market.errors import Conflict, MarketError
+from market.kftc import print_ref
 from market.rentals.kdates import seoul_today
 from market.service import Market
 from tests.rentals.helpers import Bank, billi, days, item, ledger_sum, link, settled, user
@@ -140,3 +141,15 @@ async def test_a_transfer_still_open_when_its_day_was_reconciled_is_checked_agai
     assert await market.scheduler.reconcile() == 1
     assert await market.db.fetchval("SELECT state FROM transfers WHERE id = %s", (tid,)) == "suspense"
     assert await market.scheduler.reconcile() == 0  # once a day
+
+
+async def test_a_line_repeated_on_the_neighbouring_day_is_an_extra_line(market: Market, bank: Bank) -> None:
+    cid, _, _ = await settled(market, bank)
+    today = seoul_today()
+    pay = await market.db.fetchone("SELECT bank_tran_id, amount FROM transfers WHERE contract_id = %s"
+                                   " AND kind = 'pay'", (cid,))
+    await bank.statement("extra", amount=int(pay["amount"]), date=(today - timedelta(days=1)).strftime("%Y%m%d"),
+                         printed=print_ref(pay["bank_tran_id"]))  # the bank booked it yesterday as well
+    diffs = await market.scheduler.reconciler.run(today - timedelta(days=1))
+    assert [d.kind for d in diffs] == ["extra"]
+    assert await market.scheduler.reconciler.run(today) == []  # today's own line matches, nothing missing

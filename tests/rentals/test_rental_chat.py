@@ -171,7 +171,7 @@ async def test_first_payment_shows_the_account_privately_and_points_out_another_
 
 async def test_an_extension_from_a_newly_linked_account_is_checked_by_the_borrower_first(
         client: TestClient, chatters: Any) -> None:
-    owner, borrower, o, b, room, cid, bank = await _extension_asked(client, chatters)
+    owner, borrower, o, b, room, cid, bank = await _paid_in_room(client, chatters)
     market = client.app[MARKET]
     family = await link(market, bank, borrower.id, 100_000, "빌릴게", confirmed=False, holder="김가족")
     await b.call("message", {"room": room, "text": "/연장 모레"})
@@ -190,8 +190,10 @@ async def test_an_extension_from_a_newly_linked_account_is_checked_by_the_borrow
     assert "김가족" not in str(o.received("message", room))
 
 
-async def _extension_asked(client: TestClient, chatters: Any) -> tuple[Any, Any, Chatter, Chatter, int, int, Bank]:
-    """A rental in use (today, one day) whose borrower has a linked, confirmed account."""
+async def _paid_in_room(client: TestClient, chatters: Any, *, handed: int = 2
+                           ) -> tuple[Any, Any, Chatter, Chatter, int, int, Bank]:
+    """A rental (today, one day) whose borrower has a linked, confirmed account, paid; handed over by both
+    (``handed`` 2: in use), the owner only (1), or nobody (0)."""
     owner, borrower, o, b, room, item_id = await _setup(client, chatters)
     market = client.app[MARKET]
     bank = Bank(market.config.bank_url)
@@ -199,14 +201,14 @@ async def _extension_asked(client: TestClient, chatters: Any) -> tuple[Any, Any,
     c, _ = await market.rentals.request(borrower.id, item_id, seoul_today(), seoul_today())
     await market.rentals.accept(owner.id, c.id)
     await market.rentals.pay_now(borrower.id, c.id)
-    await market.rentals.hand_over(owner.id, c.id)
-    await market.rentals.hand_over(borrower.id, c.id)
+    for who in (owner, borrower)[:handed]:
+        await market.rentals.hand_over(who.id, c.id)
     return owner, borrower, o, b, room, c.id, bank
 
 
 async def test_an_extension_from_an_old_unverified_link_fails_and_asks_the_borrower_to_link(
         client: TestClient, chatters: Any) -> None:
-    owner, borrower, o, b, room, cid, bank = await _extension_asked(client, chatters)
+    owner, borrower, o, b, room, cid, bank = await _paid_in_room(client, chatters)
     market = client.app[MARKET]
     await market.db.execute("UPDATE bank_links SET verified_at = NULL WHERE user_id = %s", (borrower.id,))
     await b.call("message", {"room": room, "text": "/연장 모레"})
@@ -222,7 +224,7 @@ async def test_an_extension_from_an_old_unverified_link_fails_and_asks_the_borro
 
 async def test_a_link_made_while_an_extension_waits_is_checked_then_the_owner_approves(
         client: TestClient, chatters: Any) -> None:
-    owner, borrower, o, b, room, cid, bank = await _extension_asked(client, chatters)
+    owner, borrower, o, b, room, cid, bank = await _paid_in_room(client, chatters)
     market = client.app[MARKET]
     await link(market, bank, borrower.id, 100_000, "빌릴게", confirmed=False)  # a new account, not yet checked
     await b.call("message", {"room": room, "text": "/연장 모레"})
@@ -295,3 +297,37 @@ async def test_both_hear_when_a_rental_nobody_handed_over_is_cancelled(client: T
     for who in (o, b):
         said = await _bot(who, room, "전달을 확인하지 않아")
         assert f"{c.total:,}원" in said["text"]
+
+
+async def test_the_owner_answers_a_declared_return_with_buttons_and_a_contested_hand_over_reaches_an_operator(
+        client: TestClient, chatters: Any) -> None:
+    owner, borrower, o, b, room, cid, bank = await _paid_in_room(client, chatters)
+    market = client.app[MARKET]
+    await link(market, bank, owner.id, 0, "빌려줄게")
+    c = await market.rentals.get(cid)
+    started = await _bot(b, room, "대여가 시작됐어요")
+    assert (await b.call("action", {"room": room, "token": _token(started, "반납 완료")}))["ok"]
+    declared = await _bot(o, room, "돌려줬다고 알렸어요")
+    assert [x["label"] for x in declared["buttons"]] == ["반납 받음", "아직 못 받았어요"]
+    assert (await b.call("action", {"room": room, "token": _token(declared, "아직 못 받았어요")}))["error"]["code"] \
+        == "bot.button_not_yours"
+    assert (await o.call("action", {"room": room, "token": _token(declared, "아직 못 받았어요")}))["ok"]
+    told = await _bot(b, room, "아직 물건을 받지 못했다고")
+    assert "연체료" in told["text"] and (await market.rentals.get(c.id)).state == "IN_USE"
+    assert (await b.call("action", {"room": room, "token": _token(told, "반납 완료")}))["ok"]  # gave it back now
+    again = await _bot(o, room, "돌려줬다고 알렸어요", after=told["seq"])
+    assert (await o.call("action", {"room": room, "token": _token(again, "반납 받음")}))["ok"]
+    await _bot(b, room, "반납됐어요")
+    assert (await market.rentals.get(c.id)).state == "RETURNED"
+
+
+async def test_a_contested_hand_over_tells_both_that_an_operator_is_looking(client: TestClient, chatters: Any) -> None:
+    owner, borrower, o, b, room, cid, bank = await _paid_in_room(client, chatters, handed=1)
+    market = client.app[MARKET]
+    c = await market.rentals.get(cid)
+    handed = await _bot(b, room, "주인이 물건을 전달했어요")
+    assert (await b.call("action", {"room": room, "token": _token(handed, "아직 못 받았어요")}))["ok"]
+    for who in (o, b):
+        seen = await _bot(who, room, "운영자가 확인하고 있어요 · 보통 2일 안에")
+        assert "받지 못했다고" in seen["text"] and not seen.get("buttons")
+    assert (await market.rentals.get(c.id)).state == "DISPUTED"

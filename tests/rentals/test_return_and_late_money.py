@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from market.errors import Conflict, MarketError
+from market.rentals import DatesTaken
 from market.mypage import my_page
 from market.service import Market
 from tests.rentals.helpers import Bank, billi, days, item, ledger_sum, link, linked_balance, user
@@ -289,3 +290,31 @@ async def test_an_operator_who_finds_nothing_was_handed_over_refunds_everything(
     await market.rentals.process_transfers()
     assert c.state == "CANCELLED" and await bank.balance_of(acct) == 1_000_000
     assert await ledger_sum(market, f"escrow:{c.id}") == 0
+
+
+async def test_a_contested_hand_over_keeps_its_dates_booked(market: Market, bank: Bank) -> None:
+    c, owner, borrower, acct = await _handed_then_contested(market, bank)
+    other = await user(market)
+    with pytest.raises(DatesTaken):  # the operator may yet say the rental runs
+        await market.rentals.request(other, c.item_id, c.start_date, c.end_date)
+
+
+async def test_an_operator_deciding_late_that_it_was_handed_over_starts_no_late_fees_or_lost_claim(
+        market: Market, bank: Bank) -> None:
+    c, owner, borrower, acct = await _handed_then_contested(market, bank)
+    market.rentals.clock.advance(days=20)  # the operator takes long
+    await market.rentals.tick()
+    c = await market.rentals.resolve_handover(c.id, True, "전달됨")
+    await market.rentals.tick()
+    c = await market.rentals.get(c.id)
+    assert c.state == "IN_USE" and c.end_date == market.rentals.clock.today()  # due today at the earliest
+    assert c.lateness(market.rentals.clock.today()) == (0, 0)
+
+
+async def test_an_operator_may_send_an_early_contested_hand_over_back_to_both(market: Market, bank: Bank) -> None:
+    c, owner, borrower, acct = await _handed_then_contested(market, bank)  # 전달 완료 pressed days early
+    c = await market.rentals.resolve_handover(c.id, None, "아직 만나지 않음")
+    assert c.state == "PAID" and c.owner_handed_at is None and c.borrower_got_at is None
+    await market.rentals.hand_over(owner, c.id)
+    c = await market.rentals.hand_over(borrower, c.id)
+    assert c.state == "IN_USE"
