@@ -15,7 +15,7 @@ import socket
 from typing import Any
 
 from collections import Counter
-from datetime import timedelta
+from datetime import date, timedelta
 
 from market.db import Database
 from market.reconcile import Reconciler
@@ -33,6 +33,7 @@ class Scheduler:
         self.rentals = rentals
         self.reconciler = reconciler
         self.reconcile_after_hour = RECONCILE_AFTER_HOUR
+        self._failed_days: set[date] = set()  # days of the window the bank would not give: tried again
         self.interval_s = interval_s
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"[:64]
         self._stop = asyncio.Event()
@@ -69,22 +70,27 @@ class Scheduler:
             return 0
         try:
             if await self.reconciler.done_on(yesterday):
-                return 0
+                days = sorted(self._failed_days, reverse=True)  # only what failed earlier today, again
+            else:
+                days = [now.date() - timedelta(days=back) for back in range(1, RECONCILE_DAYS + 1)]
         except Exception:  # noqa: BLE001 — the database failed: the rest of the round already ran
             log.exception("reconciliation: could not read what was done; tried again next round")
             self.rentals.job_failures["reconcile"] += 1
             return 0
+        if not days:
+            return 0
         found: Counter[str] = Counter()
-        for back in range(1, RECONCILE_DAYS + 1):  # yesterday first; each day on its own
-            day = now.date() - timedelta(days=back)
+        for day in days:  # yesterday first; each day on its own
             try:
                 await self.reconciler.run(day)
             except Exception:  # noqa: BLE001 — the bank did not give that day: the other days still run
-                log.exception("reconciliation of %s failed", day)
+                log.exception("reconciliation of %s failed; tried again next round", day)
                 self.rentals.job_failures["reconcile"] += 1
-                if back == 1:
+                if day == yesterday:
                     return 0  # yesterday is not done: the whole window again next round
+                self._failed_days.add(day)
                 continue
+            self._failed_days.discard(day)
             found += self.reconciler.last
         self.reconciler.last = found
         return sum(found.values())

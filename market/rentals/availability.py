@@ -19,6 +19,10 @@ PAYMENT_OPEN = ("(state = 'ACCEPTED' AND EXISTS (SELECT 1 FROM transfers t WHERE
 # (a contested hand-over waits for an operator who may say the rental runs: its dates stay booked)
 _HOLDS = ("(state IN ('PAID','IN_USE','OVERDUE') OR (state IN ('REQUESTED','ACCEPTED') AND expires_at > %(now)s)"
           " OR (state = 'DISPUTED' AND claim_kind = 'handover') OR " + PAYMENT_OPEN + ")")
+# The last day a contract holds: its end date, or today for one overdue or whose hand-over is contested (the item
+# may be out with the borrower until it comes back or an operator decides).
+_UNTIL = ("(CASE WHEN state = 'OVERDUE' OR (state = 'DISPUTED' AND claim_kind = 'handover')"
+          " THEN GREATEST(end_date, %(today)s) ELSE end_date END)")
 
 
 class Availability(Machine):
@@ -26,7 +30,7 @@ class Availability(Machine):
         p = self.params(item=item_id, exclude=exclude, start=start, end=end)
         await cur.execute(
             "SELECT id FROM contracts WHERE item_id = %(item)s AND id <> %(exclude)s AND start_date <= %(end)s"
-            " AND (CASE WHEN state = 'OVERDUE' THEN GREATEST(end_date, %(today)s) ELSE end_date END) >= %(start)s"
+            f" AND {_UNTIL} >= %(start)s"
             f" AND {_HOLDS} LIMIT 1", p)
         if await cur.fetchone() is not None:
             return True
@@ -46,8 +50,8 @@ class Availability(Machine):
         p = self.params(item=item_id)
         today = p["today"]
         rows = await self.db.fetchall(
-            "SELECT start_date, (CASE WHEN state = 'OVERDUE' THEN GREATEST(end_date, %(today)s) ELSE end_date END)"
-            f" AS e FROM contracts WHERE item_id = %(item)s AND end_date >= %(today)s AND {_HOLDS}", p)
+            f"SELECT start_date, {_UNTIL} AS e FROM contracts WHERE item_id = %(item)s AND {_UNTIL} >= %(today)s"
+            f" AND {_HOLDS}", p)
         busy = [(r["start_date"], r["e"]) for r in rows]
         lo = max(today, item["available_from"])
         hi = item["available_until"] or today + timedelta(days=MAX_FUTURE_DAYS)

@@ -59,6 +59,7 @@ class Contract:
     state: str
     start_date: date
     end_date: date
+    late_from: date | None
     price_per_day: int
     deposit: int
     rent: int
@@ -100,8 +101,9 @@ class Contract:
         return self.rent + self.fee + self.deposit
 
     def lateness(self, day: date) -> tuple[int, int]:
-        """Days late on ``day`` and the late fee so far: the daily price per day, at most the deposit."""
-        days = max(0, (day - self.end_date).days)
+        """Days late on ``day`` and the late fee so far: the daily price per day, at most the deposit. Counted
+        from the end date, or from ``late_from`` when an operator waived the days spent in a dispute."""
+        days = max(0, (day - max(self.end_date, self.late_from or self.end_date)).days)
         return days, min(self.deposit, days * self.price_per_day)
 
     def role(self, user_id: int | None) -> str | None:

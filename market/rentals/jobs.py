@@ -83,7 +83,8 @@ class Jobs(Money):
         for tid in await pay.queued():
             n += await self.row("transfers", tid, send(tid), counts=True)
         rows = await self.db.fetchall("SELECT DISTINCT contract_id FROM contract_events WHERE announced_at IS NULL"
-                                      " AND contract_id IS NOT NULL LIMIT 500")
+                                      " AND contract_id IS NOT NULL AND created_at <= %s LIMIT 500",
+                                      (self.clock.now() - timedelta(seconds=2),))
         for r in rows:
             await self.row("announce", r["contract_id"], self.flush(r["contract_id"]))
         return n

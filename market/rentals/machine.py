@@ -70,7 +70,8 @@ GUARDS: dict[str, Guard] = {
         " COALESCE((SELECT MAX(e.created_at) FROM contract_events e WHERE e.contract_id = contracts.id AND"
         " e.kind = 'paid'), '2000-01-01'), COALESCE(handover_objected_at, '2000-01-01'))"
         " + INTERVAL %(no_show_s)s SECOND <= %(now)s",
-        what="nobody confirmed the hand-over no_show after the start day began (or the payment)"),
+        what="nobody confirmed the hand-over no_show after the start day began, the payment or an operator's "
+             "not yet, whichever is latest"),
     "one_sided_a_day": Guard(
         "((GREATEST(owner_handed_at, TIMESTAMP(start_date) - INTERVAL 9 HOUR) <= %(now)s - INTERVAL 1 DAY"
         " AND borrower_got_at IS NULL) OR (GREATEST(borrower_got_at, TIMESTAMP(start_date) - INTERVAL 9 HOUR)"
@@ -78,7 +79,8 @@ GUARDS: dict[str, Guard] = {
         what="one side confirmed a day ago (from the start day), the other silent"),
     "return_unanswered": Guard("return_declared_at <= %(now)s - INTERVAL %(return_confirm_s)s SECOND",
                                what="return declared return_confirm ago, the owner silent"),
-    "lost_due": Guard("end_date < %(lost_cutoff)s AND return_declared_at IS NULL",
+    "lost_due": Guard("GREATEST(end_date, COALESCE(late_from, end_date)) < %(lost_cutoff)s"
+                      " AND return_declared_at IS NULL",
                       what="lost_after_days past the end date, no return declared"),
     "claim_unanswered": Guard(
         "(SELECT MAX(e.created_at) FROM contract_events e WHERE e.contract_id = contracts.id AND e.kind = 'claimed')"
@@ -90,7 +92,8 @@ GUARDS: dict[str, Guard] = {
     "due_tomorrow": Guard("end_date = %(tomorrow)s AND FIND_IN_SET('due_tomorrow', reminders) = 0",
                           what="the day before the end, once"),
     "due_today": Guard("end_date = %(today)s AND FIND_IN_SET('due_today', reminders) = 0", what="the end day, once"),
-    "overdue_today": Guard("end_date < %(today)s AND return_declared_at IS NULL AND (overdue_reminded_on IS NULL"
+    "overdue_today": Guard("GREATEST(end_date, COALESCE(late_from, end_date)) < %(today)s AND return_declared_at"
+                           " IS NULL AND (overdue_reminded_on IS NULL"
                            " OR overdue_reminded_on < %(today)s)", what="each overdue day, once, until declared"),
 }
 
@@ -151,13 +154,13 @@ EDGES: dict[str, Edge] = {e.action: e for e in (
          note="아직 못 받았어요 against the other's confirmation: an operator decides"),
     Edge("resolve_handed", "handover_resolved", ("DISPUTED",), "IN_USE", OPERATOR, ("handover_disputed",), {
         "owner_handed_at": "COALESCE(owner_handed_at, %(now)s)", "borrower_got_at": "COALESCE(borrower_got_at,"
-        " %(now)s)", "end_date": "GREATEST(end_date, %(today)s)", "claim_kind": "NULL",
+        " %(now)s)", "late_from": "IF(end_date < %(today)s, %(today)s, NULL)", "claim_kind": "NULL",
         "resolution_note": "%(note)s"}, data={"handed": True},
-         note="billi disputes: it was handed over (no late fees for the days in dispute)"),
+         note="billi disputes: it was handed over (late fees only from today, not for the days in dispute)"),
     Edge("resolve_not_handed", "handover_resolved", ("DISPUTED",), "CANCELLED", OPERATOR, ("handover_disputed",),
          {"resolution_note": "%(note)s"}, effect="refund_all", data={"handed": False},
          note="billi disputes: it was not: all refunded"),
-    Edge("resolve_not_yet", "handover_resolved", ("DISPUTED",), "PAID", OPERATOR, ("handover_disputed",), {
+    Edge("resolve_not_yet", "handover_resolved", ("DISPUTED",), "PAID", OPERATOR, ("handover_disputed", "not_started"), {
         "owner_handed_at": "NULL", "borrower_got_at": "NULL", "handover_objected_at": NOW, "claim_kind": "NULL",
         "resolution_note": "%(note)s"}, data={"handed": None},
          note="billi disputes: not yet (before the start): both confirm again; the no-show clock restarts"),

@@ -302,13 +302,23 @@ async def test_a_contested_hand_over_keeps_its_dates_booked(market: Market, bank
 async def test_an_operator_deciding_late_that_it_was_handed_over_starts_no_late_fees_or_lost_claim(
         market: Market, bank: Bank) -> None:
     c, owner, borrower, acct = await _handed_then_contested(market, bank)
-    market.rentals.clock.advance(days=20)  # the operator takes long
+    clock = market.rentals.clock
+    clock.advance(days=20)  # the operator takes long; meanwhile the days up to today stay with the dispute
     await market.rentals.tick()
+    other = await user(market)
+    with pytest.raises(DatesTaken):
+        await market.rentals.request(other, c.item_id, clock.today(), clock.today())
+    with pytest.raises(Conflict):
+        await market.rentals.resolve_handover(c.id, None)  # "not yet" only before the start
     c = await market.rentals.resolve_handover(c.id, True, "전달됨")
     await market.rentals.tick()
     c = await market.rentals.get(c.id)
-    assert c.state == "IN_USE" and c.end_date == market.rentals.clock.today()  # due today at the earliest
-    assert c.lateness(market.rentals.clock.today()) == (0, 0)
+    assert c.state == "OVERDUE" and c.end_date == days(3, 2)[1]  # the dates are what was agreed (and booked) …
+    assert c.lateness(clock.today()) == (0, 0)  # … but no late fees for the days spent waiting on the operator
+    clock.advance(days=2)
+    assert c.lateness(clock.today()) == (2, 2 * c.price_per_day)
+    await market.rentals.tick()
+    assert (await market.rentals.get(c.id)).state == "OVERDUE"  # and no 분실 claim for those days either
 
 
 async def test_an_operator_may_send_an_early_contested_hand_over_back_to_both(market: Market, bank: Bank) -> None:
