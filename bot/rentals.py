@@ -104,6 +104,11 @@ T: dict[str, tuple[str, str]] = {
                     "You get ₩{refund} back; {percent}% of the rent, ₩{owner}, goes to the owner."),
     "cancel_unpaid": ("아직 결제 전이라 바로 취소돼요.", "Nothing has been paid; it is cancelled at once."),
     "payment_failed": ("결제가 되지 않았어요. {reason}", "The payment did not go through. {reason}"),
+    "payment_failed_other": ("빌리는 분의 결제가 아직 되지 않았어요. 결제되면 알려 드릴게요.",
+                             "The borrower's payment has not gone through yet; you will be told when it does."),
+    "extension_failed_other": ("연장 결제가 되지 않아 연장하지 못했어요. 빌리는 분께 이유를 알려 드렸어요.",
+                               "The extension payment failed, so the rental was not extended; the borrower was told "
+                               "why."),
     "paid": ("결제가 끝났어요 ({amount}원). 물건을 주고받을 때 각자 버튼을 눌러 주세요. 물건 상태 사진을 이 방에 올리면 "
              "시간과 함께 증빙으로 남아요.",
              "Paid (₩{amount}). Each of you, press your button at the hand-over. Condition photos posted here are kept "
@@ -604,7 +609,6 @@ class RentalDesk:
 
         cards: list[dict[str, Any]] = []
         text = ""
-        link_after = False
         if kind == "requested":
             name = await self._nickname(b)
             text = t("request", locale, name=name, deadline=_when(c.expires_at))
@@ -628,10 +632,21 @@ class RentalDesk:
                 text = t("cancelled_refund", locale, refund=data["refund"], extra=extra)
             else:
                 text = t("cancelled", locale)
-        elif kind == "payment_failed":
-            text = t("payment_failed", locale, reason=render(data.get("reason", "pay.declined"), locale))
-            if c.state == "ACCEPTED":
-                await btn(b, "b_pay", "r_pay", amount=c.total)
+        elif kind in ("payment_failed", "extension_failed"):
+            # The bank's reason (잔액부족, a closed account …) is the borrower's alone; the owner hears the outcome.
+            mine = await self.engine._locale(b)
+            reason = render(data.get("reason", "pay.declined"), mine)
+            if kind == "payment_failed" and c.state == "ACCEPTED":
+                buttons.append(await self._button(b, room, t("b_pay", mine, amount=c.total), "r_pay", {"c": c.id}))
+            sent = await self._say(room, t(kind, mine, reason=reason), buttons=buttons, audience=b,
+                                   client_msg_id=_cmid(event))
+            if sent.duplicate:
+                return
+            await self._say(room, t(f"{kind}_other", await self.engine._locale(o)), audience=o,
+                            client_msg_id=f"{_cmid(event)}o" if event.get("id") else None)
+            if kind == "extension_failed" and data.get("reason") in ("pay.relink", "pay.no_link"):
+                await self._link_prompt(room, b, mine, "link_first")  # the borrower's way out
+            return
         elif kind == "paid":
             text = t("paid", locale, amount=data.get("amount", c.total))
             await btn(o, "b_handed", "r_hand")
@@ -691,9 +706,6 @@ class RentalDesk:
             await self._in_use_buttons(c, btn)
         elif kind == "extension_declined":
             text = t("extension_declined", locale)
-        elif kind == "extension_failed":
-            text = t("extension_failed", locale, reason=render(data.get("reason", "pay.declined"), locale))
-            link_after = data.get("reason") in ("pay.relink", "pay.no_link")  # the borrower's way out
         elif kind == "returned":
             late = t("late_note", locale, days=data.get("late_days", 0), fee=data["late_fee"]) if data.get("late_fee") else ""
             text = t("returned", locale, late=late, **self._rules())
@@ -761,9 +773,7 @@ class RentalDesk:
             text = t(key, locale, amount=data.get("amount", 0))
         else:
             return
-        sent = await self._say(room, text, cards=cards, buttons=buttons, client_msg_id=_cmid(event))
-        if link_after and not sent.duplicate:  # then, to the borrower alone, the way to link (again)
-            await self._link_prompt(room, b, await self.engine._locale(b), "link_first")
+        await self._say(room, text, cards=cards, buttons=buttons, client_msg_id=_cmid(event))
 
     async def _ask_review(self, c: Contract, user_id: int, about: str, locale: str) -> None:
         """Stars as buttons for one person: about the other person, or (the borrower, after that) the item."""

@@ -214,8 +214,11 @@ async def test_an_extension_from_an_old_unverified_link_fails_and_asks_the_borro
     await b.call("message", {"room": room, "text": "/연장 모레"})
     asked = await _bot(o, room, "연장을 요청했어요")
     assert (await o.call("action", {"room": room, "token": _token(asked, "연장 승인")}))["ok"]
-    failed = await _bot(o, room, "연장하지 못했어요")
-    assert "다시 연결해" in failed["text"]  # the reason, told to both
+    told = await _bot(o, room, "연장하지 못했어요")
+    assert "다시 연결해" not in told["text"] and told["audience"] == owner.id  # the outcome, not the bank's reason
+    failed = await _bot(b, room, "연장하지 못했어요")
+    assert "다시 연결해" in failed["text"] and failed["audience"] == borrower.id  # the reason: the borrower's alone
+    assert "다시 연결해" not in str([m.get("text") for m in o.received("message", room)])
     prompt = await _bot(b, room, "계좌를 연결해", after=failed["seq"])
     assert prompt["audience"] == borrower.id and prompt["buttons"][0]["url"].startswith("/billipay/link?ticket=")
     assert (await market.rentals.get(cid)).ext_end_date is None
@@ -331,3 +334,19 @@ async def test_a_contested_hand_over_tells_both_that_an_operator_is_looking(clie
         seen = await _bot(who, room, "운영자가 확인하고 있어요 · 보통 2일 안에")
         assert "받지 못했다고" in seen["text"] and not seen.get("buttons")
     assert (await market.rentals.get(c.id)).state == "DISPUTED"
+
+
+async def test_a_refused_payments_reason_is_the_borrowers_alone(client: TestClient, chatters: Any) -> None:
+    owner, borrower, o, b, room, item_id = await _setup(client, chatters)
+    market = client.app[MARKET]
+    await link(market, Bank(market.config.bank_url), borrower.id, 1_000, "빌릴게")  # far too little
+    c, _ = await market.rentals.request(borrower.id, item_id, seoul_today(), seoul_today())
+    await market.rentals.accept(owner.id, c.id)
+    accepted = await _bot(b, room, "수락했어요")
+    assert (await b.call("action", {"room": room, "token": _token(accepted, "빌리페이로 결제")}))["ok"]
+    failed = await _bot(b, room, "결제가 되지 않았어요")
+    assert failed["audience"] == borrower.id and "잔액" in failed["text"]
+    assert [x["label"] for x in failed["buttons"]][0].startswith("빌리페이로 결제")  # try again, another account …
+    told = await _bot(o, room, "빌리는 분의 결제가 아직 되지 않았어요")
+    assert told["audience"] == owner.id
+    assert "잔액" not in str([m.get("text") for m in o.received("message", room)])
