@@ -162,7 +162,7 @@ class BotEngine:
                     await self.desk.prompt(room_id, user_id, locale, record, text)
                 except MarketError as e:
                     await self.flows.clear(room_id, user_id)
-                    await self._say(room_id, render(e.code, locale, field=e.field, **e.params))
+                    await self._say(room_id, render(e.code, locale, field=e.field, **e.params), audience=user_id)
                 return
             await self.flows.clear(room_id, user_id)  # another command: the question is dropped
             record = None
@@ -192,16 +192,16 @@ class BotEngine:
         if isinstance(parsed, commands.Unknown):
             hint = say("did_you_mean", locale, command=parsed.suggestion) if parsed.suggestion else ""
             await self._say(room_id, say("unknown_command", locale, given=parsed.given, hint=hint),
-                            quick_replies=[parsed.suggestion or "/help"])
+                            quick_replies=[parsed.suggestion or "/help"], audience=user_id)
             return
         if isinstance(parsed, commands.BadArgs):
             await self._say(room_id, say("bad_args", locale, reason=say(parsed.reason, locale),
-                                         usage=parsed.spec.usage(locale)))
+                                         usage=parsed.spec.usage(locale)), audience=user_id)
             return
         try:
             await self._command(room_id, user_id, locale, parsed)
         except MarketError as e:
-            await self._say(room_id, render(e.code, locale, field=e.field, **e.params))
+            await self._say(room_id, render(e.code, locale, field=e.field, **e.params), audience=user_id)
 
     async def _command(self, room_id: int, user_id: int, locale: str, c: commands.Command) -> None:
         if c.name == "help":
@@ -499,7 +499,7 @@ class BotEngine:
                 await ListingFlow(_Turn(self, room_id, user_id, locale), record).ask()
                 await self.flows.save(room_id, user_id, record)
         except MarketError as e:
-            await self._say(room_id, render(e.code, locale, field=e.field, **e.params))
+            await self._say(room_id, render(e.code, locale, field=e.field, **e.params), audience=user_id)
         return None
 
     async def _ask(self, room_id: int, user_id: int, locale: str, item_id: int) -> None:

@@ -317,14 +317,14 @@ class RentalDesk:
             return
         c = await self.rentals.in_room(room_id)
         if c is None or c.state != "ACCEPTED" or c.borrower_id != user_id:
-            await self._say(room_id, t("nothing_to_pay", locale))
+            await self._say(room_id, t("nothing_to_pay", locale), audience=user_id)
             return
         await self._pay(room_id, user_id, locale, c.id)
 
     async def return_(self, room_id: int, user_id: int, locale: str) -> None:
         c = await self.rentals.in_room(room_id)
         if c is None or c.role(user_id) is None:
-            await self._say(room_id, t("no_contract", locale))
+            await self._say(room_id, t("no_contract", locale), audience=user_id)
             return
         if c.state == "RETURNED" and c.role(user_id) == "owner":
             await self.on_event({"kind": "returned", "contract_id": c.id, "data": {"late_fee": c.late_fee},
@@ -351,7 +351,7 @@ class RentalDesk:
     async def extend(self, room_id: int, user_id: int, locale: str, text: str) -> None:
         c = await self.rentals.in_room(room_id)
         if c is None or c.borrower_id != user_id or c.state not in ("IN_USE", "OVERDUE"):
-            await self._say(room_id, t("no_contract", locale))
+            await self._say(room_id, t("no_contract", locale), audience=user_id)
             return
         reading = read_dates(text, self.rentals.clock.today())
         if reading is None:
@@ -584,7 +584,7 @@ class RentalDesk:
         if record.state == "claim_amount":
             amount = parse_won(text)
             if amount is None or not 1 <= amount <= limit:
-                await self._say(room_id, t("bad_amount", locale, max=limit))
+                await self._say(room_id, t("bad_amount", locale, max=limit), audience=user_id)
                 return True
             record.data["amount"] = amount
             record.state = "claim_note"

@@ -350,3 +350,15 @@ async def test_a_refused_payments_reason_is_the_borrowers_alone(client: TestClie
     told = await _bot(o, room, "빌리는 분의 결제가 아직 되지 않았어요")
     assert told["audience"] == owner.id
     assert "잔액" not in str([m.get("text") for m in o.received("message", room)])
+
+
+async def test_a_refusal_is_said_to_the_person_who_pressed_or_typed_alone(client: TestClient, chatters: Any) -> None:
+    owner, borrower, o, b, room, item_id = await _setup(client, chatters)
+    await b.call("message", {"room": room, "text": "/결제"})  # nothing to pay yet
+    await b.call("message", {"room": room, "text": "/반납"})  # no rental in this room
+    await b.call("message", {"room": room, "text": "/대어"})  # a typo
+    for text in ("결제할 대여가 없어요", "진행 중인 대여가 없어요", "명령어는 몰라요"):
+        assert (await _bot(b, room, text))["audience"] == borrower.id
+    await asyncio.sleep(0.3)
+    seen_by_owner = [m for m in o.received("message", room) if not m.get("hidden") and m["sender"]["kind"] == "bot"]
+    assert seen_by_owner == [], [m["text"] for m in seen_by_owner]  # none of it reaches the other person
