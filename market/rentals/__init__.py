@@ -5,8 +5,8 @@ are free (``availability.py``), the scheduler's timed edges (``jobs.py``), the c
 
 from market.rentals.actions import Rentals
 from market.clock import Clock
-from market.rentals.contract import BUSY, FINAL, HOLDING, OPEN, PENDING, STATES, Contract, DatesTaken, Rules
+from market.rentals.contract import BUSY, FINAL, HOLDING, OPEN, PENDING, Contract, DatesTaken, Rules
 from market.rentals.machine import EDGES, GUARDS, NOTIFY, TIMED, Edge, table_markdown
 
-__all__ = ["BUSY", "EDGES", "FINAL", "GUARDS", "HOLDING", "NOTIFY", "OPEN", "PENDING", "STATES", "TIMED", "Clock",
+__all__ = ["BUSY", "EDGES", "FINAL", "GUARDS", "HOLDING", "NOTIFY", "OPEN", "PENDING", "TIMED", "Clock",
            "Contract", "DatesTaken", "Edge", "Rentals", "Rules", "table_markdown"]

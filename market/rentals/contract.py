@@ -17,7 +17,6 @@ PENDING = ("REQUESTED", "ACCEPTED")              # held until expires_at
 OPEN = (*PENDING, *HOLDING, "RETURNED", "CLAIMED", "DISPUTED")
 FINAL = ("SETTLED", "DECLINED", "CANCELLED", "EXPIRED")
 BUSY = (*HOLDING, "RETURNED", "CLAIMED", "DISPUTED")  # a deal room takes no new request while one is here
-STATES = (*OPEN, *FINAL)
 MAX_NOTE = 500
 MAX_FUTURE_DAYS = 365
 

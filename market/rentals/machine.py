@@ -34,7 +34,6 @@ log = logging.getLogger("billi.rentals")
 OWNER, BORROWER = frozenset({"owner"}), frozenset({"borrower"})
 PARTIES, SYSTEM, OPERATOR = frozenset({"owner", "borrower"}), frozenset({"system"}), frozenset({"operator"})
 BANK = frozenset({"bank"})  # the bank's answer to a transfer moves it (money.py)
-VIA_BANK = ("pay", "approve_extension", "payment_lands_late")  # taken by money.py around a bank call, not by apply
 
 
 @dataclass(frozen=True, slots=True)

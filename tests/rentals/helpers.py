@@ -126,6 +126,21 @@ def days(start: int, length: int) -> tuple[date, date]:
     return s, s + timedelta(days=length - 1)
 
 
+async def inquiries_due(market: Market) -> None:
+    """Time passes: every unknown transfer's next inquiry is due."""
+    await market.db.execute("UPDATE transfers SET next_inquiry_at = NOW(3) - INTERVAL 1 SECOND WHERE state = 'unknown'")
+
+
+async def accepted(market: Market, bank: Bank, balance: int = 1_000_000) -> tuple[int, int, dict[str, Any]]:
+    """An accepted request (in two days, for two days) whose borrower has a linked, confirmed account holding
+    ``balance``; returns (contract id, borrower, the borrower's sandbox person)."""
+    owner, borrower = await user(market), await user(market)
+    acct = await link(market, bank, borrower, balance, "손님")
+    c, _ = await market.rentals.request(borrower, await item(market, owner), *days(2, 2))
+    await market.rentals.accept(owner, c.id)
+    return c.id, borrower, acct
+
+
 async def paid_rental(market: Market, bank: Bank, start: int = 0, length: int = 1) -> tuple[int, int, int]:
     """A paid rental (both people with linked, confirmed accounts); returns (contract id, owner, borrower)."""
     owner, borrower = await user(market), await user(market)

@@ -16,7 +16,7 @@ from market.errors import Conflict, MarketError
 from market.kftc import print_ref
 from market.rentals.kdates import seoul_today
 from market.service import Market
-from tests.rentals.helpers import Bank, billi, days, item, ledger_sum, link, settled, user
+from tests.rentals.helpers import Bank, accepted, billi, ledger_sum, link, settled
 
 
 @pytest.fixture
@@ -45,10 +45,8 @@ async def test_a_day_that_matches_has_no_differences_and_each_injected_one_is_re
 
 
 async def test_a_transfer_recorded_failed_that_the_bank_carried_out_goes_to_suspense(market: Market, bank: Bank) -> None:
-    owner, borrower = await user(market), await user(market)
-    acct = await link(market, bank, borrower, 1_000_000, "손님")
-    c, _ = await market.rentals.request(borrower, await item(market, owner), *days(2, 2))
-    await market.rentals.accept(owner, c.id)
+    cid, borrower, acct = await accepted(market, bank)
+    c = await market.rentals.get(cid)
     await bank.fail("withdraw", "timeout", applied=True)  # the money moved; the answer was lost
     await bank.fail("result", "internal", times=50)  # and the bank will not say so
     with pytest.raises(MarketError):
@@ -89,10 +87,8 @@ async def test_the_scheduler_reconciles_yesterday_once_and_shows_the_differences
 
 async def test_an_access_token_that_expired_early_is_refreshed_and_the_payment_goes_through_once(
         market: Market, bank: Bank) -> None:
-    owner, borrower = await user(market), await user(market)
-    acct = await link(market, bank, borrower, 1_000_000, "손님")
-    c, _ = await market.rentals.request(borrower, await item(market, owner), *days(2, 2))
-    await market.rentals.accept(owner, c.id)
+    cid, borrower, acct = await accepted(market, bank)
+    c = await market.rentals.get(cid)
     before = await market.db.fetchval("SELECT access_token_enc FROM bank_links WHERE user_id = %s", (borrower,))
     await bank.fail("withdraw", "expired_token")  # the bank says the token has expired, earlier than it said
     paid = await market.rentals.pay_now(borrower, c.id)
@@ -104,10 +100,8 @@ async def test_an_access_token_that_expired_early_is_refreshed_and_the_payment_g
 
 async def test_a_refused_refresh_after_an_expired_token_fails_the_payment_and_it_can_be_paid_again(
         market: Market, bank: Bank) -> None:
-    owner, borrower = await user(market), await user(market)
-    await link(market, bank, borrower, 1_000_000, "손님")
-    c, _ = await market.rentals.request(borrower, await item(market, owner), *days(2, 2))
-    await market.rentals.accept(owner, c.id)
+    cid, borrower, _ = await accepted(market, bank)
+    c = await market.rentals.get(cid)
     assert market.billipay is not None
     await market.db.execute("UPDATE bank_links SET refresh_token_enc = %s WHERE user_id = %s",
                             (market.billipay.box.seal("revoked"), borrower))
@@ -122,10 +116,8 @@ async def test_a_refused_refresh_after_an_expired_token_fails_the_payment_and_it
 
 async def test_a_transfer_still_open_when_its_day_was_reconciled_is_checked_again_later(
         market: Market, bank: Bank) -> None:
-    owner, borrower = await user(market), await user(market)
-    acct = await link(market, bank, borrower, 1_000_000, "손님")
-    c, _ = await market.rentals.request(borrower, await item(market, owner), *days(2, 2))
-    await market.rentals.accept(owner, c.id)
+    cid, borrower, acct = await accepted(market, bank)
+    c = await market.rentals.get(cid)
     await bank.fail("withdraw", "timeout", applied=True)
     await bank.fail("result", "internal", times=50)
     with pytest.raises(MarketError):

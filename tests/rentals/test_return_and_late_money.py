@@ -12,17 +12,14 @@ from market.errors import Conflict, MarketError
 from market.rentals import DatesTaken
 from market.mypage import my_page
 from market.service import Market
-from tests.rentals.helpers import Bank, billi, days, item, ledger_sum, link, linked_balance, user
+from tests.rentals.helpers import (Bank, billi, days, inquiries_due, item, ledger_sum, link, linked_balance,
+                                   user)
 
 
 @pytest.fixture
 def bank(market: Market) -> Bank:
     assert market.config.bank_url
     return Bank(market.config.bank_url)
-
-
-async def _due(market: Market) -> None:
-    await market.db.execute("UPDATE transfers SET next_inquiry_at = NOW(3) - INTERVAL 1 SECOND WHERE state = 'unknown'")
 
 
 async def _in_use(market: Market, bank: Bank, *, late_days: int = 0, price: int = 5000,
@@ -161,7 +158,7 @@ async def test_a_payment_that_lands_after_the_rental_started_is_refunded_in_full
     # the bank sits on it; meanwhile the start day passes
     await market.db.execute("UPDATE contracts SET start_date = start_date - INTERVAL 3 DAY WHERE id = %s", (c.id,))
     await bank.land()
-    await _due(market)
+    await inquiries_due(market)
     await market.rentals.process_transfers()
     await market.rentals.process_transfers()  # the refund goes out
     after = await market.rentals.get(c.id)
@@ -186,7 +183,7 @@ async def test_a_payment_that_lands_after_its_dates_were_given_away_is_refunded(
     await market.db.execute("UPDATE contracts SET state = 'PAID', start_date = %s, end_date = %s WHERE id = %s",
                             (*days(3, 2), d.id))
     await bank.land()
-    await _due(market)
+    await inquiries_due(market)
     await market.rentals.process_transfers()
     await market.rentals.process_transfers()
     assert (await market.rentals.get(c.id)).state == "EXPIRED"
@@ -216,7 +213,7 @@ async def test_an_extension_charge_that_lands_late_moves_the_end_date_and_takes_
     with pytest.raises(Conflict):
         await market.rentals.confirm_ok(owner, c.id)  # not settled while the charge may still land
     await bank.land()
-    await _due(market)
+    await inquiries_due(market)
     await market.rentals.process_transfers()
     c = await market.rentals.get(c.id)
     assert c.state == "RETURNED" and c.end_date == new_end and c.late_fee == 0
@@ -236,7 +233,7 @@ async def test_an_extension_charge_landing_while_overdue_puts_the_rental_back_in
     with pytest.raises(MarketError):
         await market.rentals.approve_extension(owner, c.id)
     await bank.land()
-    await _due(market)
+    await inquiries_due(market)
     await market.rentals.process_transfers()
     c = await market.rentals.get(c.id)
     assert c.state == "IN_USE" and c.end_date == days(3, 1)[0]

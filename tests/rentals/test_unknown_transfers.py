@@ -12,7 +12,8 @@ import pytest
 from market.config import Config
 from market.errors import Conflict, MarketError
 from market.service import Market
-from tests.rentals.helpers import Bank, billi, days, item, link, linked_balance, settled, user
+from tests.rentals.helpers import (Bank, accepted, billi, days, inquiries_due, item, link, linked_balance, settled,
+                                   user)
 
 
 @pytest.fixture
@@ -21,22 +22,9 @@ def bank(market: Market) -> Bank:
     return Bank(market.config.bank_url)
 
 
-async def _due(market: Market) -> None:
-    """Time passes: every unknown transfer's next inquiry is due."""
-    await market.db.execute("UPDATE transfers SET next_inquiry_at = NOW(3) - INTERVAL 1 SECOND WHERE state = 'unknown'")
-
-
-async def _accepted(market: Market, bank: Bank, balance: int = 1_000_000) -> tuple[int, int, dict[str, object]]:
-    owner, borrower = await user(market), await user(market)
-    acct = await link(market, bank, borrower, balance, "손님")
-    c, _ = await market.rentals.request(borrower, await item(market, owner), *days(2, 2))
-    await market.rentals.accept(owner, c.id)
-    return c.id, borrower, acct
-
-
 async def test_a_payment_the_bank_commits_late_charges_once_and_is_never_offered_again(
         market: Market, bank: Bank) -> None:
-    cid, borrower, acct = await _accepted(market, bank)
+    cid, borrower, acct = await accepted(market, bank)
     await bank.fail("withdraw", "late", applied=True, after=2)  # "no such transaction" twice, then it lands
     with pytest.raises(MarketError) as first:
         await market.rentals.pay_now(borrower, cid)
@@ -46,11 +34,11 @@ async def test_a_payment_the_bank_commits_late_charges_once_and_is_never_offered
     with pytest.raises(Conflict) as again:  # the borrower presses 결제 again: refused, nothing sent
         await market.rentals.pay_now(borrower, cid)
     assert again.value.code == "pay.in_progress"
-    await _due(market)
+    await inquiries_due(market)
     await market.rentals.process_transfers()  # the second "no such transaction": still unknown
     assert (await market.rentals.get(cid)).state == "ACCEPTED"
     await market.rentals.tick()  # the expiry sweep leaves a contract whose payment is unknown alone
-    await _due(market)
+    await inquiries_due(market)
     await market.rentals.process_transfers()  # now the bank knows it
     c = await market.rentals.get(cid)
     assert c.state == "PAID"
@@ -59,19 +47,19 @@ async def test_a_payment_the_bank_commits_late_charges_once_and_is_never_offered
 
 
 async def test_an_answer_that_is_not_final_keeps_the_transfer_unknown(market: Market, bank: Bank) -> None:
-    cid, borrower, acct = await _accepted(market, bank)
+    cid, borrower, acct = await accepted(market, bank)
     await bank.fail("withdraw", "timeout", applied=True)
     await bank.fail("result", "internal", times=2)  # A0003 twice
     with pytest.raises(MarketError):
         await market.rentals.pay_now(borrower, cid)
-    await _due(market)
+    await inquiries_due(market)
     await market.rentals.process_transfers()
     row = await market.db.fetchone("SELECT state, inquiries, next_inquiry_at > NOW(3) AS later FROM transfers"
                                    " WHERE contract_id = %s", (cid,))
     assert (row["state"], row["inquiries"], row["later"]) == ("unknown", 2, 1)  # asked twice, next one later
     await market.rentals.process_transfers()  # not due yet: not asked
     assert await market.db.fetchval("SELECT inquiries FROM transfers WHERE contract_id = %s", (cid,)) == 2
-    await _due(market)
+    await inquiries_due(market)
     await market.rentals.process_transfers()
     assert (await market.rentals.get(cid)).state == "PAID"
 
@@ -80,7 +68,7 @@ async def test_a_payout_the_bank_commits_late_is_paid_once(market: Market, bank:
     await bank.fail("deposit", "late", applied=True, after=1, times=2)
     cid, owner, _ = await settled(market, bank)
     for _ in range(4):
-        await _due(market)
+        await inquiries_due(market)
         await market.rentals.process_transfers()
     c = await market.rentals.get(cid)
     assert await linked_balance(market, bank, owner) == c.rent  # paid once
@@ -91,7 +79,7 @@ async def test_a_payout_the_bank_commits_late_is_paid_once(market: Market, bank:
 
 async def test_a_call_that_died_with_its_process_becomes_unknown_and_is_never_failed(
         market: Market, bank: Bank) -> None:
-    cid, borrower, acct = await _accepted(market, bank)
+    cid, borrower, acct = await accepted(market, bank)
     c = await market.rentals.get(cid)
     assert market.billipay is not None
     async with market.db.transaction() as cur:
@@ -111,12 +99,12 @@ async def test_a_call_that_died_with_its_process_becomes_unknown_and_is_never_fa
 
 
 async def test_still_unknown_past_the_horizon_goes_to_an_operator(market: Market, bank: Bank) -> None:
-    cid, borrower, acct = await _accepted(market, bank)
+    cid, borrower, acct = await accepted(market, bank)
     await bank.fail("withdraw", "late", applied=True, after=99)
     with pytest.raises(MarketError):
         await market.rentals.pay_now(borrower, cid)
     await market.db.execute("UPDATE transfers SET sent_at = sent_at - INTERVAL 25 HOUR WHERE contract_id = %s", (cid,))
-    await _due(market)
+    await inquiries_due(market)
     await market.rentals.process_transfers()
     assert market.billipay is not None
     review = await market.billipay.in_review()
@@ -139,21 +127,21 @@ async def test_still_unknown_past_the_horizon_goes_to_an_operator(market: Market
 
 async def test_no_second_payment_while_the_first_may_still_land(market: Market, bank: Bank) -> None:
     """The double charge: the first withdrawal times out, the bank does not know it yet, and commits later."""
-    cid, borrower, acct = await _accepted(market, bank)
+    cid, borrower, acct = await accepted(market, bank)
     await bank.fail("withdraw", "late", applied=True, after=99)
     with pytest.raises(MarketError):
         await market.rentals.pay_now(borrower, cid)
     with pytest.raises(MarketError):  # pressed again: before, a "no such transaction" was taken for failed
         await market.rentals.pay_now(borrower, cid)
     assert await bank.land() == 1  # the bank commits the first one on its own
-    await _due(market)
+    await inquiries_due(market)
     await market.rentals.process_transfers()
     c = await market.rentals.get(cid)
     assert c.state == "PAID" and await bank.balance_of(acct) == 1_000_000 - c.total
 
 
 async def test_operators_see_the_review_queue(market: Market, bank: Bank, config: Config) -> None:
-    cid, borrower, _ = await _accepted(market, bank)
+    cid, borrower, _ = await accepted(market, bank)
     await bank.fail("withdraw", "late", applied=True, after=99)
     with pytest.raises(MarketError):
         await market.rentals.pay_now(borrower, cid)
@@ -179,7 +167,7 @@ async def test_dates_stay_held_while_a_payment_may_land(market: Market, bank: Ba
     with pytest.raises(Conflict):  # the window closed, but the first payment may still land: not free
         await market.rentals.request(other, iid, *days(2, 2))
     await bank.land()
-    await _due(market)
+    await inquiries_due(market)
     await market.rentals.process_transfers()
     assert (await market.rentals.get(c.id)).state == "PAID"
 
@@ -202,7 +190,7 @@ async def test_an_extension_does_not_change_while_its_charge_may_land(market: Ma
         with pytest.raises(Conflict):
             await change
     await bank.land()
-    await _due(market)
+    await inquiries_due(market)
     await market.rentals.process_transfers()
     extended = await market.rentals.get(c.id)
     assert extended.extra_rent == 5 * extended.price_per_day
@@ -211,7 +199,7 @@ async def test_an_extension_does_not_change_while_its_charge_may_land(market: Ma
 
 async def test_an_operator_settles_a_transfer_the_bank_never_answered(market: Market, bank: Bank,
                                                                       config: Config) -> None:
-    cid, borrower, acct = await _accepted(market, bank)
+    cid, borrower, acct = await accepted(market, bank)
     await bank.fail("withdraw", "late", applied=False, after=99)  # it never happened
     with pytest.raises(MarketError):
         await market.rentals.pay_now(borrower, cid)
@@ -226,12 +214,12 @@ async def test_an_operator_settles_a_transfer_the_bank_never_answered(market: Ma
 
 @pytest.mark.parametrize("mode", ["429", "odd"])
 async def test_an_odd_answer_to_a_payout_is_not_taken_for_failed(market: Market, bank: Bank, mode: str) -> None:
-    other, borrower, _ = await _accepted(market, bank)  # someone else's escrow sits in the platform account,
+    other, borrower, _ = await accepted(market, bank)  # someone else's escrow sits in the platform account,
     await market.rentals.pay_now(borrower, other)        # as in real life: a second payout would not bounce
     await bank.fail("deposit", mode, applied=True, times=2)  # the money moves; the answer says nothing usable
     cid, owner, _ = await settled(market, bank)
     for _ in range(3):
-        await _due(market)
+        await inquiries_due(market)
         await market.rentals.process_transfers()
     c = await market.rentals.get(cid)
     assert await linked_balance(market, bank, owner) == c.rent  # paid once, not again with a new id
@@ -282,7 +270,7 @@ async def test_payouts_waiting_for_a_bank_link_never_hold_up_the_others(market: 
 
 
 async def test_two_retries_of_one_payout_at_once_send_it_once(market: Market, bank: Bank) -> None:
-    other, borrower, _ = await _accepted(market, bank)
+    other, borrower, _ = await accepted(market, bank)
     await market.rentals.pay_now(borrower, other)  # other money in the platform account: a double would not bounce
     await bank.fail("deposit", "closed", times=6)
     cid, owner, _ = await settled(market, bank)
@@ -299,7 +287,7 @@ async def test_two_retries_of_one_payout_at_once_send_it_once(market: Market, ba
 
 
 async def test_a_second_contract_cannot_slip_into_a_room_while_a_payment_may_land(market: Market, bank: Bank) -> None:
-    cid, borrower, _ = await _accepted(market, bank)
+    cid, borrower, _ = await accepted(market, bank)
     c = await market.rentals.get(cid)
     await bank.fail("withdraw", "late", applied=True, after=99)
     with pytest.raises(MarketError):
