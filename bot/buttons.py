@@ -19,7 +19,7 @@ TTL_S = 24 * 3600
 _PRESS = """
 local v = redis.call('GET', KEYS[1])
 if not v then return nil end
-if v == 'used' then return 'used' end
+if v == 'used' or v == 'retired' then return v end
 local b = cjson.decode(v)
 if tonumber(b['user']) ~= tonumber(ARGV[1]) or tonumber(b['room']) ~= tonumber(ARGV[2]) then return 'other' end
 if b['single'] then redis.call('SET', KEYS[1], 'used', 'KEEPTTL') end
@@ -31,6 +31,7 @@ return v
 class Press:
     action: str
     payload: dict[str, Any]
+    single: bool = False  # single-use: spent by this press
 
 
 class ButtonError(Exception):
@@ -46,12 +47,22 @@ class Buttons:
         self._press = redis.register_script(_PRESS)
 
     async def issue(self, user_id: int, room_id: int, action: str, payload: dict[str, Any] | None = None, *,
-                    single_use: bool = False) -> str:
-        expires = int(time.time()) + self._ttl
+                    single_use: bool = False, ttl_s: int | None = None) -> str:
+        ttl = ttl_s or self._ttl
+        expires = int(time.time()) + ttl
         token = f"{secrets.token_urlsafe(16)}.{expires}"
         body = {"user": user_id, "room": room_id, "action": action, "payload": payload or {}, "single": single_use}
-        await self._redis.set(_key(token), json.dumps(body, ensure_ascii=False), ex=self._ttl)
+        await self._redis.set(_key(token), json.dumps(body, ensure_ascii=False), ex=ttl)
         return token
+
+    async def revoke(self, tokens: list[str]) -> None:
+        """Buttons a later step made pointless: a press of any of them (an old tab) is refused from now on."""
+        if not tokens:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for token in tokens:
+                pipe.set(_key(token), "retired", xx=True, keepttl=True)
+            await pipe.execute()
 
     async def press(self, token: Any, user_id: int, room_id: int) -> Press:
         if not isinstance(token, str) or not 0 < len(token) <= 64 or token.count(".") != 1:
@@ -63,10 +74,12 @@ class Buttons:
             raise ButtonError("button_expired" if expired else "button_invalid")
         if raw == "used":
             raise ButtonError("button_used")
+        if raw == "retired":
+            raise ButtonError("button_retired")
         if raw == "other":
             raise ButtonError("button_not_yours")
         body = json.loads(raw)
-        return Press(body["action"], body["payload"])
+        return Press(body["action"], body["payload"], bool(body.get("single")))
 
 
 def _key(token: str) -> str:

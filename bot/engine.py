@@ -9,28 +9,39 @@
   Handling runs after the sender's message is acknowledged, so the bot never slows a person's send.
 
 A conversation flow (``bot.flows``: listing an item with /등록) takes the person's messages and button
-presses in that room until it ends; its state is saved in Redis after every event.
+presses in that room until it ends; its state is saved in Redis after every event. The rental conversation
+(``bot.flows.rental``) speaks through the engine's small ``Voice`` interface (``say``, ``button``, ``retire``,
+``locale``).
+
+Messages for one person: a refusal or error of a press or a typed command is never stored in the room — it
+goes back in the press's acknowledgement, or as a ``notice`` (a toast) to the person who typed. Buttons retire:
+a used single-use button, and every button a later step made pointless, is disabled in place for every client
+(``message_update``), in history and archived segments too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import OrderedDict
 from typing import Any, Protocol
 
 from bot import commands, places
 from bot.buttons import ButtonError, Buttons
-from bot.flows import FlowStore
+from bot.flows import FlowStore, Refusal
 from bot.flows.listing import ListingFlow, parse_location
-from bot.rentals import PROMPT, RentalDesk
+from bot.flows.rental import ACTION as RENTAL
+from bot.flows.rental import PROMPT, RentalFlow
 from bot.texts import distance, say, won
-from market.chat import Sent
+from market.chat import Message, Sent
 from market.errors import MarketError
 from market.messages import render
 from market.service import Market
 
 log = logging.getLogger("billi.bot")
+# "12월 5일(토) ~ 12월 6일(일), 2일 빌리고 싶어요" (the date picker's words in a deal room) asks for those dates
+WANT = re.compile(r"(?:,\s*\d{1,3}\s*일)?\s*빌리고\s*싶어요[.!~]*\s*$")
 PAGE = 5
 DEFAULT_NEAR_M = 3000
 LOCK_TIMEOUT_S = 30
@@ -43,6 +54,12 @@ class Outlet(Protocol):
 
     async def announce_room(self, room_id: int, user_ids: list[int]) -> None: ...
 
+    async def update(self, message: Message) -> None: ...
+
+    async def notice(self, user_id: int, room_id: int, code: str, text: str) -> None: ...
+
+    async def deal_changed(self, room_id: int) -> None: ...
+
 
 class BotEngine:
     def __init__(self, market: Market, outlet: Outlet) -> None:
@@ -53,7 +70,7 @@ class BotEngine:
         self._kinds: OrderedDict[int, str] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         self._tails: dict[int, asyncio.Task[None]] = {}
-        self.desk = RentalDesk(self)
+        self.rental = RentalFlow(self)
 
     # -- the gateway's hook ------------------------------------------------------------------------
     async def on_message(self, room_id: int, message: dict[str, Any], user_id: int) -> None:
@@ -61,11 +78,15 @@ class BotEngine:
         image = message.get("image")
         is_image = isinstance(image, dict) and str(image.get("url", "")).startswith("/media/")
         if not text.lstrip().startswith("/") and await self._kind(room_id) != "assistant":
-            # people talking to each other in a deal room: only a photo (evidence) or an answer the bot asked for
-            if not is_image and not await self.market.redis.exists(self.flows.key(room_id, user_id)):
+            # people talking to each other in a deal room: only a photo (evidence), an answer the bot asked for,
+            # or the date picker's "12월 5일(토) ~ 12월 6일(일), 2일 빌리고 싶어요"
+            if not is_image and not WANT.search(text) and not await self.market.redis.exists(
+                    self.flows.key(room_id, user_id)):
                 return
         if is_image:
             work = self._handle_image(room_id, image["url"].removeprefix("/media/"), user_id)
+        elif isinstance(message.get("dates"), dict):  # the date picker: its exact dates, not a reading of words
+            work = self._picked(room_id, user_id, message["dates"])
         else:
             work = self._handle_text(room_id, text, user_id)
         # Within this process a room's messages are answered in the order they were stored; the Redis lock
@@ -77,17 +98,29 @@ class BotEngine:
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(lambda t: self._tails.pop(room_id, None) if self._tails.get(room_id) is t else None)
 
-    async def on_action(self, room_id: int, token: str, user_id: int) -> dict[str, Any]:
+    async def on_action(self, room_id: int, token: str, user_id: int, seq: Any = None,
+                        given: Any = None) -> dict[str, Any]:
+        """A button press (``seq``: the message it is in; ``given``: what its sheet asked for, e.g. a review's
+        stars and words). Every refusal is in the answer, for the presser alone."""
         locale = await self._locale(user_id)
         try:
             press = await self.buttons.press(token, user_id, room_id)
         except ButtonError as e:
+            if e.reason in ("button_used", "button_retired"):  # an old copy (another tab): show it spent there too
+                await self._retire_token(room_id, seq, token)
             return {"ok": False, "error": {"code": f"bot.{e.reason}", "message": say(e.reason, locale)}}
-        refused = await self._locked(room_id, self._handle_press(room_id, user_id, locale, press.action,
-                                                                 press.payload))
-        if refused:
-            return {"ok": False, "error": {"code": f"bot.{refused}", "message": say(refused, locale)}}
-        return {"ok": True, "handled": True}
+        answer = await self._locked(room_id, self._handle_press(room_id, user_id, locale, press.action,
+                                                                press.payload, given if isinstance(given, dict) else None))
+        if press.single:  # spent, whatever came of it
+            await self._retire_token(room_id, seq, token)
+        if answer is None:
+            return {"ok": False, "error": {"code": "service.internal", "message": render("service.internal", locale)}}
+        return answer
+
+    async def _retire_token(self, room_id: int, seq: Any, token: str) -> None:
+        edited = await self.market.chat.retire_token(room_id, seq, token)
+        if edited is not None:
+            await self.outlet.update(edited)
 
     @staticmethod
     async def _after(before: asyncio.Task[None] | None, work: Any) -> None:
@@ -133,13 +166,56 @@ class BotEngine:
         return "en" if locale == "en" else "ko"
 
     async def _say(self, room_id: int, text: str, client_msg_id: str | None = None, audience: int | None = None,
-                   **body: Any) -> Sent:
-        """Post the bot's message to the room, or with ``audience`` to that one member of it."""
+                   topic: str | None = None, **body: Any) -> Sent:
+        """Post the bot's message to the room, or with ``audience`` to that one member of it; with ``topic``
+        its buttons stay live until that topic is retired."""
         sent = await self.market.chat.post(room_id, text, body={k: v for k, v in body.items() if v} or None,
                                            client_msg_id=client_msg_id, audience=audience)
+        if topic and (body.get("buttons") or any(c.get("buttons") for c in body.get("cards") or [])):
+            # (a repeat too: its first try may have stopped before this; remembering twice changes nothing)
+            await self.market.chat.keep_live(room_id, sent.message.seq, topic)
         if not sent.duplicate:
             await self.outlet.publish(sent)
         return sent
+
+    async def _refuse(self, room_id: int, user_id: int, code: str, text: str) -> None:
+        """A typed command's refusal: a toast for the person who typed, never a message in the room."""
+        await self.outlet.notice(user_id, room_id, code, text)
+
+    # -- the Voice the flows speak through ---------------------------------------------------------------
+    async def locale(self, user_id: int) -> str:
+        return await self._locale(user_id)
+
+    async def say(self, room_id: int, text: str, *, audience: int | None = None, topic: str | None = None,
+                  client_msg_id: str | None = None, **body: Any) -> Sent:
+        return await self._say(room_id, text, client_msg_id=client_msg_id, audience=audience, topic=topic, **body)
+
+    async def button(self, user_id: int, room_id: int, label: str, action: str, payload: dict[str, Any], *,
+                     single_use: bool = True, form: str | None = None, ttl_s: int | None = None) -> dict[str, Any]:
+        token = await self.buttons.issue(user_id, room_id, action, payload, single_use=single_use, ttl_s=ttl_s)
+        return {"label": label, "token": token, **({"form": form} if form else {})}
+
+    async def retire(self, room_id: int, topic: str, keep: set[int] | None = None) -> None:
+        """A topic's buttons are done: disabled on every client and in history, and their tokens refused."""
+        for message, tokens in await self.market.chat.retire(room_id, topic, keep=keep):
+            await self.buttons.revoke(tokens)
+            await self.outlet.update(message)
+
+    async def announce_room(self, room_id: int, user_ids: list[int]) -> None:
+        await self.outlet.announce_room(room_id, user_ids)
+
+    async def deal_changed(self, room_id: int) -> None:
+        await self.outlet.deal_changed(room_id)
+
+    # -- what the gateway and the market call ------------------------------------------------------------
+    async def on_contract_event(self, event: dict[str, Any]) -> None:
+        await self.rental.on_event(event)
+
+    async def after_link(self, room_id: int, user_id: int, account: dict[str, Any]) -> None:
+        await self.rental.after_link(room_id, user_id, account)
+
+    async def deal_view(self, room_id: int, user_id: int) -> dict[str, Any] | None:
+        return await self.rental.deal_view(room_id, user_id)
 
     # -- text --------------------------------------------------------------------------------------
     async def _handle_text(self, room_id: int, text: str, user_id: int) -> None:
@@ -159,10 +235,12 @@ class BotEngine:
                 return
             if parsed is None:
                 try:
-                    await self.desk.prompt(room_id, user_id, locale, record, text)
+                    await self.rental.prompt(room_id, user_id, locale, record, text)
+                except Refusal as e:  # the question stays open
+                    await self._refuse(room_id, user_id, e.code, e.text)
                 except MarketError as e:
                     await self.flows.clear(room_id, user_id)
-                    await self._say(room_id, render(e.code, locale, field=e.field, **e.params), audience=user_id)
+                    await self._refuse(room_id, user_id, e.code, render(e.code, locale, field=e.field, **e.params))
                 return
             await self.flows.clear(room_id, user_id)  # another command: the question is dropped
             record = None
@@ -186,22 +264,39 @@ class BotEngine:
             return
         if parsed is None:
             query = text.strip()
-            if query and await self._kind(room_id) == "assistant":
+            kind = await self._kind(room_id)
+            if query and kind == "assistant":
                 await self._search(room_id, user_id, locale, {"q": query}, query)
+            elif kind == "deal" and WANT.search(query):  # the date picker's sentence (or someone's own)
+                dates = WANT.sub("", query)
+                if await self.rental.borrower_here(room_id, user_id):
+                    await self._guarded(room_id, user_id, locale, self.rental.rent(room_id, user_id, locale, None,
+                                                                                  dates))
             return
         if isinstance(parsed, commands.Unknown):
             hint = say("did_you_mean", locale, command=parsed.suggestion) if parsed.suggestion else ""
-            await self._say(room_id, say("unknown_command", locale, given=parsed.given, hint=hint),
-                            quick_replies=[parsed.suggestion or "/help"], audience=user_id)
+            await self._refuse(room_id, user_id, "bot.unknown_command",
+                               say("unknown_command", locale, given=parsed.given, hint=hint))
             return
         if isinstance(parsed, commands.BadArgs):
-            await self._say(room_id, say("bad_args", locale, reason=say(parsed.reason, locale),
-                                         usage=parsed.spec.usage(locale)), audience=user_id)
+            await self._refuse(room_id, user_id, "bot.bad_args", say("bad_args", locale, reason=say(
+                parsed.reason, locale), usage=parsed.spec.usage(locale)))
             return
+        await self._guarded(room_id, user_id, locale, self._command(room_id, user_id, locale, parsed))
+
+    async def _picked(self, room_id: int, user_id: int, dates: dict[str, Any]) -> None:
+        locale = await self._locale(user_id)
+        if await self._kind(room_id) == "deal" and await self.rental.borrower_here(room_id, user_id):
+            await self._guarded(room_id, user_id, locale, self.rental.picked(room_id, user_id, locale, dates))
+
+    async def _guarded(self, room_id: int, user_id: int, locale: str, work: Any) -> None:
+        """A typed command's work: what it refuses becomes the person's toast."""
         try:
-            await self._command(room_id, user_id, locale, parsed)
+            await work
+        except Refusal as e:
+            await self._refuse(room_id, user_id, e.code, e.text)
         except MarketError as e:
-            await self._say(room_id, render(e.code, locale, field=e.field, **e.params), audience=user_id)
+            await self._refuse(room_id, user_id, e.code, render(e.code, locale, field=e.field, **e.params))
 
     async def _command(self, room_id: int, user_id: int, locale: str, c: commands.Command) -> None:
         if c.name == "help":
@@ -235,15 +330,12 @@ class BotEngine:
                 return
             found = self._category_named(name)
             if found is None:
-                await self._say(room_id, say("unknown_category", locale, name=name[:30]),
-                                quick_replies=["/카테고리"])
-                return
+                raise Refusal(say("unknown_category", locale, name=name[:30]), "bot.unknown_category")
             await self._browse(room_id, user_id, locale, found)
         elif c.name == "near":
             spot = parse_location(c.args["place"])  # a 동/구 name, or "lat,lng" shared by the widget
             if spot is None:
-                await self._say(room_id, say("unknown_place", locale, place=c.args["place"][:30]))
-                return
+                raise Refusal(say("unknown_place", locale, place=c.args["place"][:30]), "bot.unknown_place")
             lat, lng = spot["lat"], spot["lng"]
             name = spot["place_name"] or say("here", locale)
             radius = c.args["radius_m"] or DEFAULT_NEAR_M
@@ -287,16 +379,18 @@ class BotEngine:
                 account=f"{account['bank_name']} {account['account']}" if account else say("no_account", locale),
                 unread=page["notifications_unread"]), cards=cards, quick_replies=["/찜목록", "/등록"])
         elif c.name == "rent":
-            await self.desk.rent(room_id, user_id, locale, c.args["item_id"], c.args["dates"])
+            await self.rental.rent(room_id, user_id, locale, c.args["item_id"], c.args["dates"])
         elif c.name == "pay":
-            await self.desk.pay(room_id, user_id, locale, c.args["arg"])
+            await self.rental.pay(room_id, user_id, locale, c.args["arg"])
         elif c.name == "return":
-            await self.desk.return_(room_id, user_id, locale)
+            await self.rental.return_(room_id, user_id, locale)
         elif c.name == "extend":
-            await self.desk.extend(room_id, user_id, locale, c.args["dates"])
+            await self.rental.extend(room_id, user_id, locale, c.args["dates"])
         elif c.name == "cancel":
-            if not await self.desk.cancel(room_id, user_id, locale):
-                await self._say(room_id, say("nothing_to_cancel", locale))
+            if await self.rental.in_progress(room_id, user_id):
+                await self.rental.cancel(room_id, user_id, locale)
+            else:
+                raise Refusal(say("nothing_to_cancel", locale), "bot.nothing_to_cancel")
 
     @staticmethod
     def _stars(rating: dict[str, Any], locale: str) -> str:
@@ -341,8 +435,7 @@ class BotEngine:
         try:
             return await self.market.items.detail(item_id, viewer_id=user_id, count_view=False)
         except MarketError:
-            await self._say(room_id, say("item_missing", locale, number=str(item_id)))
-            return None
+            raise Refusal(say("item_missing", locale, number=str(item_id)), "bot.item_missing") from None
 
     # -- results -----------------------------------------------------------------------------------
     async def _search(self, room_id: int, user_id: int, locale: str, params: dict[str, Any], query: str,
@@ -452,16 +545,21 @@ class BotEngine:
         await self.flows.save(room_id, user_id, flow.record)
 
     async def _handle_press(self, room_id: int, user_id: int, locale: str, action: str,
-                            payload: dict[str, Any]) -> str | None:
-        """Carry out a button press; returns why it was refused, if it was."""
+                            payload: dict[str, Any], given: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Carry out a button press; the answer for the presser (``ok``, or the refusal, and what to open)."""
+        answer: dict[str, Any] = {"ok": True, "handled": True}
         try:
-            if action.startswith("r_"):
-                return await self.desk.press(room_id, user_id, locale, action, payload)
-            if action == "flow":
+            if action == RENTAL:
+                said = await self.rental.press(room_id, user_id, locale, payload, given)
+                if said in ("button_not_yours", "button_invalid"):
+                    return _refused(f"bot.{said}", say(said, locale))
+                if said:
+                    answer["message"] = said
+            elif action == "flow":
                 record = await self.flows.load(room_id, user_id)
                 if record is None or record.idle:
                     await self.flows.clear(room_id, user_id)
-                    return "flow_stale_button"
+                    return _refused("bot.flow_stale_button", say("flow_stale_button", locale))
                 flow = ListingFlow(_Turn(self, room_id, user_id, locale), record)
                 if await flow.handle_press(payload):
                     await self.flows.save(room_id, user_id, flow.record)
@@ -484,9 +582,9 @@ class BotEngine:
                 item = await self._detail(int(payload["item"]), user_id, locale, room_id)
                 if item is not None:
                     await self.market.wishes.add(user_id, item["id"])
-                    await self._say(room_id, say("wished", locale, title=item["title"]))
+                    answer["message"] = say("wished", locale, title=item["title"])
             elif action == "ask":
-                await self._ask(room_id, user_id, locale, int(payload["item"]))
+                answer.update(await self.open_deal(int(payload["item"]), user_id))
             elif action == "delete":
                 item = await self.market.items.detail(int(payload["item"]), viewer_id=user_id, count_view=False)
                 await self.market.items.delete(user_id, item["id"])
@@ -494,34 +592,48 @@ class BotEngine:
             elif action == "edit":
                 item = await self.market.items.detail(int(payload["item"]), viewer_id=user_id, count_view=False)
                 if item["owner"]["id"] != user_id:
-                    return "button_not_yours"
+                    return _refused("bot.button_not_yours", say("button_not_yours", locale))
                 record = ListingFlow.edit_record(item)
                 await ListingFlow(_Turn(self, room_id, user_id, locale), record).ask()
                 await self.flows.save(room_id, user_id, record)
+            else:
+                return _refused("bot.button_invalid", say("button_invalid", locale))
+        except Refusal as e:
+            return _refused(e.code, e.text)
         except MarketError as e:
-            await self._say(room_id, render(e.code, locale, field=e.field, **e.params), audience=user_id)
-        return None
+            return _refused(e.code, render(e.code, locale, field=e.field, **e.params))
+        return answer
 
-    async def _ask(self, room_id: int, user_id: int, locale: str, item_id: int) -> None:
-        item = await self._detail(item_id, user_id, locale, room_id)
-        if item is None:
-            return
+    async def open_deal(self, item_id: int, user_id: int) -> dict[str, Any]:
+        """문의하기: the deal room of the item and this person, opened at once (created, with each person's
+        introduction, on the first inquiry); the answer names the room and a first message to suggest."""
+        locale = await self._locale(user_id)
+        item = await self.market.items.detail(item_id, viewer_id=user_id, count_view=False)
         deal, created = await self.market.chat.open_deal_room(item_id, user_id)
+        suggest = say("first_message", locale, title=item["title"])
         if not created:
-            await self._say(room_id, say("deal_opened", locale, title=item["title"]))
-            return
+            return {"open_room": deal.id, "suggest": suggest, "created": False}
         await self.outlet.announce_room(deal.id, [deal.owner_id, user_id])
         name = await self.market.db.fetchval("SELECT nickname FROM users WHERE id = %s", (user_id,))
         owner_locale = await self._locale(deal.owner_id)
+        # The owner: who is asking, with their record, and the item (no buttons: the next step is the other's)
         card = await self._card(item, deal.owner_id, deal.id, owner_locale)
-        card["buttons"] = [{"label": say("rent_button", locale), "token": await self.buttons.issue(
-            user_id, deal.id, "r_request", {"item": item_id}, single_use=False)}]
+        card["buttons"] = []
         rating, trust = await self.market.reviews.rating(user_id), await self.market.reviews.trust(user_id)
         intro = say("deal_intro", owner_locale, name=name) + "\n" + say(
             "trust_line", owner_locale, name=name, rating=self._stars(rating, owner_locale),
             completed=trust["completed"])
-        await self._say(deal.id, intro, cards=[card])
-        await self._say(room_id, say("deal_opened", locale, title=item["title"]))
+        await self._say(deal.id, intro, cards=[card], audience=deal.owner_id)
+        # The person asking: the item with the 대여 요청 button (it opens the date picker)
+        mine = await self._card(item, user_id, deal.id, locale)
+        mine["buttons"] = [await self.button(user_id, deal.id, say("rent_button", locale), RENTAL,
+                                             {"do": "request", "item": item_id}, single_use=False, form="dates")]
+        await self._say(deal.id, say("deal_welcome", locale, title=item["title"]), cards=[mine], audience=user_id)
+        return {"open_room": deal.id, "suggest": suggest, "created": True}
+
+
+def _refused(code: str, text: str) -> dict[str, Any]:
+    return {"ok": False, "error": {"code": code, "message": text}}
 
 
 class _Turn:

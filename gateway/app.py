@@ -50,7 +50,7 @@ def create_app(config: Config) -> web.Application:
             chat = ChatSocket(sio, market)
             engine = BotEngine(market, chat)
             chat.bot = engine
-            market.rentals.on_event = engine.desk.on_event
+            market.rentals.on_event = engine.on_contract_event
             app[METRICS].watch_scheduler(market.rentals.job_failures)
             if market.scheduler.reconciler is not None:
                 app[METRICS].watch_reconciliation(market.scheduler.reconciler)

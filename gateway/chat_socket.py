@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import socketio
 
 from gateway.keys import SESSION_COOKIE
-from market.chat import Sent
+from market.chat import Message, Sent
 from market.config import Config
 from market.errors import InvalidInput, MarketError, Unauthenticated
 from market.messages import render
@@ -37,7 +37,13 @@ class BotHook(Protocol):
 
     async def on_message(self, room_id: int, message: dict[str, Any], user_id: int) -> None: ...
 
-    async def on_action(self, room_id: int, token: str, user_id: int) -> Ack: ...
+    async def on_action(self, room_id: int, token: str, user_id: int, seq: Any = None, given: Any = None) -> Ack: ...
+
+    async def open_deal(self, item_id: int, user_id: int) -> dict[str, Any]: ...
+
+    async def deal_view(self, room_id: int, user_id: int) -> dict[str, Any] | None: ...
+
+    async def after_link(self, room_id: int, user_id: int, account: dict[str, Any]) -> None: ...
 
 
 def room_channel(room_id: int) -> str:
@@ -239,7 +245,12 @@ class ChatSocket:
         if not sent.duplicate:
             await self.publish(sent, skip_sid=sid, wire=dict(wire))
             if self.bot is not None:
-                await self.bot.on_message(sent.message.room_id, wire, session["user_id"])
+                # The date picker's message also names its dates exactly (the words are for people to read).
+                dates = data.get("dates")
+                picked = ({"start": str(dates.get("start"))[:10], "end": str(dates.get("end"))[:10]}
+                          if isinstance(dates, dict) else None)
+                await self.bot.on_message(sent.message.room_id, {**wire, "dates": picked} if picked else wire,
+                                          session["user_id"])
         # The sender has the text already: the receipt says where it was stored (saves encoding it again).
         receipt = {"room": wire["room"], "seq": wire["seq"], "id": wire["id"], "ts": wire["ts"]}
         if "client_msg_id" in wire:
@@ -253,7 +264,10 @@ class ChatSocket:
             raise InvalidInput("chat.bad_event", expected="{\"room\": …, \"token\": \"…\"}")
         if self.bot is None:
             return {"ok": True, "handled": False, "message": render("chat.bot_pending", session.get("locale", "ko"))}
-        return await self.bot.on_action(room.id, token, session["user_id"])
+        given = data.get("input")
+        if given is not None and (not isinstance(given, dict) or len(str(given)) > 4000):
+            raise InvalidInput("chat.bad_event", expected="{\"room\": …, \"token\": \"…\", \"input\": {…}}")
+        return await self.bot.on_action(room.id, token, session["user_id"], data.get("seq"), given)
 
     async def _typing(self, sid: str, data: dict[str, Any], session: dict[str, Any]) -> Ack:
         room_id = _int(data.get("room"), "room")
@@ -297,6 +311,23 @@ class ChatSocket:
         wire = wire if wire is not None else message.to_wire()
         wire["unread"] = {str(user_id): n for user_id, n in sent.unread.items()}
         await self.sio.emit("message", wire, room=room_channel(message.room_id), skip_sid=skip_sid)
+
+    async def update(self, message: Message) -> None:
+        """A stored message changed (its buttons retired): clients redraw it; a private one goes to its member
+        alone (the others hold only its seq)."""
+        wire = message.to_wire()
+        if message.audience is not None:
+            await self.sio.emit("message_update", wire, room=user_channel(message.audience))
+        else:
+            await self.sio.emit("message_update", wire, room=room_channel(message.room_id))
+
+    async def notice(self, user_id: int, room_id: int, code: str, text: str) -> None:
+        """Words for one person's open clients that are never stored (a refusal of what they typed): a toast."""
+        await self.sio.emit("notice", {"room": room_id, "code": code, "message": text}, room=user_channel(user_id))
+
+    async def deal_changed(self, room_id: int) -> None:
+        """The deal on top of the room changed: its members' clients fetch it again (it differs by person)."""
+        await self.sio.emit("deal_update", {"room": room_id}, room=room_channel(room_id))
 
     async def announce_room(self, room_id: int, user_ids: list[int]) -> None:
         """Tell members' connected clients about a room they were just added to (they then ``join`` it)."""

@@ -447,12 +447,15 @@ class Chat:
 
     async def rooms_for(self, user_id: int) -> list[dict[str, Any]]:
         """My rooms: the assistant room first, then deal rooms by latest message, with unread counts."""
+        from market.rentals.contract import chip  # (market.rentals builds on chat: imported when first used)
+
         await self.assistant_room(user_id)
         rows = await self._db.fetchall(
             "SELECT r.id, r.kind, r.item_id, r.owner_id, r.borrower_id, r.last_seq, r.last_message_at,"
             " m.role, m.last_read_seq, m.hidden_unread, i.title AS item_title, i.status AS item_status,"
             " (SELECT p.thumb_key FROM item_photos p WHERE p.item_id = i.id ORDER BY p.position LIMIT 1) AS thumb_key,"
-            " (SELECT c.state FROM contracts c WHERE c.room_id = r.id ORDER BY c.id DESC LIMIT 1) AS deal_state,"
+            " (SELECT CONCAT(c.state, IF(c.return_declared_at IS NULL, '', '+'))"
+            "  FROM contracts c WHERE c.room_id = r.id ORDER BY c.id DESC LIMIT 1) AS deal_state,"
             " other.id AS other_id, other.nickname AS other_nickname, other.profile_photo_key AS other_photo_key"
             " FROM room_members m JOIN rooms r ON r.id = m.room_id"
             " LEFT JOIN items i ON i.id = r.item_id"
@@ -468,7 +471,9 @@ class Chat:
             out.append({
                 "id": r["id"], "kind": r["kind"], "role": r["role"], "last_seq": r["last_seq"],
                 "unread": max(0, r["last_seq"] - r["last_read_seq"] - r["hidden_unread"]),
-                "deal_state": r["deal_state"],
+                "deal_state": (r["deal_state"] or "").rstrip("+") or None,
+                "deal_chip": None if r["kind"] != "deal" else chip((r["deal_state"] or "").rstrip("+") or None,
+                                                                   (r["deal_state"] or "").endswith("+")),
                 "item": None if r["item_id"] is None else {
                     "id": r["item_id"], "title": r["item_title"], "status": r["item_status"],
                     "thumbnail": media_url(r["thumb_key"])},
@@ -579,8 +584,100 @@ class Chat:
         first_live = live[0].seq if live else hi + 1
         if first_live > lo and self.archive is not None:
             older = await self.archive.read(room_id, lo, first_live - 1)
+            if older:  # archive objects are never rewritten: edits made later (retired buttons) apply here
+                edits = {r["seq"]: json.loads(r["body"]) for r in await self._db.fetchall(
+                    "SELECT seq, body FROM message_edits WHERE room_id = %s AND seq BETWEEN %s AND %s",
+                    (room_id, older[0].seq, older[-1].seq))}
+                older = [m if m.seq not in edits else Message(
+                    m.room_id, m.seq, m.sender_id, m.sender_kind, m.sender_name, m.text, edits[m.seq], m.created_at,
+                    m.client_msg_id, m.audience) for m in older]
             return older + live
         return live
+
+    # -- buttons that retire ------------------------------------------------------------------------
+    async def keep_live(self, room_id: int, seq: int, topic: str) -> None:
+        """Remember that message ``seq`` has live buttons about ``topic`` (a later step retires them)."""
+        await self._db.execute("INSERT INTO live_buttons (room_id, topic, seq) VALUES (%s, %s, %s)"
+                               " ON DUPLICATE KEY UPDATE seq = VALUES(seq)", (room_id, topic[:64], seq))
+
+    async def retire(self, room_id: int, topic: str, *, keep: set[int] | None = None
+                     ) -> list[tuple[Message, list[str]]]:
+        """Disable every button of the room's messages about ``topic`` (all but those in ``keep``); returns the
+        edited messages, for the clients to be told, with the tokens their buttons carried."""
+        keep = keep or set()
+        rows = await self._db.fetchall("SELECT seq FROM live_buttons WHERE room_id = %s AND topic = %s"
+                                       " ORDER BY seq", (room_id, topic[:64]))
+        out = []
+        for seq in [int(r["seq"]) for r in rows if int(r["seq"]) not in keep]:
+            edited = await self._edit_buttons(room_id, seq, None)
+            if edited is not None:
+                out.append(edited)
+            await self._db.execute("DELETE FROM live_buttons WHERE room_id = %s AND topic = %s AND seq = %s",
+                                   (room_id, topic[:64], seq))
+        return out
+
+    async def retire_token(self, room_id: int, seq: Any, token: str) -> Message | None:
+        """Disable the one button with ``token`` in message ``seq`` (a used single-use button); None when that
+        message has no such live button."""
+        if isinstance(seq, bool) or not isinstance(seq, int) or not 0 < seq < 2**62:
+            return None
+        edited = await self._edit_buttons(room_id, seq, token)
+        return None if edited is None else edited[0]
+
+    async def _edit_buttons(self, room_id: int, seq: int, token: str | None) -> tuple[Message, list[str]] | None:
+        """Disable one button (``token``) or all of a message, under the message's row lock (two edits of one
+        message never undo each other); returns the message and the tokens it dropped."""
+        now = datetime.now(UTC).replace(tzinfo=None)
+        for attempt in range(4):
+            try:
+                async with self._db.transaction() as cur:
+                    await cur.execute("SELECT body FROM message_edits WHERE room_id = %s AND seq = %s FOR UPDATE",
+                                      (room_id, seq))
+                    edit = await cur.fetchone()
+                    await cur.execute(SELECT_MESSAGES + " WHERE m.room_id = %s AND m.seq = %s FOR UPDATE",
+                                      (room_id, seq))
+                    row = await cur.fetchone()
+                    if row is not None:
+                        msg = message_from_row(row)
+                    else:  # archived: the segment, with the edit made since
+                        found = await self.range(room_id, seq, seq)
+                        if not found:
+                            return None
+                        msg = found[0]
+                    body = json.loads(edit["body"]) if edit is not None else json.loads(json.dumps(msg.body or {}))
+                    dropped: list[str] = []
+
+                    def off(buttons: list[dict[str, Any]]) -> None:
+                        for b in buttons:
+                            if b.get("disabled") or (token is not None and b.get("token") != token):
+                                continue
+                            if b.get("token"):
+                                dropped.append(str(b["token"]))
+                            b.pop("token", None)
+                            b.pop("url", None)
+                            b.pop("form", None)
+                            b["disabled"] = True
+
+                    before = json.dumps(body, ensure_ascii=False, sort_keys=True)
+                    off(body.get("buttons") or [])
+                    for card in body.get("cards") or []:
+                        off(card.get("buttons") or [])
+                    if json.dumps(body, ensure_ascii=False, sort_keys=True) == before:
+                        return None
+                    text = json.dumps(body, ensure_ascii=False)
+                    # The live row (if it is still in MariaDB) and the edit that archived reads apply, both.
+                    await cur.execute("UPDATE messages SET body = %s WHERE room_id = %s AND seq = %s",
+                                      (text, room_id, seq))
+                    await cur.execute(
+                        "INSERT INTO message_edits (room_id, seq, body, edited_at) VALUES (%s, %s, %s, %s)"
+                        " ON DUPLICATE KEY UPDATE body = VALUES(body), edited_at = VALUES(edited_at)",
+                        (room_id, seq, text, now))
+                return (Message(msg.room_id, msg.seq, msg.sender_id, msg.sender_kind, msg.sender_name, msg.text, body,
+                                msg.created_at, msg.client_msg_id, msg.audience), dropped)
+            except pymysql.err.OperationalError as e:
+                if e.args[0] not in (1213, 1205) or attempt == 3:  # a deadlock (two first edits): again
+                    raise
+        return None
 
     async def mark_read(self, user_id: int, room_id: Any, seq: Any) -> dict[str, int]:
         """Move the user's read position forward (never back, never past the last message)."""

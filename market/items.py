@@ -307,7 +307,7 @@ class Items:
         if viewer_id is not None:
             wished = await self._db.fetchone("SELECT 1 FROM wishes WHERE user_id = %s AND item_id = %s",
                                              (viewer_id, item_id)) is not None
-        out = self._card(row)
+        out = self._card(row, exact=is_owner)
         out.update({
             "description": row["description"],
             "photos": [p.to_dict() for p in await self.photos(item_id)],
@@ -325,7 +325,7 @@ class Items:
         cards = await self.cards_by_ids([h.item_id for h in hits])
         distance = {h.item_id: h.distance_m for h in hits}
         for card in cards:
-            card["distance_m"] = round(distance[card["id"]], 1)
+            card["distance_m"] = round(distance[card["id"]], -1)  # to 10 m: no one's door from a few searches
         return cards
 
     async def cards_by_ids(self, item_ids: list[int]) -> list[dict[str, Any]]:
@@ -342,15 +342,19 @@ class Items:
         rows = await self._db.fetchall(
             f"SELECT {_CARD_COLUMNS} FROM items i WHERE i.owner_id = %s AND i.status <> 'deleted'"
             " ORDER BY i.id DESC", (owner_id,))
-        return [self._card(r) for r in rows]
+        return [self._card(r, exact=True) for r in rows]
 
-    def _card(self, row: Row) -> dict[str, Any]:
+    def _card(self, row: Row, *, exact: bool = False) -> dict[str, Any]:
+        """An item as shown in lists. Its place is rounded to about 100 m for everyone but its owner (the exact
+        meeting place is for the two people of a paid rental, in their deal room)."""
         path = self._categories.path(row["category_id"])
+        digits = 6 if exact else 3
         return {
             "id": row["id"], "owner_id": row["owner_id"], "title": row["title"],
             "category": {"id": row["category_id"], "path": [c.name for c in path]},
             "price_per_day": row["price_per_day"], "deposit": row["deposit"], "condition": row["item_condition"],
-            "lat": round(float(row["lat"]), 6), "lng": round(float(row["lng"]), 6), "place_name": row["place_name"],
+            "lat": round(float(row["lat"]), digits), "lng": round(float(row["lng"]), digits),
+            "place_name": row["place_name"],
             "available_from": row["available_from"].isoformat(),
             "available_until": row["available_until"].isoformat() if row["available_until"] else None,
             "status": row["status"], "view_count": row["view_count"], "wish_count": row["wish_count"],

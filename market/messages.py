@@ -133,7 +133,6 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "chat.login_required": ("로그인이 필요해요. 다시 로그인해 주세요.", "Please log in again."),
     "chat.session_expired": ("로그인이 만료됐어요. 다시 로그인해 주세요.", "Your session has expired; please log in again."),
     "chat.not_joined": ("먼저 대화방에 들어가 주세요.", "Join the room first."),
-    "chat.inquiry_opened": ("{nickname}님이 이 물건을 문의했어요.", "{nickname} asked about this item."),
     "chat.bot_pending": ("버튼을 받았어요. 곧 처리할게요.", "Got it; the bot will handle this shortly."),
     # rentals
     "rental.not_found": ("대여 건을 찾을 수 없어요.", "That rental does not exist."),
@@ -173,6 +172,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                                "The item is booked then; it cannot be extended."),
     "rental.extension_pending": ("이미 답을 기다리는 연장 요청이 있어요.", "An extension request is already waiting."),
     "rental.no_extension": ("기다리는 연장 요청이 없어요.", "There is no extension request."),
+    "rental.no_appointment": ("답할 수 있는 약속 제안이 아니에요. 상대의 가장 최근 제안(아직 지나지 않은 것)에만 답할 수 있어요.",
+                              "That is not a proposal you can agree to: only the other person's latest one, "
+                              "still ahead."),
+    "rental.bad_appointment_time": ("약속 시간은 지금 이후, 반납일({end}) 전으로 골라 주세요.",
+                                    "Pick a time from now until the return date ({end})."),
+    "rental.bad_place": ("만날 장소를 100자 안으로 적어 주세요. 예) 역삼역 3번 출구", "Name the place in at most 100 characters."),
     "rental.return_declared": ("반납했다고 이미 알렸어요. 주인이 확인하면 알려 드릴게요.",
                                "You already said the item is back; you will hear when the owner confirms."),
     "rental.nothing_to_object": ("이의를 제기할 확인이 없어요.", "There is nothing to object to."),

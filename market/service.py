@@ -146,7 +146,7 @@ class Market:
             if card["status"] not in ("available", "reserved", "rented"):
                 continue  # changed a moment ago; the index catches up
             distance = hit[card["id"]].distance_m
-            card["distance_m"] = None if distance is None else round(distance, 1)
+            card["distance_m"] = None if distance is None else round(distance, -1)
             shown.append(card)
         suggestion = None
         if not page.hits and query.offset == 0:

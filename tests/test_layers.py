@@ -45,3 +45,24 @@ def test_the_architecture_document_shows_the_machine_table_the_code_has() -> Non
     doc = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
     shown = doc.split("<!-- machine-table -->")[1].split("<!-- /machine-table -->")[0].strip()
     assert shown == table_markdown()
+
+
+def test_the_rental_conversation_speaks_through_the_engines_voice_only() -> None:
+    """bot/flows/rental.py never imports the engine (not even for types), and the gateway never reaches past the
+    engine's public hooks into a flow."""
+    flow = ROOT / "bot" / "flows" / "rental.py"
+    assert "bot.engine" not in flow.read_text(encoding="utf-8")
+    for path in (ROOT / "gateway").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert ".desk" not in text and ".rental." not in text, path
+
+
+def test_every_event_the_machine_writes_has_words_for_each_person() -> None:
+    from bot.flows.rental import HANDLED, LABELS, STEP_ORDER
+    from market.rentals import EDGES
+
+    written = {e.event for e in EDGES.values() if isinstance(e.event, str)} | {"handed", "received", "in_use"}
+    assert written <= HANDLED, written - HANDLED
+    assert set(STEP_ORDER) == set(LABELS) <= set(EDGES)  # a button names one of the machine's own actions
+    for action, roles in LABELS.items():
+        assert set(roles) <= set(EDGES[action].roles), action

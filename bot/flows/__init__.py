@@ -18,6 +18,16 @@ from typing import Any
 import redis.asyncio as aioredis
 
 IDLE_S = 30 * 60
+
+
+class Refusal(Exception):
+    """Words for the one person whose press or command cannot be carried out: the engine returns them in the
+    press's acknowledgement or, for a typed command, as a toast — never as a message in the room."""
+
+    def __init__(self, text: str, code: str = "bot.refused") -> None:
+        super().__init__(text)
+        self.text = text
+        self.code = code
 KEEP_S = 24 * 3600
 
 

@@ -13,9 +13,10 @@ from gateway.http import json_body, json_response, locale_of, require_user
 from gateway.keys import CHAT, CONFIG, MARKET, USER
 from gateway.routing import Param, Route
 from market.errors import InvalidInput, MarketError, NotFound
-from market.rentals.kdates import read_dates
+from market.rentals.kdates import DateReading, describe, read_dates
 from market.messages import render
-from market.rentals import DatesTaken
+from market.rentals import DatesTaken, private_to
+from market.rentals.contract import MAX_FUTURE_DAYS
 
 
 def _callback_url(request: web.Request) -> str:
@@ -60,7 +61,7 @@ async def link_callback(request: web.Request) -> web.Response:
     room = done.get("room")
     chat = request.app[CHAT]
     if room and chat.bot is not None:
-        await chat.bot.desk.after_link(int(room), done["user"], account)
+        await chat.bot.after_link(int(room), done["user"], account)
     else:
         await market.rentals.payouts_for(done["user"])
     return _page("빌리페이 계좌 연결", f"{account['bank_name']} {account['account']} 계좌가 연결됐어요. 채팅으로 돌아가 주세요.",
@@ -124,11 +125,36 @@ async def request_rental(request: web.Request) -> web.Response:
     return json_response({"contract": c.public()}, status=201)
 
 
+async def quote(request: web.Request) -> web.Response:
+    """What a rental of this item on these dates costs (the date picker shows it before anything is sent), and
+    the words the picker sends: "12월 5일(토) ~ 12월 6일(일), 2일 빌리고 싶어요"."""
+    market = request.app[MARKET]
+    item = await market.items.detail(int(request.match_info["item_id"]), count_view=False)
+    try:
+        start = date.fromisoformat(str(request.query.get("start")))
+        end = date.fromisoformat(str(request.query.get("end")))
+    except ValueError:
+        raise InvalidInput("rental.bad_dates", field="start") from None
+    today = market.rentals.clock.today()
+    if start < today or end < start:
+        raise InvalidInput("rental.bad_dates", field="start")
+    if (end - start).days + 1 > market.rentals.rules.max_days:
+        raise InvalidInput("rental.too_long", field="end", max=market.rentals.rules.max_days)
+    if (start - today).days > MAX_FUTURE_DAYS:
+        raise InvalidInput("rental.too_far", field="start", days=MAX_FUTURE_DAYS)
+    locale = locale_of(request)
+    words = describe(DateReading(start, end), locale)
+    return json_response({"quote": market.rentals.quote(item["price_per_day"], item["deposit"], start, end),
+                          "dates": words, "message": f"{words} 빌리고 싶어요" if locale == "ko"
+                          else f"I'd like to rent it: {words}"})
+
+
 async def contract(request: web.Request) -> web.Response:
     user = require_user(request)
     rentals = request.app[MARKET].rentals
     c = await rentals.get(request.match_info["contract_id"], user.id)
-    return json_response({"contract": c.public(), "events": await rentals.events(c.id),
+    role = c.role(user.id) or ""
+    return json_response({"contract": c.public(), "events": [private_to(e, role) for e in await rentals.events(c.id)],
                           "photos": await rentals.photos(c.id)})
 
 
@@ -147,5 +173,8 @@ ROUTES = [
           responses={201: "Requested", 409: "Dates taken (with the nearest free ranges in free)"}),
     Route("GET", "/api/contracts", my_contracts, "내 대여 (role=borrower|owner)", "rentals", auth=True,
           query=(Param("role", "string", "borrower 또는 owner"),)),
+    Route("GET", r"/api/items/{item_id:\d{1,18}}/quote", quote, "이 날짜에 빌리면 얼마인지 (대여료, 수수료, 보증금, 합계)",
+          "rentals", query=(Param("start", "string", "시작일 YYYY-MM-DD", True),
+                            Param("end", "string", "반납일 YYYY-MM-DD", True))),
     Route("GET", r"/api/contracts/{contract_id:\d{1,18}}", contract, "대여 한 건과 기록, 사진", "rentals", auth=True),
 ]

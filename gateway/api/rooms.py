@@ -7,7 +7,6 @@ from aiohttp import web
 from gateway.http import json_body, json_response, require_user, uploaded_files
 from gateway.keys import CHAT, CONFIG, MARKET
 from gateway.routing import Param, Route
-from market.messages import render
 
 
 def _room_id(request: web.Request) -> int:
@@ -20,25 +19,30 @@ async def my_rooms(request: web.Request) -> web.Response:
 
 
 async def open_deal_room(request: web.Request) -> web.Response:
-    """The deal room for this item and me; on first inquiry the owner hears about it in the room."""
+    """문의하기: the deal room for this item and me, with a first message to suggest; on the first inquiry each
+    person is introduced (the bot does it, the same as 문의하기 in the chat)."""
     user = require_user(request)
     market = request.app[MARKET]
     item_id = int(request.match_info["item_id"])
-    room, created = await market.chat.open_deal_room(item_id, user.id)
-    if created:
-        card = await market.items.detail(item_id, viewer_id=user.id, count_view=False)
-        sent = await market.chat.post(room.id, render("chat.inquiry_opened", "ko", nickname=user.nickname),
-                                      kind="system", body={"cards": [{
-                                          "title": card["title"], "image": card["thumbnail"],
-                                          "subtitle": " > ".join(card["category"]["path"]),
-                                          "fields": [["일 대여료", f"{card['price_per_day']:,}원"],
-                                                     ["보증금", f"{card['deposit']:,}원"]],
-                                          "item_id": item_id}]})
-        chat = request.app[CHAT]
-        await chat.announce_room(room.id, [room.owner_id, user.id])
-        await chat.publish(sent)
+    chat = request.app[CHAT]
+    if chat.bot is not None:
+        opened = await chat.bot.open_deal(item_id, user.id)
+        room_id, created, suggest = opened["open_room"], opened["created"], opened["suggest"]
+    else:
+        room, created = await market.chat.open_deal_room(item_id, user.id)
+        room_id, suggest = room.id, ""
     rooms = {r["id"]: r for r in await market.chat.rooms_for(user.id)}
-    return json_response({"room": rooms[room.id], "created": created}, status=201 if created else 200)
+    return json_response({"room": rooms[room_id], "created": created, "suggest": suggest},
+                         status=201 if created else 200)
+
+
+async def deal(request: web.Request) -> web.Response:
+    """The deal pinned on top of a deal room, as I see it (the item, dates, my amount, its state, my menu)."""
+    user = require_user(request)
+    room = await request.app[MARKET].chat.room(_room_id(request), user.id)
+    chat = request.app[CHAT]
+    view = await chat.bot.deal_view(room.id, user.id) if chat.bot is not None and room.kind == "deal" else None
+    return json_response({"deal": view})
 
 
 async def room_messages(request: web.Request) -> web.Response:
@@ -80,6 +84,7 @@ ROUTES = [
     Route("GET", "/api/rooms", my_rooms, "내 대화방 (도우미 방 먼저, 안 읽은 수, 마지막 메시지)", "chat", auth=True),
     Route("POST", r"/api/items/{item_id:\d{1,18}}/room", open_deal_room, "이 물건 문의하기 (거래 대화방 열기)", "chat",
           auth=True, responses={200: "Existing room", 201: "Created"}),
+    Route("GET", _ROOM + "/deal", deal, "대화방 위에 고정된 거래 (물건, 날짜, 금액, 상태)", "chat", auth=True),
     Route("GET", _ROOM + "/messages", room_messages, "대화 기록 (before_seq 이전 또는 after_seq 이후)", "chat",
           auth=True, query=(Param("before_seq", "integer"), Param("after_seq", "integer"),
                             Param("limit", "integer", "1–100, 기본 50"))),

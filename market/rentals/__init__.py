@@ -6,7 +6,7 @@ are free (``availability.py``), the scheduler's timed edges (``jobs.py``), the c
 from market.rentals.actions import Rentals
 from market.clock import Clock
 from market.rentals.contract import BUSY, FINAL, HOLDING, OPEN, PENDING, Contract, DatesTaken, Rules
-from market.rentals.machine import EDGES, GUARDS, NOTIFY, TIMED, Edge, table_markdown
+from market.rentals.machine import EDGES, GUARDS, NOTIFY, TIMED, Edge, private_to, table_markdown
 
 __all__ = ["BUSY", "EDGES", "FINAL", "GUARDS", "HOLDING", "NOTIFY", "OPEN", "PENDING", "TIMED", "Clock",
-           "Contract", "DatesTaken", "Edge", "Rentals", "Rules", "table_markdown"]
+           "Contract", "DatesTaken", "Edge", "Rentals", "Rules", "private_to", "table_markdown"]

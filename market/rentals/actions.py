@@ -5,7 +5,7 @@ scheduler's timed edges (``jobs.py``) are its other parts."""
 from __future__ import annotations
 
 from collections import Counter as CountOf
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from market import validation as v
@@ -18,6 +18,7 @@ from market.rentals.availability import PAYMENT_OPEN, Availability
 from market.clock import Clock
 from market.rentals.contract import BUSY, FINAL, MAX_NOTE, OPEN, Contract, DatesTaken, Rules, contract_id, marks
 from market.rentals.jobs import Jobs
+from market.rentals.kdates import SEOUL
 from market.rentals.machine import EventHook, event_dict
 from market.rentals.money import PAYOUT_TRIES
 
@@ -253,6 +254,35 @@ class Rentals(Jobs, Availability):
                                 data={"amount": amount, "note": text})
 
     # -- extensions --------------------------------------------------------------------------------------
+    async def propose_appointment(self, user_id: int, contract_id_: Any, at: Any, place: Any) -> Contract:
+        """약속 잡기: a hand-over time (Seoul, "2026-12-05T14:00") and place, proposed to the other person."""
+        c = await self.get(contract_id_, user_id)
+        try:
+            local = datetime.fromisoformat(str(at))
+            if local.tzinfo is not None:
+                local = local.astimezone(SEOUL).replace(tzinfo=None)
+            when = local.replace(second=0, microsecond=0) - timedelta(hours=9)  # stored in UTC
+        except (ValueError, OverflowError):
+            raise InvalidInput("rental.bad_appointment_time", field="at", end=c.end_date.isoformat()) from None
+        if not self.clock.now() < when < datetime.combine(c.end_date, time()) + timedelta(hours=15):
+            raise InvalidInput("rental.bad_appointment_time", field="at", end=c.end_date.isoformat())
+        try:
+            where = v.text({"place": place}, "place", max_len=100)
+        except InvalidInput:
+            where = None
+        if not where:
+            raise InvalidInput("rental.bad_place", field="place")
+        return await self.apply("propose_appointment", c.id, user_id, values={"at": when, "place": where},
+                                data={"at": when.isoformat(), "place": where})
+
+    async def agree_appointment(self, user_id: int, contract_id_: Any, at: Any) -> Contract:
+        """Agree to the other person's proposal — the one proposed for ``at`` (a later one needs its own yes)."""
+        try:
+            when = datetime.fromisoformat(str(at))
+        except (ValueError, OverflowError):
+            raise Conflict("rental.no_appointment") from None
+        return await self.apply("agree_appointment", contract_id_, user_id, values={"at": when})
+
     async def request_extension(self, borrower_id: int, contract_id_: Any, new_end: Any) -> Contract:
         c = await self.get(contract_id_, borrower_id)
         if not isinstance(new_end, date):

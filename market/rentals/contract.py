@@ -17,6 +17,26 @@ PENDING = ("REQUESTED", "ACCEPTED")              # held until expires_at
 OPEN = (*PENDING, *HOLDING, "RETURNED", "CLAIMED", "DISPUTED")
 FINAL = ("SETTLED", "DECLINED", "CANCELLED", "EXPIRED")
 BUSY = (*HOLDING, "RETURNED", "CLAIMED", "DISPUTED")  # a deal room takes no new request while one is here
+# The deal as people say it: every contract state (and a declared return) → its chip, in the room list and on
+# top of the deal room (DESIGN §3). A deal room with no contract yet is "문의 중".
+CHIPS: dict[str, tuple[str, str]] = {
+    "": ("문의 중", "inquiry"),
+    "REQUESTED": ("요청됨", "requested"), "ACCEPTED": ("결제 대기", "awaiting payment"),
+    "PAID": ("예약됨", "booked"), "IN_USE": ("대여 중", "in use"), "OVERDUE": ("반납 지연", "overdue"),
+    "RETURN_DECLARED": ("반납 확인 중", "return being checked"), "RETURNED": ("상태 확인 중", "condition check"),
+    "CLAIMED": ("보증금 청구 중", "deposit claimed"), "DISPUTED": ("운영자 확인 중", "with an operator"),
+    "SETTLED": ("거래 완료", "completed"), "DECLINED": ("거절됨", "declined"), "CANCELLED": ("취소됨", "cancelled"),
+    "EXPIRED": ("만료됨", "expired"),
+}
+
+
+def chip(state: str | None, return_declared: bool = False, locale: str = "ko") -> str:
+    """The chip of a deal room whose latest contract is in ``state`` (None: no contract yet)."""
+    key = "RETURN_DECLARED" if return_declared and state in ("IN_USE", "OVERDUE") else (state or "")
+    ko, en = CHIPS.get(key, (key, key))
+    return en if locale == "en" else ko
+
+
 MAX_NOTE = 500
 MAX_FUTURE_DAYS = 365
 
@@ -82,10 +102,15 @@ class Contract:
     settled_at: datetime | None
     reminders: str
     created_at: datetime
+    appt_proposed_by: int | None = None  # 약속 잡기: a proposal waiting for the other person's answer
+    appt_proposed_at: datetime | None = None  # (UTC)
+    appt_proposed_place: str | None = None
+    appointment_at: datetime | None = None  # the agreed hand-over (UTC)
+    appointment_place: str | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Contract:
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
+        return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
 
     def but(self, **changes: Any) -> Contract:
         return Contract(**{**asdict(self), **changes})

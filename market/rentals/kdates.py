@@ -55,13 +55,14 @@ _RELATIVE = {"오늘": 0, "금일": 0, "내일": 1, "명일": 1, "모레": 2, "�
 _AFTER = re.compile(r"(\d{1,3})\s*일\s*(?:후|뒤)")
 _WEEKEND = re.compile(r"(이번|다음|다다음)\s*주\s*말")
 _LENGTH = re.compile(r"(\d{1,3})\s*(박|일간|일 동안|일동안|일)(?:\s*\d{1,3}\s*일)?\s*$")
+_WEEKDAY_NOTE = re.compile(r"\(\s*[월화수목금토일]\s*\)")
 _SPLIT = re.compile(r"\s*(?:~|〜|∼|부터|에서|–|—|-|to\b)\s*")
 
 
 def read_dates(text: object, today: date) -> DateReading | None:
     if not isinstance(text, str):
         return None
-    s = " ".join(text.split())[:MAX_TEXT]
+    s = " ".join(_WEEKDAY_NOTE.sub("", text).split())[:MAX_TEXT]  # "12월 5일(토)": the weekday is a label
     until = "까지" in s
     s = s.replace("까지", "").strip()
     if not s:
@@ -77,12 +78,10 @@ def read_dates(text: object, today: date) -> DateReading | None:
     head = s[:length.start()].strip() if length else ""
     if length and not until and re.search(r"(부터|에서|\s)$", s[:length.start()]):
         start = _point(re.sub(r"(부터|에서)$", "", head).strip(), today, None)
-        if start is None:
-            return None
         n, unit = int(length.group(1)), length.group(2)
-        plain_day = unit == "일" and start.day.day < n <= 31
-        # "12월 24일부터 26일" names the 26th; "내일부터 3일" is three days
-        if not plain_day:
+        plain_day = start is None or (unit == "일" and start.day.day < n <= 31)
+        # "12월 24일부터 26일" names the 26th; "내일부터 3일" is three days; "12월 5일" is a day, not 12월 + 5 days
+        if start is not None and not plain_day:
             days = n + 1 if unit == "박" else n
             if days < 1:
                 return None

@@ -58,6 +58,9 @@ GUARDS: dict[str, Guard] = {
     "return_declared": Guard("return_declared_at IS NOT NULL", "rental.nothing_to_object", "a return declared"),
     "handover_disputed": Guard("claim_kind = 'handover'", "rental.wrong_state", "a contested hand-over"),
     "claim_disputed": Guard("claim_kind IN ('damage', 'lost')", "rental.wrong_state", "a contested claim"),
+    "proposed_by_other": Guard("appt_proposed_by IS NOT NULL AND appt_proposed_by <> %(actor)s"
+                               " AND appt_proposed_at = %(at)s AND appt_proposed_at > %(now)s",
+                               "rental.no_appointment", "the other person's very proposal, still ahead"),
     "other_side_confirmed": Guard("IF(%(role)s = 'owner', borrower_got_at, owner_handed_at) IS NOT NULL"
                                   " AND IF(%(role)s = 'owner', owner_handed_at, borrower_got_at) IS NULL",
                                   "rental.nothing_to_object", "only the other side confirmed"),
@@ -66,11 +69,12 @@ GUARDS: dict[str, Guard] = {
     "past_end": Guard("end_date < %(today)s", what="end date passed"),
     "no_show_due": Guard(
         "owner_handed_at IS NULL AND borrower_got_at IS NULL AND GREATEST(TIMESTAMP(start_date) - INTERVAL 9 HOUR,"
+        " COALESCE(appointment_at, '2000-01-01'),"
         " COALESCE((SELECT MAX(e.created_at) FROM contract_events e WHERE e.contract_id = contracts.id AND"
         " e.kind = 'paid'), '2000-01-01'), COALESCE(handover_objected_at, '2000-01-01'))"
         " + INTERVAL %(no_show_s)s SECOND <= %(now)s",
-        what="nobody confirmed the hand-over no_show after the start day began, the payment or an operator's "
-             "not yet, whichever is latest"),
+        what="nobody confirmed the hand-over no_show after the start day began, the agreed appointment, the "
+             "payment or an operator's not yet, whichever is latest"),
     "one_sided_a_day": Guard(
         "((GREATEST(owner_handed_at, TIMESTAMP(start_date) - INTERVAL 9 HOUR) <= %(now)s - INTERVAL 1 DAY"
         " AND borrower_got_at IS NULL) OR (GREATEST(borrower_got_at, TIMESTAMP(start_date) - INTERVAL 9 HOUR)"
@@ -90,6 +94,8 @@ GUARDS: dict[str, Guard] = {
                              what="the day before the start, once"),
     "due_tomorrow": Guard("end_date = %(tomorrow)s AND FIND_IN_SET('due_tomorrow', reminders) = 0",
                           what="the day before the end, once"),
+    "appointment_soon": Guard("appointment_at > %(now)s AND appointment_at <= %(now)s + INTERVAL 2 HOUR"
+                              " AND FIND_IN_SET('appointment', reminders) = 0", what="2 h before the agreed time, once"),
     "due_today": Guard("end_date = %(today)s AND FIND_IN_SET('due_today', reminders) = 0", what="the end day, once"),
     "overdue_today": Guard("GREATEST(end_date, COALESCE(late_from, end_date)) < %(today)s AND return_declared_at"
                            " IS NULL AND (overdue_reminded_on IS NULL"
@@ -163,6 +169,15 @@ EDGES: dict[str, Edge] = {e.action: e for e in (
         "owner_handed_at": "NULL", "borrower_got_at": "NULL", "handover_objected_at": NOW, "claim_kind": "NULL",
         "resolution_note": "%(note)s"}, data={"handed": None},
          note="billi disputes: not yet (before the start): both confirm again; the no-show clock restarts"),
+    Edge("propose_appointment", "appointment_proposed", ("PAID",), None, PARTIES, ("before_handover",), {
+        "appt_proposed_by": "%(actor)s", "appt_proposed_at": "%(at)s", "appt_proposed_place": "%(place)s"},
+         note="약속 잡기: a time and place; the other agrees or proposes another"),
+    Edge("agree_appointment", "appointment_agreed", ("PAID",), None, PARTIES, ("proposed_by_other",), {
+        # (MariaDB assigns left to right: the proposal is copied before it is cleared)
+        "appointment_at": "appt_proposed_at", "appointment_place": "appt_proposed_place",
+        "appt_proposed_by": "NULL", "appt_proposed_at": "NULL", "appt_proposed_place": "NULL",
+        "reminders": "TRIM(BOTH ',' FROM REPLACE(CONCAT(',', reminders, ','), ',appointment,', ','))"},
+         note="reminder and no-show keyed off the agreed time"),
     Edge("request_extension", "extension_requested", ("IN_USE", "OVERDUE"), None, BORROWER,
          ("no_extension_pending", "no_return_declared"),
          {"ext_end_date": "%(end)s", "ext_rent": "%(rent)s", "ext_fee": "%(fee)s"}, effect="extension_unchanged"),
@@ -209,6 +224,8 @@ EDGES: dict[str, Edge] = {e.action: e for e in (
     Edge("overdue", "overdue", ("IN_USE",), "OVERDUE", SYSTEM, ("past_end",)),
     Edge("remind_start", "starts_tomorrow", ("PAID",), None, SYSTEM, ("starts_tomorrow",),
          {"reminders": _REMIND.format("starts_tomorrow")}),
+    Edge("remind_appointment", "appointment_soon", ("PAID",), None, SYSTEM, ("appointment_soon",),
+         {"reminders": _REMIND.format("appointment")}),
     Edge("remind_due_tomorrow", "due_tomorrow", ("IN_USE",), None, SYSTEM, ("due_tomorrow",),
          {"reminders": _REMIND.format("due_tomorrow")}),
     Edge("remind_due_today", "due_today", ("IN_USE",), None, SYSTEM, ("due_today",),
@@ -302,7 +319,7 @@ class Machine:
                                         "rental.only_borrower" if edge.roles == BORROWER else "rental.not_allowed")
                     if c.state not in edge.sources:
                         raise Conflict("rental.wrong_state", state=c.state)
-                    p = self.params(cid, role, **(values or {}))
+                    p = self.params(cid, role, **{"actor": actor_id, **(values or {})})
                     for name in edge.guards:
                         await self.guard(cur, name, p)
                     if check:
@@ -386,6 +403,18 @@ class Machine:
             await self.db.execute(f"UPDATE contract_events SET announced_at = %s WHERE id IN ({marks(done)})",
                                   (self.clock.now(), *done))
         return len(done)
+
+
+def private_to(event: dict[str, Any], role: str) -> dict[str, Any]:
+    """A contract event as one of its two people may read it: the bank's reason a payment failed is the
+    borrower's, and a payout (its amount, the bank's reason) is the person paid."""
+    data = dict(event.get("data") or {})
+    if event["kind"] in ("payment_failed", "extension_failed") and role != "borrower":
+        data.pop("reason", None)
+    if event["kind"] in ("paid_out", "payout_held") and data.get("to") != role:
+        for key in ("amount", "reason", "bank_tran_id"):
+            data.pop(key, None)
+    return {**event, "data": data}
 
 
 def event_dict(r: Any) -> dict[str, Any]:

@@ -31,6 +31,21 @@ async def _ask_bot(chatter: Chatter, room: int, text: str) -> dict[str, Any]:
     raise AssertionError(f"the bot did not answer {text!r}")
 
 
+async def _refused(chatter: Chatter, room: int, text: str) -> str:
+    """Send a command the bot refuses: the refusal is a toast for the sender (``notice``), never a message."""
+    messages, before = len(chatter.received("message", room)), len(chatter.received("notice", room))
+    ack = await chatter.call("message", {"room": room, "text": text})
+    assert ack["ok"], ack
+    for _ in range(200):
+        notices = chatter.received("notice", room)
+        if len(notices) > before:
+            await asyncio.sleep(0.1)
+            assert len(chatter.received("message", room)) == messages  # nothing stored in the room
+            return str(notices[before]["message"])
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no refusal for {text!r}")
+
+
 async def test_find_nearby_wish_and_ask_the_owner(client: TestClient, chatters: Any) -> None:
     owner = await sign_up(client, nickname="민지")
     borrower = await sign_up(client, nickname="준호")
@@ -46,8 +61,16 @@ async def test_find_nearby_wish_and_ask_the_owner(client: TestClient, chatters: 
     assert ["일 대여료", "5,000원"] in card["fields"] and any(f[0] == "거리" for f in card["fields"])
     wish, ask = card["buttons"]
 
-    ack = await b.call("action", {"room": room, "token": wish["token"]})
-    assert ack == {"ok": True, "handled": True}
+    ack = await b.call("action", {"room": room, "token": wish["token"], "seq": reply["seq"]})
+    assert ack == {"ok": True, "handled": True, "message": "원터치 텐트를 찜했어요."}  # shown as a toast
+    # the spent 찜 button is disabled in place on every client, and in history; 문의하기 stays live
+    update = (await b.wait_for("message_update", room=room))[-1]
+    redrawn = next(c for c in update["cards"] if c["item_id"] == item["id"])
+    assert redrawn["buttons"][0] == {"label": wish["label"], "disabled": True}
+    assert redrawn["buttons"][1]["token"] == ask["token"]
+    page = await b.call("history", {"room": room})
+    kept = next(m for m in page["messages"] if m["seq"] == reply["seq"])
+    assert next(c for c in kept["cards"] if c["item_id"] == item["id"])["buttons"][0].get("disabled") is True
     status, detail = await borrower.call("GET", f"/api/items/{item['id']}")
     assert detail["item"]["wish_count"] == 1
     replay = await b.call("action", {"room": room, "token": wish["token"]})
@@ -57,15 +80,21 @@ async def test_find_nearby_wish_and_ask_the_owner(client: TestClient, chatters: 
     stolen = await o.call("action", {"room": owner_room, "token": ask["token"]})
     assert stolen["ok"] is False and stolen["error"]["code"] == "bot.button_not_yours"
 
-    assert (await b.call("action", {"room": room, "token": ask["token"]}))["ok"]
+    asked = await b.call("action", {"room": room, "token": ask["token"]})
+    # 문의하기 opens the deal room at once, with a first message to suggest
+    assert asked["ok"] and asked["suggest"] == "안녕하세요! 원터치 텐트 빌릴 수 있을까요?"
     updates = await o.wait_for("room_update")
     deal_room = next(u["room"] for u in updates if u.get("new"))
+    assert asked["open_room"] == deal_room
     joined = await o.call("join", {"room": deal_room})  # a client joins a room it hears about
-    inquiry = [m for m in joined["messages"] if m["sender"]["kind"] == "bot"][0]
+    inquiry = [m for m in joined["messages"] if not m.get("hidden")][0]
     assert inquiry["text"].startswith("준호님이 이 물건에 대해 문의했어요.\n준호님 평점 아직 없음")
-    assert inquiry["cards"][0]["item_id"] == item["id"]
-    request_button = inquiry["cards"][0]["buttons"][0]  # the borrower's; the owner cannot press it
-    assert request_button["label"] == "대여 요청"
+    assert inquiry["cards"][0]["item_id"] == item["id"] and not inquiry["cards"][0]["buttons"]
+    assert inquiry["audience"] == owner.id
+    welcome = [m for m in (await b.call("join", {"room": deal_room}))["messages"] if not m.get("hidden")][0]
+    request_button = welcome["cards"][0]["buttons"][0]  # the borrower's alone; the owner never sees it
+    assert request_button["label"] == "대여 요청" and request_button["form"] == "dates"
+    assert request_button["token"] not in str(joined)
     refused = await o.call("action", {"room": deal_room, "token": request_button["token"]})
     assert refused["error"]["code"] == "bot.button_not_yours"
     status, body = await borrower.call("GET", "/api/rooms")
@@ -98,20 +127,20 @@ async def test_free_text_searches_and_mistakes_get_help(client: TestClient, chat
     shown = {c["item_id"] for c in reply["cards"]} | {c["item_id"] for c in last["cards"]}
     assert len(shown) == 7
 
-    typo = await _ask_bot(b, room, "/serch 텐트")
-    assert "/search" in typo["text"] and typo["quick_replies"] == ["/search"]
-    usage = await _ask_bot(b, room, "/물품 텐트")
-    assert "사용법: /물품 <번호>" in usage["text"]
-    unknown_item = await _ask_bot(b, room, "/대여 999999 내일부터 3일")
-    assert "물건을 찾을 수 없어요" in unknown_item["text"]
-    no_dates = await _ask_bot(b, room, "/대여 1 언젠가")
-    assert "날짜를 알아듣지 못했어요" in no_dates["text"]
+    typo = await _refused(b, room, "/serch 텐트")
+    assert "/search" in typo
+    usage = await _refused(b, room, "/물품 텐트")
+    assert "사용법: /물품 <번호>" in usage
+    unknown_item = await _refused(b, room, "/대여 999999 내일부터 3일")
+    assert "물건을 찾을 수 없어요" in unknown_item
+    no_dates = await _refused(b, room, "/대여 1 언젠가")
+    assert "날짜를 알아듣지 못했어요" in no_dates
     here = await _ask_bot(b, room, "/주변 37.4979,127.0276 1km")
     assert "이곳 주변 1.0km" in here["text"] and len(here["cards"]) == 5
-    nowhere = await _ask_bot(b, room, "/주변 화성")
-    assert "어디인지 모르겠어요" in nowhere["text"]
-    missing = await _ask_bot(b, room, "/물품 999999")
-    assert "999999번 물건은 없거나" in missing["text"]
+    nowhere = await _refused(b, room, "/주변 화성")
+    assert "어디인지 모르겠어요" in nowhere
+    missing = await _refused(b, room, "/물품 999999")
+    assert "999999번 물건은 없거나" in missing
     helps = await _ask_bot(b, room, "/도움말")
     assert "/검색" in helps["text"] and "/주변" in helps["text"]
     html = await _ask_bot(b, room, "<script>alert(1)</script>")
@@ -166,5 +195,5 @@ async def test_categories_and_filter_buttons_narrow_the_results(client: TestClie
     assert {c["item_id"] for c in browse["cards"]} == {cheap["id"], cheap["id"] + 1}
     tops = await _ask_bot(b, room, "/카테고리")
     assert "캠핑/레저" in [x["label"] for x in tops["buttons"]]
-    unknown = await _ask_bot(b, room, "/카테고리 우주선")
-    assert "'우주선' 카테고리는 없어요" in unknown["text"]
+    unknown = await _refused(b, room, "/카테고리 우주선")
+    assert "'우주선' 카테고리는 없어요" in unknown

@@ -47,15 +47,34 @@ class Deal:
         texts = [m.get("text") for m in who.received("message", self.room)]
         raise AssertionError(f"no bot message with {contains!r}; got {texts}")
 
-    async def press(self, who: Chatter, message: dict[str, Any], label: str) -> None:
+    async def notice(self, who: Chatter, contains: str) -> dict[str, Any]:
+        """A refusal for ``who`` alone: a toast, never stored in the room."""
+        for _ in range(400):
+            for n in who.received("notice", self.room):
+                if contains in n["message"]:
+                    return n  # type: ignore[no-any-return]
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no notice with {contains!r}; got {who.received('notice', self.room)}")
+
+    def private(self, who: Chatter, message: dict[str, Any]) -> None:
+        """A step with buttons is ``who``'s alone: the other person holds only its seq."""
+        other = self.borrower if who is self.owner else self.owner
+        assert message["audience"] == who.person.id
+        theirs = [m for m in other.received("message", self.room) if m["seq"] == message["seq"]]
+        assert all(set(m) == {"room", "seq", "id", "hidden", "unread"} for m in theirs), theirs
+
+    async def press(self, who: Chatter, message: dict[str, Any], label: str, *, once: bool = True) -> None:
+        """``who`` presses; the other person cannot; pressing again changes nothing (a step taken is refused;
+        ``once=False``: a button that only asks a question asks it again)."""
         token = next(b["token"] for b in message["buttons"] if b["label"].startswith(label))
+        self.private(who, message)
         other = self.borrower if who is self.owner else self.owner
         refused = await other.call("action", {"room": self.room, "token": token})
         assert refused["ok"] is False and refused["error"]["code"] == "bot.button_not_yours"
         answer = await who.call("action", {"room": self.room, "token": token})
         assert answer["ok"], answer
         replay = await who.call("action", {"room": self.room, "token": token})
-        assert replay["ok"] is False  # single use
+        assert replay["ok"] is not once, replay
 
     async def say(self, who: Chatter, text: str) -> None:
         assert (await who.call("message", {"room": self.room, "text": text}))["ok"]
@@ -91,22 +110,32 @@ class Deal:
         """Request → accept → pay → hand-over → in use → returned; returns the contract id."""
         await self.say(self.borrower, "/대여 내일부터 3일")
         request = await self.bot(self.owner, "대여를 요청했어요")
-        card = request["cards"][0]
-        assert dict(card["fields"])["결제 금액"] == f"{RENT + FEE + DEPOSIT:,}원"
+        waiting = await self.bot(self.borrower, "주인의 수락을 기다리고 있어요")  # a status line, no buttons
+        assert not waiting.get("buttons") and not waiting.get("cards")
+        card = request["cards"][0]  # the owner sees the rent they will get; the borrower's total is theirs
+        assert dict(card["fields"])["받을 대여료"] == f"{RENT:,}원" and "결제 금액" not in dict(card["fields"])
         await self.press(self.owner, request, "수락")
         accepted = await self.bot(self.borrower, "주인이 수락했어요")
+        assert dict(accepted["cards"][0]["fields"])["결제 금액"] == f"{RENT + FEE + DEPOSIT:,}원"
+        assert not (await self.bot(self.owner, "빌리는 분이")).get("buttons")
         await self.press(self.borrower, accepted, "빌리페이로 결제")
         # the first payment with the newly linked account: the borrower alone checks it and presses 결제 once
         check = await self.bot(self.borrower, "처음 결제해요")
         assert check["audience"] == self.borrower.person.id and "손님" in str(check["cards"][0]["fields"])
         await self.press(self.borrower, check, "결제")
-        paid = await self.bot(self.owner, "결제가 끝났어요")
+        paid = await self.bot(self.owner, "빌림님이 결제했어요")
+        assert [b["label"] for b in paid["buttons"]] == ["약속 잡기", "전달 완료"]
+        assert f"{RENT + FEE + DEPOSIT:,}" not in paid["text"]  # what the borrower was charged is theirs
         assert await self.bank.balance_of(self.accounts["borrower"]) == START - (RENT + FEE + DEPOSIT)
         await self.press(self.owner, paid, "전달 완료")
         handed = await self.bot(self.borrower, "주인이 물건을 전달했어요")
+        assert not (await self.bot(self.owner, "수령 확인을 기다리고")).get("buttons")
         await self.press(self.borrower, handed, "수령 완료")
         started = await self.bot(self.owner, "대여가 시작됐어요")
-        await self.press(self.borrower, started, "반납 완료")
+        assert [b["label"] for b in started["buttons"]] == ["반납 받음", "분실"]  # each their own next steps
+        mine = await self.bot(self.borrower, "대여가 시작됐어요")
+        assert [b["label"] for b in mine["buttons"]] == ["반납 완료", "연장 요청"]
+        await self.press(self.borrower, mine, "반납 완료")
         declared = await self.bot(self.owner, "돌려줬다고 알렸어요")  # the owner is asked; only they end it
         assert [b["label"] for b in declared["buttons"]] == ["반납 받음", "아직 못 받았어요"]
         await self.press(self.owner, declared, "반납 받음")
@@ -164,8 +193,22 @@ async def test_a_normal_return_settles_the_deposit(deal: Deal) -> None:
     returned = await deal.bot(deal.owner, "반납됐어요")
     await deal.press(deal.owner, returned, "정상 반납")
     settled = await deal.bot(deal.borrower, "정산이 끝났어요")
-    assert f"빌리는 분 보증금 환불: {DEPOSIT:,}원" in settled["text"]
-    await deal.bot(deal.owner, "주인 계좌로 15,000원을 보냈어요")
+    assert f"보증금 {DEPOSIT:,}원을 돌려드려요" in settled["text"] and settled["audience"] == deal.borrower.person.id
+    await deal.bot(deal.owner, "계좌로 15,000원을 보냈어요")
+    assert "15,000원을 보냈어요" not in str(deal.borrower.received("message", deal.room))  # the owner's money
+    # each is asked for a review privately; the review is written in a sheet, never posted to the room
+    ask = await deal.bot(deal.borrower, "거래는 어땠나요")
+    deal.private(deal.borrower, ask)
+    button = ask["buttons"][0]
+    assert button["form"] == "review"
+    wrote = await deal.borrower.call("action", {"room": deal.room, "token": button["token"], "seq": ask["seq"],
+                                                "input": {"stars": 5, "text": "친절하고 깔끔했어요"}})
+    assert wrote == {"ok": True, "handled": True, "message": "후기를 남겼어요. 고마워요!"}
+    await deal.bot(deal.borrower, "물건 자체는 어땠나요")
+    await asyncio.sleep(0.3)
+    for who in (deal.owner, deal.borrower):
+        assert "친절하고 깔끔했어요" not in str(who.received("message", deal.room))
+    assert (await deal.borrower.wait_for("message_update", room=deal.room))[-1]["buttons"][0]["disabled"] is True
     await deal.check_money(cid, owner_gets=RENT, borrower_pays=RENT + FEE)
 
 
@@ -176,10 +219,10 @@ async def _claim(deal: Deal, amount: int) -> dict[str, Any]:
                                headers={"Authorization": f"Bearer {deal.owner.person.token}"},
                                files={"photo": ("scratch.jpg", image_bytes(), "image/jpeg")})
         assert resp.status_code == 201, resp.text
-    await deal.press(deal.owner, returned, "파손 신고")
+    await deal.press(deal.owner, returned, "파손 신고", once=False)
     await deal.bot(deal.owner, "청구할 금액을 알려 주세요 (최대 30,000원)")
-    await deal.say(deal.owner, "3만 5천원")  # more than the deposit: asked again
-    await deal.bot(deal.owner, "1원부터 30,000원까지")
+    await deal.say(deal.owner, "3만 5천원")  # more than the deposit: asked again, privately
+    await deal.notice(deal.owner, "1원부터 30,000원까지")
     await deal.say(deal.owner, f"{amount:,}원")
     await deal.bot(deal.owner, "어떤 손상인지")
     await deal.say(deal.owner, "다리 하나가 휘었어요")
@@ -193,7 +236,9 @@ async def test_a_damage_claim_the_borrower_accepts(deal: Deal) -> None:
     claimed = await _claim(deal, 12000)
     await deal.press(deal.borrower, claimed, "청구 수락")
     settled = await deal.bot(deal.owner, "정산이 끝났어요")
-    assert "배상 12,000원" in settled["text"] and "보증금 환불: 18,000원" in settled["text"]
+    assert "배상 12,000원" in settled["text"]
+    refund = await deal.bot(deal.borrower, "정산이 끝났어요")
+    assert "보증금 18,000원을 돌려드려요" in refund["text"]
     await deal.check_money(cid, owner_gets=RENT + 12000, borrower_pays=RENT + FEE + 12000)
 
 

@@ -11,6 +11,7 @@ import socketio
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 
+from gateway.keys import MARKET
 from market.service import Market
 from tests.conftest import Person, image_bytes, sign_up
 
@@ -19,9 +20,12 @@ async def _deal(client: TestClient) -> tuple[Person, Person, dict[str, Any], int
     owner = await sign_up(client, nickname="민지")
     borrower = await sign_up(client, nickname="준호")
     item = await owner.new_item(title="4인용 텐트")
-    status, body = await borrower.call("POST", f"/api/items/{item['id']}/room")
-    assert status == 201, body
-    return owner, borrower, item, body["room"]["id"]
+    # The chat alone (no bot introductions): a deal room whose first message is one both members see.
+    chat = client.app[MARKET].chat
+    room, created = await chat.open_deal_room(item["id"], borrower.id)
+    assert created
+    await chat.post(room.id, "준호님이 이 물건을 문의했어요.", kind="system")
+    return owner, borrower, item, room.id
 
 
 async def test_a_socket_without_a_session_is_refused_with_a_reason(client: TestClient) -> None:
@@ -50,11 +54,16 @@ async def test_an_inquiry_opens_one_deal_room_that_the_owner_hears_about(client:
     assert updates == [{"room": room["id"], "new": True}]
     badges = [u["notifications"] for u in owner_chat.received("room_update") if "notifications" in u]
     assert set(badges) <= {0, 1} and 1 in badges
+    assert body["suggest"] == "안녕하세요! 4인용 텐트 빌릴 수 있을까요?"  # a first message to offer the asker
     joined = await owner_chat.call("join", {"room": room["id"]})
     assert joined["ok"] and joined["kind"] == "deal"
-    card = joined["messages"][0]
-    assert card["sender"]["kind"] == "system" and card["text"] == "준호님이 이 물건을 문의했어요."
-    assert card["cards"][0]["title"] == "4인용 텐트"
+    # Each person is introduced privately: the owner hears who asks (and their record), the asker gets the item
+    # with the 대여 요청 button; neither sees the other's.
+    mine, hidden = [m for m in joined["messages"] if not m.get("hidden")], [m for m in joined["messages"] if m.get("hidden")]
+    card = mine[0]
+    assert card["sender"]["kind"] == "bot" and card["text"].startswith("준호님이 이 물건에 대해 문의했어요.")
+    assert card["cards"][0]["title"].endswith("4인용 텐트") and not card["cards"][0]["buttons"]
+    assert len(mine) == 1 and len(hidden) == 1 and set(hidden[0]) == {"room", "seq", "id", "hidden"}
     again = await borrower.call("POST", f"/api/items/{item['id']}/room")
     assert again[0] == 200 and again[1]["room"]["id"] == room["id"] and again[1]["created"] is False
     status, mine = await owner.call("POST", f"/api/items/{item['id']}/room")

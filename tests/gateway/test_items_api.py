@@ -257,3 +257,16 @@ async def test_my_items_lists_only_mine_newest_first(client: TestClient) -> None
     await b.new_item(title="남의 물건")
     _, mine = await a.call("GET", "/api/me/items")
     assert [i["id"] for i in mine["items"]] == [second["id"], first["id"]]
+
+
+async def test_an_items_place_is_rounded_for_everyone_but_its_owner(client: TestClient) -> None:
+    owner, stranger = await sign_up(client), await sign_up(client)
+    item = await owner.new_item(lat=37.5012345, lng=127.0398765)
+    status, mine = await owner.call("GET", f"/api/items/{item['id']}")
+    assert abs(mine["item"]["lat"] - 37.5012345) < 2e-6 and abs(mine["item"]["lng"] - 127.0398765) < 2e-6
+    for path in (f"/api/items/{item['id']}", "/api/items/nearby?lat=37.5&lng=127.04&radius_m=2000"):
+        status, body = await stranger.call("GET", path)
+        seen = body["item"] if "item" in body else next(i for i in body["items"] if i["id"] == item["id"])
+        assert (seen["lat"], seen["lng"]) == (37.501, 127.04), seen
+    status, body = await stranger.call("GET", "/api/items/nearby?lat=37.5&lng=127.04&radius_m=2000")
+    assert all(i["distance_m"] % 10 == 0 for i in body["items"])  # distances to 10 m

@@ -127,3 +127,33 @@ async def test_a_private_message_for_someone_outside_the_room_is_refused(client:
     with pytest.raises(NotMember):
         await market.chat.post(room, "남의 방", audience=stranger.id)
     assert await market.db.fetchval("SELECT last_seq FROM rooms WHERE id = %s", (room,)) == before
+
+
+async def test_retired_buttons_are_disabled_live_in_history_and_in_archived_segments(client: TestClient,
+                                                                                    chatters: Any) -> None:
+    owner, borrower, o, b, room = await _room(client, chatters)
+    market = client.app[MARKET]
+    engine = client.app[CHAT].bot
+    button = await engine.button(borrower.id, room, "눌러 보기", "flow", {}, single_use=True)
+    sent = await engine.say(room, "버튼이 있는 안내", audience=borrower.id, topic="t1", buttons=[button])
+    shared = await engine.say(room, "모두 보는 버튼", topic="t1", buttons=[
+        await engine.button(owner.id, room, "주인 버튼", "flow", {})])
+    seq = sent.message.seq
+    # archived before it retires: the segment (never rewritten) still holds the live button
+    await market.db.execute("UPDATE messages SET created_at = created_at - INTERVAL 40 DAY WHERE room_id = %s",
+                            (room,))
+    assert (await market.chat.archive.archive_older_than(timedelta(days=30)))["messages"] >= 2
+    await engine.retire(room, "t1")
+    update = [u for u in await b.wait_for("message_update", 2, room=room) if u["seq"] == seq][0]
+    assert update["buttons"] == [{"label": "눌러 보기", "disabled": True}]
+    # the private one's update goes to its member alone; the shared one to both
+    await o.wait_for("message_update", 1, room=room)
+    await asyncio.sleep(0.2)
+    assert [u["seq"] for u in o.received("message_update", room)] == [shared.message.seq]
+    for c, who in ((b, borrower), (o, owner)):
+        page = {m["seq"]: m for m in (await c.call("history", {"room": room}))["messages"]}
+        assert page[shared.message.seq]["buttons"] == [{"label": "주인 버튼", "disabled": True}]
+    assert {m["seq"]: m for m in (await b.call("history", {"room": room}))["messages"]}[seq]["buttons"][0]["disabled"]
+    # a retired button cannot be pressed from an old copy either (its token is gone from the message, and
+    # retiring again changes nothing)
+    assert await market.chat.retire(room, "t1") == []

@@ -22,7 +22,17 @@ async def _bot(c: Chatter, room: int, contains: str, after: int = 0) -> dict[str
             if not m.get("hidden") and m["sender"]["kind"] == "bot" and contains in m["text"] and m["seq"] > after:
                 return m  # type: ignore[no-any-return]
         await asyncio.sleep(0.03)
-    raise AssertionError(f"no {contains!r} in {[m['text'] for m in c.received('message', room)]}")
+    raise AssertionError(f"no {contains!r} in {[m.get('text') for m in c.received('message', room)]}")
+
+
+async def _notice(c: Chatter, room: int, contains: str) -> dict[str, Any]:
+    """A refusal for this person alone: a toast (``notice``), never a message in the room."""
+    for _ in range(300):
+        for n in c.received("notice", room):
+            if contains in n["message"]:
+                return n  # type: ignore[no-any-return]
+        await asyncio.sleep(0.03)
+    raise AssertionError(f"no notice {contains!r} in {c.received('notice', room)}")
 
 
 def _token(message: dict[str, Any], label: str) -> str:
@@ -47,7 +57,7 @@ async def test_asking_for_dates_and_confirming_a_doubtful_reading(client: TestCl
     status, body = await borrower.call("POST", f"/api/items/{item_id}/room")  # the deal room exists already
     market = client.app[MARKET]
     await b.call("message", {"room": room, "text": "/대여"})  # no dates
-    await _bot(b, room, "날짜를 알려 주세요")
+    await _notice(b, room, "날짜를 알려 주세요")
     await b.call("message", {"room": room, "text": "/대여 12/24"})
     asked = await _bot(b, room, "하루만 빌리시는 거죠?")
     assert "12월 24일" in asked["text"]
@@ -113,7 +123,7 @@ async def test_paying_before_linking_a_bank_account(client: TestClient, chatters
     # a first payment with the new account: a confirmation card for the borrower alone, paid with one press
     check = await _bot(b, room, "처음 결제해요")
     assert (await b.call("action", {"room": room, "token": _token(check, "결제")}))["ok"]
-    await _bot(o, room, "결제가 끝났어요")
+    await _bot(o, room, "빌릴게님이 결제했어요")
     assert await bank.balance_of(person) == 100_000 - (10000 + 500 + 30000)
     # the owner never saw the prompts, the bank or the account: only the seqs of those messages
     for m in o.received("message", room):
@@ -162,7 +172,7 @@ async def test_first_payment_shows_the_account_privately_and_points_out_another_
     assert (await o.call("action", {"room": room, "token": _token(check, "결제")}))["error"]["code"] == \
         "bot.button_not_yours"
     assert (await b.call("action", {"room": room, "token": _token(check, "결제")}))["ok"]
-    await _bot(o, room, "결제가 끝났어요")
+    await _bot(o, room, "빌릴게님이 결제했어요")
     assert await bank.balance_of(person) == 100_000 - 40_500
     hidden = [m for m in o.received("message", room) if m.get("hidden")]
     assert check["seq"] in {m["seq"] for m in hidden}
@@ -320,7 +330,7 @@ async def test_the_owner_answers_a_declared_return_with_buttons_and_a_contested_
     assert (await b.call("action", {"room": room, "token": _token(told, "반납 완료")}))["ok"]  # gave it back now
     again = await _bot(o, room, "돌려줬다고 알렸어요", after=told["seq"])
     assert (await o.call("action", {"room": room, "token": _token(again, "반납 받음")}))["ok"]
-    await _bot(b, room, "반납됐어요")
+    await _bot(b, room, "반납이 확인됐어요")
     assert (await market.rentals.get(c.id)).state == "RETURNED"
 
 
@@ -354,11 +364,24 @@ async def test_a_refused_payments_reason_is_the_borrowers_alone(client: TestClie
 
 async def test_a_refusal_is_said_to_the_person_who_pressed_or_typed_alone(client: TestClient, chatters: Any) -> None:
     owner, borrower, o, b, room, item_id = await _setup(client, chatters)
+    before = {m["seq"] for m in b.received("message", room)}
     await b.call("message", {"room": room, "text": "/결제"})  # nothing to pay yet
     await b.call("message", {"room": room, "text": "/반납"})  # no rental in this room
     await b.call("message", {"room": room, "text": "/대어"})  # a typo
     for text in ("결제할 대여가 없어요", "진행 중인 대여가 없어요", "명령어는 몰라요"):
-        assert (await _bot(b, room, text))["audience"] == borrower.id
+        await _notice(b, room, text)
     await asyncio.sleep(0.3)
-    seen_by_owner = [m for m in o.received("message", room) if not m.get("hidden") and m["sender"]["kind"] == "bot"]
-    assert seen_by_owner == [], [m["text"] for m in seen_by_owner]  # none of it reaches the other person
+    # none of it is stored in the room (the sender's own three commands come back in their acks, not as events)
+    new = [m for m in b.received("message", room) if m["seq"] not in before]
+    assert new == [], new
+    assert o.received("notice", room) == []  # nor does it reach the other person
+    # a press the machine refuses answers the presser in the acknowledgement, and nothing is stored either
+    await b.call("message", {"room": room, "text": "/대여 내일부터 2일"})
+    request = await _bot(o, room, "대여를 요청했어요")
+    count = len(b.received("message", room))
+    await client.app[MARKET].rentals.cancel(borrower.id, (await client.app[MARKET].rentals.in_room(room)).id)
+    late = await o.call("action", {"room": room, "token": _token(request, "수락")})
+    assert late["ok"] is False and late["error"]["message"]
+    await asyncio.sleep(0.3)
+    assert all("hidden" in m or late["error"]["message"] not in m.get("text", "")
+               for m in b.received("message", room)[count:] + o.received("message", room))

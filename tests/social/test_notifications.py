@@ -95,15 +95,25 @@ async def test_reviews_from_the_deal_room_and_my_page(client: TestClient, chatte
         raise AssertionError(words)
 
     ask = await bot(b, "주인 리뷰주인님과의 거래는 어땠나요?")
-    five = next(x["token"] for x in ask["buttons"] if x["label"] == "★★★★★")
-    assert (await o.call("action", {"room": room, "token": five}))["error"]["code"] == "bot.button_not_yours"
-    assert (await b.call("action", {"room": room, "token": five}))["ok"]
-    await bot(b, "한 줄 후기를 남겨 주세요")
-    await b.call("message", {"room": room, "text": "친절하고 물건도 깨끗했어요"})
+    assert ask["audience"] == borrower.id  # the review prompt is the borrower's alone
+    write = ask["buttons"][0]
+    assert write["label"] == "후기 쓰기" and write["form"] == "review"
+    assert (await o.call("action", {"room": room, "token": write["token"], "input": {"stars": 1}}))["error"][
+        "code"] == "bot.button_not_yours"
+    bad = await b.call("action", {"room": room, "token": write["token"], "input": {"stars": 9}})
+    assert bad["ok"] is False and "1개부터 5개" in bad["error"]["message"]
+    assert await market.db.fetchval("SELECT COUNT(*) FROM reviews") == 0
+    # a refused sheet does not spend the button: the borrower corrects it and sends again
+    written = await b.call("action", {"room": room, "token": write["token"], "seq": ask["seq"],
+                                      "input": {"stars": 5, "text": "친절하고 물건도 깨끗했어요"}})
+    assert written["ok"], written
     item_ask = await bot(b, "물건 자체는 어땠나요?")
-    four = next(x["token"] for x in item_ask["buttons"] if x["label"] == "★★★★")
-    assert (await b.call("action", {"room": room, "token": four}))["ok"]
-    await b.call("message", {"room": room, "text": "없음"})
+    assert (await b.call("action", {"room": room, "token": item_ask["buttons"][0]["token"],
+                                    "input": {"stars": 4}}))["ok"]
+    # the words were never a message of the room, for either person
+    for c in (o, b):
+        assert "친절하고 물건도" not in str(c.received("message", room))
+        assert "친절하고 물건도" not in str((await c.call("history", {"room": room}))["messages"])
     for _ in range(100):
         if await market.db.fetchval("SELECT COUNT(*) FROM reviews") == 2:
             break

@@ -57,11 +57,15 @@
         b.append(el("span", "thumb bot-face", r.kind === "assistant" ? "빌" : "거래"));
       }
       const text = el("span", "room-text");
-      const title = r.kind === "assistant" ? "빌리 도우미" : `${r.item ? r.item.title : "거래"} · ${r.other ? r.other.nickname : ""}`;
-      text.append(el("strong", "", title));
-      if (r.last_message) text.append(el("span", "last", r.last_message.text || "사진"));
+      const title = r.kind === "assistant" ? "빌리 도우미" : (r.other ? r.other.nickname : "거래");
+      const top = el("span", "room-top");
+      top.append(el("strong", "", title));
+      if (r.last_message && r.last_message.ts) top.append(el("time", "room-time", when(r.last_message.ts)));
+      text.append(top);
+      const second = r.kind === "deal" && r.item ? `${r.item.title} · ` : "";
+      if (r.last_message || second) text.append(el("span", "last", second + (r.last_message ? (r.last_message.text || "사진") : "")));
       b.append(text);
-      if (r.kind === "deal") b.append(el("span", "chip", r.deal_state ? dealLabel(r.deal_state) : "문의중"));
+      if (r.kind === "deal" && r.deal_chip) b.append(el("span", "chip", r.deal_chip));
       if (r.unread) b.append(el("span", "badge", r.unread > 99 ? "99+" : r.unread));
       b.setAttribute("aria-label", `${title}${r.unread ? `, 안 읽은 메시지 ${r.unread}개` : ""}`);
       b.addEventListener("click", () => openRoom(r.id, true));
@@ -70,21 +74,59 @@
     }
   }
 
-  const dealLabel = (s) => ({ REQUESTED: "요청됨", ACCEPTED: "결제 대기", PAID: "결제 완료", IN_USE: "대여중",
-    OVERDUE: "연체", RETURNED: "반납 확인 중", CLAIMED: "파손 청구", DISPUTED: "운영자 검토", SETTLED: "정산 완료",
-    DECLINED: "거절됨", CANCELLED: "취소됨", EXPIRED: "만료" }[s] || s);
+  // "14:05" today, "어제", "11월 28일" before
+  function when(ts) {
+    const d = new Date(ts), now = new Date();
+    if (d.toDateString() === now.toDateString()) return d.toLocaleTimeString("ko-KR", { hour: "2-digit", minute: "2-digit" });
+    const y = new Date(now.getTime() - 86400000);
+    if (d.toDateString() === y.toDateString()) return "어제";
+    return `${d.getMonth() + 1}월 ${d.getDate()}일`;
+  }
 
   async function openRoom(id, focus) {
     state.current = id;
     document.body.classList.add("in-room");
     const r = state.rooms.get(id);
-    $("room-title").textContent = r ? (r.kind === "assistant" ? "빌리 도우미" : `${r.item ? r.item.title : "거래"} · ${r.other ? r.other.nickname : ""}`) : "대화방";
+    $("room-title").textContent = r ? (r.kind === "assistant" ? "빌리 도우미" : `${r.other ? r.other.nickname : "거래"}`) : "대화방";
+    // the date picker is for the person who would borrow, in a deal room (an item in context)
+    $("dates-open").hidden = !(r && r.kind === "deal" && r.role === "borrower");
+    state.deal = null;
+    $("deal").hidden = true;
     log.replaceChildren();
+    if (r && r.kind === "deal") loadDeal(id);
     await join(id);
     renderLog(id);
     if (r) { r.unread = 0; renderRooms(); }
+    const suggested = sessionStorage.getItem(`billi:suggest:${id}`);
+    if (suggested !== null) {  // 문의하기 brought the person here: a first message to send or change
+      sessionStorage.removeItem(`billi:suggest:${id}`);
+      if (!$("text").value) $("text").value = suggested;
+    }
     if (focus) $("text").focus();
   }
+
+  // -- the deal pinned on top of a deal room ------------------------------------------------------------
+  async function loadDeal(id) {
+    const res = await fetch(`/api/rooms/${id}/deal`, { credentials: "same-origin" });
+    if (!res.ok || state.current !== id) return;
+    const { deal } = await res.json();
+    state.deal = deal;
+    const box = $("deal");
+    if (!deal) { box.hidden = true; return; }
+    if (deal.item.thumbnail) $("deal-img").src = deal.item.thumbnail; else $("deal-img").removeAttribute("src");
+    $("deal-title").textContent = deal.item.title;
+    const c = deal.contract;
+    $("deal-dates").textContent = c ? c.dates : `하루 ${won(deal.item.price_per_day)} · 보증금 ${won(deal.item.deposit)}`;
+    $("deal-money").textContent = c ? `${c.amount_label} ${won(c.amount)}` : "";
+    $("deal-appt").textContent = c && c.appointment ? `약속 ${c.appointment}` : "";
+    $("deal-appt").hidden = !(c && c.appointment);
+    $("deal-chip").textContent = deal.chip;
+    const actions = $("deal-actions");
+    actions.replaceChildren();
+    if (deal.actions.length) actions.append(buttonsNode(deal.actions, null));
+    box.hidden = false;
+  }
+  const won = (n) => `${Number(n).toLocaleString("ko-KR")}원`;
 
   async function join(id) {
     const after = state.seen[id];
@@ -135,8 +177,8 @@
       img.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
       node.append(img);
     }
-    for (const c of m.cards || []) node.append(cardNode(c));
-    if (m.buttons && m.buttons.length) node.append(buttonsNode(m.buttons));
+    for (const c of m.cards || []) node.append(cardNode(c, m));
+    if (m.buttons && m.buttons.length) node.append(buttonsNode(m.buttons, m));
     if (m.quick_replies && m.quick_replies.length) {
       const q = el("div", "quick");
       for (const text of m.quick_replies) {
@@ -152,7 +194,7 @@
     return node;
   }
 
-  function cardNode(c) {
+  function cardNode(c, m) {
     const card = el("section", "card");
     if (c.image) { const img = el("img", "card-img"); img.src = c.image; img.alt = ""; card.append(img); }
     const body = el("div", "card-body");
@@ -163,14 +205,20 @@
       for (const [k, v] of c.fields) { dl.append(el("dt", "", k), el("dd", "", v)); }
       body.append(dl);
     }
-    if (c.buttons && c.buttons.length) body.append(buttonsNode(c.buttons));
+    if (c.buttons && c.buttons.length) body.append(buttonsNode(c.buttons, m));
     card.append(body);
     return card;
   }
 
-  function buttonsNode(buttons) {
+  function buttonsNode(buttons, m) {
     const row = el("div", "buttons");
     for (const b of buttons) {
+      if (b.disabled) {  // used, or overtaken by a later step
+        const off = el("button", "button done", b.label); off.type = "button"; off.disabled = true;
+        off.setAttribute("aria-disabled", "true");
+        row.append(off);
+        continue;
+      }
       if (b.url) {
         // A link the bot gave (the bank's consent page): opened on a person's click, never by itself.
         const a = el("a", "button", b.label);
@@ -181,13 +229,68 @@
       }
       const button = el("button", "button", b.label); button.type = "button";
       button.addEventListener("click", async () => {
+        if (b.form === "review") { openReview(b, m); return; }
+        if (b.form === "dates") { openDates(); return; }
+        if (b.form === "appointment") { openSheet("appt", b, m); return; }
         button.disabled = true;
-        const ack = await socket.timeout(15000).emitWithAck("action", { room: state.current, token: b.token }).catch(() => null);
-        if (!ack || !ack.ok) { toast(ack && ack.error ? ack.error.message : "잠시 뒤 다시 눌러 주세요."); button.disabled = false; }
+        const ack = await press(b, m, undefined);
+        if (!ack || !ack.ok) button.disabled = false;
       });
       row.append(button);
     }
     return row;
+  }
+
+  // A press: the answer is for the presser alone (a toast); 문의하기 opens the deal room it names.
+  async function press(b, m, input) {
+    const data = { room: state.current, token: b.token };
+    if (m) data.seq = m.seq;
+    if (input) data.input = input;
+    const ack = await socket.timeout(15000).emitWithAck("action", data).catch(() => null);
+    if (!ack || !ack.ok) { if (!input) toast(ack && ack.error ? ack.error.message : "잠시 뒤 다시 눌러 주세요."); return ack; }
+    if (ack.message) toast(ack.message, true);
+    if (ack.open_room) {
+      if (ack.suggest) sessionStorage.setItem(`billi:suggest:${ack.open_room}`, ack.suggest);
+      await loadRooms();
+      openRoom(ack.open_room, true);
+    }
+    return ack;
+  }
+
+  // Sheets a button opens (a review, a meeting): what is filled in goes with the press, privately; a refusal
+  // is shown next to the form, which stays open.
+  let sheet = null;
+  function openSheet(id, b, m) {
+    sheet = { b, m };
+    $(`${id}-form`).reset();
+    $(`${id}-error`).textContent = "";
+    $(id).showModal();
+  }
+  const openReview = (b, m) => openSheet("review", b, m);
+  async function sendSheet(id, input) {
+    const ack = await press(sheet.b, sheet.m, input);
+    if (ack && ack.ok) { $(id).close(); return; }
+    $(`${id}-error`).textContent = ack && ack.error ? ack.error.message : "잠시 뒤 다시 보내 주세요.";
+  }
+  $("review-cancel").addEventListener("click", () => $("review").close());
+  $("review-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const picked = $("review-form").querySelector('input[name="stars"]:checked');
+    sendSheet("review", { stars: picked ? Number(picked.value) : 0, text: $("review-text").value });
+  });
+  $("appt-cancel").addEventListener("click", () => $("appt").close());
+  $("appt-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    sendSheet("appt", { at: $("appt-at").value, place: $("appt-place").value });
+  });
+
+  function replaceMessage(m) {
+    const box = state.messages.get(m.room);
+    if (!box || !box.has(m.seq)) return;
+    box.set(m.seq, m);
+    if (m.room !== state.current) return;
+    const old = log.querySelector(`article[data-seq="${m.seq}"]`);
+    if (old) old.replaceWith(messageNode(m));
   }
 
   function pendingNode(q) {
@@ -212,7 +315,7 @@
     remember(m.room, m.seq);
     if (m.hidden) return;  // another member's private message: nothing to show, not unread
     const r = state.rooms.get(m.room);
-    if (r) { r.last_message = { text: m.text || "사진", seq: m.seq }; r.last_seq = m.seq; }
+    if (r) { r.last_message = { text: m.text || "사진", seq: m.seq, ts: m.ts }; r.last_seq = m.seq; }
     if (m.room === state.current) {
       const nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
       if (m.client_msg_id) log.querySelector(`[data-pending="${CSS.escape(m.client_msg_id)}"]`)?.remove();
@@ -242,10 +345,11 @@
   // -- sending ----------------------------------------------------------------------------------------
   const newId = () => (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2));
 
-  function send(text) {
+  function send(text, dates) {
     text = text.trim();
     if (!text || state.current === null) return;
     const q = { room: state.current, text, client_msg_id: newId(), failed: false };
+    if (dates) q.dates = dates;  // the date picker's exact choice goes with its words
     state.queue.push(q);
     saveQueue();
     log.append(pendingNode(q));
@@ -262,7 +366,9 @@
       q.sending = true;
       let ack = null;
       try {
-        ack = await socket.timeout(10000).emitWithAck("message", { room: q.room, text: q.text, client_msg_id: q.client_msg_id });
+        const data = { room: q.room, text: q.text, client_msg_id: q.client_msg_id };
+        if (q.dates) data.dates = q.dates;
+        ack = await socket.timeout(10000).emitWithAck("message", data);
       } catch { ack = null; }  // no answer: stays queued, sent again with the same id (stored once)
       q.sending = false;
       if (ack && ack.ok) {
@@ -384,18 +490,48 @@
   });
 
   const dates = $("dates");
-  $("dates-open").addEventListener("click", () => {
+  let quoted = null;
+  function openDates() {
+    if (!state.deal) return;
     const today = new Date();
     const iso = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 10);
     $("date-start").min = $("date-end").min = iso(today);
     if (!$("date-start").value) $("date-start").value = iso(new Date(today.getTime() + 86400000));
-    if (!$("date-end").value) $("date-end").value = iso(new Date(today.getTime() + 3 * 86400000));
+    if (!$("date-end").value) $("date-end").value = iso(new Date(today.getTime() + 2 * 86400000));
     dates.showModal();
-  });
-  $("dates-cancel").addEventListener("click", () => dates.close());
-  $("dates-form").addEventListener("submit", () => {
+    quote();
+  }
+  async function quote() {
+    quoted = null;
+    $("dates-send").disabled = true;
+    const total = $("dates-total");
+    total.replaceChildren();
+    $("dates-error").textContent = "";
     const s = $("date-start").value, e = $("date-end").value;
-    if (s && e) send(`/대여 ${s}~${e}`);
+    if (!s || !e || !state.deal) return;
+    const res = await fetch(`/api/items/${state.deal.item.id}/quote?start=${s}&end=${e}`);
+    const data = await res.json().catch(() => ({}));
+    if ($("date-start").value !== s || $("date-end").value !== e) return;  // changed meanwhile
+    if (!res.ok) { $("dates-error").textContent = data.error ? data.error.message : "날짜를 확인해 주세요."; return; }
+    const q = data.quote;
+    for (const [k, v, cls] of [["기간", data.dates], ["대여료", won(q.rent)], ["수수료", won(q.fee)],
+      ["보증금 (반납 후 돌려받아요)", won(q.deposit)], ["결제 금액", won(q.total), "sum"]]) {
+      total.append(el("dt", cls || "", k), el("dd", cls || "", v));
+    }
+    quoted = data;
+    $("dates-send").disabled = false;
+  }
+  $("date-start").addEventListener("change", () => {
+    if ($("date-end").value < $("date-start").value) $("date-end").value = $("date-start").value;
+    quote();
+  });
+  $("date-end").addEventListener("change", quote);
+  $("dates-open").addEventListener("click", openDates);
+  $("dates-cancel").addEventListener("click", () => dates.close());
+  $("dates-form").addEventListener("submit", (e) => {
+    if (!quoted) { e.preventDefault(); return; }
+    // "12월 5일(토) ~ 12월 6일(일), 2일 빌리고 싶어요": the owner reads these words; the dates go exactly
+    send(quoted.message, { start: $("date-start").value, end: $("date-end").value });
   });
 
   function lightbox(url) {
@@ -407,13 +543,15 @@
   log.addEventListener("scroll", () => { if (log.scrollHeight - log.scrollTop - log.clientHeight < 40) $("jump").hidden = true; });
   $("back").addEventListener("click", () => { document.body.classList.remove("in-room"); $("rooms").querySelector("button")?.focus(); });
 
+  // Words for this person alone (a refusal, or what a press did): shown for a moment, never stored in the room.
   let toastTimer = null;
-  function toast(text) {
-    const t = $("conn");
+  function toast(text, good) {
+    const t = $("toast");
     t.textContent = text;
-    t.classList.add("alert");
+    t.classList.toggle("good", Boolean(good));
+    t.hidden = false;
     clearTimeout(toastTimer);
-    toastTimer = setTimeout(() => { t.classList.remove("alert"); t.textContent = socket.connected ? "연결됨" : "연결 끊김 — 다시 연결하는 중"; }, 5000);
+    toastTimer = setTimeout(() => { t.hidden = true; }, 5000);
   }
 
   // -- the socket --------------------------------------------------------------------------------------
@@ -421,7 +559,15 @@
     $("conn").textContent = "연결됨";
     document.body.classList.remove("offline");
     await loadRooms();
-    if (state.current !== null) { await join(state.current); renderLog(state.current); }
+    if (state.current !== null) {
+      await join(state.current);
+      // buttons retired while this client was away come back disabled with the latest page
+      const page = await socket.timeout(10000).emitWithAck("history", { room: state.current, limit: 50 }).catch(() => null);
+      const box = state.messages.get(state.current);
+      if (page && page.ok && box) for (const m of page.messages) box.set(m.seq, m);
+      renderLog(state.current);
+      if (state.rooms.get(state.current)?.kind === "deal") loadDeal(state.current);
+    }
     flushQueue();
   });
   socket.on("disconnect", () => { $("conn").textContent = "연결 끊김 — 다시 연결하는 중"; document.body.classList.add("offline"); });
@@ -430,6 +576,9 @@
     if (err && err.data && err.data.code === "chat.login_required") location.href = "/login";
   });
   socket.on("message", addMessage);
+  socket.on("message_update", replaceMessage);
+  socket.on("notice", (n) => { if (n.room === state.current || state.current === null) toast(n.message); });
+  socket.on("deal_update", (u) => { if (u.room === state.current) loadDeal(u.room); refreshRoomsSoon(); });
   socket.on("room_update", async (u) => {
     if (typeof u.notifications === "number") {
       const bell = $("bell-count");

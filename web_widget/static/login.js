@@ -2,7 +2,10 @@
 (() => {
   "use strict";
   const status = document.getElementById("auth-status");
-  const next = new URLSearchParams(location.search).get("embed") ? "/app?embed=1" : "/app";
+  const params = new URLSearchParams(location.search);
+  // back where the person was (an item's page), only to a path of this site
+  const wanted = params.get("next") || "";
+  const next = params.get("embed") ? "/app?embed=1" : (/^\/(?![\/\\])[\w\-./]*$/.test(wanted) ? wanted : "/app");
   for (const [id, path] of [["login", "/api/auth/login"], ["signup", "/api/auth/signup"]]) {
     const form = document.getElementById(id);
     form.addEventListener("submit", async (e) => {

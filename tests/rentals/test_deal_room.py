@@ -1,0 +1,212 @@
+"""The deal room for two: every step goes to the person who acts, with their buttons, and the other hears a
+one-line status; each new step retires the buttons before it; the deal is pinned on top for each person; and
+the two agree on a hand-over appointment whose time the reminders and the no-show rule then follow."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from gateway.keys import MARKET
+from market.clock import day_start
+from market.errors import MarketError
+from market.rentals.kdates import seoul_today
+from market.service import Market
+from tests.conftest import Chatter, sign_up
+from tests.rentals.helpers import Bank, link, paid_rental
+
+PLACEHOLDER = {"room", "seq", "id", "hidden", "unread"}
+
+
+async def _said(c: Chatter, room: int, contains: str, after: int = 0) -> dict[str, Any]:
+    for _ in range(300):
+        for m in c.received("message", room):
+            if not m.get("hidden") and contains in m.get("text", "") and m["seq"] > after:
+                return m  # type: ignore[no-any-return]
+        await asyncio.sleep(0.03)
+    raise AssertionError(f"no {contains!r} in {[m.get('text') for m in c.received('message', room)]}")
+
+
+def _labels(m: dict[str, Any]) -> list[str]:
+    return [b["label"] for b in m.get("buttons") or []]
+
+
+def _token(m: dict[str, Any], label: str) -> str:
+    return next(b["token"] for b in m["buttons"] if b["label"].startswith(label))
+
+
+async def _hidden_from(c: Chatter, room: int, seq: int) -> None:
+    """``c`` holds only the place of message ``seq``."""
+    for _ in range(300):
+        got = [m for m in c.received("message", room) if m["seq"] == seq]
+        if got:
+            assert set(got[0]) == PLACEHOLDER, got[0]
+            return
+        await asyncio.sleep(0.03)
+    raise AssertionError(f"seq {seq} never reached the other person")
+
+
+async def test_each_step_is_the_actors_and_the_other_hears_a_status_line(client: TestClient, chatters: Any) -> None:
+    market = client.app[MARKET]
+    owner, borrower = await sign_up(client, "주인장"), await sign_up(client, "빌림이")
+    item = await owner.new_item(price_per_day=5000, deposit=30000)
+    await link(market, Bank(market.config.bank_url), borrower.id, 100_000, "빌림이")
+    o, b = await chatters(owner), await chatters(borrower)
+    status, body = await borrower.call("POST", f"/api/items/{item['id']}/room")
+    room = body["room"]["id"]
+    for c in (o, b):
+        await c.call("join", {"room": room})
+    status, deal = await borrower.call("GET", f"/api/rooms/{room}/deal")
+    assert deal["deal"]["chip"] == "문의 중" and deal["deal"]["contract"] is None
+
+    # The date picker's total and words: the borrower sends them, and the owner reads a sentence, not a command.
+    start = seoul_today() + timedelta(days=2)
+    status, quote = await borrower.call("GET", f"/api/items/{item['id']}/quote",
+                                        params={"start": start.isoformat(), "end": (start + timedelta(days=1)).isoformat()})
+    assert status == 200 and quote["quote"] == {"days": 2, "rent": 10000, "fee": 500, "deposit": 30000, "total": 40500}
+    assert quote["message"].endswith(", 2일 빌리고 싶어요") and f"{start.month}월 {start.day}일(" in quote["message"]
+    status, bad = await borrower.call("GET", f"/api/items/{item['id']}/quote", params={"start": "2020-01-01",
+                                                                                        "end": "2020-01-02"})
+    assert status == 400
+    await b.call("message", {"room": room, "text": quote["message"]})
+    assert (await _said(o, room, "빌리고 싶어요"))["sender"]["kind"] == "user"
+
+    request = await _said(o, room, "빌림이님이 대여를 요청했어요")
+    assert request["audience"] == owner.id and _labels(request) == ["수락", "거절"]
+    await _hidden_from(b, room, request["seq"])
+    waiting = await _said(b, room, "주인의 수락을 기다리고 있어요")
+    assert waiting["audience"] == borrower.id and not waiting.get("buttons") and not waiting.get("cards")
+    await _hidden_from(o, room, waiting["seq"])
+
+    # 수락: the owner's used buttons retire (both of them, on the owner's clients and in history)
+    assert (await o.call("action", {"room": room, "token": _token(request, "수락"), "seq": request["seq"]}))["ok"]
+    for _ in range(100):
+        retired = [u for u in o.received("message_update", room) if u["seq"] == request["seq"]]
+        if retired and all(x.get("disabled") for x in retired[-1]["buttons"]):
+            break
+        await asyncio.sleep(0.03)
+    assert all(x == {"label": x["label"], "disabled": True} for x in retired[-1]["buttons"])
+    assert not [u for u in b.received("message_update", room) if u["seq"] == request["seq"]]  # not the borrower's
+    page = {m["seq"]: m for m in (await o.call("history", {"room": room}))["messages"]}
+    assert all(x.get("disabled") for x in page[request["seq"]]["buttons"])
+    accepted = await _said(b, room, "주인이 수락했어요")
+    assert _labels(accepted) == ["빌리페이로 결제 (40,500원)"]
+    assert not (await _said(o, room, "수락했어요. 빌리는 분이")).get("buttons")
+
+    status, deal = await borrower.call("GET", f"/api/rooms/{room}/deal")
+    assert deal["deal"]["chip"] == "결제 대기" and [a["label"] for a in deal["deal"]["actions"]] == ["요청 취소"]
+    assert deal["deal"]["contract"]["amount"] == 40500 and deal["deal"]["contract"]["amount_label"] == "결제 금액"
+    status, deal = await owner.call("GET", f"/api/rooms/{room}/deal")
+    assert deal["deal"]["contract"]["amount"] == 10000 and deal["deal"]["contract"]["amount_label"] == "받을 대여료"
+    assert any(u["room"] == room for u in b.received("deal_update"))  # clients are told to fetch it again
+
+    # 결제: one press; each gets their own hand-over button and 약속 잡기
+    assert (await b.call("action", {"room": room, "token": _token(accepted, "빌리페이로"), "seq": accepted["seq"]}))["ok"]
+    mine = await _said(b, room, "결제가 끝났어요 (40,500원)")
+    theirs = await _said(o, room, "빌림이님이 결제했어요")
+    assert _labels(mine) == ["약속 잡기", "수령 완료"] and _labels(theirs) == ["약속 잡기", "전달 완료"]
+    assert "40,500" not in theirs["text"]
+
+    # 약속 잡기: the borrower proposes; a wrong sheet is refused in the answer and changes nothing
+    cid = deal["deal"]["contract"]["id"]
+    sheet = next(x for x in mine["buttons"] if x["label"] == "약속 잡기")
+    assert sheet["form"] == "appointment"
+    meet = f"{start.isoformat()}T14:00"
+    for wrong in ({"at": "2020-01-01T10:00", "place": "역삼역"}, {"at": meet, "place": ""}, {"at": "내일", "place": "역"},
+                  {"at": meet, "place": "x" * 101}):
+        refused = await b.call("action", {"room": room, "token": sheet["token"], "input": wrong})
+        assert refused["ok"] is False and refused["error"]["message"], wrong
+    assert (await market.rentals.get(cid)).appt_proposed_by is None
+    sent = await b.call("action", {"room": room, "token": sheet["token"], "seq": mine["seq"],
+                                   "input": {"at": meet, "place": "역삼역 3번 출구"}})
+    assert sent == {"ok": True, "handled": True, "message": "약속을 제안했어요."}
+    proposal = await _said(o, room, "빌림이님이 약속을 제안했어요")
+    assert f"{start.month}월 {start.day}일" in proposal["text"] and "14:00, 역삼역 3번 출구" in proposal["text"]
+    assert _labels(proposal) == ["이 약속으로 할게요", "다른 시간 제안", "전달 완료"]
+    assert _labels(await _said(b, room, "약속을 제안했어요:")) == ["약속 잡기", "수령 완료"]  # no agreeing to oneself
+    # a borrower cannot agree to their own proposal
+    assert (await market.rentals.get(cid)).appt_proposed_by == borrower.id
+    assert (await o.call("action", {"room": room, "token": _token(proposal, "이 약속으로"), "seq": proposal["seq"]}))["ok"]
+    for c in (o, b):
+        agreed = await _said(c, room, "약속이 정해졌어요")
+        assert "14:00, 역삼역 3번 출구" in agreed["text"]
+    for person in (owner, borrower):
+        status, deal = await person.call("GET", f"/api/rooms/{room}/deal")
+        assert deal["deal"]["chip"] == "예약됨" and deal["deal"]["contract"]["appointment"].endswith(
+            "14:00 · 역삼역 3번 출구")
+        status, rooms = await person.call("GET", "/api/rooms")
+        assert next(r for r in rooms["rooms"] if r["id"] == room)["deal_chip"] == "예약됨"
+    stranger = await sign_up(client, "구경꾼")
+    assert (await stranger.call("GET", f"/api/rooms/{room}/deal"))[0] == 404
+
+
+async def test_the_agreed_time_moves_the_reminder_and_the_no_show_rule(market: Market) -> None:
+    assert market.config.bank_url
+    bank = Bank(market.config.bank_url)
+    cid, owner, borrower = await paid_rental(market, bank, start=0, length=2)  # today and tomorrow
+    clock = market.rentals.clock
+    tomorrow = seoul_today() + timedelta(days=1)
+    await market.rentals.propose_appointment(borrower, cid, f"{tomorrow.isoformat()}T10:00", "역삼역 3번 출구")
+    proposed = (await market.rentals.get(cid)).appt_proposed_at
+    assert proposed is not None
+    with pytest.raises(MarketError) as own:
+        await market.rentals.agree_appointment(borrower, cid, proposed.isoformat())  # one's own proposal
+    assert own.value.code == "rental.no_appointment"
+    # the borrower proposes again (09:00); the owner's yes to the 10:00 proposal (an old tab) binds nobody
+    await market.rentals.propose_appointment(borrower, cid, f"{tomorrow.isoformat()}T09:00", "역삼역 2번 출구")
+    with pytest.raises(MarketError) as stale:
+        await market.rentals.agree_appointment(owner, cid, proposed.isoformat())
+    assert stale.value.code == "rental.no_appointment" and (await market.rentals.get(cid)).appointment_at is None
+    await market.rentals.propose_appointment(borrower, cid, f"{tomorrow.isoformat()}T10:00", "역삼역 3번 출구")
+    c = await market.rentals.agree_appointment(owner, cid, proposed.isoformat())
+    assert c.appointment_at == day_start(tomorrow) + timedelta(hours=10) and c.appointment_place == "역삼역 3번 출구"
+    assert c.appt_proposed_by is None
+    # A day after the start day began the rental would have been a no-show; the agreed time is later.
+    clock.offset = day_start(seoul_today()) + timedelta(hours=25) - clock.now() + clock.offset
+    await market.rentals.tick()
+    assert (await market.rentals.get(cid)).state == "PAID"
+    # two hours before the meeting: one reminder
+    clock.offset = day_start(tomorrow) + timedelta(hours=8, minutes=30) - clock.now() + clock.offset
+    await market.rentals.tick()
+    await market.rentals.tick()
+    kinds = [e["kind"] for e in await market.rentals.events(cid)]
+    assert kinds.count("appointment_soon") == 1
+    # a day after the agreed time, nobody having handed over: no-show, all refunded
+    clock.offset = day_start(tomorrow) + timedelta(hours=34, minutes=1) - clock.now() + clock.offset
+    await market.rentals.tick()
+    assert (await market.rentals.get(cid)).state == "CANCELLED"
+    # an appointment after the return date is refused
+    clock.offset = timedelta()
+    cid2, owner2, borrower2 = await paid_rental(market, bank, start=1, length=1)
+    late = f"{(seoul_today() + timedelta(days=3)).isoformat()}T10:00"
+    with pytest.raises(MarketError) as after_end:
+        await market.rentals.propose_appointment(borrower2, cid2, late, "역삼역")
+    assert after_end.value.code == "rental.bad_appointment_time"
+    assert (await market.rentals.get(cid2)).appt_proposed_by is None
+
+
+async def test_an_announcement_repeated_after_a_crash_keeps_its_buttons_live(client: TestClient,
+                                                                             chatters: Any) -> None:
+    """The scheduler announces an event again when the first try stopped midway: the step's messages are stored
+    once (the same seqs), and its buttons stay live — only the steps before it retire."""
+    market = client.app[MARKET]
+    owner, borrower = await sign_up(client, "다시주인"), await sign_up(client, "다시손님")
+    item = await owner.new_item()
+    c, _ = await market.rentals.request(borrower.id, item["id"], seoul_today() + timedelta(days=2),
+                                        seoul_today() + timedelta(days=3))
+    await market.rentals.accept(owner.id, c.id)
+    accepted = [e for e in await market.rentals.events(c.id) if e["kind"] == "accepted"][0]
+    last = await market.db.fetchval("SELECT last_seq FROM rooms WHERE id = %s", (c.room_id,))
+    await market.rentals.on_event({**accepted, "contract_id": c.id})  # announced again
+    assert await market.db.fetchval("SELECT last_seq FROM rooms WHERE id = %s", (c.room_id,)) == last
+    page = (await market.chat.history(borrower.id, c.room_id))["messages"]
+    pay = [m for m in page if not m.get("hidden") and "주인이 수락했어요" in m.get("text", "")]
+    assert len(pay) == 1 and pay[0]["buttons"][0]["label"].startswith("빌리페이로 결제")
+    assert not pay[0]["buttons"][0].get("disabled"), pay[0]["buttons"]
+    request = [m for m in (await market.chat.history(owner.id, c.room_id))["messages"]
+               if not m.get("hidden") and "대여를 요청했어요" in m.get("text", "")]
+    assert all(b.get("disabled") for b in request[0]["buttons"])  # the step before it: retired
