@@ -25,6 +25,7 @@ import asyncio
 import logging
 import re
 from collections import OrderedDict
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 from bot import commands, places
@@ -40,6 +41,8 @@ from market.messages import render
 from market.service import Market
 
 log = logging.getLogger("billi.bot")
+# In a deal room, the person whose typing or press the current work answers (their replies are theirs alone).
+_ASKER: ContextVar[int | None] = ContextVar("billi_asker", default=None)
 # "12월 5일(토) ~ 12월 6일(일), 2일 빌리고 싶어요" (the date picker's words in a deal room) asks for those dates
 WANT = re.compile(r"(?:,\s*\d{1,3}\s*일)?\s*빌리고\s*싶어요[.!~]*\s*$")
 PAGE = 5
@@ -77,16 +80,17 @@ class BotEngine:
         text = message.get("text") or ""
         image = message.get("image")
         is_image = isinstance(image, dict) and str(image.get("url", "")).startswith("/media/")
-        if not text.lstrip().startswith("/") and await self._kind(room_id) != "assistant":
+        picked = message.get("dates") if isinstance(message.get("dates"), dict) else None
+        if not text.lstrip().startswith("/") and picked is None and await self._kind(room_id) != "assistant":
             # people talking to each other in a deal room: only a photo (evidence), an answer the bot asked for,
-            # or the date picker's "12월 5일(토) ~ 12월 6일(일), 2일 빌리고 싶어요"
+            # or a sentence like the date picker's "12월 5일(토) ~ 12월 6일(일), 2일 빌리고 싶어요"
             if not is_image and not WANT.search(text) and not await self.market.redis.exists(
                     self.flows.key(room_id, user_id)):
                 return
         if is_image:
             work = self._handle_image(room_id, image["url"].removeprefix("/media/"), user_id)
-        elif isinstance(message.get("dates"), dict):  # the date picker: its exact dates, not a reading of words
-            work = self._picked(room_id, user_id, message["dates"])
+        elif picked is not None:  # the date picker: its exact dates, not a reading of its words
+            work = self._picked(room_id, user_id, picked)
         else:
             work = self._handle_text(room_id, text, user_id)
         # Within this process a room's messages are answered in the order they were stored; the Redis lock
@@ -118,7 +122,12 @@ class BotEngine:
         return answer
 
     async def _retire_token(self, room_id: int, seq: Any, token: str) -> None:
-        edited = await self.market.chat.retire_token(room_id, seq, token)
+        """Draw a spent button disabled (best effort: the press itself is done)."""
+        try:
+            edited = await self.market.chat.retire_token(room_id, seq, token)
+        except Exception:  # noqa: BLE001 — a redraw that failed must not turn a done press into an error
+            log.exception("could not retire a used button", extra={"room": room_id})
+            return
         if edited is not None:
             await self.outlet.update(edited)
 
@@ -132,7 +141,7 @@ class BotEngine:
         """Notifications with no conversation of their own, said in each person's assistant room."""
         for user_id, text in notes:
             room = await self.market.chat.assistant_room(user_id)
-            await self._say(room.id, text)
+            await self._post(room.id, text)
 
     async def drain(self) -> None:
         """Wait for replies still being worked on (for an orderly shutdown and for tests)."""
@@ -167,6 +176,13 @@ class BotEngine:
 
     async def _say(self, room_id: int, text: str, client_msg_id: str | None = None, audience: int | None = None,
                    topic: str | None = None, **body: Any) -> Sent:
+        """The bot's answer to what someone typed or pressed: in a deal room, for that person alone (a search,
+        /내정보, a listing flow are nobody else's business)."""
+        return await self._post(room_id, text, client_msg_id=client_msg_id,
+                                audience=audience if audience is not None else _ASKER.get(), topic=topic, **body)
+
+    async def _post(self, room_id: int, text: str, client_msg_id: str | None = None, audience: int | None = None,
+                    topic: str | None = None, **body: Any) -> Sent:
         """Post the bot's message to the room, or with ``audience`` to that one member of it; with ``topic``
         its buttons stay live until that topic is retired."""
         sent = await self.market.chat.post(room_id, text, body={k: v for k, v in body.items() if v} or None,
@@ -188,16 +204,17 @@ class BotEngine:
 
     async def say(self, room_id: int, text: str, *, audience: int | None = None, topic: str | None = None,
                   client_msg_id: str | None = None, **body: Any) -> Sent:
-        return await self._say(room_id, text, client_msg_id=client_msg_id, audience=audience, topic=topic, **body)
+        """(The flow names its audience itself: None is both people.)"""
+        return await self._post(room_id, text, client_msg_id=client_msg_id, audience=audience, topic=topic, **body)
 
     async def button(self, user_id: int, room_id: int, label: str, action: str, payload: dict[str, Any], *,
                      single_use: bool = True, form: str | None = None, ttl_s: int | None = None) -> dict[str, Any]:
         token = await self.buttons.issue(user_id, room_id, action, payload, single_use=single_use, ttl_s=ttl_s)
         return {"label": label, "token": token, **({"form": form} if form else {})}
 
-    async def retire(self, room_id: int, topic: str, keep: set[int] | None = None) -> None:
+    async def retire(self, room_id: int, topic: str, below: int | None = None) -> None:
         """A topic's buttons are done: disabled on every client and in history, and their tokens refused."""
-        for message, tokens in await self.market.chat.retire(room_id, topic, keep=keep):
+        for message, tokens in await self.market.chat.retire(room_id, topic, below=below):
             await self.buttons.revoke(tokens)
             await self.outlet.update(message)
 
@@ -219,6 +236,8 @@ class BotEngine:
 
     # -- text --------------------------------------------------------------------------------------
     async def _handle_text(self, room_id: int, text: str, user_id: int) -> None:
+        if await self._kind(room_id) == "deal":
+            _ASKER.set(user_id)  # (this task's own context: the answers below are the typist's)
         locale = await self._locale(user_id)
         parsed = commands.parse(text)
         record = await self.flows.load(room_id, user_id)
@@ -525,8 +544,8 @@ class BotEngine:
             buttons = [
                 {"label": say("wish", locale),
                  "token": await self.buttons.issue(user_id, room_id, "wish", {"item": item["id"]}, single_use=True)},
-                {"label": say("ask", locale),
-                 "token": await self.buttons.issue(user_id, room_id, "ask", {"item": item["id"]}, single_use=True)},
+                {"label": say("ask", locale),  # (not single-use: it opens the same deal room each time)
+                 "token": await self.buttons.issue(user_id, room_id, "ask", {"item": item["id"]})},
             ]
         photo = item.get("thumbnail") or (item.get("photos") or [{}])[0].get("thumbnail")
         return {"item_id": item["id"], "title": f"#{item['id']} {item['title']}", "subtitle": item.get("place_name", ""),
@@ -548,6 +567,8 @@ class BotEngine:
                             payload: dict[str, Any], given: dict[str, Any] | None = None) -> dict[str, Any]:
         """Carry out a button press; the answer for the presser (``ok``, or the refusal, and what to open)."""
         answer: dict[str, Any] = {"ok": True, "handled": True}
+        if await self._kind(room_id) == "deal":
+            _ASKER.set(user_id)
         try:
             if action == RENTAL:
                 said = await self.rental.press(room_id, user_id, locale, payload, given)
@@ -648,6 +669,9 @@ class _Turn:
 
     async def say(self, text: str, **body: Any) -> None:
         await self.engine._say(self.room_id, text, **body)
+
+    async def refuse(self, text: str) -> None:
+        await self.engine._refuse(self.room_id, self.user_id, "bot.flow_refused", text)
 
     async def button(self, label: str, payload: dict[str, Any]) -> dict[str, str]:
         token = await self.engine.buttons.issue(self.user_id, self.room_id, "flow", payload, single_use=True)

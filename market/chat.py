@@ -465,6 +465,7 @@ class Chat:
             " ORDER BY r.kind = 'assistant' DESC, r.last_message_at IS NULL, r.last_message_at DESC, r.id DESC",
             (user_id,))
         last = await self._last_messages([(r["id"], r["last_seq"]) for r in rows if r["last_seq"]], user_id)
+        locale = "en" if await self._db.fetchval("SELECT locale FROM users WHERE id = %s", (user_id,)) == "en" else "ko"
         out = []
         for r in rows:
             msg = last.get(r["id"])
@@ -473,7 +474,7 @@ class Chat:
                 "unread": max(0, r["last_seq"] - r["last_read_seq"] - r["hidden_unread"]),
                 "deal_state": (r["deal_state"] or "").rstrip("+") or None,
                 "deal_chip": None if r["kind"] != "deal" else chip((r["deal_state"] or "").rstrip("+") or None,
-                                                                   (r["deal_state"] or "").endswith("+")),
+                                                                   (r["deal_state"] or "").endswith("+"), locale),
                 "item": None if r["item_id"] is None else {
                     "id": r["item_id"], "title": r["item_title"], "status": r["item_status"],
                     "thumbnail": media_url(r["thumb_key"])},
@@ -600,15 +601,15 @@ class Chat:
         await self._db.execute("INSERT INTO live_buttons (room_id, topic, seq) VALUES (%s, %s, %s)"
                                " ON DUPLICATE KEY UPDATE seq = VALUES(seq)", (room_id, topic[:64], seq))
 
-    async def retire(self, room_id: int, topic: str, *, keep: set[int] | None = None
+    async def retire(self, room_id: int, topic: str, *, below: int | None = None
                      ) -> list[tuple[Message, list[str]]]:
-        """Disable every button of the room's messages about ``topic`` (all but those in ``keep``); returns the
-        edited messages, for the clients to be told, with the tokens their buttons carried."""
-        keep = keep or set()
+        """Disable every button of the room's messages about ``topic`` (those before seq ``below``: a step never
+        retires itself or a later one); returns the edited messages, for the clients to be told, with the tokens
+        their buttons carried."""
         rows = await self._db.fetchall("SELECT seq FROM live_buttons WHERE room_id = %s AND topic = %s"
                                        " ORDER BY seq", (room_id, topic[:64]))
         out = []
-        for seq in [int(r["seq"]) for r in rows if int(r["seq"]) not in keep]:
+        for seq in [int(r["seq"]) for r in rows if below is None or int(r["seq"]) < below]:
             edited = await self._edit_buttons(room_id, seq, None)
             if edited is not None:
                 out.append(edited)
@@ -625,26 +626,31 @@ class Chat:
         return None if edited is None else edited[0]
 
     async def _edit_buttons(self, room_id: int, seq: int, token: str | None) -> tuple[Message, list[str]] | None:
-        """Disable one button (``token``) or all of a message, under the message's row lock (two edits of one
-        message never undo each other); returns the message and the tokens it dropped."""
+        """Disable one button (``token``) or all of a message; returns the message and the tokens it dropped.
+        A live message is edited under its row lock (two edits never undo each other); an archived one (its
+        segment never rewritten) through ``message_edits``."""
+        archived = None
+        if await self._db.fetchval("SELECT 1 FROM messages WHERE room_id = %s AND seq = %s", (room_id, seq)) is None:
+            found = await self.range(room_id, seq, seq)  # (before any lock: S3 and another connection)
+            if not found:
+                return None
+            archived = found[0]
         now = datetime.now(UTC).replace(tzinfo=None)
-        for attempt in range(4):
+        for attempt in range(5):
             try:
                 async with self._db.transaction() as cur:
-                    await cur.execute("SELECT body FROM message_edits WHERE room_id = %s AND seq = %s FOR UPDATE",
-                                      (room_id, seq))
-                    edit = await cur.fetchone()
-                    await cur.execute(SELECT_MESSAGES + " WHERE m.room_id = %s AND m.seq = %s FOR UPDATE",
-                                      (room_id, seq))
-                    row = await cur.fetchone()
-                    if row is not None:
+                    if archived is None:
+                        await cur.execute(
+                            "SELECT room_id, seq, sender_id, sender_kind, audience_id, client_msg_id, text, body,"
+                            " created_at, NULL AS sender_name FROM messages WHERE room_id = %s AND seq = %s"
+                            " FOR UPDATE", (room_id, seq))
+                        row = await cur.fetchone()
+                        if row is None:
+                            return None  # archived meanwhile: the next retire finds it there
                         msg = message_from_row(row)
-                    else:  # archived: the segment, with the edit made since
-                        found = await self.range(room_id, seq, seq)
-                        if not found:
-                            return None
-                        msg = found[0]
-                    body = json.loads(edit["body"]) if edit is not None else json.loads(json.dumps(msg.body or {}))
+                    else:
+                        msg = archived
+                    body = json.loads(json.dumps(msg.body or {}))
                     dropped: list[str] = []
 
                     def off(buttons: list[dict[str, Any]]) -> None:
@@ -653,9 +659,8 @@ class Chat:
                                 continue
                             if b.get("token"):
                                 dropped.append(str(b["token"]))
-                            b.pop("token", None)
-                            b.pop("url", None)
-                            b.pop("form", None)
+                            for key in ("token", "url", "form"):
+                                b.pop(key, None)
                             b["disabled"] = True
 
                     before = json.dumps(body, ensure_ascii=False, sort_keys=True)
@@ -665,18 +670,21 @@ class Chat:
                     if json.dumps(body, ensure_ascii=False, sort_keys=True) == before:
                         return None
                     text = json.dumps(body, ensure_ascii=False)
-                    # The live row (if it is still in MariaDB) and the edit that archived reads apply, both.
-                    await cur.execute("UPDATE messages SET body = %s WHERE room_id = %s AND seq = %s",
-                                      (text, room_id, seq))
+                    if archived is None:
+                        await cur.execute("UPDATE messages SET body = %s WHERE room_id = %s AND seq = %s",
+                                          (text, room_id, seq))
+                    # (kept for archived reads too: the message may move to a segment later)
                     await cur.execute(
                         "INSERT INTO message_edits (room_id, seq, body, edited_at) VALUES (%s, %s, %s, %s)"
                         " ON DUPLICATE KEY UPDATE body = VALUES(body), edited_at = VALUES(edited_at)",
                         (room_id, seq, text, now))
-                return (Message(msg.room_id, msg.seq, msg.sender_id, msg.sender_kind, msg.sender_name, msg.text, body,
+                name = msg.sender_name or (BOT_NAME if msg.sender_kind == "bot" else SYSTEM_NAME)
+                return (Message(msg.room_id, msg.seq, msg.sender_id, msg.sender_kind, name, msg.text, body,
                                 msg.created_at, msg.client_msg_id, msg.audience), dropped)
             except pymysql.err.OperationalError as e:
-                if e.args[0] not in (1213, 1205) or attempt == 3:  # a deadlock (two first edits): again
+                if e.args[0] not in (1213, 1205) or attempt == 4:  # a deadlock or lock wait: again, a bit later
                     raise
+                await asyncio.sleep(0.02 * (attempt + 1))
         return None
 
     async def mark_read(self, user_id: int, room_id: Any, seq: Any) -> dict[str, int]:

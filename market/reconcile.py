@@ -23,7 +23,6 @@ import logging
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
-from typing import Any
 
 from market.billipay import BilliPay
 from market.db import Database

@@ -34,6 +34,8 @@ class Turn(Protocol):
 
     async def say(self, text: str, **body: Any) -> None: ...
 
+    async def refuse(self, text: str) -> None: ...  # words for the person alone, never stored (a toast)
+
     async def button(self, label: str, payload: dict[str, Any]) -> dict[str, str]: ...
 
 
@@ -142,7 +144,7 @@ class ListingFlow:
                 await self._again("flow_use_buttons")
                 return True
         except MarketError as e:
-            await self.turn.say(render(e.code, self.turn.locale, field=e.field, **e.params))
+            await self.turn.refuse(render(e.code, self.turn.locale, field=e.field, **e.params))
             await self.ask()
             return True
         await self.next()
@@ -153,7 +155,7 @@ class ListingFlow:
             return
         photos = self.data.setdefault("photos", [])
         if len(photos) >= MAX_PHOTOS:
-            await self.turn.say(render("photo.too_many", self.turn.locale, max=MAX_PHOTOS))
+            await self.turn.refuse(render("photo.too_many", self.turn.locale, max=MAX_PHOTOS))
             return
         photos.append(key)
         await self.turn.say(say("flow_photo_taken", self.turn.locale, count=len(photos)),
@@ -162,7 +164,7 @@ class ListingFlow:
     async def handle_press(self, payload: dict[str, Any]) -> bool:
         """A button of this flow; returns False when the flow has ended."""
         if payload.get("step") != self.state:  # type: ignore[attr-defined]
-            await self.turn.say(say("flow_stale_button", self.turn.locale))
+            await self.turn.refuse(say("flow_stale_button", self.turn.locale))
             return True
         if "pick" in payload:
             return await self._pick(int(payload["pick"]))
@@ -198,7 +200,7 @@ class ListingFlow:
         return True
 
     async def _again(self, key: str) -> None:
-        await self.turn.say(say(key, self.turn.locale))
+        await self.turn.refuse(say(key, self.turn.locale))  # what was wrong: a toast; the question again
         await self.ask()
 
     # -- preview and publish -------------------------------------------------------------------------
@@ -231,7 +233,7 @@ class ListingFlow:
             else:
                 item = await market.items.create(self.turn.user_id, self.fields())
         except MarketError as e:
-            await self.turn.say(render(e.code, self.turn.locale, field=e.field, **e.params))
+            await self.turn.refuse(render(e.code, self.turn.locale, field=e.field, **e.params))
             await self.ask()
             return True
         uploads = []
@@ -243,7 +245,7 @@ class ListingFlow:
             try:
                 await market.items.add_photos(self.turn.user_id, item["id"], uploads)
             except MarketError as e:
-                await self.turn.say(render(e.code, self.turn.locale, field=e.field, **e.params))
+                await self.turn.refuse(render(e.code, self.turn.locale, field=e.field, **e.params))
         key = "flow_updated" if self.data.get("item_id") else "flow_published"
         await self.turn.say(say(key, self.turn.locale, title=item["title"], number=str(item["id"])))
         return False

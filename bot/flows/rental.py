@@ -53,7 +53,7 @@ class Voice(Protocol):
     async def button(self, user_id: int, room_id: int, label: str, action: str, payload: dict[str, Any], *,
                      single_use: bool = True, form: str | None = None, ttl_s: int | None = None) -> dict[str, Any]: ...
 
-    async def retire(self, room_id: int, topic: str, keep: set[int] | None = None) -> None: ...
+    async def retire(self, room_id: int, topic: str, below: int | None = None) -> None: ...
 
     async def announce_room(self, room_id: int, user_ids: list[int]) -> None: ...
 
@@ -128,6 +128,12 @@ T: dict[str, tuple[str, str]] = {
     "no_show": ("시작일이 지나도록 두 분 모두 전달을 확인하지 않아 대여를 취소했어요. 빌리는 분께 {refund}원을 모두 "
                 "돌려드려요.", "Nobody confirmed the hand-over after the start day, so the rental is cancelled and "
                 "₩{refund} goes back to the borrower."),
+    "no_show_owner": ("시작일이 지나도록 두 분 모두 전달을 확인하지 않아 대여를 취소했어요. 빌리는 분께 낸 돈을 모두 "
+                      "돌려드려요.", "Nobody confirmed the hand-over after the start day, so the rental is "
+                      "cancelled and the borrower refunded in full."),
+    "handover_resolved_no_owner": ("운영자가 확인했어요: 물건이 전달되지 않은 것으로 보고 대여를 취소했어요. 빌리는 분께 "
+                                   "모두 돌려드려요. {note}", "An operator decided the item was not handed over; "
+                                   "the rental is cancelled and the borrower refunded. {note}"),
     "disputed_unanswered": ("빌리는 분이 {claim_h}시간 동안 청구에 답하지 않아 운영자가 확인해요. 결정이 나면 알려 드릴게요.",
                             "The borrower did not answer the claim within {claim_h} hours, so an operator will "
                             "decide. You will be told."),
@@ -140,6 +146,8 @@ T: dict[str, tuple[str, str]] = {
                              "드려요.", "The rental was cancelled within {free_h} h of the start: {percent}% of the "
                              "rent, ₩{owner}, is yours."),
     "cancel_confirm": ("정말 취소할까요? {terms}", "Cancel this rental? {terms}"),
+    "cancel_terms_changed": ("그사이 취소 조건이 바뀌었어요. 새 안내를 확인하고 다시 눌러 주세요.",
+                             "The cancellation terms changed meanwhile; check the new ones and press again."),
     "cancel_free": ("지금 취소하면 낸 돈은 모두 돌려받아요.", "Everything paid will be refunded."),
     "cancel_late": ("지금 취소하면 {refund}원을 돌려받고, 대여료의 {percent}% {owner}원은 주인에게 가요.",
                     "You get ₩{refund} back; {percent}% of the rent, ₩{owner}, goes to the owner."),
@@ -363,7 +371,7 @@ LINES: dict[str, tuple[str, str]] = {
     "extended": ("extended_owner", "extended"), "extension_declined": ("extension_declined_self", "extension_declined"),
     "extension_failed": ("extension_failed_other", "extension_failed"),
     "payment_failed": ("payment_failed_other", "payment_failed"),
-    "returned": ("returned", "returned_borrower"), "no_show": ("no_show", "no_show"),
+    "returned": ("returned", "returned_borrower"), "no_show": ("no_show_owner", "no_show"),
     "appointment_agreed": ("appt_agreed", "appt_agreed"), "appointment_soon": ("appt_soon", "appt_soon"),
 }
 
@@ -521,8 +529,8 @@ class RentalFlow:
             words = t("cancel_free", locale)
         else:
             words = t("cancel_late", locale, refund=terms["refund"], owner=terms["owner_part"], **self._rules())
-        button = await self._button(user_id, room_id, t("b_cancel_yes", locale), {"c": c.id, "do": "cancel",
-                                                                                  "sure": True})
+        button = await self._button(user_id, room_id, t("b_cancel_yes", locale), {
+            "c": c.id, "do": "cancel", "sure": True, "terms": [c.state, terms["refund"]]})
         await self.voice.say(room_id, t("cancel_confirm", locale, terms=words), buttons=[button], audience=user_id,
                              topic=topic(c.id))
 
@@ -585,8 +593,9 @@ class RentalFlow:
         acct = await self.market.billipay.first_use(user_id)
         if acct is None:  # confirmed meanwhile (another device): the ordinary pay button
             button = await self._button(user_id, room_id, t("b_pay", locale, amount=c.total), {"c": c.id, "do": "pay"})
-            await self.voice.say(room_id, t("accepted", locale, deadline=_when(c.expires_at)), buttons=[button],
-                                 audience=user_id, topic=topic(c.id))
+            again = await self.voice.say(room_id, t("accepted", locale, deadline=_when(c.expires_at)), buttons=[button],
+                                         audience=user_id, topic=topic(c.id))
+            await self.voice.retire(room_id, topic(c.id), below=again.message.seq)
             return
         amounts = [[t("f_rent", locale), won(c.rent, locale)], [t("f_fee", locale), won(c.fee, locale)],
                    [t("f_deposit", locale), won(c.deposit, locale)], [t("f_total", locale), won(c.total, locale)]]
@@ -594,7 +603,7 @@ class RentalFlow:
                                     {"c": c.id, "do": "pay", "check": acct["check"]})
         card = await self._account_card(room_id, user_id, locale, c, acct, amounts, button,
                                         t("confirm_pay_changed" if changed else "confirm_pay", locale))
-        await self.voice.retire(room_id, topic(c.id), keep={card.message.seq})  # this card's 결제 is the one
+        await self.voice.retire(room_id, topic(c.id), below=card.message.seq)  # this card's 결제 is the one
 
     async def _extension_waits_for_account(self, room_id: int, cid: int) -> None:
         """The owner approved an extension, but the borrower's account is new: the borrower checks it first
@@ -666,7 +675,7 @@ class RentalFlow:
         sent = await self.voice.say(room_id, t(key, locale, **params), audience=user_id, topic=f"link{user_id}",
                                     client_msg_id=client_msg_id, buttons=[
                                         {"label": t("link_button", locale), "url": f"/billipay/link?ticket={ticket}"}])
-        await self.voice.retire(room_id, f"link{user_id}", keep={sent.message.seq})
+        await self.voice.retire(room_id, f"link{user_id}", below=sent.message.seq)
 
     # -- buttons -----------------------------------------------------------------------------------
     async def press(self, room_id: int, user_id: int, locale: str, payload: dict[str, Any],
@@ -693,6 +702,12 @@ class RentalFlow:
             await r.decline(user_id, cid)
         elif do == "cancel":
             if payload.get("sure"):
+                c = await r.get(cid, user_id)
+                shown = payload.get("terms")
+                now = [c.state, self.rentals.cancel_terms(c, c.role(user_id) or "")["refund"]]
+                if shown is not None and shown != now and c.state in ("REQUESTED", "ACCEPTED", "PAID"):
+                    await self.cancel(room_id, user_id, locale)  # the terms changed since: ask again with these
+                    raise Refusal(t("cancel_terms_changed", locale), "rental.terms_changed")
                 await r.cancel(user_id, cid)
             else:
                 await self.cancel(room_id, user_id, locale)
@@ -824,6 +839,9 @@ class RentalFlow:
         """One contract event as each person sees it (one announcement of a contract at a time)."""
         lock = self.market.redis.lock(f"bot:announce:{event['contract_id']}", timeout=60, blocking_timeout=60)
         async with lock:
+            if event.get("id") and await self.market.db.fetchval(
+                    "SELECT announced_at FROM contract_events WHERE id = %s", (event["id"],)) is not None:
+                return  # another node announced it while this one waited (a late copy must not retire newer steps)
             await self._announce(event, only)
 
     async def _announce(self, event: dict[str, Any], only: str | None) -> None:
@@ -873,9 +891,9 @@ class RentalFlow:
                                                    topic=topic(c.id) if buttons else None,
                                                    client_msg_id=f"{cmid}{role[0]}" if cmid else None))
         if only is None:
-            # The steps before this one retire — after it is posted, and never its own messages: an announcement
-            # repeated after a crash finds its messages stored (the same seqs) and keeps their buttons live.
-            await self.voice.retire(room, topic(c.id), keep={p.message.seq for p in posted})
+            # The steps before this one retire — after it is posted, and never its own messages or a later
+            # step's: an announcement repeated after a crash finds its messages stored (the same seqs).
+            await self.voice.retire(room, topic(c.id), below=min(p.message.seq for p in posted))
         if any(not p.duplicate for p in posted):
             if kind in ("extension_failed",) and data.get("reason") in ("pay.relink", "pay.no_link"):
                 await self._link_prompt(room, c.borrower_id, locales["borrower"], "link_first")  # the way out
@@ -906,8 +924,9 @@ class RentalFlow:
             key = f"handover_objected_{data.get('by', 'borrower')}"
             return key, key
         if kind == "handover_resolved":
-            key = {None: "handover_resolved_not_yet", True: "handover_resolved_yes",
-                   False: "handover_resolved_no"}[data.get("handed")]
+            if data.get("handed") is False:
+                return "handover_resolved_no_owner", "handover_resolved_no"
+            key = "handover_resolved_not_yet" if data.get("handed") is None else "handover_resolved_yes"
             return key, key
         if kind == "claimed":
             if data.get("claim_kind") == "lost":
@@ -1054,7 +1073,7 @@ class RentalFlow:
             "id": c.id, "start_date": c.start_date.isoformat(), "end_date": c.end_date.isoformat(),
             "dates": describe(reading, locale), "days": c.days,
             "amount_label": t("f_total" if role == "borrower" else "f_owner_gets", locale),
-            "amount": c.total if role == "borrower" else c.rent + c.extra_rent,
+            "amount": c.total + c.extra_rent + c.extra_fee if role == "borrower" else c.rent + c.extra_rent,
             # the exact place: only here, for the two people of the deal
             "appointment": f"{meeting(c.appointment_at, locale)} · {c.appointment_place}"
             if c.appointment_at is not None and c.state in ("PAID", "IN_USE", "OVERDUE") else None})

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pymysql
 
 from market.errors import Conflict, Forbidden, NotFound
-from market.rentals.contract import FINAL, Contract, contract_id, marks
+from market.rentals.contract import FINAL, Contract, contract_id
 
 if TYPE_CHECKING:
     from market.chat import Chat
@@ -391,18 +391,18 @@ class Machine:
             return 0
         rows = await self.db.fetchall("SELECT * FROM contract_events WHERE contract_id = %s AND announced_at IS NULL"
                                       " ORDER BY id", (cid,))
-        done: list[int] = []
+        done = 0
         for r in rows:
             try:
                 await self.on_event(event_dict(r))
             except Exception:
                 log.exception("announcing contract event %s failed; the scheduler will try again", r["id"])
                 break
-            done.append(r["id"])
-        if done:
-            await self.db.execute(f"UPDATE contract_events SET announced_at = %s WHERE id IN ({marks(done)})",
-                                  (self.clock.now(), *done))
-        return len(done)
+            # each as soon as it is out: another node flushing the same contract skips it
+            await self.db.execute("UPDATE contract_events SET announced_at = %s WHERE id = %s AND announced_at IS NULL",
+                                  (self.clock.now(), r["id"]))
+            done += 1
+        return done
 
 
 def private_to(event: dict[str, Any], role: str) -> dict[str, Any]:
@@ -414,6 +414,13 @@ def private_to(event: dict[str, Any], role: str) -> dict[str, Any]:
     if event["kind"] in ("paid_out", "payout_held") and data.get("to") != role:
         for key in ("amount", "reason", "bank_tran_id"):
             data.pop(key, None)
+    if role != "borrower":  # what the borrower was charged or refunded, beyond the rent
+        if event["kind"] in ("paid", "extended", "no_show", "handover_resolved", "late_payment_refunded"):
+            data.pop("amount", None)
+            data.pop("refund", None)
+        if event["kind"] in ("extension_requested", "cancelled"):
+            for key in ("fee", "fee_part", "refund"):
+                data.pop(key, None)
     return {**event, "data": data}
 
 

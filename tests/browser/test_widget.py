@@ -238,6 +238,7 @@ async def test_a_whole_rental_in_the_browser(node: Node, browser: Browser, confi
     await owner.press(await owner.says("반납됐어요"), "정상 반납")
     settled = await borrower.says("정산이 끝났어요")
     await expect(settled).to_contain_text("보증금 30,000원을 돌려드려요")
+    await borrower.says("계좌로 30,000원을 돌려보냈어요")  # the refund has reached her bank
     balances = await bank.balances()
     assert 200_000 - (10_000 + 500) in balances["people"].values()
 

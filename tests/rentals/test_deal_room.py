@@ -201,7 +201,9 @@ async def test_an_announcement_repeated_after_a_crash_keeps_its_buttons_live(cli
     await market.rentals.accept(owner.id, c.id)
     accepted = [e for e in await market.rentals.events(c.id) if e["kind"] == "accepted"][0]
     last = await market.db.fetchval("SELECT last_seq FROM rooms WHERE id = %s", (c.room_id,))
-    await market.rentals.on_event({**accepted, "contract_id": c.id})  # announced again
+    # the first try stopped after posting, before the event was marked announced: the scheduler announces it again
+    await market.db.execute("UPDATE contract_events SET announced_at = NULL WHERE id = %s", (accepted["id"],))
+    assert await market.rentals.flush(c.id) == 1
     assert await market.db.fetchval("SELECT last_seq FROM rooms WHERE id = %s", (c.room_id,)) == last
     page = (await market.chat.history(borrower.id, c.room_id))["messages"]
     pay = [m for m in page if not m.get("hidden") and "주인이 수락했어요" in m.get("text", "")]
@@ -210,3 +212,42 @@ async def test_an_announcement_repeated_after_a_crash_keeps_its_buttons_live(cli
     request = [m for m in (await market.chat.history(owner.id, c.room_id))["messages"]
                if not m.get("hidden") and "대여를 요청했어요" in m.get("text", "")]
     assert all(b.get("disabled") for b in request[0]["buttons"])  # the step before it: retired
+
+
+async def test_what_one_person_types_in_a_deal_room_is_answered_to_them_alone(client: TestClient,
+                                                                              chatters: Any) -> None:
+    market = client.app[MARKET]
+    owner, borrower = await sign_up(client, "조용주인"), await sign_up(client, "조용손님")
+    item = await owner.new_item()
+    await link(market, Bank(market.config.bank_url), borrower.id, 50_000, "조용손님")
+    o, b = await chatters(owner), await chatters(borrower)
+    status, body = await borrower.call("POST", f"/api/items/{item['id']}/room")
+    room = body["room"]["id"]
+    for c in (o, b):
+        await c.call("join", {"room": room})
+    await b.call("message", {"room": room, "text": "/내정보"})  # the borrower's bank account is in the answer
+    mine = await _said(b, room, "평점")
+    assert mine["audience"] == borrower.id
+    await _hidden_from(o, room, mine["seq"])
+    await b.call("message", {"room": room, "text": f"/물품 {item['id']}"})
+    card = await _said(b, room, "물건 정보")
+    assert card["audience"] == borrower.id
+    await _hidden_from(o, room, card["seq"])
+    # the date picker in English: its exact dates make the request, whatever its words
+    await market.db.execute("UPDATE users SET locale = 'en' WHERE id = %s", (borrower.id,))
+    start = seoul_today() + timedelta(days=3)
+    status, quote = await borrower.call("GET", f"/api/items/{item['id']}/quote", headers={"Accept-Language": "en"},
+                                        params={"start": start.isoformat(), "end": start.isoformat()})
+    await b.call("message", {"room": room, "text": quote["message"],
+                             "dates": {"start": start.isoformat(), "end": start.isoformat()}})
+    asked = await _said(o, room, "조용손님님이 대여를 요청했어요")  # each reads their own language
+    assert asked["audience"] == owner.id
+    assert "Request sent" in (await _said(b, room, "Waiting for the owner"))["text"]
+    c = await market.rentals.in_room(room)
+    assert c is not None and (c.start_date, c.end_date) == (start, start)
+    status, acct = await borrower.call("GET", "/api/billipay/account")
+    number = acct["account"]["account"]
+    assert number in mine["text"]
+    for person in (owner, borrower):  # the owner's history never holds the borrower's /내정보 answer
+        status, page = await person.call("GET", f"/api/rooms/{room}/messages")
+        assert (number in str(page)) is (person is borrower)

@@ -307,9 +307,10 @@ async def test_both_hear_when_a_rental_nobody_handed_over_is_cancelled(client: T
     await market.db.execute("UPDATE contract_events SET created_at = created_at - INTERVAL 2 DAY"
                             " WHERE contract_id = %s AND kind = 'paid'", (c.id,))
     await market.rentals.tick()
-    for who in (o, b):
-        said = await _bot(who, room, "전달을 확인하지 않아")
-        assert f"{c.total:,}원" in said["text"]
+    told = await _bot(b, room, "전달을 확인하지 않아")
+    assert f"{c.total:,}원" in told["text"] and told["audience"] == borrower.id  # the refund is the borrower's
+    owners = await _bot(o, room, "전달을 확인하지 않아")
+    assert f"{c.total:,}" not in owners["text"] and "모두 돌려드려요" in owners["text"]
 
 
 async def test_the_owner_answers_a_declared_return_with_buttons_and_a_contested_hand_over_reaches_an_operator(
@@ -360,6 +361,11 @@ async def test_a_refused_payments_reason_is_the_borrowers_alone(client: TestClie
     told = await _bot(o, room, "빌리는 분의 결제가 아직 되지 않았어요")
     assert told["audience"] == owner.id
     assert "잔액" not in str([m.get("text") for m in o.received("message", room)])
+    # nor does the contract's history tell the owner what the bank said
+    for person, sees in ((owner, False), (borrower, True)):
+        status, detail = await person.call("GET", f"/api/contracts/{c.id}")
+        failed_events = [e for e in detail["events"] if e["kind"] == "payment_failed"]
+        assert failed_events and all(("reason" in e["data"]) is sees for e in failed_events)
 
 
 async def test_a_refusal_is_said_to_the_person_who_pressed_or_typed_alone(client: TestClient, chatters: Any) -> None:
