@@ -573,8 +573,10 @@ class BotEngine:
             if action == RENTAL:
                 said = await self.rental.press(room_id, user_id, locale, payload, given)
                 if said in ("button_not_yours", "button_invalid"):
-                    return _refused(f"bot.{said}", say(said, locale))
-                if said:
+                    return _refused(f"bot.{said}", say(str(said), locale))
+                if isinstance(said, dict):  # e.g. a charge the bank has not answered yet: {pending, message}
+                    answer.update(said)
+                elif said:
                     answer["message"] = said
             elif action == "flow":
                 record = await self.flows.load(room_id, user_id)

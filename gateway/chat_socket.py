@@ -88,6 +88,30 @@ class _RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         await self._handle_emit(message)
         await self._publish(message)
 
+    async def _redis_listen_with_retries(self) -> Any:
+        """The library's listener with a short, capped backoff (0.2 s doubling to 1 s, not 1 s to 60 s), so a node
+        hears its room events again about a second after Redis returns; once it does, its own clients are told
+        to catch up (``resync``), since pub/sub dropped whatever was published while it was deaf."""
+        retry_sleep, subscribed, lost = 0.2, False, False
+        while True:
+            try:
+                if not subscribed:
+                    self._redis_connect()
+                    await self.pubsub.subscribe(self.channel)
+                    subscribed, retry_sleep = True, 0.2
+                    if lost:
+                        lost = False
+                        await self._handle_emit({"method": "emit", "event": "resync", "data": [{}], "binary": False,
+                                                 "namespace": "/", "room": None, "skip_sid": None,
+                                                 "callback": None, "host_id": self.host_id})
+                async for message in self.pubsub.listen():
+                    yield message
+            except Exception as exc:  # noqa: BLE001 — the library's policy: log and try again
+                log.error("chat events from other nodes stopped (%s); listening again in %.1f s", exc, retry_sleep)
+                subscribed, lost = False, True
+                await asyncio.sleep(retry_sleep)
+                retry_sleep = min(retry_sleep * 2, 1.0)
+
     async def _listen(self) -> Any:
         # Our own emits come back from the channel; the library would decode each one only to drop it.
         # json.dumps keeps key order, and emit() puts host_id last.
@@ -348,4 +372,6 @@ def _error(code: str, locale: str, *, field: str | None = None, **params: Any) -
     error: dict[str, Any] = {"code": code, "message": render(code, locale, field=field, **params)}
     if field:
         error["field"] = field
+    if isinstance(params.get("retry_after"), int):  # "too fast": when to send again (a queue paces itself)
+        error["retry_after"] = params["retry_after"]
     return {"ok": False, "error": error}

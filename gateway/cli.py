@@ -192,8 +192,14 @@ def cmd_demo_data(config: Config, args: argparse.Namespace) -> int:
 def cmd_archive_chats(config: Config, args: argparse.Namespace) -> int:
     from datetime import timedelta
 
+    from market.errors import MarketError
+
     age = timedelta(days=args.older_than_days)
-    done = _with_market(config, lambda market: market.chat.archive.archive_older_than(age))
+    try:
+        done = _with_market(config, lambda market: market.chat.archive.archive_older_than(age))
+    except MarketError as e:  # S3 away (past its deadline): messages move only after their segment reads back
+        print(f"S3에 연결할 수 없어요 — 옮긴 메시지 없음 ({e.code})", file=sys.stderr)
+        return 1
     print(f"archived {done['messages']} message(s) in {done['segments']} segment(s)")
     return 0
 

@@ -133,8 +133,11 @@ class LocalServices:
         d.mkdir(parents=True, exist_ok=True)
         port = free_port()
         logfile = d / "redis.log"
+        # AOF: button tokens, conversation flows and the session cache survive a restart (sessions themselves
+        # live in MariaDB)
         cmd = [_binary("redis-server", "/usr/bin"), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--daemonize", "no", "--dir", str(d), "--logfile", str(logfile)]
+               "--appendonly", "yes", "--appendfsync", "everysec", "--daemonize", "no", "--dir", str(d),
+               "--logfile", str(logfile)]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         self.procs.append(("redis", proc))
         _wait_for_port(port, proc, "Redis", 30, logfile)

@@ -12,7 +12,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pymysql
@@ -30,6 +30,9 @@ from market.storage import BlobStore, media_url
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
 _NICKNAME = re.compile(r"^[0-9A-Za-z_가-힣]{2,20}$")
 _SESSION_PREFIX = "billi:session:"
+_CACHE_S = 3600  # how long Redis may answer for a session before MariaDB is asked again
+_NEGATIVE_S = 300  # an unknown or revoked token's cached "no"
+_REFUSED = "-"
 _LOGIN_FAIL_PREFIX = "billi:login-fail:"
 
 _hasher = PasswordHasher()
@@ -67,9 +70,13 @@ class Session:
     user: User
 
 
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def session_key(token: str) -> str:
-    """The Redis key of a session token (only its hash is stored)."""
-    return _SESSION_PREFIX + hashlib.sha256(token.encode()).hexdigest()
+    """The Redis key caching a session token (only its hash is stored)."""
+    return _SESSION_PREFIX + token_hash(token)
 
 
 class Accounts:
@@ -148,31 +155,52 @@ class Accounts:
         return Session(await self._new_session(user.id), user)
 
     async def log_out(self, token: str) -> None:
-        await self._redis.delete(session_key(token))
+        """Revoke the session: in MariaDB first (so it stays refused whatever Redis holds), then its cache."""
+        if not token or len(token) > 200:
+            return
+        await self._db.execute("UPDATE sessions SET revoked_at = %s WHERE token_hash = %s AND revoked_at IS NULL",
+                               (_now(), token_hash(token)))
+        await self._redis.set(session_key(token), _REFUSED, ex=_NEGATIVE_S)
 
     async def session_user(self, token: str | None) -> User | None:
-        """The user a session token belongs to, or None for a missing, unknown or expired token."""
-        if not token or len(token) > 200:
-            return None
-        raw = await self._redis.get(session_key(token))
-        if raw is None:
+        """The user a session token belongs to, or None for a missing, unknown, expired or revoked token."""
+        user_id = await self.session_user_id(token)
+        if user_id is None:
             return None
         try:
-            return await self.get(int(raw))
+            return await self.get(user_id)
         except NotFound:
-            await self._redis.delete(session_key(token))
             return None
 
     async def session_user_id(self, token: str | None) -> int | None:
-        """The user id of a live session (one Redis read; for checks on every socket event)."""
+        """The user id of a live session: the Redis cache (one read, for checks on every socket event), and on a
+        miss — a restarted or flushed Redis — MariaDB, which then fills the cache again."""
         if not token or len(token) > 200:
             return None
         raw = await self._redis.get(session_key(token))
-        return int(raw) if raw is not None else None
+        if raw is not None:
+            return None if raw == _REFUSED else int(raw)
+        return await self.session_from_db(token)
+
+    async def session_from_db(self, token: str) -> int | None:
+        """The system of record's answer for a token (and the cache filled with it)."""
+        now = _now()
+        row = await self._db.fetchone("SELECT user_id, expires_at FROM sessions WHERE token_hash = %s"
+                                      " AND revoked_at IS NULL AND expires_at > %s", (token_hash(token), now))
+        if row is None:
+            await self._redis.set(session_key(token), _REFUSED, ex=_NEGATIVE_S)  # (a forged token: no DB storm)
+            return None
+        left = int((row["expires_at"] - now).total_seconds())
+        await self._redis.set(session_key(token), str(row["user_id"]), ex=max(1, min(left, _CACHE_S)))
+        return int(row["user_id"])
 
     async def _new_session(self, user_id: int) -> str:
         token = secrets.token_urlsafe(32)
-        await self._redis.set(session_key(token), str(user_id), ex=self._config.session_ttl_s)
+        now = _now()
+        await self._db.execute(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (%s, %s, %s, %s)",
+            (token_hash(token), user_id, now, now + timedelta(seconds=self._config.session_ttl_s)))
+        await self._redis.set(session_key(token), str(user_id), ex=min(self._config.session_ttl_s, _CACHE_S))
         return token
 
     # -- profile -----------------------------------------------------------------------------------
@@ -218,6 +246,10 @@ class Accounts:
         if not _EMAIL.match(email):
             raise InvalidInput("account.bad_email", field="email")
         return email
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _verify(stored: str, password: str) -> bool:

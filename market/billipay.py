@@ -37,8 +37,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from market.clock import Clock
 from market.db import Database, Row
 from market.errors import Conflict, Forbidden, InvalidInput, MarketError, NotFound, Unavailable
-from market.kftc import (BANK_OK, FINAL_REFUSALS, NOT_PROCESSED, OK, TOKEN_CODES, BankAnswer, BankRefused,
-                         BankUnreachable, KftcClient, StatementLine, new_bank_tran_id, tran_dtime)
+from market.kftc import (BANK_OK, FINAL_REFUSALS, NOT_PROCESSED, OK, TOKEN_CODES, BankAnswer, BankNotReached,
+                         BankRefused, BankUnreachable, KftcClient, StatementLine, new_bank_tran_id, tran_dtime)
 
 log = logging.getLogger("billi.billipay")
 STATE_TTL_S = 10 * 60
@@ -370,6 +370,14 @@ class BilliPay:
                            transfer_id)
         try:
             answer = await request(dtime)
+        except BankNotReached as e:  # never connected: nothing was sent, so it is not unknown
+            log.warning("the bank could not be reached for transfer %s (%s); nothing was sent", row["bank_tran_id"], e)
+            if row["direction"] == "deposit":  # a payout goes in the next round
+                await self.db.execute("UPDATE transfers SET state = 'pending', sent_at = NULL WHERE id = %s"
+                                      " AND state = 'sending'", (transfer_id,))
+                return Outcome("pending", transfer_id, "pay.unreachable")
+            return await self.settle(transfer_id, "failed", None, on_done, on_failed, "pay.unreachable",
+                                     only_from="sending")
         except (BankUnreachable, BankRefused) as e:
             log.warning("no answer for transfer %s (%s); it stays unknown until the result inquiry",
                         row["bank_tran_id"], e)

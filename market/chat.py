@@ -374,6 +374,7 @@ class Chat:
         self._gate = SendGate(redis, rate_window_s)
         self.archive = archive  # market.chat_archive.ChatArchive, set by the service
         self.notifications: Any = None  # market.notifications.Notifications, set by the service
+        self.sessions: Any = None  # Accounts.session_from_db (a token's user id when the cache has nothing)
 
     # -- rooms -------------------------------------------------------------------------------------
     async def assistant_room(self, user_id: int) -> Room:
@@ -550,10 +551,14 @@ class Chat:
 
     async def _rate_check(self, user_id: int, session_token: str | None) -> None:
         count, session_user = await self._gate.check(user_id, session_token)
+        if session_token is not None and session_user is None and self.sessions is not None:
+            # not in the cache (Redis restarted or was flushed): the system of record answers, and refills it
+            found = await self.sessions(session_token)
+            session_user = None if found is None else str(found)
         if session_token is not None and session_user != str(user_id):
             raise Unauthenticated("chat.session_expired")
         if count > self._rate_limit:
-            raise RateLimited("chat.too_fast")
+            raise RateLimited("chat.too_fast", retry_after=self._rate_window_s)
 
     async def history(self, user_id: int, room_id: Any, *, before_seq: Any = None, after_seq: Any = None,
                       limit: Any = 50) -> dict[str, Any]:

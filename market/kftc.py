@@ -88,6 +88,10 @@ class BankUnreachable(Exception):
     """No answer from the bank (timeout, connection error, HTTP 5xx)."""
 
 
+class BankNotReached(BankUnreachable):
+    """The connection to the bank was never made (refused, no route, connect timeout): nothing was sent."""
+
+
 class BankRefused(Exception):
     """An OAuth step failed (bad code, bad token, …)."""
 
@@ -244,7 +248,9 @@ class KftcClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
             resp = await self._http.request(method, path, headers=headers, **kw)
-        except httpx.HTTPError as e:  # timeouts and connection errors alike: no answer
+        except (httpx.ConnectError, httpx.ConnectTimeout) as e:  # never connected: the request never left
+            raise BankNotReached(type(e).__name__) from None
+        except httpx.HTTPError as e:  # a timeout after sending, a dropped answer: it may have been done
             raise BankUnreachable(type(e).__name__) from None
         if resp.status_code != 200:  # KFTC answers everything, errors too, with 200: anything else is not it
             raise BankUnreachable(f"HTTP {resp.status_code}")

@@ -121,6 +121,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "photo.bad_order": ("사진 순서에는 이 물건의 사진 번호를 빠짐없이 한 번씩 넣어 주세요.",
                         "The order must list each of this item's photo ids exactly once."),
     "media.not_found": ("파일을 찾을 수 없어요.", "File not found."),
+    "storage.unavailable": ("사진 저장소에 잠시 연결할 수 없어요. 잠시 뒤 다시 시도해 주세요. 아무것도 저장되지 않았어요.",
+                            "The photo store cannot be reached right now; please try again shortly. Nothing was "
+                            "saved."),
     # chat
     "chat.unknown_room": ("없는 대화방이거나 들어갈 수 없는 대화방이에요.", "That room does not exist or is not yours."),
     "chat.own_item": ("내 물건에는 문의할 수 없어요.", "You cannot inquire about your own item."),
@@ -192,6 +195,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "pay.relink": ("계좌 연결이 만료됐어요. 다시 연결해 주세요.", "The bank link has expired; please link again."),
     "pay.unknown": ("은행 응답이 늦어지고 있어요. 결과를 확인해서 알려 드릴게요. 다시 결제하지 않아도 돼요.",
                     "The bank is slow to answer; we will check and tell you. Do not pay again."),
+    "pay.unknown_other": ("빌리는 분의 결제에 대한 은행 응답이 늦어지고 있어요. 결과가 나오면 알려 드릴게요.",
+                          "The bank has not answered the borrower's payment yet; you will be told."),
     "pay.in_progress": ("결제를 처리하고 있어요. 잠시만 기다려 주세요.", "A payment is being processed; please wait."),
     "pay.unreachable": ("은행에 연결할 수 없어요. 잠시 뒤 다시 시도해 주세요.", "The bank cannot be reached right now."),
     "pay.not_configured": ("지금은 빌리페이를 쓸 수 없어요.", "BilliPay is not available right now."),

@@ -5,12 +5,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from market.accounts import Accounts
 from market.billipay import BilliPay
@@ -71,6 +76,7 @@ class Market:
     notifications: Notifications
     reviews: Reviews
     naver: NaverLogin | None
+    _checks: dict[str, asyncio.Task[Any]] = field(default_factory=dict)  # readiness checks still waiting
 
     @classmethod
     @asynccontextmanager
@@ -83,12 +89,15 @@ class Market:
             if run_migrations:
                 await migrate(db)
             # A blocking pool: under a burst, commands wait for a free connection instead of failing.
+            # A pooled connection that died with a restarted Redis is replaced and the command sent again once,
+            # so the first requests after Redis returns do not fail.
             redis = aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
-                config.redis_url, max_connections=config.redis_pool_size, timeout=10, decode_responses=True))
+                config.redis_url, max_connections=config.redis_pool_size, timeout=10, decode_responses=True,
+                retry=Retry(NoBackoff(), 1), retry_on_error=[RedisConnectionError]))
             stack.push_async_callback(redis.aclose)
             store = await BlobStore.open(stack, url=config.s3_url, bucket=config.s3_bucket,
                                          access_key=config.s3_access_key, secret_key=config.s3_secret_key,
-                                         region=config.s3_region)
+                                         region=config.s3_region, timeout_s=config.s3_timeout_ms / 1000)
             categories = await Categories.load(db)
             items = Items(db, redis, store, categories, config)
             chat = Chat(db, redis, store, rate_limit=config.chat_rate_limit, rate_window_s=config.chat_rate_window_s,
@@ -116,6 +125,7 @@ class Market:
             scheduler = Scheduler(db, rentals, config.scheduler_interval_ms / 1000,
                                   Reconciler(db, billipay) if billipay else None)
             accounts = Accounts(db, redis, store, config)
+            chat.sessions = accounts.session_from_db
             naver = None
             if config.naver_auth_url:
                 naver = NaverLogin(db, redis, accounts, auth_url=config.naver_auth_url,
@@ -177,19 +187,24 @@ class Market:
         return None
 
     async def readiness(self) -> dict[str, bool]:
-        """Whether each backing service answers."""
-        checks: dict[str, bool] = {}
-        try:
-            checks["database"] = await self.db.fetchval("SELECT 1") == 1
-        except Exception:
-            checks["database"] = False
-        try:
-            checks["redis"] = bool(await self.redis.ping())
-        except Exception:
-            checks["redis"] = False
-        try:
+        """Whether each backing service answers, each within the configured deadline: a service that does not
+        answer in time is "down", and its check is left running (never cancelled mid-query, which would spoil a
+        pooled connection) — the next readiness call waits on the same check instead of piling up new ones."""
+        async def database() -> bool:
+            return bool(await self.db.fetchval("SELECT 1") == 1)
+
+        async def redis() -> bool:
+            return bool(await self.redis.ping())
+
+        async def s3() -> bool:
             await self.store.ping()
-            checks["s3"] = True
-        except Exception:
-            checks["s3"] = False
-        return checks
+            return True
+
+        for name, check in (("database", database), ("redis", redis), ("s3", s3)):
+            if name not in self._checks or self._checks[name].done():
+                self._checks[name] = asyncio.create_task(check())
+        await asyncio.wait(list(self._checks.values()), timeout=self.config.ready_check_timeout_ms / 1000)
+        out = {}
+        for name, task in self._checks.items():
+            out[name] = task.done() and not task.cancelled() and task.exception() is None and bool(task.result())
+        return out

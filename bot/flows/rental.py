@@ -570,20 +570,25 @@ class RentalFlow:
         return None
 
     # -- paying and the bank link ------------------------------------------------------------------
-    async def _pay(self, room_id: int, user_id: int, locale: str, cid: int, check: str | None = None) -> None:
+    async def _pay(self, room_id: int, user_id: int, locale: str, cid: int, check: str | None = None
+                   ) -> dict[str, Any] | None:
+        """Charge the borrower; what came of it, truthfully: a refusal (the bank's reason) is raised for the
+        presser, an unanswered charge is ``pending`` (the result inquiry will tell), a link to make first is a
+        prompt."""
         try:
             await self.rentals.pay_now(user_id, cid, confirm=check)
         except MarketError as e:
             if e.code in ("pay.no_link", "pay.relink"):
                 await self._link_prompt(room_id, user_id, locale, "link_first")
-                return
+                return None
             if e.code in ("pay.confirm_link", "pay.link_changed"):
                 await self._confirm_first_pay(room_id, user_id, locale, await self.rentals.get(cid, user_id),
                                               changed=e.code == "pay.link_changed")
-                return
-            if e.code in BANK_REFUSALS:
-                return  # the bank's refusal is announced as the payment_failed event, with a new pay button
-            raise
+                return None
+            if e.code in ("pay.unknown", "pay.in_progress"):
+                return {"pending": True, "message": render(e.code, locale)}
+            raise  # refused (잔액 부족 …), or the bank unreachable: the presser hears which, in the answer
+        return None
 
     async def _confirm_first_pay(self, room_id: int, user_id: int, locale: str, c: Contract, *,
                                  changed: bool = False) -> None:
@@ -679,8 +684,9 @@ class RentalFlow:
 
     # -- buttons -----------------------------------------------------------------------------------
     async def press(self, room_id: int, user_id: int, locale: str, payload: dict[str, Any],
-                    given: dict[str, Any] | None = None) -> str | None:
-        """Carry out a rental button; returns words for the presser's toast, if any. A refusal raises."""
+                    given: dict[str, Any] | None = None) -> str | dict[str, Any] | None:
+        """Carry out a rental button; returns words for the presser's toast (or the answer's fields, e.g. a
+        ``pending`` payment), if any. A refusal raises."""
         do, cid, r = payload.get("do"), payload.get("c"), self.rentals
         if do == "request":  # the intro card's 대여 요청: dates from the picker, or asked for
             if given and given.get("start") and given.get("end"):
@@ -713,7 +719,7 @@ class RentalFlow:
                 await self.cancel(room_id, user_id, locale)
         elif do == "pay":
             check = payload.get("check")
-            await self._pay(room_id, user_id, locale, int(cid), check if isinstance(check, str) else None)
+            return await self._pay(room_id, user_id, locale, int(cid), check if isinstance(check, str) else None)
         elif do == "propose_appointment":
             given = given or {}
             await r.propose_appointment(user_id, cid, given.get("at"), given.get("place"))
@@ -764,8 +770,14 @@ class RentalFlow:
             except MarketError as e:
                 if e.code == "pay.confirm_link":
                     await self._extension_waits_for_account(room_id, int(cid))
-                elif e.code not in BANK_REFUSALS | {"pay.no_link", "pay.relink", "pay.link_changed"}:
-                    raise  # (a refusal is announced as extension_failed, to each their part)
+                elif e.code in ("pay.unknown", "pay.in_progress"):
+                    return {"pending": True, "message": render("pay.unknown_other", locale)}
+                elif e.code in BANK_REFUSALS | {"pay.no_link", "pay.relink", "pay.link_changed", "pay.unreachable"}:
+                    # the borrower's charge failed: the owner hears that it did, not the bank's reason (the
+                    # borrower does, in their extension_failed line)
+                    raise Refusal(t("extension_failed_other", locale), "rental.extension_failed") from None
+                else:
+                    raise
         elif do == "account_ok":
             assert self.market.billipay is not None
             try:

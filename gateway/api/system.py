@@ -26,7 +26,9 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     checks = await request.app[MARKET].readiness()
     ok = all(checks.values())
-    return json_response({"ok": ok, "checks": checks}, status=200 if ok else 503)
+    down = [name for name, up in checks.items() if not up]
+    return json_response({"ok": ok, "checks": checks, **({"down": down} if down else {})},
+                         status=200 if ok else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
@@ -223,7 +224,9 @@ async def test_an_extension_from_an_old_unverified_link_fails_and_asks_the_borro
     await market.db.execute("UPDATE bank_links SET verified_at = NULL WHERE user_id = %s", (borrower.id,))
     await b.call("message", {"room": room, "text": "/연장 모레"})
     asked = await _bot(o, room, "연장을 요청했어요")
-    assert (await o.call("action", {"room": room, "token": _token(asked, "연장 승인")}))["ok"]
+    approved = await o.call("action", {"room": room, "token": _token(asked, "연장 승인")})
+    assert approved["ok"] is False and "연장하지 못했어요" in approved["error"]["message"]  # it did not happen
+    assert "다시 연결해" not in approved["error"]["message"]
     told = await _bot(o, room, "연장하지 못했어요")
     assert "다시 연결해" not in told["text"] and told["audience"] == owner.id  # the outcome, not the bank's reason
     failed = await _bot(b, room, "연장하지 못했어요")
@@ -354,7 +357,8 @@ async def test_a_refused_payments_reason_is_the_borrowers_alone(client: TestClie
     c, _ = await market.rentals.request(borrower.id, item_id, seoul_today(), seoul_today())
     await market.rentals.accept(owner.id, c.id)
     accepted = await _bot(b, room, "수락했어요")
-    assert (await b.call("action", {"room": room, "token": _token(accepted, "빌리페이로 결제")}))["ok"]
+    refused = await b.call("action", {"room": room, "token": _token(accepted, "빌리페이로 결제")})
+    assert refused["ok"] is False and "잔액" in refused["error"]["message"]  # the outcome, truthfully, in the answer
     failed = await _bot(b, room, "결제가 되지 않았어요")
     assert failed["audience"] == borrower.id and "잔액" in failed["text"]
     assert [x["label"] for x in failed["buttons"]][0].startswith("빌리페이로 결제")  # try again, another account …
@@ -391,3 +395,33 @@ async def test_a_refusal_is_said_to_the_person_who_pressed_or_typed_alone(client
     await asyncio.sleep(0.3)
     assert all("hidden" in m or late["error"]["message"] not in m.get("text", "")
                for m in b.received("message", room)[count:] + o.received("message", room))
+
+
+async def test_a_press_says_what_happened_refused_unreachable_or_still_unknown(client: TestClient,
+                                                                             chatters: Any) -> None:
+    """Three outcomes, three answers: the bank cannot be reached (nothing was sent), the bank has not answered
+    (pending: the result inquiry will tell; do not pay again), the payment went through."""
+    owner, borrower, o, b, room, item_id = await _setup(client, chatters)
+    market = client.app[MARKET]
+    bank = Bank(market.config.bank_url)
+    person = await link(market, bank, borrower.id, 100_000, "빌릴게")
+    c, _ = await market.rentals.request(borrower.id, item_id, seoul_today(), seoul_today())
+    await market.rentals.accept(owner.id, c.id)
+    accepted = await _bot(b, room, "수락했어요")
+    pay = _token(accepted, "빌리페이로 결제")
+    real = market.billipay.client._http
+    market.billipay.client._http = httpx.AsyncClient(base_url="http://127.0.0.1:9", timeout=5)  # no bank there
+    try:
+        away = await b.call("action", {"room": room, "token": pay})
+    finally:
+        await market.billipay.client._http.aclose()
+        market.billipay.client._http = real
+    assert away["ok"] is False and "은행에 연결할 수 없어요" in away["error"]["message"]
+    assert "거절" not in away["error"]["message"] and await bank.balance_of(person) == 100_000
+    assert await market.db.fetchval("SELECT state FROM transfers WHERE contract_id = %s", (c.id,)) == "failed"
+    again = await _bot(b, room, "결제가 되지 않았어요", after=accepted["seq"])
+    await bank.fail("withdraw", "timeout", applied=True)  # sent, and the answer lost …
+    await bank.fail("result", "5xx")  # … and the bank cannot say yet either
+    slow = await b.call("action", {"room": room, "token": _token(again, "빌리페이로 결제")})
+    assert slow["ok"] is True and slow["pending"] is True and "다시 결제하지 않아도 돼요" in slow["message"]
+    assert (await market.rentals.get(c.id)).state == "ACCEPTED"

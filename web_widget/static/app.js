@@ -135,15 +135,49 @@
     const box = state.messages.get(id) || new Map();
     state.messages.set(id, box);
     for (const m of ack.messages) box.set(m.seq, m);
-    if (ack.messages.length) remember(id, ack.messages[ack.messages.length - 1].seq);
+    if (!after && ack.messages.length) {  // the latest page (contiguous): the prefix this device holds ends here
+      state.seen[id] = ack.messages[ack.messages.length - 1].seq; store.set(seenKey, state.seen);
+    }
+    remember(id);
+    if (ack.has_more) catchUp(id);  // more than a page was missed
     if (box.size === 0 || (after && ack.messages.length === 0 && box.size === 0)) {
       const page = await socket.timeout(10000).emitWithAck("history", { room: id, limit: 50 });
       if (page.ok) for (const m of page.messages) box.set(m.seq, m);
     }
   }
 
-  function remember(room, seq) {
-    if (!state.seen[room] || seq > state.seen[room]) { state.seen[room] = seq; store.set(seenKey, state.seen); }
+  // What this device has of a room is a gap-free run of seqs (another member's private messages come as
+  // {seq, hidden} placeholders, so there are no holes); state.seen is where that run ends. A message past it
+  // means something was missed: the gap is fetched, never skipped.
+  function remember(room) {
+    const box = state.messages.get(room);
+    let upto = state.seen[room] || 0;
+    if (!box) return;
+    if (!upto && box.size) upto = Math.min(...box.keys()) - 1;
+    while (box.has(upto + 1)) upto++;
+    if (upto !== state.seen[room]) { state.seen[room] = upto; store.set(seenKey, state.seen); }
+    const newest = Math.max(0, ...box.keys());
+    if (newest > upto) catchUp(room);
+  }
+
+  const catching = new Set();
+  async function catchUp(room) {
+    if (catching.has(room) || !socket.connected) return;
+    catching.add(room);
+    try {
+      for (let round = 0; round < 50; round++) {
+        const after = state.seen[room] || 0;
+        const page = await socket.timeout(10000).emitWithAck("history", { room, after_seq: after, limit: 100 }).catch(() => null);
+        if (!page || !page.ok) return;
+        const box = state.messages.get(room) || new Map();
+        state.messages.set(room, box);
+        for (const m of page.messages) if (!box.has(m.seq)) box.set(m.seq, m);
+        const before = state.seen[room];
+        remember(room);
+        if (room === state.current && page.messages.length) renderLog(room);
+        if (!page.has_more || state.seen[room] === before) return;
+      }
+    } finally { catching.delete(room); }
   }
 
   // -- messages ---------------------------------------------------------------------------------------
@@ -312,7 +346,7 @@
     state.messages.set(m.room, box);
     const fresh = !box.has(m.seq);
     box.set(m.seq, m);
-    remember(m.room, m.seq);
+    remember(m.room);
     if (m.hidden) return;  // another member's private message: nothing to show, not unread
     const r = state.rooms.get(m.room);
     if (r) { r.last_message = { text: m.text || "사진", seq: m.seq, ts: m.ts }; r.last_seq = m.seq; }
@@ -376,6 +410,11 @@
         saveQueue();
         // the receipt says where it was stored; the text and sender are ours
         if (ack.message) addMessage({ ...ack.message, text: q.text, sender: { id: me.id, kind: "user", name: me.nickname } });
+      } else if (ack && !ack.ok && ack.error.retry_after) {
+        // sending faster than allowed (a queue flushed after being offline): wait as told, then go on — nothing
+        // is refused or lost
+        setTimeout(flushQueue, ack.error.retry_after * 1000);
+        return;
       } else if (ack && !ack.ok) {
         q.failed = true; saveQueue();
         toast(ack.error.message);
@@ -577,6 +616,11 @@
   });
   socket.on("message", addMessage);
   socket.on("message_update", replaceMessage);
+  // this node could not hear other nodes for a while: what was said meanwhile is fetched, per room
+  socket.on("resync", async () => {
+    await loadRooms();
+    for (const room of state.messages.keys()) catchUp(room);
+  });
   socket.on("notice", (n) => { if (n.room === state.current || state.current === null) toast(n.message); });
   socket.on("deal_update", (u) => { if (u.room === state.current) loadDeal(u.room); refreshRoomsSoon(); });
   socket.on("room_update", async (u) => {

@@ -1,0 +1,126 @@
+"""Faults people must never notice, with a Redis of the test's own (never the shared one): killed and brought
+back, it logs nobody out — even flushed — and nodes that were deaf meanwhile tell their clients to catch up."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from gateway.local_services import free_port
+from market.config import Config
+from market.service import Market
+from tests.conftest import Chatter
+from tests.e2e.nodes import start_node
+from tests.e2e.test_two_nodes import _person
+
+
+class OwnRedis:
+    def __init__(self, root: Path) -> None:
+        self.root, self.port = root, free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        exe = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.proc = subprocess.Popen([exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "yes", "--dir", str(self.root)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                subprocess.run([shutil.which("redis-cli") or "redis-cli", "-p", str(self.port), "ping"],
+                               check=True, capture_output=True, timeout=2)
+                return
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired, FileNotFoundError):
+                import time
+                time.sleep(0.1)
+        raise RuntimeError("the test's Redis did not start")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    r = OwnRedis(tmp_path)
+    r.start()
+    yield r
+    if r.proc is not None and r.proc.poll() is None:
+        r.kill()
+
+
+@pytest.fixture
+async def flush(own_redis: OwnRedis) -> AsyncIterator[Any]:
+    async def run() -> None:
+        client = aioredis.from_url(own_redis.url)
+        try:
+            await client.flushall()
+        finally:
+            await client.aclose()
+    yield run
+
+
+async def test_a_redis_killed_and_restarted_logs_nobody_out_and_deaf_nodes_resync(
+        config: Config, market: Market, own_redis: OwnRedis, flush: Any) -> None:
+    mine = config.replace(redis_url=own_redis.url)
+    sender_person = await _person(market, "fault-a@example.com", "장애가")
+    listener_person = await _person(market, "fault-b@example.com", "장애나")
+    a, b = start_node(mine), start_node(mine)
+    try:
+        sender = await Chatter(sender_person, a.url).connect()
+        listener = await Chatter(listener_person, b.url).connect()
+        listener.sio.on("resync", lambda data=None: listener.events.setdefault("resync", []).append(data or {}))
+        own_redis.kill()
+        await asyncio.sleep(3)  # a while without Redis: both nodes lose their listeners
+        own_redis.start()
+        await flush()  # and even emptied: sessions are MariaDB's
+        for _ in range(200):  # the deaf node hears again and tells its client to catch up
+            if listener.received("resync"):
+                break
+            await asyncio.sleep(0.05)
+        assert listener.received("resync"), "the node never told its clients to catch up"
+        async with httpx.AsyncClient(timeout=10) as http:
+            for node in (a, b):
+                me = await http.get(node.url + "api/me", headers={"Authorization": f"Bearer {sender_person.token}"})
+                assert me.status_code == 200, me.text  # the same session token still works
+        await sender.close()
+        await listener.close()
+    finally:
+        a.stop()
+        b.stop()
+
+
+async def test_readiness_names_a_frozen_redis_instead_of_hanging(config: Config, market: Market,
+                                                                 own_redis: OwnRedis) -> None:
+    node = start_node(config.replace(redis_url=own_redis.url), BILLI_READY_CHECK_TIMEOUT_MS="300")
+    try:
+        assert own_redis.proc is not None
+        own_redis.proc.send_signal(signal.SIGSTOP)  # alive but silent: the worst kind of down
+        try:
+            async with httpx.AsyncClient(timeout=30) as http:
+                for _ in range(2):  # (a second call waits on the same check, it does not pile up another)
+                    ready = await http.get(node.url + "readyz")
+                    assert ready.status_code == 503 and ready.json()["down"] == ["redis"], ready.text
+        finally:
+            own_redis.proc.send_signal(signal.SIGCONT)
+        async with httpx.AsyncClient(timeout=30) as http:
+            for _ in range(100):
+                if (await http.get(node.url + "readyz")).status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert (await http.get(node.url + "readyz")).status_code == 200
+    finally:
+        node.stop()
