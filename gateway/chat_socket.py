@@ -92,23 +92,24 @@ class _RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         """The library's listener with a short, capped backoff (0.2 s doubling to 1 s, not 1 s to 60 s), so a node
         hears its room events again about a second after Redis returns; once it does, its own clients are told
         to catch up (``resync``), since pub/sub dropped whatever was published while it was deaf."""
-        retry_sleep, subscribed, lost = 0.2, False, False
+        retry_sleep, lost = 0.2, False
         while True:
             try:
-                if not subscribed:
-                    self._redis_connect()
-                    await self.pubsub.subscribe(self.channel)
-                    subscribed, retry_sleep = True, 0.2
-                    if lost:
-                        lost = False
-                        await self._handle_emit({"method": "emit", "event": "resync", "data": [{}], "binary": False,
-                                                 "namespace": "/", "room": None, "skip_sid": None,
-                                                 "callback": None, "host_id": self.host_id})
-                async for message in self.pubsub.listen():
+                self._redis_connect()
+                pubsub = self.pubsub  # (a failed publish may swap self.pubsub meanwhile: this one is ours)
+                await pubsub.subscribe(self.channel)
+                retry_sleep = 0.2
+                if lost:
+                    lost = False
+                    await self._handle_emit({"method": "emit", "event": "resync", "data": [{}], "binary": False,
+                                             "namespace": "/", "room": None, "skip_sid": None,
+                                             "callback": None, "host_id": self.host_id})
+                async for message in pubsub.listen():
                     yield message
+                raise ConnectionError("the subscription ended")  # (listen() returning is a lost connection too)
             except Exception as exc:  # noqa: BLE001 — the library's policy: log and try again
                 log.error("chat events from other nodes stopped (%s); listening again in %.1f s", exc, retry_sleep)
-                subscribed, lost = False, True
+                lost = True
                 await asyncio.sleep(retry_sleep)
                 retry_sleep = min(retry_sleep * 2, 1.0)
 

@@ -30,7 +30,8 @@ from market.storage import BlobStore, media_url
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
 _NICKNAME = re.compile(r"^[0-9A-Za-z_가-힣]{2,20}$")
 _SESSION_PREFIX = "billi:session:"
-_CACHE_S = 3600  # how long Redis may answer for a session before MariaDB is asked again
+_CACHE_S = 300  # how long Redis may answer for a session before MariaDB is asked again
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 _NEGATIVE_S = 300  # an unknown or revoked token's cached "no"
 _REFUSED = "-"
 _LOGIN_FAIL_PREFIX = "billi:login-fail:"
@@ -175,7 +176,7 @@ class Accounts:
     async def session_user_id(self, token: str | None) -> int | None:
         """The user id of a live session: the Redis cache (one read, for checks on every socket event), and on a
         miss — a restarted or flushed Redis — MariaDB, which then fills the cache again."""
-        if not token or len(token) > 200:
+        if not token or not _TOKEN.match(token):
             return None
         raw = await self._redis.get(session_key(token))
         if raw is not None:
@@ -184,15 +185,24 @@ class Accounts:
 
     async def session_from_db(self, token: str) -> int | None:
         """The system of record's answer for a token (and the cache filled with it)."""
+        if not _TOKEN.match(token):
+            return None
         now = _now()
         row = await self._db.fetchone("SELECT user_id, expires_at FROM sessions WHERE token_hash = %s"
                                       " AND revoked_at IS NULL AND expires_at > %s", (token_hash(token), now))
         if row is None:
-            await self._redis.set(session_key(token), _REFUSED, ex=_NEGATIVE_S)  # (a forged token: no DB storm)
+            await self.refill(token, None, 0)
             return None
-        left = int((row["expires_at"] - now).total_seconds())
-        await self._redis.set(session_key(token), str(row["user_id"]), ex=max(1, min(left, _CACHE_S)))
+        await self.refill(token, int(row["user_id"]), int((row["expires_at"] - now).total_seconds()))
         return int(row["user_id"])
+
+    async def refill(self, token: str, user_id: int | None, left_s: int) -> None:
+        """Put MariaDB's answer back in the cache. It never overwrites: a logout that wrote its "no" after the
+        answer was read still wins (NX)."""
+        if user_id is None:
+            await self._redis.set(session_key(token), _REFUSED, ex=_NEGATIVE_S, nx=True)
+        else:
+            await self._redis.set(session_key(token), str(user_id), ex=max(1, min(left_s, _CACHE_S)), nx=True)
 
     async def _new_session(self, user_id: int) -> str:
         token = secrets.token_urlsafe(32)
@@ -235,7 +245,7 @@ class Accounts:
         old = user.profile_photo_key
         await self._db.execute("UPDATE users SET profile_photo_key = %s WHERE id = %s", (key, user.id))
         if old:
-            await self._store.delete(old)
+            await self._store.discard(old)
         return await self.get(user.id)
 
     @staticmethod

@@ -529,17 +529,17 @@ class Chat:
                                         max_pixels=self._max_image_pixels)
         stem = f"chat/{room.id}/{uuid.uuid4().hex}"
         keys = (f"{stem}.jpg", f"{stem}_thumb.jpg")
-        await self._store.put(keys[0], image.main, image.content_type)
-        await self._store.put(keys[1], image.thumb, image.content_type)
         try:
+            await self._store.put(keys[0], image.main, image.content_type)
+            await self._store.put(keys[1], image.thumb, image.content_type)
             sent = await self.send(user_id, nickname, room.id, caption or "", client_msg_id, body={"image": {
                 "url": media_url(keys[0]), "thumbnail": media_url(keys[1]), "width": image.width,
                 "height": image.height}})
         except BaseException:
-            await asyncio.shield(self._store.delete(*keys))
+            await asyncio.shield(self._store.discard(*keys))
             raise
         if sent.duplicate:
-            await self._store.delete(*keys)  # the first upload of this message stays
+            await self._store.discard(*keys)  # the first upload of this message stays
         return sent
 
     async def post(self, room_id: int, text: str, *, kind: str = "bot", body: dict[str, Any] | None = None,

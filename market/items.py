@@ -238,7 +238,7 @@ class Items:
                     )
         except BaseException:
             for key, thumb in keys:
-                await asyncio.shield(self._store.delete(key, thumb))
+                await asyncio.shield(self._store.discard(key, thumb))
             raise
         return await self.photos(item_id)
 
@@ -252,7 +252,7 @@ class Items:
             await cur.execute("DELETE FROM item_photos WHERE id = %s", (photo_id,))
             await cur.execute("UPDATE item_photos SET position = position - 1 WHERE item_id = %s AND position > %s",
                               (item_id, photo["position"]))
-        await self._store.delete(photo["object_key"], photo["thumb_key"])
+        await self._store.discard(photo["object_key"], photo["thumb_key"])
         return await self.photos(item_id)
 
     async def reorder_photos(self, owner_id: int, item_id: int, order: Any) -> list[Photo]:

@@ -93,7 +93,8 @@ class Market:
             # so the first requests after Redis returns do not fail.
             redis = aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
                 config.redis_url, max_connections=config.redis_pool_size, timeout=10, decode_responses=True,
-                retry=Retry(NoBackoff(), 1), retry_on_error=[RedisConnectionError]))
+                retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+                retry_on_error=[RedisConnectionError]))
             stack.push_async_callback(redis.aclose)
             store = await BlobStore.open(stack, url=config.s3_url, bucket=config.s3_bucket,
                                          access_key=config.s3_access_key, secret_key=config.s3_secret_key,
@@ -200,9 +201,16 @@ class Market:
             await self.store.ping()
             return True
 
+        loop = asyncio.get_running_loop()
         for name, check in (("database", database), ("redis", redis), ("s3", s3)):
-            if name not in self._checks or self._checks[name].done():
-                self._checks[name] = asyncio.create_task(check())
+            task = self._checks.get(name)
+            if task is not None and not task.done() and loop.time() - getattr(task, "started", 0) > 30:
+                task.cancel()  # stuck for long: give up on it (the driver drops that connection) and ask anew
+            if task is None or task.done():
+                task = asyncio.create_task(check())
+                task.started = loop.time()  # type: ignore[attr-defined]
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())  # (read, never "unretrieved")
+                self._checks[name] = task
         await asyncio.wait(list(self._checks.values()), timeout=self.config.ready_check_timeout_ms / 1000)
         out = {}
         for name, task in self._checks.items():

@@ -122,5 +122,13 @@ class BlobStore:
             for key in keys:
                 await self._s3.delete_object(Bucket=self.bucket, Key=key)
 
+    async def discard(self, *keys: str) -> None:
+        """Delete objects nothing refers to any more, best effort: a photo store that is away leaves an orphan
+        (logged), never an error for what was already done."""
+        try:
+            await self.delete(*keys)
+        except (Unavailable, ClientError) as e:
+            log.warning("could not delete %d unreferenced object(s): %s", len(keys), e)
+
     async def ping(self) -> None:
         await self._s3.head_bucket(Bucket=self.bucket)

@@ -53,5 +53,21 @@ async def test_a_revoked_or_expired_session_stays_refused_whatever_redis_holds(c
                             (token_hash(old),))
     await market.redis.delete(session_key(old))
     assert (await other.call("GET", "/api/me"))[0] == 401
-    assert await market.accounts.session_user_id("forged-token") is None
-    assert await market.redis.get(session_key("forged-token")) == "-"  # a forged token is not asked again at once
+    assert await market.accounts.session_user_id("forged-token") is None  # not even the shape of one: no lookup
+    assert await market.redis.get(session_key("forged-token")) is None
+    shaped = "A" * 43
+    assert await market.accounts.session_user_id(shaped) is None
+    assert await market.redis.get(session_key(shaped)) == "-"  # an unknown token is not asked of MariaDB again at once
+
+
+async def test_a_logout_racing_a_cache_refill_stays_a_logout(client: TestClient) -> None:
+    """A request read the session as valid just before the logout, and refills the cache just after it: the
+    logout's "no" stays."""
+    market = client.app[MARKET]
+    person = await sign_up(client, "경주하는사람")
+    await market.redis.delete(session_key(person.token))  # (a cache miss: the next request reads MariaDB …)
+    await market.accounts.log_out(person.token)  # … the logout lands in between …
+    await market.accounts.refill(person.token, person.id, 600)  # … and the request refills with what it read
+    assert await market.redis.get(session_key(person.token)) == "-"
+    assert await market.accounts.session_user_id(person.token) is None
+    assert (await person.call("GET", "/api/me"))[0] == 401

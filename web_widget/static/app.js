@@ -151,9 +151,9 @@
   // means something was missed: the gap is fetched, never skipped.
   function remember(room) {
     const box = state.messages.get(room);
-    let upto = state.seen[room] || 0;
     if (!box) return;
-    if (!upto && box.size) upto = Math.min(...box.keys()) - 1;
+    // a room this device never caught up with starts where its first page began (a page is contiguous)
+    let upto = state.seen[room] !== undefined ? state.seen[room] : (box.size ? Math.min(...box.keys()) - 1 : 0);
     while (box.has(upto + 1)) upto++;
     if (upto !== state.seen[room]) { state.seen[room] = upto; store.set(seenKey, state.seen); }
     const newest = Math.max(0, ...box.keys());
@@ -177,7 +177,12 @@
         if (room === state.current && page.messages.length) renderLog(room);
         if (!page.has_more || state.seen[room] === before) return;
       }
-    } finally { catching.delete(room); }
+    } finally {
+      catching.delete(room);
+      // a gap that opened while this ran is fetched too
+      const box = state.messages.get(room);
+      if (box && Math.max(0, ...box.keys()) > (state.seen[room] || 0) && socket.connected) setTimeout(() => catchUp(room), 200);
+    }
   }
 
   // -- messages ---------------------------------------------------------------------------------------
@@ -280,7 +285,7 @@
     const data = { room: state.current, token: b.token };
     if (m) data.seq = m.seq;
     if (input) data.input = input;
-    const ack = await socket.timeout(15000).emitWithAck("action", data).catch(() => null);
+    const ack = await socket.timeout(45000).emitWithAck("action", data).catch(() => null);
     if (!ack || !ack.ok) { if (!input) toast(ack && ack.error ? ack.error.message : "잠시 뒤 다시 눌러 주세요."); return ack; }
     if (ack.message) toast(ack.message, true);
     if (ack.open_room) {
@@ -393,8 +398,14 @@
 
   function saveQueue() { store.set(queueKey, state.queue); }
 
+  // One flush at a time, in order: a "too fast" answer pauses it (one timer) at that message.
+  let flushing = false, flushTimer = null;
   async function flushQueue() {
-    if (!socket.connected) return;
+    if (!socket.connected || flushing) return;
+    flushing = true;
+    try { await flushOnce(); } finally { flushing = false; }
+  }
+  async function flushOnce() {
     for (const q of [...state.queue]) {
       if (q.failed || q.sending) continue;
       q.sending = true;
@@ -413,7 +424,8 @@
       } else if (ack && !ack.ok && ack.error.retry_after) {
         // sending faster than allowed (a queue flushed after being offline): wait as told, then go on — nothing
         // is refused or lost
-        setTimeout(flushQueue, ack.error.retry_after * 1000);
+        clearTimeout(flushTimer);
+        flushTimer = setTimeout(flushQueue, ack.error.retry_after * 1000);
         return;
       } else if (ack && !ack.ok) {
         q.failed = true; saveQueue();
@@ -598,6 +610,7 @@
     $("conn").textContent = "연결됨";
     document.body.classList.remove("offline");
     await loadRooms();
+    for (const room of state.messages.keys()) if (room !== state.current) catchUp(room);
     if (state.current !== null) {
       await join(state.current);
       // buttons retired while this client was away come back disabled with the latest page
@@ -617,9 +630,13 @@
   socket.on("message", addMessage);
   socket.on("message_update", replaceMessage);
   // this node could not hear other nodes for a while: what was said meanwhile is fetched, per room
-  socket.on("resync", async () => {
-    await loadRooms();
-    for (const room of state.messages.keys()) catchUp(room);
+  let resyncTimer = null;
+  socket.on("resync", () => {
+    clearTimeout(resyncTimer);  // (every client of a node hears it at once: spread them over a few seconds)
+    resyncTimer = setTimeout(async () => {
+      await loadRooms();
+      for (const room of state.messages.keys()) catchUp(room);
+    }, Math.random() * 3000);
   });
   socket.on("notice", (n) => { if (n.room === state.current || state.current === null) toast(n.message); });
   socket.on("deal_update", (u) => { if (u.room === state.current) loadDeal(u.room); refreshRoomsSoon(); });
