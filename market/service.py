@@ -189,8 +189,8 @@ class Market:
 
     async def readiness(self) -> dict[str, bool]:
         """Whether each backing service answers, each within the configured deadline: a service that does not
-        answer in time is "down", and its check is left running (never cancelled mid-query, which would spoil a
-        pooled connection) — the next readiness call waits on the same check instead of piling up new ones."""
+        answer in time is "down", and its check is left running — the next readiness call waits on the same check
+        instead of piling up new ones — until it is over 30 s old."""
         async def database() -> bool:
             return bool(await self.db.fetchval("SELECT 1") == 1)
 
