@@ -16,7 +16,6 @@ from market.errors import InvalidInput, MarketError, NotFound
 from market.rentals.kdates import DateReading, describe, read_dates
 from market.messages import render
 from market.rentals import DatesTaken, private_to
-from market.rentals.contract import MAX_FUTURE_DAYS
 
 
 def _callback_url(request: web.Request) -> str:
@@ -135,13 +134,7 @@ async def quote(request: web.Request) -> web.Response:
         end = date.fromisoformat(str(request.query.get("end")))
     except ValueError:
         raise InvalidInput("rental.bad_dates", field="start") from None
-    today = market.rentals.clock.today()
-    if start < today or end < start:
-        raise InvalidInput("rental.bad_dates", field="start")
-    if (end - start).days + 1 > market.rentals.rules.max_days:
-        raise InvalidInput("rental.too_long", field="end", max=market.rentals.rules.max_days)
-    if (start - today).days > MAX_FUTURE_DAYS:
-        raise InvalidInput("rental.too_far", field="start", days=MAX_FUTURE_DAYS)
+    market.rentals.check_dates(start, end)  # the same rules as a request (market/rentals/availability.py)
     locale = locale_of(request)
     words = describe(DateReading(start, end), locale)
     return json_response({"quote": market.rentals.quote(item["price_per_day"], item["deposit"], start, end),

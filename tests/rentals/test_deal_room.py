@@ -50,16 +50,25 @@ async def _hidden_from(c: Chatter, room: int, seq: int) -> None:
     raise AssertionError(f"seq {seq} never reached the other person")
 
 
-async def test_each_step_is_the_actors_and_the_other_hears_a_status_line(client: TestClient, chatters: Any) -> None:
+async def _deal_room(client: TestClient, chatters: Any, owner_name: str, borrower_name: str, balance: int,
+                     **item: Any) -> tuple[Any, Any, Chatter, Chatter, int, dict[str, Any]]:
+    """Two people in a deal room (both connected and in it), the borrower with a linked account."""
     market = client.app[MARKET]
-    owner, borrower = await sign_up(client, "주인장"), await sign_up(client, "빌림이")
-    item = await owner.new_item(price_per_day=5000, deposit=30000)
-    await link(market, Bank(market.config.bank_url), borrower.id, 100_000, "빌림이")
+    owner, borrower = await sign_up(client, owner_name), await sign_up(client, borrower_name)
+    made = await owner.new_item(**item)
+    await link(market, Bank(market.config.bank_url), borrower.id, balance, borrower_name)
     o, b = await chatters(owner), await chatters(borrower)
-    status, body = await borrower.call("POST", f"/api/items/{item['id']}/room")
+    status, body = await borrower.call("POST", f"/api/items/{made['id']}/room")
     room = body["room"]["id"]
     for c in (o, b):
         await c.call("join", {"room": room})
+    return owner, borrower, o, b, room, made
+
+
+async def test_each_step_is_the_actors_and_the_other_hears_a_status_line(client: TestClient, chatters: Any) -> None:
+    market = client.app[MARKET]
+    owner, borrower, o, b, room, item = await _deal_room(client, chatters, "주인장", "빌림이", 100_000,
+                                                          price_per_day=5000, deposit=30000)
     status, deal = await borrower.call("GET", f"/api/rooms/{room}/deal")
     assert deal["deal"]["chip"] == "문의 중" and deal["deal"]["contract"] is None
 
@@ -217,14 +226,7 @@ async def test_an_announcement_repeated_after_a_crash_keeps_its_buttons_live(cli
 async def test_what_one_person_types_in_a_deal_room_is_answered_to_them_alone(client: TestClient,
                                                                               chatters: Any) -> None:
     market = client.app[MARKET]
-    owner, borrower = await sign_up(client, "조용주인"), await sign_up(client, "조용손님")
-    item = await owner.new_item()
-    await link(market, Bank(market.config.bank_url), borrower.id, 50_000, "조용손님")
-    o, b = await chatters(owner), await chatters(borrower)
-    status, body = await borrower.call("POST", f"/api/items/{item['id']}/room")
-    room = body["room"]["id"]
-    for c in (o, b):
-        await c.call("join", {"room": room})
+    owner, borrower, o, b, room, item = await _deal_room(client, chatters, "조용주인", "조용손님", 50_000)
     await b.call("message", {"room": room, "text": "/내정보"})  # the borrower's bank account is in the answer
     mine = await _said(b, room, "평점")
     assert mine["audience"] == borrower.id
