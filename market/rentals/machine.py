@@ -91,7 +91,7 @@ GUARDS: dict[str, Guard] = {
     "claim_window_over": Guard("returned_at <= %(now)s - INTERVAL %(claim_window_s)s SECOND",
                                what="claim_window since the return, no claim"),
     "starts_tomorrow": Guard("start_date = %(tomorrow)s AND FIND_IN_SET('starts_tomorrow', reminders) = 0",
-                             what="the day before the start, once"),
+                             what="the day before the start, once (given already when paid that day)"),
     "due_tomorrow": Guard("end_date = %(tomorrow)s AND FIND_IN_SET('due_tomorrow', reminders) = 0",
                           what="the day before the end, once"),
     "appointment_soon": Guard("appointment_at > %(now)s AND appointment_at <= %(now)s + INTERVAL 2 HOUR"

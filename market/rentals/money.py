@@ -259,7 +259,12 @@ class Money(Machine):
                        "rental.dates_taken" if await self.taken(cur, c.item_id, c.start_date, c.end_date, exclude=cid)
                        else None)
             if refused is None:
-                await cur.execute("UPDATE contracts SET state = 'PAID', expires_at = NULL WHERE id = %s", (cid,))
+                # Paid on the day before the start (or on it): the payment's message is the news; a "starts
+                # tomorrow" reminder right after would only repeat it, so it counts as given.
+                await cur.execute(
+                    "UPDATE contracts SET state = 'PAID', expires_at = NULL, reminders = IF(start_date <= %s,"
+                    " CONCAT_WS(',', NULLIF(reminders, ''), 'starts_tomorrow'), reminders) WHERE id = %s",
+                    (today + timedelta(days=1), cid))
                 await self.event(cur, cid, "paid", "borrower", c.borrower_id, "ACCEPTED", "PAID",
                                  {"amount": int(t["amount"])})
                 return

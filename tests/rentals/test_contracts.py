@@ -373,7 +373,9 @@ async def test_only_the_owner_confirms_the_return(market: Market, bank: Bank) ->
 
 
 async def test_reminders_fire_once_even_when_two_rounds_race(market: Market, bank: Bank) -> None:
-    c, owner, borrower, _, _ = await _paid(market, bank, start=1, length=1)  # starts tomorrow
+    c, owner, borrower, _, _ = await _paid(market, bank, start=2, length=1)
+    await market.db.execute("UPDATE contracts SET start_date = start_date - INTERVAL 1 DAY,"
+                            " end_date = end_date - INTERVAL 1 DAY WHERE id = %s", (c.id,))  # now starts tomorrow
     rounds = await asyncio.gather(market.rentals.tick(), market.rentals.tick())
     assert sum(r["reminded"] for r in rounds) == 1
     await market.rentals.hand_over(owner, c.id)
@@ -383,6 +385,14 @@ async def test_reminders_fire_once_even_when_two_rounds_race(market: Market, ban
     await asyncio.gather(market.rentals.tick(), market.rentals.tick())
     kinds = [e["kind"] for e in await market.rentals.events(c.id)]
     assert kinds.count("starts_tomorrow") == 1 and kinds.count("due_today") == 1
+
+
+async def test_paying_the_day_before_is_not_followed_by_a_reminder_of_the_start(market: Market, bank: Bank) -> None:
+    """Paid today for a rental that starts tomorrow: the payment's own message is the news; a "starts tomorrow"
+    right after it would only repeat it (and overtake the owner's step just shown)."""
+    c, _, _, _, _ = await _paid(market, bank, start=1, length=2)
+    assert (await market.rentals.tick())["reminded"] == 0
+    assert "starts_tomorrow" not in [e["kind"] for e in await market.rentals.events(c.id)]
 
 
 async def test_one_scheduler_round_at_a_time_across_nodes(market: Market) -> None:
