@@ -21,6 +21,7 @@ import socketio
 from gateway.keys import SESSION_COOKIE
 from market.chat import Message, Sent
 from market.config import Config
+from market.db import unavailable
 from market.errors import InvalidInput, MarketError, Unauthenticated
 from market.messages import render
 from market.service import Market
@@ -234,8 +235,12 @@ class ChatSocket:
                     # Answer first, then hang up, so the client can tell the person why.
                     self._later(self.sio.disconnect(sid))
                 return _error(e.code, locale, field=e.field, **e.params)
-            except Exception:
-                log.exception("chat event failed", extra={"room": data.get("room") if isinstance(data, dict) else None})
+            except Exception as e:
+                room = data.get("room") if isinstance(data, dict) else None
+                if (busy := unavailable(e)) is not None:  # the database busy or away: try again shortly
+                    log.warning("chat event: database unavailable: %r", e.__cause__ or e, extra={"room": room})
+                    return _error(busy.code, locale, **busy.params)
+                log.exception("chat event failed", extra={"room": room})
                 return _error("service.internal", locale)
 
         return run

@@ -173,7 +173,8 @@ def _with_market(config: Config, work: Callable[[Market], Awaitable[T]]) -> T:
     config, services = start_missing_services(config)
     try:
         async def run() -> T:
-            async with Market.open(config) as market:
+            # maintenance (bulk loads, reindexing, archiving) takes as long as it needs: no statement limit
+            async with Market.open(config.replace(db_statement_timeout_ms=0)) as market:
                 return await work(market)
 
         return asyncio.run(run())

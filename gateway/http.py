@@ -17,9 +17,9 @@ from aiohttp import BodyPartReader, web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from gateway.keys import (CONFIG, MARKET, METRICS, REQUEST_ID, SESSION_COOKIE, SESSION_TOKEN, SESSION_VIA_COOKIE,
-                          USER)
+from gateway.keys import CONFIG, MARKET, METRICS, REQUEST_ID, SESSION_COOKIE, SESSION_TOKEN, SESSION_VIA_COOKIE, USER
 from market.accounts import Session, User
+from market.db import unavailable
 from market.errors import InvalidInput, Kind, MarketError, TooLarge, Unauthenticated, Unsupported
 from market.messages import render
 
@@ -55,7 +55,10 @@ def error_response(request: web.Request, status: int, code: str, *, field: str |
                                                             **(params or {}))}
     if field:
         body["field"] = field
-    return json_response({"error": body}, status=status)
+    response = json_response({"error": body}, status=status)
+    if isinstance((params or {}).get("retry_after"), int):  # busy or too fast: when to ask again
+        response.headers["Retry-After"] = str(params["retry_after"])  # type: ignore[index]
+    return response
 
 
 class HttpMetrics:
@@ -158,7 +161,11 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return error_response(request, 405, "service.method")
     except web.HTTPException:
         raise
-    except Exception:
+    except Exception as e:
+        if (busy := unavailable(e)) is not None:  # the database busy or away: try again shortly, not a bug
+            log.warning("database unavailable on %s %s: %r", request.method, request.path, e.__cause__ or e,
+                        extra={"request_id": request.get(REQUEST_ID)})
+            return error_response(request, 503, busy.code, params=busy.params)
         log.exception("unexpected error on %s %s", request.method, request.path,
                       extra={"request_id": request.get(REQUEST_ID)})
         return error_response(request, 500, "service.internal")

@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 
 from market import validation as v
 from market.accounts import session_key
-from market.db import Database, Row
+from market.db import Database, DatabaseUnavailable, Row
 from market.errors import Conflict, InvalidInput, MarketError, NotFound, RateLimited, Unauthenticated
 from market.images import process_image
 from market.storage import BlobStore, media_url
@@ -188,7 +188,7 @@ class MessageWriter:
     async def _commit_with_retry(self, batch: list[Draft]) -> list[Sent | MarketError]:
         # Optimistic first: a retried send is rare, so look for earlier copies only when the unique
         # (room, sender, client_msg_id) key says there is one — then the whole batch is redone carefully.
-        look_for_repeats = False
+        look_for_repeats = lost = False
         for attempt in range(6):
             try:
                 return await self._commit(batch, look_for_repeats)
@@ -196,6 +196,13 @@ class MessageWriter:
                 if e.args[0] != 1062 or look_for_repeats:
                     raise
                 look_for_repeats = True
+            except DatabaseUnavailable as e:
+                # The connection broke (a restarted server) before COMMIT: the server rolled the batch back, so it
+                # goes once more on a fresh connection. Broken in COMMIT, it may have landed: each sender hears of
+                # the failure and sends again with its client_msg_id, which finds the stored copy.
+                if not e.lost or e.in_commit or lost:
+                    raise
+                lost = True
             except pymysql.err.OperationalError as e:
                 if e.args[0] not in (1213, 1205) or attempt == 5:  # deadlock, lock wait timeout
                     raise

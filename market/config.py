@@ -70,6 +70,10 @@ class Config:
     bank_platform_fintech_use_num: str = "199000000000000000000001"
     bank_platform_inquiry_token: str = field(default="billi-sandbox-platform-inquiry", repr=False)
     bank_timeout_ms: int = 10_000
+    # MariaDB: each statement's and lock wait's limit (the server's max_statement_time; 0: none), and a new
+    # connection's
+    db_statement_timeout_ms: int = 10_000
+    db_connect_timeout_ms: int = 5_000
     ready_check_timeout_ms: int = 2_000  # /readyz: a service not answering by then is reported down
     s3_timeout_ms: int = 10_000  # one S3 read's limit; a call with its retry answers within 2.5× this
     bank_unknown_horizon_h: int = 24  # an unknown transfer still unknown after this goes to an operator

@@ -1,10 +1,20 @@
 """MariaDB access: one aiomysql pool, short helpers for reads, and explicit transactions.
 
 Every statement is parameterised (``%s``); no value is ever pasted into SQL text.
+
+Deadlines: the server aborts a statement after ``statement_timeout_s`` (``max_statement_time``) and a lock wait after
+as long (``innodb_lock_wait_timeout``); the client gives up two seconds later, or when the connection cannot be
+made within ``connect_timeout_s``. A connection whose statement was cut off (by the deadline or a cancelled task)
+is closed, never pooled again: its protocol state is unknown. Either way the caller gets ``DatabaseUnavailable``.
+
+Stale connections: a connection lost before anything was asked on it (a restarted server) is replaced and the
+work sent again once — reads always, ``execute(idempotent=True)`` writes, and a transaction whose BEGIN failed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,6 +22,70 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiomysql
+import pymysql
+
+from market.errors import Unavailable
+
+# The connection is gone (server restarted or unreachable, network cut): nothing more can be said on it.
+_LOST = frozenset({2003, 2006, 2013, 2055})
+_INTERRUPTED = 1969  # the server's max_statement_time ran out
+_GRACE_S = 2.0  # the client's deadline past the server's, so the server's own (clean) abort usually comes first
+
+
+class DatabaseUnavailable(Unavailable):
+    """MariaDB did not answer in time or the connection was lost. ``lost``: the connection broke (a retry on a
+    fresh one may succeed); ``in_commit``: it broke during COMMIT, so whether the transaction landed is unknown."""
+
+    def __init__(self, *, lost: bool = False, in_commit: bool = False) -> None:
+        super().__init__("db.unavailable", retry_after=2)  # (a chat client's queue waits that long, then resends)
+        self.lost, self.in_commit = lost, in_commit
+
+
+def _is_lost(e: BaseException) -> bool:
+    return (isinstance(e, pymysql.err.OperationalError) and bool(e.args) and e.args[0] in _LOST) or isinstance(
+        e, pymysql.err.InterfaceError)
+
+
+def unavailable(e: BaseException) -> DatabaseUnavailable | None:
+    """The database's answer a person should hear as "try again shortly" (a lock wait or deadlock still there after
+    the code's own retries, a lost connection, a statement past its limit), or None for anything else."""
+    if isinstance(e, DatabaseUnavailable):
+        return e
+    if isinstance(e, pymysql.err.OperationalError) and e.args and e.args[0] in (*_LOST, _INTERRUPTED, 1205, 1213):
+        return DatabaseUnavailable(lost=e.args[0] in _LOST)
+    return None
+
+
+async def _bounded(conn: aiomysql.Connection, deadline_s: float | None, work: Any, *, in_commit: bool = False) -> Any:
+    """Await ``work`` (a statement on ``conn``) within the deadline; a cut-off or broken connection is closed and
+    reported as ``DatabaseUnavailable``."""
+    try:
+        if deadline_s is None:
+            return await work
+        async with asyncio.timeout(deadline_s):
+            return await work
+    except TimeoutError:
+        conn.close()
+        raise DatabaseUnavailable(in_commit=in_commit) from None
+    except asyncio.CancelledError:
+        conn.close()  # mid-statement: what the server has read of it is unknown
+        raise
+    except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as e:
+        if _is_lost(e):
+            conn.close()
+            raise DatabaseUnavailable(lost=True, in_commit=in_commit) from e
+        if e.args and e.args[0] == _INTERRUPTED:
+            raise DatabaseUnavailable() from e
+        raise
+
+
+class _Cursor(aiomysql.DictCursor):  # type: ignore[misc]
+    """A cursor whose every statement has the database's deadline (``deadline_s`` None: none)."""
+
+    deadline_s: float | None = None
+
+    async def execute(self, query: str, args: Any = None) -> int:
+        return int(await _bounded(self.connection, self.deadline_s, super().execute(query, args)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,57 +119,130 @@ Row = dict[str, Any]
 class Database:
     """A connection pool. ``fetch*``/``execute`` run in autocommit; ``transaction()`` gives one connection."""
 
-    def __init__(self, pool: aiomysql.Pool) -> None:
+    def __init__(self, pool: aiomysql.Pool, deadline_s: float | None = None) -> None:
         self._pool = pool
+        self._deadline_s = deadline_s
 
     @classmethod
-    async def connect(cls, url: str, *, pool_size: int = 10, create: bool = True) -> Database:
+    async def connect(cls, url: str, *, pool_size: int = 10, create: bool = True,
+                      statement_timeout_s: float | None = None, connect_timeout_s: float = 10.0) -> Database:
+        """``statement_timeout_s``: each statement's limit (None: none — tools that load or migrate in bulk)."""
         target = DatabaseTarget.parse(url)
         if create:
             await ensure_database(target)
+        # Every DATETIME we store and every NOW() we compare with is UTC, whatever the server's own zone.
+        init = "SET time_zone = '+00:00'"
+        deadline = None
+        if statement_timeout_s:
+            init += (f", max_statement_time = {statement_timeout_s:.3f},"
+                     f" innodb_lock_wait_timeout = {max(1, math.ceil(statement_timeout_s))}")
+            deadline = statement_timeout_s + _GRACE_S
+        cursor = type("Cursor", (_Cursor,), {"deadline_s": deadline})
         pool = await aiomysql.create_pool(
             host=target.host, port=target.port, user=target.user, password=target.password,
             db=target.database, minsize=1, maxsize=pool_size, autocommit=True, charset="utf8mb4",
-            cursorclass=aiomysql.DictCursor, local_infile=True,
-            # Every DATETIME we store and every NOW() we compare with is UTC, whatever the server's own zone.
-            init_command="SET time_zone = '+00:00'",
+            cursorclass=cursor, local_infile=True, connect_timeout=connect_timeout_s, init_command=init,
         )
-        return cls(pool)
+        return cls(pool, deadline)
 
     async def close(self) -> None:
         self._pool.close()
         await self._pool.wait_closed()
 
-    async def fetchone(self, sql: str, args: Sequence[Any] | Mapping[str, Any] = ()) -> Row | None:
-        async with self._pool.acquire() as conn, conn.cursor() as cur:
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[aiomysql.Connection]:
+        """A pooled connection, waited for no longer than a statement's deadline; one that cannot be made (the
+        server is down) is ``DatabaseUnavailable``."""
+        try:
+            if self._deadline_s is None:
+                conn = await self._pool.acquire()
+            else:
+                async with asyncio.timeout(self._deadline_s):
+                    conn = await self._pool.acquire()
+        except TimeoutError:
+            raise DatabaseUnavailable() from None
+        except (pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError) as e:
+            raise DatabaseUnavailable(lost=True) from e
+        try:
+            yield conn
+        finally:
+            self._pool.release(conn)
+
+    async def _once_more(self, work: Any, *args: Any) -> Any:
+        """``work(*args)``; if the connection was lost, once more on a fresh one (only for work that may be
+        repeated)."""
+        try:
+            return await work(*args)
+        except DatabaseUnavailable as e:
+            if not e.lost:
+                raise
+        return await work(*args)
+
+    async def _fetch(self, sql: str, args: Sequence[Any] | Mapping[str, Any], many: bool) -> Any:
+        async with self._connection() as conn, conn.cursor() as cur:
             await cur.execute(sql, args)
-            return await cur.fetchone()  # type: ignore[no-any-return]
+            return list(await cur.fetchall()) if many else await cur.fetchone()
+
+    async def fetchone(self, sql: str, args: Sequence[Any] | Mapping[str, Any] = ()) -> Row | None:
+        return await self._once_more(self._fetch, sql, args, False)  # type: ignore[no-any-return]
 
     async def fetchall(self, sql: str, args: Sequence[Any] | Mapping[str, Any] = ()) -> list[Row]:
-        async with self._pool.acquire() as conn, conn.cursor() as cur:
-            await cur.execute(sql, args)
-            return list(await cur.fetchall())
+        return await self._once_more(self._fetch, sql, args, True)  # type: ignore[no-any-return]
 
     async def fetchval(self, sql: str, args: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
         row = await self.fetchone(sql, args)
         return None if row is None else next(iter(row.values()))
 
-    async def execute(self, sql: str, args: Sequence[Any] | Mapping[str, Any] = ()) -> int:
-        """Run one statement in autocommit; returns the affected row count."""
-        async with self._pool.acquire() as conn, conn.cursor() as cur:
+    async def _execute(self, sql: str, args: Sequence[Any] | Mapping[str, Any]) -> int:
+        async with self._connection() as conn, conn.cursor() as cur:
             return int(await cur.execute(sql, args))
 
+    async def execute(self, sql: str, args: Sequence[Any] | Mapping[str, Any] = (), *, idempotent: bool = False
+                      ) -> int:
+        """Run one statement in autocommit; returns the affected row count. ``idempotent``: the statement may run
+        twice (it carries its own key), so a lost connection is retried once."""
+        if idempotent:
+            return await self._once_more(self._execute, sql, args)  # type: ignore[no-any-return]
+        return await self._execute(sql, args)
+
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiomysql.DictCursor]:
-        """A cursor inside BEGIN … COMMIT; any exception rolls back."""
-        async with self._pool.acquire() as conn:
-            await conn.begin()
+    async def _begun(self, unlimited: bool) -> AsyncIterator[aiomysql.Connection]:
+        """A connection with BEGIN done; a connection found dead at BEGIN (nothing asked yet) is replaced once."""
+        for attempt in (1, 2):
+            async with self._connection() as conn:
+                try:
+                    if unlimited:
+                        await _bounded(conn, self._deadline_s, conn.query(
+                            "SET max_statement_time = 0, innodb_lock_wait_timeout = 3600"))
+                    await _bounded(conn, self._deadline_s, conn.begin())
+                except DatabaseUnavailable as e:
+                    if e.lost and attempt == 1:
+                        continue
+                    raise
+                try:
+                    yield conn
+                finally:
+                    if unlimited:
+                        conn.close()  # its session limits stay lifted: it is not pooled again
+                return
+
+    @asynccontextmanager
+    async def transaction(self, *, unlimited: bool = False) -> AsyncIterator[aiomysql.DictCursor]:
+        """A cursor inside BEGIN … COMMIT; any exception rolls back. ``unlimited``: no statement deadline (a
+        migration, a maintenance task)."""
+        async with self._begun(unlimited) as conn:
             try:
                 async with conn.cursor() as cur:
+                    if unlimited:
+                        cur.deadline_s = None
                     yield cur
-                await conn.commit()
+                await _bounded(conn, self._deadline_s, conn.commit(), in_commit=True)
             except BaseException:
-                await conn.rollback()
+                if not conn.closed:
+                    try:
+                        await _bounded(conn, self._deadline_s, conn.rollback())
+                    except DatabaseUnavailable:
+                        pass  # closed now; the server rolls back what it had
                 raise
 
 

@@ -121,6 +121,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "photo.bad_order": ("사진 순서에는 이 물건의 사진 번호를 빠짐없이 한 번씩 넣어 주세요.",
                         "The order must list each of this item's photo ids exactly once."),
     "media.not_found": ("파일을 찾을 수 없어요.", "File not found."),
+    "db.unavailable": ("서비스가 잠시 응답하지 않아요. 잠시 뒤 다시 시도해 주세요.",
+                       "The service is not answering right now; please try again shortly."),
     "storage.unavailable": ("사진 저장소에 잠시 연결할 수 없어요. 잠시 뒤 다시 시도해 주세요. 아무것도 저장되지 않았어요.",
                             "The photo store cannot be reached right now; please try again shortly. Nothing was "
                             "saved."),

@@ -80,7 +80,7 @@ def split_statements(sql: str) -> list[str]:
 async def migrate(db: Database) -> list[int]:
     """Apply every migration not yet applied; returns the versions applied now."""
     applied_now: list[int] = []
-    async with db.transaction() as lock_cur:
+    async with db.transaction(unlimited=True) as lock_cur:
         # The lock is held by this connection until RELEASE_LOCK (or the connection closes).
         await lock_cur.execute("SELECT GET_LOCK('billi_migrate', 60) AS got")
         if (await lock_cur.fetchone())["got"] != 1:
@@ -100,7 +100,7 @@ async def migrate(db: Database) -> list[int]:
                 if m.version in done:
                     continue
                 log.info("applying migration %04d_%s", m.version, m.name)
-                async with db.transaction() as cur:
+                async with db.transaction(unlimited=True) as cur:
                     for stmt in m.statements():
                         await cur.execute(stmt)
                     await cur.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",

@@ -84,7 +84,9 @@ class Market:
         if not (config.database_url and config.redis_url and config.s3_url):
             raise RuntimeError("the market needs database, Redis and S3 URLs (billi up starts local ones)")
         async with AsyncExitStack() as stack:
-            db = await Database.connect(config.database_url, pool_size=config.db_pool_size)
+            db = await Database.connect(config.database_url, pool_size=config.db_pool_size,
+                                        statement_timeout_s=config.db_statement_timeout_ms / 1000 or None,
+                                        connect_timeout_s=config.db_connect_timeout_ms / 1000)
             stack.push_async_callback(db.close)
             if run_migrations:
                 await migrate(db)

@@ -1,0 +1,189 @@
+"""MariaDB faults with a server of the test's own (never the shared one): a statement past its limit, a server that
+stops answering, and a restart — a person hears "try again shortly" instead of waiting forever, and the first
+requests after the server returns succeed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.local_services import free_port
+from market.config import Config
+from market.db import Database, DatabaseUnavailable, unavailable
+from market.service import Market
+from tests.conftest import Chatter
+from tests.e2e.nodes import start_node
+from tests.e2e.test_two_nodes import _person
+
+
+def _exe(name: str) -> str:
+    for found in (shutil.which(name), f"/usr/sbin/{name}", f"/usr/bin/{name}"):
+        if found and Path(found).exists():
+            return found
+    raise RuntimeError(f"{name} is not installed")
+
+
+class OwnMariaDB:
+    """A MariaDB on a port of its own that can be stopped, frozen and started again on the same port."""
+
+    def __init__(self, root: Path) -> None:
+        self.datadir, self.port = root / "mariadb", free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        as_root = ["--user=root"] if os.geteuid() == 0 else []
+        subprocess.run([_exe("mariadb-install-db"), "--no-defaults", f"--datadir={self.datadir}", *as_root,
+                        "--auth-root-authentication-method=normal", "--skip-test-db"], check=True,
+                       capture_output=True)
+        self._cmd = [_exe("mariadbd"), "--no-defaults", f"--datadir={self.datadir}", *as_root,
+                     f"--socket={self.datadir / 'mariadbd.sock'}", f"--port={self.port}", "--bind-address=127.0.0.1",
+                     f"--pid-file={self.datadir / 'mariadbd.pid'}", f"--log-error={self.datadir / 'error.log'}",
+                     "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci", "--skip-log-bin",
+                     "--innodb-buffer-pool-size=64M", "--innodb-flush-log-at-trx-commit=2"]
+
+    @property
+    def url(self) -> str:
+        return f"mysql://root@127.0.0.1:{self.port}/billi"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self._cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, (self.datadir / "error.log").read_text(errors="replace")[-1500:]
+            try:
+                import socket
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("the test's MariaDB did not start")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=60)
+
+    def signal(self, sig: int) -> None:
+        """Send ``sig``; SIGSTOP returns once every thread of the server has stopped."""
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        if sig == signal.SIGSTOP:
+            tasks = Path(f"/proc/{self.proc.pid}/task")
+            for _ in range(100):
+                states = [(t / "stat").read_text().rsplit(")", 1)[1].split()[0] for t in tasks.iterdir()]
+                if all(state in "Tt" for state in states):
+                    return
+                time.sleep(0.02)
+            raise RuntimeError(f"the test's MariaDB did not stop: {states}")
+
+
+@pytest.fixture(scope="module")
+def own_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnMariaDB]:
+    server = OwnMariaDB(tmp_path_factory.mktemp("mariadb"))
+    server.start()
+    yield server
+    if server.proc is not None:
+        server.proc.send_signal(signal.SIGCONT)
+    server.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+async def limited(own_mariadb: OwnMariaDB) -> AsyncIterator[Database]:
+    own_mariadb.signal(signal.SIGCONT)
+    db = await Database.connect(own_mariadb.url, pool_size=3, statement_timeout_s=0.5, connect_timeout_s=1)
+    yield db
+    own_mariadb.signal(signal.SIGCONT)
+    await db.close()
+
+
+async def test_a_statement_past_its_limit_is_stopped_by_the_server_and_the_pool_goes_on(limited: Database) -> None:
+    with pytest.raises(DatabaseUnavailable) as stopped:
+        await limited.fetchval("SELECT SLEEP(5)")
+    assert stopped.value.code == "db.unavailable" and not stopped.value.lost
+    assert await limited.fetchval("SELECT 1") == 1
+
+
+async def test_a_lock_held_elsewhere_is_waited_for_no_longer_than_the_limit(limited: Database,
+                                                                            own_mariadb: OwnMariaDB) -> None:
+    await limited.execute("CREATE TABLE IF NOT EXISTS held (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
+    await limited.execute("INSERT IGNORE INTO held VALUES (1, 0)")
+    holder = await Database.connect(own_mariadb.url, pool_size=1)  # no limits: it keeps the lock
+    try:
+        async with holder.transaction() as cur:
+            await cur.execute("SELECT v FROM held WHERE id = 1 FOR UPDATE")
+            with pytest.raises(Exception) as waited:
+                await limited.execute("UPDATE held SET v = v + 1 WHERE id = 1")
+            assert unavailable(waited.value) is not None  # heard as "try again shortly", not as a bug
+    finally:
+        await holder.close()
+    assert await limited.execute("UPDATE held SET v = v + 1 WHERE id = 1") == 1
+
+
+async def test_a_server_that_stops_answering_gets_a_clear_answer_and_its_connection_is_dropped(
+        limited: Database, own_mariadb: OwnMariaDB) -> None:
+    assert await limited.fetchval("SELECT 1") == 1
+    own_mariadb.signal(signal.SIGSTOP)  # alive but silent: the worst kind of down
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            await asyncio.wait_for(limited.fetchval("SELECT 2"), 30)  # (the test's own bound is generous)
+        with pytest.raises(DatabaseUnavailable):
+            async with limited.transaction() as cur:
+                await asyncio.wait_for(cur.execute("SELECT 3"), 30)
+    finally:
+        own_mariadb.signal(signal.SIGCONT)
+    # the connections cut off mid-statement were thrown away: the next work gets a clean one
+    assert await limited.fetchval("SELECT 4") == 4
+    async with limited.transaction() as cur:
+        await cur.execute("SELECT 5 AS five")
+        assert (await cur.fetchone())["five"] == 5
+
+
+async def test_after_a_restart_the_first_requests_succeed(config: Config, own_mariadb: OwnMariaDB) -> None:
+    own_mariadb.signal(signal.SIGCONT)
+    mine = config.replace(database_url=own_mariadb.url)
+    async with Market.open(mine) as market:
+        owner = await _person(market, "db-owner@example.com", "주인")
+        borrower = await _person(market, "db-borrower@example.com", "손님")
+        item = await market.items.create(owner.id, {
+            "title": "캠핑 의자", "description": "튼튼해요", "category_id": 7, "price_per_day": 3000,
+            "deposit": 10000, "condition": "상", "lat": 37.4979, "lng": 127.0276})
+        room, _ = await market.chat.open_deal_room(item["id"], borrower.id)
+    node = start_node(mine, BILLI_DB_POOL_SIZE="4")
+    try:
+        chatter = await Chatter(borrower, node.url).connect()
+        auth = {"Authorization": f"Bearer {borrower.token}"}
+        async with httpx.AsyncClient(timeout=30) as http:
+            for n in range(4):  # every pooled connection in use once, so each is there to go stale
+                await asyncio.gather(*(http.get(node.url + "api/rooms", headers=auth) for _ in range(4)))
+                assert (await chatter.call("message", {"room": room.id, "text": f"전 {n}"}))["ok"]
+            own_mariadb.stop()
+            # while it is away: a clear answer, and a chat client's queue is told when to send again
+            away = await chatter.call("message", {"room": room.id, "text": "없는 동안", "client_msg_id": "away"})
+            assert not away["ok"] and away["error"]["code"] == "db.unavailable", away
+            assert away["error"]["retry_after"] > 0 and "잠시" in away["error"]["message"]
+            down = await http.get(node.url + "api/rooms", headers=auth)
+            assert down.status_code == 503 and down.json()["error"]["code"] == "db.unavailable", down.text
+            assert int(down.headers["Retry-After"]) > 0
+            own_mariadb.start()
+            # the first of each kind after the restart: a read, a chat send, a log-in (a write)
+            rooms = await http.get(node.url + "api/rooms", headers=auth)
+            assert rooms.status_code == 200, rooms.text
+            sent: dict[str, Any] = await chatter.call("message", {"room": room.id, "text": "다시 왔어요",
+                                                                  "client_msg_id": "after-restart"})
+            assert sent["ok"], sent
+            again = await chatter.call("message", {"room": room.id, "text": "없는 동안", "client_msg_id": "away"})
+            assert again["ok"] and not again["duplicate"] and again["message"]["seq"] == sent["message"]["seq"] + 1
+            login = await http.post(node.url + "api/auth/login", headers={"Origin": node.url.rstrip("/")},
+                                    json={"email": "db-owner@example.com", "password": "rent4you"})
+            assert login.status_code == 200, login.text
+        await chatter.close()
+    finally:
+        node.stop()
