@@ -58,9 +58,11 @@ def create_app(config: Config) -> web.Application:
             market.notifications.on_post = engine.tell
             app[CHAT] = chat
             scheduler = asyncio.create_task(market.scheduler.run())
+            sweeper = asyncio.create_task(chat.sweep_forever(config.session_sweep_interval_ms / 1000))
             try:
                 yield
             finally:
+                sweeper.cancel()
                 market.scheduler.stop()
                 try:
                     await asyncio.wait_for(asyncio.shield(scheduler), timeout=30)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import socketio
 
 from gateway.keys import SESSION_COOKIE
+from market.accounts import token_hash
 from market.chat import Message, Sent
 from market.config import Config
 from market.db import unavailable
@@ -55,6 +56,15 @@ def user_channel(user_id: int) -> str:
     return f"user:{user_id}"
 
 
+def session_channel(token: str) -> str:
+    """Every socket of one session (log-out hangs them up)."""
+    return f"session:{token_hash(token)[:32]}"
+
+
+# An event never sent to a client: each node that gets it hangs up its own sockets in the room it names.
+HANG_UP = "__hang_up__"
+
+
 class _RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     """The library's manager with these changes:
 
@@ -88,6 +98,14 @@ class _RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                    "host_id": self.host_id}
         await self._handle_emit(message)
         await self._publish(message)
+
+    async def _handle_emit(self, message: dict[str, Any]) -> None:
+        if message.get("event") == HANG_UP:
+            namespace = message.get("namespace") or "/"
+            for sid, _ in list(self.get_participants(namespace, message.get("room"))):
+                await self.server.disconnect(sid, namespace=namespace, ignore_queue=True)
+            return
+        await super()._handle_emit(message)
 
     async def _redis_listen_with_retries(self) -> Any:
         """The library's listener with a short, capped backoff (0.2 s doubling to 1 s, not 1 s to 60 s), so a node
@@ -197,6 +215,7 @@ class ChatSocket:
         await self.sio.save_session(sid, {"user_id": user.id, "nickname": user.nickname, "locale": user.locale,
                                           "token": token, "typing_at": {}})
         await self.sio.enter_room(sid, user_channel(user.id))
+        await self.sio.enter_room(sid, session_channel(token))
         for room_id in await self.market.chat.room_ids(user.id):
             await self.sio.enter_room(sid, room_channel(room_id))
         self.sio.start_background_task(self._badge_after_connect, sid, user.id)
@@ -252,6 +271,43 @@ class ChatSocket:
         task = asyncio.create_task(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    # -- sessions that end ---------------------------------------------------------------------------
+    async def hang_up(self, token_hashes: list[str]) -> None:
+        """Every live socket of these sessions, on every node, is told why (``session_ended``) and hung up — at
+        log-out, log out everywhere, a password change."""
+        for digest in token_hashes:
+            room = f"session:{digest[:32]}"
+            await self.sio.emit("session_ended", {"code": "chat.session_ended",
+                                                  "message": render("chat.session_ended", "ko")}, room=room)
+            await self.sio.emit(HANG_UP, {}, room=room)
+
+    async def sweep(self) -> int:
+        """Hang up this node's sockets whose session has ended meanwhile (expired, or revoked while a node did not
+        hear of it — Redis away); returns how many."""
+        sessions: dict[str, list[str]] = {}
+        for sid, _ in list(self.sio.manager.get_participants("/", None)):
+            with contextlib.suppress(KeyError):
+                sessions.setdefault((await self.sio.get_session(sid))["token"], []).append(sid)
+        if not sessions:
+            return 0
+        live = await self.market.accounts.live_sessions(list(sessions))
+        ended = [(token, sids) for token, sids in sessions.items() if token not in live]
+        for token, sids in ended:
+            for sid in sids:
+                await self.sio.emit("session_ended", {"code": "chat.session_ended",
+                                                      "message": render("chat.session_ended", "ko")}, to=sid)
+                await self.sio.disconnect(sid)
+        return sum(len(sids) for _, sids in ended)
+
+    async def sweep_forever(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                if hung := await self.sweep():
+                    log.info("hung up %d socket(s) whose session had ended", hung)
+            except Exception:  # noqa: BLE001 — the next round tries again
+                log.exception("checking the sessions of connected sockets failed")
 
     # -- events ------------------------------------------------------------------------------------
     async def _join(self, sid: str, data: dict[str, Any], session: dict[str, Any]) -> Ack:

@@ -42,6 +42,7 @@ class Config:
     public_url: str | None = None
     data_dir: Path = Path(".billi")
     session_ttl_s: int = 14 * 24 * 3600
+    session_sweep_interval_ms: int = 60_000  # how often a node hangs up sockets whose session ended unheard
     cookie_secure: bool = False
     max_upload_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 40_000_000

@@ -136,6 +136,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                        "Ask for messages before or after a number, not both."),
     "chat.bad_event": ("요청 형식이 올바르지 않아요. {expected}", "The request is malformed. {expected}"),
     "chat.login_required": ("로그인이 필요해요. 다시 로그인해 주세요.", "Please log in again."),
+    "chat.session_ended": ("로그아웃됐어요. 다시 로그인해 주세요.", "You have been logged out; please log in again."),
     "chat.session_expired": ("로그인이 만료됐어요. 다시 로그인해 주세요.", "Your session has expired; please log in again."),
     "chat.not_joined": ("먼저 대화방에 들어가 주세요.", "Join the room first."),
     "chat.bot_pending": ("버튼을 받았어요. 곧 처리할게요.", "Got it; the bot will handle this shortly."),

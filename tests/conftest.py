@@ -208,7 +208,8 @@ class Chatter:
         self.events: dict[str, list[Any]] = {}
         self._arrived = asyncio.Event()
         self.sio = socketio.AsyncClient(reconnection=False)
-        for name in ("message", "room_update", "read", "typing", "message_update", "notice", "deal_update"):
+        for name in ("message", "room_update", "read", "typing", "message_update", "notice", "deal_update",
+                     "session_ended"):
             self.sio.on(name, self._recorder(name))
 
     def _recorder(self, name: str) -> Any:

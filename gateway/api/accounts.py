@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.http import (json_response, clear_session_cookie, json_body, require_user, set_session_cookie, uploaded_files)
-from gateway.keys import CONFIG, MARKET, SESSION_TOKEN
+from gateway.keys import CHAT, CONFIG, MARKET, SESSION_TOKEN
 from gateway.routing import Route
+from market.accounts import token_hash
 
 _SIGNUP = {"type": "object", "required": ["email", "nickname", "password"], "properties": {
     "email": {"type": "string", "format": "email", "maxLength": 254},
@@ -37,6 +38,7 @@ async def log_out(request: web.Request) -> web.Response:
     token = request.get(SESSION_TOKEN)
     if token:
         await request.app[MARKET].accounts.log_out(token)
+        await request.app[CHAT].hang_up([token_hash(token)])  # its open chat sockets too, on every node
     response = json_response({"ok": True})
     clear_session_cookie(response)
     return response

@@ -627,6 +627,10 @@
     $("conn").textContent = (err && err.message) || "연결할 수 없어요";
     if (err && err.data && err.data.code === "chat.login_required") location.href = "/login";
   });
+  socket.on("session_ended", (e) => {  // logged out (here, in another tab, everywhere) or expired: back to log-in
+    toast(e.message);
+    setTimeout(() => { location.href = "/login"; }, 1500);
+  });
   socket.on("message", addMessage);
   socket.on("message_update", replaceMessage);
   // this node could not hear other nodes for a while: what was said meanwhile is fetched, per room
