@@ -127,7 +127,9 @@ class _RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                     yield message
                 raise ConnectionError("the subscription ended")  # (listen() returning is a lost connection too)
             except Exception as exc:  # noqa: BLE001 — the library's policy: log and try again
-                log.error("chat events from other nodes stopped (%s); listening again in %.1f s", exc, retry_sleep)
+                if not lost:  # (once per outage, not every second of it)
+                    log.error("chat events from other nodes stopped (%s); listening again every %.1f–1 s", exc,
+                              retry_sleep)
                 lost = True
                 await asyncio.sleep(retry_sleep)
                 retry_sleep = min(retry_sleep * 2, 1.0)
@@ -335,8 +337,11 @@ class ChatSocket:
                 dates = data.get("dates")
                 picked = ({"start": str(dates.get("start"))[:10], "end": str(dates.get("end"))[:10]}
                           if isinstance(dates, dict) else None)
-                await self.bot.on_message(sent.message.room_id, {**wire, "dates": picked} if picked else wire,
-                                          session["user_id"])
+                try:
+                    await self.bot.on_message(sent.message.room_id, {**wire, "dates": picked} if picked else wire,
+                                              session["user_id"])
+                except Exception:  # noqa: BLE001 — the message is stored and delivered; only the assistant missed it
+                    log.exception("the assistant could not take a message", extra={"room": sent.message.room_id})
         # The sender has the text already: the receipt says where it was stored (saves encoding it again).
         receipt = {"room": wire["room"], "seq": wire["seq"], "id": wire["id"], "ts": wire["ts"]}
         if "client_msg_id" in wire:

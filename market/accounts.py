@@ -7,7 +7,9 @@ SHA-256 is stored, in Redis with a TTL. Nothing here knows about cookies or HTTP
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import logging
 import re
 import secrets
 import uuid
@@ -17,6 +19,7 @@ from typing import Any
 
 import pymysql
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -27,6 +30,7 @@ from market.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthe
 from market.images import process_image
 from market.storage import BlobStore, media_url
 
+log = logging.getLogger("billi.accounts")
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
 _NICKNAME = re.compile(r"^[0-9A-Za-z_가-힣]{2,20}$")
 _SESSION_PREFIX = "billi:session:"
@@ -161,7 +165,10 @@ class Accounts:
             return
         await self._db.execute("UPDATE sessions SET revoked_at = %s WHERE token_hash = %s AND revoked_at IS NULL",
                                (_now(), token_hash(token)))
-        await self._redis.set(session_key(token), _REFUSED, ex=_NEGATIVE_S)
+        try:
+            await self._redis.set(session_key(token), _REFUSED, ex=_NEGATIVE_S)
+        except RedisError as e:  # Redis away: a cache it kept (AOF) may say "yes" until its entry expires (≤ 5 min)
+            log.warning("a log-out could not reach the session cache: %s", e)
 
     async def live_sessions(self, tokens: list[str]) -> set[str]:
         """Of these tokens, the ones whose session is still live (MariaDB's answer, for sockets held open)."""
@@ -191,7 +198,10 @@ class Accounts:
         miss — a restarted or flushed Redis — MariaDB, which then fills the cache again."""
         if not token or not _TOKEN.match(token):
             return None
-        raw = await self._redis.get(session_key(token))
+        try:
+            raw = await self._redis.get(session_key(token))
+        except RedisError:  # Redis away: the system of record answers every check until it is back
+            raw = None
         if raw is not None:
             return None if raw == _REFUSED else int(raw)
         return await self.session_from_db(token)
@@ -211,11 +221,12 @@ class Accounts:
 
     async def refill(self, token: str, user_id: int | None, left_s: int) -> None:
         """Put MariaDB's answer back in the cache. It never overwrites: a logout that wrote its "no" after the
-        answer was read still wins (NX)."""
-        if user_id is None:
-            await self._redis.set(session_key(token), _REFUSED, ex=_NEGATIVE_S, nx=True)
-        else:
-            await self._redis.set(session_key(token), str(user_id), ex=max(1, min(left_s, _CACHE_S)), nx=True)
+        answer was read still wins (NX). With Redis away there is no cache to fill."""
+        with contextlib.suppress(RedisError):
+            if user_id is None:
+                await self._redis.set(session_key(token), _REFUSED, ex=_NEGATIVE_S, nx=True)
+            else:
+                await self._redis.set(session_key(token), str(user_id), ex=max(1, min(left_s, _CACHE_S)), nx=True)
 
     async def _new_session(self, user_id: int) -> str:
         token = secrets.token_urlsafe(32)

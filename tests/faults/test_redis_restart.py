@@ -124,3 +124,67 @@ async def test_readiness_names_a_frozen_redis_instead_of_hanging(config: Config,
             assert (await http.get(node.url + "readyz")).status_code == 200
     finally:
         node.stop()
+
+
+def _seqs(chatter: Chatter, room: int) -> list[int]:
+    return sorted({m["seq"] for m in chatter.received("message", room)})
+
+
+async def _catch_up(chatter: Chatter, room: int) -> None:
+    """What the widget does on ``resync``: ask for everything after the end of its gap-free prefix."""
+    have, after = set(_seqs(chatter, room)), 0
+    while after + 1 in have:
+        after += 1
+    while True:
+        page = await chatter.call("join", {"room": room, "after_seq": after})
+        assert page["ok"], page
+        chatter.events.setdefault("message", []).extend(page["messages"])
+        if not page["has_more"]:
+            return
+        after = page["messages"][-1]["seq"]
+
+
+async def test_with_redis_down_for_30_s_sending_goes_on_and_listeners_miss_nothing(
+        config: Config, market: Market, own_redis: OwnRedis) -> None:
+    mine = config.replace(redis_url=own_redis.url)
+    owner = await _person(market, "down-owner@example.com", "듣는이")
+    borrower = await _person(market, "down-borrower@example.com", "말하는이")
+    item = await market.items.create(owner.id, {
+        "title": "캠핑 의자", "description": "튼튼해요", "category_id": 7, "price_per_day": 3000, "deposit": 10000,
+        "condition": "상", "lat": 37.4979, "lng": 127.0276})
+    room = (await market.chat.open_deal_room(item["id"], borrower.id))[0].id
+    a, b = start_node(mine), start_node(mine)
+    try:
+        sender = await Chatter(borrower, a.url).connect()
+        near = await Chatter(owner, a.url).connect()  # the same node as the sender
+        far = await Chatter(owner, b.url).connect()  # another node: hears only through Redis
+        for listener in (near, far):
+            listener.sio.on("resync", lambda data=None, c=listener: c.events.setdefault("resync", []).append(1))
+            assert (await listener.call("join", {"room": room}))["ok"]
+        for n in range(5):
+            assert (await sender.call("message", {"room": room, "text": f"전 {n}", "client_msg_id": f"b{n}"}))["ok"]
+        await far.wait_for("message", 5, room=room)
+        own_redis.kill()
+        sent = 5
+        started = asyncio.get_running_loop().time()
+        while asyncio.get_running_loop().time() - started < 30:  # Redis away for 30 s: sending goes on
+            ack = await sender.call("message", {"room": room, "text": f"없는 동안 {sent}", "client_msg_id": f"d{sent}"})
+            assert ack["ok"], ack  # stored in MariaDB, the system of record
+            sent += 1
+            await asyncio.sleep(1)
+        own_redis.start()
+        for _ in range(300):  # the node that was deaf hears again and tells its clients to catch up
+            if far.received("resync"):
+                break
+            await asyncio.sleep(0.05)
+        assert far.received("resync"), "the deaf node never told its clients to catch up"
+        for listener in (near, far):
+            await _catch_up(listener, room)
+            assert _seqs(listener, room) == list(range(1, sent + 1)), listener.person.id
+        assert (await sender.call("message", {"room": room, "text": "돌아왔어요"}))["ok"]
+        await far.wait_for("message", sent + 1, room=room)  # live again
+        for c in (sender, near, far):
+            await c.close()
+    finally:
+        a.stop()
+        b.stop()
