@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import gc
 import json
 import logging
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
-from gateway.local_services import LocalServices
+from gateway.local_services import LocalServices, ServiceError
 from market.config import Config
 
 if TYPE_CHECKING:
@@ -69,35 +70,45 @@ def tune_gc(config: Config) -> None:
         gc.set_threshold(config.gc_gen0_threshold, 50, 100)
 
 
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
+def _listen(host: str, port: int, what: str, *, any_port: bool) -> socket.socket:
+    """A listening socket on ``port``, made before the app so the app knows its real address. With ``any_port`` a
+    taken port is replaced, and said, by one the system picks as it binds: no other program can take that one
+    between a check and the bind."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as e:
+        if not any_port or e.errno != errno.EADDRINUSE:
+            raise
+    sock = socket.create_server((host, 0), family=family)
+    new = sock.getsockname()[1]
+    log.warning("%s: 다른 프로그램이 포트 %d 사용 중이라 포트 %d에서 열어요 / port %d is taken; using %d",
+                what, port, new, port, new)
+    return sock
 
 
 async def _serve(config: Config, before: Callable[[], Awaitable[None]] | None = None, *,
-                 sandbox: bool = False) -> None:
+                 sandbox: bool = False, any_port: bool = False) -> None:
+    """Run the gateway until SIGINT/SIGTERM; ``billi up`` (``any_port``) moves off a taken port, a node does not."""
     from gateway.app import create_app
 
     bank = None
     if sandbox and not config.bank_url:  # the bank is an outside party: locally, our sandbox stands in
         from gateway.sandbox import start_sandbox
 
-        port = config.sandbox_port if _port_free(config.host, config.sandbox_port) else 0
-        bank = await start_sandbox(config.host, port)
+        bank = await start_sandbox(_listen(config.host, config.sandbox_port, "sandbox", any_port=True))
         port = bank.addresses[0][1]
         config = config.replace(bank_url=f"http://{config.host}:{port}",
                                 naver_auth_url=config.naver_auth_url or f"http://{config.host}:{port}")
         print(f"  은행·네이버 샌드박스 / bank and Naver sandbox: {config.bank_url}", flush=True)
+    sock = _listen(config.host, config.port, "Billi", any_port=any_port)
+    config = config.replace(port=sock.getsockname()[1])
     app = create_app(config)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     if before:
         await before()
-    site = web.TCPSite(runner, config.host, config.port)
+    site = web.SockSite(runner, sock)
     await site.start()
     tune_gc(config)
     print(f"\n  빌리마켓이 열렸어요 — open {config.url()}  (채팅 앱 / chat widget: {config.url()}app)\n", flush=True)
@@ -114,13 +125,11 @@ async def _serve(config: Config, before: Callable[[], Awaitable[None]] | None = 
 
 
 def cmd_up(config: Config, args: argparse.Namespace) -> int:
-    if not _port_free(config.host, config.port):
-        with socket.socket() as s:
-            s.bind((config.host, 0))
-            log.warning("port %d is busy; using %d", config.port, s.getsockname()[1])
-            config = config.replace(port=s.getsockname()[1])
     config, services = start_missing_services(config)
     try:
+        if services.urls:  # the same every time (a port another program took meanwhile is replaced, and said)
+            print("  서비스 / services: " + ", ".join(services.urls.values()), flush=True)
+
         async def prepare() -> None:
             from market.demo import DEMO_PASSWORD, DEMO_USERS, create_demo_data
             from market.service import Market
@@ -130,7 +139,7 @@ def cmd_up(config: Config, args: argparse.Namespace) -> int:
             print(f"  데모 데이터 / demo data: +{made['users']} people, +{made['items']} items "
                   f"(log in as {DEMO_USERS[0][0]} / {DEMO_PASSWORD})", flush=True)
 
-        asyncio.run(_serve(config, before=None if args.no_demo else prepare, sandbox=True))
+        asyncio.run(_serve(config, before=None if args.no_demo else prepare, sandbox=True, any_port=True))
     finally:
         services.stop()
     return 0
@@ -454,7 +463,11 @@ def main(argv: list[str] | None = None) -> int:
                "archive-chats": cmd_archive_chats, "reindex": cmd_reindex, "sandbox": cmd_sandbox,
                "disputes": cmd_disputes, "billipay-links": cmd_billipay_links,
                "transfers": cmd_transfers, "payouts": cmd_payouts, "reconcile": cmd_reconcile}[args.command]
-    return handler(config, args)
+    try:
+        return handler(config, args)
+    except ServiceError as e:  # said in words; a traceback adds nothing
+        print(e, file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

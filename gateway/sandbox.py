@@ -42,6 +42,7 @@ import argparse
 import asyncio
 import html
 import secrets
+import socket
 import string
 import time
 from dataclasses import dataclass, field
@@ -630,10 +631,11 @@ def create_sandbox_app(hang_s: float = 30.0, *, demo: bool = False) -> web.Appli
     return app
 
 
-async def start_sandbox(host: str, port: int, *, demo: bool = True) -> web.AppRunner:
+async def start_sandbox(sock: socket.socket, *, demo: bool = True) -> web.AppRunner:
+    """The sandbox served on an already listening socket (``billi up`` picks its port)."""
     runner = web.AppRunner(create_sandbox_app(demo=demo), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    await web.SockSite(runner, sock).start()
     return runner
 
 
