@@ -75,6 +75,7 @@ class Config:
     # connection's
     db_statement_timeout_ms: int = 10_000
     db_connect_timeout_ms: int = 5_000
+    redis_timeout_ms: int = 3_000  # one Redis command's (and connection's) limit
     ready_check_timeout_ms: int = 2_000  # /readyz: a service not answering by then is reported down
     s3_timeout_ms: int = 10_000  # one S3 read's limit; a call with its retry answers within 2.5× this
     bank_unknown_horizon_h: int = 24  # an unknown transfer still unknown after this goes to an operator

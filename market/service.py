@@ -95,6 +95,8 @@ class Market:
             # so the first requests after Redis returns do not fail.
             redis = aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
                 config.redis_url, max_connections=config.redis_pool_size, timeout=10, decode_responses=True,
+                # a frozen Redis is an error after this, not a request that hangs (chat then counts on the node)
+                socket_timeout=config.redis_timeout_ms / 1000, socket_connect_timeout=config.redis_timeout_ms / 1000,
                 retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
                 retry_on_error=[RedisConnectionError]))
             stack.push_async_callback(redis.aclose)

@@ -188,3 +188,27 @@ async def test_with_redis_down_for_30_s_sending_goes_on_and_listeners_miss_nothi
     finally:
         a.stop()
         b.stop()
+
+
+async def test_a_frozen_redis_costs_a_send_its_deadline_not_forever(config: Config, market: Market,
+                                                                     own_redis: OwnRedis) -> None:
+    mine = config.replace(redis_url=own_redis.url)
+    person = await _person(market, "frozen@example.com", "얼음")
+    node = start_node(mine, BILLI_REDIS_TIMEOUT_MS="500")
+    try:
+        chatter = await Chatter(person, node.url).connect()
+        room = (await market.chat.assistant_room(person.id)).id
+        assert (await chatter.call("join", {"room": room}))["ok"]
+        assert own_redis.proc is not None
+        own_redis.proc.send_signal(signal.SIGSTOP)  # alive but silent
+        try:
+            sent = await asyncio.wait_for(chatter.call("message", {"room": room, "text": "들리나요"}), 60)
+            assert sent["ok"], sent  # stored in MariaDB; the session asked of MariaDB
+            async with httpx.AsyncClient(timeout=60) as http:
+                me = await http.get(node.url + "api/me", headers={"Authorization": f"Bearer {person.token}"})
+                assert me.status_code == 200, me.text
+        finally:
+            own_redis.proc.send_signal(signal.SIGCONT)
+        await chatter.close()
+    finally:
+        node.stop()
