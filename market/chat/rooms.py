@@ -402,7 +402,7 @@ class Chat:
         self._rate_window_s = rate_window_s
         self.writer = MessageWriter(db)
         self._gate = SendGate(redis, rate_window_s)
-        self.archive = archive  # market.chat_archive.ChatArchive, set by the service
+        self.archive = archive  # market.chat.archive.ChatArchive, set by the service
         self.notifications: Any = None  # market.notifications.Notifications, set by the service
         self.sessions: Any = None  # Accounts.session_from_db (a token's user id when the cache has nothing)
 
