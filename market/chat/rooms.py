@@ -1,395 +1,49 @@
-"""Chat: rooms and members, durable messages with a per-room gap-free ``seq``, history, read positions.
+"""Chat: rooms and members, sending (text, images, bot and system messages), live buttons, read positions.
 
-Messages are written by one ``MessageWriter`` per process that commits whatever is pending in one
-transaction (group commit); the room row lock makes seqs gap-free across processes. Only members write,
-and that rule is checked inside the same transaction. Nothing here knows about sockets.
+Messages are stored by the ``MessageWriter`` (writer.py) with a per-room gap-free ``seq``; the ``SendGate``
+(gate.py) counts sends; history pages and catch-up come from ``ChatHistory`` (history.py). Nothing here knows
+about sockets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import re
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pymysql
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from market import validation as v
-from market.accounts import session_key
-from market.db import Database, DatabaseUnavailable, Row
-from market.errors import Conflict, InvalidInput, MarketError, NotFound, RateLimited, Unauthenticated
+from market.chat.gate import SendGate
+from market.chat.history import ChatHistory
+from market.chat.model import (
+    BOT_NAME,
+    SELECT_MESSAGES,
+    SYSTEM_NAME,
+    Draft,
+    Message,
+    NotMember,
+    Room,
+    Sent,
+    _room_id,
+    message_from_row,
+)
+from market.chat.writer import MessageWriter
+from market.db import Database
+from market.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated
 from market.images import process_image
 from market.storage import BlobStore, media_url
 
-log = logging.getLogger("billi.chat")
-
 MAX_TEXT = 2000
-MAX_HISTORY_PAGE = 100
-BOT_NAME = "빌리"
-SYSTEM_NAME = "알림"
 _CLIENT_MSG_ID = re.compile(r"^[A-Za-z0-9_\-:.]{1,64}$")
-_MAX_BATCH = 500
 
 
-@dataclass(frozen=True, slots=True)
-class Room:
-    id: int
-    kind: str
-    item_id: int | None
-    owner_id: int
-    borrower_id: int | None
-    last_seq: int
-
-    @classmethod
-    def from_row(cls, row: Row) -> Room:
-        return cls(row["id"], row["kind"], row["item_id"], row["owner_id"], row["borrower_id"], row["last_seq"])
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    room_id: int
-    seq: int
-    sender_id: int | None
-    sender_kind: str
-    sender_name: str
-    text: str
-    body: dict[str, Any] | None
-    created_at: datetime
-    client_msg_id: str | None = None
-    audience: int | None = None  # None: every member; else the one member who may see it
-
-    def visible_to(self, user_id: int | None) -> bool:
-        return self.audience is None or self.audience == user_id
-
-    def for_viewer(self, user_id: int | None) -> dict[str, Any]:
-        """The message as ``user_id`` receives it: whole, or a placeholder when it is for another member."""
-        return self.to_wire() if self.visible_to(user_id) else self.placeholder()
-
-    def placeholder(self) -> dict[str, Any]:
-        """What the other members get of a private message: its place in the room's seq and nothing else."""
-        return {"room": self.room_id, "seq": self.seq, "id": f"{self.room_id}:{self.seq}", "hidden": True}
-
-    def to_wire(self) -> dict[str, Any]:
-        """The message as clients receive it (DESIGN §3); all text is plain text. Only for members who may
-        see it (``for_viewer`` decides)."""
-        out: dict[str, Any] = {
-            "room": self.room_id, "seq": self.seq, "id": f"{self.room_id}:{self.seq}",
-            "ts": self.created_at.isoformat(timespec="milliseconds") + "Z",
-            "sender": {"id": self.sender_id, "kind": self.sender_kind, "name": self.sender_name},
-            "text": self.text,
-        }
-        if self.client_msg_id:
-            out["client_msg_id"] = self.client_msg_id
-        if self.audience is not None:
-            out["audience"] = self.audience  # the widget marks it "나에게만 보여요"
-        if self.body:
-            out.update(self.body)
-        return out
-
-    def to_record(self) -> dict[str, Any]:
-        """The form kept in archive segments (enough to rebuild the message)."""
-        return {"seq": self.seq, "sender_id": self.sender_id, "sender_kind": self.sender_kind,
-                "sender_name": self.sender_name, "text": self.text, "body": self.body,
-                "created_at": self.created_at.isoformat(), "client_msg_id": self.client_msg_id,
-                "audience": self.audience}
-
-    @classmethod
-    def from_record(cls, room_id: int, rec: dict[str, Any]) -> Message:
-        return cls(room_id, rec["seq"], rec["sender_id"], rec["sender_kind"], rec["sender_name"], rec["text"],
-                   rec["body"], datetime.fromisoformat(rec["created_at"]), rec.get("client_msg_id"),
-                   rec.get("audience"))
-
-
-@dataclass(frozen=True, slots=True)
-class Sent:
-    """A stored message, whether it repeated an earlier send, and each member's unread count after it."""
-
-    message: Message
-    duplicate: bool
-    unread: dict[int, int]
-
-
-@dataclass(slots=True)
-class Draft:
-    room_id: int
-    sender_id: int | None
-    sender_kind: str
-    sender_name: str
-    text: str
-    body: dict[str, Any] | None = None
-    client_msg_id: str | None = None
-    audience: int | None = None
-    future: asyncio.Future[Sent] = field(default=None)  # type: ignore[assignment]
-
-
-class NotMember(NotFound):
-    """A room that does not exist and a room one is not in look the same from outside."""
-
-
-class MessageWriter:
-    """Group commit: one task per process writes every pending message in one transaction."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._queue: asyncio.Queue[Draft] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="billi-message-writer")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
-        while not self._queue.empty():
-            d = self._queue.get_nowait()
-            if not d.future.done():
-                d.future.set_exception(RuntimeError("the message writer stopped"))
-
-    async def write(self, draft: Draft) -> Sent:
-        """Store a message (once per client_msg_id)."""
-        self.start()
-        draft.future = asyncio.get_running_loop().create_future()
-        await self._queue.put(draft)
-        return await draft.future
-
-    async def _run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < _MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            try:
-                results = await self._commit_with_retry(batch)
-            except Exception as e:  # noqa: BLE001 — every waiting sender must hear about it
-                log.exception("writing %d chat messages failed", len(batch))
-                for d in batch:
-                    if not d.future.done():
-                        d.future.set_exception(e)
-                continue
-            for d, result in zip(batch, results, strict=True):
-                if d.future.done():
-                    continue
-                if isinstance(result, MarketError):
-                    d.future.set_exception(result)
-                else:
-                    d.future.set_result(result)
-
-    async def _commit_with_retry(self, batch: list[Draft]) -> list[Sent | MarketError]:
-        # Optimistic first: a retried send is rare, so look for earlier copies only when the unique
-        # (room, sender, client_msg_id) key says there is one — then the whole batch is redone carefully.
-        look_for_repeats = lost = False
-        for attempt in range(6):
-            try:
-                return await self._commit(batch, look_for_repeats)
-            except pymysql.err.IntegrityError as e:
-                if e.args[0] != 1062 or look_for_repeats:
-                    raise
-                look_for_repeats = True
-            except DatabaseUnavailable as e:
-                # The connection broke (a restarted server) before COMMIT: the server rolled the batch back, so it
-                # goes once more on a fresh connection. Broken in COMMIT, it may have landed: each sender hears of
-                # the failure and sends again with its client_msg_id, which finds the stored copy.
-                if not e.lost or e.in_commit or lost:
-                    raise
-                lost = True
-            except pymysql.err.OperationalError as e:
-                if e.args[0] not in (1213, 1205) or attempt == 5:  # deadlock, lock wait timeout
-                    raise
-                await asyncio.sleep(0.01 * (attempt + 1))
-        raise AssertionError("unreachable")
-
-    async def _commit(self, batch: list[Draft], look_for_repeats: bool) -> list[Sent | MarketError]:
-        results: list[Sent | MarketError | None] = [None] * len(batch)
-        now = datetime.now(UTC).replace(tzinfo=None)
-        async with self._db.transaction() as cur:
-            room_ids = sorted({d.room_id for d in batch})
-            # The rooms (locked, in id order, so concurrent writers on other nodes queue instead of
-            # deadlocking) with their members' read positions, in one statement.
-            await cur.execute(
-                "SELECT r.id, r.last_seq, m.user_id, m.last_read_seq, m.hidden_unread FROM rooms r"
-                f" LEFT JOIN room_members m ON m.room_id = r.id WHERE r.id IN ({_marks(room_ids)})"
-                " ORDER BY r.id FOR UPDATE", tuple(room_ids))
-            last_seq: dict[int, int] = {}
-            read_at: dict[int, dict[int, int]] = {}
-            hidden: dict[int, dict[int, int]] = {}  # messages after each member's read position hidden from them
-            for r in await cur.fetchall():
-                last_seq[r["id"]] = r["last_seq"]
-                members = read_at.setdefault(r["id"], {})
-                if r["user_id"] is not None:
-                    members[r["user_id"]] = r["last_read_seq"]
-                    hidden.setdefault(r["id"], {})[r["user_id"]] = r["hidden_unread"]
-            keyed = [(d.room_id, d.sender_id, d.client_msg_id) for d in batch if d.client_msg_id]
-            earlier: dict[tuple[int, int | None, str], Message] = {}
-            # A bot message with an id (an announced event) has no unique key to trip (its sender is NULL), so
-            # its earlier copy is always looked for; such messages are rare.
-            if keyed and (look_for_repeats or any(d.sender_id is None for d in batch if d.client_msg_id)):
-                await cur.execute(
-                    SELECT_MESSAGES + " WHERE " + " OR ".join(
-                        ["(m.room_id = %s AND m.sender_id <=> %s AND m.client_msg_id = %s)"] * len(keyed)),
-                    tuple(x for k in keyed for x in k))
-                for row in await cur.fetchall():
-                    msg = message_from_row(row)
-                    earlier[(msg.room_id, msg.sender_id, msg.client_msg_id or "")] = msg
-            rows: list[Any] = []
-            read_marks: dict[tuple[int, int], int] = {}
-            hidden_marks: set[tuple[int, int]] = set()
-            for i, d in enumerate(batch):
-                if d.room_id not in last_seq:
-                    results[i] = NotMember("chat.unknown_room")
-                    continue
-                if (d.sender_kind == "user" and d.sender_id not in read_at[d.room_id]) or (
-                        d.audience is not None and d.audience not in read_at[d.room_id]):
-                    results[i] = NotMember("chat.unknown_room")
-                    continue
-                key = (d.room_id, d.sender_id, d.client_msg_id or "")
-                if d.client_msg_id and key in earlier:
-                    results[i] = Sent(earlier[key], True, {})
-                    continue
-                last_seq[d.room_id] += 1
-                msg = Message(d.room_id, last_seq[d.room_id], d.sender_id, d.sender_kind, d.sender_name, d.text,
-                              d.body, now, d.client_msg_id, d.audience)
-                if d.client_msg_id:
-                    earlier[key] = msg  # a retry inside the same batch
-                room_hidden = hidden[d.room_id] if d.room_id in hidden else {}
-                if d.sender_kind == "user" and d.sender_id is not None:
-                    read_at[d.room_id][d.sender_id] = msg.seq  # a sender has read up to their own message
-                    if room_hidden.get(d.sender_id):
-                        room_hidden[d.sender_id] = 0
-                        hidden_marks.add((d.room_id, d.sender_id))
-                if d.audience is not None:
-                    for u in room_hidden:
-                        if u != d.audience:
-                            room_hidden[u] += 1
-                            hidden_marks.add((d.room_id, u))
-                results[i] = Sent(msg, False, {u: max(0, msg.seq - seen - room_hidden.get(u, 0))
-                                               for u, seen in read_at[d.room_id].items()})
-                rows += [msg.room_id, msg.seq, msg.sender_id, msg.sender_kind, msg.audience, msg.client_msg_id,
-                         msg.text, json.dumps(msg.body, ensure_ascii=False) if msg.body else None, now]
-                if d.sender_kind == "user" and d.sender_id is not None:
-                    read_marks[(d.room_id, d.sender_id)] = msg.seq
-            if rows:
-                count = len(rows) // 9
-                await cur.execute(
-                    "INSERT INTO messages (room_id, seq, sender_id, sender_kind, audience_id, client_msg_id, text,"
-                    " body, created_at) VALUES " + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * count),
-                    tuple(rows))
-                # One statement moves each room's last_seq, each sender's read position (a sender has read up to
-                # their own message) and the count of hidden messages after it where that changed; a room with
-                # only bot messages joins no member row.
-                changed = sorted({m.message.room_id for m in results if isinstance(m, Sent) and not m.duplicate})
-                marks: list[tuple[int, int, int | None, int, int | None]] = [
-                    (r, last_seq[r], u, read_marks.get((r, u), 0), hidden[r][u] if (r, u) in hidden_marks else None)
-                    for r, u in sorted(set(read_marks) | hidden_marks)]
-                marked = {m[0] for m in marks}
-                marks += [(r, last_seq[r], None, 0, None) for r in changed if r not in marked]
-                await cur.execute(
-                    "UPDATE rooms r JOIN (" + " UNION ALL ".join(
-                        ["SELECT %s AS room, %s AS last, %s AS user, %s AS seen, %s AS hidden"] * len(marks))
-                    + ") x ON x.room = r.id LEFT JOIN room_members m ON m.room_id = x.room AND m.user_id = x.user"
-                    " SET r.last_seq = x.last, r.last_message_at = %s,"
-                    " m.last_read_seq = GREATEST(m.last_read_seq, x.seen),"
-                    " m.hidden_unread = COALESCE(x.hidden, m.hidden_unread)",
-                    (*(v for mark in marks for v in mark), now))
-        return results  # type: ignore[return-value]
-
-
-SELECT_MESSAGES = (
-    "SELECT m.room_id, m.seq, m.sender_id, m.sender_kind, m.audience_id, m.client_msg_id, m.text, m.body, m.created_at,"
-    " u.nickname AS sender_name FROM messages m LEFT JOIN users u ON u.id = m.sender_id")
-
-
-def _marks(values: Sequence[Any]) -> str:
-    return ", ".join(["%s"] * len(values))
-
-
-def message_from_row(row: Row) -> Message:
-    kind = row["sender_kind"]
-    name = row["sender_name"] if kind == "user" else (BOT_NAME if kind == "bot" else SYSTEM_NAME)
-    return Message(row["room_id"], row["seq"], row["sender_id"], kind, name or "", row["text"],
-                   json.loads(row["body"]) if row["body"] else None, row["created_at"], row["client_msg_id"],
-                   row["audience_id"])
-
-
-class SendGate:
-    """Per-send Redis bookkeeping — the sender's rate counter and, optionally, their session — for every
-    send pending in this process, in one pipelined round trip (the same idea as the group commit).
-
-    With Redis away, sending goes on: each node counts in its own memory (a sender spread over n nodes gets at
-    most n times the limit, only while Redis is away) and the session is left to MariaDB."""
-
-    def __init__(self, redis: aioredis.Redis, window_s: int) -> None:
-        self._redis = redis
-        self._window_s = window_s
-        self._local: dict[tuple[int, int], int] = {}  # (user, window) → sends, while Redis is away
-        self._away = False
-        self._pending: list[tuple[int, str | None, asyncio.Future[tuple[int, str | None]]]] = []
-        self._flusher: asyncio.Task[None] | None = None
-        # One command per send: count it (the counter expires with its window) and read the session.
-        self._script = redis.register_script(
-            "local n = redis.call('INCR', KEYS[1]) "
-            "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
-            "return {n, redis.call('GET', KEYS[2])}")
-
-    async def check(self, user_id: int, session_token: str | None) -> tuple[int, str | None]:
-        """The sender's count in the current window (this send included) and the session's user id."""
-        future: asyncio.Future[tuple[int, str | None]] = asyncio.get_running_loop().create_future()
-        self._pending.append((user_id, session_token, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        return await future
-
-    async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            window = int(datetime.now(UTC).timestamp()) // self._window_s
-            try:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for user_id, token, _ in batch:
-                        await self._script(keys=[f"billi:rate:chat:{user_id}:{window}",
-                                                 session_key(token) if token else "billi:no-session"],
-                                           args=[self._window_s + 1], client=pipe)
-                    results = await pipe.execute()
-            except RedisError as e:
-                if not self._away:
-                    log.warning("chat send-rate counters unreachable (%s): counting on this node", e)
-                    self._away = True
-                self._count_here(batch, window)
-                continue
-            except Exception as e:  # noqa: BLE001 — every waiting sender hears about it
-                for *_, future in batch:
-                    if not future.done():
-                        future.set_exception(e)
-                continue
-            self._away = False
-            for (count, session_user), (*_, future) in zip(results, batch, strict=True):
-                if not future.done():
-                    future.set_result((int(count), session_user))
-
-
-    def _count_here(self, batch: list[tuple[int, str | None, asyncio.Future[tuple[int, str | None]]]],
-                    window: int) -> None:
-        for key in [k for k in self._local if k[1] != window]:
-            del self._local[key]  # past windows
-        for user_id, _, future in batch:
-            self._local[(user_id, window)] = count = self._local.get((user_id, window), 0) + 1
-            if not future.done():
-                future.set_result((count, None))  # (no cached session: MariaDB is asked)
-
-
-class Chat:
-    """Rooms, membership, sending, history and read positions."""
+class Chat(ChatHistory):
+    """Rooms, membership, sending, history (``ChatHistory``) and read positions."""
 
     def __init__(self, db: Database, redis: aioredis.Redis, store: BlobStore, *, rate_limit: int,
                  rate_window_s: int, max_upload_bytes: int, max_image_pixels: int, archive: Any = None) -> None:
@@ -590,46 +244,6 @@ class Chat:
         if count > self._rate_limit:
             raise RateLimited("chat.too_fast", retry_after=self._rate_window_s)
 
-    async def history(self, user_id: int, room_id: Any, *, before_seq: Any = None, after_seq: Any = None,
-                      limit: Any = 50) -> dict[str, Any]:
-        """A page of a room's messages in seq order: the newest page, one before ``before_seq``, or the
-        messages after ``after_seq`` (catch-up). Archived segments and live rows read as one."""
-        room = await self.room(_room_id(room_id), user_id)
-        n = v.integer({"limit": limit}, "limit", lo=1, hi=MAX_HISTORY_PAGE, required=False, default=50) or 50
-        before = v.integer({"before_seq": before_seq}, "before_seq", lo=1, hi=2**62, required=False)
-        after = v.integer({"after_seq": after_seq}, "after_seq", lo=0, hi=2**62, required=False)
-        if before is not None and after is not None:
-            raise InvalidInput("chat.bad_range", field="before_seq")
-        if after is not None:
-            lo, hi = after + 1, min(room.last_seq, after + n)
-        else:
-            hi = min(room.last_seq, (before - 1) if before is not None else room.last_seq)
-            lo = max(1, hi - n + 1)
-        if hi < lo:
-            return {"room": room.id, "messages": [], "has_more": False, "last_seq": room.last_seq}
-        messages = await self.range(room.id, lo, hi)
-        has_more = (hi < room.last_seq) if after is not None else lo > 1
-        return {"room": room.id, "messages": [m.for_viewer(user_id) for m in messages], "has_more": has_more,
-                "last_seq": room.last_seq}
-
-    async def range(self, room_id: int, lo: int, hi: int) -> list[Message]:
-        """Messages lo..hi of a room, from MariaDB and, for older ones, the S3 archive."""
-        rows = await self._db.fetchall(SELECT_MESSAGES + " WHERE m.room_id = %s AND m.seq BETWEEN %s AND %s"
-                                       " ORDER BY m.seq", (room_id, lo, hi))
-        live = [message_from_row(r) for r in rows]
-        first_live = live[0].seq if live else hi + 1
-        if first_live > lo and self.archive is not None:
-            older = await self.archive.read(room_id, lo, first_live - 1)
-            if older:  # archive objects are never rewritten: edits made later (retired buttons) apply here
-                edits = {r["seq"]: json.loads(r["body"]) for r in await self._db.fetchall(
-                    "SELECT seq, body FROM message_edits WHERE room_id = %s AND seq BETWEEN %s AND %s",
-                    (room_id, older[0].seq, older[-1].seq))}
-                older = [m if m.seq not in edits else Message(
-                    m.room_id, m.seq, m.sender_id, m.sender_kind, m.sender_name, m.text, edits[m.seq], m.created_at,
-                    m.client_msg_id, m.audience) for m in older]
-            return older + live
-        return live
-
     # -- buttons that retire ------------------------------------------------------------------------
     async def keep_live(self, room_id: int, seq: int, topic: str) -> None:
         """Remember that message ``seq`` has live buttons about ``topic`` (a later step retires them)."""
@@ -750,15 +364,3 @@ class Chat:
             " - CAST(m.hidden_unread AS SIGNED) AS unread"
             " FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.room_id = %s", (room_id,))
         return {r["user_id"]: max(0, int(r["unread"])) for r in rows}
-
-
-def _room_id(raw: Any) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
-        raise NotMember("chat.unknown_room")
-    try:
-        value = int(raw)
-    except ValueError:
-        raise NotMember("chat.unknown_room") from None
-    if not 0 < value < 2**62:
-        raise NotMember("chat.unknown_room")
-    return value
