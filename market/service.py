@@ -21,7 +21,7 @@ from market.accounts import Accounts
 from market.billipay import BilliPay
 from market.categories import Categories
 from market.chat import Chat
-from market.chat_archive import ChatArchive
+from market.chat.archive import ChatArchive
 from market.config import Config
 from market.db import Database
 from market.errors import NotFound

@@ -6,7 +6,7 @@ import gzip
 import json
 from datetime import timedelta
 
-from market.chat_archive import ChatArchive
+from market.chat.archive import ChatArchive
 from market.service import Market
 from market.storage import BlobStore
 

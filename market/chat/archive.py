@@ -15,7 +15,7 @@ from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from market.chat import SELECT_MESSAGES, Message, message_from_row
+from market.chat.model import SELECT_MESSAGES, Message, message_from_row
 from market.db import Database
 from market.storage import BlobStore
 

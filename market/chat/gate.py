@@ -1,0 +1,80 @@
+"""The send gate: senders' rate counters and sessions, for every pending send in one Redis round trip."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from market.accounts import session_key
+
+log = logging.getLogger("billi.chat")
+
+
+class SendGate:
+    """Per-send Redis bookkeeping — the sender's rate counter and, optionally, their session — for every
+    send pending in this process, in one pipelined round trip (the same idea as the group commit).
+
+    With Redis away, sending goes on: each node counts in its own memory (a sender spread over n nodes gets at
+    most n times the limit, only while Redis is away) and the session is left to MariaDB."""
+
+    def __init__(self, redis: aioredis.Redis, window_s: int) -> None:
+        self._redis = redis
+        self._window_s = window_s
+        self._local: dict[tuple[int, int], int] = {}  # (user, window) → sends, while Redis is away
+        self._away = False
+        self._pending: list[tuple[int, str | None, asyncio.Future[tuple[int, str | None]]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        # One command per send: count it (the counter expires with its window) and read the session.
+        self._script = redis.register_script(
+            "local n = redis.call('INCR', KEYS[1]) "
+            "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+            "return {n, redis.call('GET', KEYS[2])}")
+
+    async def check(self, user_id: int, session_token: str | None) -> tuple[int, str | None]:
+        """The sender's count in the current window (this send included) and the session's user id."""
+        future: asyncio.Future[tuple[int, str | None]] = asyncio.get_running_loop().create_future()
+        self._pending.append((user_id, session_token, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            window = int(datetime.now(UTC).timestamp()) // self._window_s
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for user_id, token, _ in batch:
+                        await self._script(keys=[f"billi:rate:chat:{user_id}:{window}",
+                                                 session_key(token) if token else "billi:no-session"],
+                                           args=[self._window_s + 1], client=pipe)
+                    results = await pipe.execute()
+            except RedisError as e:
+                if not self._away:
+                    log.warning("chat send-rate counters unreachable (%s): counting on this node", e)
+                    self._away = True
+                self._count_here(batch, window)
+                continue
+            except Exception as e:  # noqa: BLE001 — every waiting sender hears about it
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(e)
+                continue
+            self._away = False
+            for (count, session_user), (*_, future) in zip(results, batch, strict=True):
+                if not future.done():
+                    future.set_result((int(count), session_user))
+
+
+    def _count_here(self, batch: list[tuple[int, str | None, asyncio.Future[tuple[int, str | None]]]],
+                    window: int) -> None:
+        for key in [k for k in self._local if k[1] != window]:
+            del self._local[key]  # past windows
+        for user_id, _, future in batch:
+            self._local[(user_id, window)] = count = self._local.get((user_id, window), 0) + 1
+            if not future.done():
+                future.set_result((count, None))  # (no cached session: MariaDB is asked)

@@ -1,0 +1,199 @@
+"""The message writer: one per process, it commits whatever is pending in one transaction (group commit);
+the room row lock makes seqs gap-free across processes. Only members write, and that rule is checked inside
+the same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pymysql
+
+from market.chat.model import SELECT_MESSAGES, Draft, Message, NotMember, Sent, message_from_row
+from market.db import Database, DatabaseUnavailable
+from market.errors import MarketError
+
+log = logging.getLogger("billi.chat")
+
+_MAX_BATCH = 500
+
+
+class MessageWriter:
+    """Group commit: one task per process writes every pending message in one transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._queue: asyncio.Queue[Draft] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="billi-message-writer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        while not self._queue.empty():
+            d = self._queue.get_nowait()
+            if not d.future.done():
+                d.future.set_exception(RuntimeError("the message writer stopped"))
+
+    async def write(self, draft: Draft) -> Sent:
+        """Store a message (once per client_msg_id)."""
+        self.start()
+        draft.future = asyncio.get_running_loop().create_future()
+        await self._queue.put(draft)
+        return await draft.future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < _MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                results = await self._commit_with_retry(batch)
+            except Exception as e:  # noqa: BLE001 — every waiting sender must hear about it
+                log.exception("writing %d chat messages failed", len(batch))
+                for d in batch:
+                    if not d.future.done():
+                        d.future.set_exception(e)
+                continue
+            for d, result in zip(batch, results, strict=True):
+                if d.future.done():
+                    continue
+                if isinstance(result, MarketError):
+                    d.future.set_exception(result)
+                else:
+                    d.future.set_result(result)
+
+    async def _commit_with_retry(self, batch: list[Draft]) -> list[Sent | MarketError]:
+        # Optimistic first: a retried send is rare, so look for earlier copies only when the unique
+        # (room, sender, client_msg_id) key says there is one — then the whole batch is redone carefully.
+        look_for_repeats = lost = False
+        for attempt in range(6):
+            try:
+                return await self._commit(batch, look_for_repeats)
+            except pymysql.err.IntegrityError as e:
+                if e.args[0] != 1062 or look_for_repeats:
+                    raise
+                look_for_repeats = True
+            except DatabaseUnavailable as e:
+                # The connection broke (a restarted server) before COMMIT: the server rolled the batch back, so it
+                # goes once more on a fresh connection. Broken in COMMIT, it may have landed: each sender hears of
+                # the failure and sends again with its client_msg_id, which finds the stored copy.
+                if not e.lost or e.in_commit or lost:
+                    raise
+                lost = True
+            except pymysql.err.OperationalError as e:
+                if e.args[0] not in (1213, 1205) or attempt == 5:  # deadlock, lock wait timeout
+                    raise
+                await asyncio.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    async def _commit(self, batch: list[Draft], look_for_repeats: bool) -> list[Sent | MarketError]:
+        results: list[Sent | MarketError | None] = [None] * len(batch)
+        now = datetime.now(UTC).replace(tzinfo=None)
+        async with self._db.transaction() as cur:
+            room_ids = sorted({d.room_id for d in batch})
+            # The rooms (locked, in id order, so concurrent writers on other nodes queue instead of
+            # deadlocking) with their members' read positions, in one statement.
+            await cur.execute(
+                "SELECT r.id, r.last_seq, m.user_id, m.last_read_seq, m.hidden_unread FROM rooms r"
+                f" LEFT JOIN room_members m ON m.room_id = r.id WHERE r.id IN ({_marks(room_ids)})"
+                " ORDER BY r.id FOR UPDATE", tuple(room_ids))
+            last_seq: dict[int, int] = {}
+            read_at: dict[int, dict[int, int]] = {}
+            hidden: dict[int, dict[int, int]] = {}  # messages after each member's read position hidden from them
+            for r in await cur.fetchall():
+                last_seq[r["id"]] = r["last_seq"]
+                members = read_at.setdefault(r["id"], {})
+                if r["user_id"] is not None:
+                    members[r["user_id"]] = r["last_read_seq"]
+                    hidden.setdefault(r["id"], {})[r["user_id"]] = r["hidden_unread"]
+            keyed = [(d.room_id, d.sender_id, d.client_msg_id) for d in batch if d.client_msg_id]
+            earlier: dict[tuple[int, int | None, str], Message] = {}
+            # A bot message with an id (an announced event) has no unique key to trip (its sender is NULL), so
+            # its earlier copy is always looked for; such messages are rare.
+            if keyed and (look_for_repeats or any(d.sender_id is None for d in batch if d.client_msg_id)):
+                await cur.execute(
+                    SELECT_MESSAGES + " WHERE " + " OR ".join(
+                        ["(m.room_id = %s AND m.sender_id <=> %s AND m.client_msg_id = %s)"] * len(keyed)),
+                    tuple(x for k in keyed for x in k))
+                for row in await cur.fetchall():
+                    msg = message_from_row(row)
+                    earlier[(msg.room_id, msg.sender_id, msg.client_msg_id or "")] = msg
+            rows: list[Any] = []
+            read_marks: dict[tuple[int, int], int] = {}
+            hidden_marks: set[tuple[int, int]] = set()
+            for i, d in enumerate(batch):
+                if d.room_id not in last_seq:
+                    results[i] = NotMember("chat.unknown_room")
+                    continue
+                if (d.sender_kind == "user" and d.sender_id not in read_at[d.room_id]) or (
+                        d.audience is not None and d.audience not in read_at[d.room_id]):
+                    results[i] = NotMember("chat.unknown_room")
+                    continue
+                key = (d.room_id, d.sender_id, d.client_msg_id or "")
+                if d.client_msg_id and key in earlier:
+                    results[i] = Sent(earlier[key], True, {})
+                    continue
+                last_seq[d.room_id] += 1
+                msg = Message(d.room_id, last_seq[d.room_id], d.sender_id, d.sender_kind, d.sender_name, d.text,
+                              d.body, now, d.client_msg_id, d.audience)
+                if d.client_msg_id:
+                    earlier[key] = msg  # a retry inside the same batch
+                room_hidden = hidden[d.room_id] if d.room_id in hidden else {}
+                if d.sender_kind == "user" and d.sender_id is not None:
+                    read_at[d.room_id][d.sender_id] = msg.seq  # a sender has read up to their own message
+                    if room_hidden.get(d.sender_id):
+                        room_hidden[d.sender_id] = 0
+                        hidden_marks.add((d.room_id, d.sender_id))
+                if d.audience is not None:
+                    for u in room_hidden:
+                        if u != d.audience:
+                            room_hidden[u] += 1
+                            hidden_marks.add((d.room_id, u))
+                results[i] = Sent(msg, False, {u: max(0, msg.seq - seen - room_hidden.get(u, 0))
+                                               for u, seen in read_at[d.room_id].items()})
+                rows += [msg.room_id, msg.seq, msg.sender_id, msg.sender_kind, msg.audience, msg.client_msg_id,
+                         msg.text, json.dumps(msg.body, ensure_ascii=False) if msg.body else None, now]
+                if d.sender_kind == "user" and d.sender_id is not None:
+                    read_marks[(d.room_id, d.sender_id)] = msg.seq
+            if rows:
+                count = len(rows) // 9
+                await cur.execute(
+                    "INSERT INTO messages (room_id, seq, sender_id, sender_kind, audience_id, client_msg_id, text,"
+                    " body, created_at) VALUES " + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * count),
+                    tuple(rows))
+                # One statement moves each room's last_seq, each sender's read position (a sender has read up to
+                # their own message) and the count of hidden messages after it where that changed; a room with
+                # only bot messages joins no member row.
+                changed = sorted({m.message.room_id for m in results if isinstance(m, Sent) and not m.duplicate})
+                marks: list[tuple[int, int, int | None, int, int | None]] = [
+                    (r, last_seq[r], u, read_marks.get((r, u), 0), hidden[r][u] if (r, u) in hidden_marks else None)
+                    for r, u in sorted(set(read_marks) | hidden_marks)]
+                marked = {m[0] for m in marks}
+                marks += [(r, last_seq[r], None, 0, None) for r in changed if r not in marked]
+                await cur.execute(
+                    "UPDATE rooms r JOIN (" + " UNION ALL ".join(
+                        ["SELECT %s AS room, %s AS last, %s AS user, %s AS seen, %s AS hidden"] * len(marks))
+                    + ") x ON x.room = r.id LEFT JOIN room_members m ON m.room_id = x.room AND m.user_id = x.user"
+                    " SET r.last_seq = x.last, r.last_message_at = %s,"
+                    " m.last_read_seq = GREATEST(m.last_read_seq, x.seen),"
+                    " m.hidden_unread = COALESCE(x.hidden, m.hidden_unread)",
+                    (*(v for mark in marks for v in mark), now))
+        return results  # type: ignore[return-value]
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join(["%s"] * len(values))
