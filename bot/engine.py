@@ -36,6 +36,7 @@ from bot.flows.rental import ACTION as RENTAL
 from bot.flows.rental import PROMPT, RentalFlow
 from bot.texts import distance, say, won
 from market.chat import Message, Sent
+from market.db import DatabaseUnavailable
 from market.errors import MarketError
 from market.messages import render
 from market.service import Market
@@ -316,6 +317,8 @@ class BotEngine:
             await self._refuse(room_id, user_id, e.code, e.text)
         except MarketError as e:
             await self._refuse(room_id, user_id, e.code, render(e.code, locale, field=e.field, **e.params))
+        except DatabaseUnavailable as e:  # nothing refused: the person hears to try again shortly
+            await self._refuse(room_id, user_id, e.code, render(e.code, locale))
 
     async def _command(self, room_id: int, user_id: int, locale: str, c: commands.Command) -> None:
         if c.name == "help":

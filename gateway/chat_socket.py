@@ -276,8 +276,8 @@ class ChatSocket:
 
     # -- sessions that end ---------------------------------------------------------------------------
     async def hang_up(self, token_hashes: list[str]) -> None:
-        """Every live socket of these sessions, on every node, is told why (``session_ended``) and hung up — at
-        log-out, log out everywhere, a password change."""
+        """Every live socket of these sessions, on every node, is told why (``session_ended``) and hung up (at
+        log-out and wherever a session is ended)."""
         for digest in token_hashes:
             room = f"session:{digest[:32]}"
             await self.sio.emit("session_ended", {"code": "chat.session_ended",
@@ -297,8 +297,10 @@ class ChatSocket:
         ended = [(token, sids) for token, sids in sessions.items() if token not in live]
         for token, sids in ended:
             for sid in sids:
-                await self.sio.emit("session_ended", {"code": "chat.session_ended",
-                                                      "message": render("chat.session_ended", "ko")}, to=sid)
+                with contextlib.suppress(KeyError):
+                    locale = (await self.sio.get_session(sid)).get("locale", "ko")
+                    await self.sio.emit("session_ended", {"code": "chat.session_expired",
+                                                          "message": render("chat.session_expired", locale)}, to=sid)
                 await self.sio.disconnect(sid)
         return sum(len(sids) for _, sids in ended)
 
@@ -340,8 +342,8 @@ class ChatSocket:
                 try:
                     await self.bot.on_message(sent.message.room_id, {**wire, "dates": picked} if picked else wire,
                                               session["user_id"])
-                except Exception:  # noqa: BLE001 — the message is stored and delivered; only the assistant missed it
-                    log.exception("the assistant could not take a message", extra={"room": sent.message.room_id})
+                except Exception as e:  # noqa: BLE001 — the message is stored and delivered; the assistant missed it
+                    log.warning("the assistant could not take a message: %r", e, extra={"room": sent.message.room_id})
         # The sender has the text already: the receipt says where it was stored (saves encoding it again).
         receipt = {"room": wire["room"], "seq": wire["seq"], "id": wire["id"], "ts": wire["ts"]}
         if "client_msg_id" in wire:

@@ -19,9 +19,9 @@ from typing import Any
 
 import pymysql
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from redis.exceptions import RedisError
 
 from market import validation as v
 from market.config import Config
@@ -201,23 +201,22 @@ class Accounts:
         try:
             raw = await self._redis.get(session_key(token))
         except RedisError:  # Redis away: the system of record answers every check until it is back
-            raw = None
+            return await self.session_from_db(token, refill=False)
         if raw is not None:
             return None if raw == _REFUSED else int(raw)
         return await self.session_from_db(token)
 
-    async def session_from_db(self, token: str) -> int | None:
-        """The system of record's answer for a token (and the cache filled with it)."""
+    async def session_from_db(self, token: str, *, refill: bool = True) -> int | None:
+        """The system of record's answer for a token (and the cache filled with it, unless Redis just failed)."""
         if not _TOKEN.match(token):
             return None
         now = _now()
         row = await self._db.fetchone("SELECT user_id, expires_at FROM sessions WHERE token_hash = %s"
                                       " AND revoked_at IS NULL AND expires_at > %s", (token_hash(token), now))
-        if row is None:
-            await self.refill(token, None, 0)
-            return None
-        await self.refill(token, int(row["user_id"]), int((row["expires_at"] - now).total_seconds()))
-        return int(row["user_id"])
+        user_id = None if row is None else int(row["user_id"])
+        if refill:
+            await self.refill(token, user_id, 0 if row is None else int((row["expires_at"] - now).total_seconds()))
+        return user_id
 
     async def refill(self, token: str, user_id: int | None, left_s: int) -> None:
         """Put MariaDB's answer back in the cache. It never overwrites: a logout that wrote its "no" after the
@@ -234,7 +233,8 @@ class Accounts:
         await self._db.execute(
             "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (%s, %s, %s, %s)",
             (token_hash(token), user_id, now, now + timedelta(seconds=self._config.session_ttl_s)))
-        await self._redis.set(session_key(token), str(user_id), ex=min(self._config.session_ttl_s, _CACHE_S))
+        with contextlib.suppress(RedisError):  # (Redis away: the session is MariaDB's; the cache fills later)
+            await self._redis.set(session_key(token), str(user_id), ex=min(self._config.session_ttl_s, _CACHE_S))
         return token
 
     # -- profile -----------------------------------------------------------------------------------

@@ -24,21 +24,28 @@ from urllib.parse import unquote, urlsplit
 import aiomysql
 import pymysql
 
-from market.errors import Unavailable
-
-# The connection is gone (server restarted or unreachable, network cut): nothing more can be said on it.
-_LOST = frozenset({2003, 2006, 2013, 2055})
-_INTERRUPTED = 1969  # the server's max_statement_time ran out
+# The connection is gone (server restarted or unreachable, network cut; 1927/1053: the server killed it or is
+# shutting down): nothing more can be said on it, and what it had not committed is rolled back.
+_LOST = frozenset({2003, 2006, 2013, 2055, 1927, 1053})
+_INTERRUPTED = frozenset({1969, 1317})  # the server's max_statement_time ran out; a query killed
 _GRACE_S = 2.0  # the client's deadline past the server's, so the server's own (clean) abort usually comes first
 
 
-class DatabaseUnavailable(Unavailable):
+class DatabaseUnavailable(Exception):
     """MariaDB did not answer in time or the connection was lost. ``lost``: the connection broke (a retry on a
-    fresh one may succeed); ``in_commit``: it broke during COMMIT, so whether the transaction landed is unknown."""
+    fresh one may succeed); ``in_commit``: it broke during COMMIT, so whether the transaction landed is unknown
+    (an autocommit write that broke may have landed too).
+
+    Deliberately not a MarketError: code that catches those takes them for a refusal (a payment "failed", a
+    prompt dropped); this one must pass through such code untouched, to the edges, which answer 503 ``code`` with
+    ``params`` (``unavailable()``)."""
+
+    code = "db.unavailable"
 
     def __init__(self, *, lost: bool = False, in_commit: bool = False) -> None:
-        super().__init__("db.unavailable", retry_after=2)  # (a chat client's queue waits that long, then resends)
+        super().__init__(self.code)
         self.lost, self.in_commit = lost, in_commit
+        self.params = {"retry_after": 2}  # (a chat client's queue waits that long, then sends again)
 
 
 def _is_lost(e: BaseException) -> bool:
@@ -51,7 +58,7 @@ def unavailable(e: BaseException) -> DatabaseUnavailable | None:
     the code's own retries, a lost connection, a statement past its limit), or None for anything else."""
     if isinstance(e, DatabaseUnavailable):
         return e
-    if isinstance(e, pymysql.err.OperationalError) and e.args and e.args[0] in (*_LOST, _INTERRUPTED, 1205, 1213):
+    if isinstance(e, pymysql.err.OperationalError) and e.args and e.args[0] in (*_LOST, *_INTERRUPTED, 1205, 1213):
         return DatabaseUnavailable(lost=e.args[0] in _LOST)
     return None
 
@@ -74,7 +81,7 @@ async def _bounded(conn: aiomysql.Connection, deadline_s: float | None, work: An
         if _is_lost(e):
             conn.close()
             raise DatabaseUnavailable(lost=True, in_commit=in_commit) from e
-        if e.args and e.args[0] == _INTERRUPTED:
+        if e.args and e.args[0] in _INTERRUPTED:
             raise DatabaseUnavailable() from e
         raise
 
@@ -147,7 +154,10 @@ class Database:
 
     async def close(self) -> None:
         self._pool.close()
-        await self._pool.wait_closed()
+        try:
+            await asyncio.wait_for(self._pool.wait_closed(), 10)
+        except TimeoutError:  # a connection still stuck on a silent server: drop it rather than wait forever
+            self._pool.terminate()
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[aiomysql.Connection]:
@@ -167,6 +177,15 @@ class Database:
             yield conn
         finally:
             self._pool.release(conn)
+            if conn.closed:  # (the pool wakes no waiter when a closed connection comes back: room was made)
+                asyncio.ensure_future(self._pool._wakeup())
+
+    @asynccontextmanager
+    async def held(self) -> AsyncIterator[aiomysql.DictCursor]:
+        """A cursor on one connection for as long as the block runs, in autocommit — for what belongs to a
+        connection, such as a named lock (GET_LOCK … RELEASE_LOCK must be said on the same one)."""
+        async with self._connection() as conn, conn.cursor() as cur:
+            yield cur
 
     async def _once_more(self, work: Any, *args: Any) -> Any:
         """``work(*args)``; if the connection was lost, once more on a fresh one (only for work that may be
@@ -236,7 +255,10 @@ class Database:
                     if unlimited:
                         cur.deadline_s = None
                     yield cur
-                await _bounded(conn, self._deadline_s, conn.commit(), in_commit=True)
+                # COMMIT is not cut short at the statement deadline: cutting it off does not stop the server's
+                # COMMIT, it only makes its outcome unknown; it gets three times as long (no limit: unlimited)
+                await _bounded(conn, None if unlimited or self._deadline_s is None else 3 * self._deadline_s,
+                               conn.commit(), in_commit=True)
             except BaseException:
                 if not conn.closed:
                     try:

@@ -174,6 +174,8 @@ T: dict[str, tuple[str, str]] = {
     "received_self": ("수령 완료를 알렸어요. 주인의 전달 확인을 기다리고 있어요.",
                       "Receipt noted. Waiting for the owner to confirm the hand-over."),
     "in_use": ("대여가 시작됐어요. 반납일은 {end}이에요.", "The rental has started. Return by {end}."),
+    "starts_soon": ("{start}에 대여가 시작돼요. 만날 시간과 장소를 정해 주세요.",
+                    "The rental starts {start}: agree on a time and place to meet."),
     "starts_tomorrow": ("내일 대여가 시작돼요 ({start}). 만날 시간과 장소를 정해 주세요.",
                         "The rental starts tomorrow ({start}). Agree where and when to meet."),
     "starts_tomorrow_agreed": ("내일 대여가 시작돼요 ({start}). 약속: {when}, {place}", "The rental starts tomorrow "
@@ -885,6 +887,8 @@ class RentalFlow:
             text = t(key, loc, **params)
             if kind == "returned" and data.get("automatic"):
                 text = t("returned_auto", loc, **params) + "\n" + text
+            if kind == "paid" and data.get("starts_soon") and c.appointment_at is None:
+                text += "\n" + t("starts_soon", loc, **params)
             if kind == "extended" and data.get("late_fee_removed"):
                 text += t("late_fee_removed", loc, fee=data["late_fee_removed"])
             if kind == "claimed" and data.get("rent_paid"):

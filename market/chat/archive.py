@@ -36,24 +36,28 @@ class ChatArchive:
 
     async def archive_older_than(self, age: timedelta, *, max_segments: int = 1000) -> dict[str, int]:
         """Move messages older than ``age`` into segments; safe to run on several nodes at once."""
-        lock = await self._db.fetchval("SELECT GET_LOCK('billi_chat_archive', 0)")
-        if lock != 1:
-            return {"segments": 0, "messages": 0}
-        try:
-            cutoff = datetime.now(UTC).replace(tzinfo=None) - age
-            rooms = await self._db.fetchall(
-                "SELECT DISTINCT room_id FROM messages WHERE created_at < %s LIMIT 10000", (cutoff,))
-            segments = moved = 0
-            for r in rooms:
-                while segments < max_segments:
-                    count = await self._archive_one(r["room_id"], cutoff)
-                    if not count:
-                        break
-                    segments += 1
-                    moved += count
-            return {"segments": segments, "messages": moved}
-        finally:
-            await self._db.fetchval("SELECT RELEASE_LOCK('billi_chat_archive')")
+        async with self._db.held() as lock:  # (the lock belongs to one connection: taken and let go on it)
+            await lock.execute("SELECT GET_LOCK('billi_chat_archive', 0) AS got")
+            if (await lock.fetchone())["got"] != 1:
+                return {"segments": 0, "messages": 0}
+            try:
+                return await self._archive_all(age, max_segments)
+            finally:
+                await lock.execute("DO RELEASE_LOCK('billi_chat_archive')")
+
+    async def _archive_all(self, age: timedelta, max_segments: int) -> dict[str, int]:
+        cutoff = datetime.now(UTC).replace(tzinfo=None) - age
+        rooms = await self._db.fetchall(
+            "SELECT DISTINCT room_id FROM messages WHERE created_at < %s LIMIT 10000", (cutoff,))
+        segments = moved = 0
+        for r in rooms:
+            while segments < max_segments:
+                count = await self._archive_one(r["room_id"], cutoff)
+                if not count:
+                    break
+                segments += 1
+                moved += count
+        return {"segments": segments, "messages": moved}
 
     async def _archive_one(self, room_id: int, cutoff: datetime) -> int:
         # The oldest live messages of the room, contiguous from its lowest live seq, all older than cutoff.

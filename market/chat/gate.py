@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
@@ -12,6 +13,7 @@ from redis.exceptions import RedisError
 from market.accounts import session_key
 
 log = logging.getLogger("billi.chat")
+_AWAY_S = 5.0
 
 
 class SendGate:
@@ -25,7 +27,8 @@ class SendGate:
         self._redis = redis
         self._window_s = window_s
         self._local: dict[tuple[int, int], int] = {}  # (user, window) → sends, while Redis is away
-        self._away = False
+        # After a failure Redis is not asked again for a few seconds: each try costs a frozen Redis's full timeout.
+        self._away_until = 0.0
         self._pending: list[tuple[int, str | None, asyncio.Future[tuple[int, str | None]]]] = []
         self._flusher: asyncio.Task[None] | None = None
         # One command per send: count it (the counter expires with its window) and read the session.
@@ -46,6 +49,9 @@ class SendGate:
         while self._pending:
             batch, self._pending = self._pending, []
             window = int(datetime.now(UTC).timestamp()) // self._window_s
+            if time.monotonic() < self._away_until:
+                self._count_here(batch, window)
+                continue
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for user_id, token, _ in batch:
@@ -54,9 +60,9 @@ class SendGate:
                                            args=[self._window_s + 1], client=pipe)
                     results = await pipe.execute()
             except RedisError as e:
-                if not self._away:
+                if not self._away_until:
                     log.warning("chat send-rate counters unreachable (%s): counting on this node", e)
-                    self._away = True
+                self._away_until = time.monotonic() + _AWAY_S
                 self._count_here(batch, window)
                 continue
             except Exception as e:  # noqa: BLE001 — every waiting sender hears about it
@@ -64,7 +70,9 @@ class SendGate:
                     if not future.done():
                         future.set_exception(e)
                 continue
-            self._away = False
+            if self._away_until:
+                log.warning("chat send-rate counters reachable again")
+                self._away_until = 0.0
             for (count, session_user), (*_, future) in zip(results, batch, strict=True):
                 if not future.done():
                     future.set_result((int(count), session_user))

@@ -95,7 +95,9 @@ class MessageWriter:
                     raise
                 lost = True
             except pymysql.err.OperationalError as e:
-                if e.args[0] not in (1213, 1205) or attempt == 5:  # deadlock, lock wait timeout
+                # a deadlock: again, a bit later (a lock wait that ran out already spent a statement's whole
+                # deadline — it goes to the senders as "try again shortly")
+                if e.args[0] != 1213 or attempt == 5:
                     raise
                 await asyncio.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")

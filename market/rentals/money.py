@@ -259,14 +259,15 @@ class Money(Machine):
                        "rental.dates_taken" if await self.taken(cur, c.item_id, c.start_date, c.end_date, exclude=cid)
                        else None)
             if refused is None:
-                # Paid on the day before the start (or on it): the payment's message is the news; a "starts
-                # tomorrow" reminder right after would only repeat it, so it counts as given.
+                # Paid on the day before the start (or on it): the payment's message is the news and asks them to
+                # agree where to meet (starts_soon); a "starts tomorrow" reminder right after would only repeat it.
+                soon = c.start_date <= today + timedelta(days=1)
                 await cur.execute(
                     "UPDATE contracts SET state = 'PAID', expires_at = NULL, reminders = IF(start_date <= %s,"
                     " CONCAT_WS(',', NULLIF(reminders, ''), 'starts_tomorrow'), reminders) WHERE id = %s",
                     (today + timedelta(days=1), cid))
                 await self.event(cur, cid, "paid", "borrower", c.borrower_id, "ACCEPTED", "PAID",
-                                 {"amount": int(t["amount"])})
+                                 {"amount": int(t["amount"]), **({"starts_soon": True} if soon else {})})
                 return
             await cur.execute("UPDATE contracts SET state = 'EXPIRED' WHERE id = %s", (cid,))
             await self.refund_landed(cur, c, t, "EXPIRED", refused)

@@ -125,6 +125,7 @@ class Deal:
         await self.press(self.borrower, check, "결제")
         paid = await self.bot(self.owner, "빌림님이 결제했어요")
         assert [b["label"] for b in paid["buttons"]] == ["약속 잡기", "전달 완료"]
+        assert "만날 시간과 장소를 정해 주세요" in paid["text"]  # it starts tomorrow: no separate reminder follows
         assert f"{RENT + FEE + DEPOSIT:,}" not in paid["text"]  # what the borrower was charged is theirs
         assert await self.bank.balance_of(self.accounts["borrower"]) == START - (RENT + FEE + DEPOSIT)
         await self.press(self.owner, paid, "전달 완료")

@@ -146,6 +146,26 @@ async def test_a_server_that_stops_answering_gets_a_clear_answer_and_its_connect
         assert (await cur.fetchone())["five"] == 5
 
 
+async def test_a_statement_running_when_the_server_shuts_down_is_heard_as_unavailable(
+        own_mariadb: OwnMariaDB) -> None:
+    """The server kills what is running as it stops (the connection lost, or 1927): "try again shortly", not an error,
+    and the next work after it is back goes through."""
+    db = await Database.connect(own_mariadb.url, pool_size=2, statement_timeout_s=30, connect_timeout_s=1)
+    try:
+        running = asyncio.create_task(db.fetchval("SELECT SLEEP(20)"))
+        await asyncio.sleep(0.5)
+        own_mariadb.stop()
+        with pytest.raises(DatabaseUnavailable) as heard:
+            await asyncio.wait_for(running, 30)
+        assert heard.value.lost
+        own_mariadb.start()
+        assert await db.fetchval("SELECT 7") == 7
+    finally:
+        if own_mariadb.proc is None or own_mariadb.proc.poll() is not None:
+            own_mariadb.start()
+        await db.close()
+
+
 async def test_after_a_restart_the_first_requests_succeed(config: Config, own_mariadb: OwnMariaDB) -> None:
     own_mariadb.signal(signal.SIGCONT)
     mine = config.replace(database_url=own_mariadb.url)

@@ -414,8 +414,13 @@
         const data = { room: q.room, text: q.text, client_msg_id: q.client_msg_id };
         if (q.dates) data.dates = q.dates;
         ack = await socket.timeout(10000).emitWithAck("message", data);
-      } catch { ack = null; }  // no answer: stays queued, sent again with the same id (stored once)
+      } catch { ack = null; }
       q.sending = false;
+      if (!ack) {  // no answer in time: it stays queued and goes again shortly with the same id (stored once)
+        clearTimeout(flushTimer);
+        flushTimer = setTimeout(flushQueue, 3000);
+        return;
+      }
       if (ack && ack.ok) {
         state.queue = state.queue.filter((x) => x !== q);
         saveQueue();
