@@ -33,7 +33,7 @@ from market.chat.model import (
     message_from_row,
 )
 from market.chat.writer import MessageWriter
-from market.db import Database
+from market.db import Database, DatabaseUnavailable
 from market.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated
 from market.images import process_image
 from market.storage import BlobStore, media_url
@@ -219,6 +219,10 @@ class Chat(ChatHistory):
             sent = await self.send(user_id, nickname, room.id, caption or "", client_msg_id, body={"image": {
                 "url": media_url(keys[0]), "thumbnail": media_url(keys[1]), "width": image.width,
                 "height": image.height}})
+        except DatabaseUnavailable as e:
+            if not e.in_commit:  # broken in COMMIT it may be stored: its photos stay (an orphan at worst)
+                await asyncio.shield(self._store.discard(*keys))
+            raise
         except BaseException:
             await asyncio.shield(self._store.discard(*keys))
             raise
