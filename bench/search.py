@@ -41,6 +41,7 @@ from market import korean  # noqa: E402
 from market.categories import Categories  # noqa: E402
 from market.db import Database  # noqa: E402
 from market.migrate import migrate  # noqa: E402
+from market.public_place import snap  # noqa: E402
 from market.search import EmbeddedSearch, SearchQuery, cell_of, postings_of, token  # noqa: E402
 from market.search_index import SearchIndexer  # noqa: E402
 
@@ -204,16 +205,18 @@ async def reindex_rate(db: Database, categories: Categories, texts: list[dict[st
     if not await db.fetchone("SELECT id FROM users WHERE id = 1"):
         await db.execute("INSERT INTO users (id, email, nickname) VALUES (1, 'bench@example.com', '벤치')")
     rng = random.Random(5)
-    one = "(1, %s, %s, 7, 1, 6, 7, 5000, 0, '상', ST_GeomFromText(%s, 4326), %s)"
+    one = "(1, %s, %s, 7, 1, 6, 7, 5000, 0, '상', ST_GeomFromText(%s, 4326), ST_GeomFromText(%s, 4326), %s)"
     for start in range(0, n, 1000):
         rows: list[object] = []
         for _ in range(start, min(n, start + 1000)):
             t = texts[rng.randrange(len(texts))]
             lat, lng = rng.uniform(SEOUL[0], SEOUL[1]), rng.uniform(SEOUL[2], SEOUL[3])
-            rows += [t["title"], t["description"], f"POINT({lng:.7f} {lat:.7f})", date.today()]
+            public_lat, public_lng = snap(lat, lng)
+            rows += [t["title"], t["description"], f"POINT({lng:.7f} {lat:.7f})",
+                     f"POINT({public_lng:.7f} {public_lat:.7f})", date.today()]
         await db.execute("INSERT INTO items (owner_id, title, description, category_id, cat1_id, cat2_id, cat3_id,"
-                         " price_per_day, deposit, item_condition, location, available_from) VALUES "
-                         + ", ".join([one] * (len(rows) // 4)), tuple(rows))
+                         " price_per_day, deposit, item_condition, location, public_location, available_from) VALUES "
+                         + ", ".join([one] * (len(rows) // 5)), tuple(rows))
     # Scratch copies of the search tables, so the million documents above stay for the next run.
     for table in SEARCH_TABLES:
         await db.execute(f"DROP TABLE IF EXISTS {table}_full")

@@ -551,7 +551,7 @@ class BotEngine:
                  "token": await self.buttons.issue(user_id, room_id, "ask", {"item": item["id"]})},
             ]
         photo = item.get("thumbnail") or (item.get("photos") or [{}])[0].get("thumbnail")
-        return {"item_id": item["id"], "title": f"#{item['id']} {item['title']}", "subtitle": item.get("place_name", ""),
+        return {"item_id": item["id"], "title": f"#{item['id']} {item['title']}", "subtitle": _place_line(item),
                 "image": photo, "fields": fields, "buttons": buttons}
 
     # -- buttons -----------------------------------------------------------------------------------
@@ -660,6 +660,12 @@ class BotEngine:
 
 def _refused(code: str, text: str) -> dict[str, Any]:
     return {"ok": False, "error": {"code": code, "message": text}}
+
+
+def _place_line(item: dict[str, Any]) -> str:
+    """A card's place: the item's 동, then the place its owner named when that says more ("역삼동 · 강남역 앞")."""
+    dong, named = item.get("dong") or "", item.get("place_name") or ""
+    return " · ".join(p for p in dict.fromkeys((dong, named)) if p)
 
 
 class _Turn:

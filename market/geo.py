@@ -3,6 +3,8 @@
 The spatial index does the work: a bounding-box prefilter (MBRContains on the SPATIAL index) around a ring
 that grows until it holds a full page, then exact ``ST_Distance_Sphere`` within the ring. A dense centre
 reads a few hundred rows instead of the tens of thousands a 6 km box (or a full scan) would.
+Everything here runs on items' public points (``market/public_place.py``), never their exact ones: whether an
+item is within a radius, and how far it is, depends only on its cell.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def read_filters(data: Mapping[str, Any]) -> dict[str, Any]:
 @dataclass(frozen=True, slots=True)
 class Hit:
     item_id: int
-    distance_mm: int  # whole millimetres: exact to compare, so paging never repeats or skips an item
+    distance_mm: int  # to the public point, in whole millimetres: exact to compare, so paging never repeats or skips
 
     @property
     def distance_m(self) -> float:
@@ -174,7 +176,7 @@ async def nearby(db: Database, q: NearbyQuery, categories: Categories | None = N
 async def _ring(db: Database, q: NearbyQuery, extra: f.Cond, ring_m: float, want: int) -> list[Hit]:
     min_lng, min_lat, max_lng, max_lat = bounding_box(q.lat, q.lng, ring_m)
     cond = f.Cond(
-        "MBRContains(ST_Envelope(LINESTRING(POINT(%s, %s), POINT(%s, %s))), i.location)",
+        "MBRContains(ST_Envelope(LINESTRING(POINT(%s, %s), POINT(%s, %s))), i.public_location)",
         (min_lng, min_lat, max_lng, max_lat),
     ) & extra
     having = "distance_mm <= %s"
@@ -184,10 +186,11 @@ async def _ring(db: Database, q: NearbyQuery, extra: f.Cond, ring_m: float, want
         args += (q.after[0], q.after[0], q.after[1])
     where_sql, where_args = f.where(cond)
     rows = await db.fetchall(
-        "SELECT i.id, CAST(ROUND(ST_Distance_Sphere(i.location, POINT(%s, %s)) * 1000) AS INTEGER) AS distance_mm"
+        "SELECT i.id, CAST(ROUND(ST_Distance_Sphere(i.public_location, POINT(%s, %s)) * 1000) AS INTEGER)"
+        " AS distance_mm"
         # FORCE INDEX: the ring is small by design, so the R-tree is always the right path; it also keeps
         # the optimizer from probing another index first, which trips MariaDB's MDEV-26123 (error 1207).
-        f" FROM items i FORCE INDEX (sx_items_location) {where_sql} HAVING {having}"
+        f" FROM items i FORCE INDEX (sx_items_public_location) {where_sql} HAVING {having}"
         " ORDER BY distance_mm, i.id LIMIT %s",
         (q.lng, q.lat, *where_args, *args, want),
     )

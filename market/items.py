@@ -22,6 +22,7 @@ from market.db import Database, Row
 from market.errors import Conflict, Forbidden, InvalidInput, NotFound
 from market.geo import CONDITIONS, Hit
 from market.images import ProcessedImage, process_image
+from market.public_place import dong_at, public_place, shown_distance
 from market.search_index import enqueue
 from market.storage import BlobStore, media_url
 
@@ -35,7 +36,8 @@ _FIELDS = {"title", "description", "category_id", "price_per_day", "deposit", "c
 _VIEW_DEDUPE_S = 3600
 
 _CARD_COLUMNS = """i.id, i.owner_id, i.title, i.category_id, i.price_per_day, i.deposit, i.item_condition,
-    ST_Y(i.location) AS lat, ST_X(i.location) AS lng, i.place_name, i.available_from, i.available_until, i.status,
+    ST_Y(i.location) AS lat, ST_X(i.location) AS lng, ST_Y(i.public_location) AS public_lat,
+    ST_X(i.public_location) AS public_lng, i.place_name, i.dong, i.available_from, i.available_until, i.status,
     i.view_count, i.wish_count, i.created_at, i.updated_at,
     (SELECT p.thumb_key FROM item_photos p WHERE p.item_id = i.id ORDER BY p.position LIMIT 1) AS thumb_key"""
 
@@ -134,14 +136,16 @@ class Items:
     async def create(self, owner_id: int, data: dict[str, Any]) -> dict[str, Any]:
         draft = ItemDraft.parse(data, self._categories)
         c1, c2, c3 = (c.id for c in self._categories.leaf(draft.category_id))
+        place = await public_place(draft.lat, draft.lng)
         async with self._db.transaction() as cur:
             await cur.execute(
                 "INSERT INTO items (owner_id, title, description, category_id, cat1_id, cat2_id, cat3_id,"
-                " price_per_day, deposit, item_condition, location, place_name, available_from, available_until)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, ST_GeomFromText(%s, 4326), %s, %s, %s)",
+                " price_per_day, deposit, item_condition, location, public_location, place_name, dong,"
+                " available_from, available_until) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                " ST_GeomFromText(%s, 4326), ST_GeomFromText(%s, 4326), %s, %s, %s, %s)",
                 (owner_id, draft.title, draft.description, draft.category_id, c1, c2, c3, draft.price_per_day,
-                 draft.deposit, draft.condition, _wkt(draft.lat, draft.lng), draft.place_name,
-                 draft.available_from, draft.available_until),
+                 draft.deposit, draft.condition, _wkt(draft.lat, draft.lng), _wkt(place.lat, place.lng),
+                 draft.place_name, place.dong, draft.available_from, draft.available_until),
             )
             item_id = int(cur.lastrowid)
             await enqueue(cur, item_id)
@@ -163,14 +167,16 @@ class Items:
                 # Reserved or rented items follow their rental; the owner cannot flip them by hand.
                 raise Conflict("item.bad_status", field="status")
             c1, c2, c3 = (c.id for c in self._categories.leaf(draft.category_id))
+            place = await public_place(draft.lat, draft.lng)  # sub-millisecond once the boundaries are loaded
             await cur.execute(
                 "UPDATE items SET title = %s, description = %s, category_id = %s, cat1_id = %s, cat2_id = %s,"
                 " cat3_id = %s, price_per_day = %s, deposit = %s, item_condition = %s,"
-                " location = ST_GeomFromText(%s, 4326), place_name = %s, available_from = %s,"
-                " available_until = %s, status = %s WHERE id = %s",
+                " location = ST_GeomFromText(%s, 4326), public_location = ST_GeomFromText(%s, 4326),"
+                " place_name = %s, dong = %s, available_from = %s, available_until = %s, status = %s WHERE id = %s",
                 (draft.title, draft.description, draft.category_id, c1, c2, c3, draft.price_per_day,
-                 draft.deposit, draft.condition, _wkt(draft.lat, draft.lng), draft.place_name,
-                 draft.available_from, draft.available_until, status or row["status"], item_id),
+                 draft.deposit, draft.condition, _wkt(draft.lat, draft.lng), _wkt(place.lat, place.lng),
+                 draft.place_name, place.dong, draft.available_from, draft.available_until,
+                 status or row["status"], item_id),
             )
             await enqueue(cur, item_id)
         self._changed()
@@ -307,6 +313,7 @@ class Items:
         if viewer_id is not None:
             wished = await self._db.fetchone("SELECT 1 FROM wishes WHERE user_id = %s AND item_id = %s",
                                              (viewer_id, item_id)) is not None
+        await self._fill_dongs([row])
         out = self._card(row, exact=is_owner)
         out.update({
             "description": row["description"],
@@ -325,7 +332,7 @@ class Items:
         cards = await self.cards_by_ids([h.item_id for h in hits])
         distance = {h.item_id: h.distance_m for h in hits}
         for card in cards:
-            card["distance_m"] = round(distance[card["id"]], -1)  # to 10 m: no one's door from a few searches
+            card["distance_m"] = shown_distance(distance[card["id"]])
         return cards
 
     async def cards_by_ids(self, item_ids: list[int]) -> list[dict[str, Any]]:
@@ -335,6 +342,7 @@ class Items:
         rows = await self._db.fetchall(
             f"SELECT {_CARD_COLUMNS} FROM items i WHERE i.id IN ({', '.join(['%s'] * len(item_ids))})",
             tuple(item_ids))
+        await self._fill_dongs(rows)
         by_id = {r["id"]: r for r in rows}
         return [self._card(by_id[i]) for i in item_ids if i in by_id]
 
@@ -342,19 +350,29 @@ class Items:
         rows = await self._db.fetchall(
             f"SELECT {_CARD_COLUMNS} FROM items i WHERE i.owner_id = %s AND i.status <> 'deleted'"
             " ORDER BY i.id DESC", (owner_id,))
+        await self._fill_dongs(rows)
         return [self._card(r, exact=True) for r in rows]
 
+    async def _fill_dongs(self, rows: list[Row]) -> None:
+        """Name the 동 of items listed before 동 names were kept (``dong`` NULL), once, when they are first read."""
+        for row in rows:
+            if row["dong"] is None:
+                row["dong"] = await asyncio.to_thread(dong_at, float(row["public_lat"]), float(row["public_lng"]))
+                await self._db.execute("UPDATE items SET dong = %s, updated_at = updated_at"
+                                       " WHERE id = %s AND dong IS NULL", (row["dong"], row["id"]))
+
     def _card(self, row: Row, *, exact: bool = False) -> dict[str, Any]:
-        """An item as shown in lists. Its place is rounded to about 100 m for everyone but its owner (the exact
-        meeting place is for the two people of a paid rental, in their deal room)."""
+        """An item as shown in lists. Everyone but its owner gets its public place — the centre of its ~250 m
+        cell and that cell's 동 (the exact meeting place is for the two people of a paid rental, in their deal
+        room)."""
         path = self._categories.path(row["category_id"])
-        digits = 6 if exact else 3
+        lat, lng = (row["lat"], row["lng"]) if exact else (row["public_lat"], row["public_lng"])
         return {
             "id": row["id"], "owner_id": row["owner_id"], "title": row["title"],
             "category": {"id": row["category_id"], "path": [c.name for c in path]},
             "price_per_day": row["price_per_day"], "deposit": row["deposit"], "condition": row["item_condition"],
-            "lat": round(float(row["lat"]), digits), "lng": round(float(row["lng"]), digits),
-            "place_name": row["place_name"],
+            "lat": round(float(lat), 6), "lng": round(float(lng), 6),
+            "place_name": row["place_name"], "dong": row["dong"],
             "available_from": row["available_from"].isoformat(),
             "available_until": row["available_until"].isoformat() if row["available_until"] else None,
             "status": row["status"], "view_count": row["view_count"], "wish_count": row["wish_count"],

@@ -26,9 +26,9 @@ LOCK_NAME = "billi_search_indexer"
 INDEXED_STATUSES = ("available", "reserved", "rented")
 _DOC_COLUMNS = (
     "i.id, i.title, i.description, i.category_id, i.cat1_id, i.cat2_id, i.cat3_id, i.price_per_day, i.deposit,"
-    " i.item_condition, ST_Y(i.location) AS lat, ST_X(i.location) AS lng, i.available_from, i.available_until,"
-    " i.status, i.created_at"
-)
+    " i.item_condition, ST_Y(i.public_location) AS lat, ST_X(i.public_location) AS lng, i.available_from,"
+    " i.available_until, i.status, i.created_at"
+)  # the public point: the index answers everyone's searches, so it never holds an item's exact place
 
 
 async def enqueue(cur: Any, item_id: int) -> None:

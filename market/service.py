@@ -31,6 +31,7 @@ from market.kftc import KftcClient
 from market.migrate import migrate
 from market.naver import NaverLogin
 from market.notifications import Notifications
+from market.public_place import shown_distance
 from market.rentals import Rentals, Rules
 from market.reviews import Reviews
 from market.clock import Clock
@@ -161,7 +162,7 @@ class Market:
             if card["status"] not in ("available", "reserved", "rented"):
                 continue  # changed a moment ago; the index catches up
             distance = hit[card["id"]].distance_m
-            card["distance_m"] = None if distance is None else round(distance, -1)
+            card["distance_m"] = None if distance is None else shown_distance(distance)
             shown.append(card)
         suggestion = None
         if not page.hits and query.offset == 0:

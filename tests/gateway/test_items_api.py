@@ -259,7 +259,7 @@ async def test_my_items_lists_only_mine_newest_first(client: TestClient) -> None
     assert [i["id"] for i in mine["items"]] == [second["id"], first["id"]]
 
 
-async def test_an_items_place_is_rounded_for_everyone_but_its_owner(client: TestClient) -> None:
+async def test_an_items_place_is_its_cell_for_everyone_but_its_owner(client: TestClient) -> None:
     owner, stranger = await sign_up(client), await sign_up(client)
     item = await owner.new_item(lat=37.5012345, lng=127.0398765)
     status, mine = await owner.call("GET", f"/api/items/{item['id']}")
@@ -267,6 +267,6 @@ async def test_an_items_place_is_rounded_for_everyone_but_its_owner(client: Test
     for path in (f"/api/items/{item['id']}", "/api/items/nearby?lat=37.5&lng=127.04&radius_m=2000"):
         status, body = await stranger.call("GET", path)
         seen = body["item"] if "item" in body else next(i for i in body["items"] if i["id"] == item["id"])
-        assert (seen["lat"], seen["lng"]) == (37.501, 127.04), seen
+        assert (seen["lat"], seen["lng"], seen["dong"]) == (37.501875, 127.0402, "역삼동"), seen  # the cell's centre
     status, body = await stranger.call("GET", "/api/items/nearby?lat=37.5&lng=127.04&radius_m=2000")
-    assert all(i["distance_m"] % 10 == 0 for i in body["items"])  # distances to 10 m
+    assert all(i["distance_m"] % 100 == 0 for i in body["items"])  # distances to 100 m

@@ -16,7 +16,8 @@ async def test_nearby_returns_cards_nearest_first_and_pages_with_a_cursor(client
         assert r.status == 200
         first = await r.json()
     assert [c["id"] for c in first["items"]] == [m["id"] for m in made[:3]]
-    assert first["items"][0]["distance_m"] == 0 and 105 < first["items"][1]["distance_m"] < 115
+    # distances are to each item's ~250 m cell centre, to 100 m (items 1 and 2 share a cell, as do 3 and 4)
+    assert [c["distance_m"] for c in first["items"]] == [100, 200, 200]
     assert first["radius_m"] == 6000 and first["next_cursor"]
     card = first["items"][0]
     assert {"title", "price_per_day", "deposit", "condition", "thumbnail", "wish_count", "category"} <= set(card)
@@ -24,6 +25,7 @@ async def test_nearby_returns_cards_nearest_first_and_pages_with_a_cursor(client
             "lat": "37.4979", "lng": "127.0276", "limit": "3", "cursor": first["next_cursor"]}) as r:
         second = await r.json()
     assert [c["id"] for c in second["items"]] == [m["id"] for m in made[3:]]
+    assert [c["distance_m"] for c in second["items"]] == [500, 500]
     assert second["next_cursor"] is None
 
 

@@ -36,7 +36,8 @@ async def test_search_returns_cards_with_distance_and_paging(client: TestClient)
     assert status == 200
     assert [c["id"] for c in body["items"]] == [near["id"]]
     card = body["items"][0]
-    assert card["distance_m"] == 0 and {"title", "price_per_day", "deposit", "thumbnail"} <= set(card)
+    # distances are to the item's cell centre (~140 m from the station here), to 100 m
+    assert card["distance_m"] == 100 and {"title", "price_per_day", "deposit", "thumbnail"} <= set(card)
     assert body["terms"] == ["의자"] and body["next_cursor"]
     status, second = await _search(client, q="의자", lat=str(GANGNAM[0]), lng=str(GANGNAM[1]), limit="1",
                                    cursor=body["next_cursor"])

@@ -1,5 +1,5 @@
-"""Nearby search: exactly the seed query's answer (nearest first within the radius), found through the
-spatial index, with filters and cursor paging that never repeats or skips an item."""
+"""Nearby search: exactly the seed query's answer on items' public points (nearest first within the radius),
+found through the spatial index, with filters and cursor paging that never repeats or skips an item."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 from market.errors import InvalidInput
 from market.geo import NearbyQuery, bounding_box, decode_cursor, encode_cursor, nearby
+from market.public_place import snap
 from market.service import Market
 
 LEAVES = [7, 8, 42, 43]  # 캠핑의자, 캠핑테이블 (캠핑가구) and DSLR/미러리스, 렌즈 (카메라)
@@ -30,17 +31,21 @@ async def _bulk_items(market: Market, points: list[tuple[float, float]], seed: i
     for lat, lng in points:
         leaf = rng.choice(LEAVES)
         start = date(2026, 1, 1) + timedelta(days=rng.randint(0, 300))
+        public_lat, public_lng = snap(lat, lng)
         rows.append((owner, "물건", "설명", leaf, *paths[leaf], rng.randrange(1000, 50001, 1000),
-                     rng.randrange(0, 200001, 10000), rng.choice("상중하"), f"POINT({lng:.7f} {lat:.7f})", start,
+                     rng.randrange(0, 200001, 10000), rng.choice("상중하"), f"POINT({lng:.7f} {lat:.7f})",
+                     f"POINT({public_lng:.7f} {public_lat:.7f})", start,
                      start + timedelta(days=rng.randint(10, 200)) if rng.random() < 0.7 else None,
                      rng.choice(["available", "available", "reserved", "rented", "hidden"])))
-    one = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, ST_GeomFromText(%s, 4326), %s, %s, %s)"
+    one = ("(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, ST_GeomFromText(%s, 4326), ST_GeomFromText(%s, 4326),"
+           " %s, %s, %s)")
     async with market.db.transaction() as cur:
         for start in range(0, len(rows), 500):
             chunk = rows[start:start + 500]
             await cur.execute(
                 "INSERT INTO items (owner_id, title, description, category_id, cat1_id, cat2_id, cat3_id,"
-                " price_per_day, deposit, item_condition, location, available_from, available_until, status)"
+                " price_per_day, deposit, item_condition, location, public_location, available_from,"
+                " available_until, status)"
                 " VALUES " + ", ".join([one] * len(chunk)), tuple(v for row in chunk for v in row))
 
 
@@ -50,11 +55,14 @@ def _cluster(rng: random.Random, n: int, lat: float, lng: float, spread: float) 
 
 async def _seed_answer(market: Market, lat: float, lng: float, radius: int, extra_sql: str = "",
                        args: tuple[Any, ...] = ()) -> list[int]:
-    """The seed system's full-scan query (ties broken by id), written independently of market.geo."""
+    """The seed system's full-scan query on public points, in whole millimetres and then by id (items share cell
+    centres, and a centre on a cell line is as far from the cells on both sides), written independently of
+    market.geo."""
     rows = await market.db.fetchall(
-        "SELECT id, ST_Distance_Sphere(POINT(%s, %s), location) AS d FROM items"
-        " WHERE ST_Distance_Sphere(POINT(%s, %s), location) <= %s AND status IN ('available','reserved','rented')"
-        f" {extra_sql} ORDER BY d, id", (lng, lat, lng, lat, radius, *args))
+        "SELECT id, ST_Distance_Sphere(POINT(%s, %s), public_location) AS d FROM items"
+        " WHERE ST_Distance_Sphere(POINT(%s, %s), public_location) <= %s"
+        " AND status IN ('available','reserved','rented')"
+        f" {extra_sql} ORDER BY ROUND(d * 1000), id", (lng, lat, lng, lat, radius, *args))
     return [r["id"] for r in rows]
 
 
@@ -132,8 +140,8 @@ async def test_the_query_uses_the_spatial_index(neighbourhood: Market) -> None:
     min_lng, min_lat, max_lng, max_lat = bounding_box(37.4979, 127.0276, 400)
     plan = await neighbourhood.db.fetchall(
         "EXPLAIN SELECT i.id FROM items i WHERE MBRContains(ST_Envelope(LINESTRING(POINT(%s, %s), POINT(%s, %s))),"
-        " i.location) AND i.status IN ('available')", (min_lng, min_lat, max_lng, max_lat))
-    assert plan[0]["key"] == "sx_items_location" and plan[0]["type"] == "range"
+        " i.public_location) AND i.status IN ('available')", (min_lng, min_lat, max_lng, max_lat))
+    assert plan[0]["key"] == "sx_items_public_location" and plan[0]["type"] == "range"
 
 
 def test_the_bounding_box_contains_the_circle() -> None:

@@ -8,7 +8,9 @@
   let center = place.value.split(",").map(Number);
   let cursor = null;
   const won = (n) => n.toLocaleString("ko-KR") + "원";
-  const km = (m) => (m < 1000 ? Math.round(m) + "m" : (m / 1000).toFixed(1) + "km");
+  // Distances are to the item's ~250 m cell, to 100 m: approximate by design (the owner's door is never shown).
+  const km = (m) => "약 " + (m < 1000 ? Math.round(m) + "m" : (m / 1000).toFixed(1) + "km");
+  const where = (item) => [...new Set([item.dong, item.place_name])].filter(Boolean).join(" · ");
 
   function card(item) {
     const li = document.createElement("li");
@@ -26,7 +28,7 @@
     price.textContent = `하루 ${won(item.price_per_day)}`;
     const meta = document.createElement("div");
     meta.className = "meta";
-    meta.textContent = `보증금 ${won(item.deposit)} · ${item.place_name} · ${km(item.distance_m)} · ♡ ${item.wish_count}`;
+    meta.textContent = `보증금 ${won(item.deposit)} · ${where(item)} · ${km(item.distance_m)} · ♡ ${item.wish_count}`;
     body.append(h, price, meta);
     li.append(img, body);
     return li;
