@@ -101,6 +101,14 @@ async def _serve(config: Config, before: Callable[[], Awaitable[None]] | None = 
         config = config.replace(bank_url=f"http://{config.host}:{port}",
                                 naver_auth_url=config.naver_auth_url or f"http://{config.host}:{port}")
         print(f"  은행·네이버 샌드박스 / bank and Naver sandbox: {config.bank_url}", flush=True)
+    mail = None
+    if sandbox and not config.smtp_url:  # nor is a mail provider: mails land here and their links are printed
+        from gateway.mail_sink import MailSink
+
+        mail = await MailSink.start("127.0.0.1", echo=True)
+        config = config.replace(smtp_url=mail.url)
+        print(f"  메일 (비밀번호 재설정 링크가 여기 출력돼요) / mail sink, reset links printed here: {mail.url}",
+              flush=True)
     sock = _listen(config.host, config.port, "Billi", any_port=any_port)
     config = config.replace(port=sock.getsockname()[1])
     app = create_app(config)
@@ -122,6 +130,8 @@ async def _serve(config: Config, before: Callable[[], Awaitable[None]] | None = 
         await runner.cleanup()
         if bank is not None:
             await bank.cleanup()
+        if mail is not None:
+            await mail.close()
 
 
 def cmd_up(config: Config, args: argparse.Namespace) -> int:

@@ -1,7 +1,7 @@
-"""Accounts: sign-up, log-in and sessions, profile photos.
+"""Accounts: sign-up, log-in and sessions (one, or all of a person's at once), password changes, profile photos.
 
-Passwords are hashed with argon2id (off the event loop); session tokens are random and only their
-SHA-256 is stored, in Redis with a TTL. Nothing here knows about cookies or HTTP.
+Passwords are hashed with argon2id (off the event loop); session tokens are random and only their SHA-256 is
+stored, in MariaDB, cached in Redis. Nothing here knows about cookies, sockets or HTTP.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 _NEGATIVE_S = 300  # an unknown or revoked token's cached "no"
 _REFUSED = "-"
 _LOGIN_FAIL_PREFIX = "billi:login-fail:"
+_PASSWORD_FAIL_PREFIX = "billi:password-fail:"  # wrong passwords typed in a live session (change, deletion)
 
 _hasher = PasswordHasher()
 # Verified against when the e-mail is unknown, so both paths cost the same time.
@@ -96,19 +97,14 @@ class Accounts:
     # -- sign-up / log-in --------------------------------------------------------------------------
     async def sign_up(self, data: dict[str, Any]) -> Session:
         v.only_fields(data, {"email", "nickname", "password", "locale"})
-        email = self._email(data)
+        email = account_email(data)
         nickname = v.text(data, "nickname", min_len=2, max_len=20)
         assert nickname is not None
         if not _NICKNAME.match(nickname):
             raise InvalidInput("account.bad_nickname", field="nickname")
-        password = data.get("password")
-        if not isinstance(password, str) or not password:
-            raise InvalidInput("input.required", field="password")
-        if (len(password) < 8 or len(password) > 128 or not re.search(r"[A-Za-z]", password)
-                or not re.search(r"\d", password)):
-            raise InvalidInput("account.weak_password", field="password")
+        password = new_password(data, "password")
         locale = v.choice(data, "locale", ("ko", "en"), required=False, default="ko")
-        password_hash = await asyncio.to_thread(_hasher.hash, password)
+        password_hash = await hash_password(password)
         try:
             user_id = await self._insert_user(email, nickname, password_hash, locale or "ko")
         except pymysql.err.IntegrityError as e:
@@ -130,7 +126,7 @@ class Accounts:
 
     async def log_in(self, data: dict[str, Any]) -> Session:
         v.only_fields(data, {"email", "password"})
-        email = self._email(data)
+        email = account_email(data)
         password = data.get("password")
         if not isinstance(password, str) or not password:
             raise InvalidInput("input.required", field="password")
@@ -141,7 +137,7 @@ class Accounts:
             raise RateLimited("account.login_locked", minutes=(ttl + 59) // 60)
         row = await self._db.fetchone("SELECT * FROM users WHERE email = %s", (email,))
         stored = row["password_hash"] if row and row["password_hash"] else _DUMMY_HASH
-        if not await asyncio.to_thread(_verify, stored, password) or row is None or not row["password_hash"]:
+        if not await verify_password(stored, password) or row is None or not row["password_hash"]:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.incr(fail_key)
                 pipe.expire(fail_key, self._config.login_failure_window_s, nx=True)
@@ -169,6 +165,35 @@ class Accounts:
             await self._redis.set(session_key(token), _REFUSED, ex=_NEGATIVE_S)
         except RedisError as e:  # Redis away: a cache it kept (AOF) may say "yes" until its entry expires (≤ 5 min)
             log.warning("a log-out could not reach the session cache: %s", e)
+
+    async def log_out_everywhere(self, user_id: int) -> list[str]:
+        """End every session of this person; returns their token hashes (whose sockets are to be hung up)."""
+        async with self._db.transaction() as cur:
+            ended = await self.revoke_sessions(cur, user_id)
+        await self.uncache(ended)
+        return ended
+
+    async def revoke_sessions(self, cur: Any, user_id: int, *, keep: str | None = None) -> list[str]:
+        """In the caller's transaction, revoke every session of this person but ``keep`` (a token); returns the
+        revoked token hashes. Call ``uncache`` with them once the transaction has committed."""
+        now = _now()
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as DATETIME(3) keeps it, to find them again
+        await cur.execute("UPDATE sessions SET revoked_at = %s WHERE user_id = %s AND revoked_at IS NULL"
+                          " AND token_hash <> %s", (now, user_id, token_hash(keep) if keep else ""))
+        await cur.execute("SELECT token_hash FROM sessions WHERE user_id = %s AND revoked_at = %s", (user_id, now))
+        return [r["token_hash"] for r in await cur.fetchall()]
+
+    async def uncache(self, token_hashes: list[str]) -> None:
+        """Make the cache say "no" for these revoked sessions (MariaDB already does)."""
+        if not token_hashes:
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for digest in token_hashes:
+                    pipe.set(_SESSION_PREFIX + digest, _REFUSED, ex=_NEGATIVE_S)
+                await pipe.execute()
+        except RedisError as e:  # as in log_out: a cache kept through the outage may say "yes" for ≤ 5 min
+            log.warning("ended sessions could not reach the session cache: %s", e)
 
     async def live_sessions(self, tokens: list[str]) -> set[str]:
         """Of these tokens, the ones whose session is still live (MariaDB's answer, for sockets held open)."""
@@ -237,6 +262,49 @@ class Accounts:
             await self._redis.set(session_key(token), str(user_id), ex=min(self._config.session_ttl_s, _CACHE_S))
         return token
 
+    # -- passwords ---------------------------------------------------------------------------------
+    async def change_password(self, user_id: int, token: str, data: dict[str, Any]) -> list[str]:
+        """Set a new password (the current one proven first): every other session of the person ends, this one
+        (``token``) stays. Returns the ended sessions' token hashes."""
+        v.only_fields(data, {"current", "new"})
+        current = data.get("current")
+        if not isinstance(current, str) or not current:
+            raise InvalidInput("input.required", field="current")
+        new = new_password(data, "new")
+        await self.check_password(user_id, current, field="current")
+        new_hash = await hash_password(new)
+        async with self._db.transaction() as cur:
+            await cur.execute("UPDATE users SET password_hash = %s WHERE id = %s", (new_hash, user_id))
+            await cur.execute("UPDATE password_resets SET used_at = %s WHERE user_id = %s AND used_at IS NULL",
+                              (_now(), user_id))  # a reset link mailed before the change no longer works
+            ended = await self.revoke_sessions(cur, user_id, keep=token)
+        await self.uncache(ended)
+        return ended
+
+    async def check_password(self, user_id: int, password: Any, *, field: str) -> None:
+        """Prove that the person at this session knows the account's password (before changing it or leaving).
+        Wrong guesses are counted per person and cut off like log-ins, so a stolen session cannot try
+        passwords without end."""
+        if not isinstance(password, str) or not password:
+            raise InvalidInput("input.required", field=field)
+        fail_key = f"{_PASSWORD_FAIL_PREFIX}{user_id}"
+        if int(await self._redis.get(fail_key) or 0) >= self._config.login_max_failures:
+            ttl = max(await self._redis.ttl(fail_key), 60)
+            raise RateLimited("account.password_locked", minutes=(ttl + 59) // 60)
+        stored = await self._db.fetchval("SELECT password_hash FROM users WHERE id = %s", (user_id,))
+        if not stored:
+            raise Conflict("account.no_password", field=field)
+        if not await verify_password(stored, password):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(fail_key)
+                pipe.expire(fail_key, self._config.login_failure_window_s, nx=True)
+                await pipe.execute()
+            raise InvalidInput("account.wrong_password", field=field)
+        await self._redis.delete(fail_key)
+
+    async def has_password(self, user_id: int) -> bool:
+        return bool(await self._db.fetchval("SELECT password_hash IS NOT NULL FROM users WHERE id = %s", (user_id,)))
+
     # -- profile -----------------------------------------------------------------------------------
     async def get(self, user_id: int) -> User:
         row = await self._db.fetchone("SELECT * FROM users WHERE id = %s", (user_id,))
@@ -272,14 +340,35 @@ class Accounts:
             await self._store.discard(old)
         return await self.get(user.id)
 
-    @staticmethod
-    def _email(data: dict[str, Any]) -> str:
-        email = v.text(data, "email", max_len=254)
-        assert email is not None
-        email = email.lower()
-        if not _EMAIL.match(email):
-            raise InvalidInput("account.bad_email", field="email")
-        return email
+
+
+def account_email(data: dict[str, Any]) -> str:
+    """The ``email`` of a request, lower-cased, in the shape of an address."""
+    email = v.text(data, "email", max_len=254)
+    assert email is not None
+    email = email.lower()
+    if not _EMAIL.match(email):
+        raise InvalidInput("account.bad_email", field="email")
+    return email
+
+
+def new_password(data: dict[str, Any], field: str) -> str:
+    """A new password under the sign-up rules: 8–128 characters with letters and digits."""
+    password = data.get(field)
+    if not isinstance(password, str) or not password:
+        raise InvalidInput("input.required", field=field)
+    if (len(password) < 8 or len(password) > 128 or not re.search(r"[A-Za-z]", password)
+            or not re.search(r"\d", password)):
+        raise InvalidInput("account.weak_password", field=field)
+    return password
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def verify_password(stored: str, password: str) -> bool:
+    return await asyncio.to_thread(_verify, stored, password)
 
 
 def _now() -> datetime:

@@ -51,6 +51,11 @@ class Config:
     nearby_max_radius_m: int = 50_000
     login_max_failures: int = 10
     login_failure_window_s: int = 15 * 60
+    # Password-reset mails one address may be sent per window (asked for a known address or not: the same answer)
+    password_reset_max_requests: int = 3
+    password_reset_window_s: int = 3600
+    smtp_url: str | None = None  # smtp://[user:password@]host[:port] or smtps://…; unset: billi up runs a mail sink
+    mail_from: str = "빌리마켓 <no-reply@billi.local>"
     db_pool_size: int = 10
     redis_pool_size: int = 64
     chat_rate_limit: int = 20

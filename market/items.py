@@ -192,6 +192,16 @@ class Items:
             await enqueue(cur, item_id)
         self._changed()
 
+    async def unlist_all(self, cur: Any, owner_id: int) -> list[int]:
+        """In the caller's transaction, take every item of a person who leaves off the market (the rows stay: rentals
+        and reviews name them); returns their ids. Call ``on_change`` after the commit."""
+        await cur.execute("SELECT id FROM items WHERE owner_id = %s AND status <> 'deleted' FOR UPDATE", (owner_id,))
+        ids = [int(r["id"]) for r in await cur.fetchall()]
+        for item_id in ids:
+            await cur.execute("UPDATE items SET status = 'deleted' WHERE id = %s", (item_id,))
+            await enqueue(cur, item_id)
+        return ids
+
     def _changed(self) -> None:
         """Tell this process's search indexer that the outbox has something (other processes poll)."""
         if self.on_change is not None:

@@ -15,6 +15,10 @@ FIELD_LABELS: dict[str, tuple[str, str]] = {
     "email": ("이메일", "e-mail"),
     "nickname": ("닉네임", "nickname"),
     "password": ("비밀번호", "password"),
+    "current": ("지금 비밀번호", "current password"),
+    "new": ("새 비밀번호", "new password"),
+    "token": ("재설정 링크", "reset link"),
+    "confirm": ("탈퇴 확인", "confirmation"),
     "title": ("제목", "title"),
     "description": ("설명", "description"),
     "category_id": ("카테고리", "category"),
@@ -99,6 +103,43 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                              "Too many login attempts. Try again in {minutes} minutes."),
     "account.login_required": ("로그인이 필요해요.", "Please log in first."),
     "account.not_found": ("사용자를 찾을 수 없어요.", "User not found."),
+    "account.logged_out_everywhere": ("모든 기기에서 로그아웃했어요.", "You have been logged out on every device."),
+    "account.wrong_password": ("비밀번호가 맞지 않아요.", "That password is not right."),
+    "account.password_locked": ("비밀번호를 너무 많이 틀렸어요. {minutes}분 뒤에 다시 시도해 주세요.",
+                                "Too many wrong passwords. Try again in {minutes} minutes."),
+    "account.no_password": ("비밀번호 없이 네이버로 로그인하는 계정이라 바꿀 비밀번호가 없어요.",
+                            "This account logs in with Naver and has no password to change."),
+    "account.password_changed": ("비밀번호를 바꿨어요. 다른 기기에서는 모두 로그아웃됐어요.",
+                                 "Your password has been changed; every other device has been logged out."),
+    "account.reset_sent": ("입력한 주소로 가입한 계정이 있다면 비밀번호 재설정 링크를 보냈어요. "
+                           "30분 안에 메일의 링크를 열어 주세요.",
+                           "If an account uses that address, a password reset link is on its way. Open it within "
+                           "30 minutes."),
+    "account.reset_too_many": ("이 주소로는 비밀번호 재설정 메일을 더 보낼 수 없어요. "
+                               "{minutes}분 뒤에 다시 시도해 주세요.",
+                               "No more reset mails can be sent to that address now. Try again in {minutes} "
+                               "minutes."),
+    "account.reset_invalid": ("비밀번호 재설정 링크가 만료됐거나 이미 쓰였어요. "
+                              "비밀번호 찾기에서 새 링크를 받아 주세요.",
+                              "This reset link has expired or was already used. Ask for a new link."),
+    "account.open_rental": ("진행 중인 대여가 있어서 탈퇴할 수 없어요. 대여가 끝나면(정산 완료, 거절, 취소) 다시 "
+                            "시도해 주세요.",
+                            "You cannot leave while a rental is open. Try again once it is over (settled, declined "
+                            "or cancelled)."),
+    "account.money_open": ("아직 정산 중인 돈이 있어서 탈퇴할 수 없어요. 받을 돈이 모두 계좌로 들어간 뒤에 다시 시도해 "
+                           "주세요. 계좌를 연결해야 받을 수 있는 돈이라면 먼저 빌리페이 계좌를 연결해 주세요.",
+                           "Money is still being settled for you. Try again once all of it has reached your bank "
+                           "account; if it waits for an account, link one first."),
+    "account.confirm_delete": ("탈퇴하려면 확인이 필요해요.", "Please confirm that you want to leave."),
+    "account.deleted": ("탈퇴했어요. 그동안 빌리마켓을 이용해 주셔서 고마워요.",
+                        "Your account has been deleted. Thank you for being a neighbour."),
+    # mail (a mail carries both languages, Korean first)
+    "mail.reset_subject": ("[빌리마켓] 비밀번호 재설정 링크", "[Billi Market] Password reset link"),
+    "mail.reset_body": ("안녕하세요, {nickname}님.\n\n아래 링크를 열어 새 비밀번호를 정해 주세요. 링크는 30분 동안, "
+                        "한 번만 쓸 수 있어요.\n\n{link}\n\n비밀번호 재설정을 요청하지 않았다면 이 메일은 무시해 "
+                        "주세요. 비밀번호는 그대로예요.",
+                        "Hello {nickname},\n\nOpen the link above to choose a new password. It works once, within "
+                        "30 minutes. If you did not ask for it, ignore this mail: your password stays as it is."),
     # categories and items
     "category.not_found": ("없는 카테고리예요. 카테고리 목록에서 골라 주세요.",
                            "Unknown category; please pick one from the list."),

@@ -17,6 +17,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from market.account_deletion import AccountDeletion
 from market.accounts import Accounts
 from market.billipay import BilliPay
 from market.categories import Categories
@@ -28,9 +29,11 @@ from market.errors import NotFound
 from market.geo import NearbyQuery, nearby
 from market.items import Items
 from market.kftc import KftcClient
+from market.mail import Mailer
 from market.migrate import migrate
 from market.naver import NaverLogin
 from market.notifications import Notifications
+from market.password_reset import PasswordResets
 from market.public_place import shown_distance
 from market.rentals import Rentals, Rules
 from market.reviews import Reviews
@@ -77,6 +80,8 @@ class Market:
     notifications: Notifications
     reviews: Reviews
     naver: NaverLogin | None
+    password_resets: PasswordResets
+    deletion: AccountDeletion
     _checks: dict[str, asyncio.Task[Any]] = field(default_factory=dict)  # readiness checks still waiting
 
     @classmethod
@@ -132,6 +137,8 @@ class Market:
                                   Reconciler(db, billipay) if billipay else None)
             accounts = Accounts(db, redis, store, config)
             chat.sessions = accounts.session_from_db
+            resets = PasswordResets(db, redis, accounts, Mailer(config.smtp_url, config.mail_from), config)
+            stack.push_async_callback(resets.drain)
             naver = None
             if config.naver_auth_url:
                 naver = NaverLogin(db, redis, accounts, auth_url=config.naver_auth_url,
@@ -139,7 +146,8 @@ class Market:
                                    client_id=config.naver_client_id, client_secret=config.naver_client_secret)
                 stack.push_async_callback(naver.close)
             yield cls(config, db, redis, store, categories, accounts, items, Wishes(db, items), chat, backend,
-                      indexer, billipay, rentals, scheduler, notifications, Reviews(db, notifications), naver)
+                      indexer, billipay, rentals, scheduler, notifications, Reviews(db, notifications), naver,
+                      resets, AccountDeletion(db, accounts, items, store))
 
     async def nearby(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Nearest items around a point with filters; ``params`` is untrusted input."""

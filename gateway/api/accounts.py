@@ -1,13 +1,23 @@
-"""REST for accounts: sign-up, log-in, log-out, my profile and profile photo."""
+"""REST for accounts: sign-up, log-in, log-out (here or everywhere), password change and reset, my profile and
+profile photo, leaving. Whenever sessions end, their open chat sockets are hung up on every node."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.http import (json_response, clear_session_cookie, json_body, require_user, set_session_cookie, uploaded_files)
+from gateway.http import (
+    clear_session_cookie,
+    json_body,
+    json_response,
+    locale_of,
+    require_user,
+    set_session_cookie,
+    uploaded_files,
+)
 from gateway.keys import CHAT, CONFIG, MARKET, SESSION_TOKEN
 from gateway.routing import Route
 from market.accounts import token_hash
+from market.messages import render
 
 _SIGNUP = {"type": "object", "required": ["email", "nickname", "password"], "properties": {
     "email": {"type": "string", "format": "email", "maxLength": 254},
@@ -16,6 +26,14 @@ _SIGNUP = {"type": "object", "required": ["email", "nickname", "password"], "pro
     "locale": {"type": "string", "enum": ["ko", "en"]}}}
 _LOGIN = {"type": "object", "required": ["email", "password"], "properties": {
     "email": {"type": "string"}, "password": {"type": "string"}}}
+_PASSWORD = {"type": "object", "required": ["current", "new"], "properties": {
+    "current": {"type": "string"}, "new": {"type": "string", "minLength": 8, "maxLength": 128}}}
+_RESET = {"type": "object", "required": ["email"], "properties": {"email": {"type": "string", "maxLength": 254}}}
+_RESET_CONFIRM = {"type": "object", "required": ["token", "password"], "properties": {
+    "token": {"type": "string"}, "password": {"type": "string", "minLength": 8, "maxLength": 128}}}
+_LEAVE = {"type": "object", "properties": {
+    "password": {"type": "string"},
+    "confirm": {"type": "boolean", "description": "계정에 비밀번호가 없을 때 (네이버)"}}}
 _PROFILE = {"type": "object", "properties": {
     "nickname": {"type": "string", "minLength": 2, "maxLength": 20}, "locale": {"type": "string", "enum": ["ko", "en"]}}}
 
@@ -44,6 +62,49 @@ async def log_out(request: web.Request) -> web.Response:
     return response
 
 
+async def log_out_everywhere(request: web.Request) -> web.Response:
+    user = require_user(request)
+    ended = await request.app[MARKET].accounts.log_out_everywhere(user.id)
+    await request.app[CHAT].hang_up(ended)
+    response = json_response({"ok": True, "message": render("account.logged_out_everywhere", user.locale)})
+    clear_session_cookie(response)
+    return response
+
+
+async def change_password(request: web.Request) -> web.Response:
+    """Every other session ends; this one stays."""
+    user = require_user(request)
+    token = request[SESSION_TOKEN]
+    assert token is not None
+    ended = await request.app[MARKET].accounts.change_password(user.id, token, await json_body(request))
+    await request.app[CHAT].hang_up(ended)
+    return json_response({"ok": True, "message": render("account.password_changed", user.locale)})
+
+
+async def request_password_reset(request: web.Request) -> web.Response:
+    """The same answer whether or not the address has an account."""
+    await request.app[MARKET].password_resets.request(await json_body(request))
+    return json_response({"ok": True, "message": render("account.reset_sent", locale_of(request))})
+
+
+async def confirm_password_reset(request: web.Request) -> web.Response:
+    """Every session of the person ends, and a new one begins in this browser."""
+    session, ended = await request.app[MARKET].password_resets.confirm(await json_body(request))
+    await request.app[CHAT].hang_up(ended)
+    response = json_response({"user": session.user.private(), "token": session.token})
+    set_session_cookie(request, response, session)
+    return response
+
+
+async def delete_me(request: web.Request) -> web.Response:
+    user = require_user(request)
+    ended = await request.app[MARKET].deletion.delete(user.id, await json_body(request))
+    await request.app[CHAT].hang_up(ended)
+    response = json_response({"ok": True, "message": render("account.deleted", user.locale)})
+    clear_session_cookie(response)
+    return response
+
+
 async def me(request: web.Request) -> web.Response:
     return json_response({"user": require_user(request).private()})
 
@@ -66,7 +127,19 @@ ROUTES = [
           responses={201: "Created; the session cookie is set and the token returned"}),
     Route("POST", "/api/auth/login", log_in, "로그인", "accounts", body=_LOGIN),
     Route("POST", "/api/auth/logout", log_out, "로그아웃", "accounts"),
+    Route("POST", "/api/auth/logout-everywhere", log_out_everywhere, "모든 기기에서 로그아웃", "accounts", auth=True),
+    Route("POST", "/api/auth/password-reset", request_password_reset,
+          "비밀번호 재설정 링크 받기 (가입 여부와 관계없이 같은 답, 주소마다 횟수 제한)", "accounts", body=_RESET,
+          responses={200: "The same answer for every address", 429: "Too many links asked for this address"}),
+    Route("POST", "/api/auth/password-reset/confirm", confirm_password_reset,
+          "새 비밀번호 정하기 (메일의 링크, 30분 안에 한 번; 모든 세션이 끝나고 여기서 로그인)", "accounts",
+          body=_RESET_CONFIRM),
+    Route("POST", "/api/me/password", change_password, "비밀번호 변경 (다른 기기는 로그아웃)", "accounts", auth=True,
+          body=_PASSWORD),
     Route("GET", "/api/me", me, "내 정보", "accounts", auth=True),
     Route("PATCH", "/api/me", update_me, "내 정보 수정 (닉네임, 언어)", "accounts", auth=True, body=_PROFILE),
+    Route("DELETE", "/api/me", delete_me, "탈퇴 (진행 중인 대여나 정산이 없을 때; 리뷰는 '탈퇴한 이웃'으로 남아요)",
+          "accounts", auth=True, body=_LEAVE,
+          responses={200: "Deleted; every session ended", 409: "A rental or money is still open"}),
     Route("PUT", "/api/me/photo", set_profile_photo, "프로필 사진 올리기", "accounts", auth=True, multipart=True),
 ]

@@ -44,6 +44,15 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     return _render(request, "login.html", frame=True, naver=request.app[MARKET].naver is not None)
 
 
+async def forgot_password_page(request: web.Request) -> web.Response:
+    return _render(request, "password_forgot.html")
+
+
+async def reset_password_page(request: web.Request) -> web.Response:
+    """Where a reset mail's link leads; the token rides in the fragment, which never reaches a server or a log."""
+    return _render(request, "password_reset.html")
+
+
 async def item_page(request: web.Request) -> web.Response:
     market = request.app[MARKET]
     user = request.get(USER)
@@ -98,6 +107,8 @@ async def bot_commands(request: web.Request) -> web.Response:
 ROUTES = [
     Route("GET", "/app", app_page, "채팅 앱", "widget"),
     Route("GET", "/login", login_page, "로그인 / 가입", "widget"),
+    Route("GET", "/password/forgot", forgot_password_page, "비밀번호 찾기 (재설정 링크 받기)", "widget"),
+    Route("GET", "/password/reset", reset_password_page, "새 비밀번호 정하기 (메일의 링크)", "widget"),
     Route("GET", r"/items/{item_id:\d{1,18}}", item_page, "물건 페이지", "widget"),
     Route("GET", "/me", my_page, "마이페이지", "widget"),
     Route("GET", "/embed-demo", embed_demo, "다른 페이지에 넣은 채팅 버블 예시", "widget"),

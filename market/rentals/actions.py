@@ -116,7 +116,9 @@ class Rentals(Jobs, Availability):
         quote = self.quote(item["price_per_day"], item["deposit"], start, end)
         now = self.clock.now()
         async with self.db.transaction() as cur:
-            await cur.execute("SELECT id FROM items WHERE id = %s FOR UPDATE", (iid,))
+            await cur.execute("SELECT status FROM items WHERE id = %s FOR UPDATE", (iid,))
+            if (await cur.fetchone())["status"] in ("deleted", "hidden"):  # taken off meanwhile (its owner left)
+                raise NotFound("item.not_found")
             await cur.execute(
                 "SELECT COUNT(*) AS n, SUM(item_id = %s) AS here FROM contracts WHERE borrower_id = %s"
                 " AND state IN ('REQUESTED','ACCEPTED') AND expires_at > %s", (iid, borrower_id, now))

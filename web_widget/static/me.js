@@ -54,5 +54,33 @@
     status.textContent = res.ok ? "계좌 연결을 해제했어요." : (await res.json()).error.message;
     load();
   });
+  // -- the account: password change, log out everywhere, leaving (with confirmation) --------------------------
+  const send = (method, path, body) => fetch(path, { method, credentials: "same-origin",
+    headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}) });
+  const messageOf = async (res) => { const d = await res.json().catch(() => ({})); return d.error ? d.error.message : (d.message || ""); };
+
+  const pw = $("password-form");
+  pw.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (pw.elements.new.value !== pw.elements.again.value) { status.textContent = "새 비밀번호 두 개가 달라요."; return; }
+    const res = await send("POST", "/api/me/password", { current: pw.elements.current.value, new: pw.elements.new.value });
+    status.textContent = await messageOf(res);
+    if (res.ok) pw.reset();
+  });
+  $("logout-everywhere").addEventListener("click", async () => {
+    if (!confirm("이 기기를 포함해 로그인된 모든 기기에서 로그아웃할까요?")) return;
+    const res = await send("POST", "/api/auth/logout-everywhere");
+    if (res.ok) { location.href = "/login"; return; }
+    status.textContent = await messageOf(res);
+  });
+  const dialog = $("leave-dialog");
+  $("leave").addEventListener("click", () => { $("leave-status").textContent = ""; dialog.showModal(); });
+  $("leave-form").addEventListener("submit", async (e) => {
+    if (e.submitter && e.submitter.value !== "leave") return;  // 취소 closes the dialog
+    e.preventDefault();
+    const res = await send("DELETE", "/api/me", { password: $("leave-form").elements.password.value, confirm: true });
+    if (res.ok) { alert(await messageOf(res)); location.href = "/"; return; }
+    $("leave-status").textContent = await messageOf(res);
+  });
   load();
 })();
