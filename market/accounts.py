@@ -1,6 +1,6 @@
 """Accounts: sign-up, log-in and sessions, profile photos.
 
-Passwords are hashed with argon2id (off the event loop); session tokens are random and only their
+Passwords are hashed with argon2id (bounded, off the event loop); session tokens are random and only their
 SHA-256 is stored, in Redis with a TTL. Nothing here knows about cookies or HTTP.
 """
 
@@ -20,14 +20,13 @@ from typing import Any
 import pymysql
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from market import validation as v
 from market.config import Config
 from market.db import Database, Row
-from market.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated
+from market.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated, Unavailable
 from market.images import process_image
+from market.password_hashing import DUMMY_HASH, PasswordWork
 from market.storage import BlobStore, media_url
 
 log = logging.getLogger("billi.accounts")
@@ -39,10 +38,6 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 _NEGATIVE_S = 300  # an unknown or revoked token's cached "no"
 _REFUSED = "-"
 _LOGIN_FAIL_PREFIX = "billi:login-fail:"
-
-_hasher = PasswordHasher()
-# Verified against when the e-mail is unknown, so both paths cost the same time.
-_DUMMY_HASH = _hasher.hash("not-a-real-password-0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +87,11 @@ class Accounts:
         self._redis = redis
         self._store = store
         self._config = config
+        self._passwords = PasswordWork(config.password_hash_concurrency)
+
+    def close(self) -> None:
+        """Stop the password workers."""
+        self._passwords.close()
 
     # -- sign-up / log-in --------------------------------------------------------------------------
     async def sign_up(self, data: dict[str, Any]) -> Session:
@@ -108,7 +108,7 @@ class Accounts:
                 or not re.search(r"\d", password)):
             raise InvalidInput("account.weak_password", field="password")
         locale = v.choice(data, "locale", ("ko", "en"), required=False, default="ko")
-        password_hash = await asyncio.to_thread(_hasher.hash, password)
+        password_hash = await self._passwords.hash(password)
         try:
             user_id = await self._insert_user(email, nickname, password_hash, locale or "ko")
         except pymysql.err.IntegrityError as e:
@@ -140,19 +140,27 @@ class Accounts:
             ttl = max(await self._redis.ttl(fail_key), 60)
             raise RateLimited("account.login_locked", minutes=(ttl + 59) // 60)
         row = await self._db.fetchone("SELECT * FROM users WHERE email = %s", (email,))
-        stored = row["password_hash"] if row and row["password_hash"] else _DUMMY_HASH
-        if not await asyncio.to_thread(_verify, stored, password) or row is None or not row["password_hash"]:
+        stored = row["password_hash"] if row and row["password_hash"] else DUMMY_HASH
+        if not await self._passwords.verify(stored, password) or row is None or not row["password_hash"]:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.incr(fail_key)
                 pipe.expire(fail_key, self._config.login_failure_window_s, nx=True)
                 await pipe.execute()
             raise Unauthenticated("account.bad_login")
         await self._redis.delete(fail_key)
-        if _hasher.check_needs_rehash(stored):
-            new_hash = await asyncio.to_thread(_hasher.hash, password)
-            await self._db.execute("UPDATE users SET password_hash = %s WHERE id = %s", (new_hash, row["id"]))
+        if self._passwords.needs_rehash(stored):
+            await self._rehash(row["id"], password)
         user = User.from_row(row)
         return Session(await self._new_session(user.id), user)
+
+    async def _rehash(self, user_id: int, password: str) -> None:
+        """Store the password hashed with today's parameters — unless hashing is busy: the old hash still works
+        and is renewed at a later log-in."""
+        try:
+            new_hash = await self._passwords.hash(password)
+        except Unavailable:
+            return
+        await self._db.execute("UPDATE users SET password_hash = %s WHERE id = %s", (new_hash, user_id))
 
     async def session_for(self, user_id: int) -> Session:
         """A new session for someone whose identity was proven another way (Naver login)."""
@@ -285,9 +293,3 @@ class Accounts:
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
-
-def _verify(stored: str, password: str) -> bool:
-    try:
-        return _hasher.verify(stored, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False

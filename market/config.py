@@ -51,6 +51,7 @@ class Config:
     nearby_max_radius_m: int = 50_000
     login_max_failures: int = 10
     login_failure_window_s: int = 15 * 60
+    password_hash_concurrency: int = 2  # argon2 hashes at once per process; as many more may wait, the rest: 503
     db_pool_size: int = 10
     redis_pool_size: int = 64
     chat_rate_limit: int = 20

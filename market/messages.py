@@ -97,6 +97,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "account.bad_login": ("이메일 또는 비밀번호가 맞지 않아요.", "Wrong e-mail or password."),
     "account.login_locked": ("로그인 시도가 너무 많아요. {minutes}분 뒤에 다시 시도해 주세요.",
                              "Too many login attempts. Try again in {minutes} minutes."),
+    "account.busy": ("지금 로그인하거나 가입하는 분이 많아요. 잠시 뒤 다시 시도해 주세요.",
+                     "Many people are logging in or signing up right now; please try again in a moment."),
     "account.login_required": ("로그인이 필요해요.", "Please log in first."),
     "account.not_found": ("사용자를 찾을 수 없어요.", "User not found."),
     # categories and items

@@ -130,6 +130,7 @@ class Market:
             scheduler = Scheduler(db, rentals, config.scheduler_interval_ms / 1000,
                                   Reconciler(db, billipay) if billipay else None)
             accounts = Accounts(db, redis, store, config)
+            stack.callback(accounts.close)
             chat.sessions = accounts.session_from_db
             naver = None
             if config.naver_auth_url:
