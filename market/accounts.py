@@ -1,7 +1,8 @@
 """Accounts: sign-up, log-in and sessions, profile photos.
 
-Passwords are hashed with argon2id (bounded, off the event loop); session tokens are random and only their
-SHA-256 is stored, in Redis with a TTL. Nothing here knows about cookies or HTTP.
+Passwords are hashed with argon2id (bounded, off the event loop); log-ins are throttled per address and account;
+session tokens are random and only their SHA-256 is stored, in Redis with a TTL. Nothing here knows about cookies
+or HTTP.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from market.config import Config
 from market.db import Database, Row
 from market.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated, Unavailable
 from market.images import process_image
+from market.login_throttle import LoginThrottle
 from market.password_hashing import DUMMY_HASH, PasswordWork
 from market.storage import BlobStore, media_url
 
@@ -37,7 +39,6 @@ _CACHE_S = 300  # how long Redis may answer for a session before MariaDB is aske
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 _NEGATIVE_S = 300  # an unknown or revoked token's cached "no"
 _REFUSED = "-"
-_LOGIN_FAIL_PREFIX = "billi:login-fail:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,7 @@ class Accounts:
         self._store = store
         self._config = config
         self._passwords = PasswordWork(config.password_hash_concurrency)
+        self._throttle = LoginThrottle(redis, config)
 
     def close(self) -> None:
         """Stop the password workers."""
@@ -128,26 +130,23 @@ class Accounts:
             )
             return int(cur.lastrowid)
 
-    async def log_in(self, data: dict[str, Any]) -> Session:
+    async def log_in(self, data: dict[str, Any], *, source: str) -> Session:
+        """A session for the right e-mail and password. ``source`` is the client's address: an address that
+        has been failing waits before it may try again (``account.login_throttled``), checked before any password
+        work is spent."""
         v.only_fields(data, {"email", "password"})
         email = self._email(data)
         password = data.get("password")
         if not isinstance(password, str) or not password:
             raise InvalidInput("input.required", field="password")
-        fail_key = _LOGIN_FAIL_PREFIX + hashlib.sha256(email.encode()).hexdigest()
-        failures = int(await self._redis.get(fail_key) or 0)
-        if failures >= self._config.login_max_failures:
-            ttl = max(await self._redis.ttl(fail_key), 60)
-            raise RateLimited("account.login_locked", minutes=(ttl + 59) // 60)
+        if wait_s := await self._throttle.wait_s(email, source):
+            raise RateLimited("account.login_throttled", retry_after=wait_s, wait=timedelta(seconds=wait_s))
         row = await self._db.fetchone("SELECT * FROM users WHERE email = %s", (email,))
         stored = row["password_hash"] if row and row["password_hash"] else DUMMY_HASH
         if not await self._passwords.verify(stored, password) or row is None or not row["password_hash"]:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.incr(fail_key)
-                pipe.expire(fail_key, self._config.login_failure_window_s, nx=True)
-                await pipe.execute()
+            await self._throttle.failed(email, source)
             raise Unauthenticated("account.bad_login")
-        await self._redis.delete(fail_key)
+        await self._throttle.succeeded(email, source)
         if self._passwords.needs_rehash(stored):
             await self._rehash(row["id"], password)
         user = User.from_row(row)
@@ -292,4 +291,3 @@ class Accounts:
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
