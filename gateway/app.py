@@ -16,8 +16,9 @@ from aiohttp import web
 from bot.engine import BotEngine
 from gateway.api import accounts, items, pages, rentals, rooms, search, social, system
 from gateway.chat_socket import ChatSocket, build_server, close_server
+from gateway.client_address import ClientAddresses
 from gateway.http import HttpMetrics, errors, headers, observe, sessions
-from gateway.keys import CHAT, CONFIG, MARKET, METRICS
+from gateway.keys import CHAT, CLIENT_ADDRESSES, CONFIG, MARKET, METRICS
 from gateway.routing import Route, openapi, register
 from market import korean
 from market.config import Config
@@ -36,6 +37,7 @@ def create_app(config: Config) -> web.Application:
     app = web.Application(middlewares=[observe, headers, errors, sessions], client_max_size=1024 * 1024)
     app[CONFIG] = config
     app[METRICS] = HttpMetrics()
+    app[CLIENT_ADDRESSES] = ClientAddresses(config.trusted_proxies)
     routes = all_routes()
     app[system.OPENAPI] = openapi(routes, title="빌리마켓 Billi Market API", version=VERSION)
     register(app, routes)

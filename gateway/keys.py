@@ -12,12 +12,14 @@ from market.service import Market
 
 if TYPE_CHECKING:
     from gateway.chat_socket import ChatSocket
+    from gateway.client_address import ClientAddresses
     from gateway.http import HttpMetrics
 
 CONFIG = web.AppKey("config", Config)
 MARKET = web.AppKey("market", Market)
 METRICS: web.AppKey["HttpMetrics"] = web.AppKey("metrics")
 CHAT: web.AppKey["ChatSocket"] = web.AppKey("chat")
+CLIENT_ADDRESSES: web.AppKey["ClientAddresses"] = web.AppKey("client_addresses")
 
 # Per-request values set by the middlewares.
 USER = web.RequestKey("user", Optional[User])

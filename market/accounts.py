@@ -1,7 +1,8 @@
 """Accounts: sign-up, log-in and sessions (one, or all of a person's at once), password changes, profile photos.
 
-Passwords are hashed with argon2id (off the event loop); session tokens are random and only their SHA-256 is
-stored, in MariaDB, cached in Redis. Nothing here knows about cookies, sockets or HTTP.
+Passwords are hashed with argon2id (bounded, off the event loop); log-ins are throttled per address and account;
+session tokens are random and only their SHA-256 is stored, in MariaDB, cached in Redis. Nothing here knows about
+cookies, sockets or HTTP.
 """
 
 from __future__ import annotations
@@ -19,15 +20,15 @@ from typing import Any
 
 import pymysql
 import redis.asyncio as aioredis
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from redis.exceptions import RedisError
 
 from market import validation as v
 from market.config import Config
 from market.db import Database, Row
-from market.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated
+from market.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated, Unavailable
 from market.images import process_image
+from market.login_throttle import LoginThrottle
+from market.password_hashing import DUMMY_HASH, PasswordWork
 from market.storage import BlobStore, media_url
 
 log = logging.getLogger("billi.accounts")
@@ -38,12 +39,7 @@ _CACHE_S = 300  # how long Redis may answer for a session before MariaDB is aske
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 _NEGATIVE_S = 300  # an unknown or revoked token's cached "no"
 _REFUSED = "-"
-_LOGIN_FAIL_PREFIX = "billi:login-fail:"
 _PASSWORD_FAIL_PREFIX = "billi:password-fail:"  # wrong passwords typed in a live session (change, deletion)
-
-_hasher = PasswordHasher()
-# Verified against when the e-mail is unknown, so both paths cost the same time.
-_DUMMY_HASH = _hasher.hash("not-a-real-password-0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +89,12 @@ class Accounts:
         self._redis = redis
         self._store = store
         self._config = config
+        self._passwords = PasswordWork(config.password_hash_concurrency)
+        self._throttle = LoginThrottle(redis, config)
+
+    def close(self) -> None:
+        """Stop the password workers."""
+        self._passwords.close()
 
     # -- sign-up / log-in --------------------------------------------------------------------------
     async def sign_up(self, data: dict[str, Any]) -> Session:
@@ -104,7 +106,7 @@ class Accounts:
             raise InvalidInput("account.bad_nickname", field="nickname")
         password = new_password(data, "password")
         locale = v.choice(data, "locale", ("ko", "en"), required=False, default="ko")
-        password_hash = await hash_password(password)
+        password_hash = await self._passwords.hash(password)
         try:
             user_id = await self._insert_user(email, nickname, password_hash, locale or "ko")
         except pymysql.err.IntegrityError as e:
@@ -124,31 +126,36 @@ class Accounts:
             )
             return int(cur.lastrowid)
 
-    async def log_in(self, data: dict[str, Any]) -> Session:
+    async def log_in(self, data: dict[str, Any], *, source: str) -> Session:
+        """A session for the right e-mail and password. ``source`` is the client's address: an address that
+        has been failing waits before it may try again (``account.login_throttled``), checked before any password
+        work is spent."""
         v.only_fields(data, {"email", "password"})
         email = account_email(data)
         password = data.get("password")
         if not isinstance(password, str) or not password:
             raise InvalidInput("input.required", field="password")
-        fail_key = _LOGIN_FAIL_PREFIX + hashlib.sha256(email.encode()).hexdigest()
-        failures = int(await self._redis.get(fail_key) or 0)
-        if failures >= self._config.login_max_failures:
-            ttl = max(await self._redis.ttl(fail_key), 60)
-            raise RateLimited("account.login_locked", minutes=(ttl + 59) // 60)
+        if wait_s := await self._throttle.wait_s(email, source):
+            raise RateLimited("account.login_throttled", retry_after=wait_s, wait=timedelta(seconds=wait_s))
         row = await self._db.fetchone("SELECT * FROM users WHERE email = %s", (email,))
-        stored = row["password_hash"] if row and row["password_hash"] else _DUMMY_HASH
-        if not await verify_password(stored, password) or row is None or not row["password_hash"]:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.incr(fail_key)
-                pipe.expire(fail_key, self._config.login_failure_window_s, nx=True)
-                await pipe.execute()
+        stored = row["password_hash"] if row and row["password_hash"] else DUMMY_HASH
+        if not await self._passwords.verify(stored, password) or row is None or not row["password_hash"]:
+            await self._throttle.failed(email, source)
             raise Unauthenticated("account.bad_login")
-        await self._redis.delete(fail_key)
-        if _hasher.check_needs_rehash(stored):
-            new_hash = await asyncio.to_thread(_hasher.hash, password)
-            await self._db.execute("UPDATE users SET password_hash = %s WHERE id = %s", (new_hash, row["id"]))
+        await self._throttle.succeeded(email, source)
+        if self._passwords.needs_rehash(stored):
+            await self._rehash(row["id"], password)
         user = User.from_row(row)
         return Session(await self._new_session(user.id), user)
+
+    async def _rehash(self, user_id: int, password: str) -> None:
+        """Store the password hashed with today's parameters — unless hashing is busy: the old hash still works
+        and is renewed at a later log-in."""
+        try:
+            new_hash = await self._passwords.hash(password)
+        except Unavailable:
+            return
+        await self._db.execute("UPDATE users SET password_hash = %s WHERE id = %s", (new_hash, user_id))
 
     async def session_for(self, user_id: int) -> Session:
         """A new session for someone whose identity was proven another way (Naver login)."""
@@ -272,7 +279,7 @@ class Accounts:
             raise InvalidInput("input.required", field="current")
         new = new_password(data, "new")
         await self.check_password(user_id, current, field="current")
-        new_hash = await hash_password(new)
+        new_hash = await self._passwords.hash(new)
         async with self._db.transaction() as cur:
             await cur.execute("UPDATE users SET password_hash = %s WHERE id = %s", (new_hash, user_id))
             await cur.execute("UPDATE password_resets SET used_at = %s WHERE user_id = %s AND used_at IS NULL",
@@ -290,17 +297,21 @@ class Accounts:
         fail_key = f"{_PASSWORD_FAIL_PREFIX}{user_id}"
         if int(await self._redis.get(fail_key) or 0) >= self._config.login_max_failures:
             ttl = max(await self._redis.ttl(fail_key), 60)
-            raise RateLimited("account.password_locked", minutes=(ttl + 59) // 60)
+            raise RateLimited("account.password_locked", minutes=(ttl + 59) // 60, retry_after=ttl)
         stored = await self._db.fetchval("SELECT password_hash FROM users WHERE id = %s", (user_id,))
         if not stored:
             raise Conflict("account.no_password", field=field)
-        if not await verify_password(stored, password):
+        if not await self._passwords.verify(stored, password):
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.incr(fail_key)
                 pipe.expire(fail_key, self._config.login_failure_window_s, nx=True)
                 await pipe.execute()
             raise InvalidInput("account.wrong_password", field=field)
         await self._redis.delete(fail_key)
+
+    async def hash_password(self, password: str) -> str:
+        """argon2id within the process's bound (``account.busy`` beyond it)."""
+        return await self._passwords.hash(password)
 
     async def has_password(self, user_id: int) -> bool:
         return bool(await self._db.fetchval("SELECT password_hash IS NOT NULL FROM users WHERE id = %s", (user_id,)))
@@ -363,20 +374,5 @@ def new_password(data: dict[str, Any], field: str) -> str:
     return password
 
 
-async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(_hasher.hash, password)
-
-
-async def verify_password(stored: str, password: str) -> bool:
-    return await asyncio.to_thread(_verify, stored, password)
-
-
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _verify(stored: str, password: str) -> bool:
-    try:
-        return _hasher.verify(stored, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False

@@ -49,13 +49,23 @@ class Config:
     max_photos_per_item: int = 10
     nearby_default_radius_m: int = 6000
     nearby_max_radius_m: int = 50_000
-    login_max_failures: int = 10
+    # Password guessing: failures allowed before each further try must wait (1 s, then doubling up to
+    # login_max_delay_s) — from one address at one account, from one address at any accounts, and at one account
+    # from anywhere (then each address that has been failing there waits); each count is forgotten once a window
+    # passes without a failure.
+    login_max_failures: int = 5
+    login_address_max_failures: int = 20
+    login_account_max_failures: int = 20
+    login_max_delay_s: int = 300
     login_failure_window_s: int = 15 * 60
     # Password-reset mails one address may be sent per window (asked for a known address or not: the same answer)
     password_reset_max_requests: int = 3
     password_reset_window_s: int = 3600
     smtp_url: str | None = None  # smtp://[user:password@]host[:port] or smtps://…; unset: billi up runs a mail sink
     mail_from: str = "빌리마켓 <no-reply@billi.local>"
+    # Our own reverse proxies (comma-separated addresses or networks): only from them is X-Forwarded-For believed
+    trusted_proxies: str = ""
+    password_hash_concurrency: int = 2  # argon2 hashes at once per process; as many more may wait, the rest: 503
     db_pool_size: int = 10
     redis_pool_size: int = 64
     chat_rate_limit: int = 20

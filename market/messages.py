@@ -1,12 +1,15 @@
 """The catalogue of user-facing words: Korean first, English second, each under a stable key.
 
 Templates use ``{name}`` for a parameter and ``{name|을}`` to append the right particle (을/를, 이/가,
-은/는, 과/와, 으로/로) after a Korean word. Nothing else in the code assembles sentences.
+은/는, 과/와, 으로/로) after a Korean word; a ``timedelta`` reads as "30초" / "5분". Nothing else in the code
+assembles sentences.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from datetime import timedelta
 from typing import Any
 
 LOCALES = ("ko", "en")
@@ -99,8 +102,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "account.weak_password": ("비밀번호는 8자 이상, 영문과 숫자를 섞어 주세요.",
                               "A password needs at least 8 characters with letters and digits."),
     "account.bad_login": ("이메일 또는 비밀번호가 맞지 않아요.", "Wrong e-mail or password."),
-    "account.login_locked": ("로그인 시도가 너무 많아요. {minutes}분 뒤에 다시 시도해 주세요.",
-                             "Too many login attempts. Try again in {minutes} minutes."),
+    "account.login_throttled": ("로그인 시도가 너무 많아요. {wait} 뒤 다시 시도해 주세요.",
+                                "Too many login attempts. Try again in {wait}."),
+    "account.busy": ("지금 로그인하거나 가입하는 분이 많아요. 잠시 뒤 다시 시도해 주세요.",
+                     "Many people are logging in or signing up right now; please try again in a moment."),
     "account.login_required": ("로그인이 필요해요.", "Please log in first."),
     "account.not_found": ("사용자를 찾을 수 없어요.", "User not found."),
     "account.logged_out_everywhere": ("모든 기기에서 로그아웃했어요.", "You have been logged out on every device."),
@@ -344,12 +349,25 @@ def render(key: str, locale: str = "ko", **params: Any) -> str:
 
 
 def fill(template: str, locale: str, params: dict[str, Any]) -> str:
-    """Put ``params`` into ``{name}`` / ``{name|을}`` slots: integers with thousands separators, and in Korean
-    the particle that fits the word before it."""
+    """Put ``params`` into ``{name}`` / ``{name|을}`` slots: integers with thousands separators, durations in
+    seconds or minutes, and in Korean the particle that fits the word before it."""
 
     def slot(m: re.Match[str]) -> str:
         value = params.get(m.group(1), "")
-        text = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+        if isinstance(value, timedelta):
+            text = duration(value, locale)
+        else:
+            text = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
         return text + (particle(text, m.group(2)) if m.group(2) and locale == "ko" else "")
 
     return _SLOT.sub(slot, template)
+
+
+def duration(span: timedelta, locale: str = "ko") -> str:
+    """A short wait in words: whole seconds under a minute, else minutes (both rounded up, never promising less
+    than the wait)."""
+    seconds = math.ceil(span.total_seconds())
+    if seconds < 60:
+        return f"{seconds}초" if locale == "ko" else f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes}분" if locale == "ko" else f"{minutes} minute{'s' if minutes != 1 else ''}"

@@ -18,7 +18,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from market import validation as v
-from market.accounts import Accounts, Session, account_email, hash_password, new_password, token_hash
+from market.accounts import Accounts, Session, account_email, new_password, token_hash
 from market.config import Config
 from market.db import Database
 from market.errors import InvalidInput, RateLimited
@@ -68,7 +68,7 @@ class PasswordResets:
         password = new_password(data, "password")  # a weak one is refused without spending the link
         if not isinstance(token, str) or not _TOKEN.match(token):
             raise InvalidInput("account.reset_invalid", field="token")
-        password_hash = await hash_password(password)
+        password_hash = await self._accounts.hash_password(password)
         now = _now()
         async with self._db.transaction() as cur:
             await cur.execute("SELECT r.user_id FROM password_resets r JOIN users u ON u.id = r.user_id"

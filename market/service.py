@@ -136,6 +136,7 @@ class Market:
             scheduler = Scheduler(db, rentals, config.scheduler_interval_ms / 1000,
                                   Reconciler(db, billipay) if billipay else None)
             accounts = Accounts(db, redis, store, config)
+            stack.callback(accounts.close)
             chat.sessions = accounts.session_from_db
             resets = PasswordResets(db, redis, accounts, Mailer(config.smtp_url, config.mail_from), config)
             stack.push_async_callback(resets.drain)

@@ -14,7 +14,7 @@ from gateway.http import (
     set_session_cookie,
     uploaded_files,
 )
-from gateway.keys import CHAT, CONFIG, MARKET, SESSION_TOKEN
+from gateway.keys import CHAT, CLIENT_ADDRESSES, CONFIG, MARKET, SESSION_TOKEN
 from gateway.routing import Route
 from market.accounts import token_hash
 from market.messages import render
@@ -46,7 +46,8 @@ async def sign_up(request: web.Request) -> web.Response:
 
 
 async def log_in(request: web.Request) -> web.Response:
-    session = await request.app[MARKET].accounts.log_in(await json_body(request))
+    session = await request.app[MARKET].accounts.log_in(await json_body(request),
+                                                        source=request.app[CLIENT_ADDRESSES].of(request))
     response = json_response({"user": session.user.private(), "token": session.token})
     set_session_cookie(request, response, session)
     return response
@@ -124,8 +125,12 @@ async def set_profile_photo(request: web.Request) -> web.Response:
 
 ROUTES = [
     Route("POST", "/api/auth/signup", sign_up, "회원 가입 (e-mail, nickname, password)", "accounts", body=_SIGNUP,
-          responses={201: "Created; the session cookie is set and the token returned"}),
-    Route("POST", "/api/auth/login", log_in, "로그인", "accounts", body=_LOGIN),
+          responses={201: "Created; the session cookie is set and the token returned",
+                     503: "Password hashing busy (account.busy); Retry-After says when to try again"}),
+    Route("POST", "/api/auth/login", log_in, "로그인", "accounts", body=_LOGIN,
+          responses={200: "Logged in; the session cookie is set and the token returned",
+                     429: "This address must wait before trying again (account.login_throttled); see Retry-After",
+                     503: "Password hashing busy (account.busy); Retry-After says when to try again"}),
     Route("POST", "/api/auth/logout", log_out, "로그아웃", "accounts"),
     Route("POST", "/api/auth/logout-everywhere", log_out_everywhere, "모든 기기에서 로그아웃", "accounts", auth=True),
     Route("POST", "/api/auth/password-reset", request_password_reset,

@@ -29,7 +29,7 @@ async def _hung_up(chatter: Chatter) -> bool:
 async def test_logging_out_hangs_up_that_sessions_sockets_on_every_node_and_no_other(
         config: Config, market: Market) -> None:
     person = await _person(market, "leaver@example.com", "떠나는이")
-    phone = await market.accounts.log_in({"email": "leaver@example.com", "password": "rent4you"})
+    phone = await market.accounts.log_in({"email": "leaver@example.com", "password": "rent4you"}, source="127.0.0.1")
     other = Person(None, phone.token, person.user)  # type: ignore[arg-type]
     a, b = start_node(config), start_node(config)
     try:

@@ -98,7 +98,7 @@ async def test_wrong_password_and_unknown_email_get_the_same_answer(client: Test
     assert answers[0][0] == 401
 
 
-async def test_repeated_failed_logins_lock_the_account_for_a_while(client: TestClient) -> None:
+async def test_repeated_failed_logins_make_that_client_wait(client: TestClient) -> None:
     await sign_up(client, email="target@example.com")
     for _ in range(5):  # the test config allows 5 failures
         async with client.post("/api/auth/login", json={"email": "target@example.com", "password": "guess1234"}) as r:

@@ -1,0 +1,188 @@
+"""Password guessing costs the guesser, not the owner: an address that keeps failing waits longer each time
+(429 + Retry-After, before any password is checked), wherever it claims to come from; the owner, from an
+address that has not been failing, still gets in; and argon2 work is bounded (503 + Retry-After at once) while
+the rest of the gateway keeps answering."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from argon2 import PasswordHasher
+
+from gateway.app import create_app
+from market.config import Config
+from tests.conftest import _clean, sign_up
+
+WRONG = "guess1234"
+RIGHT = "rent4you"  # conftest's sign_up password
+
+
+@asynccontextmanager
+async def gateway(config: Config, **settings: Any) -> AsyncIterator[TestClient]:
+    """An in-process gateway with some settings of its own (clean tables and Redis, like the ``client`` fixture)."""
+    await _clean(config)
+    async with TestClient(TestServer(create_app(config.replace(**settings)))) as client:
+        yield client
+
+
+@asynccontextmanager
+async def from_address(client: TestClient, address: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client whose connections come from ``address`` (any 127.x.y.z reaches the loopback gateway)."""
+    base = str(client.make_url("/"))
+    async with httpx.AsyncClient(base_url=base, transport=httpx.AsyncHTTPTransport(local_address=address),
+                                 headers={"Origin": base.rstrip("/")}, timeout=30) as http:
+        yield http
+
+
+async def log_in(http: httpx.AsyncClient | TestClient, email: str, password: str,
+                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any], str | None]:
+    """Status, body and Retry-After of one log-in."""
+    body = {"email": email, "password": password}
+    if isinstance(http, httpx.AsyncClient):
+        resp = await http.post("/api/auth/login", json=body, headers=headers)
+        return resp.status_code, resp.json(), resp.headers.get("Retry-After")
+    async with http.post("/api/auth/login", json=body, headers=headers) as r:
+        return r.status, await r.json(), r.headers.get("Retry-After")
+
+
+@pytest.fixture
+def argon2_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every password verification argon2 does (the real one still runs)."""
+    calls: list[str] = []
+    real = PasswordHasher.verify
+
+    def counted(self: PasswordHasher, stored: str | bytes, password: str | bytes) -> bool:
+        calls.append(str(password))
+        return real(self, stored, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", counted)
+    return calls
+
+
+async def test_the_owner_logs_in_from_a_fresh_address_while_a_guesser_of_the_account_waits(
+        client: TestClient) -> None:
+    await sign_up(client, email="owner@example.com")
+    async with from_address(client, "127.0.0.2") as guesser, from_address(client, "127.0.0.3") as owner:
+        for _ in range(5):  # the test config allows 5 failures from one address at one account
+            status, _, _ = await log_in(guesser, "owner@example.com", WRONG)
+            assert status == 401
+        status, body, retry_after = await log_in(guesser, "owner@example.com", RIGHT)
+        assert status == 429  # even the right password: this address has been guessing
+        assert retry_after is not None and int(retry_after) >= 1
+        assert body["error"]["code"] == "account.login_throttled"
+        assert body["error"]["message"].startswith("로그인 시도가 너무 많아요.") and "초 뒤" in body["error"]["message"]
+
+        status, body, _ = await log_in(owner, "owner@example.com", RIGHT)
+        assert status == 200, body
+        assert body["user"]["email"] == "owner@example.com"
+
+
+async def test_many_guessing_addresses_slow_the_account_but_its_owner_still_gets_in(config: Config) -> None:
+    async with gateway(config, login_account_max_failures=4) as client:
+        await sign_up(client, email="target@example.com")
+        guessers = [f"127.0.1.{n}" for n in range(1, 8)]  # 7 addresses, one guess each: the account's 4 and 3 more
+        for address in guessers:
+            async with from_address(client, address) as http:
+                status, _, _ = await log_in(http, "target@example.com", WRONG)
+                assert status == 401
+        async with from_address(client, guessers[0]) as http:
+            status, _, retry_after = await log_in(http, "target@example.com", WRONG)
+            assert status == 429  # one guess from this address, but the account is being guessed at from everywhere
+            assert retry_after is not None and int(retry_after) >= 1
+        async with from_address(client, "127.0.2.1") as owner:
+            status, body, _ = await log_in(owner, "target@example.com", RIGHT)
+            assert status == 200, body
+
+
+async def test_one_address_trying_many_accounts_waits_longer_each_time_and_costs_no_hashing(
+        config: Config, argon2_calls: list[str]) -> None:
+    async with gateway(config, login_address_max_failures=5) as client:
+        for n in range(5):  # this address may fail 5 times across accounts before it must wait
+            status, _, _ = await log_in(client, f"someone{n}@example.com", WRONG)
+            assert status == 401
+        waits: list[int] = []
+        for n in range(3):
+            if waits:  # wait as told: then one more wrong guess is heard, and costs a longer wait
+                await asyncio.sleep(waits[-1])
+                status, _, _ = await log_in(client, f"yet{n}@example.com", WRONG)
+                assert status == 401
+            hashed = len(argon2_calls)
+            status, body, retry_after = await log_in(client, f"another{n}@example.com", WRONG)
+            assert status == 429, body
+            assert retry_after is not None
+            assert body["error"]["message"] == f"로그인 시도가 너무 많아요. {retry_after}초 뒤 다시 시도해 주세요."
+            assert len(argon2_calls) == hashed  # answered before any password work
+            waits.append(int(retry_after))
+        assert waits[0] >= 1 and waits[1] > waits[0] and waits[2] > waits[1]
+
+
+async def test_a_forged_x_forwarded_for_from_an_untrusted_peer_is_ignored(config: Config) -> None:
+    async with gateway(config, login_address_max_failures=5) as client:
+        for n in range(5):
+            forged = {"X-Forwarded-For": f"203.0.113.{n + 1}"}  # a new "address" every time
+            status, _, _ = await log_in(client, f"someone{n}@example.com", WRONG, forged)
+            assert status == 401
+        status, _, retry_after = await log_in(client, "someone@example.com", WRONG,
+                                              {"X-Forwarded-For": "198.51.100.1"})
+        assert status == 429 and retry_after is not None  # counted under the real peer all along
+        await sign_up(client, email="bystander@example.com")
+        async with from_address(client, "127.0.0.4") as other:
+            status, body, _ = await log_in(other, "bystander@example.com", RIGHT)
+            assert status == 200, body
+
+
+async def test_behind_a_trusted_proxy_the_address_it_saw_counts_and_the_clients_own_entries_do_not(
+        config: Config) -> None:
+    async with gateway(config, trusted_proxies="127.0.0.0/8") as client:
+        await sign_up(client, email="owner@example.com")
+        for n in range(5):  # the guesser writes a new address of its own to the left each time
+            hops = {"X-Forwarded-For": f"192.0.2.{n + 1}, 203.0.113.7"}
+            status, _, _ = await log_in(client, "owner@example.com", WRONG, hops)
+            assert status == 401
+        status, _, retry_after = await log_in(client, "owner@example.com", RIGHT,
+                                              {"X-Forwarded-For": "192.0.2.99, 203.0.113.7"})
+        assert status == 429 and retry_after is not None
+        status, body, _ = await log_in(client, "owner@example.com", RIGHT, {"X-Forwarded-For": "198.51.100.20"})
+        assert status == 200, body  # the owner, seen by the proxy at another address
+
+
+async def test_argon2_beyond_its_bound_is_refused_at_once_while_the_gateway_answers(
+        config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    started, release = threading.Semaphore(0), threading.Event()
+    real = PasswordHasher.verify
+
+    def slow(self: PasswordHasher, stored: str | bytes, password: str | bytes) -> bool:
+        started.release()
+        release.wait(30)  # held until the test has seen the others refused
+        return real(self, stored, password)
+
+    async with gateway(config, password_hash_concurrency=1) as client:
+        await sign_up(client, email="busy@example.com")
+        monkeypatch.setattr(PasswordHasher, "verify", slow)
+        try:
+            first = asyncio.create_task(log_in(client, "busy@example.com", RIGHT))
+            assert await asyncio.to_thread(started.acquire, True, 30)  # one hash running
+            others = [asyncio.create_task(log_in(client, "busy@example.com", RIGHT)) for _ in range(5)]
+            refused = []
+            for answer in asyncio.as_completed(others, timeout=30):  # one may queue; the rest must not wait
+                refused.append(await answer)
+                if len(refused) == 4:
+                    break
+            assert not release.is_set() and not first.done()  # all answered while the first hash still ran
+            for status, body, retry_after in refused:
+                assert status == 503 and retry_after == "1"
+                assert body["error"]["code"] == "account.busy"
+                assert body["error"]["message"].startswith("지금 로그인하거나 가입하는 분이 많아요.")
+            async with client.get("/healthz") as resp:
+                assert resp.status == 200
+        finally:
+            release.set()
+        assert (await first)[0] == 200
+        assert sorted(a[0] for a in await asyncio.gather(*others)) == [200, 503, 503, 503, 503]
