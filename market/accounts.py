@@ -28,11 +28,11 @@ from market.config import Config
 from market.db import Database, Row
 from market.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated
 from market.images import process_image
+from market.nicknames import read_nickname
 from market.storage import BlobStore, media_url
 
 log = logging.getLogger("billi.accounts")
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
-_NICKNAME = re.compile(r"^[0-9A-Za-z_가-힣]{2,20}$")
 _SESSION_PREFIX = "billi:session:"
 _CACHE_S = 300  # how long Redis may answer for a session before MariaDB is asked again
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
@@ -97,10 +97,8 @@ class Accounts:
     async def sign_up(self, data: dict[str, Any]) -> Session:
         v.only_fields(data, {"email", "nickname", "password", "locale"})
         email = self._email(data)
-        nickname = v.text(data, "nickname", min_len=2, max_len=20)
+        nickname = read_nickname(data)
         assert nickname is not None
-        if not _NICKNAME.match(nickname):
-            raise InvalidInput("account.bad_nickname", field="nickname")
         password = data.get("password")
         if not isinstance(password, str) or not password:
             raise InvalidInput("input.required", field="password")
@@ -248,9 +246,7 @@ class Accounts:
         v.only_fields(data, {"nickname", "locale"})
         if not data:
             raise InvalidInput("input.nothing_to_change")
-        nickname = v.text(data, "nickname", min_len=2, max_len=20, required=False)
-        if nickname is not None and not _NICKNAME.match(nickname):
-            raise InvalidInput("account.bad_nickname", field="nickname")
+        nickname = read_nickname(data, required=False)
         locale = v.choice(data, "locale", ("ko", "en"), required=False)
         try:
             await self._db.execute(

@@ -92,6 +92,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                                "That nickname is taken; please choose another."),
     "account.bad_nickname": ("닉네임은 2~20자의 한글, 영문, 숫자, 밑줄(_)만 쓸 수 있어요.",
                              "A nickname is 2–20 letters, digits or underscores."),
+    "account.reserved_nickname": ("빌리마켓이나 빌리(봇), 알림, 운영진으로 보일 수 있는 닉네임은 쓸 수 없어요. "
+                                  "다른 닉네임을 골라 주세요.",
+                                  "Nicknames that could pass for Billi Market, its bot, its notices or its staff "
+                                  "cannot be used; please choose another."),
     "account.weak_password": ("비밀번호는 8자 이상, 영문과 숫자를 섞어 주세요.",
                               "A password needs at least 8 characters with letters and digits."),
     "account.bad_login": ("이메일 또는 비밀번호가 맞지 않아요.", "Wrong e-mail or password."),

@@ -1,0 +1,90 @@
+"""Nobody poses as the service or hides characters in what others read: nicknames that look like 빌리마켓, its
+bot, its notices or its staff are refused however they are spelled; invisible characters leave names, titles and
+descriptions; passwords guessers try first are refused; a review edit changes only what it sends."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from gateway.keys import MARKET
+from tests.conftest import sign_up
+from tests.social.test_naver import _callback, _consent, _profile, _to_naver
+
+# Each poses as the service, its bot (빌리), its notices (알림) or its staff, in a spelling of its own.
+POSING = [
+    "빌리마켓", "빌리", "운영자", "알림", "bot", "admin",
+    "ＢＩＬＬＩ",  # fullwidth
+    "ａｄｍｉｎ",
+    "\u0410dmin",  # Cyrillic А
+    "\u0430dmin",  # Cyrillic а
+    unicodedata.normalize("NFD", "빌리마켓"),  # decomposed jamo
+    "ㅂㅣㄹㄹㅣ",  # compatibility jamo, letter by letter
+    "빌\u200b리",  # a zero-width space inside
+    "admin_1", "Admin2", "b0t", "BilliBot", "billi_market", "빌리봇", "알림_공식",
+    "진짜빌리마켓", "동네운영자", "관리자",
+]
+ORDINARY = ["빌리는곰", "알림손님", "badminton", "bottle", "공식대로", "민지네캠핑"]
+
+
+async def _sign_up(client: TestClient, nickname: str, password: str = "rent4you", email: str = "new@example.com",
+                   ) -> tuple[int, dict[str, Any]]:
+    async with client.post("/api/auth/signup", json={"email": email, "nickname": nickname,
+                                                     "password": password}) as resp:
+        answer = resp.status, await resp.json()
+    client.session.cookie_jar.clear()  # people act through their bearer token; the client stays anonymous
+    return answer
+
+
+async def _users(client: TestClient) -> int:
+    return int(await client.app[MARKET].db.fetchval("SELECT COUNT(*) FROM users"))
+
+
+def _refused(status: int, body: dict[str, Any], code: str, field: str) -> None:
+    assert status == 400, body
+    assert body["error"]["code"] == code and body["error"]["field"] == field, body
+    assert not body["error"]["message"].isascii()  # said in Korean
+
+
+# -- nicknames ---------------------------------------------------------------------------------------------------
+async def test_nicknames_that_pose_as_the_service_are_refused_at_sign_up(client: TestClient) -> None:
+    for nickname in POSING:
+        status, body = await _sign_up(client, nickname)
+        assert status == 400, (nickname, body)
+        assert body["error"]["code"] == "account.reserved_nickname", (nickname, body)
+        assert body["error"]["field"] == "nickname"
+        assert "운영진" in body["error"]["message"]
+    assert await _users(client) == 0
+
+
+async def test_ordinary_names_near_the_reserved_words_are_welcome(client: TestClient) -> None:
+    for n, nickname in enumerate(ORDINARY):
+        status, body = await _sign_up(client, nickname, email=f"plain{n}@example.com")
+        assert status == 201, (nickname, body)
+        assert body["user"]["nickname"] == nickname
+
+
+async def test_a_profile_change_to_a_name_that_poses_as_the_service_changes_nothing(client: TestClient) -> None:
+    person = await sign_up(client, "평범한이웃")
+    for nickname in POSING:
+        status, body = await person.call("PATCH", "/api/me", json={"nickname": nickname, "locale": "en"})
+        assert status == 400, (nickname, body)
+        assert body["error"]["code"] == "account.reserved_nickname", (nickname, body)
+    _, me = await person.call("GET", "/api/me")
+    assert (me["user"]["nickname"], me["user"]["locale"]) == ("평범한이웃", "ko")
+
+
+async def test_a_naver_nickname_that_poses_as_the_service_is_never_taken(client: TestClient) -> None:
+    profile = await _profile(client, "빌리마켓")
+    status, page, token = await _callback(client, await _consent(await _to_naver(client), profile))
+    assert status == 200 and token is None and "닉네임" in page  # asked to pick one, no account made
+    assert 'value="빌리마켓"' not in page  # and not offered the posing one back
+    pending = page.split('name="pending" value="')[1].split('"')[0]
+    async with client.post("/api/auth/naver/complete", json={"pending": pending, "nickname": "운영자"}) as resp:
+        _refused(resp.status, await resp.json(), "account.reserved_nickname", "nickname")
+    async with client.post("/api/auth/naver/complete", json={"pending": pending, "nickname": "네이버손님"}) as resp:
+        assert resp.status == 201
+        assert (await resp.json())["user"]["nickname"] == "네이버손님"
+    assert await _users(client) == 1
