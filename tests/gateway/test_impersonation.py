@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from gateway.keys import MARKET
-from tests.conftest import sign_up
+from tests.conftest import Person, sign_up
 from tests.social.test_naver import _callback, _consent, _profile, _to_naver
 
 # Each poses as the service, its bot (빌리), its notices (알림) or its staff, in a spelling of its own.
@@ -88,3 +88,27 @@ async def test_a_naver_nickname_that_poses_as_the_service_is_never_taken(client:
         assert resp.status == 201
         assert (await resp.json())["user"]["nickname"] == "네이버손님"
     assert await _users(client) == 1
+
+
+# -- invisible characters -------------------------------------------------------------------------------------
+async def test_bidi_controls_and_zero_width_characters_leave_a_nickname(client: TestClient) -> None:
+    status, body = await _sign_up(client, "\u202e민\u200d지\u2066\u200b\u2069\ufeff")
+    assert status == 201, body
+    assert body["user"]["nickname"] == "민지"
+    person = Person(client, body["token"], body["user"])
+    status, body = await person.call("PATCH", "/api/me", json={"nickname": "\u200f새\u200c이\u2060름\u200e"})
+    assert status == 200, body
+    assert body["user"]["nickname"] == "새이름"
+
+
+async def test_invisible_characters_leave_item_titles_and_descriptions_but_emoji_sequences_stay(
+        client: TestClient) -> None:
+    owner = await sign_up(client)
+    coder, fire = "\U0001F469\u200d\U0001F4BB", "\u2764\ufe0f\u200d\U0001F525"  # 👩‍💻 and ❤️‍🔥, joined by ZWJ
+    item = await owner.new_item(title=f"\u202e텐트\u200d대여\u2067 {coder}",
+                                description=f"설명\u200b입니다\u2060\ufeff\n{fire} 좋아요\u200d\u3164")
+    assert item["title"] == f"텐트대여 {coder}"
+    assert item["description"] == f"설명입니다\n{fire} 좋아요"
+    status, body = await owner.call("PATCH", f"/api/items/{item['id']}", json={"title": "의자\u200d\u202a세트"})
+    assert status == 200, body
+    assert body["item"]["title"] == "의자세트"
