@@ -29,6 +29,7 @@ from market.db import Database, Row
 from market.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated
 from market.images import process_image
 from market.nicknames import read_nickname
+from market.passwords import check_password
 from market.storage import BlobStore, media_url
 
 log = logging.getLogger("billi.accounts")
@@ -99,12 +100,7 @@ class Accounts:
         email = self._email(data)
         nickname = read_nickname(data)
         assert nickname is not None
-        password = data.get("password")
-        if not isinstance(password, str) or not password:
-            raise InvalidInput("input.required", field="password")
-        if (len(password) < 8 or len(password) > 128 or not re.search(r"[A-Za-z]", password)
-                or not re.search(r"\d", password)):
-            raise InvalidInput("account.weak_password", field="password")
+        password = check_password(data.get("password"), email=email, nickname=nickname)
         locale = v.choice(data, "locale", ("ko", "en"), required=False, default="ko")
         password_hash = await asyncio.to_thread(_hasher.hash, password)
         try:

@@ -112,3 +112,30 @@ async def test_invisible_characters_leave_item_titles_and_descriptions_but_emoji
     status, body = await owner.call("PATCH", f"/api/items/{item['id']}", json={"title": "의자\u200d\u202a세트"})
     assert status == 200, body
     assert body["item"]["title"] == "의자세트"
+
+
+# -- passwords ----------------------------------------------------------------------------------------------------
+async def test_common_passwords_are_refused(client: TestClient) -> None:
+    for password in ("password1", "qwerty123", "QWERTY123", "qwer1234", "1q2w3e4r"):
+        status, body = await _sign_up(client, "흔한비번", password)
+        _refused(status, body, "account.common_password", "password")
+    assert await _users(client) == 0
+
+
+async def test_a_password_that_is_the_persons_own_name_is_refused(client: TestClient) -> None:
+    status, body = await _sign_up(client, "바다곰", "Sunny2024", email="sunny2024@example.com")
+    _refused(status, body, "account.password_is_name", "password")
+    status, body = await _sign_up(client, "Camper77x", "camper77x", email="other@example.com")
+    _refused(status, body, "account.password_is_name", "password")
+    assert await _users(client) == 0
+
+
+async def test_a_long_passphrase_needs_no_digit_but_a_password_has_at_most_128_characters(client: TestClient) -> None:
+    status, body = await _sign_up(client, "긴비번", "x" * 129)
+    _refused(status, body, "account.weak_password", "password")
+    assert "128" in body["error"]["message"]
+    passphrase = "초록 텐트 아래 고양이"
+    status, body = await _sign_up(client, "긴비번", passphrase)
+    assert status == 201, body
+    async with client.post("/api/auth/login", json={"email": "new@example.com", "password": passphrase}) as r:
+        assert r.status == 200
