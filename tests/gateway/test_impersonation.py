@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from gateway.keys import MARKET
 from tests.conftest import Person, sign_up
+from tests.rentals.helpers import Bank, settled
 from tests.social.test_naver import _callback, _consent, _profile, _to_naver
 
 # Each poses as the service, its bot (빌리), its notices (알림) or its staff, in a spelling of its own.
@@ -139,3 +140,21 @@ async def test_a_long_passphrase_needs_no_digit_but_a_password_has_at_most_128_c
     assert status == 201, body
     async with client.post("/api/auth/login", json={"email": "new@example.com", "password": passphrase}) as r:
         assert r.status == 200
+
+
+# -- reviews --------------------------------------------------------------------------------------------------------
+async def test_a_review_edit_that_sends_only_stars_keeps_the_text(client: TestClient) -> None:
+    market = client.app[MARKET]
+    assert market.config.bank_url
+    cid, _, borrower = await settled(market, Bank(market.config.bank_url))
+    review = await market.reviews.write(borrower, cid, "owner", 3, "시간 약속을 잘 지켰어요")
+    session = await market.accounts.session_for(borrower)
+    person = Person(client, session.token, session.user.private())
+    status, body = await person.call("PATCH", f"/api/reviews/{review['id']}", json={"stars": 5})
+    assert status == 200, body
+    assert (body["review"]["stars"], body["review"]["text"]) == (5, "시간 약속을 잘 지켰어요")
+    status, body = await person.call("PATCH", f"/api/reviews/{review['id']}", json={"text": "아주 친절해요"})
+    assert status == 200, body
+    assert (body["review"]["stars"], body["review"]["text"]) == (5, "아주 친절해요")
+    status, body = await person.call("PATCH", f"/api/reviews/{review['id']}", json={})
+    assert status == 400 and body["error"]["code"] == "input.nothing_to_change"
