@@ -77,7 +77,8 @@ def _keys(part: str) -> set[str]:
 def _words(name: str, *, split_digits: bool) -> list[str]:
     """``name`` cut at separators, a lower→upper case change, between Hangul and other letters and, when asked,
     between digits and letters."""
-    words, current = [], ""
+    words: list[str] = []
+    current = ""
     for ch in name:
         if not ch.isalnum():
             words.append(current)
