@@ -28,12 +28,13 @@ from market.db import Database, Row
 from market.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated, Unavailable
 from market.images import process_image
 from market.login_throttle import LoginThrottle
+from market.nicknames import read_nickname
 from market.password_hashing import DUMMY_HASH, PasswordWork
+from market.passwords import check_password
 from market.storage import BlobStore, media_url
 
 log = logging.getLogger("billi.accounts")
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
-_NICKNAME = re.compile(r"^[0-9A-Za-z_가-힣]{2,20}$")
 _SESSION_PREFIX = "billi:session:"
 _CACHE_S = 300  # how long Redis may answer for a session before MariaDB is asked again
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
@@ -100,11 +101,9 @@ class Accounts:
     async def sign_up(self, data: dict[str, Any]) -> Session:
         v.only_fields(data, {"email", "nickname", "password", "locale"})
         email = account_email(data)
-        nickname = v.text(data, "nickname", min_len=2, max_len=20)
+        nickname = read_nickname(data)
         assert nickname is not None
-        if not _NICKNAME.match(nickname):
-            raise InvalidInput("account.bad_nickname", field="nickname")
-        password = new_password(data, "password")
+        password = new_password(data, "password", email=email, nickname=nickname)
         locale = v.choice(data, "locale", ("ko", "en"), required=False, default="ko")
         password_hash = await self._passwords.hash(password)
         try:
@@ -277,7 +276,8 @@ class Accounts:
         current = data.get("current")
         if not isinstance(current, str) or not current:
             raise InvalidInput("input.required", field="current")
-        new = new_password(data, "new")
+        person = await self.get(user_id)
+        new = new_password(data, "new", email=person.email, nickname=person.nickname)
         await self.check_password(user_id, current, field="current")
         new_hash = await self._passwords.hash(new)
         async with self._db.transaction() as cur:
@@ -327,9 +327,7 @@ class Accounts:
         v.only_fields(data, {"nickname", "locale"})
         if not data:
             raise InvalidInput("input.nothing_to_change")
-        nickname = v.text(data, "nickname", min_len=2, max_len=20, required=False)
-        if nickname is not None and not _NICKNAME.match(nickname):
-            raise InvalidInput("account.bad_nickname", field="nickname")
+        nickname = read_nickname(data, required=False)
         locale = v.choice(data, "locale", ("ko", "en"), required=False)
         try:
             await self._db.execute(
@@ -363,15 +361,10 @@ def account_email(data: dict[str, Any]) -> str:
     return email
 
 
-def new_password(data: dict[str, Any], field: str) -> str:
-    """A new password under the sign-up rules: 8–128 characters with letters and digits."""
-    password = data.get(field)
-    if not isinstance(password, str) or not password:
-        raise InvalidInput("input.required", field=field)
-    if (len(password) < 8 or len(password) > 128 or not re.search(r"[A-Za-z]", password)
-            or not re.search(r"\d", password)):
-        raise InvalidInput("account.weak_password", field=field)
-    return password
+def new_password(data: dict[str, Any], field: str, *, email: str | None = None, nickname: str | None = None) -> str:
+    """A new password under the rules of ``market.passwords`` (8–128 characters, not a common one, not the
+    person's own name where it is known)."""
+    return check_password(data.get(field), email=email, nickname=nickname, field=field)
 
 
 def _now() -> datetime:

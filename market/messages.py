@@ -99,8 +99,18 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                                "That nickname is taken; please choose another."),
     "account.bad_nickname": ("닉네임은 2~20자의 한글, 영문, 숫자, 밑줄(_)만 쓸 수 있어요.",
                              "A nickname is 2–20 letters, digits or underscores."),
-    "account.weak_password": ("비밀번호는 8자 이상, 영문과 숫자를 섞어 주세요.",
-                              "A password needs at least 8 characters with letters and digits."),
+    "account.reserved_nickname": ("빌리마켓이나 빌리(봇), 알림, 운영진으로 보일 수 있는 닉네임은 쓸 수 없어요. "
+                                  "다른 닉네임을 골라 주세요.",
+                                  "Nicknames that could pass for Billi Market, its bot, its notices or its staff "
+                                  "cannot be used; please choose another."),
+    "account.weak_password": ("비밀번호는 {min}자부터 {max}자까지 쓸 수 있어요.",
+                              "A password must be {min} to {max} characters long."),
+    "account.common_password": ("너무 흔한 비밀번호라서 쓸 수 없어요. 남이 짐작하기 어려운 비밀번호를 골라 주세요. "
+                                "짧은 단어 몇 개를 이어 쓰면 기억하기도 쉬워요.",
+                                "That password is too common; please choose one others cannot guess. A few words "
+                                "strung together are easy to remember."),
+    "account.password_is_name": ("이메일 아이디나 닉네임을 비밀번호로 쓸 수 없어요.",
+                                 "Your e-mail name or nickname cannot be your password."),
     "account.bad_login": ("이메일 또는 비밀번호가 맞지 않아요.", "Wrong e-mail or password."),
     "account.login_throttled": ("로그인 시도가 너무 많아요. {wait} 뒤 다시 시도해 주세요.",
                                 "Too many login attempts. Try again in {wait}."),

@@ -3,7 +3,8 @@
 ``start`` keeps a random single-use ``state`` in Redis for a few minutes (with what it is for: logging in, or
 linking Naver to the logged-in account); ``finish`` takes it back exactly once, exchanges the code, reads the
 profile (``/v1/nid/me``; the stable key is ``response.id``), revokes the token (we keep none) and then logs the
-linked person in, links, or creates an account — asking for a nickname first when Naver's is taken or unfit.
+linked person in, links, or creates an account — asking for a nickname first when Naver's is taken or unfit
+(unfit includes a name that poses as the service: ``market.nicknames`` decides, as for every sign-up).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import redis.asyncio as aioredis
 from market.accounts import Accounts, Session
 from market.db import Database
 from market.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
+from market.nicknames import is_reserved
 
 AUTHORIZE = "/oauth2.0/authorize"
 TOKEN = "/oauth2.0/token"
@@ -109,8 +111,9 @@ class NaverLogin:
         if owner is not None:
             return NaverResult("logged_in", await self.accounts.session_for(int(owner)))
         nickname = str(profile.get("nickname") or "")[:20]
-        if _NICK.match(nickname) and await self.db.fetchval("SELECT id FROM users WHERE nickname = %s",
-                                                            (nickname,)) is None:
+        reserved = is_reserved(nickname)
+        fits = _NICK.match(nickname) is not None and not reserved
+        if fits and await self.db.fetchval("SELECT id FROM users WHERE nickname = %s", (nickname,)) is None:
             try:
                 return NaverResult("created", await self._create(subject, nickname, profile))
             except Conflict:
@@ -118,13 +121,18 @@ class NaverLogin:
         pending = secrets.token_urlsafe(24)
         await self.redis.set(f"naver:pending:{pending}", json.dumps({"subject": subject, "profile": profile}),
                              ex=PENDING_TTL_S)
-        return NaverResult("need_nickname", pending=pending, suggested=nickname or None)
+        # A Naver nickname that poses as the service is never offered back: the person picks another.
+        return NaverResult("need_nickname", pending=pending, suggested=None if reserved else nickname or None)
 
     async def complete(self, pending: Any, nickname: Any) -> Session:
         """Finish a Naver sign-up with the nickname the person chose."""
         if not isinstance(pending, str) or not 0 < len(pending) <= 64:
             raise InvalidInput("naver.bad_state")
-        if not isinstance(nickname, str) or not _NICK.match(nickname.strip()):
+        if not isinstance(nickname, str):
+            raise InvalidInput("account.bad_nickname", field="nickname")
+        if is_reserved(nickname):
+            raise InvalidInput("account.reserved_nickname", field="nickname")
+        if not _NICK.match(nickname.strip()):
             raise InvalidInput("account.bad_nickname", field="nickname")
         raw = await self.redis.get(f"naver:pending:{pending}")
         if raw is None:

@@ -73,15 +73,21 @@ class Reviews:
             await self.notifications.ping([target])
         return await self.get(review_id, author_id)
 
-    async def edit(self, author_id: int, review_id: Any, stars: Any, text: Any = "") -> dict[str, Any]:
-        value = _stars(stars)
-        words = v.text({"text": text}, "text", max_len=MAX_TEXT, multiline=True, required=False, default="") or ""
+    async def edit(self, author_id: int, review_id: Any, stars: Any = None, text: Any = None) -> dict[str, Any]:
+        """Change a review within its week. What is not sent (None) stays as it was: new stars alone keep the
+        words; an empty text clears them."""
+        if stars is None and text is None:
+            raise InvalidInput("input.nothing_to_change")
+        value = None if stars is None else _stars(stars)
+        words = None if text is None else v.text({"text": text}, "text", max_len=MAX_TEXT, multiline=True,
+                                                 required=False, default="") or ""
         row = await self._row(review_id)
         if row is None or row["author_id"] != author_id:
             raise NotFound("review.not_found")
         if datetime.now(UTC).replace(tzinfo=None) > row["created_at"] + WINDOW:
             raise Conflict("review.edit_closed")
-        await self.db.execute("UPDATE reviews SET stars = %s, text = %s WHERE id = %s", (value, words, row["id"]))
+        await self.db.execute("UPDATE reviews SET stars = COALESCE(%s, stars), text = COALESCE(%s, text) WHERE id = %s",
+                              (value, words, row["id"]))
         return await self.get(row["id"], author_id)
 
     async def reply(self, user_id: int, review_id: Any, text: Any) -> dict[str, Any]:

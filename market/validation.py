@@ -19,7 +19,17 @@ KOREA_LNG = (124.5, 132.0)
 
 _MISSING = object()
 _ASCII_INT = re.compile(r"^-?[0-9]{1,18}$")
-_JOINERS = {"\u200c", "\u200d"}  # kept: emoji sequences and some scripts need them
+_ZWJ = "\u200d"  # kept only between emoji (👩‍💻 is three code points joined): elsewhere it hides in a word
+_VS16 = "\ufe0f"  # the emoji-style selector that may stand between an emoji and its joiner (❤️‍🔥)
+# Letters that draw nothing: the Hangul fillers (a "blank" nickname or a 빌\u3164리 look-alike) and the grapheme
+# joiner. They are not format characters, so they need naming.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u034f")
+# The blocks where emoji live (an approximation of Unicode's Extended_Pictographic property, which Python's
+# unicodedata does not expose); enough to tell an emoji sequence from a joiner hidden between letters.
+_PICTOGRAPHIC = ((0x00A9, 0x00A9), (0x00AE, 0x00AE), (0x203C, 0x203C), (0x2049, 0x2049), (0x2122, 0x2122),
+                 (0x2139, 0x2139), (0x2194, 0x21AA), (0x231A, 0x23FF), (0x24C2, 0x24C2), (0x25AA, 0x27BF),
+                 (0x2934, 0x2935), (0x2B05, 0x2B55), (0x3030, 0x3030), (0x303D, 0x303D), (0x3297, 0x3299),
+                 (0x1F000, 0x1FAFF), (0x1FC00, 0x1FFFD))
 
 
 def only_fields(data: Mapping[str, Any], allowed: Iterable[str]) -> None:
@@ -29,19 +39,28 @@ def only_fields(data: Mapping[str, Any], allowed: Iterable[str]) -> None:
 
 
 def clean_text(value: str, *, multiline: bool) -> str:
-    """NFC-normalise, drop control and invisible format characters (keeping newlines where allowed), trim."""
-    if value.isprintable() and unicodedata.is_normalized("NFC", value):
+    """NFC-normalise, drop control and invisible characters (keeping newlines where allowed), trim.
+
+    Invisible characters are the format ones — bidi controls (U+200E/F, U+202A–202E, U+2066–2069), zero-width
+    space, word joiner, BOM, zero-width non-joiner — and the blank Hangul fillers: they make a name or a title
+    look like another, or reorder what people read. A zero-width joiner stays only inside an emoji sequence."""
+    if value.isprintable() and unicodedata.is_normalized("NFC", value) and _BLANK_LETTERS.isdisjoint(value):
         return value.strip()  # the common case, checked in C: nothing to drop
     value = unicodedata.normalize("NFC", value)
-    kept = []
-    for ch in value:
-        if ch in "\n\t" and multiline:
+    kept: list[str] = []
+    for i, ch in enumerate(value):
+        if ch == _ZWJ:
+            if kept and _joins_emoji(kept[-1], value[i + 1:i + 2]):
+                kept.append(ch)
+        elif ch in _BLANK_LETTERS:
+            continue
+        elif ch in "\n\t" and multiline:
             kept.append(ch)
         elif ch in "\r":
             continue
         elif unicodedata.category(ch) in {"Cc", "Cs", "Co", "Cn"}:
             continue
-        elif unicodedata.category(ch) == "Cf" and ch not in _JOINERS:
+        elif unicodedata.category(ch) == "Cf":
             continue  # invisible format characters (bidi overrides, soft hyphens) spoof what people read
         elif unicodedata.category(ch) in {"Zl", "Zp"}:
             kept.append("\n" if multiline else " ")
@@ -50,6 +69,16 @@ def clean_text(value: str, *, multiline: bool) -> str:
         else:
             kept.append(ch)
     return "".join(kept).strip()
+
+
+def _joins_emoji(before: str, after: str) -> bool:
+    """Whether a zero-width joiner between ``before`` and ``after`` is part of an emoji sequence."""
+    return (before == _VS16 or _pictographic(before)) and bool(after) and _pictographic(after)
+
+
+def _pictographic(ch: str) -> bool:
+    code = ord(ch)
+    return any(lo <= code <= hi for lo, hi in _PICTOGRAPHIC)
 
 
 def text(data: Mapping[str, Any], field: str, *, min_len: int = 1, max_len: int, required: bool = True,

@@ -157,7 +157,7 @@ async def edit_review(request: web.Request) -> web.Response:
     user = require_user(request)
     body = await json_body(request)
     review = await request.app[MARKET].reviews.edit(user.id, request.match_info["review_id"], body.get("stars"),
-                                                    body.get("text", ""))
+                                                    body.get("text"))
     return json_response({"review": review})
 
 
@@ -179,6 +179,8 @@ async def profile(request: web.Request) -> web.Response:
 _REVIEW = {"type": "object", "required": ["stars"], "properties": {
     "about": {"type": "string", "enum": ["owner", "borrower", "item"]}, "stars": {"type": "integer"},
     "text": {"type": "string", "maxLength": 1000}}}
+_REVIEW_EDIT = {"type": "object", "description": "보낸 항목만 바뀌어요 (별점만 보내면 글은 그대로)", "properties": {
+    "stars": {"type": "integer"}, "text": {"type": "string", "maxLength": 1000}}}
 ROUTES = [
     Route("GET", "/auth/naver", naver_start, "네이버 아이디로 로그인 (link=1: 내 계정에 연결)", "naver",
           query=(Param("link", "string", "1이면 로그인한 계정에 연결"),), responses={302: "To Naver"}),
@@ -202,7 +204,7 @@ ROUTES = [
     Route("GET", r"/api/contracts/{contract_id:\d{1,18}}/reviews", contract_reviews, "대여의 리뷰", "reviews",
           auth=True),
     Route("PATCH", r"/api/reviews/{review_id:\d{1,18}}", edit_review, "리뷰 고치기 (7일 안)", "reviews", auth=True,
-          body=_REVIEW),
+          body=_REVIEW_EDIT),
     Route("POST", r"/api/reviews/{review_id:\d{1,18}}/reply", reply_review, "리뷰에 답글 (한 번)", "reviews",
           auth=True, body={"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}),
     Route("GET", r"/api/users/{user_id:\d{1,18}}", profile, "프로필 (평점, 신뢰 정보, 리뷰)", "reviews"),
