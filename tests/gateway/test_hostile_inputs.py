@@ -9,8 +9,9 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
+from bot.flows.listing import parse_won
 from gateway.keys import MARKET
-from tests.conftest import Person, image_bytes, sign_up
+from tests.conftest import Person, image_bytes, item_fields, sign_up
 from tests.gateway.test_items_api import photos_form
 
 
@@ -49,3 +50,41 @@ async def test_media_paths_that_name_no_photo_are_not_found(client: TestClient) 
             assert body["error"]["code"] in ("media.not_found", "service.not_found") and body["error"]["message"]
     async with client.get(photo) as resp:  # a real photo is still served
         assert resp.status == 200 and resp.content_type == "image/jpeg"
+
+
+async def test_a_fractional_item_id_is_refused_not_rounded_to_an_item(client: TestClient) -> None:
+    owner, borrower = await sign_up(client), await sign_up(client)
+    item = await owner.new_item()
+    for item_id in (item["id"] + 0.5, f"{item['id']}.5", f"{item['id']}e0", True):
+        status, body = await borrower.call("POST", "/api/contracts", json={"item_id": item_id, "dates": "내일부터 2일"})
+        _refused(status, body, 404, "item.not_found")
+    assert await client.app[MARKET].db.fetchval("SELECT COUNT(*) FROM contracts") == 0
+
+
+async def test_a_price_written_1_0_0_0_is_refused_and_1_000_is_a_thousand(client: TestClient) -> None:
+    owner = await sign_up(client)
+    for price in ("1,0,0,0", "10,00", ",1000", "1000,", "1_000", "²", 1000.5):
+        status, body = await owner.call("POST", "/api/items", json=item_fields(price_per_day=price))
+        _refused(status, body, 400, "input.not_integer")
+        assert body["error"]["field"] == "price_per_day"
+    assert await client.app[MARKET].db.fetchval("SELECT COUNT(*) FROM items") == 0
+    item = await owner.new_item(price_per_day="1,000", deposit="30,000")
+    assert (item["price_per_day"], item["deposit"]) == (1000, 30000)
+    # the listing chat reads amounts by the same rule
+    assert parse_won("1,0,0,0원") is None and parse_won("1만 5,000원") == 15000 and parse_won("1,000") == 1000
+
+
+async def test_notifications_up_to_1_5_are_refused_not_read_up_to_1(client: TestClient) -> None:
+    owner, borrower = await sign_up(client), await sign_up(client)
+    item = await owner.new_item()
+    status, body = await borrower.call("POST", "/api/contracts", json={"item_id": item["id"], "dates": "내일부터 2일"})
+    assert status == 201, body
+    status, body = await owner.call("GET", "/api/me/notifications")
+    unread, first = body["unread"], min(n["id"] for n in body["notifications"])
+    assert unread >= 1
+    for upto in (first + 0.5, f"{first}.5", True):
+        status, body = await owner.call("POST", "/api/me/notifications/read", json={"upto": upto})
+        _refused(status, body, 400, "input.not_integer")
+        assert body["error"]["field"] == "upto"
+    status, body = await owner.call("GET", "/api/me/notifications")
+    assert body["unread"] == unread
