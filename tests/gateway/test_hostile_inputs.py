@@ -4,6 +4,7 @@ rounded or read as something else (an item 2039.5, a price "1,0,0,0", notificati
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -11,6 +12,7 @@ from yarl import URL
 
 from bot.flows.listing import parse_won
 from gateway.keys import MARKET
+from market.rentals.kdates import read_dates, seoul_today
 from tests.conftest import Person, image_bytes, item_fields, sign_up
 from tests.gateway.test_items_api import photos_form
 
@@ -88,3 +90,25 @@ async def test_notifications_up_to_1_5_are_refused_not_read_up_to_1(client: Test
         assert body["error"]["field"] == "upto"
     status, body = await owner.call("GET", "/api/me/notifications")
     assert body["unread"] == unread
+
+
+async def test_a_rental_for_minus_three_days_is_refused_in_rest_and_in_chat(client: TestClient,
+                                                                          chatters: Any) -> None:
+    assert read_dates("내일부터 -3일", seoul_today()) is None
+    assert read_dates("-3일", seoul_today()) is None
+    owner, borrower = await sign_up(client), await sign_up(client)
+    item = await owner.new_item()
+    status, body = await borrower.call("POST", "/api/contracts", json={"item_id": item["id"], "dates": "내일부터 -3일"})
+    _refused(status, body, 400, "rental.bad_dates")
+    status, body = await borrower.call("POST", f"/api/items/{item['id']}/room")
+    room = body["room"]["id"]
+    b = await chatters(borrower)
+    await b.call("join", {"room": room})
+    await b.call("message", {"room": room, "text": "/대여 내일부터 -3일"})
+    for _ in range(300):  # the refusal comes to the borrower alone, as a notice
+        notices = [n["message"] for n in b.received("notice", room)]
+        if notices:
+            break
+        await asyncio.sleep(0.03)
+    assert notices and notices[0].startswith("날짜를 알아듣지 못했어요"), notices
+    assert await client.app[MARKET].db.fetchval("SELECT COUNT(*) FROM contracts") == 0
