@@ -133,7 +133,11 @@ async def observe(request: web.Request, handler: Any) -> web.StreamResponse:
 
 @web.middleware
 async def headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Security headers on everything; ``Cache-Control: no-store`` on every answer whose handler did not say how
+    it may be cached (so no browser or proxy keeps a person's JSON or page), static files excepted."""
     response = await handler(request)
+    if "Cache-Control" not in response.headers and not isinstance(response, web.FileResponse):
+        response.headers["Cache-Control"] = "no-store"
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Frame-Options", "DENY")
@@ -144,6 +148,12 @@ async def headers(request: web.Request, handler: Any) -> web.StreamResponse:
             "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
             "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
     return response
+
+
+async def drop_server_banner(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: no ``Server: Python/3.x aiohttp/y`` — which versions we run helps only an attacker
+    (aiohttp adds the header just before this signal)."""
+    response.headers.popall("Server", None)
 
 
 @web.middleware

@@ -50,9 +50,9 @@ async def media(request: web.Request) -> web.StreamResponse:
     obj = await request.app[MARKET].store.get(key)
     if obj is None:
         return error_response(request, 404, "media.not_found")
-    if request.headers.get("If-None-Match") == obj.etag and obj.etag:
-        return web.Response(status=304)
     cache = "public, max-age=31536000, immutable" if access == "public" else "private, max-age=86400"
+    if request.headers.get("If-None-Match") == obj.etag and obj.etag:
+        return web.Response(status=304, headers={"Cache-Control": cache, "ETag": obj.etag})
     return web.Response(body=obj.body, content_type=obj.content_type, headers={
         "Cache-Control": cache, "ETag": obj.etag,
         "Content-Security-Policy": "default-src 'none'; sandbox"})
