@@ -4,8 +4,10 @@ are our own whatever Host header a request carries."""
 
 from __future__ import annotations
 
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
+from gateway.app import create_app
+from market.config import Config
 from tests.conftest import image_bytes, sign_up
 from tests.gateway.test_items_api import photos_form
 
@@ -31,3 +33,26 @@ async def test_personal_answers_are_never_stored_and_no_answer_names_our_server(
     async with client.get("/static/app.js") as resp:
         assert resp.status == 200 and "no-store" not in resp.headers.get("Cache-Control", "")
         assert "Server" not in resp.headers
+
+
+async def test_metrics_answer_only_the_operator(client: TestClient, config: Config) -> None:
+    # no token configured: only a caller on this machine talking to us directly
+    async with client.get("/metrics") as resp:
+        assert resp.status == 200
+    for forwarded in ({"X-Forwarded-For": "203.0.113.9"}, {"Forwarded": "for=203.0.113.9"},
+                      {"X-Real-IP": "203.0.113.9"}):
+        async with client.get("/metrics", headers=forwarded) as resp:
+            assert resp.status == 403
+            assert (await resp.json())["error"]["code"] == "service.operator_only"
+    async with TestClient(TestServer(create_app(config.replace(metrics_token="operator-secret")))) as guarded:
+        for auth in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "operator-secret"}):
+            async with guarded.get("/metrics", headers=auth) as resp:
+                assert resp.status == 403
+                body = await resp.json()
+                assert body["error"]["code"] == "service.operator_only" and body["error"]["message"]
+        async with guarded.get("/metrics", headers={"Authorization": "Bearer operator-secret"}) as resp:
+            assert resp.status == 200 and "billi_http_requests_total" in await resp.text()
+    # behind a proxy (a public address configured), even a local caller needs the token
+    async with TestClient(TestServer(create_app(config.replace(public_url="https://billi.example/")))) as deployed:
+        async with deployed.get("/metrics") as resp:
+            assert resp.status == 403
