@@ -4,12 +4,31 @@ are our own whatever Host header a request carries."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from yarl import URL
 
 from gateway.app import create_app
+from gateway.cli import setup_logging
 from market.config import Config
 from tests.conftest import image_bytes, sign_up
 from tests.gateway.test_items_api import photos_form
+
+
+@pytest.fixture
+def log_line() -> Iterator[logging.Formatter]:
+    """The formatter ``billi serve`` writes its plain log lines with (the root logger is put back afterwards)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    setup_logging(Config(log_json=False))
+    formatter = root.handlers[0].formatter
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    assert formatter is not None
+    yield formatter
 
 
 async def test_personal_answers_are_never_stored_and_no_answer_names_our_server(client: TestClient) -> None:
@@ -56,3 +75,17 @@ async def test_metrics_answer_only_the_operator(client: TestClient, config: Conf
     async with TestClient(TestServer(create_app(config.replace(public_url="https://billi.example/")))) as deployed:
         async with deployed.get("/metrics") as resp:
             assert resp.status == 403
+
+
+async def test_a_newline_in_a_path_cannot_forge_a_log_line(client: TestClient, caplog: pytest.LogCaptureFixture,
+                                                           log_line: logging.Formatter) -> None:
+    caplog.set_level(logging.INFO, logger="billi.http")
+    forged = "/api/x%0d%0a2026-11-30%2008:00:00,000%20INFO%20billi.http:%20GET%20/api/admin%20200%200.1ms"
+    base = str(client.make_url("/")).rstrip("/")
+    async with client.session.get(URL(base + forged, encoded=True)) as resp:
+        assert resp.status == 404
+    records = [r for r in caplog.records if r.name == "billi.http" and "/api/x" in r.getMessage()]
+    assert len(records) == 1
+    line = log_line.format(records[0])
+    assert "\n" not in line and "\r" not in line
+    assert "/api/x\\r\\n2026-11-30 08:00:00,000 INFO billi.http: GET /api/admin" in line
