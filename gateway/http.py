@@ -1,5 +1,6 @@
 """HTTP plumbing: request ids and access logs, sessions from cookie or bearer token, CSRF origin check,
-domain errors as ``{"error": {...}}`` JSON, security headers, metrics. Handlers stay short because of it.
+domain errors as ``{"error": {...}}`` JSON, security and cache headers, metrics, our public address. Handlers stay
+short because of it.
 """
 
 from __future__ import annotations
@@ -288,6 +289,20 @@ def set_session_cookie(request: web.Request, response: web.Response, session: Se
 
 def clear_session_cookie(response: web.Response) -> None:
     response.del_cookie(SESSION_COOKIE, path="/")
+
+
+def public_base(request: web.Request) -> str:
+    """Our address for links others send people back to (the bank's and Naver's redirects), without a trailing
+    slash: ``BILLI_PUBLIC_URL``, else the address this connection really reached on our socket — never the Host
+    header, which the sender writes (a forged one would send a login's code to their own site)."""
+    config = request.app[CONFIG]
+    if config.public_url:
+        return config.public_url.rstrip("/")
+    bound = request.transport.get_extra_info("sockname") if request.transport else None
+    if not isinstance(bound, tuple):  # not a TCP socket: the configured address
+        return config.url().rstrip("/")
+    host, port = bound[0], bound[1]
+    return f"{request.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def client_key(request: web.Request) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -89,3 +90,22 @@ async def test_a_newline_in_a_path_cannot_forge_a_log_line(client: TestClient, c
     line = log_line.format(records[0])
     assert "\n" not in line and "\r" not in line
     assert "/api/x\\r\\n2026-11-30 08:00:00,000 INFO billi.http: GET /api/admin" in line
+
+
+def _redirect_uri(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["redirect_uri"][0]
+
+
+async def test_naver_and_the_bank_are_given_our_address_never_the_host_header(client: TestClient,
+                                                                               config: Config) -> None:
+    forged = {"Host": "evil.example"}
+    async with client.get("/auth/naver", headers=forged, allow_redirects=False) as resp:
+        assert resp.status == 302
+        assert _redirect_uri(resp.headers["Location"]) == f"http://127.0.0.1:{client.port}/auth/naver/callback"
+    person = await sign_up(client)
+    status, body = await person.call("POST", "/api/billipay/link", headers=forged)
+    assert status == 200, body
+    assert _redirect_uri(body["url"]) == f"http://127.0.0.1:{client.port}/billipay/callback"
+    async with TestClient(TestServer(create_app(config.replace(public_url="https://billi.example/")))) as deployed:
+        async with deployed.get("/auth/naver", headers=forged, allow_redirects=False) as resp:
+            assert _redirect_uri(resp.headers["Location"]) == "https://billi.example/auth/naver/callback"
