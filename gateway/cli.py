@@ -42,10 +42,26 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
+def _one_line(text: str) -> str:
+    """``text`` with its control and invisible characters written as escapes (``\\n``, ``\\x00``, ``\\u202e``):
+    a ``%0a`` in a request path or a CR in a header can never begin a log line of its own."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
+class _LineFormatter(logging.Formatter):
+    """The plain format: one line per record whatever its message holds (a traceback still follows on its own
+    lines, written by us, not by a client)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return _one_line(super().formatMessage(record))
+
+
 def setup_logging(config: Config) -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(_JsonFormatter() if config.log_json else
-                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_JsonFormatter() if config.log_json else  # JSON escapes control characters itself
+                         _LineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(config.log_level)

@@ -1,5 +1,6 @@
 """HTTP plumbing: request ids and access logs, sessions from cookie or bearer token, CSRF origin check,
-domain errors as ``{"error": {...}}`` JSON, security headers, metrics. Handlers stay short because of it.
+domain errors as ``{"error": {...}}`` JSON, security and cache headers, metrics, our public address. Handlers stay
+short because of it.
 """
 
 from __future__ import annotations
@@ -133,7 +134,11 @@ async def observe(request: web.Request, handler: Any) -> web.StreamResponse:
 
 @web.middleware
 async def headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Security headers on everything; ``Cache-Control: no-store`` on every answer whose handler did not say how
+    it may be cached (so no browser or proxy keeps a person's JSON or page), static files excepted."""
     response = await handler(request)
+    if "Cache-Control" not in response.headers and not isinstance(response, web.FileResponse):
+        response.headers["Cache-Control"] = "no-store"
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Frame-Options", "DENY")
@@ -144,6 +149,12 @@ async def headers(request: web.Request, handler: Any) -> web.StreamResponse:
             "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
             "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
     return response
+
+
+async def drop_server_banner(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: no ``Server: Python/3.x aiohttp/y`` — which versions we run helps only an attacker
+    (aiohttp adds the header just before this signal)."""
+    response.headers.popall("Server", None)
 
 
 @web.middleware
@@ -231,7 +242,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         raise InvalidInput("input.not_object", field="body")
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[" × 100,000 nests past the limit
         raise InvalidInput("input.bad_json", field="body") from None
     if not isinstance(data, dict):
         raise InvalidInput("input.not_object", field="body")
@@ -278,6 +289,20 @@ def set_session_cookie(request: web.Request, response: web.Response, session: Se
 
 def clear_session_cookie(response: web.Response) -> None:
     response.del_cookie(SESSION_COOKIE, path="/")
+
+
+def public_base(request: web.Request) -> str:
+    """Our address for links others send people back to (the bank's and Naver's redirects), without a trailing
+    slash: ``BILLI_PUBLIC_URL``, else the address this connection really reached on our socket — never the Host
+    header, which the sender writes (a forged one would send a login's code to their own site)."""
+    config = request.app[CONFIG]
+    if config.public_url:
+        return config.public_url.rstrip("/")
+    bound = request.transport.get_extra_info("sockname") if request.transport else None
+    if not isinstance(bound, tuple):  # not a TCP socket: the configured address
+        return config.url().rstrip("/")
+    host, port = bound[0], bound[1]
+    return f"{request.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def client_key(request: web.Request) -> str:

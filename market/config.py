@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 _SECRET_FIELDS = frozenset({"s3_secret_key", "token_key", "bank_client_secret", "naver_client_secret",
-                            "bank_platform_inquiry_token"})
+                            "bank_platform_inquiry_token", "metrics_token"})
 
 
 def _mask_url(url: str | None) -> str | None:
@@ -115,6 +115,9 @@ class Config:
     gc_gen0_threshold: int = 50_000
     log_level: str = "INFO"
     log_json: bool = False
+    # /metrics answers "Authorization: Bearer <this>"; unset, only a direct caller on this machine, and only while
+    # public_url is unset (a deployment behind a proxy would otherwise show it to everyone the proxy forwards)
+    metrics_token: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:

@@ -323,6 +323,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                             "The service is unavailable right now; please try again shortly."),
     "service.body_too_large": ("요청이 너무 커요.", "The request is too large."),
     "service.csrf": ("다른 사이트에서 보낸 요청은 받을 수 없어요.", "Cross-site requests are refused."),
+    "service.operator_only": ("운영자만 볼 수 있는 주소예요.", "Only the service's operators can read this."),
 }
 
 _PARTICLES = {"을": ("을", "를"), "이": ("이", "가"), "은": ("은", "는"), "과": ("과", "와"), "으로": ("으로", "로")}

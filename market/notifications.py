@@ -14,6 +14,7 @@ from typing import Any
 from market.db import Database
 from market.errors import InvalidInput
 from market.messages import fill
+from market.validation import whole_number
 
 KINDS: dict[str, tuple[str, str]] = {
     "new_inquiry": ("{name}님이 {title}에 대해 문의했어요.", "{name} asked about {title}."),
@@ -137,12 +138,9 @@ class Notifications:
 
 
 def _int(raw: Any, lo: int, hi: int, field: str) -> int:
-    if isinstance(raw, bool):
+    value = whole_number(raw)  # "upto": 1.5 is refused, not read as 1
+    if value is None:
         raise InvalidInput("input.not_integer", field=field)
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise InvalidInput("input.not_integer", field=field) from None
     if not lo <= value <= hi:
         raise InvalidInput("input.number_range", field=field, min=lo, max=hi)
     return value

@@ -180,19 +180,17 @@ class Reviews:
                 "on_time_rate": round(int(row["on_time"] or 0) / returns, 2) if returns else None}  # type: ignore[index]
 
     async def _contract(self, contract_id: Any, user_id: int) -> Row:
-        try:
-            cid = int(contract_id)
-        except (TypeError, ValueError):
-            raise NotFound("rental.not_found") from None
+        cid = v.whole_number(contract_id)
+        if cid is None:
+            raise NotFound("rental.not_found")
         c = await self.db.fetchone("SELECT * FROM contracts WHERE id = %s", (cid,))
         if c is None or user_id not in (c["owner_id"], c["borrower_id"]):
             raise NotFound("rental.not_found")
         return c
 
     async def _row(self, review_id: Any) -> Row | None:
-        try:
-            rid = int(review_id)
-        except (TypeError, ValueError):
+        rid = v.whole_number(review_id)
+        if rid is None:
             return None
         return await self.db.fetchone(SELECT + " WHERE r.id = %s", (rid,))
 

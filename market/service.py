@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -45,7 +46,10 @@ from market.search_index import SearchIndexer
 from market.storage import BlobStore
 from market.wishes import Wishes
 
-PUBLIC_MEDIA_PREFIXES = ("items/", "profiles/")
+# Every photo we store is "<items|profiles|chat>/<id>/<name>.<ext>" (see items.py, accounts.py, chat/rooms.py); any
+# other key — empty or extra segments, a NUL, "²" for a room number, "../" — names nothing served under /media/.
+_MEDIA_KEY = re.compile(r"(items|profiles|chat)/([1-9][0-9]{0,17})/[A-Za-z0-9_-]{1,64}\.[a-z]{3,4}")
+PUBLIC_MEDIA = frozenset({"items", "profiles"})
 
 
 async def open_search_backend(stack: AsyncExitStack, config: Config, db: Database,
@@ -188,18 +192,18 @@ class Market:
     async def media_access(self, key: str, user_id: int | None) -> str | None:
         """Who may read a stored object: "public" (item and profile photos), "members" (a chat image, for
         that room's members) or None (nobody through the media path)."""
-        if ".." in key or "//" in key:
+        shape = _MEDIA_KEY.fullmatch(key)
+        if shape is None:
             return None
-        if key.startswith(PUBLIC_MEDIA_PREFIXES):
+        if shape.group(1) in PUBLIC_MEDIA:
             return "public"
-        parts = key.split("/")
-        if parts[0] == "chat" and len(parts) > 2 and parts[1].isdigit() and user_id is not None:
-            try:
-                await self.chat.room(int(parts[1]), user_id)
-            except NotFound:
-                return None
-            return "members"
-        return None
+        if user_id is None:
+            return None
+        try:
+            await self.chat.room(int(shape.group(2)), user_id)
+        except NotFound:
+            return None
+        return "members"
 
     async def readiness(self) -> dict[str, bool]:
         """Whether each backing service answers, each within the configured deadline: a service that does not

@@ -18,7 +18,9 @@ KOREA_LAT = (33.0, 38.7)
 KOREA_LNG = (124.5, 132.0)
 
 _MISSING = object()
-_ASCII_INT = re.compile(r"^-?[0-9]{1,18}$")
+# Digits 0-9 only (str.isdigit() also takes "²", and int() reads "٣" and "1_000"), commas only between groups of
+# three: "1,000" is a thousand, "1,0,0,0" is nobody's way of writing one.
+_ASCII_INT = re.compile(r"-?(?:[0-9]{1,18}|[0-9]{1,3}(?:,[0-9]{3}){1,5})")
 _ZWJ = "\u200d"  # kept only between emoji (👩‍💻 is three code points joined): elsewhere it hides in a word
 _VS16 = "\ufe0f"  # the emoji-style selector that may stand between an emoji and its joiner (❤️‍🔥)
 # Letters that draw nothing: the Hangul fillers (a "blank" nickname or a 빌\u3164리 look-alike) and the grapheme
@@ -100,6 +102,21 @@ def text(data: Mapping[str, Any], field: str, *, min_len: int = 1, max_len: int,
     return value
 
 
+def whole_number(raw: Any) -> int | None:
+    """``raw`` as an int when it is exactly one — an int, a float with nothing after the point (JSON's ``2039.0``)
+    or a string of ASCII digits (``"1,000"`` grouped by threes) — else None. Never rounds ``2039.5`` down to an
+    item that exists, never reads ``"1,0,0,0"``, ``"²"``, ``"1_000"`` or ``True``."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float):
+        return int(raw) if raw.is_integer() else None
+    if isinstance(raw, str) and _ASCII_INT.fullmatch(stripped := raw.strip()):
+        return int(stripped.replace(",", ""))
+    return None
+
+
 def integer(data: Mapping[str, Any], field: str, *, lo: int, hi: int, required: bool = True,
             default: int | None = None, money: bool = False) -> int | None:
     raw = data.get(field, _MISSING)
@@ -107,22 +124,12 @@ def integer(data: Mapping[str, Any], field: str, *, lo: int, hi: int, required: 
         if required:
             raise InvalidInput("input.required", field=field)
         return default
-    if isinstance(raw, bool):
+    value = whole_number(raw)
+    if value is None:
         raise InvalidInput("input.not_integer", field=field)
-    if isinstance(raw, str):
-        stripped = raw.strip().replace(",", "")
-        if not _ASCII_INT.match(stripped):  # str.isdigit() also takes "²", which int() refuses
-            raise InvalidInput("input.not_integer", field=field)
-        raw = int(stripped)
-    if isinstance(raw, float):
-        if not raw.is_integer():
-            raise InvalidInput("input.not_integer", field=field)
-        raw = int(raw)
-    if not isinstance(raw, int):
-        raise InvalidInput("input.not_integer", field=field)
-    if not lo <= raw <= hi:
+    if not lo <= value <= hi:
         raise InvalidInput("input.money_range" if money else "input.number_range", field=field, min=lo, max=hi)
-    return raw
+    return value
 
 
 def number(data: Mapping[str, Any], field: str, *, lo: float, hi: float, required: bool = True) -> float | None:

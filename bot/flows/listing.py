@@ -271,11 +271,17 @@ _QUESTIONS = {
 }
 
 _MONEY_UNITS = {"만": 10_000, "천": 1_000, "백": 100}
+_DIGIT_RUN = re.compile(r"[0-9,]+")
+_GROUPED = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+")
 
 
 def parse_won(text: str) -> int | None:
-    """5000, 5,000원, 5천원, 1만 5천원, ₩5000 → won; None when it is not an amount."""
-    t = text.strip().replace(",", "").replace(" ", "").replace("₩", "").removesuffix("원")
+    """5000, 5,000원, 5천원, 1만 5천원, ₩5000 → won; None when it is not an amount (commas only between groups
+    of three digits: "1,0,0,0" is refused, not read as a thousand)."""
+    t = text.strip().replace(" ", "").replace("₩", "").removesuffix("원")
+    if any("," in run and not _GROUPED.fullmatch(run) for run in _DIGIT_RUN.findall(t)):
+        return None
+    t = t.replace(",", "")
     if not t or len(t) > 20:
         return None
     if t.isascii() and t.isdigit():

@@ -9,8 +9,8 @@ from datetime import date
 
 from aiohttp import web
 
-from gateway.http import json_body, json_response, locale_of, require_user
-from gateway.keys import CHAT, CONFIG, MARKET, USER
+from gateway.http import json_body, json_response, locale_of, public_base, require_user
+from gateway.keys import CHAT, MARKET, USER
 from gateway.routing import Param, Route
 from market.errors import InvalidInput, MarketError, NotFound
 from market.rentals.kdates import DateReading, describe, read_dates
@@ -19,9 +19,7 @@ from market.rentals import DatesTaken, private_to
 
 
 def _callback_url(request: web.Request) -> str:
-    config = request.app[CONFIG]
-    base = config.public_url.rstrip("/") if config.public_url else f"{request.scheme}://{request.host}"
-    return base + "/billipay/callback"
+    return public_base(request) + "/billipay/callback"
 
 
 def _page(title: str, text: str, status: int = 200, back: str = "/app") -> web.Response:

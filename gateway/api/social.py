@@ -8,7 +8,7 @@ import secrets
 
 from aiohttp import web
 
-from gateway.http import json_body, json_response, require_user, set_session_cookie
+from gateway.http import json_body, json_response, public_base, require_user, set_session_cookie
 from gateway.keys import CONFIG, MARKET, USER
 from gateway.routing import Param, Route
 from market.errors import MarketError, NotFound
@@ -27,9 +27,7 @@ def _naver(request: web.Request) -> object:
 
 
 def _callback_url(request: web.Request) -> str:
-    config = request.app[CONFIG]
-    base = config.public_url.rstrip("/") if config.public_url else f"{request.scheme}://{request.host}"
-    return base + "/auth/naver/callback"
+    return public_base(request) + "/auth/naver/callback"
 
 
 def _page(title: str, body: str, status: int = 200) -> web.Response:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 from pathlib import Path
 
 import jinja2
@@ -11,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway.http import json_response, error_response
 from gateway.keys import CONFIG, MARKET, METRICS, USER
 from gateway.routing import Route
+from market.errors import Forbidden
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parents[2] / "web_widget" / "templates"),
@@ -31,7 +34,30 @@ async def readyz(request: web.Request) -> web.Response:
                          status=200 if ok else 503)
 
 
+# Headers a proxy adds: a request carrying one came from elsewhere, whatever its TCP peer.
+_FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+
+
+def _operator(request: web.Request) -> bool:
+    """Whether the caller may read the metrics: it shows ``BILLI_METRICS_TOKEN`` as a bearer token; or, with no
+    token configured, it is on this machine, talks to us directly, and we are not deployed behind a proxy
+    (``BILLI_PUBLIC_URL`` unset) — a proxy on this machine would make everyone it forwards look local."""
+    config = request.app[CONFIG]
+    if config.metrics_token:
+        given = request.headers.get("Authorization", "").encode()
+        return hmac.compare_digest(given, f"Bearer {config.metrics_token}".encode())
+    if config.public_url or any(h in request.headers for h in _FORWARDED):
+        return False
+    try:
+        return ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        return False
+
+
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text, for operators only (how busy we are and what fails is not for everyone)."""
+    if not _operator(request):
+        raise Forbidden("service.operator_only")
     body = generate_latest(request.app[METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -50,9 +76,9 @@ async def media(request: web.Request) -> web.StreamResponse:
     obj = await request.app[MARKET].store.get(key)
     if obj is None:
         return error_response(request, 404, "media.not_found")
-    if request.headers.get("If-None-Match") == obj.etag and obj.etag:
-        return web.Response(status=304)
     cache = "public, max-age=31536000, immutable" if access == "public" else "private, max-age=86400"
+    if request.headers.get("If-None-Match") == obj.etag and obj.etag:
+        return web.Response(status=304, headers={"Cache-Control": cache, "ETag": obj.etag})
     return web.Response(body=obj.body, content_type=obj.content_type, headers={
         "Cache-Control": cache, "ETag": obj.etag,
         "Content-Security-Policy": "default-src 'none'; sandbox"})
@@ -66,7 +92,8 @@ async def index(request: web.Request) -> web.Response:
 ROUTES = [
     Route("GET", "/healthz", healthz, "살아 있는지 (프로세스만)", "system"),
     Route("GET", "/readyz", readyz, "준비됐는지 (DB, Redis, S3)", "system", responses={200: "Ready", 503: "Not ready"}),
-    Route("GET", "/metrics", metrics, "Prometheus 지표", "system"),
+    Route("GET", "/metrics", metrics, "Prometheus 지표 (운영자만: BILLI_METRICS_TOKEN)", "system",
+          responses={200: "Metrics", 403: "Not an operator"}),
     Route("GET", "/api/openapi.json", openapi_json, "이 API의 OpenAPI 문서", "system"),
     Route("GET", "/media/{key:.+}", media, "사진 파일", "system"),
     Route("GET", "/", index, "시작 페이지", "system"),

@@ -10,6 +10,7 @@ from typing import Any
 
 from market.db import Row
 from market.errors import NotFound
+from market.validation import whole_number
 
 BOT_NAME = "빌리"
 SYSTEM_NAME = "알림"
@@ -111,13 +112,8 @@ class NotMember(NotFound):
 
 
 def _room_id(raw: Any) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
-        raise NotMember("chat.unknown_room")
-    try:
-        value = int(raw)
-    except ValueError:
-        raise NotMember("chat.unknown_room") from None
-    if not 0 < value < 2**62:
+    value = whole_number(raw) if isinstance(raw, (int, str)) else None
+    if value is None or not 0 < value < 2**62:
         raise NotMember("chat.unknown_room")
     return value
 

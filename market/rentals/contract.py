@@ -10,6 +10,7 @@ from typing import Any
 from market.config import Config
 from market.db import Row
 from market.errors import Conflict, NotFound
+from market.validation import whole_number
 
 
 HOLDING = ("PAID", "IN_USE", "OVERDUE")          # booked
@@ -158,14 +159,10 @@ class DatesTaken(Conflict):
 
 
 def contract_id(raw: Any, code: str = "rental.not_found") -> int:
-    """A contract (or item) id from untrusted input; anything else is "not found"."""
-    if isinstance(raw, bool):
-        raise NotFound(code)
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise NotFound(code) from None
-    if not 0 < value < 2**62:
+    """A contract (or item) id from untrusted input; anything else (``2039.5`` included: never rounded to an id
+    that exists) is "not found"."""
+    value = whole_number(raw)
+    if value is None or not 0 < value < 2**62:
         raise NotFound(code)
     return value
 

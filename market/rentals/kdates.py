@@ -115,9 +115,11 @@ def _split(s: str) -> list[str] | None:
     iso = list(_ISO.finditer(s))
     if len(iso) == 2:  # "2026-12-24~2026-12-26": the dashes belong to the dates
         return [iso[0].group(0), iso[1].group(0)]
-    parts = [p for p in _SPLIT.split(s) if p.strip()]
-    if not 1 <= len(parts) <= 2:
-        return None
+    parts = _SPLIT.split(s)
+    if parts[-1] == "":
+        parts.pop()  # "12/24부터": a start and nothing after it
+    if not 1 <= len(parts) <= 2 or "" in parts:
+        return None  # a separator with nothing before it: "내일부터 -3일" (a minus sign), "~12/26", "내일~~모레"
     return parts
 
 
