@@ -45,7 +45,7 @@ class Config:
     session_sweep_interval_ms: int = 60_000  # how often a node hangs up sockets whose session ended unheard
     cookie_secure: bool = False
     max_upload_bytes: int = 10 * 1024 * 1024
-    max_image_pixels: int = 40_000_000
+    max_image_pixels: int = 16_000_000  # read from the header: a bigger image is refused before it is decoded
     max_photos_per_item: int = 10
     nearby_default_radius_m: int = 6000
     nearby_max_radius_m: int = 50_000

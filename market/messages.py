@@ -113,8 +113,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "photo.too_large": ("사진은 {max_mb}MB까지 올릴 수 있어요.", "Photos can be at most {max_mb} MB."),
     "photo.not_image": ("이미지 파일(JPEG, PNG, WebP, GIF)만 올릴 수 있어요.",
                         "Only image files (JPEG, PNG, WebP, GIF) can be uploaded."),
-    "photo.too_many_pixels": ("사진 해상도가 너무 커요. 더 작은 사진을 올려 주세요.",
-                              "The photo's resolution is too large; please upload a smaller one."),
+    "photo.too_many_pixels": ("사진이 너무 커요 (최대 {man_pixels}만 화소). 더 작게 줄여서 올려 주세요.",
+                              "The photo has too many pixels (at most {megapixels} megapixels); please upload a "
+                              "smaller one."),
     "photo.too_many": ("사진은 물건당 {max}장까지 올릴 수 있어요.", "An item can have at most {max} photos."),
     "photo.none": ("올릴 사진을 골라 주세요.", "Please choose a photo to upload."),
     "photo.not_found": ("사진을 찾을 수 없어요.", "Photo not found."),
