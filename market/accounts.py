@@ -27,8 +27,8 @@ from market import validation as v
 from market.config import Config
 from market.db import Database, Row
 from market.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated
-from market.images import process_image
 from market.storage import BlobStore, media_url
+from market.uploads import Uploads
 
 log = logging.getLogger("billi.accounts")
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
@@ -87,11 +87,13 @@ def session_key(token: str) -> str:
 class Accounts:
     """Sign-up, log-in, sessions and profiles."""
 
-    def __init__(self, db: Database, redis: aioredis.Redis, store: BlobStore, config: Config) -> None:
+    def __init__(self, db: Database, redis: aioredis.Redis, store: BlobStore, config: Config,
+                 uploads: Uploads) -> None:
         self._db = db
         self._redis = redis
         self._store = store
         self._config = config
+        self._uploads = uploads
 
     # -- sign-up / log-in --------------------------------------------------------------------------
     async def sign_up(self, data: dict[str, Any]) -> Session:
@@ -262,8 +264,7 @@ class Accounts:
         return await self.get(user.id)
 
     async def set_profile_photo(self, user: User, data: bytes) -> User:
-        image = await asyncio.to_thread(process_image, data, max_bytes=self._config.max_upload_bytes,
-                                        max_pixels=self._config.max_image_pixels)
+        image = await self._uploads.process(data)
         key = f"profiles/{user.id}/{uuid.uuid4().hex}.jpg"
         await self._store.put(key, image.thumb, image.content_type)
         old = user.profile_photo_key

@@ -116,6 +116,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "photo.too_many_pixels": ("사진이 너무 커요 (최대 {man_pixels}만 화소). 더 작게 줄여서 올려 주세요.",
                               "The photo has too many pixels (at most {megapixels} megapixels); please upload a "
                               "smaller one."),
+    "photo.too_fast": ("사진을 너무 자주 올리고 있어요. {retry_after}초 뒤에 다시 올려 주세요.",
+                       "You are uploading photos too often; please try again in {retry_after} seconds."),
+    "photo.busy": ("지금 사진을 올리는 분이 많아요. 잠시 뒤에 다시 올려 주세요.",
+                   "Many photos are being uploaded right now; please try again in a moment."),
     "photo.too_many": ("사진은 물건당 {max}장까지 올릴 수 있어요.", "An item can have at most {max} photos."),
     "photo.none": ("올릴 사진을 골라 주세요.", "Please choose a photo to upload."),
     "photo.not_found": ("사진을 찾을 수 없어요.", "Photo not found."),

@@ -39,6 +39,7 @@ from market.scheduler import Scheduler
 from market.search import EmbeddedSearch, SearchBackend, SearchQuery, did_you_mean
 from market.search_index import SearchIndexer
 from market.storage import BlobStore
+from market.uploads import Uploads
 from market.wishes import Wishes
 
 PUBLIC_MEDIA_PREFIXES = ("items/", "profiles/")
@@ -76,6 +77,7 @@ class Market:
     notifications: Notifications
     reviews: Reviews
     naver: NaverLogin | None
+    uploads: Uploads
     _checks: dict[str, asyncio.Task[Any]] = field(default_factory=dict)  # readiness checks still waiting
 
     @classmethod
@@ -104,9 +106,12 @@ class Market:
                                          access_key=config.s3_access_key, secret_key=config.s3_secret_key,
                                          region=config.s3_region, timeout_s=config.s3_timeout_ms / 1000)
             categories = await Categories.load(db)
-            items = Items(db, redis, store, categories, config)
+            uploads = Uploads(redis, workers=config.image_workers, queue=config.image_queue,
+                              rate_limit=config.upload_rate_limit, rate_window_s=config.upload_rate_window_s,
+                              max_bytes=config.max_upload_bytes, max_pixels=config.max_image_pixels)
+            items = Items(db, redis, store, categories, config, uploads)
             chat = Chat(db, redis, store, rate_limit=config.chat_rate_limit, rate_window_s=config.chat_rate_window_s,
-                        max_upload_bytes=config.max_upload_bytes, max_image_pixels=config.max_image_pixels,
+                        uploads=uploads,
                         archive=ChatArchive(db, store, segment_size=config.chat_archive_segment_size))
             stack.push_async_callback(chat.writer.stop)
             backend = await open_search_backend(stack, config, db, categories)
@@ -129,7 +134,7 @@ class Market:
             rentals = Rentals(db, chat, billipay, Rules.from_config(config), notifications, clock)
             scheduler = Scheduler(db, rentals, config.scheduler_interval_ms / 1000,
                                   Reconciler(db, billipay) if billipay else None)
-            accounts = Accounts(db, redis, store, config)
+            accounts = Accounts(db, redis, store, config, uploads)
             chat.sessions = accounts.session_from_db
             naver = None
             if config.naver_auth_url:
@@ -138,7 +143,7 @@ class Market:
                                    client_id=config.naver_client_id, client_secret=config.naver_client_secret)
                 stack.push_async_callback(naver.close)
             yield cls(config, db, redis, store, categories, accounts, items, Wishes(db, items), chat, backend,
-                      indexer, billipay, rentals, scheduler, notifications, Reviews(db, notifications), naver)
+                      indexer, billipay, rentals, scheduler, notifications, Reviews(db, notifications), naver, uploads)
 
     async def nearby(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Nearest items around a point with filters; ``params`` is untrusted input."""
