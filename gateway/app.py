@@ -55,6 +55,7 @@ def create_app(config: Config) -> web.Application:
             chat.bot = engine
             market.rentals.on_event = engine.on_contract_event
             app[METRICS].watch_scheduler(market.rentals.job_failures)
+            app[METRICS].watch_uploads(market.uploads)
             if market.scheduler.reconciler is not None:
                 app[METRICS].watch_reconciliation(market.scheduler.reconciler)
             market.notifications.on_new = chat.push_badges

@@ -81,6 +81,10 @@ class HttpMetrics:
         """The differences the last daily reconciliation found, by kind (``billi_reconcile_differences``)."""
         self.registry.register(_ReconcileDifferences(last))
 
+    def watch_uploads(self, uploads: Any) -> None:
+        """Photo uploads in progress and photos being decoded in this process, read at each scrape."""
+        self.registry.register(_Uploads(uploads))
+
 
 class _SchedulerFailures:
     def __init__(self, failures: Mapping[str, int]) -> None:
@@ -106,6 +110,17 @@ class _ReconcileDifferences:
         for kind in self.KINDS:
             family.add_metric([kind], self._reconciler.last.get(kind, 0))
         yield family
+
+
+class _Uploads:
+    def __init__(self, uploads: Any) -> None:
+        self._uploads = uploads
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily("billi_uploads_in_progress", "Photo uploads admitted and not finished (being read, "
+                                "waiting for a decoding worker or decoded)", value=self._uploads.in_progress)
+        yield GaugeMetricFamily("billi_image_decodes_running", "Photo decoding worker processes running",
+                                value=self._uploads.decoding)
 
 
 @web.middleware

@@ -7,7 +7,6 @@ cookies, sockets or HTTP.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import logging
@@ -26,12 +25,12 @@ from market import validation as v
 from market.config import Config
 from market.db import Database, Row
 from market.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated, Unavailable
-from market.images import process_image
 from market.login_throttle import LoginThrottle
 from market.nicknames import read_nickname
 from market.password_hashing import DUMMY_HASH, PasswordWork
 from market.passwords import check_password
 from market.storage import BlobStore, media_url
+from market.uploads import Uploads
 
 log = logging.getLogger("billi.accounts")
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
@@ -85,11 +84,13 @@ def session_key(token: str) -> str:
 class Accounts:
     """Sign-up, log-in, sessions and profiles."""
 
-    def __init__(self, db: Database, redis: aioredis.Redis, store: BlobStore, config: Config) -> None:
+    def __init__(self, db: Database, redis: aioredis.Redis, store: BlobStore, config: Config,
+                 uploads: Uploads) -> None:
         self._db = db
         self._redis = redis
         self._store = store
         self._config = config
+        self._uploads = uploads
         self._passwords = PasswordWork(config.password_hash_concurrency)
         self._throttle = LoginThrottle(redis, config)
 
@@ -339,8 +340,7 @@ class Accounts:
         return await self.get(user.id)
 
     async def set_profile_photo(self, user: User, data: bytes) -> User:
-        image = await asyncio.to_thread(process_image, data, max_bytes=self._config.max_upload_bytes,
-                                        max_pixels=self._config.max_image_pixels)
+        image = await self._uploads.process(data)
         key = f"profiles/{user.id}/{uuid.uuid4().hex}.jpg"
         await self._store.put(key, image.thumb, image.content_type)
         old = user.profile_photo_key

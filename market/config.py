@@ -45,7 +45,11 @@ class Config:
     session_sweep_interval_ms: int = 60_000  # how often a node hangs up sockets whose session ended unheard
     cookie_secure: bool = False
     max_upload_bytes: int = 10 * 1024 * 1024
-    max_image_pixels: int = 40_000_000
+    max_image_pixels: int = 16_000_000  # read from the header: a bigger image is refused before it is decoded
+    image_workers: int = 2  # photos decoded at once per process, each in a worker process of its own
+    image_queue: int = 2  # uploads that may wait for a worker; more at once are told 503 with Retry-After
+    upload_rate_limit: int = 20  # uploads (requests with photos) per person per window; more are told 429
+    upload_rate_window_s: int = 60
     max_photos_per_item: int = 10
     nearby_default_radius_m: int = 6000
     nearby_max_radius_m: int = 50_000

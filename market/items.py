@@ -21,10 +21,11 @@ from market.config import Config
 from market.db import Database, Row
 from market.errors import Conflict, Forbidden, InvalidInput, NotFound
 from market.geo import CONDITIONS, Hit
-from market.images import ProcessedImage, process_image
+from market.images import ProcessedImage
 from market.public_place import dong_at, public_place, shown_distance
 from market.search_index import enqueue
 from market.storage import BlobStore, media_url
+from market.uploads import Uploads
 
 SEOUL = ZoneInfo("Asia/Seoul")
 PRICE_RANGE = (100, 1_000_000)
@@ -124,12 +125,13 @@ class Items:
     """Listing, editing, deleting and showing items."""
 
     def __init__(self, db: Database, redis: aioredis.Redis, store: BlobStore, categories: Categories,
-                 config: Config) -> None:
+                 config: Config, uploads: Uploads) -> None:
         self._db = db
         self._redis = redis
         self._store = store
         self._categories = categories
         self._config = config
+        self._uploads = uploads
         self.on_change: Callable[[], None] | None = None
 
     # -- writing -----------------------------------------------------------------------------------
@@ -229,9 +231,7 @@ class Items:
         await self._owned(owner_id, item_id)
         images: list[ProcessedImage] = []
         for data in uploads:
-            images.append(await asyncio.to_thread(
-                process_image, data, max_bytes=self._config.max_upload_bytes,
-                max_pixels=self._config.max_image_pixels))
+            images.append(await self._uploads.process(data))
         keys: list[tuple[str, str]] = []
         try:
             for image in images:

@@ -44,6 +44,7 @@ from market.scheduler import Scheduler
 from market.search import EmbeddedSearch, SearchBackend, SearchQuery, did_you_mean
 from market.search_index import SearchIndexer
 from market.storage import BlobStore
+from market.uploads import Uploads
 from market.wishes import Wishes
 
 # Every photo we store is "<items|profiles|chat>/<id>/<name>.<ext>" (see items.py, accounts.py, chat/rooms.py); any
@@ -86,6 +87,7 @@ class Market:
     naver: NaverLogin | None
     password_resets: PasswordResets
     deletion: AccountDeletion
+    uploads: Uploads
     _checks: dict[str, asyncio.Task[Any]] = field(default_factory=dict)  # readiness checks still waiting
 
     @classmethod
@@ -114,9 +116,12 @@ class Market:
                                          access_key=config.s3_access_key, secret_key=config.s3_secret_key,
                                          region=config.s3_region, timeout_s=config.s3_timeout_ms / 1000)
             categories = await Categories.load(db)
-            items = Items(db, redis, store, categories, config)
+            uploads = Uploads(redis, workers=config.image_workers, queue=config.image_queue,
+                              rate_limit=config.upload_rate_limit, rate_window_s=config.upload_rate_window_s,
+                              max_bytes=config.max_upload_bytes, max_pixels=config.max_image_pixels)
+            items = Items(db, redis, store, categories, config, uploads)
             chat = Chat(db, redis, store, rate_limit=config.chat_rate_limit, rate_window_s=config.chat_rate_window_s,
-                        max_upload_bytes=config.max_upload_bytes, max_image_pixels=config.max_image_pixels,
+                        uploads=uploads,
                         archive=ChatArchive(db, store, segment_size=config.chat_archive_segment_size))
             stack.push_async_callback(chat.writer.stop)
             backend = await open_search_backend(stack, config, db, categories)
@@ -139,7 +144,7 @@ class Market:
             rentals = Rentals(db, chat, billipay, Rules.from_config(config), notifications, clock)
             scheduler = Scheduler(db, rentals, config.scheduler_interval_ms / 1000,
                                   Reconciler(db, billipay) if billipay else None)
-            accounts = Accounts(db, redis, store, config)
+            accounts = Accounts(db, redis, store, config, uploads)
             stack.callback(accounts.close)
             chat.sessions = accounts.session_from_db
             resets = PasswordResets(db, redis, accounts, Mailer(config.smtp_url, config.mail_from), config)
@@ -152,7 +157,7 @@ class Market:
                 stack.push_async_callback(naver.close)
             yield cls(config, db, redis, store, categories, accounts, items, Wishes(db, items), chat, backend,
                       indexer, billipay, rentals, scheduler, notifications, Reviews(db, notifications), naver,
-                      resets, AccountDeletion(db, accounts, items, store))
+                      resets, AccountDeletion(db, accounts, items, store), uploads)
 
     async def nearby(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Nearest items around a point with filters; ``params`` is untrusted input."""

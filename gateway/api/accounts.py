@@ -118,8 +118,10 @@ async def update_me(request: web.Request) -> web.Response:
 async def set_profile_photo(request: web.Request) -> web.Response:
     user = require_user(request)
     config = request.app[CONFIG]
-    files = await uploaded_files(request, max_files=1, max_bytes=config.max_upload_bytes)
-    user = await request.app[MARKET].accounts.set_profile_photo(user, files[0])
+    market = request.app[MARKET]
+    async with market.uploads.admit(user.id):
+        files = await uploaded_files(request, max_files=1, max_bytes=config.max_upload_bytes)
+        user = await market.accounts.set_profile_photo(user, files[0])
     return json_response({"user": user.private()})
 
 

@@ -67,8 +67,11 @@ async def delete_item(request: web.Request) -> web.Response:
 async def add_photos(request: web.Request) -> web.Response:
     user = require_user(request)
     config = request.app[CONFIG]
-    files = await uploaded_files(request, max_files=config.max_photos_per_item, max_bytes=config.max_upload_bytes)
-    photos = await request.app[MARKET].items.add_photos(user.id, _item_id(request), files)
+    market = request.app[MARKET]
+    async with market.uploads.admit(user.id):
+        files = await uploaded_files(request, max_files=config.max_photos_per_item,
+                                     max_bytes=config.max_upload_bytes)
+        photos = await market.items.add_photos(user.id, _item_id(request), files)
     return json_response({"photos": [p.to_dict() for p in photos]}, status=201)
 
 

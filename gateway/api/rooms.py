@@ -66,10 +66,11 @@ async def send_image(request: web.Request) -> web.Response:
     market = request.app[MARKET]
     config = request.app[CONFIG]
     await market.chat.room(_room_id(request), user.id)  # a stranger learns nothing, not even upload limits
-    files = await uploaded_files(request, max_files=1, max_bytes=config.max_upload_bytes)
-    sent = await market.chat.send_image(user.id, user.nickname, _room_id(request), files[0],
-                                        caption=request.query.get("caption", ""),
-                                        client_msg_id=request.query.get("client_msg_id"))
+    async with market.uploads.admit(user.id):
+        files = await uploaded_files(request, max_files=1, max_bytes=config.max_upload_bytes)
+        sent = await market.chat.send_image(user.id, user.nickname, _room_id(request), files[0],
+                                            caption=request.query.get("caption", ""),
+                                            client_msg_id=request.query.get("client_msg_id"))
     if not sent.duplicate:
         chat = request.app[CHAT]
         await chat.publish(sent)

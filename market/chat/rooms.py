@@ -35,8 +35,8 @@ from market.chat.model import (
 from market.chat.writer import MessageWriter
 from market.db import Database, DatabaseUnavailable
 from market.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated
-from market.images import process_image
 from market.storage import BlobStore, media_url
+from market.uploads import Uploads
 
 MAX_TEXT = 2000
 _CLIENT_MSG_ID = re.compile(r"^[A-Za-z0-9_\-:.]{1,64}$")
@@ -46,12 +46,11 @@ class Chat(ChatHistory):
     """Rooms, membership, sending, history (``ChatHistory``) and read positions."""
 
     def __init__(self, db: Database, redis: aioredis.Redis, store: BlobStore, *, rate_limit: int,
-                 rate_window_s: int, max_upload_bytes: int, max_image_pixels: int, archive: Any = None) -> None:
+                 rate_window_s: int, uploads: Uploads, archive: Any = None) -> None:
         self._db = db
         self._redis = redis
         self._store = store
-        self._max_upload_bytes = max_upload_bytes
-        self._max_image_pixels = max_image_pixels
+        self._uploads = uploads
         self._rate_limit = rate_limit
         self._rate_window_s = rate_window_s
         self.writer = MessageWriter(db)
@@ -209,8 +208,7 @@ class Chat(ChatHistory):
                          client_msg_id: Any = None) -> Sent:
         """An image message: checked like item photos, stored under ``chat/<room>/`` (served to members only)."""
         room = await self.room(_room_id(room_id), user_id)
-        image = await asyncio.to_thread(process_image, data, max_bytes=self._max_upload_bytes,
-                                        max_pixels=self._max_image_pixels)
+        image = await self._uploads.process(data)
         stem = f"chat/{room.id}/{uuid.uuid4().hex}"
         keys = (f"{stem}.jpg", f"{stem}_thumb.jpg")
         try:
