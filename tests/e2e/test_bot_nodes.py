@@ -35,6 +35,12 @@ async def test_a_flow_continues_on_another_node_after_a_crash(config: Config, ma
         await c.call("message", {"room": room, "text": "캠핑 의자 두 개"})
         asked = (await _bot_messages(c, room, 2))[-1]
         assert asked["text"] == "카테고리를 골라 주세요."
+        for _ in range(200):  # the step is done (its state saved, the room's lock let go): then the node dies
+            saved = await market.redis.get(f"bot:flow:{room}:{person.id}")
+            if saved and json.loads(saved)["state"] == "category" and not await market.redis.exists(
+                    f"bot:room:{room}"):
+                break
+            await asyncio.sleep(0.05)
         a.kill()
         await c.close()
     finally:
