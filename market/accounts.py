@@ -146,7 +146,7 @@ class Accounts:
         if self._passwords.needs_rehash(stored):
             await self._rehash(row["id"], password)
         user = User.from_row(row)
-        return Session(await self._new_session(user.id), user)
+        return Session(await self._new_session(user.id, epoch=int(row["auth_epoch"])), user)
 
     async def _rehash(self, user_id: int, password: str) -> None:
         """Store the password hashed with today's parameters — unless hashing is busy: the old hash still works
@@ -185,6 +185,8 @@ class Accounts:
         revoked token hashes. Call ``uncache`` with them once the transaction has committed."""
         now = _now()
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as DATETIME(3) keeps it, to find them again
+        # a log-in that checked the password before this commits can no longer make a session (_new_session)
+        await cur.execute("UPDATE users SET auth_epoch = auth_epoch + 1 WHERE id = %s", (user_id,))
         await cur.execute("UPDATE sessions SET revoked_at = %s WHERE user_id = %s AND revoked_at IS NULL"
                           " AND token_hash <> %s", (now, user_id, token_hash(keep) if keep else ""))
         await cur.execute("SELECT token_hash FROM sessions WHERE user_id = %s AND revoked_at = %s", (user_id, now))
@@ -259,12 +261,17 @@ class Accounts:
             else:
                 await self._redis.set(session_key(token), str(user_id), ex=max(1, min(left_s, _CACHE_S)), nx=True)
 
-    async def _new_session(self, user_id: int) -> str:
+    async def _new_session(self, user_id: int, *, epoch: int | None = None) -> str:
+        """A new session for a living account; with ``epoch`` (read with the password it checked) only if no
+        revocation happened since — else ``account.bad_login``, as if the password had been wrong."""
         token = secrets.token_urlsafe(32)
         now = _now()
-        await self._db.execute(
-            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (%s, %s, %s, %s)",
-            (token_hash(token), user_id, now, now + timedelta(seconds=self._config.session_ttl_s)))
+        made = await self._db.execute(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) SELECT %s, id, %s, %s FROM users"
+            " WHERE id = %s AND deleted_at IS NULL AND (%s IS NULL OR auth_epoch = %s)",
+            (token_hash(token), now, now + timedelta(seconds=self._config.session_ttl_s), user_id, epoch, epoch))
+        if not made:
+            raise Unauthenticated("account.bad_login")
         with contextlib.suppress(RedisError):  # (Redis away: the session is MariaDB's; the cache fills later)
             await self._redis.set(session_key(token), str(user_id), ex=min(self._config.session_ttl_s, _CACHE_S))
         return token

@@ -65,11 +65,19 @@ class PasswordResets:
         hashes) and a new one begins here."""
         v.only_fields(data, {"token", "password"})
         token = data.get("token")
-        password = new_password(data, "password")  # a weak one is refused without spending the link
         if not isinstance(token, str) or not _TOKEN.match(token):
             raise InvalidInput("account.reset_invalid", field="token")
-        password_hash = await self._accounts.hash_password(password)
         now = _now()
+        # The link is looked at before any hashing: a made-up token costs a lookup, never argon2 work.
+        person = await self._db.fetchone(
+            "SELECT u.email, u.nickname FROM password_resets r JOIN users u ON u.id = r.user_id"
+            " WHERE r.token_hash = %s AND r.used_at IS NULL AND r.expires_at > %s AND u.deleted_at IS NULL",
+            (token_hash(token), now))
+        if person is None:
+            raise InvalidInput("account.reset_invalid", field="token")
+        # a weak one (or the person's own name) is refused without spending the link
+        password = new_password(data, "password", email=person["email"], nickname=person["nickname"])
+        password_hash = await self._accounts.hash_password(password)
         async with self._db.transaction() as cur:
             await cur.execute("SELECT r.user_id FROM password_resets r JOIN users u ON u.id = r.user_id"
                               " WHERE r.token_hash = %s AND r.used_at IS NULL AND r.expires_at > %s"

@@ -70,7 +70,9 @@ class Uploads:
         """``data`` checked and re-encoded as JPEGs by a worker process, once one of the workers is free. The
         header is read here first, so an image over the byte or pixel limit never waits for (or costs) a
         worker."""
-        check_header(data, max_bytes=self.max_bytes, max_pixels=self.max_pixels).close()
+        # Off the event loop: reaching the size may mean walking many chunks or markers (a crafted 10 MB file
+        # takes seconds), which must not stall every other request of the process.
+        (await asyncio.to_thread(check_header, data, max_bytes=self.max_bytes, max_pixels=self.max_pixels)).close()
         async with self._workers:
             self.decoding += 1
             try:

@@ -19,6 +19,7 @@ from gateway.app import create_app
 from gateway.keys import MARKET
 from gateway.mail_sink import MailSink, text_of
 from market.config import Config
+from market.errors import Unauthenticated
 from market.service import Market
 from tests.conftest import Chatter, Person, _clean, image_bytes, sign_up
 from tests.rentals.helpers import Bank
@@ -345,3 +346,18 @@ async def test_the_pages_offer_every_step(client: TestClient) -> None:
         me = await resp.text()
     for words in ("모든 기기에서 로그아웃", "비밀번호 변경", "탈퇴"):
         assert words in me, words
+
+
+async def test_a_log_in_that_checked_the_old_password_makes_no_session_once_it_changed(client: TestClient) -> None:
+    """A log-in reads the account (its password hash and auth_epoch), spends a moment on argon2, then makes its
+    session: if the password was changed (or the account left) meanwhile, no session comes of it."""
+    here = await sign_up(client, "엇갈린이")
+    market = client.app[MARKET]
+    checked = int(await market.db.fetchval("SELECT auth_epoch FROM users WHERE id = %s", (here.id,)))
+    status, _ = await here.call("POST", "/api/me/password", json={"current": "rent4you", "new": NEW_PASSWORD})
+    assert status == 200
+    before = await market.db.fetchval("SELECT COUNT(*) FROM sessions WHERE user_id = %s", (here.id,))
+    with pytest.raises(Unauthenticated):
+        await market.accounts._new_session(here.id, epoch=checked)  # what the late log-in would do
+    assert await market.db.fetchval("SELECT COUNT(*) FROM sessions WHERE user_id = %s", (here.id,)) == before
+    assert await _log_in(client, here.user["email"], NEW_PASSWORD) == 200  # a log-in under the new one works
