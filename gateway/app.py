@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.engine import BotEngine
-from gateway.api import accounts, items, pages, rentals, rooms, search, social, system
+from gateway.api import accounts, items, pages, rentals, rooms, safety, search, social, system
 from gateway.chat_socket import ChatSocket, build_server, close_server
 from gateway.client_address import ClientAddresses
 from gateway.http import HttpMetrics, drop_server_banner, errors, headers, observe, sessions
@@ -30,7 +30,8 @@ STATIC_DIR = Path(__file__).resolve().parents[1] / "web_widget" / "static"
 
 
 def all_routes() -> list[Route]:
-    return [*system.ROUTES, *accounts.ROUTES, *items.ROUTES, *rooms.ROUTES, *search.ROUTES, *rentals.ROUTES, *social.ROUTES, *pages.ROUTES]
+    return [*system.ROUTES, *accounts.ROUTES, *items.ROUTES, *rooms.ROUTES, *search.ROUTES, *rentals.ROUTES,
+            *social.ROUTES, *safety.ROUTES, *pages.ROUTES]
 
 
 def create_app(config: Config) -> web.Application:

@@ -1,4 +1,5 @@
-"""The ``billi`` command: up (everything, locally), serve, migrate, demo-data, archive-chats, reindex.
+"""The ``billi`` command: up (everything, locally), serve, migrate, demo-data, archive-chats, reindex, and the
+operators' queues (disputes, reports, payouts, transfers).
 
 When a service URL is not configured, ``up`` (and ``migrate`` / ``demo-data``) start that service locally
 with its data under ``BILLI_DATA_DIR`` (default ``.billi/``).
@@ -325,6 +326,32 @@ def cmd_disputes(config: Config, args: argparse.Namespace) -> int:
     return _with_market(config, work)
 
 
+def cmd_reports(config: Config, args: argparse.Namespace) -> int:
+    """The open reports (신고), one line per reported person or item: its reasons, how many people reported it and
+    the latest note; ``resolve ID --note`` closes that target's open reports with the operator's note."""
+    from market.errors import MarketError
+
+    async def work(market: Market) -> int:
+        if args.action == "resolve":
+            try:
+                closed = await market.reports.resolve(args.id, args.note)
+            except MarketError as e:
+                print(e.message("ko"), file=sys.stderr)
+                return 2
+            print(f"#{args.id} resolved: {closed} report(s) closed")
+            return 0
+        queue = await market.reports.queue()
+        if not queue:
+            print("열린 신고가 없어요 (no open reports).")
+        for r in queue:
+            owner = f" (owner {r['owner_id']})" if r["kind"] == "item" else ""
+            print(f"#{r['id']} {r['kind']} {r['target_id']} {r['name'] or '-'}{owner}: {', '.join(r['reasons'])}"
+                  f" — {r['reporters']}명 신고, latest {r['latest_at']:%m-%d %H:%M}: {r['latest_note'] or '-'}")
+        return 0
+
+    return _with_market(config, work)
+
+
 def cmd_billipay_links(config: Config, args: argparse.Namespace) -> int:
     """Linked bank accounts; with --unverified, those linked before a link needed its owner's own session
     (any of them may have been tied to the wrong person: review each, and unlink the doubtful)."""
@@ -465,6 +492,11 @@ def main(argv: list[str] | None = None) -> int:
     disputes.add_argument("--handed", choices=("yes", "no", "not-yet"),
                           help="a contested hand-over: it happened, it did not (refund), or not yet (both confirm again)")
     disputes.add_argument("--note", default="", help="a note both parties will read")
+    reports = sub.add_parser("reports", help="open reports of people and items (신고, an operator's queue)")
+    report_actions = reports.add_subparsers(dest="action")
+    resolve = report_actions.add_parser("resolve", help="close a report (and the others on the same target)")
+    resolve.add_argument("id", type=int, metavar="ID", help="the report's number, as listed")
+    resolve.add_argument("--note", required=True, help="what the operator found or did")
     links = sub.add_parser("billipay-links", help="list linked bank accounts (an operator's review)")
     links.add_argument("--unverified", action="store_true",
                        help="only links made without the owner's session (before that was required)")
@@ -487,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
         args.older_than_days = config.chat_archive_after_days
     handler = {"up": cmd_up, "serve": cmd_serve, "migrate": cmd_migrate, "demo-data": cmd_demo_data,
                "archive-chats": cmd_archive_chats, "reindex": cmd_reindex, "sandbox": cmd_sandbox,
-               "disputes": cmd_disputes, "billipay-links": cmd_billipay_links,
+               "disputes": cmd_disputes, "reports": cmd_reports, "billipay-links": cmd_billipay_links,
                "transfers": cmd_transfers, "payouts": cmd_payouts, "reconcile": cmd_reconcile}[args.command]
     try:
         return handler(config, args)

@@ -73,6 +73,7 @@ class Config:
     db_pool_size: int = 10
     redis_pool_size: int = 64
     chat_rate_limit: int = 20
+    report_rate_limit: int = 10  # reports (신고) one person may file per day; more are told 429
     chat_rate_window_s: int = 10
     chat_archive_after_days: int = 30
     chat_archive_interval_s: int = 3600

@@ -55,13 +55,15 @@ class Notifications:
 
     async def add(self, cur: Any, user_id: int, kind: str, *, params: dict[str, Any] | None = None,
                   room_id: int | None = None, contract_id: int | None = None, item_id: int | None = None,
-                  dedupe: str | None = None) -> bool:
-        """Record one inside the caller's transaction (``cur``), unless the person muted this kind; a repeated
-        ``dedupe`` key is recorded once."""
-        await cur.execute("SELECT u.locale, m.kind AS muted FROM users u LEFT JOIN notification_mutes m"
-                          " ON m.user_id = u.id AND m.kind = %s WHERE u.id = %s", (kind, user_id))
+                  dedupe: str | None = None, sender: int | None = None) -> bool:
+        """Record one inside the caller's transaction (``cur``), unless the person muted this kind or blocked its
+        ``sender`` (the person whose act it tells of); a repeated ``dedupe`` key is recorded once."""
+        await cur.execute("SELECT u.locale, m.kind AS muted, b.blocked_id AS blocked FROM users u"
+                          " LEFT JOIN notification_mutes m ON m.user_id = u.id AND m.kind = %s"
+                          " LEFT JOIN blocks b ON b.blocker_id = u.id AND b.blocked_id = %s WHERE u.id = %s",
+                          (kind, sender, user_id))
         row = await cur.fetchone()
-        if row is None or row["muted"]:
+        if row is None or row["muted"] or row["blocked"]:
             return False
         ko, en = KINDS[kind]
         text = fill(en if row["locale"] == "en" else ko, row["locale"], params or {})[:300]

@@ -66,7 +66,7 @@ class Reviews:
                 review_id = int(cur.lastrowid)
                 if target is not None:
                     await self.notifications.add(cur, target, "review_received", room_id=c["room_id"],
-                                                 contract_id=c["id"], dedupe=f"review:{review_id}")
+                                                 contract_id=c["id"], dedupe=f"review:{review_id}", sender=author_id)
         except pymysql.err.IntegrityError:
             raise Conflict("review.already_written") from None
         if target is not None:

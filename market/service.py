@@ -21,6 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from market.account_deletion import AccountDeletion
 from market.accounts import Accounts
 from market.billipay import BilliPay
+from market.blocks import Blocks
 from market.categories import Categories
 from market.chat import Chat
 from market.chat.archive import ChatArchive
@@ -40,6 +41,7 @@ from market.rentals import Rentals, Rules
 from market.reviews import Reviews
 from market.clock import Clock
 from market.reconcile import Reconciler
+from market.reports import Reports
 from market.scheduler import Scheduler
 from market.search import EmbeddedSearch, SearchBackend, SearchQuery, did_you_mean
 from market.search_index import SearchIndexer
@@ -88,6 +90,8 @@ class Market:
     password_resets: PasswordResets
     deletion: AccountDeletion
     uploads: Uploads
+    blocks: Blocks
+    reports: Reports
     _checks: dict[str, asyncio.Task[Any]] = field(default_factory=dict)  # readiness checks still waiting
 
     @classmethod
@@ -157,7 +161,8 @@ class Market:
                 stack.push_async_callback(naver.close)
             yield cls(config, db, redis, store, categories, accounts, items, Wishes(db, items), chat, backend,
                       indexer, billipay, rentals, scheduler, notifications, Reviews(db, notifications), naver,
-                      resets, AccountDeletion(db, accounts, items, store), uploads)
+                      resets, AccountDeletion(db, accounts, items, store), uploads, Blocks(db),
+                      Reports(db, redis, rate_limit=config.report_rate_limit))
 
     async def nearby(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Nearest items around a point with filters; ``params`` is untrusted input."""

@@ -13,6 +13,7 @@ from gateway.http import json_response
 from gateway.keys import CONFIG, MARKET, USER
 from gateway.routing import Route
 from market.errors import NotFound
+from market.reports import REASONS
 
 WIDGET = Path(__file__).resolve().parents[2] / "web_widget"
 _TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(WIDGET / "templates"), autoescape=True)
@@ -35,7 +36,8 @@ def _render(request: web.Request, name: str, *, frame: bool = False, **context: 
 async def app_page(request: web.Request) -> web.StreamResponse:
     if request.get(USER) is None:
         raise web.HTTPFound("/login" + ("?embed=1" if request.query.get("embed") else ""))
-    return _render(request, "app.html", frame=True, embed=bool(request.query.get("embed")))
+    return _render(request, "app.html", frame=True, embed=bool(request.query.get("embed")),
+                   report_reasons=[(code, ko) for code, (ko, _) in REASONS.items()])
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:

@@ -18,6 +18,7 @@ import pymysql
 import redis.asyncio as aioredis
 
 from market import validation as v
+from market.blocks import refuse_if_blocked
 from market.chat.gate import SendGate
 from market.chat.history import ChatHistory
 from market.chat.model import (
@@ -79,12 +80,14 @@ class Chat(ChatHistory):
         return Room.from_row(row)
 
     async def open_deal_room(self, item_id: int, borrower_id: int) -> tuple[Room, bool]:
-        """The deal room of (item, borrower); created on first inquiry with the owner and the borrower."""
+        """The deal room of (item, borrower); created on first inquiry with the owner and the borrower. Refused
+        while either of the two blocked the other (``market.blocks``)."""
         item = await self._db.fetchone("SELECT id, owner_id, status FROM items WHERE id = %s", (item_id,))
         if item is None or item["status"] in ("deleted", "hidden"):
             raise NotFound("item.not_found")
         if item["owner_id"] == borrower_id:
             raise Conflict("chat.own_item")
+        await refuse_if_blocked(self._db, borrower_id, item["owner_id"], "block.cannot_inquire")
         key = f"deal:{item_id}:{borrower_id}"
         row = await self._db.fetchone("SELECT * FROM rooms WHERE unique_key = %s", (key,))
         if row is not None:
@@ -104,7 +107,7 @@ class Chat(ChatHistory):
                     who = await cur.fetchone()
                     await self.notifications.add(cur, item["owner_id"], "new_inquiry", room_id=room_id,
                                                  item_id=item_id, params={"name": who["nickname"],
-                                                                          "title": who["title"]})
+                                                                          "title": who["title"]}, sender=borrower_id)
             created = True
         except pymysql.err.IntegrityError:
             created = False
@@ -194,7 +197,8 @@ class Chat(ChatHistory):
     async def send(self, user_id: int, nickname: str, room_id: Any, text: Any, client_msg_id: Any = None,
                    body: dict[str, Any] | None = None, *, session_token: str | None = None) -> Sent:
         """A member's message: checked, rate-limited, stored once per ``client_msg_id``. With
-        ``session_token``, the session must still be live (checked in the same Redis round trip)."""
+        ``session_token``, the session must still be live (checked in the same Redis round trip). In a deal room
+        whose members blocked one another it is refused (checked where it is stored, see ``MessageWriter``)."""
         room = _room_id(room_id)
         clean = v.text({"text": text}, "text", max_len=MAX_TEXT, multiline=True, required=body is None,
                        default="")

@@ -1,6 +1,6 @@
 """The message writer: one per process, it commits whatever is pending in one transaction (group commit);
-the room row lock makes seqs gap-free across processes. Only members write, and that rule is checked inside
-the same transaction.
+the room row lock makes seqs gap-free across processes. Only members write, and nobody writes into a deal room
+whose members blocked one another (``market.blocks``); both rules are checked inside the same transaction.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 import pymysql
 
+from market.blocks import refusal
 from market.chat.model import SELECT_MESSAGES, Draft, Message, NotMember, Sent, message_from_row
 from market.db import Database, DatabaseUnavailable
 from market.errors import MarketError
@@ -108,16 +109,22 @@ class MessageWriter:
         async with self._db.transaction() as cur:
             room_ids = sorted({d.room_id for d in batch})
             # The rooms (locked, in id order, so concurrent writers on other nodes queue instead of
-            # deadlocking) with their members' read positions, in one statement.
+            # deadlocking) with their members' read positions and who of a deal's two members blocked the other,
+            # in one statement.
             await cur.execute(
-                "SELECT r.id, r.last_seq, m.user_id, m.last_read_seq, m.hidden_unread FROM rooms r"
+                "SELECT r.id, r.last_seq, m.user_id, m.last_read_seq, m.hidden_unread,"
+                " (SELECT GROUP_CONCAT(b.blocker_id) FROM blocks b WHERE r.kind = 'deal' AND"
+                "   ((b.blocker_id = r.owner_id AND b.blocked_id = r.borrower_id)"
+                "    OR (b.blocker_id = r.borrower_id AND b.blocked_id = r.owner_id))) AS blockers FROM rooms r"
                 f" LEFT JOIN room_members m ON m.room_id = r.id WHERE r.id IN ({_marks(room_ids)})"
                 " ORDER BY r.id FOR UPDATE", tuple(room_ids))
             last_seq: dict[int, int] = {}
             read_at: dict[int, dict[int, int]] = {}
             hidden: dict[int, dict[int, int]] = {}  # messages after each member's read position hidden from them
+            blockers: dict[int, set[int]] = {}
             for r in await cur.fetchall():
                 last_seq[r["id"]] = r["last_seq"]
+                blockers[r["id"]] = {int(b) for b in (r["blockers"] or "").split(",") if b}
                 members = read_at.setdefault(r["id"], {})
                 if r["user_id"] is not None:
                     members[r["user_id"]] = r["last_read_seq"]
@@ -144,6 +151,10 @@ class MessageWriter:
                 if (d.sender_kind == "user" and d.sender_id not in read_at[d.room_id]) or (
                         d.audience is not None and d.audience not in read_at[d.room_id]):
                     results[i] = NotMember("chat.unknown_room")
+                    continue
+                blocked = refusal(blockers[d.room_id], d.sender_id or 0, "block.cannot_send")
+                if d.sender_kind == "user" and blocked is not None:  # (the bot still tells both of their contract)
+                    results[i] = blocked
                     continue
                 key = (d.room_id, d.sender_id, d.client_msg_id or "")
                 if d.client_msg_id and key in earlier:

@@ -10,6 +10,7 @@ from typing import Any
 
 from market import validation as v
 from market.billipay import BilliPay
+from market.blocks import refuse_if_blocked
 from market.chat import Chat
 from market.db import Database
 from market.errors import Conflict, InvalidInput, NotFound
@@ -99,7 +100,8 @@ class Rentals(Jobs, Availability):
 
     # -- request -----------------------------------------------------------------------------------------
     async def request(self, borrower_id: int, item_id: Any, start: date, end: date) -> tuple[Contract, bool]:
-        """A rental request; returns the contract and whether its deal room was just created."""
+        """A rental request; returns the contract and whether its deal room was just created. Refused while the
+        borrower and the owner blocked one another (``market.blocks``)."""
         iid = contract_id(item_id, "item.not_found")
         self.check_dates(start, end)
         item = await self.db.fetchone("SELECT id, owner_id, status, price_per_day, deposit, available_from,"
@@ -108,6 +110,7 @@ class Rentals(Jobs, Availability):
             raise NotFound("item.not_found")
         if item["owner_id"] == borrower_id:
             raise Conflict("rental.own_item")
+        await refuse_if_blocked(self.db, borrower_id, item["owner_id"], "block.cannot_request")
         if start < item["available_from"] or (item["available_until"] and end > item["available_until"]):
             until = item["available_until"]
             raise InvalidInput("rental.outside_availability", field="dates", start=item["available_from"].isoformat(),

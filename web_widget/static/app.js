@@ -90,6 +90,8 @@
     $("room-title").textContent = r ? (r.kind === "assistant" ? "빌리 도우미" : `${r.other ? r.other.nickname : "거래"}`) : "대화방";
     // the date picker is for the person who would borrow, in a deal room (an item in context)
     $("dates-open").hidden = !(r && r.kind === "deal" && r.role === "borrower");
+    $("room-menu").hidden = !(r && r.kind === "deal" && r.other);
+    $("room-menu").open = false;
     state.deal = null;
     $("deal").hidden = true;
     log.replaceChildren();
@@ -598,6 +600,67 @@
   $("jump").addEventListener("click", () => scrollDown(false));
   log.addEventListener("scroll", () => { if (log.scrollHeight - log.scrollTop - log.clientHeight < 40) $("jump").hidden = true; });
   $("back").addEventListener("click", () => { document.body.classList.remove("in-room"); $("rooms").querySelector("button")?.focus(); });
+
+  // -- 차단하기 / 신고하기 (the deal room's menu) ----------------------------------------------------------------
+  async function postJson(path, body, method = "POST") {
+    const res = await fetch(path, { method, credentials: "same-origin",
+                                    ...(body ? { headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) } : {}) });
+    const data = await res.json().catch(() => ({}));
+    return { ok: res.ok, data };
+  }
+  const dealRoom = () => state.rooms.get(state.current);
+
+  // The menu says 차단 풀기 when the other person is already blocked (asked each time it opens).
+  $("room-menu").addEventListener("toggle", async () => {
+    const r = dealRoom();
+    if (!$("room-menu").open || !r || !r.other) return;
+    $("block-person").dataset.blocked = "";
+    $("block-person").textContent = "차단하기";
+    const res = await fetch("/api/me/blocks", { credentials: "same-origin" });
+    if (!res.ok) return;
+    const { blocks } = await res.json();
+    const blocked = blocks.some((b) => b.id === r.other.id);
+    $("block-person").dataset.blocked = blocked ? "1" : "";
+    $("block-person").textContent = blocked ? "차단 풀기" : "차단하기";
+  });
+
+  $("block-person").addEventListener("click", async () => {
+    const r = dealRoom();
+    const unblock = $("block-person").dataset.blocked === "1";
+    $("room-menu").open = false;
+    if (!r || !r.other) return;
+    const name = r.other.nickname;
+    const ask = unblock ? `${name}님의 차단을 풀까요?`
+      : `${name}님을 차단할까요?\n차단하면 서로 문의, 메시지, 대여 요청을 주고받을 수 없어요. 이미 결제한 대여는 그대로 이어져요.`;
+    if (!confirm(ask)) return;
+    const { ok, data } = await postJson(`/api/people/${r.other.id}/block`, null, unblock ? "DELETE" : "POST");
+    const done = unblock ? `${name}님의 차단을 풀었어요.` : `${name}님을 차단했어요.`;
+    toast(ok ? done : (data.error ? data.error.message : "잠시 뒤에 다시 시도해 주세요."), ok);
+  });
+
+  $("report-open").addEventListener("click", () => {
+    const r = dealRoom();
+    $("room-menu").open = false;
+    if (!r || !r.other) return;
+    $("report-person").textContent = `${r.other.nickname}님`;
+    $("report-item").textContent = r.item ? r.item.title : "이 물건";
+    $("report-item").parentElement.hidden = !r.item;
+    $("report-form").reset();
+    $("report-dialog").showModal();
+  });
+  $("report-cancel").addEventListener("click", () => $("report-dialog").close());
+  $("report-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const r = dealRoom();
+    if (!r || !r.other) return;
+    const kind = $("report-form").elements.kind.value;
+    const body = { kind, id: kind === "item" ? r.item.id : r.other.id, reason: $("report-reason").value,
+                   note: $("report-note").value };
+    if (!confirm("이 내용으로 신고할까요?")) return;
+    const { ok, data } = await postJson("/api/reports", body);
+    if (ok) $("report-dialog").close();
+    toast(ok ? "신고를 받았어요. 운영자가 확인할게요." : (data.error ? data.error.message : "잠시 뒤에 다시 시도해 주세요."), ok);
+  });
 
   // Words for this person alone (a refusal, or what a press did): shown for a moment, never stored in the room.
   let toastTimer = null;
