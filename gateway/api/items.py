@@ -6,7 +6,7 @@ from aiohttp import web
 
 from gateway.http import json_response, client_key, json_body, require_user, uploaded_files
 from gateway.keys import CONFIG, MARKET, USER
-from gateway.routing import Param, Route
+from gateway.routing import Access, Param, Route
 
 _ITEM_PROPS = {
     "title": {"type": "string", "minLength": 2, "maxLength": 60},
@@ -121,20 +121,23 @@ async def categories(request: web.Request) -> web.Response:
 
 _ITEM = r"/api/items/{item_id:\d{1,18}}"
 ROUTES = [
-    Route("GET", "/api/categories", categories, "카테고리 트리 (대분류 > 중분류 > 소분류)", "items"),
-    Route("POST", "/api/items", create_item, "물건 등록", "items", auth=True, body=_CREATE,
+    Route("GET", "/api/categories", categories, "카테고리 트리 (대분류 > 중분류 > 소분류)", "items",
+          access=Access.ANYONE),
+    Route("POST", "/api/items", create_item, "물건 등록", "items", access=Access.SELF, body=_CREATE,
           responses={201: "Created"}),
-    Route("GET", "/api/items/nearby", nearby, "내 주변 물건 (가까운 순, 필터, 커서 페이지)", "items", query=_NEARBY),
-    Route("GET", _ITEM, get_item, "물건 상세 (조회수 +1)", "items"),
-    Route("PATCH", _ITEM, update_item, "물건 수정 (주인만)", "items", auth=True, body=_UPDATE),
-    Route("DELETE", _ITEM, delete_item, "물건 삭제 (주인만)", "items", auth=True),
-    Route("POST", _ITEM + "/photos", add_photos, "사진 올리기 (최대 10장)", "items", auth=True, multipart=True,
+    Route("GET", "/api/items/nearby", nearby, "내 주변 물건 (가까운 순, 필터, 커서 페이지)", "items",
+          access=Access.ANYONE, query=_NEARBY),
+    Route("GET", _ITEM, get_item, "물건 상세 (조회수 +1)", "items", access=Access.ANYONE),
+    Route("PATCH", _ITEM, update_item, "물건 수정 (주인만)", "items", access=Access.OWNER, body=_UPDATE),
+    Route("DELETE", _ITEM, delete_item, "물건 삭제 (주인만)", "items", access=Access.OWNER),
+    Route("POST", _ITEM + "/photos", add_photos, "사진 올리기 (최대 10장)", "items",
+          access=Access.OWNER, multipart=True,
           responses={201: "Created"}),
     Route("PUT", _ITEM + "/photos/order", reorder_photos, "사진 순서 바꾸기 (첫 장이 대표 사진)", "items",
-          auth=True, body=_ORDER),
-    Route("DELETE", _ITEM + r"/photos/{photo_id:\d{1,18}}", delete_photo, "사진 삭제", "items", auth=True),
-    Route("PUT", _ITEM + "/wish", wish, "찜하기", "wishes", auth=True),
-    Route("DELETE", _ITEM + "/wish", unwish, "찜 취소", "wishes", auth=True),
-    Route("GET", "/api/me/items", my_items, "내 물건", "items", auth=True),
-    Route("GET", "/api/me/wishes", my_wishes, "내 찜 목록", "wishes", auth=True),
+          access=Access.OWNER, body=_ORDER),
+    Route("DELETE", _ITEM + r"/photos/{photo_id:\d{1,18}}", delete_photo, "사진 삭제", "items", access=Access.OWNER),
+    Route("PUT", _ITEM + "/wish", wish, "찜하기", "wishes", access=Access.PERSON),
+    Route("DELETE", _ITEM + "/wish", unwish, "찜 취소", "wishes", access=Access.PERSON),
+    Route("GET", "/api/me/items", my_items, "내 물건", "items", access=Access.SELF),
+    Route("GET", "/api/me/wishes", my_wishes, "내 찜 목록", "wishes", access=Access.SELF),
 ]

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from gateway.http import json_response
 from gateway.keys import MARKET
-from gateway.routing import Param, Route
+from gateway.routing import Access, Param, Route
 
 _SEARCH = (
     Param("q", "string", "검색어 (최대 200자)", True),
@@ -30,7 +30,7 @@ async def complete(request: web.Request) -> web.Response:
 
 ROUTES = [
     Route("GET", "/api/search", search, "키워드 검색 (관련도 순, 거리·최신·평점으로 동점 정리, 결과 없으면 추천 검색어)",
-          "search", query=_SEARCH),
-    Route("GET", "/api/search/complete", complete, "제목 자동완성 (입력 중인 글자로)", "search",
+          "search", access=Access.ANYONE, query=_SEARCH),
+    Route("GET", "/api/search/complete", complete, "제목 자동완성 (입력 중인 글자로)", "search", access=Access.ANYONE,
           query=(Param("q", "string", "지금까지 입력한 글자", True),)),
 ]
