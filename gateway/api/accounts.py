@@ -25,12 +25,13 @@ _SIGNUP = {"type": "object", "required": ["email", "nickname", "password"], "pro
     "password": {"type": "string", "minLength": 8, "maxLength": 128},
     "locale": {"type": "string", "enum": ["ko", "en"]}}}
 _LOGIN = {"type": "object", "required": ["email", "password"], "properties": {
-    "email": {"type": "string"}, "password": {"type": "string"}}}
+    "email": {"type": "string", "minLength": 1}, "password": {"type": "string", "minLength": 1}}}
 _PASSWORD = {"type": "object", "required": ["current", "new"], "properties": {
     "current": {"type": "string"}, "new": {"type": "string", "minLength": 8, "maxLength": 128}}}
-_RESET = {"type": "object", "required": ["email"], "properties": {"email": {"type": "string", "maxLength": 254}}}
+_RESET = {"type": "object", "required": ["email"], "properties": {
+    "email": {"type": "string", "minLength": 1, "maxLength": 254}}}
 _RESET_CONFIRM = {"type": "object", "required": ["token", "password"], "properties": {
-    "token": {"type": "string"}, "password": {"type": "string", "minLength": 8, "maxLength": 128}}}
+    "token": {"type": "string", "minLength": 1}, "password": {"type": "string", "minLength": 8, "maxLength": 128}}}
 _LEAVE = {"type": "object", "properties": {
     "password": {"type": "string"},
     "confirm": {"type": "boolean", "description": "계정에 비밀번호가 없을 때 (네이버)"}}}
