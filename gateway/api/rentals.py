@@ -158,8 +158,7 @@ ROUTES = [
     Route("DELETE", "/api/billipay/account", unlink_account, "계좌 연결 해제", "billipay", access=Access.SELF),
     Route("POST", "/api/billipay/link", link_url, "계좌 연결 주소 받기", "billipay", access=Access.SELF),
     Route("POST", "/api/contracts", request_rental, "대여 요청 (start/end 또는 dates 글자)", "rentals",
-          access=Access.PERSON,
-          body={"type": "object", "required": ["item_id"], "properties": {
+          access=Access.PERSON, body={"type": "object", "required": ["item_id"], "properties": {
               "item_id": {"type": "integer"}, "start": {"type": "string", "format": "date"},
               "end": {"type": "string", "format": "date"}, "dates": {"type": "string"}}},
           responses={201: "Requested", 409: "Dates taken (with the nearest free ranges in free)"}),
