@@ -203,3 +203,20 @@ async def test_only_the_rooms_members_may_use_its_chat_events(client: TestClient
             if not ack.get("ok") and ack["error"]["code"] == "chat.unknown_room":
                 wrong.append(f"{event} as {name}: refused though a member {ack}")
     assert not wrong, "\n".join(wrong)
+
+
+async def test_a_chat_images_file_is_for_the_rooms_members_alone(client: TestClient, market: Market,
+                                                                  bank: Bank) -> None:
+    """/media is open to anyone for item and profile photos; a chat image's key names its room, and the file is
+    its members' (the media route's "anyone" is about public photos — this is the rest of its policy)."""
+    world = await build_world(client, market, bank)
+    party = world.people["party"]
+    assert party is not None
+    status, body = await party.call("POST", f"/api/rooms/{world.ids['room_id']}/images", data=_photo_form())
+    assert status == 201, body
+    url = body["message"]["image"]["url"]
+    assert url.startswith("/media/chat/")
+    for name, wanted in (("owner", 200), ("party", 200), ("stranger", 404), ("anonymous", 404)):
+        caller = world.people[name]
+        async with client.get(url, headers=caller.auth if caller else {}) as resp:
+            assert resp.status == wanted, name
