@@ -21,6 +21,7 @@ class Param:
     type: str = "string"  # OpenAPI scalar type
     description: str = ""
     required: bool = False
+    bounds: tuple[float, float] | None = None  # the least and greatest value the server accepts
 
 
 class Access(Enum):
@@ -90,6 +91,10 @@ ERROR_SCHEMA = {
 }
 
 
+def _bounds(bounds: tuple[float, float] | None) -> dict[str, float]:
+    return {"minimum": bounds[0], "maximum": bounds[1]} if bounds else {}
+
+
 def openapi(routes: list[Route], *, title: str, version: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for r in routes:
@@ -101,7 +106,7 @@ def openapi(routes: list[Route], *, title: str, version: str) -> dict[str, Any]:
             for name in r.path_params
         ]
         params += [{"name": p.name, "in": "query", "required": p.required, "description": p.description,
-                    "schema": {"type": p.type}} for p in r.query]
+                    "schema": {"type": p.type, **_bounds(p.bounds)}} for p in r.query]
         if params:
             op["parameters"] = params
         if r.body is not None:

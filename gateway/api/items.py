@@ -7,6 +7,7 @@ from aiohttp import web
 from gateway.http import json_response, client_key, json_body, require_user, uploaded_files
 from gateway.keys import CONFIG, MARKET, USER
 from gateway.routing import Access, Param, Route
+from market.validation import KOREA_LAT, KOREA_LNG
 
 _ITEM_PROPS = {
     "title": {"type": "string", "minLength": 2, "maxLength": 60},
@@ -15,7 +16,8 @@ _ITEM_PROPS = {
     "price_per_day": {"type": "integer", "minimum": 100, "maximum": 1000000},
     "deposit": {"type": "integer", "minimum": 0, "maximum": 10000000},
     "condition": {"type": "string", "enum": ["상", "중", "하"]},
-    "lat": {"type": "number"}, "lng": {"type": "number"},
+    "lat": {"type": "number", "minimum": KOREA_LAT[0], "maximum": KOREA_LAT[1]},
+    "lng": {"type": "number", "minimum": KOREA_LNG[0], "maximum": KOREA_LNG[1]},
     "place_name": {"type": "string", "maxLength": 60},
     "available_from": {"type": "string", "format": "date"},
     "available_until": {"type": ["string", "null"], "format": "date"},
@@ -25,7 +27,7 @@ _CREATE = {"type": "object", "properties": _ITEM_PROPS,
 _UPDATE = {"type": "object", "properties": {**_ITEM_PROPS, "status": {"type": "string", "enum": ["available", "hidden"]}}}
 _ORDER = {"type": "object", "required": ["order"], "properties": {"order": {"type": "array", "items": {"type": "integer"}}}}
 _NEARBY = (
-    Param("lat", "number", "위도", True), Param("lng", "number", "경도", True),
+    Param("lat", "number", "위도", True, KOREA_LAT), Param("lng", "number", "경도", True, KOREA_LNG),
     Param("radius_m", "integer", "반경(m), 기본 6000"), Param("category", "integer", "카테고리 id (어느 단계든)"),
     Param("price_min", "integer"), Param("price_max", "integer"), Param("deposit_min", "integer"),
     Param("deposit_max", "integer"), Param("condition", "string", "상,중,하 중 쉼표로"),

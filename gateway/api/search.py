@@ -7,10 +7,12 @@ from aiohttp import web
 from gateway.http import json_response
 from gateway.keys import MARKET
 from gateway.routing import Access, Param, Route
+from market.validation import KOREA_LAT, KOREA_LNG
 
 _SEARCH = (
     Param("q", "string", "검색어 (최대 200자)", True),
-    Param("lat", "number", "위도 (주면 반경 안에서만)"), Param("lng", "number", "경도"),
+    Param("lat", "number", "위도 (주면 반경 안에서만; 경도와 함께)", bounds=KOREA_LAT),
+    Param("lng", "number", "경도", bounds=KOREA_LNG),
     Param("radius_m", "integer", "반경(m), 기본 6000"), Param("category", "integer", "카테고리 id (어느 단계든)"),
     Param("price_min", "integer"), Param("price_max", "integer"), Param("deposit_min", "integer"),
     Param("deposit_max", "integer"), Param("condition", "string", "상,중,하 중 쉼표로"),
