@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import socketio
 
 from gateway.keys import SESSION_COOKIE
+from gateway.routing import Access
 from market.accounts import token_hash
 from market.chat import Message, Sent
 from market.config import Config
@@ -32,6 +33,12 @@ log = logging.getLogger("billi.socket")
 Ack = dict[str, Any]
 MAX_PACKET_BYTES = 64 * 1024
 TYPING_EVERY_S = 1.0
+# Who may send each event (a socket connects only with a live session): every one names a room, and only its
+# members may touch it. tests/gateway/test_authorization_matrix.py holds each handler to this table.
+EVENT_ACCESS: dict[str, Access] = {
+    "join": Access.MEMBER, "message": Access.MEMBER, "action": Access.MEMBER, "typing": Access.MEMBER,
+    "read": Access.MEMBER, "history": Access.MEMBER,
+}
 
 
 class BotHook(Protocol):
@@ -198,6 +205,7 @@ class ChatSocket:
             "join": self._join, "message": self._message, "action": self._action, "typing": self._typing,
             "read": self._read, "history": self._history,
         }
+        assert handlers.keys() == EVENT_ACCESS.keys(), "every chat event declares who may send it"
         sio.on("connect", self._connect)
         for event, handler in handlers.items():
             sio.on(event, self._guarded(handler))

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import BadHttpMessage
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
@@ -268,6 +269,13 @@ async def uploaded_files(request: web.Request, *, max_files: int, max_bytes: int
     """The file parts of a multipart upload, each read with a size cap so a huge file is refused early."""
     if not request.content_type.startswith("multipart/"):
         raise InvalidInput("photo.none", field="photo")
+    try:
+        return await _read_files(request, max_files=max_files, max_bytes=max_bytes)
+    except (BadHttpMessage, ValueError):  # no boundary, a part header that is not HTTP: the form is broken
+        raise InvalidInput("photo.bad_form", field="photo") from None
+
+
+async def _read_files(request: web.Request, *, max_files: int, max_bytes: int) -> list[bytes]:
     reader = await request.multipart()
     files: list[bytes] = []
     async for part in _parts(reader):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +21,29 @@ class Param:
     type: str = "string"  # OpenAPI scalar type
     description: str = ""
     required: bool = False
+    bounds: tuple[float, float] | None = None  # the least and greatest value the server accepts
+
+
+class Access(Enum):
+    """Who may use a route (or a chat event), said once beside it so a test can hold every handler to it.
+
+    The resource is the one the path's id names; a refused caller learns nothing about it (401 with no session,
+    403 or 404 with one).
+    """
+
+    ANYONE = "anyone"  # no session needed: public pages and data, log-in, sign-up, links carrying their own ticket
+    PERSON = "person"  # any logged-in person (wish an item, ask about it)
+    SELF = "self"  # the logged-in person's own things; the path names no one else's
+    OWNER = "owner"  # the owner of the item (and its photos) in the path
+    PARTY = "party"  # one of the two people of the contract in the path
+    MEMBER = "member"  # a member of the chat room in the path
+    AUTHOR = "author"  # whoever wrote the review in the path
+    REVIEWED = "reviewed"  # whom the review in the path is about (their one reply)
+    OPERATOR = "operator"  # whoever runs the service (metrics)
+
+    @property
+    def needs_login(self) -> bool:
+        return self not in (Access.ANYONE, Access.OPERATOR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,11 +53,20 @@ class Route:
     handler: Handler
     summary: str
     tag: str
-    auth: bool = False
+    access: Access = field(kw_only=True)  # required: no route without a declared policy
     query: tuple[Param, ...] = ()
     body: dict[str, Any] | None = None  # JSON schema of a JSON body
     multipart: bool = False
     responses: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def auth(self) -> bool:
+        """Whether a session is needed at all (the rest of the policy is the handler's and the market's to keep)."""
+        return self.access.needs_login
+
+    @property
+    def path_params(self) -> list[str]:
+        return _PATH_PARAM.findall(self.path)
 
 
 # "{name}" or "{name:regex}", where the regex may itself hold "{m,n}" repetitions.
@@ -58,17 +91,22 @@ ERROR_SCHEMA = {
 }
 
 
+def _bounds(bounds: tuple[float, float] | None) -> dict[str, float]:
+    return {"minimum": bounds[0], "maximum": bounds[1]} if bounds else {}
+
+
 def openapi(routes: list[Route], *, title: str, version: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for r in routes:
-        op: dict[str, Any] = {"summary": r.summary, "tags": [r.tag], "operationId": r.handler.__name__}
+        op: dict[str, Any] = {"summary": r.summary, "tags": [r.tag], "operationId": r.handler.__name__,
+                              "x-access": r.access.value}
         params: list[dict[str, Any]] = [
             {"name": name, "in": "path", "required": True,
              "schema": {"type": "integer" if name.endswith("_id") else "string"}}
-            for name in _PATH_PARAM.findall(r.path)
+            for name in r.path_params
         ]
         params += [{"name": p.name, "in": "query", "required": p.required, "description": p.description,
-                    "schema": {"type": p.type}} for p in r.query]
+                    "schema": {"type": p.type, **_bounds(p.bounds)}} for p in r.query]
         if params:
             op["parameters"] = params
         if r.body is not None:

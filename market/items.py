@@ -273,10 +273,10 @@ class Items:
 
     async def reorder_photos(self, owner_id: int, item_id: int, order: Any) -> list[Photo]:
         """``order`` lists every photo id of the item once; the first becomes the main photo."""
-        if not isinstance(order, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in order):
-            raise InvalidInput("photo.bad_order", field="order")
         async with self._db.transaction() as cur:
-            await self._owned_for_update(cur, owner_id, item_id)
+            await self._owned_for_update(cur, owner_id, item_id)  # first: a stranger learns nothing of the rules
+            if not isinstance(order, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in order):
+                raise InvalidInput("photo.bad_order", field="order")
             await cur.execute("SELECT id FROM item_photos WHERE item_id = %s", (item_id,))
             have = {r["id"] for r in await cur.fetchall()}
             if len(order) != len(have) or set(order) != have:

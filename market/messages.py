@@ -178,6 +178,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                    "Many photos are being uploaded right now; please try again in a moment."),
     "photo.too_many": ("사진은 물건당 {max}장까지 올릴 수 있어요.", "An item can have at most {max} photos."),
     "photo.none": ("올릴 사진을 골라 주세요.", "Please choose a photo to upload."),
+    "photo.bad_form": ("보낸 사진을 읽을 수 없어요. 사진을 다시 골라 올려 주세요.",
+                       "The upload could not be read. Please choose the photo again."),
     "photo.not_found": ("사진을 찾을 수 없어요.", "Photo not found."),
     "photo.bad_order": ("사진 순서에는 이 물건의 사진 번호를 빠짐없이 한 번씩 넣어 주세요.",
                         "The order must list each of this item's photo ids exactly once."),

@@ -44,11 +44,11 @@ class Reviews:
         self.notifications = notifications
 
     async def write(self, author_id: int, contract_id: Any, about: Any, stars: Any, text: Any = "") -> dict[str, Any]:
+        c = await self._contract(contract_id, author_id)  # first: someone else's rental is unknown, whatever is sent
         if about not in ABOUT:
             raise InvalidInput("review.bad_about", field="about")
         value = _stars(stars)
         words = v.text({"text": text}, "text", max_len=MAX_TEXT, multiline=True, required=False, default="") or ""
-        c = await self._contract(contract_id, author_id)
         writer = "borrower" if about in ("owner", "item") else "owner"
         if (c["owner_id"] if writer == "owner" else c["borrower_id"]) != author_id:
             raise Forbidden("review.not_your_side")
@@ -76,14 +76,14 @@ class Reviews:
     async def edit(self, author_id: int, review_id: Any, stars: Any = None, text: Any = None) -> dict[str, Any]:
         """Change a review within its week. What is not sent (None) stays as it was: new stars alone keep the
         words; an empty text clears them."""
+        row = await self._row(review_id)  # first: someone else's review is unknown, whatever is sent
+        if row is None or row["author_id"] != author_id:
+            raise NotFound("review.not_found")
         if stars is None and text is None:
             raise InvalidInput("input.nothing_to_change")
         value = None if stars is None else _stars(stars)
         words = None if text is None else v.text({"text": text}, "text", max_len=MAX_TEXT, multiline=True,
                                                  required=False, default="") or ""
-        row = await self._row(review_id)
-        if row is None or row["author_id"] != author_id:
-            raise NotFound("review.not_found")
         if datetime.now(UTC).replace(tzinfo=None) > row["created_at"] + WINDOW:
             raise Conflict("review.edit_closed")
         await self.db.execute("UPDATE reviews SET stars = COALESCE(%s, stars), text = COALESCE(%s, text) WHERE id = %s",
@@ -92,8 +92,7 @@ class Reviews:
 
     async def reply(self, user_id: int, review_id: Any, text: Any) -> dict[str, Any]:
         """The reviewed person's one reply (the owner's, for an item), once the review is visible."""
-        words = v.text({"text": text}, "text", max_len=MAX_TEXT, multiline=True)
-        row = await self._row(review_id)
+        row = await self._row(review_id)  # first: who may reply, whatever is sent
         if row is None or not row["visible"] and row["author_id"] != user_id:
             raise NotFound("review.not_found")
         replier = row["owner_id"] if row["about"] in ("owner", "item") else row["borrower_id"]
@@ -101,6 +100,7 @@ class Reviews:
             raise Forbidden("review.not_yours_to_reply")
         if not row["visible"]:
             raise NotFound("review.not_found")
+        words = v.text({"text": text}, "text", max_len=MAX_TEXT, multiline=True)
         done = await self.db.execute("UPDATE reviews SET reply = %s, replied_at = NOW(3) WHERE id = %s"
                                      " AND reply IS NULL", (words, row["id"]))
         if not done:

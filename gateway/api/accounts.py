@@ -15,7 +15,7 @@ from gateway.http import (
     uploaded_files,
 )
 from gateway.keys import CHAT, CLIENT_ADDRESSES, CONFIG, MARKET, SESSION_TOKEN
-from gateway.routing import Route
+from gateway.routing import Access, Route
 from market.accounts import token_hash
 from market.messages import render
 
@@ -25,12 +25,13 @@ _SIGNUP = {"type": "object", "required": ["email", "nickname", "password"], "pro
     "password": {"type": "string", "minLength": 8, "maxLength": 128},
     "locale": {"type": "string", "enum": ["ko", "en"]}}}
 _LOGIN = {"type": "object", "required": ["email", "password"], "properties": {
-    "email": {"type": "string"}, "password": {"type": "string"}}}
+    "email": {"type": "string", "minLength": 1}, "password": {"type": "string", "minLength": 1}}}
 _PASSWORD = {"type": "object", "required": ["current", "new"], "properties": {
     "current": {"type": "string"}, "new": {"type": "string", "minLength": 8, "maxLength": 128}}}
-_RESET = {"type": "object", "required": ["email"], "properties": {"email": {"type": "string", "maxLength": 254}}}
+_RESET = {"type": "object", "required": ["email"], "properties": {
+    "email": {"type": "string", "minLength": 1, "maxLength": 254}}}
 _RESET_CONFIRM = {"type": "object", "required": ["token", "password"], "properties": {
-    "token": {"type": "string"}, "password": {"type": "string", "minLength": 8, "maxLength": 128}}}
+    "token": {"type": "string", "minLength": 1}, "password": {"type": "string", "minLength": 8, "maxLength": 128}}}
 _LEAVE = {"type": "object", "properties": {
     "password": {"type": "string"},
     "confirm": {"type": "boolean", "description": "계정에 비밀번호가 없을 때 (네이버)"}}}
@@ -126,27 +127,31 @@ async def set_profile_photo(request: web.Request) -> web.Response:
 
 
 ROUTES = [
-    Route("POST", "/api/auth/signup", sign_up, "회원 가입 (e-mail, nickname, password)", "accounts", body=_SIGNUP,
+    Route("POST", "/api/auth/signup", sign_up, "회원 가입 (e-mail, nickname, password)", "accounts",
+          access=Access.ANYONE, body=_SIGNUP,
           responses={201: "Created; the session cookie is set and the token returned",
                      503: "Password hashing busy (account.busy); Retry-After says when to try again"}),
-    Route("POST", "/api/auth/login", log_in, "로그인", "accounts", body=_LOGIN,
+    Route("POST", "/api/auth/login", log_in, "로그인", "accounts", access=Access.ANYONE, body=_LOGIN,
           responses={200: "Logged in; the session cookie is set and the token returned",
                      429: "This address must wait before trying again (account.login_throttled); see Retry-After",
                      503: "Password hashing busy (account.busy); Retry-After says when to try again"}),
-    Route("POST", "/api/auth/logout", log_out, "로그아웃", "accounts"),
-    Route("POST", "/api/auth/logout-everywhere", log_out_everywhere, "모든 기기에서 로그아웃", "accounts", auth=True),
+    Route("POST", "/api/auth/logout", log_out, "로그아웃", "accounts", access=Access.ANYONE),
+    Route("POST", "/api/auth/logout-everywhere", log_out_everywhere, "모든 기기에서 로그아웃", "accounts",
+          access=Access.SELF),
     Route("POST", "/api/auth/password-reset", request_password_reset,
-          "비밀번호 재설정 링크 받기 (가입 여부와 관계없이 같은 답, 주소마다 횟수 제한)", "accounts", body=_RESET,
+          "비밀번호 재설정 링크 받기 (가입 여부와 관계없이 같은 답, 주소마다 횟수 제한)", "accounts",
+          access=Access.ANYONE, body=_RESET,
           responses={200: "The same answer for every address", 429: "Too many links asked for this address"}),
     Route("POST", "/api/auth/password-reset/confirm", confirm_password_reset,
           "새 비밀번호 정하기 (메일의 링크, 30분 안에 한 번; 모든 세션이 끝나고 여기서 로그인)", "accounts",
-          body=_RESET_CONFIRM),
-    Route("POST", "/api/me/password", change_password, "비밀번호 변경 (다른 기기는 로그아웃)", "accounts", auth=True,
-          body=_PASSWORD),
-    Route("GET", "/api/me", me, "내 정보", "accounts", auth=True),
-    Route("PATCH", "/api/me", update_me, "내 정보 수정 (닉네임, 언어)", "accounts", auth=True, body=_PROFILE),
+          access=Access.ANYONE, body=_RESET_CONFIRM),
+    Route("POST", "/api/me/password", change_password, "비밀번호 변경 (다른 기기는 로그아웃)", "accounts",
+          access=Access.SELF, body=_PASSWORD),
+    Route("GET", "/api/me", me, "내 정보", "accounts", access=Access.SELF),
+    Route("PATCH", "/api/me", update_me, "내 정보 수정 (닉네임, 언어)", "accounts", access=Access.SELF, body=_PROFILE),
     Route("DELETE", "/api/me", delete_me, "탈퇴 (진행 중인 대여나 정산이 없을 때; 리뷰는 '탈퇴한 이웃'으로 남아요)",
-          "accounts", auth=True, body=_LEAVE,
+          "accounts", access=Access.SELF, body=_LEAVE,
           responses={200: "Deleted; every session ended", 409: "A rental or money is still open"}),
-    Route("PUT", "/api/me/photo", set_profile_photo, "프로필 사진 올리기", "accounts", auth=True, multipart=True),
+    Route("PUT", "/api/me/photo", set_profile_photo, "프로필 사진 올리기", "accounts",
+          access=Access.SELF, multipart=True),
 ]

@@ -6,7 +6,8 @@ from aiohttp import web
 
 from gateway.http import json_response, client_key, json_body, require_user, uploaded_files
 from gateway.keys import CONFIG, MARKET, USER
-from gateway.routing import Param, Route
+from gateway.routing import Access, Param, Route
+from market.validation import KOREA_LAT, KOREA_LNG
 
 _ITEM_PROPS = {
     "title": {"type": "string", "minLength": 2, "maxLength": 60},
@@ -15,7 +16,8 @@ _ITEM_PROPS = {
     "price_per_day": {"type": "integer", "minimum": 100, "maximum": 1000000},
     "deposit": {"type": "integer", "minimum": 0, "maximum": 10000000},
     "condition": {"type": "string", "enum": ["상", "중", "하"]},
-    "lat": {"type": "number"}, "lng": {"type": "number"},
+    "lat": {"type": "number", "minimum": KOREA_LAT[0], "maximum": KOREA_LAT[1]},
+    "lng": {"type": "number", "minimum": KOREA_LNG[0], "maximum": KOREA_LNG[1]},
     "place_name": {"type": "string", "maxLength": 60},
     "available_from": {"type": "string", "format": "date"},
     "available_until": {"type": ["string", "null"], "format": "date"},
@@ -25,7 +27,7 @@ _CREATE = {"type": "object", "properties": _ITEM_PROPS,
 _UPDATE = {"type": "object", "properties": {**_ITEM_PROPS, "status": {"type": "string", "enum": ["available", "hidden"]}}}
 _ORDER = {"type": "object", "required": ["order"], "properties": {"order": {"type": "array", "items": {"type": "integer"}}}}
 _NEARBY = (
-    Param("lat", "number", "위도", True), Param("lng", "number", "경도", True),
+    Param("lat", "number", "위도", True, KOREA_LAT), Param("lng", "number", "경도", True, KOREA_LNG),
     Param("radius_m", "integer", "반경(m), 기본 6000"), Param("category", "integer", "카테고리 id (어느 단계든)"),
     Param("price_min", "integer"), Param("price_max", "integer"), Param("deposit_min", "integer"),
     Param("deposit_max", "integer"), Param("condition", "string", "상,중,하 중 쉼표로"),
@@ -121,20 +123,23 @@ async def categories(request: web.Request) -> web.Response:
 
 _ITEM = r"/api/items/{item_id:\d{1,18}}"
 ROUTES = [
-    Route("GET", "/api/categories", categories, "카테고리 트리 (대분류 > 중분류 > 소분류)", "items"),
-    Route("POST", "/api/items", create_item, "물건 등록", "items", auth=True, body=_CREATE,
+    Route("GET", "/api/categories", categories, "카테고리 트리 (대분류 > 중분류 > 소분류)", "items",
+          access=Access.ANYONE),
+    Route("POST", "/api/items", create_item, "물건 등록", "items", access=Access.SELF, body=_CREATE,
           responses={201: "Created"}),
-    Route("GET", "/api/items/nearby", nearby, "내 주변 물건 (가까운 순, 필터, 커서 페이지)", "items", query=_NEARBY),
-    Route("GET", _ITEM, get_item, "물건 상세 (조회수 +1)", "items"),
-    Route("PATCH", _ITEM, update_item, "물건 수정 (주인만)", "items", auth=True, body=_UPDATE),
-    Route("DELETE", _ITEM, delete_item, "물건 삭제 (주인만)", "items", auth=True),
-    Route("POST", _ITEM + "/photos", add_photos, "사진 올리기 (최대 10장)", "items", auth=True, multipart=True,
+    Route("GET", "/api/items/nearby", nearby, "내 주변 물건 (가까운 순, 필터, 커서 페이지)", "items",
+          access=Access.ANYONE, query=_NEARBY),
+    Route("GET", _ITEM, get_item, "물건 상세 (조회수 +1)", "items", access=Access.ANYONE),
+    Route("PATCH", _ITEM, update_item, "물건 수정 (주인만)", "items", access=Access.OWNER, body=_UPDATE),
+    Route("DELETE", _ITEM, delete_item, "물건 삭제 (주인만)", "items", access=Access.OWNER),
+    Route("POST", _ITEM + "/photos", add_photos, "사진 올리기 (최대 10장)", "items",
+          access=Access.OWNER, multipart=True,
           responses={201: "Created"}),
     Route("PUT", _ITEM + "/photos/order", reorder_photos, "사진 순서 바꾸기 (첫 장이 대표 사진)", "items",
-          auth=True, body=_ORDER),
-    Route("DELETE", _ITEM + r"/photos/{photo_id:\d{1,18}}", delete_photo, "사진 삭제", "items", auth=True),
-    Route("PUT", _ITEM + "/wish", wish, "찜하기", "wishes", auth=True),
-    Route("DELETE", _ITEM + "/wish", unwish, "찜 취소", "wishes", auth=True),
-    Route("GET", "/api/me/items", my_items, "내 물건", "items", auth=True),
-    Route("GET", "/api/me/wishes", my_wishes, "내 찜 목록", "wishes", auth=True),
+          access=Access.OWNER, body=_ORDER),
+    Route("DELETE", _ITEM + r"/photos/{photo_id:\d{1,18}}", delete_photo, "사진 삭제", "items", access=Access.OWNER),
+    Route("PUT", _ITEM + "/wish", wish, "찜하기", "wishes", access=Access.PERSON),
+    Route("DELETE", _ITEM + "/wish", unwish, "찜 취소", "wishes", access=Access.PERSON),
+    Route("GET", "/api/me/items", my_items, "내 물건", "items", access=Access.SELF),
+    Route("GET", "/api/me/wishes", my_wishes, "내 찜 목록", "wishes", access=Access.SELF),
 ]

@@ -11,7 +11,7 @@ from aiohttp import web
 from bot import commands
 from gateway.http import json_response
 from gateway.keys import CONFIG, MARKET, USER
-from gateway.routing import Route
+from gateway.routing import Access, Route
 from market.errors import NotFound
 from market.reports import REASONS
 
@@ -107,15 +107,17 @@ async def bot_commands(request: web.Request) -> web.Response:
 
 
 ROUTES = [
-    Route("GET", "/app", app_page, "채팅 앱", "widget"),
-    Route("GET", "/login", login_page, "로그인 / 가입", "widget"),
-    Route("GET", "/password/forgot", forgot_password_page, "비밀번호 찾기 (재설정 링크 받기)", "widget"),
-    Route("GET", "/password/reset", reset_password_page, "새 비밀번호 정하기 (메일의 링크)", "widget"),
-    Route("GET", r"/items/{item_id:\d{1,18}}", item_page, "물건 페이지", "widget"),
-    Route("GET", "/me", my_page, "마이페이지", "widget"),
-    Route("GET", "/embed-demo", embed_demo, "다른 페이지에 넣은 채팅 버블 예시", "widget"),
-    Route("GET", "/sw.js", service_worker, "서비스 워커 (앱 화면만 캐시)", "widget"),
-    Route("GET", "/manifest.webmanifest", manifest, "앱 설치 정보", "widget"),
-    Route("GET", "/widget.js", widget_script, "채팅 버블을 넣는 한 줄 스크립트", "widget"),
-    Route("GET", "/api/bot/commands", bot_commands, "슬래시 명령어 목록", "widget"),
+    Route("GET", "/app", app_page, "채팅 앱", "widget", access=Access.ANYONE),
+    Route("GET", "/login", login_page, "로그인 / 가입", "widget", access=Access.ANYONE),
+    Route("GET", "/password/forgot", forgot_password_page, "비밀번호 찾기 (재설정 링크 받기)", "widget",
+          access=Access.ANYONE),
+    Route("GET", "/password/reset", reset_password_page, "새 비밀번호 정하기 (메일의 링크)", "widget",
+          access=Access.ANYONE),
+    Route("GET", r"/items/{item_id:\d{1,18}}", item_page, "물건 페이지", "widget", access=Access.ANYONE),
+    Route("GET", "/me", my_page, "마이페이지", "widget", access=Access.ANYONE),
+    Route("GET", "/embed-demo", embed_demo, "다른 페이지에 넣은 채팅 버블 예시", "widget", access=Access.ANYONE),
+    Route("GET", "/sw.js", service_worker, "서비스 워커 (앱 화면만 캐시)", "widget", access=Access.ANYONE),
+    Route("GET", "/manifest.webmanifest", manifest, "앱 설치 정보", "widget", access=Access.ANYONE),
+    Route("GET", "/widget.js", widget_script, "채팅 버블을 넣는 한 줄 스크립트", "widget", access=Access.ANYONE),
+    Route("GET", "/api/bot/commands", bot_commands, "슬래시 명령어 목록", "widget", access=Access.ANYONE),
 ]

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from gateway.http import json_body, json_response, locale_of, public_base, require_user
 from gateway.keys import CHAT, MARKET, USER
-from gateway.routing import Param, Route
+from gateway.routing import Access, Param, Route
 from market.errors import InvalidInput, MarketError, NotFound
 from market.rentals.kdates import DateReading, describe, read_dates
 from market.messages import render
@@ -150,22 +150,23 @@ async def contract(request: web.Request) -> web.Response:
 
 
 ROUTES = [
-    Route("GET", "/billipay/link", link_start, "계좌 연결 시작 (채팅 버튼의 링크)", "billipay",
+    Route("GET", "/billipay/link", link_start, "계좌 연결 시작 (채팅 버튼의 링크)", "billipay", access=Access.ANYONE,
           query=(Param("ticket", "string", "채팅에서 받은 1회용 티켓", True),), responses={302: "To the bank"}),
-    Route("GET", "/billipay/callback", link_callback, "은행 인증 후 돌아오는 주소", "billipay",
+    Route("GET", "/billipay/callback", link_callback, "은행 인증 후 돌아오는 주소", "billipay", access=Access.ANYONE,
           query=(Param("state", "string", required=True), Param("code", "string"), Param("error", "string"))),
-    Route("GET", "/api/billipay/account", my_account, "연결된 계좌 (가려진 번호)", "billipay", auth=True),
-    Route("DELETE", "/api/billipay/account", unlink_account, "계좌 연결 해제", "billipay", auth=True),
-    Route("POST", "/api/billipay/link", link_url, "계좌 연결 주소 받기", "billipay", auth=True),
-    Route("POST", "/api/contracts", request_rental, "대여 요청 (start/end 또는 dates 글자)", "rentals", auth=True,
-          body={"type": "object", "required": ["item_id"], "properties": {
+    Route("GET", "/api/billipay/account", my_account, "연결된 계좌 (가려진 번호)", "billipay", access=Access.SELF),
+    Route("DELETE", "/api/billipay/account", unlink_account, "계좌 연결 해제", "billipay", access=Access.SELF),
+    Route("POST", "/api/billipay/link", link_url, "계좌 연결 주소 받기", "billipay", access=Access.SELF),
+    Route("POST", "/api/contracts", request_rental, "대여 요청 (start/end 또는 dates 글자)", "rentals",
+          access=Access.PERSON, body={"type": "object", "required": ["item_id"], "properties": {
               "item_id": {"type": "integer"}, "start": {"type": "string", "format": "date"},
               "end": {"type": "string", "format": "date"}, "dates": {"type": "string"}}},
           responses={201: "Requested", 409: "Dates taken (with the nearest free ranges in free)"}),
-    Route("GET", "/api/contracts", my_contracts, "내 대여 (role=borrower|owner)", "rentals", auth=True,
+    Route("GET", "/api/contracts", my_contracts, "내 대여 (role=borrower|owner)", "rentals", access=Access.SELF,
           query=(Param("role", "string", "borrower 또는 owner"),)),
     Route("GET", r"/api/items/{item_id:\d{1,18}}/quote", quote, "이 날짜에 빌리면 얼마인지 (대여료, 수수료, 보증금, 합계)",
-          "rentals", query=(Param("start", "string", "시작일 YYYY-MM-DD", True),
-                            Param("end", "string", "반납일 YYYY-MM-DD", True))),
-    Route("GET", r"/api/contracts/{contract_id:\d{1,18}}", contract, "대여 한 건과 기록, 사진", "rentals", auth=True),
+          "rentals", access=Access.ANYONE, query=(Param("start", "string", "시작일 YYYY-MM-DD", True),
+                                                  Param("end", "string", "반납일 YYYY-MM-DD", True))),
+    Route("GET", r"/api/contracts/{contract_id:\d{1,18}}", contract, "대여 한 건과 기록, 사진", "rentals",
+          access=Access.PARTY),
 ]

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from gateway.http import json_body, json_response, require_user, uploaded_files
 from gateway.keys import CHAT, CONFIG, MARKET
-from gateway.routing import Param, Route
+from gateway.routing import Access, Param, Route
 
 
 def _room_id(request: web.Request) -> int:
@@ -82,15 +82,17 @@ async def send_image(request: web.Request) -> web.Response:
 
 _ROOM = r"/api/rooms/{room_id:\d{1,18}}"
 ROUTES = [
-    Route("GET", "/api/rooms", my_rooms, "내 대화방 (도우미 방 먼저, 안 읽은 수, 마지막 메시지)", "chat", auth=True),
+    Route("GET", "/api/rooms", my_rooms, "내 대화방 (도우미 방 먼저, 안 읽은 수, 마지막 메시지)", "chat",
+          access=Access.SELF),
     Route("POST", r"/api/items/{item_id:\d{1,18}}/room", open_deal_room, "이 물건 문의하기 (거래 대화방 열기)", "chat",
-          auth=True, responses={200: "Existing room", 201: "Created"}),
-    Route("GET", _ROOM + "/deal", deal, "대화방 위에 고정된 거래 (물건, 날짜, 금액, 상태)", "chat", auth=True),
+          access=Access.PERSON, responses={200: "Existing room", 201: "Created"}),
+    Route("GET", _ROOM + "/deal", deal, "대화방 위에 고정된 거래 (물건, 날짜, 금액, 상태)", "chat",
+          access=Access.MEMBER),
     Route("GET", _ROOM + "/messages", room_messages, "대화 기록 (before_seq 이전 또는 after_seq 이후)", "chat",
-          auth=True, query=(Param("before_seq", "integer"), Param("after_seq", "integer"),
+          access=Access.MEMBER, query=(Param("before_seq", "integer"), Param("after_seq", "integer"),
                             Param("limit", "integer", "1–100, 기본 50"))),
-    Route("POST", _ROOM + "/read", mark_read, "여기까지 읽음", "chat", auth=True,
+    Route("POST", _ROOM + "/read", mark_read, "여기까지 읽음", "chat", access=Access.MEMBER,
           body={"type": "object", "required": ["seq"], "properties": {"seq": {"type": "integer"}}}),
-    Route("POST", _ROOM + "/images", send_image, "사진 메시지 보내기", "chat", auth=True, multipart=True,
+    Route("POST", _ROOM + "/images", send_image, "사진 메시지 보내기", "chat", access=Access.MEMBER, multipart=True,
           query=(Param("caption", "string"), Param("client_msg_id", "string")), responses={201: "Sent"}),
 ]

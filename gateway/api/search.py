@@ -6,11 +6,13 @@ from aiohttp import web
 
 from gateway.http import json_response
 from gateway.keys import MARKET
-from gateway.routing import Param, Route
+from gateway.routing import Access, Param, Route
+from market.validation import KOREA_LAT, KOREA_LNG
 
 _SEARCH = (
     Param("q", "string", "검색어 (최대 200자)", True),
-    Param("lat", "number", "위도 (주면 반경 안에서만)"), Param("lng", "number", "경도"),
+    Param("lat", "number", "위도 (주면 반경 안에서만; 경도와 함께)", bounds=KOREA_LAT),
+    Param("lng", "number", "경도", bounds=KOREA_LNG),
     Param("radius_m", "integer", "반경(m), 기본 6000"), Param("category", "integer", "카테고리 id (어느 단계든)"),
     Param("price_min", "integer"), Param("price_max", "integer"), Param("deposit_min", "integer"),
     Param("deposit_max", "integer"), Param("condition", "string", "상,중,하 중 쉼표로"),
@@ -30,7 +32,7 @@ async def complete(request: web.Request) -> web.Response:
 
 ROUTES = [
     Route("GET", "/api/search", search, "키워드 검색 (관련도 순, 거리·최신·평점으로 동점 정리, 결과 없으면 추천 검색어)",
-          "search", query=_SEARCH),
-    Route("GET", "/api/search/complete", complete, "제목 자동완성 (입력 중인 글자로)", "search",
+          "search", access=Access.ANYONE, query=_SEARCH),
+    Route("GET", "/api/search/complete", complete, "제목 자동완성 (입력 중인 글자로)", "search", access=Access.ANYONE,
           query=(Param("q", "string", "지금까지 입력한 글자", True),)),
 ]

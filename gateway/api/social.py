@@ -10,7 +10,7 @@ from aiohttp import web
 
 from gateway.http import json_body, json_response, public_base, require_user, set_session_cookie
 from gateway.keys import CONFIG, MARKET, USER
-from gateway.routing import Param, Route
+from gateway.routing import Access, Param, Route
 from market.errors import MarketError, NotFound
 from market.messages import render
 from market.mypage import my_page
@@ -181,29 +181,34 @@ _REVIEW_EDIT = {"type": "object", "description": "보낸 항목만 바뀌어요 
     "stars": {"type": "integer"}, "text": {"type": "string", "maxLength": 1000}}}
 ROUTES = [
     Route("GET", "/auth/naver", naver_start, "네이버 아이디로 로그인 (link=1: 내 계정에 연결)", "naver",
+          access=Access.ANYONE,
           query=(Param("link", "string", "1이면 로그인한 계정에 연결"),), responses={302: "To Naver"}),
-    Route("GET", "/auth/naver/callback", naver_callback, "네이버 인증 후 돌아오는 주소", "naver",
+    Route("GET", "/auth/naver/callback", naver_callback, "네이버 인증 후 돌아오는 주소", "naver", access=Access.ANYONE,
           query=(Param("state", "string", required=True), Param("code", "string"), Param("error", "string"))),
-    Route("POST", "/auth/naver/complete", naver_complete_form, "네이버 가입 마치기 (닉네임 양식)", "naver"),
+    Route("POST", "/auth/naver/complete", naver_complete_form, "네이버 가입 마치기 (닉네임 양식)", "naver",
+          access=Access.ANYONE),
     Route("POST", "/api/auth/naver/complete", naver_complete, "네이버 가입 마치기 (닉네임)", "naver",
-          body={"type": "object", "required": ["pending", "nickname"], "properties": {
+          access=Access.ANYONE, body={"type": "object", "required": ["pending", "nickname"], "properties": {
               "pending": {"type": "string"}, "nickname": {"type": "string"}}}, responses={201: "Signed up"}),
-    Route("DELETE", "/api/auth/naver", naver_unlink, "네이버 연결 해제", "naver", auth=True),
-    Route("GET", "/api/me/page", page, "마이페이지 (물건, 빌린 것, 빌려준 것, 찜, 리뷰, 평점, 계좌)", "me", auth=True),
-    Route("GET", "/api/me/notifications", notifications, "알림", "me", auth=True,
+    Route("DELETE", "/api/auth/naver", naver_unlink, "네이버 연결 해제", "naver", access=Access.SELF),
+    Route("GET", "/api/me/page", page, "마이페이지 (물건, 빌린 것, 빌려준 것, 찜, 리뷰, 평점, 계좌)", "me",
+          access=Access.SELF),
+    Route("GET", "/api/me/notifications", notifications, "알림", "me", access=Access.SELF,
           query=(Param("before", "integer"), Param("limit", "integer"))),
     Route("POST", "/api/me/notifications/read", notifications_read, "알림 읽음 (upto까지, 없으면 전부)", "me",
-          auth=True, body={"type": "object", "properties": {"upto": {"type": "integer"}}}),
-    Route("GET", "/api/me/notifications/prefs", prefs, "알림 설정", "me", auth=True),
-    Route("PUT", "/api/me/notifications/prefs", set_prefs, "알림 설정 바꾸기 ({종류: true|false})", "me", auth=True,
-          body={"type": "object", "additionalProperties": {"type": "boolean"}}),
-    Route("POST", r"/api/contracts/{contract_id:\d{1,18}}/reviews", write_review, "리뷰 쓰기", "reviews", auth=True,
-          body=_REVIEW, responses={201: "Written"}),
+          access=Access.SELF, body={"type": "object", "properties": {"upto": {"type": "integer"}}}),
+    Route("GET", "/api/me/notifications/prefs", prefs, "알림 설정", "me", access=Access.SELF),
+    Route("PUT", "/api/me/notifications/prefs", set_prefs, "알림 설정 바꾸기 ({종류: true|false})", "me",
+          access=Access.SELF, body={"type": "object", "additionalProperties": {"type": "boolean"}}),
+    Route("POST", r"/api/contracts/{contract_id:\d{1,18}}/reviews", write_review, "리뷰 쓰기", "reviews",
+          access=Access.PARTY, body=_REVIEW, responses={201: "Written"}),
     Route("GET", r"/api/contracts/{contract_id:\d{1,18}}/reviews", contract_reviews, "대여의 리뷰", "reviews",
-          auth=True),
-    Route("PATCH", r"/api/reviews/{review_id:\d{1,18}}", edit_review, "리뷰 고치기 (7일 안)", "reviews", auth=True,
-          body=_REVIEW_EDIT),
+          access=Access.PARTY),
+    Route("PATCH", r"/api/reviews/{review_id:\d{1,18}}", edit_review, "리뷰 고치기 (7일 안)", "reviews",
+          access=Access.AUTHOR, body=_REVIEW_EDIT),
     Route("POST", r"/api/reviews/{review_id:\d{1,18}}/reply", reply_review, "리뷰에 답글 (한 번)", "reviews",
-          auth=True, body={"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}),
-    Route("GET", r"/api/users/{user_id:\d{1,18}}", profile, "프로필 (평점, 신뢰 정보, 리뷰)", "reviews"),
+          access=Access.REVIEWED,
+          body={"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}),
+    Route("GET", r"/api/users/{user_id:\d{1,18}}", profile, "프로필 (평점, 신뢰 정보, 리뷰)", "reviews",
+          access=Access.ANYONE),
 ]

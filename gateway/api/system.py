@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.http import json_response, error_response
 from gateway.keys import CONFIG, MARKET, METRICS, USER
-from gateway.routing import Route
+from gateway.routing import Access, Route
 from market.errors import Forbidden
 
 _TEMPLATES = jinja2.Environment(
@@ -90,11 +90,12 @@ async def index(request: web.Request) -> web.Response:
 
 
 ROUTES = [
-    Route("GET", "/healthz", healthz, "살아 있는지 (프로세스만)", "system"),
-    Route("GET", "/readyz", readyz, "준비됐는지 (DB, Redis, S3)", "system", responses={200: "Ready", 503: "Not ready"}),
+    Route("GET", "/healthz", healthz, "살아 있는지 (프로세스만)", "system", access=Access.ANYONE),
+    Route("GET", "/readyz", readyz, "준비됐는지 (DB, Redis, S3)", "system",
+          access=Access.ANYONE, responses={200: "Ready", 503: "Not ready"}),
     Route("GET", "/metrics", metrics, "Prometheus 지표 (운영자만: BILLI_METRICS_TOKEN)", "system",
-          responses={200: "Metrics", 403: "Not an operator"}),
-    Route("GET", "/api/openapi.json", openapi_json, "이 API의 OpenAPI 문서", "system"),
-    Route("GET", "/media/{key:.+}", media, "사진 파일", "system"),
-    Route("GET", "/", index, "시작 페이지", "system"),
+          access=Access.OPERATOR, responses={200: "Metrics", 403: "Not an operator"}),
+    Route("GET", "/api/openapi.json", openapi_json, "이 API의 OpenAPI 문서", "system", access=Access.ANYONE),
+    Route("GET", "/media/{key:.+}", media, "사진 파일", "system", access=Access.ANYONE),
+    Route("GET", "/", index, "시작 페이지", "system", access=Access.ANYONE),
 ]
