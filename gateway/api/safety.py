@@ -7,7 +7,7 @@ from aiohttp import web
 
 from gateway.http import json_body, json_response, require_user
 from gateway.keys import MARKET
-from gateway.routing import Route
+from gateway.routing import Access, Route
 from market.reports import KINDS, MAX_NOTE, REASONS
 
 
@@ -42,9 +42,9 @@ _REPORT = {"type": "object", "required": ["kind", "id", "reason"], "properties":
                "description": ", ".join(f"{code}: {ko}" for code, (ko, _) in REASONS.items())},
     "note": {"type": "string", "maxLength": MAX_NOTE}}}
 ROUTES = [
-    Route("POST", _PERSON, block, "차단하기 (이 사람의 문의, 메시지, 대여 요청을 더 받지 않아요)", "safety", auth=True),
-    Route("DELETE", _PERSON, unblock, "차단 풀기", "safety", auth=True),
-    Route("GET", "/api/me/blocks", my_blocks, "내가 차단한 사람", "safety", auth=True),
-    Route("POST", "/api/reports", report, "신고하기 (사람 또는 물건; 같은 대상은 한 번)", "safety", auth=True,
+    Route("POST", _PERSON, block, "차단하기 (이 사람의 문의, 메시지, 대여 요청을 더 받지 않아요)", "safety", access=Access.PERSON),
+    Route("DELETE", _PERSON, unblock, "차단 풀기", "safety", access=Access.PERSON),
+    Route("GET", "/api/me/blocks", my_blocks, "내가 차단한 사람", "safety", access=Access.SELF),
+    Route("POST", "/api/reports", report, "신고하기 (사람 또는 물건; 같은 대상은 한 번)", "safety", access=Access.PERSON,
           body=_REPORT, responses={201: "Filed", 200: "Already filed (unchanged)"}),
 ]

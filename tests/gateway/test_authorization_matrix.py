@@ -64,6 +64,7 @@ class World:
 
 async def build_world(client: TestClient, market: Market, bank: Bank) -> World:
     owner, party, stranger = await sign_up(client), await sign_up(client), await sign_up(client)
+    neighbour = await sign_up(client)  # the person the person-routes name (blocking them touches no other route)
     contract_id, _, _ = await settled(market, bank, owner.id, party.id)
     await market.rentals.process_transfers()  # (the payouts are done before anything is watched)
     row = await market.db.fetchone("SELECT item_id, room_id FROM contracts WHERE id = %s", (contract_id,))
@@ -76,7 +77,7 @@ async def build_world(client: TestClient, market: Market, bank: Bank) -> World:
     await market.reviews.write(owner.id, contract_id, "borrower", 5, "약속을 잘 지켰어요")  # both written: visible
     return World({"owner": owner, "party": party, "stranger": stranger, "anonymous": None}, {
         "item_id": item_id, "photo_id": photo["id"], "contract_id": contract_id, "room_id": room_id,
-        "review_id": review["id"], "user_id": owner.id, "key": await _photo_key(market, photo["id"]),
+        "review_id": review["id"], "user_id": neighbour.id, "key": await _photo_key(market, photo["id"]),
     })
 
 
