@@ -10,10 +10,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
+import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
+from gateway.local_services import free_port
 from market.config import Config
+from market.errors import RateLimited
+from market.limits import Limits
 from tests.conftest import Chatter, Person, _clean, sign_up
 
 PROXIED = "127.0.0.0/8"  # the test client connects from here: its X-Forwarded-For is then believed
@@ -198,3 +203,18 @@ async def test_commands_past_a_persons_limit_are_a_toast_with_retry_after(config
         finally:
             await t.close()
             await o.close()
+
+
+# -- Redis away ---------------------------------------------------------------------------------------------
+async def test_with_redis_away_each_node_still_counts_and_refuses_on_its_own(config: Config) -> None:
+    away = aioredis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1)  # nothing listens there
+    limits = Limits(away, config.replace(search_rate_limit=2))
+    try:
+        for _ in range(2):
+            await limits.take(limits.search, person=1, address="198.51.100.7")
+        with pytest.raises(RateLimited) as refused:
+            await limits.take(limits.search, person=1, address="198.51.100.7")
+        assert refused.value.code == "limit.search" and refused.value.params["retry_after"] >= 1
+        await limits.take(limits.search, person=2, address="198.51.100.7")  # someone else searches on
+    finally:
+        await away.aclose()
