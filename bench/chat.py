@@ -147,6 +147,8 @@ def main() -> None:
     report = "\n".join([
         "# Chat: the real gateway vs a bare python-socketio server",
         "",
+        "limits lifted: chat sends per person (BILLI_CHAT_RATE_LIMIT)",
+        "",
         f"- {args.clients} clients in {args.clients // 2} two-person rooms, websocket transport, all in one client"
         f" process; each sends its next message when the previous one is acknowledged; {args.seconds:.0f} s"
         " measured after a 2 s warm-up",

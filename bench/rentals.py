@@ -157,6 +157,8 @@ def main() -> None:
     lines = [
         "# Rental requests under contention",
         "",
+        "limits lifted: none (each person asks about one item: one deal room, within the inquiry limit)",
+        "",
         f"`python bench/rentals.py --requests {args.requests} --items {args.items} --rounds {args.rounds}` on "
         f"{platform.machine()} with {os.cpu_count()} cores, Python {platform.python_version()}, two `billi serve` "
         "nodes, MariaDB, Redis, SeaweedFS and the bank sandbox on the same machine.",

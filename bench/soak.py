@@ -434,6 +434,8 @@ def report(args: argparse.Namespace, run: dict[str, Any]) -> tuple[str, bool]:
     lines = [
         "# Soak: one gateway node, many connected clients, minutes on end",
         "",
+        "limits lifted: chat sends per person (BILLI_CHAT_RATE_LIMIT)",
+        "",
         f"`{command}`",
         "",
         f"- {args.clients} clients in {args.clients // 2} two-person deal rooms, websocket transport, in"

@@ -207,6 +207,8 @@ def main() -> None:
     report = "\n".join([
         "# Uploads: what a burst of maximum-size photos costs the gateway's memory",
         "",
+        "limits lifted: none (one photo per person, within the upload rate)",
+        "",
         f"- {args.people} people each upload one photo (`PUT /api/me/photo`) at the same moment to one `billi serve`"
         " process with the default settings: pixel limit"
         f" {defaults.max_image_pixels:,}, byte limit {defaults.max_upload_bytes // MB} MiB,"

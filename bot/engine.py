@@ -37,7 +37,7 @@ from bot.flows.rental import PROMPT, RentalFlow
 from bot.texts import distance, say, won
 from market.chat import Message, Sent
 from market.db import DatabaseUnavailable
-from market.errors import MarketError
+from market.errors import MarketError, RateLimited
 from market.messages import render
 from market.service import Market
 
@@ -60,7 +60,8 @@ class Outlet(Protocol):
 
     async def update(self, message: Message) -> None: ...
 
-    async def notice(self, user_id: int, room_id: int, code: str, text: str) -> None: ...
+    async def notice(self, user_id: int, room_id: int, code: str, text: str,
+                     retry_after: int | None = None) -> None: ...
 
     async def deal_changed(self, room_id: int) -> None: ...
 
@@ -195,9 +196,23 @@ class BotEngine:
             await self.outlet.publish(sent)
         return sent
 
-    async def _refuse(self, room_id: int, user_id: int, code: str, text: str) -> None:
-        """A typed command's refusal: a toast for the person who typed, never a message in the room."""
-        await self.outlet.notice(user_id, room_id, code, text)
+    async def _refuse(self, room_id: int, user_id: int, code: str, text: str,
+                      retry_after: int | None = None) -> None:
+        """A typed command's refusal: a toast for the person who typed, never a message in the room (with
+        ``retry_after``: the seconds before they may type it again)."""
+        await self.outlet.notice(user_id, room_id, code, text, retry_after)
+
+    async def _may_command(self, room_id: int, user_id: int, locale: str) -> bool:
+        """Whether the person is within their allowance of typed commands, this one counted; if not, their toast
+        says when they may type again. Each command may post cards and query the market, so a flood of them is
+        bounded like one of searches."""
+        try:
+            await self.market.limits.take(self.market.limits.command, person=user_id)
+        except RateLimited as e:
+            await self._refuse(room_id, user_id, e.code, render(e.code, locale, **e.params),
+                               retry_after=e.params["retry_after"])
+            return False
+        return True
 
     # -- the Voice the flows speak through ---------------------------------------------------------------
     async def locale(self, user_id: int) -> str:
@@ -241,6 +256,10 @@ class BotEngine:
             _ASKER.set(user_id)  # (this task's own context: the answers below are the typist's)
         locale = await self._locale(user_id)
         parsed = commands.parse(text)
+        # (/cancel is never refused: it is the way out of a flow)
+        if isinstance(parsed, commands.Command) and parsed.name != "cancel" and not await self._may_command(
+                room_id, user_id, locale):
+            return
         record = await self.flows.load(room_id, user_id)
         if record is not None and record.idle:
             await self.flows.clear(room_id, user_id)
@@ -285,8 +304,9 @@ class BotEngine:
         if parsed is None:
             query = text.strip()
             kind = await self._kind(room_id)
-            if query and kind == "assistant":
-                await self._search(room_id, user_id, locale, {"q": query}, query)
+            if query and kind == "assistant":  # a search typed without /검색 counts as the command
+                if await self._may_command(room_id, user_id, locale):
+                    await self._search(room_id, user_id, locale, {"q": query}, query)
             elif kind == "deal" and WANT.search(query):  # the date picker's sentence (or someone's own)
                 dates = WANT.sub("", query)
                 if await self.rental.borrower_here(room_id, user_id):
@@ -316,7 +336,8 @@ class BotEngine:
         except Refusal as e:
             await self._refuse(room_id, user_id, e.code, e.text)
         except MarketError as e:
-            await self._refuse(room_id, user_id, e.code, render(e.code, locale, field=e.field, **e.params))
+            await self._refuse(room_id, user_id, e.code, render(e.code, locale, field=e.field, **e.params),
+                               retry_after=e.params.get("retry_after"))
         except DatabaseUnavailable as e:  # nothing refused: the person hears to try again shortly
             await self._refuse(room_id, user_id, e.code, render(e.code, locale))
 
@@ -627,7 +648,7 @@ class BotEngine:
         except Refusal as e:
             return _refused(e.code, e.text)
         except MarketError as e:
-            return _refused(e.code, render(e.code, locale, field=e.field, **e.params))
+            return _refused(e.code, render(e.code, locale, field=e.field, **e.params), e.params.get("retry_after"))
         return answer
 
     async def open_deal(self, item_id: int, user_id: int) -> dict[str, Any]:
@@ -658,8 +679,12 @@ class BotEngine:
         return {"open_room": deal.id, "suggest": suggest, "created": True}
 
 
-def _refused(code: str, text: str) -> dict[str, Any]:
-    return {"ok": False, "error": {"code": code, "message": text}}
+def _refused(code: str, text: str, retry_after: int | None = None) -> dict[str, Any]:
+    """A press's refusal, for the presser's ack (``retry_after``: when to press again, if it was too often)."""
+    error: dict[str, Any] = {"code": code, "message": text}
+    if retry_after is not None:
+        error["retry_after"] = retry_after
+    return {"ok": False, "error": error}
 
 
 def _place_line(item: dict[str, Any]) -> str:

@@ -422,9 +422,14 @@ class ChatSocket:
         else:
             await self.sio.emit("message_update", wire, room=room_channel(message.room_id))
 
-    async def notice(self, user_id: int, room_id: int, code: str, text: str) -> None:
-        """Words for one person's open clients that are never stored (a refusal of what they typed): a toast."""
-        await self.sio.emit("notice", {"room": room_id, "code": code, "message": text}, room=user_channel(user_id))
+    async def notice(self, user_id: int, room_id: int, code: str, text: str,
+                     retry_after: int | None = None) -> None:
+        """Words for one person's open clients that are never stored (a refusal of what they typed): a toast;
+        ``retry_after`` when it is "too often" (the seconds before trying again)."""
+        notice: dict[str, Any] = {"room": room_id, "code": code, "message": text}
+        if retry_after is not None:
+            notice["retry_after"] = retry_after
+        await self.sio.emit("notice", notice, room=user_channel(user_id))
 
     async def deal_changed(self, room_id: int) -> None:
         """The deal on top of the room changed: its members' clients fetch it again (it differs by person)."""

@@ -19,10 +19,21 @@ from aiohttp.http_exceptions import BadHttpMessage
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from gateway.keys import CONFIG, MARKET, METRICS, REQUEST_ID, SESSION_COOKIE, SESSION_TOKEN, SESSION_VIA_COOKIE, USER
+from gateway.keys import (
+    CLIENT_ADDRESSES,
+    CONFIG,
+    MARKET,
+    METRICS,
+    REQUEST_ID,
+    SESSION_COOKIE,
+    SESSION_TOKEN,
+    SESSION_VIA_COOKIE,
+    USER,
+)
 from market.accounts import Session, User
 from market.db import unavailable
 from market.errors import InvalidInput, Kind, MarketError, TooLarge, Unauthenticated, Unsupported
+from market.limits import Limit
 from market.messages import render
 
 log = logging.getLogger("billi.http")
@@ -246,6 +257,14 @@ def require_user(request: web.Request) -> User:
     if user is None:
         raise Unauthenticated("account.login_required")
     return user
+
+
+async def within_limit(request: web.Request, limit: Limit) -> None:
+    """Count this request against ``limit`` for the person asking (their address when logged out) and for their
+    address; past it, 429 with Retry-After (``RateLimited``)."""
+    user: User | None = request.get(USER)
+    await request.app[MARKET].limits.take(limit, person=user.id if user else None,
+                                          address=request.app[CLIENT_ADDRESSES].of(request))
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:

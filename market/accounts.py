@@ -25,6 +25,7 @@ from market import validation as v
 from market.config import Config
 from market.db import Database, Row
 from market.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated, Unavailable
+from market.limits import Limits
 from market.login_throttle import LoginThrottle
 from market.nicknames import read_nickname
 from market.password_hashing import DUMMY_HASH, PasswordWork
@@ -85,12 +86,13 @@ class Accounts:
     """Sign-up, log-in, sessions and profiles."""
 
     def __init__(self, db: Database, redis: aioredis.Redis, store: BlobStore, config: Config,
-                 uploads: Uploads) -> None:
+                 uploads: Uploads, limits: Limits) -> None:
         self._db = db
         self._redis = redis
         self._store = store
         self._config = config
         self._uploads = uploads
+        self._limits = limits
         self._passwords = PasswordWork(config.password_hash_concurrency)
         self._throttle = LoginThrottle(redis, config)
 
@@ -99,13 +101,19 @@ class Accounts:
         self._passwords.close()
 
     # -- sign-up / log-in --------------------------------------------------------------------------
-    async def sign_up(self, data: dict[str, Any]) -> Session:
+    async def sign_up(self, data: dict[str, Any], *, source: str | None = None) -> Session:
+        """A new account and its first session. ``source`` is the client's address: one address may make only so
+        many accounts per window (``limit.sign_up``), counted once the form is valid and before any password work
+        is spent. None: made by our own tools (demo data, benchmarks, tests), not through the network, so not
+        counted — the gateway always passes the address."""
         v.only_fields(data, {"email", "nickname", "password", "locale"})
         email = account_email(data)
         nickname = read_nickname(data)
         assert nickname is not None
         password = new_password(data, "password", email=email, nickname=nickname)
         locale = v.choice(data, "locale", ("ko", "en"), required=False, default="ko")
+        if source is not None:
+            await self._limits.take(self._limits.sign_up, address=source)
         password_hash = await self._passwords.hash(password)
         try:
             user_id = await self._insert_user(email, nickname, password_hash, locale or "ko")

@@ -51,6 +51,19 @@ class Config:
     upload_rate_limit: int = 20  # uploads (requests with photos) per person per window; more are told 429
     upload_rate_window_s: int = 60
     max_photos_per_item: int = 10
+    # Flood limits (fixed windows; more tries in a window are told 429 with Retry-After). Per-address allowances
+    # are wider than per-person ones: a mobile carrier's NAT puts many neighbours behind one address.
+    search_rate_limit: int = 60  # searches (keyword or nearby, REST) per person, or per address when logged out
+    search_address_rate_limit: int = 300  # searches from one address, by everyone there
+    search_rate_window_s: int = 60
+    command_rate_limit: int = 30  # bot commands typed in chat (/검색, /주변, /등록, /대여 …) per person
+    command_rate_window_s: int = 60
+    inquiry_rate_limit: int = 20  # deal rooms one person may open (문의하기, or a first /대여) per window
+    inquiry_rate_window_s: int = 3600
+    # New inquiries an owner has not yet read, within this long of the first, make one notification ("새 문의 3건")
+    inquiry_notice_window_s: int = 600
+    signup_rate_limit: int = 20  # sign-ups from one address per window
+    signup_rate_window_s: int = 3600
     nearby_default_radius_m: int = 6000
     nearby_max_radius_m: int = 50_000
     # Password guessing: failures allowed before each further try must wait (1 s, then doubling up to

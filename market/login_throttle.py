@@ -9,13 +9,13 @@ owner, from an address that has not, always gets to try: nobody can lock someone
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import math
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
 from market.config import Config
+from market.limits import address_group
 
 _PREFIX = "billi:login:"
 
@@ -97,21 +97,7 @@ class LoginThrottle:
 
 def _keys(email: str, source: str) -> _Keys:
     account = hashlib.sha256(email.encode()).hexdigest()[:32]
-    address = _address(source)
+    address = address_group(source)
     return _Keys(f"{_PREFIX}fail:pair:{account}:{address}", f"{_PREFIX}fail:addr:{address}",
                  f"{_PREFIX}fail:acct:{account}", f"{_PREFIX}wait:pair:{account}:{address}",
                  f"{_PREFIX}wait:addr:{address}", f"{_PREFIX}wait:acct:{account}")
-
-
-def _address(source: str) -> str:
-    """The address a guesser is counted under: an IPv4 address, or an IPv6 address's /64 (one subscriber's usual
-    allocation, which they can cycle through for free)."""
-    try:
-        ip = ipaddress.ip_address(source)
-    except ValueError:
-        return "unknown"
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)

@@ -189,6 +189,15 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "storage.unavailable": ("사진 저장소에 잠시 연결할 수 없어요. 잠시 뒤 다시 시도해 주세요. 아무것도 저장되지 않았어요.",
                             "The photo store cannot be reached right now; please try again shortly. Nothing was "
                             "saved."),
+    # flood limits (market.limits): {wait} reads "40초" / "12분"
+    "limit.search": ("검색을 너무 자주 하고 있어요. {wait} 뒤 다시 시도해 주세요.",
+                     "You are searching too often. Please try again in {wait}."),
+    "limit.command": ("명령어를 너무 자주 보내고 있어요. {wait} 뒤 다시 시도해 주세요.",
+                      "You are sending commands too often. Please try again in {wait}."),
+    "limit.inquiry": ("짧은 시간에 너무 많은 물건에 문의했어요. {wait} 뒤 다시 문의해 주세요.",
+                      "You have asked about too many items in a short time. Please ask again in {wait}."),
+    "limit.sign_up": ("이 네트워크에서 가입이 너무 많이 시도됐어요. {wait} 뒤 다시 시도해 주세요.",
+                      "Too many sign-ups from this network. Please try again in {wait}."),
     # chat
     "chat.unknown_room": ("없는 대화방이거나 들어갈 수 없는 대화방이에요.", "That room does not exist or is not yours."),
     "chat.own_item": ("내 물건에는 문의할 수 없어요.", "You cannot inquire about your own item."),

@@ -38,6 +38,9 @@ KINDS: dict[str, tuple[str, str]] = {
                         "You received a review; write yours to see it."),
     "wish_available": ("찜한 {title|을} 다시 빌릴 수 있어요.", "{title}, on your wish list, is free again."),
 }
+# A burst of new inquiries an owner has not read yet: one notification, its count kept up to date
+INQUIRIES = ("새 문의 {count}건이 왔어요. 가장 최근: {name}님, {title}",
+             "{count} new inquiries; the latest from {name} about {title}.")
 MAX_PAGE = 100
 # Kinds with no conversation of their own: also said by the bot in the person's assistant room.
 TO_ASSISTANT = frozenset({"review_received", "wish_available"})
@@ -47,8 +50,9 @@ OnPost = Callable[[list[tuple[int, str]]], Awaitable[None]]
 
 
 class Notifications:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, inquiry_window_s: int) -> None:
         self.db = db
+        self._inquiry_window_s = inquiry_window_s
         self.on_new: OnNew | None = None  # the gateway pushes the new unread counts
         self.on_post: OnPost | None = None  # the bot says TO_ASSISTANT kinds in the assistant room
         self._to_post: list[tuple[int, str]] = []  # (user, dedupe) written by transactions not yet pinged
@@ -74,6 +78,37 @@ class Notifications:
         if added and kind in TO_ASSISTANT and dedupe:
             self._to_post.append((user_id, dedupe))
         return added
+
+    async def new_inquiry(self, cur: Any, owner_id: int, *, room_id: int, item_id: int, name: str,
+                          title: str, sender: int | None = None) -> bool:
+        """Tell an owner of a new deal room inside the caller's transaction (``cur``, which created the room).
+        While their last inquiry notification is unread and younger than the inquiry window, it becomes "새 문의
+        N건" instead of a new one, so a burst of inquiries (from one person or many) is one notification and not a
+        buzz per room; it then leads to the latest room. True when the person's unread count grew.
+
+        (Inquiries racing each other may still make two: nothing is locked for this, and a lost race is told
+        on its own rather than miscounted.) Nothing, if the owner blocked ``sender``."""
+        if sender is not None:
+            await cur.execute("SELECT 1 FROM blocks WHERE blocker_id = %s AND blocked_id = %s", (owner_id, sender))
+            if await cur.fetchone() is not None:
+                return False
+        await cur.execute("SELECT n.id, n.coalesced, u.locale FROM notifications n JOIN users u ON u.id = n.user_id"
+                          " WHERE n.user_id = %s AND n.kind = 'new_inquiry' AND n.read_at IS NULL"
+                          " AND n.created_at > NOW(3) - INTERVAL %s SECOND ORDER BY n.id DESC LIMIT 1",
+                          (owner_id, self._inquiry_window_s))
+        burst = await cur.fetchone()
+        if burst is not None:
+            ko, en = INQUIRIES
+            text = fill(en if burst["locale"] == "en" else ko, burst["locale"],
+                        {"count": burst["coalesced"] + 1, "name": name, "title": title})[:300]
+            # (read meanwhile, or counted by a concurrent inquiry: then this one is told on its own)
+            await cur.execute("UPDATE notifications SET text = %s, coalesced = coalesced + 1, room_id = %s,"
+                              " item_id = %s WHERE id = %s AND read_at IS NULL AND coalesced = %s",
+                              (text, room_id, item_id, burst["id"], burst["coalesced"]))
+            if cur.rowcount == 1:
+                return False
+        return await self.add(cur, owner_id, "new_inquiry", room_id=room_id, item_id=item_id,
+                              params={"name": name, "title": title}, sender=sender)
 
     async def ping(self, user_ids: Iterable[int]) -> None:
         """After a commit: let the people's open clients know their unread count."""

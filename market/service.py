@@ -31,6 +31,7 @@ from market.errors import NotFound
 from market.geo import NearbyQuery, nearby
 from market.items import Items
 from market.kftc import KftcClient
+from market.limits import Limits
 from market.mail import Mailer
 from market.migrate import migrate
 from market.naver import NaverLogin
@@ -92,6 +93,7 @@ class Market:
     uploads: Uploads
     blocks: Blocks
     reports: Reports
+    limits: Limits
     _checks: dict[str, asyncio.Task[Any]] = field(default_factory=dict)  # readiness checks still waiting
 
     @classmethod
@@ -123,9 +125,10 @@ class Market:
             uploads = Uploads(redis, workers=config.image_workers, queue=config.image_queue,
                               rate_limit=config.upload_rate_limit, rate_window_s=config.upload_rate_window_s,
                               max_bytes=config.max_upload_bytes, max_pixels=config.max_image_pixels)
+            limits = Limits(redis, config)
             items = Items(db, redis, store, categories, config, uploads)
             chat = Chat(db, redis, store, rate_limit=config.chat_rate_limit, rate_window_s=config.chat_rate_window_s,
-                        uploads=uploads,
+                        uploads=uploads, limits=limits,
                         archive=ChatArchive(db, store, segment_size=config.chat_archive_segment_size))
             stack.push_async_callback(chat.writer.stop)
             backend = await open_search_backend(stack, config, db, categories)
@@ -143,12 +146,12 @@ class Market:
                                     unknown_horizon_h=config.bank_unknown_horizon_h,
                                     platform_fintech_use_num=config.bank_platform_fintech_use_num,
                                     platform_inquiry_token=config.bank_platform_inquiry_token, clock=clock)
-            notifications = Notifications(db)
+            notifications = Notifications(db, inquiry_window_s=config.inquiry_notice_window_s)
             chat.notifications = notifications
             rentals = Rentals(db, chat, billipay, Rules.from_config(config), notifications, clock)
             scheduler = Scheduler(db, rentals, config.scheduler_interval_ms / 1000,
                                   Reconciler(db, billipay) if billipay else None)
-            accounts = Accounts(db, redis, store, config, uploads)
+            accounts = Accounts(db, redis, store, config, uploads, limits)
             stack.callback(accounts.close)
             chat.sessions = accounts.session_from_db
             resets = PasswordResets(db, redis, accounts, Mailer(config.smtp_url, config.mail_from), config)
@@ -162,7 +165,7 @@ class Market:
             yield cls(config, db, redis, store, categories, accounts, items, Wishes(db, items), chat, backend,
                       indexer, billipay, rentals, scheduler, notifications, Reviews(db, notifications), naver,
                       resets, AccountDeletion(db, accounts, items, store), uploads, Blocks(db),
-                      Reports(db, redis, rate_limit=config.report_rate_limit))
+                      Reports(db, redis, rate_limit=config.report_rate_limit), limits)
 
     async def nearby(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Nearest items around a point with filters; ``params`` is untrusted input."""

@@ -40,7 +40,8 @@ _PROFILE = {"type": "object", "properties": {
 
 
 async def sign_up(request: web.Request) -> web.Response:
-    session = await request.app[MARKET].accounts.sign_up(await json_body(request))
+    session = await request.app[MARKET].accounts.sign_up(await json_body(request),
+                                                         source=request.app[CLIENT_ADDRESSES].of(request))
     response = json_response({"user": session.user.private(), "token": session.token}, status=201)
     set_session_cookie(request, response, session)
     return response

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.http import json_response, client_key, json_body, require_user, uploaded_files
+from gateway.http import client_key, json_body, json_response, require_user, uploaded_files, within_limit
 from gateway.keys import CONFIG, MARKET, USER
 from gateway.routing import Access, Param, Route
 from market.validation import KOREA_LAT, KOREA_LNG
@@ -97,7 +97,10 @@ async def my_items(request: web.Request) -> web.Response:
 
 
 async def nearby(request: web.Request) -> web.Response:
-    return json_response(await request.app[MARKET].nearby(dict(request.query)))
+    """(Counted as a search: the same limit covers both ways of searching.)"""
+    market = request.app[MARKET]
+    await within_limit(request, market.limits.search)
+    return json_response(await market.nearby(dict(request.query)))
 
 
 async def wish(request: web.Request) -> web.Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.http import json_response
+from gateway.http import json_response, within_limit
 from gateway.keys import MARKET
 from gateway.routing import Access, Param, Route
 from market.validation import KOREA_LAT, KOREA_LNG
@@ -22,7 +22,9 @@ _SEARCH = (
 
 
 async def search(request: web.Request) -> web.Response:
-    return json_response(await request.app[MARKET].search(dict(request.query)))
+    market = request.app[MARKET]
+    await within_limit(request, market.limits.search)
+    return json_response(await market.search(dict(request.query)))
 
 
 async def complete(request: web.Request) -> web.Response:

@@ -36,6 +36,7 @@ from market.chat.model import (
 from market.chat.writer import MessageWriter
 from market.db import Database, DatabaseUnavailable
 from market.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated
+from market.limits import Limits
 from market.storage import BlobStore, media_url
 from market.uploads import Uploads
 
@@ -47,11 +48,12 @@ class Chat(ChatHistory):
     """Rooms, membership, sending, history (``ChatHistory``) and read positions."""
 
     def __init__(self, db: Database, redis: aioredis.Redis, store: BlobStore, *, rate_limit: int,
-                 rate_window_s: int, uploads: Uploads, archive: Any = None) -> None:
+                 rate_window_s: int, uploads: Uploads, limits: Limits, archive: Any = None) -> None:
         self._db = db
         self._redis = redis
         self._store = store
         self._uploads = uploads
+        self._limits = limits
         self._rate_limit = rate_limit
         self._rate_window_s = rate_window_s
         self.writer = MessageWriter(db)
@@ -81,7 +83,9 @@ class Chat(ChatHistory):
 
     async def open_deal_room(self, item_id: int, borrower_id: int) -> tuple[Room, bool]:
         """The deal room of (item, borrower); created on first inquiry with the owner and the borrower. Refused
-        while either of the two blocked the other (``market.blocks``)."""
+        while either of the two blocked the other (``market.blocks``). Each person may open only so many new deal
+        rooms per window (``limit.inquiry``): each one notifies an owner. Coming back to a room already open is
+        never refused."""
         item = await self._db.fetchone("SELECT id, owner_id, status FROM items WHERE id = %s", (item_id,))
         if item is None or item["status"] in ("deleted", "hidden"):
             raise NotFound("item.not_found")
@@ -92,6 +96,8 @@ class Chat(ChatHistory):
         row = await self._db.fetchone("SELECT * FROM rooms WHERE unique_key = %s", (key,))
         if row is not None:
             return Room.from_row(row), False
+        await self._limits.take(self._limits.inquiry, person=borrower_id)
+        told = False
         try:
             async with self._db.transaction() as cur:
                 await cur.execute(
@@ -105,13 +111,13 @@ class Chat(ChatHistory):
                     await cur.execute("SELECT u.nickname, i.title FROM users u JOIN items i ON i.id = %s"
                                       " WHERE u.id = %s", (item_id, borrower_id))
                     who = await cur.fetchone()
-                    await self.notifications.add(cur, item["owner_id"], "new_inquiry", room_id=room_id,
-                                                 item_id=item_id, params={"name": who["nickname"],
-                                                                          "title": who["title"]}, sender=borrower_id)
+                    told = await self.notifications.new_inquiry(cur, item["owner_id"], room_id=room_id,
+                                                                item_id=item_id, name=who["nickname"],
+                                                                title=who["title"], sender=borrower_id)
             created = True
         except pymysql.err.IntegrityError:
             created = False
-        if created and self.notifications is not None:
+        if told:
             await self.notifications.ping([item["owner_id"]])
         row = await self._db.fetchone("SELECT * FROM rooms WHERE unique_key = %s", (key,))
         assert row is not None

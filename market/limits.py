@@ -1,0 +1,128 @@
+"""Flood limits: how often one person, and one address, may search, type bot commands, open deal rooms or sign up.
+
+Fixed-window counters in Redis, one round trip per check. A refused try counts nothing, so a flood from one person
+does not also use up the allowance of the others at their address. This module never decides who a person or an
+address is: its callers (the gateway, the market's services) say so.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from market.config import Config
+from market.errors import RateLimited
+
+log = logging.getLogger("billi.limits")
+_PREFIX = "billi:limit:"
+_AWAY_S = 5.0  # after a failure Redis is not asked again for this long (each try costs a frozen Redis's timeout)
+
+# KEYS: one counter per subject (this window's); ARGV: the counters' lifetime (s), then each one's allowance.
+# Returns 0 and counts the try in every counter, or the 1-based index of the first counter that is full (then
+# nothing is counted).
+_TAKE = """
+for i = 1, #KEYS do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') >= tonumber(ARGV[i + 1]) then return i end
+end
+for i = 1, #KEYS do
+  redis.call('INCR', KEYS[i])
+  redis.call('EXPIRE', KEYS[i], ARGV[1])
+end
+return 0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """At most ``per_person`` tries of ``action`` by one person and ``per_address`` from one address in each
+    window of ``window_s`` seconds (None: not limited that way). A refusal is ``RateLimited(code)``."""
+
+    action: str
+    code: str
+    window_s: int
+    per_person: int | None = None
+    per_address: int | None = None
+
+
+class Limits:
+    """Every flood limit of the platform, and the counters behind them (shared by all gateway nodes through Redis).
+
+    With Redis away, each node counts in its own memory rather than refusing everyone or letting everything
+    through: a person spread over n nodes gets at most n times a limit, and only while Redis is away. Searching,
+    asking and signing up keep working, as the rest of the platform does without Redis."""
+
+    def __init__(self, redis: aioredis.Redis, config: Config) -> None:
+        c = config
+        self.search = Limit("search", "limit.search", c.search_rate_window_s, c.search_rate_limit,
+                            c.search_address_rate_limit)
+        self.command = Limit("command", "limit.command", c.command_rate_window_s, c.command_rate_limit)
+        self.inquiry = Limit("inquiry", "limit.inquiry", c.inquiry_rate_window_s, c.inquiry_rate_limit)
+        self.sign_up = Limit("signup", "limit.sign_up", c.signup_rate_window_s, per_address=c.signup_rate_limit)
+        self._take = redis.register_script(_TAKE)
+        self._local: dict[str, tuple[int, float]] = {}  # counter key → (tries, its window's end), Redis away
+        self._away_until = 0.0
+
+    async def take(self, limit: Limit, *, person: int | None = None, address: str | None = None) -> None:
+        """Count one try of ``limit.action`` by ``person`` from ``address``, or refuse it (``RateLimited`` with
+        ``retry_after``: the seconds until the window ends) and count nothing. Someone not logged in is counted as
+        a person by their address."""
+        window = int(time.time()) // limit.window_s
+        counters: list[tuple[str, int]] = []
+        if limit.per_person is not None and (person is not None or address is not None):
+            who = f"p{person}" if person is not None else f"a{address_group(address or '')}"
+            counters.append((f"{_PREFIX}{limit.action}:{who}:{window}", limit.per_person))
+        if limit.per_address is not None and address is not None:
+            counters.append((f"{_PREFIX}{limit.action}:addr:{address_group(address)}:{window}", limit.per_address))
+        ends = (window + 1) * limit.window_s
+        if counters and await self._full(counters, limit.window_s, ends):
+            retry_after = max(1, math.ceil(ends - time.time()))
+            raise RateLimited(limit.code, retry_after=retry_after, wait=timedelta(seconds=retry_after))
+
+    async def _full(self, counters: list[tuple[str, int]], window_s: int, ends: float) -> bool:
+        """Whether one of ``counters`` is full; if none is, the try is counted in each."""
+        if time.monotonic() >= self._away_until:
+            try:
+                full = await self._take(keys=[key for key, _ in counters],
+                                        args=[window_s + 1, *(allowed for _, allowed in counters)])
+            except RedisError as e:
+                if not self._away_until:
+                    log.warning("flood-limit counters unreachable (%s): counting on this node", e)
+                self._away_until = time.monotonic() + _AWAY_S
+            else:
+                if self._away_until:
+                    log.warning("flood-limit counters reachable again")
+                    self._away_until = 0.0
+                    self._local.clear()
+                return bool(full)
+        return self._full_here(counters, ends)
+
+    def _full_here(self, counters: list[tuple[str, int]], ends: float) -> bool:
+        now = time.time()
+        for key in [k for k, (_, end) in self._local.items() if end <= now]:
+            del self._local[key]  # past windows
+        if any(self._local.get(key, (0, ends))[0] >= allowed for key, allowed in counters):
+            return True
+        for key, _ in counters:
+            self._local[key] = (self._local.get(key, (0, ends))[0] + 1, ends)
+        return False
+
+
+def address_group(source: str) -> str:
+    """The address someone is counted under: an IPv4 address, or an IPv6 address's /64 (one subscriber's usual
+    allocation, which they can cycle through for free)."""
+    try:
+        ip = ipaddress.ip_address(source)
+    except ValueError:
+        return "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
