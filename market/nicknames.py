@@ -34,7 +34,11 @@ SERVICE_WORDS = ("빌리마켓", "빌리페이", "billimarket", "billymarket", "
 # A name (or a word of it) made only of these, in any order and number, is the service speaking.
 RESERVED_WORDS = SERVICE_WORDS + ("빌리", "billi", "알림", "공지", "공지사항", "공식", "운영", "봇", "bot", "admin",
                                   "어드민", "administrator", "system", "시스템", "notice", "official", "operator",
-                                  "support", "staff", "moderator")
+                                  "support", "staff", "moderator",
+                                  # what a staff account would add to 빌리 (빌리정산팀, 빌리상담원, 정산봇); not 지원
+                                  # alone, a common given name
+                                  "팀", "센터", "센타", "계정", "정산", "상담", "상담원", "보안", "안내", "고객",
+                                  "지원팀", "매니저")
 
 
 def read_nickname(data: Mapping[str, Any], *, required: bool = True) -> str | None:
@@ -71,7 +75,18 @@ def _keys(part: str) -> set[str]:
     """The forms of ``part`` compared with reserved words: digits dropped or kept as letters (b0t → bot), case
     folded before the skeleton (ＢＩＬＬＩ → billi) or after it (biIIi: capital I looks like l → billi)."""
     forms = {part, "".join(ch for ch in part if not ch.isdigit())}
-    return {skeleton(f).casefold() for form in forms for f in (form, form.casefold())} - {""}
+    return {_fold(f) for form in forms for f in (form, form.casefold())} - {""}
+
+
+def _fold(text: str) -> str:
+    """Skeleton and case folding, again until nothing changes: a capital I read as l must still meet m → rn
+    (BiIIiMarket is billimarket), which one pass of each in either order misses."""
+    for _ in range(5):
+        folded = skeleton(text).casefold()
+        if folded == text:
+            break
+        text = folded
+    return text
 
 
 def _words(name: str, *, split_digits: bool) -> list[str]:
@@ -125,7 +140,7 @@ def _reserved_keys() -> tuple[frozenset[str], tuple[str, ...]]:
 
 
 def _key_of(words: Iterable[str]) -> list[str]:
-    return [skeleton(w.casefold()).casefold() for w in words]
+    return [_fold(w.casefold()) for w in words]
 
 
 @cache

@@ -26,8 +26,10 @@ POSING = [
     "빌\u200b리",  # a zero-width space inside
     "admin_1", "Admin2", "b0t", "BilliBot", "billi_market", "빌리봇", "알림_공식",
     "진짜빌리마켓", "동네운영자", "관리자",
+    "BiIIiMarket",  # capital I for l: looks like BilliMarket in most fonts
+    "빌리정산팀", "빌리고객센타", "정산봇", "빌리상담원", "빌리공식계정",  # what a scammer in a deal room would pick
 ]
-ORDINARY = ["빌리는곰", "알림손님", "badminton", "bottle", "공식대로", "민지네캠핑"]
+ORDINARY = ["빌리는곰", "알림손님", "badminton", "bottle", "공식대로", "민지네캠핑", "김지원", "센터장"]
 
 
 async def _sign_up(client: TestClient, nickname: str, password: str = "rent4you", email: str = "new@example.com",

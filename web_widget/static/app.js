@@ -513,13 +513,19 @@
 
   // -- tools: location, photo, dates ------------------------------------------------------------------
   $("locate").addEventListener("click", () => {
+    // Where one is is asked in the assistant room, never in a deal room, whose other member would read it
+    const toAssistant = async (text) => {
+      const mine = [...state.rooms.values()].find((r) => r.kind === "assistant");
+      if (mine && state.current !== mine.id) await openRoom(mine.id, true);
+      send(text);
+    };
     const ask = () => {
       const place = prompt("어느 동네 주변을 볼까요? (예: 역삼동)");
-      if (place) send(`/주변 ${place}`);
+      if (place) toAssistant(`/주변 ${place}`);
     };
     if (!navigator.geolocation) { ask(); return; }
     navigator.geolocation.getCurrentPosition(
-      (p) => send(`/주변 ${p.coords.latitude.toFixed(5)},${p.coords.longitude.toFixed(5)}`),
+      (p) => toAssistant(`/주변 ${p.coords.latitude.toFixed(5)},${p.coords.longitude.toFixed(5)}`),
       ask, { timeout: 8000 });
   });
 

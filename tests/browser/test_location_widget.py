@@ -1,0 +1,55 @@
+""""내 위치" in a real browser: where one is goes to one's own assistant room, never into a deal room, whose
+other member would read the exact coordinates."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from playwright.async_api import Browser, Page, expect
+
+from market.service import Market
+from tests.browser.test_block_report_widget import _open_deal, browser, node  # noqa: F401 — fixtures
+from tests.browser.test_widget import WAIT
+from tests.conftest import item_fields
+from tests.e2e.nodes import Node
+
+HOME = {"latitude": 37.49791, "longitude": 127.02761}
+
+
+async def _signed_up_at(browser: Browser, url: str, nickname: str, email: str) -> Page:
+    context = await browser.new_context(locale="ko-KR", geolocation=HOME, permissions=["geolocation"])
+    page = await context.new_page()
+    await page.goto(url + "login")
+    form = page.locator("#signup")
+    await form.locator("input[name=email]").fill(email)
+    await form.locator("input[name=nickname]").fill(nickname)
+    await form.locator("input[name=password]").fill("rent4you1")
+    await form.get_by_role("button", name="가입하기").click()
+    await page.wait_for_url("**/app")
+    await expect(page.locator("#conn")).to_have_text("연결됨", timeout=WAIT)
+    return page
+
+
+async def test_my_location_asked_from_a_deal_room_goes_to_my_assistant_room(
+        node: Node, browser: Browser, market: Market) -> None:  # noqa: F811 — fixtures
+    await _signed_up_at(browser, node.url, "위치주인", "where-owner@browser.example")
+    borrower = await _signed_up_at(browser, node.url, "위치손님", "where-borrower@browser.example")
+    ids: dict[str, Any] = {r["nickname"]: r["id"] for r in await market.db.fetchall(
+        "SELECT id, nickname FROM users WHERE nickname IN ('위치주인', '위치손님')")}
+    item = await market.items.create(ids["위치주인"], item_fields(title="위치 텐트"))
+    deal, _ = await market.chat.open_deal_room(item["id"], ids["위치손님"])
+    await _open_deal(borrower, "위치주인")
+    await borrower.locator("#locate").click()
+    sent = None
+    for _ in range(200):
+        sent = await market.db.fetchone(
+            "SELECT r.kind FROM messages m JOIN rooms r ON r.id = m.room_id WHERE m.sender_id = %s"
+            " AND m.text LIKE '/주변 37.49791%%'", (ids["위치손님"],))
+        if sent:
+            break
+        await asyncio.sleep(0.05)
+    assert sent == {"kind": "assistant"}
+    in_deal = await market.db.fetchval("SELECT COUNT(*) FROM messages WHERE room_id = %s AND text LIKE '%%37.49%%'",
+                                       (deal.id,))
+    assert in_deal == 0
