@@ -400,7 +400,7 @@ class BotEngine:
             cards = [await self._card(i, user_id, room_id, locale) for i in mine[:10]]
             await self._say(room_id, say("wishes", locale), cards=cards)
         elif c.name == "my":
-            from market.mypage import my_page
+            from market.people.mypage import my_page
 
             page = await my_page(self.market, user_id)
             mine, wishes = page["items"], page["wishes"]

@@ -20,12 +20,12 @@ import socketio
 
 from gateway.keys import SESSION_COOKIE
 from gateway.routing import Access
-from market.accounts import token_hash
 from market.chat import Message, Sent
 from market.config import Config
 from market.db import unavailable
 from market.errors import InvalidInput, MarketError, Unauthenticated
 from market.messages import render
+from market.people.accounts import token_hash
 from market.service import Market
 
 log = logging.getLogger("billi.socket")

@@ -30,11 +30,11 @@ from gateway.keys import (
     SESSION_VIA_COOKIE,
     USER,
 )
-from market.accounts import Session, User
 from market.db import unavailable
 from market.errors import InvalidInput, Kind, MarketError, TooLarge, Unauthenticated, Unsupported
 from market.limits import Limit
 from market.messages import render
+from market.people.accounts import Session, User
 
 log = logging.getLogger("billi.http")
 

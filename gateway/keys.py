@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Optional
 
 from aiohttp import web
 
-from market.accounts import User
 from market.config import Config
+from market.people.accounts import User
 from market.service import Market
 
 if TYPE_CHECKING:

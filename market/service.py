@@ -18,10 +18,10 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from market.account_deletion import AccountDeletion
-from market.accounts import Accounts
+from market.people.account_deletion import AccountDeletion
+from market.people.accounts import Accounts
 from market.billipay import BilliPay
-from market.blocks import Blocks
+from market.people.blocks import Blocks
 from market.categories import Categories
 from market.chat import Chat
 from market.chat.archive import ChatArchive
@@ -32,17 +32,17 @@ from market.geo import NearbyQuery, nearby
 from market.items import Items
 from market.kftc import KftcClient
 from market.limits import Limits
-from market.mail import Mailer
+from market.people.mail import Mailer
 from market.migrate import migrate
-from market.naver import NaverLogin
-from market.notifications import Notifications
-from market.password_reset import PasswordResets
+from market.people.naver import NaverLogin
+from market.people.notifications import Notifications
+from market.people.password_reset import PasswordResets
 from market.public_place import shown_distance
 from market.rentals import Rentals, Rules
-from market.reviews import Reviews
+from market.people.reviews import Reviews
 from market.clock import Clock
 from market.reconcile import Reconciler
-from market.reports import Reports
+from market.people.reports import Reports
 from market.scheduler import Scheduler
 from market.search import EmbeddedSearch, SearchBackend, SearchQuery, did_you_mean
 from market.search_index import SearchIndexer

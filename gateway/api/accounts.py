@@ -16,8 +16,8 @@ from gateway.http import (
 )
 from gateway.keys import CHAT, CLIENT_ADDRESSES, CONFIG, MARKET, SESSION_TOKEN
 from gateway.routing import Access, Route
-from market.accounts import token_hash
 from market.messages import render
+from market.people.accounts import token_hash
 
 _SIGNUP = {"type": "object", "required": ["email", "nickname", "password"], "properties": {
     "email": {"type": "string", "format": "email", "maxLength": 254},

@@ -13,7 +13,7 @@ from gateway.http import json_response
 from gateway.keys import CONFIG, MARKET, USER
 from gateway.routing import Access, Route
 from market.errors import NotFound
-from market.reports import REASONS
+from market.people.reports import REASONS
 
 WIDGET = Path(__file__).resolve().parents[2] / "web_widget"
 _TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(WIDGET / "templates"), autoescape=True)

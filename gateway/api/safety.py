@@ -1,5 +1,6 @@
 """REST for unwanted people: blocking a person (차단) and reporting a person or a listing (신고). The rules live
-in ``market.blocks`` and ``market.reports``; this module only reads the request and says the answer."""
+in ``market.people.blocks`` and ``market.people.reports``; this module only reads the request and says
+the answer."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from aiohttp import web
 from gateway.http import json_body, json_response, require_user
 from gateway.keys import MARKET
 from gateway.routing import Access, Route
-from market.reports import KINDS, MAX_NOTE, REASONS
+from market.people.reports import KINDS, MAX_NOTE, REASONS
 
 
 async def block(request: web.Request) -> web.Response:

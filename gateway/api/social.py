@@ -13,7 +13,7 @@ from gateway.keys import CONFIG, MARKET, USER
 from gateway.routing import Access, Param, Route
 from market.errors import MarketError, NotFound
 from market.messages import render
-from market.mypage import my_page
+from market.people.mypage import my_page
 
 
 BROWSER_COOKIE = "billi_naver"

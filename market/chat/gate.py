@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from market.accounts import session_key
+from market.people.accounts import session_key
 
 log = logging.getLogger("billi.chat")
 _AWAY_S = 5.0

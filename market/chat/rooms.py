@@ -18,7 +18,6 @@ import pymysql
 import redis.asyncio as aioredis
 
 from market import validation as v
-from market.blocks import refuse_if_blocked
 from market.chat.gate import SendGate
 from market.chat.history import ChatHistory
 from market.chat.model import (
@@ -37,6 +36,7 @@ from market.chat.writer import MessageWriter
 from market.db import Database, DatabaseUnavailable
 from market.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated
 from market.limits import Limits
+from market.people.blocks import refuse_if_blocked
 from market.storage import BlobStore, media_url
 from market.uploads import Uploads
 
@@ -59,7 +59,7 @@ class Chat(ChatHistory):
         self.writer = MessageWriter(db)
         self._gate = SendGate(redis, rate_window_s)
         self.archive = archive  # market.chat.archive.ChatArchive, set by the service
-        self.notifications: Any = None  # market.notifications.Notifications, set by the service
+        self.notifications: Any = None  # market.people.notifications.Notifications, set by the service
         self.sessions: Any = None  # Accounts.session_from_db (a token's user id when the cache has nothing)
 
     # -- rooms -------------------------------------------------------------------------------------
@@ -83,9 +83,9 @@ class Chat(ChatHistory):
 
     async def open_deal_room(self, item_id: int, borrower_id: int) -> tuple[Room, bool]:
         """The deal room of (item, borrower); created on first inquiry with the owner and the borrower. Refused
-        while either of the two blocked the other (``market.blocks``). Each person may open only so many new deal
-        rooms per window (``limit.inquiry``): each one notifies an owner. Coming back to a room already open is
-        never refused."""
+        while either of the two blocked the other (``market.people.blocks``). Each person may open only so
+        many new deal rooms per window (``limit.inquiry``): each one notifies an owner. Coming back to a room
+        already open is never refused."""
         item = await self._db.fetchone("SELECT id, owner_id, status FROM items WHERE id = %s", (item_id,))
         if item is None or item["status"] in ("deleted", "hidden"):
             raise NotFound("item.not_found")

@@ -1,6 +1,7 @@
 """The message writer: one per process, it commits whatever is pending in one transaction (group commit);
 the room row lock makes seqs gap-free across processes. Only members write, and nobody writes into a deal room
-whose members blocked one another (``market.blocks``); both rules are checked inside the same transaction.
+whose members blocked one another (``market.people.blocks``); both rules are checked inside the same
+transaction.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import Any
 
 import pymysql
 
-from market.blocks import refusal
 from market.chat.model import SELECT_MESSAGES, Draft, Message, NotMember, Sent, message_from_row
 from market.db import Database, DatabaseUnavailable
 from market.errors import MarketError
+from market.people.blocks import refusal
 
 log = logging.getLogger("billi.chat")
 

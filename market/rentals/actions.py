@@ -10,11 +10,11 @@ from typing import Any
 
 from market import validation as v
 from market.billipay import BilliPay
-from market.blocks import refuse_if_blocked
+from market.people.blocks import refuse_if_blocked
 from market.chat import Chat
 from market.db import Database
 from market.errors import Conflict, InvalidInput, NotFound
-from market.notifications import Notifications
+from market.people.notifications import Notifications
 from market.rentals.availability import PAYMENT_OPEN, Availability
 from market.clock import Clock
 from market.rentals.contract import BUSY, FINAL, MAX_NOTE, OPEN, Contract, DatesTaken, Rules, contract_id, marks
@@ -101,7 +101,7 @@ class Rentals(Jobs, Availability):
     # -- request -----------------------------------------------------------------------------------------
     async def request(self, borrower_id: int, item_id: Any, start: date, end: date) -> tuple[Contract, bool]:
         """A rental request; returns the contract and whether its deal room was just created. Refused while the
-        borrower and the owner blocked one another (``market.blocks``)."""
+        borrower and the owner blocked one another (``market.people.blocks``)."""
         iid = contract_id(item_id, "item.not_found")
         self.check_dates(start, end)
         item = await self.db.fetchone("SELECT id, owner_id, status, price_per_day, deposit, available_from,"

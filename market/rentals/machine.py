@@ -25,7 +25,7 @@ from market.rentals.contract import FINAL, Contract, contract_id
 if TYPE_CHECKING:
     from market.chat import Chat
     from market.db import Database
-    from market.notifications import Notifications
+    from market.people.notifications import Notifications
     from market.clock import Clock
     from market.rentals.contract import Rules
 

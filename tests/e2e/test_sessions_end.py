@@ -10,8 +10,8 @@ import httpx
 import pytest
 import socketio
 
-from market.accounts import token_hash
 from market.config import Config
+from market.people.accounts import token_hash
 from market.service import Market
 from tests.conftest import Chatter, Person
 from tests.e2e.nodes import start_node

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from gateway.keys import MARKET
-from market.accounts import session_key, token_hash
+from market.people.accounts import session_key, token_hash
 from tests.conftest import sign_up
 
 

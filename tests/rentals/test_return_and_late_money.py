@@ -10,7 +10,7 @@ import pytest
 
 from market.errors import Conflict, MarketError
 from market.rentals import DatesTaken
-from market.mypage import my_page
+from market.people.mypage import my_page
 from market.service import Market
 from tests.rentals.helpers import (Bank, billi, days, inquiries_due, item, ledger_sum, link, linked_balance,
                                    user)

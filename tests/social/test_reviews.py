@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from market.errors import Conflict, Forbidden, InvalidInput, NotFound
-from market.reviews import bayes
+from market.people.reviews import bayes
 from market.service import Market
 from tests.rentals.helpers import Bank, days, item, settled, user
 

@@ -4,7 +4,7 @@
 linking Naver to the logged-in account); ``finish`` takes it back exactly once, exchanges the code, reads the
 profile (``/v1/nid/me``; the stable key is ``response.id``), revokes the token (we keep none) and then logs the
 linked person in, links, or creates an account — asking for a nickname first when Naver's is taken or unfit
-(unfit includes a name that poses as the service: ``market.nicknames`` decides, as for every sign-up).
+(unfit includes a name that poses as the service: ``market.people.nicknames`` decides, as for every sign-up).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import httpx
 import pymysql
 import redis.asyncio as aioredis
 
-from market.accounts import Accounts, Session
 from market.db import Database
 from market.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
-from market.nicknames import is_reserved
+from market.people.accounts import Accounts, Session
+from market.people.nicknames import is_reserved
 
 AUTHORIZE = "/oauth2.0/authorize"
 TOKEN = "/oauth2.0/token"

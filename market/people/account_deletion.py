@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from market import validation as v
-from market.accounts import Accounts
 from market.db import Database
 from market.errors import Conflict, InvalidInput, NotFound
 from market.items import Items
+from market.people.accounts import Accounts
 from market.rentals.contract import OPEN, marks
 from market.storage import BlobStore
 

@@ -20,7 +20,7 @@ import pymysql
 from market import validation as v
 from market.db import Database, Row
 from market.errors import Conflict, Forbidden, InvalidInput, NotFound
-from market.notifications import Notifications
+from market.people.notifications import Notifications
 
 WINDOW = timedelta(days=7)
 MAX_TEXT = 1000

@@ -15,7 +15,7 @@ from market.errors import InvalidInput
 
 MIN_LENGTH = 8
 MAX_LENGTH = 128
-_COMMON = Path(__file__).resolve().parent / "data" / "common-passwords.txt"
+_COMMON = Path(__file__).resolve().parent.parent / "data" / "common-passwords.txt"
 
 
 def check_password(password: Any, *, email: str | None, nickname: str | None, field: str = "password") -> str:

@@ -18,12 +18,12 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from market import validation as v
-from market.accounts import Accounts, Session, account_email, new_password, token_hash
 from market.config import Config
 from market.db import Database
 from market.errors import InvalidInput, RateLimited
-from market.mail import Mail, Mailer
 from market.messages import render
+from market.people.accounts import Accounts, Session, account_email, new_password, token_hash
+from market.people.mail import Mail, Mailer
 
 log = logging.getLogger("billi.accounts")
 LINK_VALID = timedelta(minutes=30)

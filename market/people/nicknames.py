@@ -26,7 +26,7 @@ from market.errors import InvalidInput
 
 MIN_LENGTH, MAX_LENGTH = 2, 20
 _ALLOWED = re.compile(r"^[0-9A-Za-z_가-힣]{2,20}$")
-_CONFUSABLES = Path(__file__).resolve().parent / "data" / "confusables.txt"
+_CONFUSABLES = Path(__file__).resolve().parent.parent / "data" / "confusables.txt"
 
 # Contained anywhere in a name, these make it pass for the service or its staff.
 SERVICE_WORDS = ("빌리마켓", "빌리페이", "billimarket", "billymarket", "billipay", "운영자", "운영진", "운영팀",

@@ -26,10 +26,10 @@ from market.config import Config
 from market.db import Database, Row
 from market.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated, Unavailable
 from market.limits import Limits
-from market.login_throttle import LoginThrottle
-from market.nicknames import read_nickname
-from market.password_hashing import DUMMY_HASH, PasswordWork
-from market.passwords import check_password
+from market.people.login_throttle import LoginThrottle
+from market.people.nicknames import read_nickname
+from market.people.password_hashing import DUMMY_HASH, PasswordWork
+from market.people.passwords import check_password
 from market.storage import BlobStore, media_url
 from market.uploads import Uploads
 
@@ -377,8 +377,8 @@ def account_email(data: dict[str, Any]) -> str:
 
 
 def new_password(data: dict[str, Any], field: str, *, email: str | None = None, nickname: str | None = None) -> str:
-    """A new password under the rules of ``market.passwords`` (8–128 characters, not a common one, not the
-    person's own name where it is known)."""
+    """A new password under the rules of ``market.people.passwords`` (8–128 characters, not a common one, not
+    the person's own name where it is known)."""
     return check_password(data.get(field), email=email, nickname=nickname, field=field)
 
 
