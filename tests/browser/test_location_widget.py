@@ -4,15 +4,33 @@ other member would read the exact coordinates."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
-from playwright.async_api import Browser, Page, expect
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
 
+from market.config import Config
 from market.service import Market
-from tests.browser.test_block_report_widget import _open_deal, browser, node  # noqa: F401 — fixtures
-from tests.browser.test_widget import WAIT
+from tests.browser.test_block_report_widget import _open_deal
+from tests.browser.test_widget import ARGS, CHROMIUM, WAIT
 from tests.conftest import item_fields
-from tests.e2e.nodes import Node
+from tests.e2e.nodes import Node, start_node
+
+
+@pytest.fixture
+async def node(config: Config, market: Market) -> AsyncIterator[Node]:
+    n = start_node(config)
+    yield n
+    n.stop()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        await b.close()
 
 HOME = {"latitude": 37.49791, "longitude": 127.02761}
 
@@ -32,7 +50,7 @@ async def _signed_up_at(browser: Browser, url: str, nickname: str, email: str) -
 
 
 async def test_my_location_asked_from_a_deal_room_goes_to_my_assistant_room(
-        node: Node, browser: Browser, market: Market) -> None:  # noqa: F811 — fixtures
+        node: Node, browser: Browser, market: Market) -> None:
     await _signed_up_at(browser, node.url, "위치주인", "where-owner@browser.example")
     borrower = await _signed_up_at(browser, node.url, "위치손님", "where-borrower@browser.example")
     ids: dict[str, Any] = {r["nickname"]: r["id"] for r in await market.db.fetchall(
