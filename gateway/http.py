@@ -5,6 +5,7 @@ short because of it.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -285,13 +286,18 @@ async def json_body(request: web.Request) -> dict[str, Any]:
 
 
 async def uploaded_files(request: web.Request, *, max_files: int, max_bytes: int) -> list[bytes]:
-    """The file parts of a multipart upload, each read with a size cap so a huge file is refused early."""
+    """The file parts of a multipart upload, each read with a size cap so a huge file is refused early, and the
+    whole body within ``BILLI_UPLOAD_READ_TIMEOUT_S``: an upload trickling in would otherwise hold one of the
+    process's few upload places for as long as its sender likes."""
     if not request.content_type.startswith("multipart/"):
         raise InvalidInput("photo.none", field="photo")
     try:
-        return await _read_files(request, max_files=max_files, max_bytes=max_bytes)
+        async with asyncio.timeout(request.app[CONFIG].upload_read_timeout_s):
+            return await _read_files(request, max_files=max_files, max_bytes=max_bytes)
     except (BadHttpMessage, ValueError):  # no boundary, a part header that is not HTTP: the form is broken
         raise InvalidInput("photo.bad_form", field="photo") from None
+    except TimeoutError:
+        raise InvalidInput("photo.too_slow", field="photo") from None
 
 
 async def _read_files(request: web.Request, *, max_files: int, max_bytes: int) -> list[bytes]:

@@ -44,6 +44,7 @@ class Config:
     session_ttl_s: int = 14 * 24 * 3600
     session_sweep_interval_ms: int = 60_000  # how often a node hangs up sockets whose session ended unheard
     cookie_secure: bool = False
+    upload_read_timeout_s: float = 60.0  # a photo upload's whole body must arrive within this
     max_upload_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 16_000_000  # read from the header: a bigger image is refused before it is decoded
     image_workers: int = 2  # photos decoded at once per process, each in a worker process of its own
@@ -184,6 +185,8 @@ def _coerce(name: str, type_name: object, raw: str) -> object:
             raise ValueError(raw)
         if text == "int":
             return int(raw)
+        if text == "float":
+            return float(raw)
         if text == "Path":
             return Path(raw)
     except ValueError:

@@ -186,6 +186,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "media.not_found": ("파일을 찾을 수 없어요.", "File not found."),
     "db.unavailable": ("서비스가 잠시 응답하지 않아요. 잠시 뒤 다시 시도해 주세요.",
                        "The service is not answering right now; please try again shortly."),
+    "photo.too_slow": ("사진을 받는 데 너무 오래 걸렸어요. 연결을 확인하고 다시 올려 주세요.",
+                       "The photo took too long to arrive; check the connection and upload it again."),
     "storage.unavailable": ("사진 저장소에 잠시 연결할 수 없어요. 잠시 뒤 다시 시도해 주세요. 아무것도 저장되지 않았어요.",
                             "The photo store cannot be reached right now; please try again shortly. Nothing was "
                             "saved."),

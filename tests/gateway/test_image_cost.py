@@ -197,3 +197,29 @@ def test_a_photo_is_reduced_before_it_is_turned_upright(orientation: int, size: 
     r, g, b = main.getpixel(red[orientation])
     assert r > 150 and g < 80 and b < 80
     assert not main.getexif()
+
+
+async def test_an_upload_that_trickles_in_is_cut_off_and_gives_its_place_back(config: Config) -> None:
+    """A sender cannot hold one of the process's few upload places by sending its body a byte now and then."""
+    async with gateway(config, image_workers=1, image_queue=0, upload_read_timeout_s=1.0) as client:
+        slow, other = await sign_up(client), await sign_up(client)
+        photo = image_bytes("PNG", (300, 200))
+        boundary = "billi-trickle"
+        stop = asyncio.Event()
+
+        async def body() -> AsyncIterator[bytes]:
+            yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.png\"\r\n"
+                   "Content-Type: image/png\r\n\r\n").encode() + photo[:100]
+            await stop.wait()  # the rest never comes while the gateway waits
+            yield photo[100:] + f"\r\n--{boundary}--\r\n".encode()
+
+        try:
+            status, answer = await asyncio.wait_for(slow.call("PUT", "/api/me/photo", data=body(), headers={
+                "Content-Type": f"multipart/form-data; boundary={boundary}"}), 60)
+        finally:
+            stop.set()
+        assert status == 400 and answer["error"]["code"] == "photo.too_slow", answer
+        assert "다시 올려" in answer["error"]["message"]
+        assert await _uploads_in_progress(client) == 0.0
+        status, answer = await other.call("PUT", "/api/me/photo", data=photo_form(image_bytes("PNG")))
+        assert status == 200, answer  # the place it held is free again
