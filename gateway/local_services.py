@@ -111,6 +111,17 @@ def _footprint(port: int, with_grpc: bool) -> set[int]:
     return {port, port + 10000} if with_grpc else {port}
 
 
+def _soon(check: Callable[[], bool], within_s: float = 5.0) -> bool:
+    """``check()`` now, or within a few seconds: the sockets of a service just stopped (or killed with the run
+    before) can take a moment to go, and its port should not be given up for that."""
+    deadline = time.monotonic() + within_s
+    while not check():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def _choose_ports(kind: _Kind, remembered: dict[str, int]) -> dict[str, int]:
     """The remembered ports where they are still free, so whatever was pointed at this service finds it again;
     a taken one is replaced by a free one, and said."""
@@ -123,7 +134,7 @@ def _choose_ports(kind: _Kind, remembered: dict[str, int]) -> dict[str, int]:
 
     for role in kind.ports:
         old = remembered.get(role)
-        if old and usable(old):
+        if old and _soon(lambda old=old: usable(old)):
             port = old
         else:
             port = free_port(with_grpc=kind.with_grpc)
