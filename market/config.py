@@ -52,7 +52,7 @@ class Config:
     upload_rate_limit: int = 20  # uploads (requests with photos) per person per window; more are told 429
     upload_rate_window_s: int = 60
     max_photos_per_item: int = 10
-    # Flood limits (fixed windows; more tries in a window are told 429 with Retry-After). Per-address allowances
+    # Flood limits (windows opened by a subject's first try; more tries in a window are told 429 with Retry-After). Per-address allowances
     # are wider than per-person ones: a mobile carrier's NAT puts many neighbours behind one address.
     search_rate_limit: int = 60  # searches (keyword or nearby, REST) per person, or per address when logged out
     search_address_rate_limit: int = 300  # searches from one address, by everyone there

@@ -1,7 +1,8 @@
 """Flood limits: how often one person, and one address, may search, type bot commands, open deal rooms or sign up.
 
-Fixed-window counters in Redis, one round trip per check. A refused try counts nothing, so a flood from one person
-does not also use up the allowance of the others at their address. This module never decides who a person or an
+Counters in Redis, one round trip per check; a subject's window opens at its first counted try (never at a clock
+boundary, so an allowance cannot be spent twice across one, and a burst is always judged whole). A refused try
+counts nothing, so a flood from one person does not also use up the allowance of the others at their address. This module never decides who a person or an
 address is: its callers (the gateway, the market's services) say so.
 """
 
@@ -24,16 +25,19 @@ log = logging.getLogger("billi.limits")
 _PREFIX = "billi:limit:"
 _AWAY_S = 5.0  # after a failure Redis is not asked again for this long (each try costs a frozen Redis's timeout)
 
-# KEYS: one counter per subject (this window's); ARGV: the counters' lifetime (s), then each one's allowance.
-# Returns 0 and counts the try in every counter, or the 1-based index of the first counter that is full (then
-# nothing is counted).
+# KEYS: one counter per subject; ARGV: the window (ms), then each counter's allowance. Returns 0 and counts the try
+# in every counter (a counter's first try opens its window), or the milliseconds until the first full counter's
+# window ends (then nothing is counted).
 _TAKE = """
 for i = 1, #KEYS do
-  if tonumber(redis.call('GET', KEYS[i]) or '0') >= tonumber(ARGV[i + 1]) then return i end
+  if tonumber(redis.call('GET', KEYS[i]) or '0') >= tonumber(ARGV[i + 1]) then
+    local left = redis.call('PTTL', KEYS[i])
+    if left < 1 then left = 1 end
+    return left
+  end
 end
 for i = 1, #KEYS do
-  redis.call('INCR', KEYS[i])
-  redis.call('EXPIRE', KEYS[i], ARGV[1])
+  if redis.call('INCR', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
 end
 return 0
 """
@@ -42,7 +46,7 @@ return 0
 @dataclass(frozen=True, slots=True)
 class Limit:
     """At most ``per_person`` tries of ``action`` by one person and ``per_address`` from one address in each
-    window of ``window_s`` seconds (None: not limited that way). A refusal is ``RateLimited(code)``."""
+    window of ``window_s`` seconds, opened by the first try (None: not limited that way). A refusal is ``RateLimited(code)``."""
 
     action: str
     code: str
@@ -71,26 +75,26 @@ class Limits:
 
     async def take(self, limit: Limit, *, person: int | None = None, address: str | None = None) -> None:
         """Count one try of ``limit.action`` by ``person`` from ``address``, or refuse it (``RateLimited`` with
-        ``retry_after``: the seconds until the window ends) and count nothing. Someone not logged in is counted as
-        a person by their address."""
-        window = int(time.time()) // limit.window_s
+        ``retry_after``: the seconds until the full counter's window ends) and count nothing. Someone not logged in
+        is counted as a person by their address."""
         counters: list[tuple[str, int]] = []
         if limit.per_person is not None and (person is not None or address is not None):
             who = f"p{person}" if person is not None else f"a{address_group(address or '')}"
-            counters.append((f"{_PREFIX}{limit.action}:{who}:{window}", limit.per_person))
+            counters.append((f"{_PREFIX}{limit.action}:{who}", limit.per_person))
         if limit.per_address is not None and address is not None:
-            counters.append((f"{_PREFIX}{limit.action}:addr:{address_group(address)}:{window}", limit.per_address))
-        ends = (window + 1) * limit.window_s
-        if counters and await self._full(counters, limit.window_s, ends):
-            retry_after = max(1, math.ceil(ends - time.time()))
+            counters.append((f"{_PREFIX}{limit.action}:addr:{address_group(address)}", limit.per_address))
+        left = await self._full(counters, limit.window_s) if counters else 0.0
+        if left:
+            retry_after = max(1, math.ceil(left))
             raise RateLimited(limit.code, retry_after=retry_after, wait=timedelta(seconds=retry_after))
 
-    async def _full(self, counters: list[tuple[str, int]], window_s: int, ends: float) -> bool:
-        """Whether one of ``counters`` is full; if none is, the try is counted in each."""
+    async def _full(self, counters: list[tuple[str, int]], window_s: int) -> float:
+        """The seconds until a full counter among ``counters`` empties (0: none is full, and the try is counted in
+        each)."""
         if time.monotonic() >= self._away_until:
             try:
-                full = await self._take(keys=[key for key, _ in counters],
-                                        args=[window_s + 1, *(allowed for _, allowed in counters)])
+                left_ms = await self._take(keys=[key for key, _ in counters],
+                                           args=[window_s * 1000, *(allowed for _, allowed in counters)])
             except RedisError as e:
                 if not self._away_until:
                     log.warning("flood-limit counters unreachable (%s): counting on this node", e)
@@ -100,18 +104,21 @@ class Limits:
                     log.warning("flood-limit counters reachable again")
                     self._away_until = 0.0
                     self._local.clear()
-                return bool(full)
-        return self._full_here(counters, ends)
+                return int(left_ms) / 1000
+        return self._full_here(counters, window_s)
 
-    def _full_here(self, counters: list[tuple[str, int]], ends: float) -> bool:
-        now = time.time()
+    def _full_here(self, counters: list[tuple[str, int]], window_s: int) -> float:
+        now = time.monotonic()
         for key in [k for k, (_, end) in self._local.items() if end <= now]:
             del self._local[key]  # past windows
-        if any(self._local.get(key, (0, ends))[0] >= allowed for key, allowed in counters):
-            return True
+        for key, allowed in counters:
+            tries, end = self._local.get(key, (0, now + window_s))
+            if tries >= allowed:
+                return max(end - now, 0.001)
         for key, _ in counters:
-            self._local[key] = (self._local.get(key, (0, ends))[0] + 1, ends)
-        return False
+            tries, end = self._local.get(key, (0, now + window_s))
+            self._local[key] = (tries + 1, end)
+        return 0.0
 
 
 def address_group(source: str) -> str:

@@ -6,6 +6,8 @@ burst gets one notification that counts them."""
 from __future__ import annotations
 
 import asyncio
+import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -61,7 +63,7 @@ async def test_a_person_searching_past_the_default_limit_is_told_to_wait_and_oth
         assert status == 200, body
     status, body, retry_after = await search(client, flooder)
     assert_too_often(status, body, retry_after, "limit.search", "검색을 너무 자주 하고 있어요.")
-    assert "초 뒤 다시 시도해 주세요." in body["error"]["message"]
+    assert re.search(r"\d+(초|분) 뒤 다시 시도해 주세요\.$", body["error"]["message"]), body
     status, body, _ = await search(client, flooder, path="/api/items/nearby?lat=37.4979&lng=127.0276")
     assert status == 429, body
     status, body, _ = await search(client, neighbour)  # the same address, another person
@@ -203,6 +205,31 @@ async def test_commands_past_a_persons_limit_are_a_toast_with_retry_after(config
         finally:
             await t.close()
             await o.close()
+
+
+async def test_an_allowance_spent_just_before_a_clock_boundary_stays_spent_after_it(config: Config) -> None:
+    """A window opens at a person's first try: a burst straddling a round second (minute, hour) is judged whole,
+    on Redis and, with Redis away, in a node's memory."""
+    shared = aioredis.Redis.from_url(config.redis_url)
+    away = aioredis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1)
+    try:
+        await shared.flushdb()
+        for redis in (shared, away):
+            limits = Limits(redis, config.replace(search_rate_limit=2, search_rate_window_s=2))
+            while time.time() % 2 < 1.6:  # just before a boundary of a clock-aligned 2 s window
+                await asyncio.sleep(0.05)
+            for _ in range(2):
+                await limits.take(limits.search, person=7)
+            while time.time() % 2 > 1.0:  # past the boundary, still within 2 s of the first try
+                await asyncio.sleep(0.05)
+            with pytest.raises(RateLimited) as refused:
+                await limits.take(limits.search, person=7)
+            assert refused.value.params["retry_after"] in (1, 2)
+            await asyncio.sleep(2)
+            await limits.take(limits.search, person=7)  # its window is over
+    finally:
+        await shared.aclose()
+        await away.aclose()
 
 
 # -- Redis away ---------------------------------------------------------------------------------------------
