@@ -15,7 +15,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from gateway.mail_sink import MailSink, text_of
 from market.config import Config
 from market.service import Market
-from tests.browser.test_widget import ARGS, CHROMIUM, WAIT
+from tests.browser.helpers import ARGS, CHROMIUM, WAIT
 from tests.e2e.nodes import Node, start_node
 
 SHOTS = Path("/tmp/billi-account-pages")  # for a person to look at (not kept in the repository)

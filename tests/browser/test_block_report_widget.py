@@ -2,50 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
+from playwright.async_api import Browser, Dialog, Page, expect
 
-from market.config import Config
 from market.service import Market
-from tests.browser.test_widget import ARGS, CHROMIUM, WAIT
+from tests.browser.helpers import WAIT, signed_up
 from tests.conftest import item_fields
-from tests.e2e.nodes import Node, start_node
-
-
-@pytest.fixture
-async def node(config: Config, market: Market) -> AsyncIterator[Node]:
-    n = start_node(config)
-    yield n
-    n.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        await b.close()
+from tests.e2e.nodes import Node
 
 
 async def _signed_up(browser: Browser, url: str, nickname: str, email: str, asked: list[str]) -> Page:
-    page = await (await browser.new_context(locale="ko-KR")).new_page()
+    page = await signed_up(browser, url, nickname, email)
 
     async def yes(dialog: Dialog) -> None:  # every confirmation is answered yes
         asked.append(dialog.message)
         await dialog.accept()
 
     page.on("dialog", yes)
-    await page.goto(url + "login")
-    form = page.locator("#signup")
-    await form.locator("input[name=email]").fill(email)
-    await form.locator("input[name=nickname]").fill(nickname)
-    await form.locator("input[name=password]").fill("rent4you1")
-    await form.get_by_role("button", name="가입하기").click()
-    await page.wait_for_url("**/app")
-    await expect(page.locator("#conn")).to_have_text("연결됨", timeout=WAIT)
     return page
 
 

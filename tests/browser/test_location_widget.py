@@ -4,49 +4,21 @@ other member would read the exact coordinates."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page
 
-from market.config import Config
 from market.service import Market
+from tests.browser.helpers import signed_up
 from tests.browser.test_block_report_widget import _open_deal
-from tests.browser.test_widget import ARGS, CHROMIUM, WAIT
 from tests.conftest import item_fields
-from tests.e2e.nodes import Node, start_node
-
-
-@pytest.fixture
-async def node(config: Config, market: Market) -> AsyncIterator[Node]:
-    n = start_node(config)
-    yield n
-    n.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        await b.close()
+from tests.e2e.nodes import Node
 
 HOME = {"latitude": 37.49791, "longitude": 127.02761}
 
 
 async def _signed_up_at(browser: Browser, url: str, nickname: str, email: str) -> Page:
-    context = await browser.new_context(locale="ko-KR", geolocation=HOME, permissions=["geolocation"])
-    page = await context.new_page()
-    await page.goto(url + "login")
-    form = page.locator("#signup")
-    await form.locator("input[name=email]").fill(email)
-    await form.locator("input[name=nickname]").fill(nickname)
-    await form.locator("input[name=password]").fill("rent4you1")
-    await form.get_by_role("button", name="가입하기").click()
-    await page.wait_for_url("**/app")
-    await expect(page.locator("#conn")).to_have_text("연결됨", timeout=WAIT)
-    return page
+    return await signed_up(browser, url, nickname, email, geolocation=HOME, permissions=["geolocation"])
 
 
 async def test_my_location_asked_from_a_deal_room_goes_to_my_assistant_room(

@@ -8,42 +8,24 @@ each side at 390 px go to docs/screenshots/."""
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from PIL import Image
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from market.config import Config
 from market.rentals.kdates import seoul_today
 from market.service import Market
+from tests.browser.helpers import WAIT, signed_up
 from tests.e2e.nodes import Node, start_node
 from tests.rentals.helpers import Bank
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 STEPS = Path("/tmp/billi-deal-steps")  # every step from both sides (not kept in the repository)
-WAIT = 20_000
 
 
-@pytest.fixture
-async def node(config: Config, market: Market) -> AsyncIterator[Node]:
-    n = start_node(config)
-    yield n
-    n.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        await b.close()
 
 
 def _photo(tmp_path: Path) -> Path:
@@ -92,17 +74,7 @@ class Person:
 
 
 async def _sign_up(browser: Browser, url: str, nickname: str, email: str, **context: Any) -> Person:
-    ctx = await browser.new_context(locale="ko-KR", **context)
-    page = await ctx.new_page()
-    await page.goto(url + "login")
-    form = page.locator("#signup")
-    await form.locator("input[name=email]").fill(email)
-    await form.locator("input[name=nickname]").fill(nickname)
-    await form.locator("input[name=password]").fill("rent4you1")
-    await form.get_by_role("button", name="가입하기").click()
-    await page.wait_for_url("**/app")
-    await expect(page.locator("#conn")).to_have_text("연결됨", timeout=WAIT)
-    return Person(page, nickname)
+    return Person(await signed_up(browser, url, nickname, email, **context), nickname)
 
 
 async def test_a_whole_rental_in_the_browser(node: Node, browser: Browser, config: Config, tmp_path: Path) -> None:
