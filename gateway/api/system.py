@@ -41,12 +41,13 @@ _FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
 def _operator(request: web.Request) -> bool:
     """Whether the caller may read the metrics: it shows ``BILLI_METRICS_TOKEN`` as a bearer token; or, with no
     token configured, it is on this machine, talks to us directly, and we are not deployed behind a proxy
-    (``BILLI_PUBLIC_URL`` unset) — a proxy on this machine would make everyone it forwards look local."""
+    (neither ``BILLI_PUBLIC_URL`` nor ``BILLI_TRUSTED_PROXIES`` set) — a proxy on this machine would make everyone
+    it forwards look local, even one that adds no forwarding header."""
     config = request.app[CONFIG]
     if config.metrics_token:
         given = request.headers.get("Authorization", "").encode()
         return hmac.compare_digest(given, f"Bearer {config.metrics_token}".encode())
-    if config.public_url or any(h in request.headers for h in _FORWARDED):
+    if config.public_url or config.trusted_proxies or any(h in request.headers for h in _FORWARDED):
         return False
     try:
         return ipaddress.ip_address(request.remote or "").is_loopback

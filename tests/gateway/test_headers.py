@@ -76,6 +76,10 @@ async def test_metrics_answer_only_the_operator(client: TestClient, config: Conf
     async with TestClient(TestServer(create_app(config.replace(public_url="https://billi.example/")))) as deployed:
         async with deployed.get("/metrics") as resp:
             assert resp.status == 403
+    # a trusted proxy on this machine that forwards no headers of its own makes every caller look local
+    async with TestClient(TestServer(create_app(config.replace(trusted_proxies="127.0.0.1")))) as proxied:
+        async with proxied.get("/metrics") as resp:
+            assert resp.status == 403
 
 
 async def test_a_newline_in_a_path_cannot_forge_a_log_line(client: TestClient, caplog: pytest.LogCaptureFixture,
