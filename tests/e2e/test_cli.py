@@ -16,6 +16,7 @@ from pathlib import Path
 from gateway.local_services import free_port
 from market.config import Config
 from market.db import DatabaseTarget, drop_database
+from market.demo import DEMO_USERS
 from market.migrate import available
 
 BILLI = [sys.executable, "-m", "gateway.cli"]
@@ -44,10 +45,10 @@ def _run_up(data_dir: Path, port: int) -> tuple[str, dict, dict]:  # type: ignor
             if not line:
                 break
             out.append(line)
-            if "open http://" in line:
+            if "Ctrl-C" in line:  # the last line of the block `up` prints once everything answers
                 break
         text = "".join(out)
-        url = re.search(r"open (http://\S+)", text)
+        url = re.search(r"open (http://\S+/)app", text)
         assert url, text
         ready = _get(url.group(1) + "readyz")
         items = _get(url.group(1) + "api/items/nearby?lat=37.55&lng=126.98&radius_m=50000&limit=50")
@@ -63,6 +64,15 @@ def test_billi_up_runs_everything_from_nothing_and_again_without_duplicating(tmp
     first, ready, items = _run_up(tmp_path, port)
     assert ready["ok"] is True
     assert "+6 people, +4 items" in first
+    # demo data counts up while it is made, and the block a newcomer needs comes last: the app (/app, not the
+    # landing page nor the bank sandbox), every demo login with its password, how to stop
+    assert "creating demo data: 4 items" in first and "… 4/4" in first
+    block = first[first.index("Billi Market is running"):]
+    assert "sandbox" not in first[:first.index("Billi Market is running")]
+    assert re.search(r"open http://\S+/app\n", block)
+    assert all(email in block for email, _ in DEMO_USERS) and "billi1234" in block
+    assert block.index("open http://") < block.index("sandbox") < block.index("Ctrl-C")
+    assert block.rstrip().endswith("Ctrl-C")
     assert len(items["items"]) == 4 and all(i["thumbnail"] for i in items["items"])
     second, ready, items = _run_up(tmp_path, port)
     assert "+0 people, +0 items" in second
