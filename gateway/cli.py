@@ -68,6 +68,7 @@ def setup_logging(config: Config) -> None:
     root.setLevel(config.log_level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("botocore").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per bank call would bury what people need
 
 
 def start_missing_services(config: Config, *, only_database: bool = False) -> tuple[Config, LocalServices]:
