@@ -84,8 +84,10 @@ async def _describe(market: Any, user_id: int, contracts: list[dict[str, Any]], 
         mine_as = "borrower" if c["borrower_id"] == user_id else "owner"
         item = items.get(c["item_id"])
         other = c["owner_id"] if mine_as == "borrower" else c["borrower_id"]
+        shown = item is not None and (item["status"] not in ("deleted", "hidden") or
+                                      item["status"] == "hidden" and mine_as == "owner")  # its page answers me
         c["item"] = {"title": item["title"] if item else None, "thumbnail": item["thumbnail"] if item else None,
-                     "url": f"/items/{c['item_id']}" if item and item["status"] != "deleted" else None}
+                     "url": f"/items/{c['item_id']}" if shown else None}
         c["other"] = {"id": other, "nickname": names.get(other) or ("Former neighbour" if en else "탈퇴한 이웃")}
         c["room_url"] = f"/app#room={c['room_id']}"
         c["state_label"] = chip(c["state"], bool(c.get("return_declared_at")), locale)
