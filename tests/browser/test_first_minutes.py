@@ -194,6 +194,6 @@ async def test_my_page_shows_cards_with_korean_states_and_the_money_still_owed(
     await owner_page.goto(node.url + "me")
     lent = owner_page.locator("#lent .row-card")
     await expect(lent).to_have_count(1, timeout=WAIT)
-    await expect(lent).to_contain_text("받을 돈")
+    await expect(lent).to_contain_text(re.compile(r"(받을 돈 [\d,]+원 · 보내는 중|받은 돈 [\d,]+원 · 입금 완료)"))
     await expect(lent).to_contain_text("거래 완료")
     assert other_owner != owner
