@@ -274,7 +274,7 @@ async def spent(person: Person, says: str, label: str) -> None:
 
 
 async def test_pages_a_stranger_sees(node: Node, browser: Browser) -> None:
-    ctx = await browser.new_context(viewport={"width": 360, "height": 740})
+    ctx = await browser.new_context(locale="ko-KR", viewport={"width": 360, "height": 740})
     page = await ctx.new_page()
     response = await page.goto(node.url + "app")
     assert page.url.endswith("/login")  # the app wants a session
