@@ -70,14 +70,16 @@ async def test_the_landing_page_starts_people_off_and_its_cards_open_the_item(
         node: Node, browser: Browser, market: Market) -> None:
     owner = await user(market, "랜딩주인")
     chair = await _photo_item(market, owner, "캠핑의자", title="헬리녹스 캠핑의자")
-    await _photo_item(market, owner, "원터치텐트", title="4인용 원터치 텐트", lat=37.4990, lng=127.0290)
+    for n, (kind, title) in enumerate([("원터치텐트", "4인용 원터치 텐트"), ("DSLR/미러리스", "소니 A7III 바디"),
+                                       ("닌텐도 스위치", "닌텐도 스위치 OLED"), ("전동드릴", "보쉬 전동드릴")]):
+        await _photo_item(market, owner, kind, title=title, lat=37.4990 + n * 0.002, lng=127.0290)
     page = await (await browser.new_context(locale="ko-KR", **PHONE)).new_page()  # type: ignore[arg-type]
     await page.goto(node.url)
     start = page.get_by_role("link", name="시작하기 · 로그인")
     await expect(start).to_be_visible()
     box = await start.bounding_box()
     assert box and box["y"] < 100 and box["height"] >= 44  # at the top, a fingertip wide
-    await expect(page.locator("#items li")).to_have_count(2, timeout=WAIT)
+    await expect(page.locator("#items li")).to_have_count(5, timeout=WAIT)
     assert await _structure(page) == (1, 1)
     assert await _small_controls(page) == []
     await _no_violations(page, "/")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from gateway.cli import DemoProgress, ready_block
 from gateway.local_services import free_port
 from market.config import Config
 from market.db import DatabaseTarget, drop_database
@@ -105,3 +107,35 @@ def test_migrate_and_demo_data_against_configured_services(config: Config) -> No
         assert archived.returncode == 0 and "archived 0 message(s) in 0 segment(s)" in archived.stdout
     finally:
         asyncio.run(drop_database(t))
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_demo_progress_counts_up_on_a_terminal_and_in_a_log() -> None:
+    log = io.StringIO()
+    progress = DemoProgress(log)
+    for n in range(1, 201):
+        progress(n, 200)
+    lines = log.getvalue().splitlines()
+    assert lines[0] == "  데모 데이터를 만드는 중 / creating demo data: 200 items"
+    assert lines[1:] == [f"  … {n}/200" for n in (1, 20, 40, 60, 80, 100, 120, 140, 160, 180, 200)]  # a line a tenth
+    terminal = _Terminal()
+    progress = DemoProgress(terminal)
+    for n in range(1, 5):
+        progress(n, 4)
+    out = terminal.getvalue()
+    assert out.count("\r") == 4 and out.endswith("\r  [##############################] 4/4\n")  # one line, redrawn
+
+
+def test_the_final_block_names_the_app_every_login_and_how_to_stop() -> None:
+    block = ready_block("http://127.0.0.1:8080/", logins=[e for e, _ in DEMO_USERS], password="billi1234",
+                        also=["은행·네이버 샌드박스 (테스트용) / bank and Naver sandbox: http://127.0.0.1:8090"])
+    lines = [line.strip() for line in block.strip().splitlines()]
+    assert lines[3] == "▶ 브라우저에서 여세요 / open http://127.0.0.1:8080/app"  # the app first, not the sandbox
+    assert all(email in block for email, _ in DEMO_USERS) and "billi1234" in block
+    assert lines[-2] == "▶ 끄기 / stop: Ctrl-C"
+    alone = ready_block("http://127.0.0.1:8080/", logins=[], password=None, also=[])
+    assert "sign up at http://127.0.0.1:8080/login" in alone and "billi1234" not in alone
