@@ -39,6 +39,7 @@ from market.chat import Message, Sent
 from market.db import DatabaseUnavailable
 from market.errors import MarketError, RateLimited
 from market.messages import render
+from market.people.reviews import rating_label
 from market.service import Market
 
 log = logging.getLogger("billi.bot")
@@ -437,9 +438,7 @@ class BotEngine:
 
     @staticmethod
     def _stars(rating: dict[str, Any], locale: str) -> str:
-        if not rating["count"]:
-            return say("no_rating", locale)
-        return f"★{rating['stars']:.1f} ({rating['count']})"
+        return rating_label(rating["stars"], rating["count"], locale)
 
     def _category_named(self, name: str) -> int | None:
         """The category a person named: exact name first, then the shallowest one containing it."""

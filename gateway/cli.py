@@ -68,6 +68,7 @@ def setup_logging(config: Config) -> None:
     root.setLevel(config.log_level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("botocore").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per bank call would bury what people need
 
 
 def start_missing_services(config: Config, *, only_database: bool = False) -> tuple[Config, LocalServices]:
@@ -105,10 +106,12 @@ def _listen(host: str, port: int, what: str, *, any_port: bool) -> socket.socket
 
 
 async def _serve(config: Config, before: Callable[[], Awaitable[None]] | None = None, *,
-                 sandbox: bool = False, any_port: bool = False) -> None:
+                 sandbox: bool = False, any_port: bool = False,
+                 final_block: Callable[[str, list[str]], str] | None = None) -> None:
     """Run the gateway until SIGINT/SIGTERM; ``billi up`` (``any_port``) moves off a taken port, a node does not."""
     from gateway.app import create_app
 
+    also: list[str] = []  # the side addresses, said in the final block under the app's
     bank = None
     if sandbox and not config.bank_url:  # the bank is an outside party: locally, our sandbox stands in
         from gateway.sandbox import start_sandbox
@@ -117,15 +120,14 @@ async def _serve(config: Config, before: Callable[[], Awaitable[None]] | None = 
         port = bank.addresses[0][1]
         config = config.replace(bank_url=f"http://{config.host}:{port}",
                                 naver_auth_url=config.naver_auth_url or f"http://{config.host}:{port}")
-        print(f"  은행·네이버 샌드박스 / bank and Naver sandbox: {config.bank_url}", flush=True)
+        also.append(f"은행·네이버 샌드박스 (테스트용) / bank and Naver sandbox: {config.bank_url}")
     mail = None
     if sandbox and not config.smtp_url:  # nor is a mail provider: mails land here and their links are printed
         from gateway.mail_sink import MailSink
 
         mail = await MailSink.start("127.0.0.1", echo=True)
         config = config.replace(smtp_url=mail.url)
-        print(f"  메일 (비밀번호 재설정 링크가 여기 출력돼요) / mail sink, reset links printed here: {mail.url}",
-              flush=True)
+        also.append(f"메일 (비밀번호 재설정 링크가 이 창에 출력돼요) / mail sink, reset links printed here: {mail.url}")
     sock = _listen(config.host, config.port, "Billi", any_port=any_port)
     config = config.replace(port=sock.getsockname()[1])
     app = create_app(config)
@@ -136,7 +138,10 @@ async def _serve(config: Config, before: Callable[[], Awaitable[None]] | None = 
     site = web.SockSite(runner, sock)
     await site.start()
     tune_gc(config)
-    print(f"\n  빌리마켓이 열렸어요 — open {config.url()}  (채팅 앱 / chat widget: {config.url()}app)\n", flush=True)
+    if final_block is not None:
+        print(final_block(config.url(), also), flush=True)
+    else:
+        print(f"\n  빌리마켓이 열렸어요 — open {config.url()}  (채팅 앱 / chat widget: {config.url()}app)\n", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -151,22 +156,70 @@ async def _serve(config: Config, before: Callable[[], Awaitable[None]] | None = 
             await mail.close()
 
 
+def ready_block(url: str, *, logins: list[str], password: str | None, also: list[str]) -> str:
+    """The block ``billi up`` prints last, once everything answers: where to go, as whom, how to stop — then the
+    side addresses (the bank sandbox, the mail sink), which are not where a person starts."""
+    rule = "  " + "=" * 72
+    lines = ["", rule, "  빌리마켓이 열렸어요 / Billi Market is running", "",
+             f"  ▶ 브라우저에서 여세요 / open {url}app"]
+    if logins and password:
+        lines.append(f"  ▶ 로그인 / log in as {logins[0]}  비밀번호 / password: {password}")
+        lines.append(f"    (같은 비밀번호로 / same password: {', '.join(logins[1:])})")
+    else:
+        lines.append(f"  ▶ 가입하고 시작하세요 / sign up at {url}login")
+    if also:
+        lines += ["", *(f"    {line}" for line in also)]
+    return "\n".join([*lines, "", "  ▶ 끄기 / stop: Ctrl-C", rule, ""])
+
+
+class DemoProgress:
+    """A counter while demo data is made: one line redrawn on a terminal, a line per tenth when the output is
+    a file or a pipe (so a log shows it moving too)."""
+
+    def __init__(self, out: Any = None) -> None:
+        self.out = out or sys.stdout
+        self.tty = bool(getattr(self.out, "isatty", lambda: False)())
+        self.started = False
+        self.tenth = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.started:
+            self.out.write(f"  데모 데이터를 만드는 중 / creating demo data: {total} items\n")
+            self.started = True
+        if self.tty:
+            width = 30
+            filled = width * done // max(total, 1)
+            self.out.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+                           + ("\n" if done >= total else ""))
+        elif (tenth := 10 * done // max(total, 1)) > self.tenth:
+            self.out.write(f"  … {done}/{total}\n")
+            self.tenth = tenth
+        self.out.flush()
+
+
 def cmd_up(config: Config, args: argparse.Namespace) -> int:
+    from market.demo import DEMO_PASSWORD, DEMO_USERS
+
     config, services = start_missing_services(config)
     try:
         if services.urls:  # the same every time (a port another program took meanwhile is replaced, and said)
             print("  서비스 / services: " + ", ".join(services.urls.values()), flush=True)
 
         async def prepare() -> None:
-            from market.demo import DEMO_PASSWORD, DEMO_USERS, create_demo_data
+            from market.demo import create_demo_data
             from market.service import Market
 
             async with Market.open(config) as market:
-                made = await create_demo_data(market, items=args.items)
-            print(f"  데모 데이터 / demo data: +{made['users']} people, +{made['items']} items "
-                  f"(log in as {DEMO_USERS[0][0]} / {DEMO_PASSWORD})", flush=True)
+                made = await create_demo_data(market, items=args.items, progress=DemoProgress())
+            print(f"  데모 데이터 / demo data: +{made['users']} people, +{made['items']} items", flush=True)
 
-        asyncio.run(_serve(config, before=None if args.no_demo else prepare, sandbox=True, any_port=True))
+        logins = [] if args.no_demo else [email for email, _ in DEMO_USERS]
+
+        def block(url: str, also: list[str]) -> str:
+            return ready_block(url, logins=logins, password=DEMO_PASSWORD, also=also)
+
+        asyncio.run(_serve(config, before=None if args.no_demo else prepare, sandbox=True, any_port=True,
+                           final_block=block))
     finally:
         services.stop()
     return 0
@@ -439,8 +492,8 @@ def cmd_reconcile(config: Config, args: argparse.Namespace) -> int:
     ledger: every difference printed, exit 1 when there is one (2 when the bank could not be asked)."""
     from datetime import date, timedelta
 
-    from market.rentals.kdates import seoul_today
     from market.kftc import BankRefused, BankUnreachable
+    from market.rentals.kdates import seoul_today
 
     try:
         day = date.fromisoformat(args.date) if args.date else seoul_today() - timedelta(days=1)

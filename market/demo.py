@@ -5,13 +5,15 @@ Goes through the market's own service (the same rules as any user). Running it t
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import random
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from market.errors import Conflict
 from market.items import today
@@ -95,28 +97,84 @@ DESCRIPTIONS = [
     "{place}역 근처에서 전달 가능해요. 평일 저녁, 주말 모두 괜찮아요.",
     "캠핑/여행 갈 때 사기엔 아깝잖아요. 필요한 날만 빌려 쓰세요.",
 ]
-COLORS = [(255, 183, 77), (129, 199, 132), (100, 181, 246), (240, 98, 146), (149, 117, 205), (77, 208, 225),
-          (255, 138, 101), (174, 213, 129)]
+# A pictogram per leaf category (Noto Color Emoji), so a newcomer's first screen of results shows what each item is.
+PICTOGRAMS = {
+    "원터치텐트": "⛺", "돔텐트": "🏕", "캠핑의자": "🪑", "캠핑테이블": "🧺", "아이스박스": "🧊", "랜턴": "🏮",
+    "로드자전거": "🚴", "접이식자전거": "🚲", "전기자전거": "🛵", "골프채": "⛳", "스노보드": "🏂",
+    "DSLR/미러리스": "📷", "렌즈": "🔭", "액션캠": "📹", "드론": "🚁", "플레이스테이션": "🎮", "닌텐도 스위치": "🕹",
+    "VR 기기": "🥽", "프로젝터": "📽", "블루투스 스피커": "🔊", "노트북": "💻", "로봇청소기": "🤖",
+    "스팀청소기": "🧹", "에어프라이어": "🍟", "커피머신": "☕", "제습기": "💧", "의류관리기": "🧥", "유모차": "👶",
+    "카시트": "🚗", "아기침대": "🛏", "바운서": "🍼", "승용완구": "🧸", "전동드릴": "🪛", "사다리": "🪜",
+    "공구세트": "🧰", "고압세척기": "🚿", "포토부스": "📸", "천막": "🎪", "한복": "👘", "정장": "👔", "기타": "🎸",
+    "키보드/디지털피아노": "🎹", "보드게임": "🎲", "캐리어": "🧳", "포켓와이파이": "📶", "이동장/켄넬": "🐕",
+}
+# Debian's fonts-noto-color-emoji (./dev installs it); a bitmap (CBDT) font drawn at its one size, 109, then scaled.
+EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
+SOFT = [(255, 236, 214), (222, 242, 225), (219, 234, 252), (252, 226, 236), (234, 226, 250), (220, 244, 246),
+        (255, 243, 205), (236, 236, 236)]
+PHOTO_SIZE = (640, 480)
 
 
-def demo_photo(rng: random.Random) -> bytes:
-    """A simple generated picture: a soft background and a few shapes (no real photos are shipped)."""
-    w, h = 640, 480
-    base = rng.choice(COLORS)
+@functools.lru_cache(maxsize=None)
+def _emoji_font(path: Path) -> ImageFont.FreeTypeFont | None:
+    return ImageFont.truetype(str(path), 109) if path.is_file() else None
+
+
+@functools.lru_cache(maxsize=None)
+def _pictogram(emoji: str) -> Image.Image | None:
+    """The emoji drawn from the colour font and cropped to its ink; None when the font is not installed."""
+    font = _emoji_font(EMOJI_FONT)
+    if font is None:
+        return None
+    glyph = Image.new("RGBA", (160, 160), (0, 0, 0, 0))
+    ImageDraw.Draw(glyph).text((10, 10), emoji, font=font, embedded_color=True)
+    box = glyph.getbbox()
+    return glyph.crop(box) if box else None
+
+
+@functools.lru_cache(maxsize=None)
+def _background(tint: int) -> Image.Image:
+    w, h = PHOTO_SIZE
+    base = SOFT[tint % len(SOFT)]
     img = Image.new("RGB", (w, h), base)
     draw = ImageDraw.Draw(img)
-    for y in range(h):
-        shade = int(40 * y / h)
+    for y in range(h):  # a soft light from above
+        shade = int(28 * y / h)
         draw.line([(0, y), (w, y)], fill=tuple(max(0, c - shade) for c in base))
-    for _ in range(rng.randint(2, 4)):
-        color = rng.choice(COLORS)
-        x0, y0 = rng.randint(40, 400), rng.randint(40, 280)
-        box = [x0, y0, x0 + rng.randint(80, 220), y0 + rng.randint(80, 180)]
-        (draw.ellipse if rng.random() < 0.5 else draw.rounded_rectangle)(box, fill=color, outline=(255, 255, 255),
-                                                                          width=6)
+    draw.ellipse([w // 2 - 170, h - 120, w // 2 + 170, h - 70], fill=tuple(max(0, c - 45) for c in base))  # shadow
+    return img
+
+
+@functools.lru_cache(maxsize=None)
+def _placed(kind: str, tilt: int) -> Image.Image | None:
+    glyph = _pictogram(PICTOGRAMS.get(kind, "📦"))
+    if glyph is None:
+        return None
+    scale = 300 / max(glyph.size)
+    glyph = glyph.resize((round(glyph.width * scale), round(glyph.height * scale)), Image.LANCZOS)
+    return glyph.rotate(tilt, resample=Image.BICUBIC, expand=True)
+
+
+@functools.lru_cache(maxsize=1024)
+def _photo(kind: str, tint: int, tilt: int) -> bytes:
+    w, h = PHOTO_SIZE
+    img = _background(tint).copy()
+    glyph = _placed(kind, tilt)
+    if glyph is not None:
+        img.paste(glyph, ((w - glyph.width) // 2, h - 95 - glyph.height), glyph)
+    else:  # no emoji font: a plain shape, still on the soft background
+        ink = tuple(max(0, c - 110) for c in SOFT[tint % len(SOFT)])
+        ImageDraw.Draw(img).rounded_rectangle([w // 2 - 120, 110, w // 2 + 120, h - 110], radius=36, fill=ink,
+                                              outline=(255, 255, 255), width=8)
     out = io.BytesIO()
-    img.save(out, format="JPEG", quality=80)
+    img.save(out, format="JPEG", quality=82)
     return out.getvalue()
+
+
+def demo_photo(rng: random.Random, kind: str = "") -> bytes:
+    """A picture of what the item is: its category's pictogram on a soft background (no real photos are shipped);
+    a plain shape instead when the emoji font is missing."""
+    return _photo(kind, rng.randrange(len(SOFT)), rng.choice((-8, 0, 8)))
 
 
 async def create_demo_data(market: Market, *, items: int = 200, seed: int = 20261124,
@@ -165,7 +223,7 @@ async def create_demo_data(market: Market, *, items: int = 200, seed: int = 2026
             "available_until": (today() + timedelta(days=rng.choice([60, 90, 180, 365]))).isoformat(),
         }
         owner = owners[n % len(owners)]
-        photos = [demo_photo(rng) for _ in range(rng.randint(1, 3))]
+        photos = [demo_photo(rng, kind) for _ in range(rng.randint(1, 3))]
         if n < have:
             continue
         item = await market.items.create(owner, fields)
@@ -179,7 +237,7 @@ async def create_demo_data(market: Market, *, items: int = 200, seed: int = 2026
 
 async def _complete(market: Market, items: int) -> bool:
     """Whether every demo person is there owning ``items`` items or more: one query instead of the whole pass,
-    which draws every item's photos again (to keep item n the same) and takes ~20 s for 200."""
+    which draws every item's randomness again (to keep item n the same)."""
     emails = [email for email, _ in DEMO_USERS]
     row = await market.db.fetchone(
         "SELECT COUNT(DISTINCT u.id) AS people, COUNT(i.id) AS items FROM users u LEFT JOIN items i"

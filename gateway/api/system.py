@@ -10,7 +10,7 @@ import jinja2
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway.http import json_response, error_response
+from gateway.http import error_response, json_response
 from gateway.keys import CONFIG, MARKET, METRICS, USER
 from gateway.routing import Access, Route
 from market.errors import Forbidden
@@ -86,6 +86,9 @@ async def media(request: web.Request) -> web.StreamResponse:
 
 
 async def index(request: web.Request) -> web.Response:
+    """The start page for newcomers; a signed-in person goes straight to the app."""
+    if request.get(USER) is not None:
+        raise web.HTTPFound("/app")
     html = _TEMPLATES.get_template("index.html").render(config=request.app[CONFIG])
     return web.Response(text=html, content_type="text/html")
 

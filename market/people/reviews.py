@@ -7,7 +7,9 @@ written theirs about each other or the 7-day window has closed — and hidden re
 rating, so a rating cannot leak them either. The person reviewed (the owner, for an item) may reply once.
 
 A rating is a Bayesian average: ``(PRIOR_WEIGHT × PRIOR + Σ stars) / (PRIOR_WEIGHT + n)``, so one 5★ review
-(4.17) does not beat fifty 4.8★ ones (4.73).
+(4.17) does not beat fifty 4.8★ ones (4.73). Shown to people only from ``SHOWN_FROM`` reviews on (one 5★ review
+showing "★4.2" reads as a bug): before that, "새 이웃 · 후기 N개" — ``rating_label`` is that rule, for every place a
+rating is shown.
 """
 
 from __future__ import annotations
@@ -34,8 +36,31 @@ SELECT = ("SELECT r.*, c.settled_at, c.owner_id, c.borrower_id, a.nickname AS au
           " JOIN users a ON a.id = r.author_id JOIN items i ON i.id = r.item_id")
 
 
+SHOWN_FROM = 3  # reviews before the figure itself is shown
+RATING_HINT = ("별점은 후기 3개부터 보여요. 후기가 적을수록 4.0에 가깝게 잡은 평균이에요.",
+               "Stars show from 3 reviews on; with few reviews the average is drawn towards 4.0.")
+
+
 def bayes(total: int, count: int) -> float:
     return round((PRIOR_WEIGHT * PRIOR + total) / (PRIOR_WEIGHT + count), 2)
+
+
+def rating_label(stars: float | None, count: int, locale: str = "ko", *, item: bool = False) -> str:
+    """How a rating reads wherever it is shown: ``★4.7 (12)`` from ``SHOWN_FROM`` reviews on; before that
+    "새 이웃 · 후기 1개" ("새 이웃" with none) for a person, "후기 1개" ("후기 없음") for an item."""
+    en = locale == "en"
+    if count >= SHOWN_FROM and stars is not None:
+        return f"★{stars:.1f} ({count})"
+    reviews = (f"{count} review" + ("s" if count != 1 else "")) if en else f"후기 {count}개"
+    if item:
+        return reviews if count else ("no reviews yet" if en else "후기 없음")
+    new = "New neighbour" if en else "새 이웃"
+    return f"{new} · {reviews}" if count else new
+
+
+def _shown(rating: dict[str, Any], *, item: bool = False) -> dict[str, Any]:
+    """A rating with the words people see (Korean; ``rating_label`` again for another language)."""
+    return {**rating, "label": rating_label(rating["stars"], rating["count"], item=item), "hint": RATING_HINT[0]}
 
 
 class Reviews:
@@ -156,8 +181,8 @@ class Reviews:
         out = {}
         for uid in ids:
             n, total = found.get(uid, (0, 0))
-            out[uid] = {"stars": bayes(total, n) if n else None, "count": n,
-                        "average": round(total / n, 2) if n else None}
+            out[uid] = _shown({"stars": bayes(total, n) if n else None, "count": n,
+                               "average": round(total / n, 2) if n else None})
         return out
 
     async def item_rating(self, item_id: int) -> dict[str, Any]:
@@ -165,7 +190,7 @@ class Reviews:
             "SELECT COUNT(*) AS n, COALESCE(SUM(r.stars), 0) AS total FROM reviews r JOIN contracts c"
             f" ON c.id = r.contract_id WHERE r.item_id = %s AND r.about = 'item' AND {VISIBLE}", (item_id,))
         n, total = int(row["n"]), int(row["total"])  # type: ignore[index]
-        return {"stars": bayes(total, n) if n else None, "count": n}
+        return _shown({"stars": bayes(total, n) if n else None, "count": n}, item=True)
 
     async def trust(self, user_id: int) -> dict[str, Any]:
         """Completed rentals (either side), on-time return rate and damage claims as a borrower."""

@@ -88,7 +88,7 @@ async def test_find_nearby_wish_and_ask_the_owner(client: TestClient, chatters: 
     assert asked["open_room"] == deal_room
     joined = await o.call("join", {"room": deal_room})  # a client joins a room it hears about
     inquiry = [m for m in joined["messages"] if not m.get("hidden")][0]
-    assert inquiry["text"].startswith("준호님이 이 물건에 대해 문의했어요.\n준호님 평점 아직 없음")
+    assert inquiry["text"].startswith("준호님이 이 물건에 대해 문의했어요.\n준호님 평점 새 이웃")
     assert inquiry["cards"][0]["item_id"] == item["id"] and not inquiry["cards"][0]["buttons"]
     assert inquiry["audience"] == owner.id
     welcome = [m for m in (await b.call("join", {"room": deal_room}))["messages"] if not m.get("hidden")][0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import re
@@ -13,9 +14,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from gateway.cli import DemoProgress, ready_block
 from gateway.local_services import free_port
 from market.config import Config
 from market.db import DatabaseTarget, drop_database
+from market.demo import DEMO_USERS
 from market.migrate import available
 
 BILLI = [sys.executable, "-m", "gateway.cli"]
@@ -44,10 +47,10 @@ def _run_up(data_dir: Path, port: int) -> tuple[str, dict, dict]:  # type: ignor
             if not line:
                 break
             out.append(line)
-            if "open http://" in line:
+            if "Ctrl-C" in line:  # the last line of the block `up` prints once everything answers
                 break
         text = "".join(out)
-        url = re.search(r"open (http://\S+)", text)
+        url = re.search(r"open (http://\S+/)app", text)
         assert url, text
         ready = _get(url.group(1) + "readyz")
         items = _get(url.group(1) + "api/items/nearby?lat=37.55&lng=126.98&radius_m=50000&limit=50")
@@ -63,6 +66,15 @@ def test_billi_up_runs_everything_from_nothing_and_again_without_duplicating(tmp
     first, ready, items = _run_up(tmp_path, port)
     assert ready["ok"] is True
     assert "+6 people, +4 items" in first
+    # demo data counts up while it is made, and the block a newcomer needs comes last: the app (/app, not the
+    # landing page nor the bank sandbox), every demo login with its password, how to stop
+    assert "creating demo data: 4 items" in first and "… 4/4" in first
+    block = first[first.index("Billi Market is running"):]
+    assert "sandbox" not in first[:first.index("Billi Market is running")]
+    assert re.search(r"open http://\S+/app\n", block)
+    assert all(email in block for email, _ in DEMO_USERS) and "billi1234" in block
+    assert block.index("open http://") < block.index("sandbox") < block.index("Ctrl-C")
+    assert block.rstrip().endswith("Ctrl-C")
     assert len(items["items"]) == 4 and all(i["thumbnail"] for i in items["items"])
     second, ready, items = _run_up(tmp_path, port)
     assert "+0 people, +0 items" in second
@@ -95,3 +107,35 @@ def test_migrate_and_demo_data_against_configured_services(config: Config) -> No
         assert archived.returncode == 0 and "archived 0 message(s) in 0 segment(s)" in archived.stdout
     finally:
         asyncio.run(drop_database(t))
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_demo_progress_counts_up_on_a_terminal_and_in_a_log() -> None:
+    log = io.StringIO()
+    progress = DemoProgress(log)
+    for n in range(1, 201):
+        progress(n, 200)
+    lines = log.getvalue().splitlines()
+    assert lines[0] == "  데모 데이터를 만드는 중 / creating demo data: 200 items"
+    assert lines[1:] == [f"  … {n}/200" for n in (1, 20, 40, 60, 80, 100, 120, 140, 160, 180, 200)]  # a line a tenth
+    terminal = _Terminal()
+    progress = DemoProgress(terminal)
+    for n in range(1, 5):
+        progress(n, 4)
+    out = terminal.getvalue()
+    assert out.count("\r") == 4 and out.endswith("\r  [##############################] 4/4\n")  # one line, redrawn
+
+
+def test_the_final_block_names_the_app_every_login_and_how_to_stop() -> None:
+    block = ready_block("http://127.0.0.1:8080/", logins=[e for e, _ in DEMO_USERS], password="billi1234",
+                        also=["은행·네이버 샌드박스 (테스트용) / bank and Naver sandbox: http://127.0.0.1:8090"])
+    lines = [line.strip() for line in block.strip().splitlines()]
+    assert lines[3] == "▶ 브라우저에서 여세요 / open http://127.0.0.1:8080/app"  # the app first, not the sandbox
+    assert all(email in block for email, _ in DEMO_USERS) and "billi1234" in block
+    assert lines[-2] == "▶ 끄기 / stop: Ctrl-C"
+    alone = ready_block("http://127.0.0.1:8080/", logins=[], password=None, also=[])
+    assert "sign up at http://127.0.0.1:8080/login" in alone and "billi1234" not in alone

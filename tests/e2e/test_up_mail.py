@@ -40,8 +40,9 @@ def test_billi_up_prints_the_reset_link_a_person_asked_for(tmp_path: Path) -> No
                             BILLI_PORT=str(free_port())), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out: list[str] = []
     try:
-        opened = _read_until(proc, r"open (http://\S+)", out)
+        opened = _read_until(proc, r"open (http://\S+/)app", out)
         assert opened, "".join(out)
+        assert _read_until(proc, r"Ctrl-C", out), "".join(out)
         assert any("mail sink" in line for line in out), "".join(out)
         url = opened.group(1)
         _post(url + "api/auth/signup", {"email": "forgot@up.example", "nickname": "잊은이웃", "password": "rent4you"})

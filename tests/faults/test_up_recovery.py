@@ -62,7 +62,7 @@ class Up:
 
     @property
     def url(self) -> str:
-        found = re.search(r"open (http://\S+)", self.output)
+        found = re.search(r"open (http://\S+/)app", self.output)
         assert found, self.output
         return found.group(1)
 
@@ -262,3 +262,34 @@ def test_a_port_taken_while_the_database_starts_is_replaced_and_the_start_tried_
     assert "MariaDB: 포트를 여는 사이 다른 프로그램이 먼저 차지해 다시 시도해요 / a port was taken while starting; " \
         "trying again" in caplog.messages
     assert any(f"port {port} is taken; using {new}" in m for m in caplog.messages)
+
+
+def test_a_gateway_port_taken_between_the_check_and_the_bind_is_replaced_not_a_crash(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from gateway import cli
+
+    port = free_port()  # free when `up` looked …
+    real = socket.create_server
+    held: list[socket.socket] = []
+
+    def another_program_gets_there_first(address: tuple[str, int], **kw: object) -> socket.socket:
+        if address[1] == port and not held:
+            held.append(real(("127.0.0.1", port)))  # … and taken the moment before it binds
+        return real(address, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cli.socket, "create_server", another_program_gets_there_first)
+    try:
+        with caplog.at_level(logging.WARNING, "billi"):
+            sock = cli._listen("127.0.0.1", port, "Billi", any_port=True)
+        with sock:
+            new = sock.getsockname()[1]
+            assert held and new != port
+            with socket.create_connection(("127.0.0.1", new), timeout=5):
+                pass  # it listens there
+        assert f"Billi: 다른 프로그램이 포트 {port} 사용 중이라 포트 {new}에서 열어요 / port {port} is taken; " \
+            f"using {new}" in caplog.messages
+        with pytest.raises(OSError):  # a node (`billi serve`) does not move: its address is configured
+            cli._listen("127.0.0.1", port, "Billi", any_port=False)
+    finally:
+        for s in held:
+            s.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from market.errors import Conflict, Forbidden, InvalidInput, NotFound
-from market.people.reviews import bayes
+from market.people.reviews import RATING_HINT, bayes, rating_label
 from market.service import Market
 from tests.rentals.helpers import Bank, days, item, settled, user
 
@@ -29,7 +29,8 @@ async def test_reviews_stay_hidden_until_both_have_written(market: Market, bank:
         await r.get(mine["id"], owner)
     await r.write(owner, cid, "borrower", 4, "시간 약속을 잘 지켰어요")
     assert {x["about"] for x in await r.for_contract(cid, owner)} == {"owner", "borrower"}
-    assert (await r.rating(owner)) == {"stars": bayes(5, 1), "count": 1, "average": 5.0}
+    assert (await r.rating(owner)) == {"stars": bayes(5, 1), "count": 1, "average": 5.0, "label": "새 이웃 · 후기 1개",
+                                       "hint": RATING_HINT[0]}  # the figure shows from 3 reviews on
     item_review = await r.write(borrower, cid, "item", 3, "조금 낡았어요")
     assert item_review["visible"] is True
 
@@ -102,3 +103,14 @@ async def test_trust_counts_completed_rentals_late_returns_and_claims(market: Ma
     trust = await market.reviews.trust(borrower)
     assert trust == {"completed": 2, "claims": 0, "on_time_rate": 0.5}
     assert (await market.reviews.trust(owner))["completed"] == 2
+
+
+def test_a_rating_shows_its_figure_only_from_three_reviews_on() -> None:
+    assert rating_label(None, 0) == "새 이웃"
+    assert rating_label(bayes(5, 1), 1) == "새 이웃 · 후기 1개"  # not "★4.2 (1)", which reads as a bug
+    assert rating_label(bayes(9, 2), 2) == "새 이웃 · 후기 2개"
+    assert rating_label(bayes(15, 3), 3) == "★4.4 (3)"
+    assert rating_label(bayes(240, 50), 50) == "★4.7 (50)"
+    assert rating_label(bayes(5, 1), 1, "en") == "New neighbour · 1 review"
+    assert rating_label(None, 0, item=True) == "후기 없음" and rating_label(4.2, 1, item=True) == "후기 1개"
+    assert "3개부터" in RATING_HINT[0] and RATING_HINT[0].count("\n") == 0  # one tooltip line

@@ -1,4 +1,5 @@
-// The start page: nearby items around a chosen place. Every value is set as text, never as HTML.
+// The start page: nearby items around a chosen place, each card opening the item's page. Every value is set as
+// text, never as HTML.
 (() => {
   const list = document.getElementById("items");
   const status = document.getElementById("status");
@@ -9,19 +10,21 @@
   let cursor = null;
   const won = (n) => n.toLocaleString("ko-KR") + "원";
   // Distances are to the item's ~250 m cell, to 100 m: approximate by design (the owner's door is never shown).
-  const km = (m) => "약 " + (m < 1000 ? Math.round(m) + "m" : (m / 1000).toFixed(1) + "km");
+  const km = (m) => "약 " + (m < 1000 ? Math.round(m / 10) * 10 + "m" : (m / 1000).toFixed(1).replace(/\.0$/, "") + "km");
   const where = (item) => [...new Set([item.dong, item.place_name])].filter(Boolean).join(" · ");
 
   function card(item) {
     const li = document.createElement("li");
     li.className = "card";
+    const link = document.createElement("a");
+    link.href = `/items/${item.id}`;
     const img = document.createElement("img");
-    img.alt = item.title;
+    img.alt = "";  // the title beside it says what it is
     img.loading = "lazy";
     if (item.thumbnail) img.src = item.thumbnail;
     const body = document.createElement("div");
     body.className = "body";
-    const h = document.createElement("h2");
+    const h = document.createElement("h3");
     h.textContent = item.title;
     const price = document.createElement("div");
     price.className = "price";
@@ -30,7 +33,8 @@
     meta.className = "meta";
     meta.textContent = `보증금 ${won(item.deposit)} · ${where(item)} · ${km(item.distance_m)} · ♡ ${item.wish_count}`;
     body.append(h, price, meta);
-    li.append(img, body);
+    link.append(img, body);
+    li.append(link);
     return li;
   }
 
