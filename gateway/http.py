@@ -23,6 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from gateway.keys import (
     CLIENT_ADDRESSES,
     CONFIG,
+    DEVICE_COOKIE,
     MARKET,
     METRICS,
     REQUEST_ID,
@@ -46,6 +47,7 @@ STATUS = {
 }
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9\-_.]{1,64}$")
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+_DEVICE_COOKIE_S = 400 * 24 * 3600  # browsers keep a cookie at most 400 days
 
 
 _dumps = functools.partial(json.dumps, ensure_ascii=False)
@@ -333,6 +335,9 @@ def set_session_cookie(request: web.Request, response: web.Response, session: Se
     config = request.app[CONFIG]
     response.set_cookie(SESSION_COOKIE, session.token, max_age=config.session_ttl_s, httponly=True,
                         samesite="Lax", secure=config.cookie_secure, path="/")
+    if session.device:  # kept after log-out: it only tells the log-in throttle this browser is the owner's usual
+        response.set_cookie(DEVICE_COOKIE, session.device, max_age=_DEVICE_COOKIE_S, httponly=True,
+                            samesite="Lax", secure=config.cookie_secure, path="/api/auth/")
 
 
 def clear_session_cookie(response: web.Response) -> None:

@@ -14,7 +14,7 @@ from gateway.http import (
     set_session_cookie,
     uploaded_files,
 )
-from gateway.keys import CHAT, CLIENT_ADDRESSES, CONFIG, MARKET, SESSION_TOKEN
+from gateway.keys import CHAT, CLIENT_ADDRESSES, CONFIG, DEVICE_COOKIE, MARKET, SESSION_TOKEN
 from gateway.routing import Access, Route
 from market.messages import render
 from market.people.accounts import token_hash
@@ -49,7 +49,8 @@ async def sign_up(request: web.Request) -> web.Response:
 
 async def log_in(request: web.Request) -> web.Response:
     session = await request.app[MARKET].accounts.log_in(await json_body(request),
-                                                        source=request.app[CLIENT_ADDRESSES].of(request))
+                                                        source=request.app[CLIENT_ADDRESSES].of(request),
+                                                        device=request.cookies.get(DEVICE_COOKIE))
     response = json_response({"user": session.user.private(), "token": session.token})
     set_session_cookie(request, response, session)
     return response
@@ -135,7 +136,8 @@ ROUTES = [
     Route("POST", "/api/auth/login", log_in, "로그인", "accounts", access=Access.ANYONE, body=_LOGIN,
           responses={200: "Logged in; the session cookie is set and the token returned",
                      429: "This address must wait before trying again (account.login_throttled); see Retry-After",
-                     503: "Password hashing busy (account.busy); Retry-After says when to try again"}),
+                     503: "Password hashing busy (account.busy) or the guessing counters unreachable "
+                          "(service.unavailable); Retry-After says when to try again"}),
     Route("POST", "/api/auth/logout", log_out, "로그아웃", "accounts", access=Access.ANYONE),
     Route("POST", "/api/auth/logout-everywhere", log_out_everywhere, "모든 기기에서 로그아웃", "accounts",
           access=Access.SELF),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 import re
 import secrets
 import uuid
@@ -26,7 +27,8 @@ from market.config import Config
 from market.db import Database, Row
 from market.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated, Unavailable
 from market.limits import Limits
-from market.people.login_throttle import LoginThrottle
+from market.people.known_devices import KnownDevices
+from market.people.login_throttle import Attempt, LoginThrottle
 from market.people.nicknames import read_nickname
 from market.people.password_hashing import DUMMY_HASH, PasswordWork
 from market.people.passwords import check_password
@@ -41,6 +43,19 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 _NEGATIVE_S = 300  # an unknown or revoked token's cached "no"
 _REFUSED = "-"
 _PASSWORD_FAIL_PREFIX = "billi:password-fail:"  # wrong passwords typed in a live session (change, deletion)
+_AWAY_RETRY_S = 5  # Retry-After when the counters that guard passwords cannot be reached
+
+# KEYS: a person's wrong-password counter. ARGV: allowance, window (s). Returns the counter's seconds left (≥ 1) if
+# it is full (nothing counted), else 0 and the try counted (reserved before the password is checked).
+_RESERVE_PASSWORD_TRY = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[1]) then
+  local left = redis.call('TTL', KEYS[1])
+  if left < 1 then left = 1 end
+  return left
+end
+if redis.call('INCR', KEYS[1]) == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +86,7 @@ class User:
 class Session:
     token: str
     user: User
+    device: str | None = None  # a known-device token for the browser that logged in (see known_devices)
 
 
 def token_hash(token: str) -> str:
@@ -95,6 +111,8 @@ class Accounts:
         self._limits = limits
         self._passwords = PasswordWork(config.password_hash_concurrency)
         self._throttle = LoginThrottle(redis, config)
+        self._devices = KnownDevices(config.token_key)
+        self._reserve_password_try = redis.register_script(_RESERVE_PASSWORD_TRY)
 
     def close(self) -> None:
         """Stop the password workers."""
@@ -124,7 +142,7 @@ class Accounts:
                 raise Conflict("account.nickname_taken", field="nickname") from None
             raise
         user = await self.get(user_id)
-        return Session(await self._new_session(user.id), user)
+        return Session(await self._new_session(user.id), user, self._devices.issue(user.id))
 
     async def _insert_user(self, email: str, nickname: str, password_hash: str, locale: str) -> int:
         async with self._db.transaction() as cur:
@@ -134,27 +152,51 @@ class Accounts:
             )
             return int(cur.lastrowid)
 
-    async def log_in(self, data: dict[str, Any], *, source: str) -> Session:
+    async def log_in(self, data: dict[str, Any], *, source: str, device: str | None = None) -> Session:
         """A session for the right e-mail and password. ``source`` is the client's address: an address that
-        has been failing waits before it may try again (``account.login_throttled``), checked before any password
-        work is spent."""
+        has been failing waits before it may try again (``account.login_throttled``); ``device`` is the browser's
+        known-device token, if it has one: a browser known to the account is judged by its own failures, not by
+        the account's. The try is counted before any password work is spent, and given back if the password was
+        right. The session comes with a device token for this browser."""
         v.only_fields(data, {"email", "password"})
         email = account_email(data)
         password = data.get("password")
         if not isinstance(password, str) or not password:
             raise InvalidInput("input.required", field="password")
-        if wait_s := await self._throttle.wait_s(email, source):
-            raise RateLimited("account.login_throttled", retry_after=wait_s, wait=timedelta(seconds=wait_s))
         row = await self._db.fetchone("SELECT * FROM users WHERE email = %s", (email,))
+        known = self._devices.device_of(device, int(row["id"])) if row is not None else None
+        attempt = self._throttle.attempt(email, source, known)
+        if wait_s := await self._guarded(self._throttle.reserve(attempt)):
+            raise RateLimited("account.login_throttled", retry_after=wait_s, wait=timedelta(seconds=wait_s))
         stored = row["password_hash"] if row and row["password_hash"] else DUMMY_HASH
-        if not await self._passwords.verify(stored, password) or row is None or not row["password_hash"]:
-            await self._throttle.failed(email, source)
-            raise Unauthenticated("account.bad_login")
-        await self._throttle.succeeded(email, source)
+        try:
+            right = await self._passwords.verify(stored, password)
+        except BaseException:  # hashing busy (or the request gone): the try was never judged
+            await self._give_back(attempt, succeeded=False)
+            raise
+        if not right or row is None or not row["password_hash"]:
+            raise Unauthenticated("account.bad_login")  # the reserved try stays counted as a failure
+        await self._give_back(attempt, succeeded=True)
         if self._passwords.needs_rehash(stored):
             await self._rehash(row["id"], password)
         user = User.from_row(row)
-        return Session(await self._new_session(user.id, epoch=int(row["auth_epoch"])), user)
+        return Session(await self._new_session(user.id, epoch=int(row["auth_epoch"])), user,
+                       self._devices.issue(user.id, known))
+
+    async def _guarded(self, call: Any) -> Any:
+        """A call to the counters that guard passwords; with Redis away no password is checked unthrottled:
+        ``service.unavailable`` (503) with Retry-After."""
+        try:
+            return await call
+        except RedisError as e:
+            log.warning("password-guessing counters unreachable: %s", e)
+            raise Unavailable("service.unavailable", retry_after=_AWAY_RETRY_S) from None
+
+    async def _give_back(self, attempt: Attempt, *, succeeded: bool) -> None:
+        try:
+            await self._throttle.release(attempt, succeeded=succeeded)
+        except RedisError as e:  # the try stays counted (as a failure) until its window passes
+            log.warning("a log-in try could not be given back: %s", e)
 
     async def _rehash(self, user_id: int, password: str) -> None:
         """Store the password hashed with today's parameters — unless hashing is busy: the old hash still works
@@ -310,20 +352,26 @@ class Accounts:
         passwords without end."""
         if not isinstance(password, str) or not password:
             raise InvalidInput("input.required", field=field)
-        fail_key = f"{_PASSWORD_FAIL_PREFIX}{user_id}"
-        if int(await self._redis.get(fail_key) or 0) >= self._config.login_max_failures:
-            ttl = max(await self._redis.ttl(fail_key), 60)
-            raise RateLimited("account.password_locked", minutes=(ttl + 59) // 60, retry_after=ttl)
         stored = await self._db.fetchval("SELECT password_hash FROM users WHERE id = %s", (user_id,))
         if not stored:
             raise Conflict("account.no_password", field=field)
-        if not await self._passwords.verify(stored, password):
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.incr(fail_key)
-                pipe.expire(fail_key, self._config.login_failure_window_s, nx=True)
-                await pipe.execute()
-            raise InvalidInput("account.wrong_password", field=field)
-        await self._redis.delete(fail_key)
+        fail_key = f"{_PASSWORD_FAIL_PREFIX}{user_id}"
+        # counted before the password is checked (atomically), so parallel guesses cannot all be judged first
+        left_s = int(await self._guarded(self._reserve_password_try(
+            keys=[fail_key], args=[self._config.login_max_failures, self._config.login_failure_window_s])))
+        if left_s:
+            raise RateLimited("account.password_locked", minutes=max(1, math.ceil(left_s / 60)),
+                              retry_after=left_s)
+        try:
+            right = await self._passwords.verify(stored, password)
+        except BaseException:  # hashing busy: not a wrong guess
+            with contextlib.suppress(RedisError):
+                await self._redis.decr(fail_key)
+            raise
+        if not right:
+            raise InvalidInput("account.wrong_password", field=field)  # the reserved try stays counted
+        with contextlib.suppress(RedisError):
+            await self._redis.delete(fail_key)
 
     async def hash_password(self, password: str) -> str:
         """argon2id within the process's bound (``account.busy`` beyond it)."""
