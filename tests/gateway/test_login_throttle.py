@@ -9,6 +9,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from gateway.app import create_app
 from gateway.keys import CONFIG
 from market.config import Config
 from tests.conftest import _clean, sign_up
+from tests.faults.test_redis_restart import OwnRedis
 
 WRONG = "guess1234"
 RIGHT = "rent4you"  # conftest's sign_up password
@@ -270,3 +272,28 @@ async def test_cycling_through_the_64s_of_one_ipv6_48_gives_no_fresh_allowances(
         assert status == 429 and retry_after is not None  # the /48 has had its allowance
         status, _, _ = await log_in(client, "another@example.com", WRONG, {"X-Forwarded-For": "2001:db8:43::1"})
         assert status == 401  # the next /48 has not
+
+
+async def test_with_redis_away_log_in_answers_503_and_checks_no_password_and_sign_up_still_works(
+        config: Config, tmp_path: Path, argon2_calls: list[str]) -> None:
+    own = OwnRedis(tmp_path)
+    own.start()
+    try:
+        async with gateway(config, redis_url=own.url) as client:
+            await sign_up(client, email="owner@example.com")
+            own.kill()
+            hashed = len(argon2_calls)
+            for _ in range(3):
+                status, body, retry_after = await log_in(client, "owner@example.com", WRONG)
+                assert status == 503, body
+                assert body["error"]["code"] == "service.unavailable"
+                assert body["error"]["message"] == "지금은 서비스를 쓸 수 없어요. 잠시 뒤에 다시 시도해 주세요."
+                assert retry_after is not None and int(retry_after) >= 1
+            assert len(argon2_calls) == hashed  # no password checked unthrottled
+            async with client.post("/api/auth/signup", json={
+                    "email": "new@example.com", "nickname": "새이웃", "password": "rent4you"}) as resp:
+                body = await resp.json()
+                assert resp.status == 201, body  # sign-ups are counted on this node meanwhile (market.limits)
+    finally:
+        if own.proc is not None and own.proc.poll() is None:
+            own.kill()
