@@ -69,6 +69,8 @@ class Limits:
         self.command = Limit("command", "limit.command", c.command_rate_window_s, c.command_rate_limit)
         self.inquiry = Limit("inquiry", "limit.inquiry", c.inquiry_rate_window_s, c.inquiry_rate_limit)
         self.sign_up = Limit("signup", "limit.sign_up", c.signup_rate_window_s, per_address=c.signup_rate_limit)
+        self.password_reset = Limit("reset", "limit.password_reset", c.password_reset_window_s,
+                                    per_address=c.password_reset_address_max_requests)
         self._take = redis.register_script(_TAKE)
         self._local: dict[str, tuple[int, float]] = {}  # counter key → (tries, its window's end), Redis away
         self._away_until = 0.0

@@ -151,10 +151,12 @@ class Market:
             rentals = Rentals(db, chat, billipay, Rules.from_config(config), notifications, clock)
             scheduler = Scheduler(db, rentals, config.scheduler_interval_ms / 1000,
                                   Reconciler(db, billipay) if billipay else None)
-            accounts = Accounts(db, redis, store, config, uploads, limits)
+            mailer = Mailer(config.smtp_url, config.mail_from, require_tls=config.smtp_require_tls)
+            stack.push_async_callback(mailer.drain)
+            accounts = Accounts(db, redis, store, config, uploads, limits, mailer)
             stack.callback(accounts.close)
             chat.sessions = accounts.session_from_db
-            resets = PasswordResets(db, redis, accounts, Mailer(config.smtp_url, config.mail_from), config)
+            resets = PasswordResets(db, redis, accounts, mailer, config, limits)
             stack.push_async_callback(resets.drain)
             naver = None
             if config.naver_auth_url:

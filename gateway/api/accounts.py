@@ -87,7 +87,8 @@ async def change_password(request: web.Request) -> web.Response:
 
 async def request_password_reset(request: web.Request) -> web.Response:
     """The same answer whether or not the address has an account."""
-    await request.app[MARKET].password_resets.request(await json_body(request))
+    await request.app[MARKET].password_resets.request(await json_body(request),
+                                                      source=request.app[CLIENT_ADDRESSES].of(request))
     return json_response({"ok": True, "message": render("account.reset_sent", locale_of(request))})
 
 
@@ -131,7 +132,9 @@ async def set_profile_photo(request: web.Request) -> web.Response:
 ROUTES = [
     Route("POST", "/api/auth/signup", sign_up, "회원 가입 (e-mail, nickname, password)", "accounts",
           access=Access.ANYONE, body=_SIGNUP,
-          responses={201: "Created; the session cookie is set and the token returned",
+          responses={201: "Created; the session cookie is set and the token returned — or, for an e-mail address "
+                          "already taken, an answer of the same shape with no working session (its owner is "
+                          "mailed), so sign-up does not tell who has an account",
                      503: "Password hashing busy (account.busy); Retry-After says when to try again"}),
     Route("POST", "/api/auth/login", log_in, "로그인", "accounts", access=Access.ANYONE, body=_LOGIN,
           responses={200: "Logged in; the session cookie is set and the token returned",
@@ -144,7 +147,8 @@ ROUTES = [
     Route("POST", "/api/auth/password-reset", request_password_reset,
           "비밀번호 재설정 링크 받기 (가입 여부와 관계없이 같은 답, 주소마다 횟수 제한)", "accounts",
           access=Access.ANYONE, body=_RESET,
-          responses={200: "The same answer for every address", 429: "Too many links asked for this address"}),
+          responses={200: "The same answer for every address",
+                     429: "Too many links asked for this e-mail address, or from this client address"}),
     Route("POST", "/api/auth/password-reset/confirm", confirm_password_reset,
           "새 비밀번호 정하기 (메일의 링크, 30분 안에 한 번; 모든 세션이 끝나고 여기서 로그인)", "accounts",
           access=Access.ANYONE, body=_RESET_CONFIRM),

@@ -27,6 +27,10 @@ class KnownDevices:
         device = device or secrets.token_urlsafe(16)
         return f"{user_id}.{device}.{self._mac(user_id, device)}"
 
+    def decoy(self, user_id: int) -> str:
+        """A token of the same shape that no account knows (for answers that must not differ)."""
+        return f"{user_id}.{secrets.token_urlsafe(16)}.{secrets.token_urlsafe(32)[:43]}"
+
     def device_of(self, token: str | None, user_id: int) -> str | None:
         """The device id of a well-signed token for this account, else None (absent, forged, another account's)."""
         if not token or len(token) > 200:

@@ -21,6 +21,7 @@ from market import validation as v
 from market.config import Config
 from market.db import Database
 from market.errors import InvalidInput, RateLimited
+from market.limits import Limits
 from market.messages import render
 from market.people.accounts import Accounts, Session, account_email, new_password, token_hash
 from market.people.mail import Mail, Mailer
@@ -35,7 +36,8 @@ class PasswordResets:
     """Reset links: ``request`` mails one, ``confirm`` spends it."""
 
     def __init__(self, db: Database, redis: aioredis.Redis, accounts: Accounts, mailer: Mailer,
-                 config: Config) -> None:
+                 config: Config, limits: Limits | None = None) -> None:
+        self._limits = limits
         self._db = db
         self._redis = redis
         self._accounts = accounts
@@ -43,11 +45,14 @@ class PasswordResets:
         self._config = config
         self._sending: set[asyncio.Task[None]] = set()
 
-    async def request(self, data: dict[str, Any]) -> None:
+    async def request(self, data: dict[str, Any], *, source: str | None = None) -> None:
         """Mail a reset link if the address has an account. The mail goes out after the answer, so the time
-        taken does not tell either."""
+        taken does not tell either. ``source``, the client's address, may ask only so many links per window
+        whatever e-mail addresses it names (``limit.password_reset``; None: our own tools, not counted)."""
         v.only_fields(data, {"email"})
         email = account_email(data)
+        if source is not None and self._limits is not None:
+            await self._limits.take(self._limits.password_reset, address=source)
         await self._count(email)
         person = await self._db.fetchone("SELECT id, nickname, locale FROM users WHERE email = %s"
                                          " AND deleted_at IS NULL", (email,))

@@ -243,6 +243,65 @@ async def test_reset_requests_are_limited_per_address_alike_for_known_and_unknow
     assert (await _post(client, "/api/auth/password-reset", {"email": "other@example.com"}))[0] == 200
 
 
+async def test_reset_requests_are_limited_per_client_address_whatever_addresses_they_name(
+        config: Config, mail: MailSink) -> None:
+    await _clean(config)
+    settings = config.replace(smtp_url=mail.url, trusted_proxies="127.0.0.0/8", password_reset_address_max_requests=3)
+    async with TestClient(TestServer(create_app(settings))) as client:
+        await sign_up(client, "잊은이", email="forgetful@example.com")
+        sender = {"X-Forwarded-For": "198.51.100.7"}
+        for n in range(3):  # a new e-mail address each time: the per-e-mail limit never bites
+            async with client.post("/api/auth/password-reset", json={"email": f"victim{n}@example.com"},
+                                   headers=sender) as resp:
+                assert resp.status == 200
+        async with client.post("/api/auth/password-reset", json={"email": "forgetful@example.com"},
+                               headers=sender) as resp:
+            body = await resp.json()
+            assert resp.status == 429, body
+            assert body["error"]["code"] == "limit.password_reset" and int(resp.headers["Retry-After"]) >= 1
+            assert body["error"]["message"].startswith("이 네트워크에서 비밀번호 재설정을 너무 많이 요청했어요.")
+        async with client.post("/api/auth/password-reset", json={"email": "forgetful@example.com"},
+                               headers={"X-Forwarded-For": "203.0.113.9"}) as resp:
+            assert resp.status == 200  # the owner, elsewhere
+        await mail.wait_for(1)
+        assert [m["To"] for m in mail.mails] == ["forgetful@example.com"]
+
+
+async def test_with_tls_required_no_mail_goes_to_a_server_without_starttls(config: Config, mail: MailSink) -> None:
+    await _clean(config)
+    settings = config.replace(smtp_url=mail.url, smtp_require_tls=True)
+    async with TestClient(TestServer(create_app(settings))) as client:
+        await sign_up(client, "조심이", email="careful@example.com")
+        async with client.post("/api/auth/password-reset", json={"email": "careful@example.com"}) as resp:
+            assert resp.status == 200  # the same answer: the mail goes out after it …
+        await client.app[MARKET].password_resets.drain()
+        assert mail.mails == []  # … and never in the clear
+
+
+async def test_signing_up_with_a_taken_address_answers_alike_opens_nothing_and_mails_its_owner(
+        client: TestClient, mail: MailSink) -> None:
+    owner = await sign_up(client, "원래주인", email="taken@example.com")
+    answers = []
+    for email, nickname in (("TAKEN@example.com", "새로온이"), ("fresh@example.com", "처음온이")):
+        async with client.post("/api/auth/signup", json={"email": email, "nickname": nickname,
+                                                         "password": "camping123"}) as resp:
+            answers.append((resp.status, await resp.json(), sorted(c.key for c in resp.cookies.values())))
+        client.session.cookie_jar.clear()
+    (taken_status, taken, taken_cookies), (fresh_status, fresh, fresh_cookies) = answers
+    assert taken_status == fresh_status == 201
+    assert taken_cookies == fresh_cookies
+    assert taken.keys() == fresh.keys() and taken["user"].keys() == fresh["user"].keys()
+    assert taken["user"]["email"] == "taken@example.com" and taken["user"]["id"] != owner.id
+    async with client.get("/api/me", headers={"Authorization": f"Bearer {taken['token']}"}) as resp:
+        assert resp.status == 401  # no session was made …
+    market = client.app[MARKET]
+    assert await market.db.fetchval("SELECT COUNT(*) FROM users WHERE nickname = '새로온이'") == 0  # … nor account
+    (notice,) = await mail.wait_for(1)
+    assert notice["To"] == "taken@example.com"
+    assert text_of(notice).startswith("안녕하세요, 원래주인님.\n\n누군가 이 메일 주소로 빌리마켓에 새로 가입하려고 했어요.")
+    assert "/password/forgot" in text_of(notice)
+
+
 # -- account deletion ----------------------------------------------------------------------------------------------
 async def _as_person(client: TestClient, market: Market, user_id: int) -> Person:
     session = await market.accounts.session_for(user_id)
