@@ -368,8 +368,18 @@ class Accounts:
             await cur.execute("UPDATE password_resets SET used_at = %s WHERE user_id = %s AND used_at IS NULL",
                               (_now(), user_id))  # a reset link mailed before the change no longer works
             ended = await self.revoke_sessions(cur, user_id, keep=token)
+            await self.unlink_other_sessions_links(cur, user_id, keep=token)
         await self.uncache(ended)
         return ended
+
+    @staticmethod
+    async def unlink_other_sessions_links(cur: Any, user_id: int, *, keep: str | None = None) -> None:
+        """In the caller's transaction (a password change or reset), unlink every login link (Naver) that was added
+        from a session other than ``keep`` — any session at all, without it. Whoever added one with a stolen
+        session cannot log in with it once the owner has set a new password; links the account was made with
+        (none made from a session) stay, and the owner re-links her own with one click."""
+        await cur.execute("DELETE FROM login_links WHERE user_id = %s AND linked_in_session IS NOT NULL"
+                          " AND linked_in_session <> %s", (user_id, token_hash(keep) if keep else ""))
 
     async def check_password(self, user_id: int, password: Any, *, field: str) -> None:
         """Prove that the person at this session knows the account's password (before changing it or leaving).

@@ -95,6 +95,7 @@ class PasswordResets:
             await cur.execute("UPDATE password_resets SET used_at = %s WHERE user_id = %s AND used_at IS NULL",
                               (now, user_id))
             ended = await self._accounts.revoke_sessions(cur, user_id)
+            await self._accounts.unlink_other_sessions_links(cur, user_id)
         await self._accounts.uncache(ended)
         return await self._accounts.session_for(user_id), ended
 
