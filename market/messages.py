@@ -190,6 +190,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "photo.busy": ("지금 사진을 올리는 분이 많아요. 잠시 뒤에 다시 올려 주세요.",
                    "Many photos are being uploaded right now; please try again in a moment."),
     "photo.too_many": ("사진은 물건당 {max}장까지 올릴 수 있어요.", "An item can have at most {max} photos."),
+    "upload.busy": ("사진을 올리는 중이에요. 지금 올리는 사진이 끝난 뒤에 다시 올려 주세요.",
+                    "A photo of yours is still uploading; send the next one once it is done."),
     "photo.none": ("올릴 사진을 골라 주세요.", "Please choose a photo to upload."),
     "photo.bad_form": ("보낸 사진을 읽을 수 없어요. 사진을 다시 골라 올려 주세요.",
                        "The upload could not be read. Please choose the photo again."),
