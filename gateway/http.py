@@ -181,10 +181,20 @@ async def headers(request: web.Request, handler: Any) -> web.StreamResponse:
     return response
 
 
-async def drop_server_banner(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: no ``Server: Python/3.x aiohttp/y`` — which versions we run helps only an attacker
-    (aiohttp adds the header just before this signal)."""
-    response.headers.popall("Server", None)
+class BannerlessRequest(web.Request):
+    """A request whose answer never says ``Server: Python/3.x aiohttp/y`` — which versions we run helps only an
+    attacker. aiohttp adds the header just before a response's prepare hook, and answers a request it could not
+    parse (a malformed request line or header) with no route and so no ``on_response_prepare`` signal: the hook
+    of the request itself is the one place every answer passes."""
+
+    async def _prepare_hook(self, response: web.StreamResponse) -> None:
+        response.headers.popall("Server", None)
+        await super()._prepare_hook(response)
+
+
+def without_server_banner(app: web.Application) -> None:
+    """Make every request of ``app`` — its parser's error answers too — a ``BannerlessRequest``."""
+    app._make_request = functools.partial(app._make_request, _cls=BannerlessRequest)  # type: ignore[method-assign]
 
 
 @web.middleware
