@@ -5,6 +5,7 @@ are our own whatever Host header a request carries."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -131,3 +132,20 @@ async def test_not_even_the_http_parsers_own_errors_name_our_server(client: Test
     head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1")
     assert re.match(r"HTTP/1\.[01] 400 ", head), head
     assert not re.search(r"^server:", head, re.I | re.M), head
+
+
+def test_a_nickname_cannot_reorder_or_split_a_json_log_line() -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    setup_logging(Config(log_json=True))
+    formatter = root.handlers[0].formatter
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    assert formatter is not None
+    tricks = "".join(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x2028, 0x2029, 0xE0001))
+    nickname = f"이웃{tricks}관리자"
+    record = logging.LogRecord("billi.chat", logging.INFO, __file__, 1, "%s joined", (nickname,), None)
+    line = formatter.format(record)
+    assert all(ch.isprintable() for ch in line), ascii(line)
+    assert "이웃" in line and "\\u202e" in line and "\\u2028" in line  # Korean readable, the tricks as escapes
+    assert json.loads(line)["msg"] == f"{nickname} joined"  # still the same JSON
