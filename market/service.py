@@ -166,7 +166,7 @@ class Market:
                 stack.push_async_callback(naver.close)
             yield cls(config, db, redis, store, categories, accounts, items, Wishes(db, items), chat, backend,
                       indexer, billipay, rentals, scheduler, notifications, Reviews(db, notifications), naver,
-                      resets, AccountDeletion(db, accounts, items, store), uploads, Blocks(db),
+                      resets, AccountDeletion(db, accounts, items, store, notifications, chat.archive), uploads, Blocks(db),
                       Reports(db, redis, rate_limit=config.report_rate_limit), limits)
 
     async def nearby(self, params: Mapping[str, Any]) -> dict[str, Any]:

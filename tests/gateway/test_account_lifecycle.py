@@ -6,9 +6,11 @@ stays), a forgotten password reset by a single-use e-mailed link that lives 30 m
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -22,7 +24,7 @@ from market.config import Config
 from market.errors import Unauthenticated
 from market.service import Market
 from tests.conftest import Chatter, Person, _clean, image_bytes, sign_up
-from tests.rentals.helpers import Bank
+from tests.rentals.helpers import Bank, link
 from tests.rentals.test_contracts import _paid
 
 NEW_PASSWORD = "borrow2lend"
@@ -420,3 +422,47 @@ async def test_a_log_in_that_checked_the_old_password_makes_no_session_once_it_c
         await market.accounts._new_session(here.id, epoch=checked)  # what the late log-in would do
     assert await market.db.fetchval("SELECT COUNT(*) FROM sessions WHERE user_id = %s", (here.id,)) == before
     assert await _log_in(client, here.user["email"], NEW_PASSWORD) == 200  # a log-in under the new one works
+
+
+async def test_a_deleted_account_leaves_no_name_in_others_notifications_or_chat_and_no_photos_or_bank_tokens(
+        client: TestClient, bank: Bank) -> None:
+    market = client.app[MARKET]
+    owner, leaver = await sign_up(client, "남아있는주인"), await sign_up(client, "곧떠날이웃")
+    tent = await owner.new_item(title="몽골텐트")
+    status, opened = await leaver.call("POST", f"/api/items/{tent['id']}/room")
+    assert status in (200, 201), opened
+    room = opened["room"]["id"]
+    await market.chat.send(leaver.id, "곧떠날이웃", room, "주말에 빌릴 수 있을까요?")
+    await market.chat.archive.archive_older_than(timedelta(0))  # the room's history moves to S3 as it was
+    assert await market.db.fetchval("SELECT COUNT(*) FROM messages WHERE room_id = %s", (room,)) == 0
+    status, page = await owner.call("GET", "/api/me/notifications")
+    assert any("곧떠날이웃" in n["text"] for n in page["notifications"]), page
+    table = await leaver.new_item(title="캠핑 테이블")
+    form = FormData()
+    form.add_field("photo", image_bytes(), filename="t.jpg", content_type="image/jpeg")
+    status, body = await leaver.call("POST", f"/api/items/{table['id']}/photos", data=form)
+    assert status == 201, body
+    photo_keys = [k for r in await market.db.fetchall("SELECT object_key, thumb_key FROM item_photos WHERE item_id = %s",
+                                                      (table["id"],)) for k in (r["object_key"], r["thumb_key"])]
+    assert len(photo_keys) == 2 and all([await market.store.get(k) for k in photo_keys])
+    await link(market, bank, leaver.id, 0, "곧떠날이웃")
+
+    status, bye = await leaver.call("DELETE", "/api/me", json={"password": "rent4you"})
+    assert status == 200, bye
+
+    status, page = await owner.call("GET", "/api/me/notifications")
+    texts = [n["text"] for n in page["notifications"]]
+    assert not any("곧떠날이웃" in t for t in texts) and "탈퇴한 이웃님이 몽골텐트에 대해 문의했어요." in texts, texts
+    status, history = await owner.call("GET", f"/api/rooms/{room}/messages")
+    assert status == 200, history
+    senders = {m["sender"]["name"] for m in history["messages"] if m.get("sender", {}).get("kind") == "user"}
+    assert senders == {"탈퇴한 이웃"}, history
+    assert "곧떠날이웃" not in str(history)
+    for segment in await market.chat.archive.segments(room):  # nor is it kept in the archive itself
+        stored = await market.store.get(segment["object_key"])
+        assert stored is not None and "곧떠날이웃" not in gzip.decompress(stored.body).decode()
+    for key in photo_keys:
+        assert await market.store.get(key) is None  # gone from the public photo store
+    assert await market.db.fetchval("SELECT COUNT(*) FROM bank_links WHERE user_id = %s", (leaver.id,)) == 0
+    assert await market.db.fetchval("SELECT COUNT(*) FROM bank_link_drops WHERE user_id = %s AND closed_at IS NULL",
+                                    (leaver.id,)) == 1  # for an operator to close at the bank
