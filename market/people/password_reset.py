@@ -16,11 +16,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from market import validation as v
 from market.config import Config
 from market.db import Database
-from market.errors import InvalidInput, RateLimited
+from market.errors import InvalidInput, RateLimited, Unavailable
 from market.limits import Limits
 from market.messages import render
 from market.people.accounts import Accounts, Session, account_email, new_password, token_hash
@@ -107,11 +108,15 @@ class PasswordResets:
     async def _count(self, email: str) -> None:
         """One more request for this address in the window; past the limit, refused (known address or not)."""
         key = _ASKED_PREFIX + hashlib.sha256(email.encode()).hexdigest()
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, self._config.password_reset_window_s, nx=True)
-            pipe.ttl(key)
-            asked, _, ttl = await pipe.execute()
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, self._config.password_reset_window_s, nx=True)
+                pipe.ttl(key)
+                asked, _, ttl = await pipe.execute()
+        except RedisError as e:  # uncounted, an address could be flooded with mails: none is sent meanwhile
+            log.warning("password-reset counters unreachable: %s", e)
+            raise Unavailable("service.unavailable", retry_after=5) from None
         if int(asked) > self._config.password_reset_max_requests:
             raise RateLimited("account.reset_too_many", minutes=(max(int(ttl), 60) + 59) // 60)
 

@@ -294,6 +294,11 @@ async def test_with_redis_away_log_in_answers_503_and_checks_no_password_and_sig
                     "email": "new@example.com", "nickname": "새이웃", "password": "rent4you"}) as resp:
                 body = await resp.json()
                 assert resp.status == 201, body  # sign-ups are counted on this node meanwhile (market.limits)
+            client.session.cookie_jar.clear()  # (the sign-up's session cookie)
+            async with client.post("/api/auth/password-reset", json={"email": "owner@example.com"}) as resp:
+                body = await resp.json()
+                assert resp.status == 503 and body["error"]["code"] == "service.unavailable", body
+                assert "Retry-After" in resp.headers  # (uncounted, an address could be flooded with mails)
     finally:
         if own.proc is not None and own.proc.poll() is None:
             own.kill()
