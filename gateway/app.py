@@ -17,7 +17,7 @@ from bot.engine import BotEngine
 from gateway.api import accounts, items, pages, rentals, rooms, safety, search, social, system
 from gateway.chat_socket import ChatSocket, build_server, close_server
 from gateway.client_address import ClientAddresses
-from gateway.http import HttpMetrics, drop_server_banner, errors, headers, observe, sessions
+from gateway.http import HttpMetrics, errors, headers, observe, sessions, without_server_banner
 from gateway.keys import CHAT, CLIENT_ADDRESSES, CONFIG, MARKET, METRICS
 from gateway.routing import Route, openapi, register
 from market import korean
@@ -39,7 +39,7 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     app[METRICS] = HttpMetrics()
     app[CLIENT_ADDRESSES] = ClientAddresses(config.trusted_proxies)
-    app.on_response_prepare.append(drop_server_banner)
+    without_server_banner(app)
     routes = all_routes()
     app[system.OPENAPI] = openapi(routes, title="빌리마켓 Billi Market API", version=VERSION)
     register(app, routes)

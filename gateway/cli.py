@@ -40,7 +40,25 @@ class _JsonFormatter(logging.Formatter):
                 out[key] = getattr(record, key)
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=False)
+        return _json_escaped(json.dumps(out, ensure_ascii=False))
+
+
+def _json_escaped(text: str) -> str:
+    """JSON text with every invisible character written as a ``\\uXXXX`` escape: Korean stays readable, but a
+    bidi control (U+202A–202E, U+2066–2069) or a line/paragraph separator (U+2028/2029) in a nickname can neither
+    reorder a line in a terminal nor start one in a tool that splits on them."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable():
+            out.append(ch)
+        elif ord(ch) > 0xFFFF:  # as JSON writes it: a surrogate pair
+            code = ord(ch) - 0x10000
+            out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+        else:
+            out.append(f"\\u{ord(ch):04x}")
+    return "".join(out)
 
 
 def _one_line(text: str) -> str:
@@ -61,7 +79,7 @@ class _LineFormatter(logging.Formatter):
 
 def setup_logging(config: Config) -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(_JsonFormatter() if config.log_json else  # JSON escapes control characters itself
+    handler.setFormatter(_JsonFormatter() if config.log_json else  # JSON: control and invisible ones escaped
                          _LineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -23,6 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from gateway.keys import (
     CLIENT_ADDRESSES,
     CONFIG,
+    DEVICE_COOKIE,
     MARKET,
     METRICS,
     REQUEST_ID,
@@ -46,6 +47,7 @@ STATUS = {
 }
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9\-_.]{1,64}$")
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+_DEVICE_COOKIE_S = 400 * 24 * 3600  # browsers keep a cookie at most 400 days
 
 
 _dumps = functools.partial(json.dumps, ensure_ascii=False)
@@ -179,10 +181,20 @@ async def headers(request: web.Request, handler: Any) -> web.StreamResponse:
     return response
 
 
-async def drop_server_banner(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: no ``Server: Python/3.x aiohttp/y`` — which versions we run helps only an attacker
-    (aiohttp adds the header just before this signal)."""
-    response.headers.popall("Server", None)
+class BannerlessRequest(web.Request):
+    """A request whose answer never says ``Server: Python/3.x aiohttp/y`` — which versions we run helps only an
+    attacker. aiohttp adds the header just before a response's prepare hook, and answers a request it could not
+    parse (a malformed request line or header) with no route and so no ``on_response_prepare`` signal: the hook
+    of the request itself is the one place every answer passes."""
+
+    async def _prepare_hook(self, response: web.StreamResponse) -> None:
+        response.headers.popall("Server", None)
+        await super()._prepare_hook(response)
+
+
+def without_server_banner(app: web.Application) -> None:
+    """Make every request of ``app`` — its parser's error answers too — a ``BannerlessRequest``."""
+    app._make_request = functools.partial(app._make_request, _cls=BannerlessRequest)  # type: ignore[method-assign]
 
 
 @web.middleware
@@ -333,6 +345,9 @@ def set_session_cookie(request: web.Request, response: web.Response, session: Se
     config = request.app[CONFIG]
     response.set_cookie(SESSION_COOKIE, session.token, max_age=config.session_ttl_s, httponly=True,
                         samesite="Lax", secure=config.cookie_secure, path="/")
+    if session.device:  # kept after log-out: it only tells the log-in throttle this browser is the owner's usual
+        response.set_cookie(DEVICE_COOKIE, session.device, max_age=_DEVICE_COOKIE_S, httponly=True,
+                            samesite="Lax", secure=config.cookie_secure, path="/api/auth/")
 
 
 def clear_session_cookie(response: web.Response) -> None:

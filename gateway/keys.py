@@ -28,3 +28,4 @@ SESSION_VIA_COOKIE = web.RequestKey("session_via_cookie", bool)
 REQUEST_ID = web.RequestKey("request_id", str)
 
 SESSION_COOKIE = "billi_session"
+DEVICE_COOKIE = "billi_device"  # a known-device token (market.people.known_devices), sent only to /api/auth/

@@ -79,8 +79,10 @@ class Config:
     # Password-reset mails one address may be sent per window (asked for a known address or not: the same answer)
     password_reset_max_requests: int = 3
     password_reset_window_s: int = 3600
+    password_reset_address_max_requests: int = 10  # reset mails asked from one client address per window, any e-mail
     smtp_url: str | None = None  # smtp://[user:password@]host[:port] or smtps://…; unset: billi up runs a mail sink
     mail_from: str = "빌리마켓 <no-reply@billi.local>"
+    smtp_require_tls: bool = False  # smtp://: refuse to send a mail unless the server offers STARTTLS
     # Our own reverse proxies (comma-separated addresses or networks): only from them is X-Forwarded-For believed
     trusted_proxies: str = ""
     password_hash_concurrency: int = 2  # argon2 hashes at once per process; as many more may wait, the rest: 503

@@ -3,7 +3,7 @@
 Counters in Redis, one round trip per check; a subject's window opens at its first counted try (never at a clock
 boundary, so an allowance cannot be spent twice across one, and a burst is always judged whole). A refused try
 counts nothing, so a flood from one person does not also use up the allowance of the others at their address. This module never decides who a person or an
-address is: its callers (the gateway, the market's services) say so.
+address is: its callers (the gateway, the market's services) say so. An IPv6 address counts under its /64, /56 and /48 at once.
 """
 
 from __future__ import annotations
@@ -69,6 +69,8 @@ class Limits:
         self.command = Limit("command", "limit.command", c.command_rate_window_s, c.command_rate_limit)
         self.inquiry = Limit("inquiry", "limit.inquiry", c.inquiry_rate_window_s, c.inquiry_rate_limit)
         self.sign_up = Limit("signup", "limit.sign_up", c.signup_rate_window_s, per_address=c.signup_rate_limit)
+        self.password_reset = Limit("reset", "limit.password_reset", c.password_reset_window_s,
+                                    per_address=c.password_reset_address_max_requests)
         self._take = redis.register_script(_TAKE)
         self._local: dict[str, tuple[int, float]] = {}  # counter key → (tries, its window's end), Redis away
         self._away_until = 0.0
@@ -82,7 +84,8 @@ class Limits:
             who = f"p{person}" if person is not None else f"a{address_group(address or '')}"
             counters.append((f"{_PREFIX}{limit.action}:{who}", limit.per_person))
         if limit.per_address is not None and address is not None:
-            counters.append((f"{_PREFIX}{limit.action}:addr:{address_group(address)}", limit.per_address))
+            counters.extend((f"{_PREFIX}{limit.action}:addr:{group}", limit.per_address * factor)
+                            for group, factor in address_groups(address))
         left = await self._full(counters, limit.window_s) if counters else 0.0
         if left:
             retry_after = max(1, math.ceil(left))
@@ -122,14 +125,26 @@ class Limits:
 
 
 def address_group(source: str) -> str:
-    """The address someone is counted under: an IPv4 address, or an IPv6 address's /64 (one subscriber's usual
-    allocation, which they can cycle through for free)."""
+    """The address someone is counted under as a person: an IPv4 address, or an IPv6 address's /64 (one
+    subscriber's usual allocation, which they can cycle through for free)."""
+    return address_groups(source)[0][0]
+
+
+# An IPv6 address is also counted under its /56 and its /48, each allowed this many times a /64's allowance: a
+# subscriber given a /56 or a site given a /48 cannot cycle through its /64s for fresh allowances.
+IPV6_WIDER = ((56, 4), (48, 16))
+
+
+def address_groups(source: str) -> list[tuple[str, int]]:
+    """Every address group ``source`` is counted under, with the factor its allowance is multiplied by: an IPv4
+    address alone (×1), or an IPv6 address's /64 (×1), /56 and /48 (``IPV6_WIDER``)."""
     try:
         ip = ipaddress.ip_address(source)
     except ValueError:
-        return "unknown"
+        return [("unknown", 1)]
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
+            return [(str(ip.ipv4_mapped), 1)]
+        return [(str(ipaddress.IPv6Network((ip, prefix), strict=False)), factor)
+                for prefix, factor in ((64, 1), *IPV6_WIDER)]
+    return [(str(ip), 1)]

@@ -130,6 +130,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                            "30분 안에 메일의 링크를 열어 주세요.",
                            "If an account uses that address, a password reset link is on its way. Open it within "
                            "30 minutes."),
+    "limit.password_reset": ("이 네트워크에서 비밀번호 재설정을 너무 많이 요청했어요. {wait} 뒤 다시 시도해 주세요.",
+                             "Too many password resets asked from this network. Try again in {wait}."),
     "account.reset_too_many": ("이 주소로는 비밀번호 재설정 메일을 더 보낼 수 없어요. "
                                "{minutes}분 뒤에 다시 시도해 주세요.",
                                "No more reset mails can be sent to that address now. Try again in {minutes} "
@@ -155,6 +157,17 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                         "주세요. 비밀번호는 그대로예요.",
                         "Hello {nickname},\n\nOpen the link above to choose a new password. It works once, within "
                         "30 minutes. If you did not ask for it, ignore this mail: your password stays as it is."),
+    "mail.signup_taken_subject": ("[빌리마켓] 누군가 이 주소로 가입하려고 했어요",
+                                  "[Billi Market] Someone tried to sign up with your address"),
+    "mail.signup_taken_body": ("안녕하세요, {nickname}님.\n\n누군가 이 메일 주소로 빌리마켓에 새로 가입하려고 했어요. "
+                               "이 주소로는 이미 {nickname}님의 계정이 있어서 새 계정은 만들지 않았어요.\n\n"
+                               "직접 하신 거라면 기존 계정으로 로그인해 주세요. 비밀번호가 생각나지 않으면 여기서 "
+                               "다시 정할 수 있어요: {link}\n\n직접 하지 않으셨다면 이 메일은 무시해 주세요. "
+                               "계정은 그대로예요.",
+                               "Hello {nickname},\n\nSomeone tried to sign up for Billi Market with this e-mail "
+                               "address. It already belongs to your account, so no new account was made.\n\nIf it "
+                               "was you, log in with your account; if you forgot your password, choose a new one "
+                               "here: {link}\n\nIf it was not you, ignore this mail: your account is unchanged."),
     # categories and items
     "category.not_found": ("없는 카테고리예요. 카테고리 목록에서 골라 주세요.",
                            "Unknown category; please pick one from the list."),
@@ -177,6 +190,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "photo.busy": ("지금 사진을 올리는 분이 많아요. 잠시 뒤에 다시 올려 주세요.",
                    "Many photos are being uploaded right now; please try again in a moment."),
     "photo.too_many": ("사진은 물건당 {max}장까지 올릴 수 있어요.", "An item can have at most {max} photos."),
+    "upload.busy": ("사진을 올리는 중이에요. 지금 올리는 사진이 끝난 뒤에 다시 올려 주세요.",
+                    "A photo of yours is still uploading; send the next one once it is done."),
     "photo.none": ("올릴 사진을 골라 주세요.", "Please choose a photo to upload."),
     "photo.bad_form": ("보낸 사진을 읽을 수 없어요. 사진을 다시 골라 올려 주세요.",
                        "The upload could not be read. Please choose the photo again."),

@@ -151,10 +151,12 @@ class Market:
             rentals = Rentals(db, chat, billipay, Rules.from_config(config), notifications, clock)
             scheduler = Scheduler(db, rentals, config.scheduler_interval_ms / 1000,
                                   Reconciler(db, billipay) if billipay else None)
-            accounts = Accounts(db, redis, store, config, uploads, limits)
+            mailer = Mailer(config.smtp_url, config.mail_from, require_tls=config.smtp_require_tls)
+            stack.push_async_callback(mailer.drain)
+            accounts = Accounts(db, redis, store, config, uploads, limits, mailer)
             stack.callback(accounts.close)
             chat.sessions = accounts.session_from_db
-            resets = PasswordResets(db, redis, accounts, Mailer(config.smtp_url, config.mail_from), config)
+            resets = PasswordResets(db, redis, accounts, mailer, config, limits)
             stack.push_async_callback(resets.drain)
             naver = None
             if config.naver_auth_url:
@@ -164,7 +166,7 @@ class Market:
                 stack.push_async_callback(naver.close)
             yield cls(config, db, redis, store, categories, accounts, items, Wishes(db, items), chat, backend,
                       indexer, billipay, rentals, scheduler, notifications, Reviews(db, notifications), naver,
-                      resets, AccountDeletion(db, accounts, items, store), uploads, Blocks(db),
+                      resets, AccountDeletion(db, accounts, items, store, notifications, chat.archive), uploads, Blocks(db),
                       Reports(db, redis, rate_limit=config.report_rate_limit), limits)
 
     async def nearby(self, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""What an uploaded photo may cost: a per-person upload rate (a Redis counter, checked before anything is read or
-decoded), a bounded number of uploads in progress per process, and a bounded pool of decoding workers.
+"""What an uploaded photo may cost: one upload per person at a time and a per-person upload rate (in Redis, checked
+before anything is read or decoded), a bounded number of uploads in progress per process, and a bounded pool of
+decoding workers.
 
 Each photo is decoded in a worker process of its own (``python -m market.images``) that exits afterwards, so the
 memory a decode took goes back to the system at once. Nothing here decodes an image in this process.
@@ -8,18 +9,25 @@ memory a decode took goes back to the system at once. Nothing here decodes an im
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import secrets
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from market.errors import RateLimited, Unavailable, Unsupported
 from market.images import ProcessedImage, check_header, read_result
 
 log = logging.getLogger("billi.uploads")
 _RATE_PREFIX = "billi:upload-rate:"
+_BUSY_PREFIX = "billi:uploading:"
+_HOLD_S = 600  # a person's "uploading" mark outlives no upload (a body's read and a decode take minutes at most)
+# KEYS: a person's mark; ARGV: the holder's token. Delete the mark only if it is still this upload's.
+_LET_GO = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 BUSY_RETRY_S = 2  # a decode takes about a second; by then a place is usually free
 _DECODE_DEADLINE_S = 60  # a worker still busy after this is stopped (no image we take needs that long)
 _FEED_SLICE = 256 * 1024
@@ -40,21 +48,44 @@ class Uploads:
         self.max_pixels = max_pixels
         self.in_progress = 0  # uploads admitted and not finished (their bodies are in memory or on the way)
         self.decoding = 0  # worker processes running
+        self._uploading: set[int] = set()  # people with an upload in progress in this process
+        self._let_go = redis.register_script(_LET_GO)
 
     @asynccontextmanager
     async def admit(self, user_id: int) -> AsyncIterator[None]:
         """Hold a place for one upload by ``user_id`` while it is read and decoded. Refused before its body is
         read: with 503 (``photo.busy``) when this process already has every place taken — so a burst of uploads
         never holds more than a few bodies in memory —, with 429 (``photo.too_fast``) when the person has
-        used up the uploads of the current window."""
+        used up the uploads of the current window, or at once with 429 (``upload.busy``) while another upload of
+        theirs is still being read or decoded, on any node: one person holds at most one place anywhere."""
         if self.in_progress >= self._places:
             raise Unavailable("photo.busy", retry_after=BUSY_RETRY_S)
+        if user_id in self._uploading:
+            raise RateLimited("upload.busy", retry_after=BUSY_RETRY_S)
         self.in_progress += 1
+        self._uploading.add(user_id)
+        mark = None
         try:
+            mark = await self._hold(user_id)
             await self._count(user_id)
             yield
         finally:
             self.in_progress -= 1
+            self._uploading.discard(user_id)
+            if mark is not None:
+                with contextlib.suppress(RedisError):
+                    await self._let_go(keys=[_BUSY_PREFIX + str(user_id)], args=[mark])
+
+    async def _hold(self, user_id: int) -> str | None:
+        """Mark the person as uploading (across nodes), or refuse with ``upload.busy``."""
+        mark = secrets.token_hex(8)
+        try:
+            held = await self._redis.set(_BUSY_PREFIX + str(user_id), mark, nx=True, ex=_HOLD_S)
+        except RedisError:
+            return None  # Redis away: this process's own mark still holds
+        if not held:
+            raise RateLimited("upload.busy", retry_after=BUSY_RETRY_S)
+        return mark
 
     async def _count(self, user_id: int) -> None:
         key = f"{_RATE_PREFIX}{user_id}"

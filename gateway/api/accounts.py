@@ -14,7 +14,7 @@ from gateway.http import (
     set_session_cookie,
     uploaded_files,
 )
-from gateway.keys import CHAT, CLIENT_ADDRESSES, CONFIG, MARKET, SESSION_TOKEN
+from gateway.keys import CHAT, CLIENT_ADDRESSES, CONFIG, DEVICE_COOKIE, MARKET, SESSION_TOKEN
 from gateway.routing import Access, Route
 from market.messages import render
 from market.people.accounts import token_hash
@@ -49,7 +49,8 @@ async def sign_up(request: web.Request) -> web.Response:
 
 async def log_in(request: web.Request) -> web.Response:
     session = await request.app[MARKET].accounts.log_in(await json_body(request),
-                                                        source=request.app[CLIENT_ADDRESSES].of(request))
+                                                        source=request.app[CLIENT_ADDRESSES].of(request),
+                                                        device=request.cookies.get(DEVICE_COOKIE))
     response = json_response({"user": session.user.private(), "token": session.token})
     set_session_cookie(request, response, session)
     return response
@@ -86,7 +87,8 @@ async def change_password(request: web.Request) -> web.Response:
 
 async def request_password_reset(request: web.Request) -> web.Response:
     """The same answer whether or not the address has an account."""
-    await request.app[MARKET].password_resets.request(await json_body(request))
+    await request.app[MARKET].password_resets.request(await json_body(request),
+                                                      source=request.app[CLIENT_ADDRESSES].of(request))
     return json_response({"ok": True, "message": render("account.reset_sent", locale_of(request))})
 
 
@@ -130,19 +132,23 @@ async def set_profile_photo(request: web.Request) -> web.Response:
 ROUTES = [
     Route("POST", "/api/auth/signup", sign_up, "회원 가입 (e-mail, nickname, password)", "accounts",
           access=Access.ANYONE, body=_SIGNUP,
-          responses={201: "Created; the session cookie is set and the token returned",
+          responses={201: "Created; the session cookie is set and the token returned — or, for an e-mail address "
+                          "already taken, an answer of the same shape with no working session (its owner is "
+                          "mailed), so sign-up does not tell who has an account",
                      503: "Password hashing busy (account.busy); Retry-After says when to try again"}),
     Route("POST", "/api/auth/login", log_in, "로그인", "accounts", access=Access.ANYONE, body=_LOGIN,
           responses={200: "Logged in; the session cookie is set and the token returned",
                      429: "This address must wait before trying again (account.login_throttled); see Retry-After",
-                     503: "Password hashing busy (account.busy); Retry-After says when to try again"}),
+                     503: "Password hashing busy (account.busy) or the guessing counters unreachable "
+                          "(service.unavailable); Retry-After says when to try again"}),
     Route("POST", "/api/auth/logout", log_out, "로그아웃", "accounts", access=Access.ANYONE),
     Route("POST", "/api/auth/logout-everywhere", log_out_everywhere, "모든 기기에서 로그아웃", "accounts",
           access=Access.SELF),
     Route("POST", "/api/auth/password-reset", request_password_reset,
           "비밀번호 재설정 링크 받기 (가입 여부와 관계없이 같은 답, 주소마다 횟수 제한)", "accounts",
           access=Access.ANYONE, body=_RESET,
-          responses={200: "The same answer for every address", 429: "Too many links asked for this address"}),
+          responses={200: "The same answer for every address",
+                     429: "Too many links asked for this e-mail address, or from this client address"}),
     Route("POST", "/api/auth/password-reset/confirm", confirm_password_reset,
           "새 비밀번호 정하기 (메일의 링크, 30분 안에 한 번; 모든 세션이 끝나고 여기서 로그인)", "accounts",
           access=Access.ANYONE, body=_RESET_CONFIRM),

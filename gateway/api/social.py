@@ -9,10 +9,11 @@ import secrets
 from aiohttp import web
 
 from gateway.http import json_body, json_response, public_base, require_user, set_session_cookie
-from gateway.keys import CONFIG, MARKET, USER
+from gateway.keys import CONFIG, MARKET, SESSION_TOKEN, USER
 from gateway.routing import Access, Param, Route
 from market.errors import MarketError, NotFound
 from market.messages import render
+from market.people.accounts import token_hash
 from market.people.mypage import my_page
 
 
@@ -59,10 +60,12 @@ async def naver_callback(request: web.Request) -> web.StreamResponse:
     naver = _naver(request)
     q = request.query
     user = request.get(USER)
+    token = request.get(SESSION_TOKEN)  # a link is recorded with the session it was added from
     try:
         result = await naver.finish(q.get("state"), q.get("code"), error=q.get("error"),  # type: ignore[attr-defined]
                                     browser=request.cookies.get(BROWSER_COOKIE),
-                                    session_user=user.id if user else None)
+                                    session_user=user.id if user else None,
+                                    session_hash=token_hash(token) if token else None)
     except MarketError as e:
         status = {"conflict": 409, "forbidden": 403}.get(e.kind.value, 400)
         return _page("네이버 로그인", f"<p>{html.escape(e.message())}</p>", status)

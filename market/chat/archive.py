@@ -8,9 +8,11 @@ so a retry after a crash overwrites rather than duplicates.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 import json
 import logging
+import uuid
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -97,7 +99,55 @@ class ChatArchive:
         for seg in segments:
             messages = await self._segment(room_id, seg["object_key"])
             out += [m for m in messages if lo <= m.seq <= hi]
-        return out
+        return await self._named_now(out)
+
+    async def rename(self, user_id: int, room_ids: list[int], old: str, new: str) -> int:
+        """Write anew the segments of these rooms that still name ``user_id`` (who left) by ``old``: their messages'
+        sender name, and ``old`` in the bot's and the system's texts and cards, become ``new``. A rewritten segment
+        gets a new key (so no node's cache serves the old one) and the old object is deleted. Returns how many
+        segments were rewritten."""
+        rewritten = 0
+        for room_id in room_ids:
+            for seg in await self.segments(room_id):
+                obj = await self._store.get(seg["object_key"])
+                if obj is None:
+                    continue
+                text = await asyncio.to_thread(lambda body=obj.body: gzip.decompress(body).decode())
+                records = [json.loads(line) for line in text.splitlines() if line]
+                changed = False
+                for rec in records:
+                    if rec["sender_kind"] == "user":
+                        if rec["sender_id"] == user_id and rec["sender_name"] != new:
+                            rec["sender_name"], changed = new, True
+                    elif old in json.dumps([rec["text"], rec["body"]], ensure_ascii=False):
+                        rec["text"], rec["body"] = _renamed(rec["text"], old, new), _renamed(rec["body"], old, new)
+                        changed = True
+                if not changed:
+                    continue
+                data = gzip.compress("\n".join(json.dumps(r, ensure_ascii=False, default=str)
+                                               for r in records).encode(), mtime=0)
+                key = self.key(room_id, seg["from_seq"], seg["to_seq"]).replace(".jsonl.gz",
+                                                                                f".{uuid.uuid4().hex[:8]}.jsonl.gz")
+                await self._store.put(key, data, "application/gzip")
+                await self._db.execute("UPDATE archive_segments SET object_key = %s, bytes = %s WHERE room_id = %s"
+                                       " AND from_seq = %s AND object_key = %s",
+                                       (key, len(data), room_id, seg["from_seq"], seg["object_key"]))
+                await self._store.discard(seg["object_key"])
+                rewritten += 1
+        return rewritten
+
+    async def _named_now(self, messages: list[Message]) -> list[Message]:
+        """People's messages with their senders named as the users table names them today (a segment keeps the
+        name they had when it was written: someone who changed their nickname or left — "탈퇴한 이웃" — is shown
+        as live messages show them)."""
+        ids = sorted({m.sender_id for m in messages if m.sender_kind == "user" and m.sender_id is not None})
+        if not ids:
+            return messages
+        rows = await self._db.fetchall("SELECT id, nickname FROM users WHERE id IN (" + ", ".join(["%s"] * len(ids))
+                                       + ")", ids)
+        names = {int(r["id"]): r["nickname"] for r in rows}
+        return [dataclasses.replace(m, sender_name=names[m.sender_id])
+                if m.sender_kind == "user" and m.sender_id in names else m for m in messages]
 
     async def _segment(self, room_id: int, key: str) -> list[Message]:
         if key in self._cache:
@@ -117,3 +167,14 @@ class ChatArchive:
         return await self._db.fetchall(
             "SELECT from_seq, to_seq, object_key, message_count FROM archive_segments WHERE room_id = %s"
             " ORDER BY from_seq", (room_id,))
+
+
+def _renamed(value: Any, old: str, new: str) -> Any:
+    """``value`` (text, or a card's JSON) with every ``old`` in its strings replaced by ``new``."""
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, list):
+        return [_renamed(v, old, new) for v in value]
+    if isinstance(value, dict):
+        return {k: _renamed(v, old, new) for k, v in value.items()}
+    return value

@@ -1,23 +1,30 @@
 """Leaving Billi Market. An account is deleted only when nothing is open — no rental in a state that is not final,
 no money owed to or held for the person — and then its personal data goes (e-mail, nickname, password, profile
-photo, bank and Naver links, wishes, notifications, reset links, sessions) and its items leave the market.
+photo, bank and Naver links, wishes, notifications, reset links, sessions) and its items leave the market with
+their photos.
 
 The row itself stays, named "탈퇴한 이웃" like every other former neighbour: contracts, the ledger, chat messages
-and the reviews the person wrote still point at it. Nothing here knows about sockets or HTTP.
+and the reviews the person wrote still point at it, and wherever others are shown the old name — chat history
+(live or archived, both read through the users table) and the inquiries others were told of — they now read
+"탈퇴한 이웃". Nothing here knows about sockets or HTTP.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from market import validation as v
+from market.chat.archive import ChatArchive
 from market.db import Database
 from market.errors import Conflict, InvalidInput, NotFound
 from market.items import Items
 from market.people.accounts import Accounts
+from market.people.notifications import Notifications
 from market.rentals.contract import OPEN, marks
 from market.storage import BlobStore
 
+log = logging.getLogger("billi.accounts")
 FORMER_NEIGHBOUR = "탈퇴한 이웃"  # no living nickname can be this (a space is not allowed in one)
 # Transfers whose money is still moving or waits for someone: a payout on its way, an answer the bank owes,
 # an operator's decision.
@@ -25,7 +32,10 @@ _MONEY_MOVING = ("pending", "sending", "unknown", "review", "suspense")
 
 
 class AccountDeletion:
-    def __init__(self, db: Database, accounts: Accounts, items: Items, store: BlobStore) -> None:
+    def __init__(self, db: Database, accounts: Accounts, items: Items, store: BlobStore,
+                 notifications: Notifications | None = None, archive: ChatArchive | None = None) -> None:
+        self._notifications = notifications
+        self._archive = archive
         self._db = db
         self._accounts = accounts
         self._items = items
@@ -40,19 +50,30 @@ class AccountDeletion:
         elif data.get("confirm") is not True:
             raise InvalidInput("account.confirm_delete", field="confirm")
         async with self._db.transaction() as cur:
-            await cur.execute("SELECT profile_photo_key FROM users WHERE id = %s AND deleted_at IS NULL FOR UPDATE",
-                              (user_id,))
+            await cur.execute("SELECT nickname, profile_photo_key FROM users WHERE id = %s AND deleted_at IS NULL"
+                              " FOR UPDATE", (user_id,))
             person = await cur.fetchone()
             if person is None:
                 raise NotFound("account.not_found")
             # Items first: a rental request locks its item, so none can start on them while we look.
             unlisted = await self._items.unlist_all(cur, user_id)
             await _nothing_open(cur, user_id)
+            photos = await _take_item_photos(cur, unlisted)
+            if self._notifications is not None:
+                await self._notifications.rename_sender(cur, user_id, FORMER_NEIGHBOUR)
+            rooms = await _rename_in_live_chat(cur, user_id, person["nickname"])
             await _forget(cur, user_id)
             ended = await self._accounts.revoke_sessions(cur, user_id)
         await self._accounts.uncache(ended)
         if person["profile_photo_key"]:
             await self._store.discard(person["profile_photo_key"])
+        for at in range(0, len(photos), 500):  # (S3 deletes at most 1,000 keys at once)
+            await self._store.discard(*photos[at:at + 500])
+        if self._archive is not None and rooms:
+            try:
+                await self._archive.rename(user_id, rooms, person["nickname"], FORMER_NEIGHBOUR)
+            except Exception:  # noqa: BLE001 — the account is gone; reading still names the sender anew
+                log.exception("archived chat of a deleted account could not be rewritten")
         if unlisted and self._items.on_change is not None:
             self._items.on_change()
         return ended
@@ -73,8 +94,37 @@ async def _nothing_open(cur: Any, user_id: int) -> None:
         raise Conflict("account.money_open")
 
 
+async def _rename_in_live_chat(cur: Any, user_id: int, nickname: str) -> list[int]:
+    """The bot's and the system's messages in the person's rooms that name them by ``nickname`` (a new inquiry's
+    greeting, a card) now say "탈퇴한 이웃" (their own messages are named through the users table); returns the
+    rooms, for their archived segments."""
+    await cur.execute("SELECT room_id FROM room_members WHERE user_id = %s", (user_id,))
+    rooms = [int(r["room_id"]) for r in await cur.fetchall()]
+    for at in range(0, len(rooms), 500):
+        chunk = rooms[at:at + 500]
+        await cur.execute("UPDATE messages SET text = REPLACE(text, %s, %s), body = REPLACE(body, %s, %s)"
+                          " WHERE room_id IN (" + ", ".join(["%s"] * len(chunk)) + ") AND sender_kind <> 'user'",
+                          (nickname, FORMER_NEIGHBOUR, nickname, FORMER_NEIGHBOUR, *chunk))
+    return rooms
+
+
+async def _take_item_photos(cur: Any, item_ids: list[int]) -> list[str]:
+    """Remove the photo rows of these (unlisted) items; returns their objects' keys, to delete once committed."""
+    if not item_ids:
+        return []
+    marks_ = ", ".join(["%s"] * len(item_ids))
+    await cur.execute(f"SELECT object_key, thumb_key FROM item_photos WHERE item_id IN ({marks_})", item_ids)
+    keys = [key for row in await cur.fetchall() for key in (row["object_key"], row["thumb_key"])]
+    await cur.execute(f"DELETE FROM item_photos WHERE item_id IN ({marks_})", item_ids)
+    return keys
+
+
 async def _forget(cur: Any, user_id: int) -> None:
-    """Remove the person's data from every table that holds it; the rows others need stay."""
+    """Remove the person's data from every table that holds it; the rows others need stay. A bank link's tokens go
+    with it; the bank gives us no call to revoke its side, so the drop is recorded for an operator
+    (``bank_link_drops``)."""
+    await cur.execute("INSERT INTO bank_link_drops (user_id, user_seq_no) SELECT user_id, user_seq_no FROM bank_links"
+                      " WHERE user_id = %s", (user_id,))
     await cur.execute("UPDATE users SET email = NULL, nickname = %s, password_hash = NULL, profile_photo_key = NULL,"
                       " deleted_at = NOW(3) WHERE id = %s", (FORMER_NEIGHBOUR, user_id))
     await cur.execute("UPDATE items i JOIN wishes w ON w.item_id = i.id SET i.wish_count = i.wish_count - 1"

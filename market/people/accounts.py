@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 import re
 import secrets
 import uuid
@@ -26,7 +27,10 @@ from market.config import Config
 from market.db import Database, Row
 from market.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated, Unavailable
 from market.limits import Limits
-from market.people.login_throttle import LoginThrottle
+from market.messages import render
+from market.people.known_devices import KnownDevices
+from market.people.login_throttle import Attempt, LoginThrottle
+from market.people.mail import Mail, Mailer
 from market.people.nicknames import read_nickname
 from market.people.password_hashing import DUMMY_HASH, PasswordWork
 from market.people.passwords import check_password
@@ -41,6 +45,19 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 _NEGATIVE_S = 300  # an unknown or revoked token's cached "no"
 _REFUSED = "-"
 _PASSWORD_FAIL_PREFIX = "billi:password-fail:"  # wrong passwords typed in a live session (change, deletion)
+_AWAY_RETRY_S = 5  # Retry-After when the counters that guard passwords cannot be reached
+
+# KEYS: a person's wrong-password counter. ARGV: allowance, window (s). Returns the counter's seconds left (≥ 1) if
+# it is full (nothing counted), else 0 and the try counted (reserved before the password is checked).
+_RESERVE_PASSWORD_TRY = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[1]) then
+  local left = redis.call('TTL', KEYS[1])
+  if left < 1 then left = 1 end
+  return left
+end
+if redis.call('INCR', KEYS[1]) == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +88,7 @@ class User:
 class Session:
     token: str
     user: User
+    device: str | None = None  # a known-device token for the browser that logged in (see known_devices)
 
 
 def token_hash(token: str) -> str:
@@ -86,7 +104,8 @@ class Accounts:
     """Sign-up, log-in, sessions and profiles."""
 
     def __init__(self, db: Database, redis: aioredis.Redis, store: BlobStore, config: Config,
-                 uploads: Uploads, limits: Limits) -> None:
+                 uploads: Uploads, limits: Limits, mailer: Mailer | None = None) -> None:
+        self._mailer = mailer
         self._db = db
         self._redis = redis
         self._store = store
@@ -95,6 +114,8 @@ class Accounts:
         self._limits = limits
         self._passwords = PasswordWork(config.password_hash_concurrency)
         self._throttle = LoginThrottle(redis, config)
+        self._devices = KnownDevices(config.token_key)
+        self._reserve_password_try = redis.register_script(_RESERVE_PASSWORD_TRY)
 
     def close(self) -> None:
         """Stop the password workers."""
@@ -105,7 +126,11 @@ class Accounts:
         """A new account and its first session. ``source`` is the client's address: one address may make only so
         many accounts per window (``limit.sign_up``), counted once the form is valid and before any password work
         is spent. None: made by our own tools (demo data, benchmarks, tests), not through the network, so not
-        counted — the gateway always passes the address."""
+        counted — the gateway always passes the address.
+
+        An e-mail address that already has an account gets an answer of the same shape — a user and a token,
+        after the same hashing — but no account and no working session, and its owner is mailed that someone
+        tried: sign-up does not tell who is signed up. A nickname taken is still said (nicknames are public)."""
         v.only_fields(data, {"email", "nickname", "password", "locale"})
         email = account_email(data)
         nickname = read_nickname(data)
@@ -119,12 +144,30 @@ class Accounts:
             user_id = await self._insert_user(email, nickname, password_hash, locale or "ko")
         except pymysql.err.IntegrityError as e:
             if "uq_users_email" in str(e):
-                raise Conflict("account.email_taken", field="email") from None
+                if await self._db.fetchval("SELECT 1 FROM users WHERE nickname = %s", (nickname,)):
+                    raise Conflict("account.nickname_taken", field="nickname") from None
+                return await self._taken_email(email, nickname, locale or "ko")
             if "uq_users_nickname" in str(e):
                 raise Conflict("account.nickname_taken", field="nickname") from None
             raise
         user = await self.get(user_id)
-        return Session(await self._new_session(user.id), user)
+        return Session(await self._new_session(user.id), user, self._devices.issue(user.id))
+
+    async def _taken_email(self, email: str, nickname: str, locale: str) -> Session:
+        """What a sign-up with a taken e-mail address is answered: a session's shape that opens nothing; the
+        address's owner is told by mail."""
+        owner = await self._db.fetchone("SELECT nickname FROM users WHERE email = %s", (email,))
+        if owner is not None and self._mailer is not None:
+            params = {"nickname": owner["nickname"], "link": self._config.url().rstrip("/") + "/password/forgot"}
+            subject = f'{render("mail.signup_taken_subject", "ko")} / {render("mail.signup_taken_subject", "en")}'
+            text = (f'{render("mail.signup_taken_body", "ko", **params)}\n\n---\n\n'
+                    f'{render("mail.signup_taken_body", "en", **params)}\n')
+            self._mailer.send_soon(Mail(email, subject, text), "a taken-address sign-up notice")
+        next_id = int(await self._db.fetchval("SELECT COALESCE(MAX(id), 0) + 1 FROM users"))
+        made = _now()
+        made = made.replace(microsecond=made.microsecond // 1000 * 1000)  # as DATETIME(3) keeps a real one
+        return Session(secrets.token_urlsafe(32), User(next_id, email, nickname, locale, None, made),
+                       self._devices.decoy(next_id))
 
     async def _insert_user(self, email: str, nickname: str, password_hash: str, locale: str) -> int:
         async with self._db.transaction() as cur:
@@ -134,27 +177,51 @@ class Accounts:
             )
             return int(cur.lastrowid)
 
-    async def log_in(self, data: dict[str, Any], *, source: str) -> Session:
+    async def log_in(self, data: dict[str, Any], *, source: str, device: str | None = None) -> Session:
         """A session for the right e-mail and password. ``source`` is the client's address: an address that
-        has been failing waits before it may try again (``account.login_throttled``), checked before any password
-        work is spent."""
+        has been failing waits before it may try again (``account.login_throttled``); ``device`` is the browser's
+        known-device token, if it has one: a browser known to the account is judged by its own failures, not by
+        the account's. The try is counted before any password work is spent, and given back if the password was
+        right. The session comes with a device token for this browser."""
         v.only_fields(data, {"email", "password"})
         email = account_email(data)
         password = data.get("password")
         if not isinstance(password, str) or not password:
             raise InvalidInput("input.required", field="password")
-        if wait_s := await self._throttle.wait_s(email, source):
-            raise RateLimited("account.login_throttled", retry_after=wait_s, wait=timedelta(seconds=wait_s))
         row = await self._db.fetchone("SELECT * FROM users WHERE email = %s", (email,))
+        known = self._devices.device_of(device, int(row["id"])) if row is not None else None
+        attempt = self._throttle.attempt(email, source, known)
+        if wait_s := await self._guarded(self._throttle.reserve(attempt)):
+            raise RateLimited("account.login_throttled", retry_after=wait_s, wait=timedelta(seconds=wait_s))
         stored = row["password_hash"] if row and row["password_hash"] else DUMMY_HASH
-        if not await self._passwords.verify(stored, password) or row is None or not row["password_hash"]:
-            await self._throttle.failed(email, source)
-            raise Unauthenticated("account.bad_login")
-        await self._throttle.succeeded(email, source)
+        try:
+            right = await self._passwords.verify(stored, password)
+        except BaseException:  # hashing busy (or the request gone): the try was never judged
+            await self._give_back(attempt, succeeded=False)
+            raise
+        if not right or row is None or not row["password_hash"]:
+            raise Unauthenticated("account.bad_login")  # the reserved try stays counted as a failure
+        await self._give_back(attempt, succeeded=True)
         if self._passwords.needs_rehash(stored):
             await self._rehash(row["id"], password)
         user = User.from_row(row)
-        return Session(await self._new_session(user.id, epoch=int(row["auth_epoch"])), user)
+        return Session(await self._new_session(user.id, epoch=int(row["auth_epoch"])), user,
+                       self._devices.issue(user.id, known))
+
+    async def _guarded(self, call: Any) -> Any:
+        """A call to the counters that guard passwords; with Redis away no password is checked unthrottled:
+        ``service.unavailable`` (503) with Retry-After."""
+        try:
+            return await call
+        except RedisError as e:
+            log.warning("password-guessing counters unreachable: %s", e)
+            raise Unavailable("service.unavailable", retry_after=_AWAY_RETRY_S) from None
+
+    async def _give_back(self, attempt: Attempt, *, succeeded: bool) -> None:
+        try:
+            await self._throttle.release(attempt, succeeded=succeeded)
+        except RedisError as e:  # the try stays counted (as a failure) until its window passes
+            log.warning("a log-in try could not be given back: %s", e)
 
     async def _rehash(self, user_id: int, password: str) -> None:
         """Store the password hashed with today's parameters — unless hashing is busy: the old hash still works
@@ -301,8 +368,18 @@ class Accounts:
             await cur.execute("UPDATE password_resets SET used_at = %s WHERE user_id = %s AND used_at IS NULL",
                               (_now(), user_id))  # a reset link mailed before the change no longer works
             ended = await self.revoke_sessions(cur, user_id, keep=token)
+            await self.unlink_other_sessions_links(cur, user_id, keep=token)
         await self.uncache(ended)
         return ended
+
+    @staticmethod
+    async def unlink_other_sessions_links(cur: Any, user_id: int, *, keep: str | None = None) -> None:
+        """In the caller's transaction (a password change or reset), unlink every login link (Naver) that was added
+        from a session other than ``keep`` — any session at all, without it. Whoever added one with a stolen
+        session cannot log in with it once the owner has set a new password; links the account was made with
+        (none made from a session) stay, and the owner re-links her own with one click."""
+        await cur.execute("DELETE FROM login_links WHERE user_id = %s AND linked_in_session IS NOT NULL"
+                          " AND linked_in_session <> %s", (user_id, token_hash(keep) if keep else ""))
 
     async def check_password(self, user_id: int, password: Any, *, field: str) -> None:
         """Prove that the person at this session knows the account's password (before changing it or leaving).
@@ -310,20 +387,26 @@ class Accounts:
         passwords without end."""
         if not isinstance(password, str) or not password:
             raise InvalidInput("input.required", field=field)
-        fail_key = f"{_PASSWORD_FAIL_PREFIX}{user_id}"
-        if int(await self._redis.get(fail_key) or 0) >= self._config.login_max_failures:
-            ttl = max(await self._redis.ttl(fail_key), 60)
-            raise RateLimited("account.password_locked", minutes=(ttl + 59) // 60, retry_after=ttl)
         stored = await self._db.fetchval("SELECT password_hash FROM users WHERE id = %s", (user_id,))
         if not stored:
             raise Conflict("account.no_password", field=field)
-        if not await self._passwords.verify(stored, password):
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.incr(fail_key)
-                pipe.expire(fail_key, self._config.login_failure_window_s, nx=True)
-                await pipe.execute()
-            raise InvalidInput("account.wrong_password", field=field)
-        await self._redis.delete(fail_key)
+        fail_key = f"{_PASSWORD_FAIL_PREFIX}{user_id}"
+        # counted before the password is checked (atomically), so parallel guesses cannot all be judged first
+        left_s = int(await self._guarded(self._reserve_password_try(
+            keys=[fail_key], args=[self._config.login_max_failures, self._config.login_failure_window_s])))
+        if left_s:
+            raise RateLimited("account.password_locked", minutes=max(1, math.ceil(left_s / 60)),
+                              retry_after=left_s)
+        try:
+            right = await self._passwords.verify(stored, password)
+        except BaseException:  # hashing busy: not a wrong guess
+            with contextlib.suppress(RedisError):
+                await self._redis.decr(fail_key)
+            raise
+        if not right:
+            raise InvalidInput("account.wrong_password", field=field)  # the reserved try stays counted
+        with contextlib.suppress(RedisError):
+            await self._redis.delete(fail_key)
 
     async def hash_password(self, password: str) -> str:
         """argon2id within the process's bound (``account.busy`` beyond it)."""

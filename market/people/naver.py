@@ -72,9 +72,10 @@ class NaverLogin:
                                                             "redirect_uri": redirect_uri, "state": state})
 
     async def finish(self, state: Any, code: Any, *, browser: str | None, error: Any = None,
-                     session_user: int | None = None) -> NaverResult:
+                     session_user: int | None = None, session_hash: str | None = None) -> NaverResult:
         """Naver's redirect back, in the browser that started (``browser``: its cookie); another browser is
-        refused without using the state up."""
+        refused without using the state up. A link is recorded with the session it was added from
+        (``session_hash``), so that a password change or reset can undo links added from other sessions."""
         if not isinstance(state, str) or not 16 <= len(state) <= 64:
             raise InvalidInput("naver.bad_state")
         key = f"naver:state:{state}"
@@ -103,8 +104,8 @@ class NaverLogin:
                 raise Conflict("naver.linked_elsewhere")
             if owner is None:
                 try:
-                    await self.db.execute("INSERT INTO login_links (provider, subject, user_id) VALUES ('naver', %s, %s)",
-                                          (subject, bound["link_to"]))
+                    await self.db.execute("INSERT INTO login_links (provider, subject, user_id, linked_in_session)"
+                                          " VALUES ('naver', %s, %s, %s)", (subject, bound["link_to"], session_hash))
                 except pymysql.err.IntegrityError:
                     raise Conflict("naver.already_linked") from None
             return NaverResult("linked")

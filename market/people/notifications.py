@@ -110,6 +110,20 @@ class Notifications:
         return await self.add(cur, owner_id, "new_inquiry", room_id=room_id, item_id=item_id,
                               params={"name": name, "title": title}, sender=sender)
 
+    async def rename_sender(self, cur: Any, user_id: int, name: str) -> None:
+        """In the caller's transaction (an account deletion), write the inquiry notifications others were sent
+        about this person's deal rooms anew with ``name`` in place of their nickname (the only notifications that
+        name whoever caused them)."""
+        await cur.execute("SELECT n.id, n.coalesced, u.locale, i.title FROM notifications n"
+                          " JOIN room_members rm ON rm.room_id = n.room_id AND rm.user_id = %s AND rm.role = 'borrower'"
+                          " JOIN users u ON u.id = n.user_id LEFT JOIN items i ON i.id = n.item_id"
+                          " WHERE n.kind = 'new_inquiry'", (user_id,))
+        for row in await cur.fetchall():
+            ko, en = INQUIRIES if row["coalesced"] > 1 else KINDS["new_inquiry"]  # (it counts its inquiries)
+            text = fill(en if row["locale"] == "en" else ko, row["locale"],
+                        {"count": row["coalesced"], "name": name, "title": row["title"] or ""})[:300]
+            await cur.execute("UPDATE notifications SET text = %s WHERE id = %s", (text, row["id"]))
+
     async def ping(self, user_ids: Iterable[int]) -> None:
         """After a commit: let the people's open clients know their unread count."""
         if self.on_new is not None:

@@ -16,11 +16,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from market import validation as v
 from market.config import Config
 from market.db import Database
-from market.errors import InvalidInput, RateLimited
+from market.errors import InvalidInput, RateLimited, Unavailable
+from market.limits import Limits
 from market.messages import render
 from market.people.accounts import Accounts, Session, account_email, new_password, token_hash
 from market.people.mail import Mail, Mailer
@@ -35,7 +37,8 @@ class PasswordResets:
     """Reset links: ``request`` mails one, ``confirm`` spends it."""
 
     def __init__(self, db: Database, redis: aioredis.Redis, accounts: Accounts, mailer: Mailer,
-                 config: Config) -> None:
+                 config: Config, limits: Limits | None = None) -> None:
+        self._limits = limits
         self._db = db
         self._redis = redis
         self._accounts = accounts
@@ -43,11 +46,14 @@ class PasswordResets:
         self._config = config
         self._sending: set[asyncio.Task[None]] = set()
 
-    async def request(self, data: dict[str, Any]) -> None:
+    async def request(self, data: dict[str, Any], *, source: str | None = None) -> None:
         """Mail a reset link if the address has an account. The mail goes out after the answer, so the time
-        taken does not tell either."""
+        taken does not tell either. ``source``, the client's address, may ask only so many links per window
+        whatever e-mail addresses it names (``limit.password_reset``; None: our own tools, not counted)."""
         v.only_fields(data, {"email"})
         email = account_email(data)
+        if source is not None and self._limits is not None:
+            await self._limits.take(self._limits.password_reset, address=source)
         await self._count(email)
         person = await self._db.fetchone("SELECT id, nickname, locale FROM users WHERE email = %s"
                                          " AND deleted_at IS NULL", (email,))
@@ -90,6 +96,7 @@ class PasswordResets:
             await cur.execute("UPDATE password_resets SET used_at = %s WHERE user_id = %s AND used_at IS NULL",
                               (now, user_id))
             ended = await self._accounts.revoke_sessions(cur, user_id)
+            await self._accounts.unlink_other_sessions_links(cur, user_id)
         await self._accounts.uncache(ended)
         return await self._accounts.session_for(user_id), ended
 
@@ -101,11 +108,15 @@ class PasswordResets:
     async def _count(self, email: str) -> None:
         """One more request for this address in the window; past the limit, refused (known address or not)."""
         key = _ASKED_PREFIX + hashlib.sha256(email.encode()).hexdigest()
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, self._config.password_reset_window_s, nx=True)
-            pipe.ttl(key)
-            asked, _, ttl = await pipe.execute()
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, self._config.password_reset_window_s, nx=True)
+                pipe.ttl(key)
+                asked, _, ttl = await pipe.execute()
+        except RedisError as e:  # uncounted, an address could be flooded with mails: none is sent meanwhile
+            log.warning("password-reset counters unreachable: %s", e)
+            raise Unavailable("service.unavailable", retry_after=5) from None
         if int(asked) > self._config.password_reset_max_requests:
             raise RateLimited("account.reset_too_many", minutes=(max(int(ttl), 60) + 59) // 60)
 

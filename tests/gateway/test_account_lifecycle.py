@@ -6,9 +6,11 @@ stays), a forgotten password reset by a single-use e-mailed link that lives 30 m
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -22,7 +24,7 @@ from market.config import Config
 from market.errors import Unauthenticated
 from market.service import Market
 from tests.conftest import Chatter, Person, _clean, image_bytes, sign_up
-from tests.rentals.helpers import Bank
+from tests.rentals.helpers import Bank, link
 from tests.rentals.test_contracts import _paid
 
 NEW_PASSWORD = "borrow2lend"
@@ -243,6 +245,65 @@ async def test_reset_requests_are_limited_per_address_alike_for_known_and_unknow
     assert (await _post(client, "/api/auth/password-reset", {"email": "other@example.com"}))[0] == 200
 
 
+async def test_reset_requests_are_limited_per_client_address_whatever_addresses_they_name(
+        config: Config, mail: MailSink) -> None:
+    await _clean(config)
+    settings = config.replace(smtp_url=mail.url, trusted_proxies="127.0.0.0/8", password_reset_address_max_requests=3)
+    async with TestClient(TestServer(create_app(settings))) as client:
+        await sign_up(client, "잊은이", email="forgetful@example.com")
+        sender = {"X-Forwarded-For": "198.51.100.7"}
+        for n in range(3):  # a new e-mail address each time: the per-e-mail limit never bites
+            async with client.post("/api/auth/password-reset", json={"email": f"victim{n}@example.com"},
+                                   headers=sender) as resp:
+                assert resp.status == 200
+        async with client.post("/api/auth/password-reset", json={"email": "forgetful@example.com"},
+                               headers=sender) as resp:
+            body = await resp.json()
+            assert resp.status == 429, body
+            assert body["error"]["code"] == "limit.password_reset" and int(resp.headers["Retry-After"]) >= 1
+            assert body["error"]["message"].startswith("이 네트워크에서 비밀번호 재설정을 너무 많이 요청했어요.")
+        async with client.post("/api/auth/password-reset", json={"email": "forgetful@example.com"},
+                               headers={"X-Forwarded-For": "203.0.113.9"}) as resp:
+            assert resp.status == 200  # the owner, elsewhere
+        await mail.wait_for(1)
+        assert [m["To"] for m in mail.mails] == ["forgetful@example.com"]
+
+
+async def test_with_tls_required_no_mail_goes_to_a_server_without_starttls(config: Config, mail: MailSink) -> None:
+    await _clean(config)
+    settings = config.replace(smtp_url=mail.url, smtp_require_tls=True)
+    async with TestClient(TestServer(create_app(settings))) as client:
+        await sign_up(client, "조심이", email="careful@example.com")
+        async with client.post("/api/auth/password-reset", json={"email": "careful@example.com"}) as resp:
+            assert resp.status == 200  # the same answer: the mail goes out after it …
+        await client.app[MARKET].password_resets.drain()
+        assert mail.mails == []  # … and never in the clear
+
+
+async def test_signing_up_with_a_taken_address_answers_alike_opens_nothing_and_mails_its_owner(
+        client: TestClient, mail: MailSink) -> None:
+    owner = await sign_up(client, "원래주인", email="taken@example.com")
+    answers = []
+    for email, nickname in (("TAKEN@example.com", "새로온이"), ("fresh@example.com", "처음온이")):
+        async with client.post("/api/auth/signup", json={"email": email, "nickname": nickname,
+                                                         "password": "camping123"}) as resp:
+            answers.append((resp.status, await resp.json(), sorted(c.key for c in resp.cookies.values())))
+        client.session.cookie_jar.clear()
+    (taken_status, taken, taken_cookies), (fresh_status, fresh, fresh_cookies) = answers
+    assert taken_status == fresh_status == 201
+    assert taken_cookies == fresh_cookies
+    assert taken.keys() == fresh.keys() and taken["user"].keys() == fresh["user"].keys()
+    assert taken["user"]["email"] == "taken@example.com" and taken["user"]["id"] != owner.id
+    async with client.get("/api/me", headers={"Authorization": f"Bearer {taken['token']}"}) as resp:
+        assert resp.status == 401  # no session was made …
+    market = client.app[MARKET]
+    assert await market.db.fetchval("SELECT COUNT(*) FROM users WHERE nickname = '새로온이'") == 0  # … nor account
+    (notice,) = await mail.wait_for(1)
+    assert notice["To"] == "taken@example.com"
+    assert text_of(notice).startswith("안녕하세요, 원래주인님.\n\n누군가 이 메일 주소로 빌리마켓에 새로 가입하려고 했어요.")
+    assert "/password/forgot" in text_of(notice)
+
+
 # -- account deletion ----------------------------------------------------------------------------------------------
 async def _as_person(client: TestClient, market: Market, user_id: int) -> Person:
     session = await market.accounts.session_for(user_id)
@@ -361,3 +422,47 @@ async def test_a_log_in_that_checked_the_old_password_makes_no_session_once_it_c
         await market.accounts._new_session(here.id, epoch=checked)  # what the late log-in would do
     assert await market.db.fetchval("SELECT COUNT(*) FROM sessions WHERE user_id = %s", (here.id,)) == before
     assert await _log_in(client, here.user["email"], NEW_PASSWORD) == 200  # a log-in under the new one works
+
+
+async def test_a_deleted_account_leaves_no_name_in_others_notifications_or_chat_and_no_photos_or_bank_tokens(
+        client: TestClient, bank: Bank) -> None:
+    market = client.app[MARKET]
+    owner, leaver = await sign_up(client, "남아있는주인"), await sign_up(client, "곧떠날이웃")
+    tent = await owner.new_item(title="몽골텐트")
+    status, opened = await leaver.call("POST", f"/api/items/{tent['id']}/room")
+    assert status in (200, 201), opened
+    room = opened["room"]["id"]
+    await market.chat.send(leaver.id, "곧떠날이웃", room, "주말에 빌릴 수 있을까요?")
+    await market.chat.archive.archive_older_than(timedelta(0))  # the room's history moves to S3 as it was
+    assert await market.db.fetchval("SELECT COUNT(*) FROM messages WHERE room_id = %s", (room,)) == 0
+    status, page = await owner.call("GET", "/api/me/notifications")
+    assert any("곧떠날이웃" in n["text"] for n in page["notifications"]), page
+    table = await leaver.new_item(title="캠핑 테이블")
+    form = FormData()
+    form.add_field("photo", image_bytes(), filename="t.jpg", content_type="image/jpeg")
+    status, body = await leaver.call("POST", f"/api/items/{table['id']}/photos", data=form)
+    assert status == 201, body
+    photo_keys = [k for r in await market.db.fetchall("SELECT object_key, thumb_key FROM item_photos WHERE item_id = %s",
+                                                      (table["id"],)) for k in (r["object_key"], r["thumb_key"])]
+    assert len(photo_keys) == 2 and all([await market.store.get(k) for k in photo_keys])
+    await link(market, bank, leaver.id, 0, "곧떠날이웃")
+
+    status, bye = await leaver.call("DELETE", "/api/me", json={"password": "rent4you"})
+    assert status == 200, bye
+
+    status, page = await owner.call("GET", "/api/me/notifications")
+    texts = [n["text"] for n in page["notifications"]]
+    assert not any("곧떠날이웃" in t for t in texts) and "탈퇴한 이웃님이 몽골텐트에 대해 문의했어요." in texts, texts
+    status, history = await owner.call("GET", f"/api/rooms/{room}/messages")
+    assert status == 200, history
+    senders = {m["sender"]["name"] for m in history["messages"] if m.get("sender", {}).get("kind") == "user"}
+    assert senders == {"탈퇴한 이웃"}, history
+    assert "곧떠날이웃" not in str(history)
+    for segment in await market.chat.archive.segments(room):  # nor is it kept in the archive itself
+        stored = await market.store.get(segment["object_key"])
+        assert stored is not None and "곧떠날이웃" not in gzip.decompress(stored.body).decode()
+    for key in photo_keys:
+        assert await market.store.get(key) is None  # gone from the public photo store
+    assert await market.db.fetchval("SELECT COUNT(*) FROM bank_links WHERE user_id = %s", (leaver.id,)) == 0
+    assert await market.db.fetchval("SELECT COUNT(*) FROM bank_link_drops WHERE user_id = %s AND closed_at IS NULL",
+                                    (leaver.id,)) == 1  # for an operator to close at the bank

@@ -123,6 +123,18 @@ async def test_sign_ups_past_an_address_limit_are_refused_and_make_no_account(co
         assert status == 201, body
 
 
+async def test_sign_ups_cycling_through_the_64s_and_56s_of_one_ipv6_48_share_its_allowance(config: Config) -> None:
+    async with gateway(config, trusted_proxies=PROXIED, signup_rate_limit=1) as client:
+        # a /64 may sign up once, a /56 4 times, a /48 16 times: a new /56 (and /64) for every sign-up
+        for n in range(16):
+            status, body, _ = await _sign_up(client, n, f"2001:db8:7:{n:02x}00::1")
+            assert status == 201, body
+        status, body, retry_after = await _sign_up(client, 16, "2001:db8:7:ff00::1")
+        assert_too_often(status, body, retry_after, "limit.sign_up", "이 네트워크에서 가입이 너무 많이 시도됐어요.")
+        status, body, _ = await _sign_up(client, 16, "2001:db8:8::1")  # another /48
+        assert status == 201, body
+
+
 # -- deal rooms ---------------------------------------------------------------------------------------------
 async def test_opening_deal_rooms_past_a_persons_limit_is_refused_but_open_rooms_still_open(config: Config) -> None:
     async with gateway(config, inquiry_rate_limit=2) as client:

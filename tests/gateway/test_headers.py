@@ -4,7 +4,10 @@ are our own whatever Host header a request carries."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import re
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -113,3 +116,40 @@ async def test_naver_and_the_bank_are_given_our_address_never_the_host_header(cl
     async with TestClient(TestServer(create_app(config.replace(public_url="https://billi.example/")))) as deployed:
         async with deployed.get("/auth/naver", headers=forged, allow_redirects=False) as resp:
             assert _redirect_uri(resp.headers["Location"]) == "https://billi.example/auth/naver/callback"
+
+
+@pytest.mark.parametrize("raw", [
+    b"GET /api/me HTTP/1.1\r\nHost: x\r\nBad Header: a space in its name\r\n\r\n",
+    b"GET /\x00 HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+])
+async def test_not_even_the_http_parsers_own_errors_name_our_server(client: TestClient, raw: bytes) -> None:
+    assert client.server.port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
+    try:
+        writer.write(raw)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(65536), 10)
+    finally:
+        writer.close()
+    head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    assert re.match(r"HTTP/1\.[01] 400 ", head), head
+    assert not re.search(r"^server:", head, re.I | re.M), head
+
+
+def test_a_nickname_cannot_reorder_or_split_a_json_log_line() -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    setup_logging(Config(log_json=True))
+    formatter = root.handlers[0].formatter
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    assert formatter is not None
+    tricks = "".join(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x2028, 0x2029, 0xE0001))
+    nickname = f"이웃{tricks}관리자"
+    record = logging.LogRecord("billi.chat", logging.INFO, __file__, 1, "%s joined", (nickname,), None)
+    line = formatter.format(record)
+    assert all(ch.isprintable() for ch in line), ascii(line)
+    assert "이웃" in line and "\\u202e" in line and "\\u2028" in line  # Korean readable, the tricks as escapes
+    assert json.loads(line)["msg"] == f"{nickname} joined"  # still the same JSON

@@ -223,3 +223,42 @@ async def test_an_upload_that_trickles_in_is_cut_off_and_gives_its_place_back(co
         assert await _uploads_in_progress(client) == 0.0
         status, answer = await other.call("PUT", "/api/me/photo", data=photo_form(image_bytes("PNG")))
         assert status == 200, answer  # the place it held is free again
+
+
+async def test_a_second_upload_while_the_first_is_still_on_its_way_is_refused_at_once(config: Config) -> None:
+    async with gateway(config, image_workers=2, image_queue=4) as client:
+        person, neighbour = await sign_up(client), await sign_up(client)
+        photo = image_bytes("PNG", (300, 200))
+        boundary = "billi-one-at-a-time"
+        rest = asyncio.Event()
+
+        async def body() -> AsyncIterator[bytes]:
+            yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.png\"\r\n"
+                   "Content-Type: image/png\r\n\r\n").encode() + photo[:100]
+            await rest.wait()
+            yield photo[100:] + f"\r\n--{boundary}--\r\n".encode()
+
+        first = asyncio.create_task(person.call("PUT", "/api/me/photo", data=body(), headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}"}))
+
+        async def admitted() -> bool:
+            return await _uploads_in_progress(client) == 1.0
+
+        await _until(admitted, "the first upload is in progress")
+        item = await person.new_item()
+        async with client.post(f"/api/items/{item['id']}/photos", headers=person.auth,
+                               data=photo_form(image_bytes("PNG"))) as resp:
+            body_ = await resp.json()
+            assert resp.status == 429, body_
+            assert body_["error"]["code"] == "upload.busy"
+            assert body_["error"]["message"] == "사진을 올리는 중이에요. 지금 올리는 사진이 끝난 뒤에 다시 올려 주세요."
+            assert int(resp.headers["Retry-After"]) >= 1
+        assert await stored_keys(client, f"items/{item['id']}/") == []
+        status, answer = await neighbour.call("PUT", "/api/me/photo", data=photo_form(image_bytes("PNG")))
+        assert status == 200, answer  # someone else's upload is not held up
+
+        rest.set()
+        status, answer = await first
+        assert status == 200, answer
+        status, answer = await person.call("PUT", "/api/me/photo", data=photo_form(image_bytes("PNG")))
+        assert status == 200, answer  # once the first is done, the next is taken

@@ -9,6 +9,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,8 +18,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
 from gateway.app import create_app
+from gateway.keys import CONFIG
 from market.config import Config
 from tests.conftest import _clean, sign_up
+from tests.faults.test_redis_restart import OwnRedis
 
 WRONG = "guess1234"
 RIGHT = "rent4you"  # conftest's sign_up password
@@ -186,3 +189,116 @@ async def test_argon2_beyond_its_bound_is_refused_at_once_while_the_gateway_answ
             release.set()
         assert (await first)[0] == 200
         assert sorted(a[0] for a in await asyncio.gather(*others)) == [200, 503, 503, 503, 503]
+
+
+async def test_the_owner_on_her_usual_browser_gets_in_while_her_account_is_hammered_from_everywhere(
+        config: Config) -> None:
+    async with gateway(config, login_account_max_failures=4) as client:
+        await sign_up(client, email="owner@example.com")
+        async with from_address(client, "127.0.3.1") as browser, from_address(client, "127.0.3.1") as other_browser:
+            status, body, _ = await log_in(browser, "owner@example.com", RIGHT)
+            assert status == 200, body
+            assert "billi_device" in browser.cookies  # her usual browser is now known to her account
+            status, _, _ = await log_in(browser, "owner@example.com", WRONG)
+            assert status == 401  # she mistypes once
+            for n in range(1, 8):  # meanwhile the account is guessed at from many addresses
+                async with from_address(client, f"127.0.1.{n}") as guesser:
+                    await log_in(guesser, "owner@example.com", WRONG)
+            status, body, _ = await log_in(browser, "owner@example.com", RIGHT)
+            assert status == 200, body  # judged by her browser's own failures, not the account's
+
+            status, _, retry_after = await log_in(other_browser, "owner@example.com", WRONG)
+            assert status == 401  # an unknown browser at her address, failing here …
+            status, _, retry_after = await log_in(other_browser, "owner@example.com", RIGHT)
+            assert status == 429 and retry_after is not None  # … waits with the account
+            forged = browser.cookies["billi_device"].rsplit(".", 1)[0] + ".forged"
+            other_browser.cookies.set("billi_device", forged, path="/api/auth/")
+            status, _, _ = await log_in(other_browser, "owner@example.com", RIGHT)
+            assert status == 429  # a token not signed by us is no known device
+
+
+async def test_parallel_guesses_are_counted_before_the_password_is_checked(
+        config: Config, argon2_calls: list[str]) -> None:
+    async with gateway(config, password_hash_concurrency=20) as client:
+        await sign_up(client, email="target@example.com")
+        hashed = len(argon2_calls)
+        answers = await asyncio.gather(*(log_in(client, "target@example.com", WRONG) for _ in range(15)))
+        statuses = sorted(status for status, _, _ in answers)
+        assert statuses == [401] * 5 + [429] * 10  # the pair's allowance (5), however fast the guesses came
+        assert len(argon2_calls) - hashed == 5
+
+
+async def test_parallel_wrong_current_passwords_are_counted_before_they_are_checked(
+        config: Config, argon2_calls: list[str]) -> None:
+    async with gateway(config, password_hash_concurrency=20) as client:
+        person = await sign_up(client)
+        hashed = len(argon2_calls)
+        answers = await asyncio.gather(*(person.call("POST", "/api/me/password",
+                                                     json={"current": WRONG, "new": "a new one 1234"})
+                                         for _ in range(12)))
+        statuses = sorted(status for status, _ in answers)
+        assert statuses == [400] * 5 + [429] * 7, answers  # the allowance (5), however fast the guesses came
+        assert len(argon2_calls) - hashed == 5
+
+
+async def test_a_wait_for_a_locked_password_is_told_in_seconds_and_whole_minutes(client: TestClient) -> None:
+    import redis.asyncio as aioredis
+
+    person = await sign_up(client)
+    r = aioredis.from_url(client.app[CONFIG].redis_url)
+    try:
+        for left_s, minutes in ((5, 1), (60, 1), (61, 2), (250, 5)):
+            await r.set(f"billi:password-fail:{person.id}", 5, ex=left_s)
+            async with client.post("/api/me/password", json={"current": RIGHT, "new": "a new one 1234"},
+                                   headers=person.auth) as resp:
+                body = await resp.json()
+                assert resp.status == 429, body
+                assert resp.headers["Retry-After"] == str(left_s)
+                assert body["error"]["message"] == f"비밀번호를 너무 많이 틀렸어요. {minutes}분 뒤에 다시 시도해 주세요."
+    finally:
+        await r.aclose()
+
+
+async def test_cycling_through_the_64s_of_one_ipv6_48_gives_no_fresh_allowances(config: Config) -> None:
+    async with gateway(config, trusted_proxies="127.0.0.0/8", login_address_max_failures=1,
+                       login_max_failures=50, login_account_max_failures=1000) as client:
+        # one /64 is allowed 1 failure, a /56 4 and a /48 16: a new /56 (and /64) for every guess
+        for n in range(16):
+            forwarded = {"X-Forwarded-For": f"2001:db8:42:{n:02x}00::1"}
+            status, _, _ = await log_in(client, f"someone{n}@example.com", WRONG, forwarded)
+            assert status == 401
+        status, _, retry_after = await log_in(client, "another@example.com", WRONG,
+                                              {"X-Forwarded-For": "2001:db8:42:ff00::1"})
+        assert status == 429 and retry_after is not None  # the /48 has had its allowance
+        status, _, _ = await log_in(client, "another@example.com", WRONG, {"X-Forwarded-For": "2001:db8:43::1"})
+        assert status == 401  # the next /48 has not
+
+
+async def test_with_redis_away_log_in_answers_503_and_checks_no_password_and_sign_up_still_works(
+        config: Config, tmp_path: Path, argon2_calls: list[str]) -> None:
+    own = OwnRedis(tmp_path)
+    own.start()
+    try:
+        async with gateway(config, redis_url=own.url) as client:
+            await sign_up(client, email="owner@example.com")
+            own.kill()
+            hashed = len(argon2_calls)
+            for _ in range(3):
+                status, body, retry_after = await log_in(client, "owner@example.com", WRONG)
+                assert status == 503, body
+                assert body["error"]["code"] == "service.unavailable"
+                assert body["error"]["message"] == "지금은 서비스를 쓸 수 없어요. 잠시 뒤에 다시 시도해 주세요."
+                assert retry_after is not None and int(retry_after) >= 1
+            assert len(argon2_calls) == hashed  # no password checked unthrottled
+            async with client.post("/api/auth/signup", json={
+                    "email": "new@example.com", "nickname": "새이웃", "password": "rent4you"}) as resp:
+                body = await resp.json()
+                assert resp.status == 201, body  # sign-ups are counted on this node meanwhile (market.limits)
+            client.session.cookie_jar.clear()  # (the sign-up's session cookie)
+            async with client.post("/api/auth/password-reset", json={"email": "owner@example.com"}) as resp:
+                body = await resp.json()
+                assert resp.status == 503 and body["error"]["code"] == "service.unavailable", body
+                assert "Retry-After" in resp.headers  # (uncounted, an address could be flooded with mails)
+    finally:
+        if own.proc is not None and own.proc.poll() is None:
+            own.kill()

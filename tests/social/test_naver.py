@@ -139,3 +139,45 @@ async def test_link_unlink_and_one_naver_account_per_person(client: TestClient) 
     async with client.delete("/api/auth/naver", headers={"Authorization": f"Bearer {naver_only}"}) as resp:
         assert resp.status == 409
     assert await market.db.fetchval("SELECT COUNT(*) FROM login_links") == 1  # the Naver-only account's
+
+
+async def _logged_in_again(client: TestClient, email: str) -> dict[str, str]:
+    """Another session of the same person (a thief's, say): its bearer header."""
+    async with client.post("/api/auth/login", json={"email": email, "password": "rent4you"}) as resp:
+        body = await resp.json()
+        assert resp.status == 200, body
+    client.session.cookie_jar.clear()
+    return {"Authorization": f"Bearer {body['token']}"}
+
+
+async def test_a_naver_link_added_from_another_session_ends_with_a_password_change_and_all_end_with_a_reset(
+        client: TestClient) -> None:
+    market = client.app[MARKET]
+    owner = await sign_up(client, "도둑맞은이", email="robbed@example.com")
+    thief = await _logged_in_again(client, "robbed@example.com")  # a stolen session
+    thiefs_naver = await _profile(client, "도둑네이버")
+    url = await _to_naver(client, thief, link=True)
+    assert (await _callback(client, await _consent(url, thiefs_naver), thief))[0] == 302
+    status, _, token = await _callback(client, await _consent(await _to_naver(client), thiefs_naver))
+    assert token and (await _me(client, token))["id"] == owner.id  # the thief's way back in, for now
+
+    status, body = await owner.call("POST", "/api/me/password", json={"current": "rent4you", "new": "take it back 1"})
+    assert status == 200, body
+    status, text, token = await _callback(client, await _consent(await _to_naver(client), thiefs_naver))
+    assert token is None or (await _me(client, token))["id"] != owner.id  # the link is gone with the session
+    assert await market.db.fetchval("SELECT COUNT(*) FROM login_links WHERE user_id = %s", (owner.id,)) == 0
+
+    owners_naver = await _profile(client, "주인네이버")
+    url = await _to_naver(client, owner.auth, link=True)
+    assert (await _callback(client, await _consent(url, owners_naver), owner.auth))[0] == 302
+    status, body = await owner.call("POST", "/api/me/password", json={"current": "take it back 1",
+                                                                      "new": "and again 22"})
+    assert status == 200, body  # a link added from the session that changes the password stays
+    assert await market.db.fetchval("SELECT COUNT(*) FROM login_links WHERE user_id = %s", (owner.id,)) == 1
+    await market.password_resets.request({"email": "robbed@example.com"})
+    token = "t" * 43
+    await market.db.execute("UPDATE password_resets SET token_hash = SHA2(%s, 256)", (token,))
+    client.session.cookie_jar.clear()  # (the Naver log-ins above left a session cookie)
+    async with client.post("/api/auth/password-reset/confirm", json={"token": token, "password": "a reset one 3"}) as r:
+        assert r.status == 200, await r.json()
+    assert await market.db.fetchval("SELECT COUNT(*) FROM login_links WHERE user_id = %s", (owner.id,)) == 0
