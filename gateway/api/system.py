@@ -10,15 +10,18 @@ import jinja2
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway.http import json_response, error_response
+from gateway.http import error_response, json_response
 from gateway.keys import CONFIG, MARKET, METRICS, USER
 from gateway.routing import Access, Route
+from gateway.static_files import page_cache
 from market.errors import Forbidden
+from web_widget.assets import catalogue
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parents[2] / "web_widget" / "templates"),
     autoescape=True,
 )
+_TEMPLATES.globals["asset"] = lambda name: catalogue().url(name)  # {{ asset("market.css") }}: its hashed address
 OPENAPI = web.AppKey("openapi", dict)
 
 
@@ -86,7 +89,7 @@ async def media(request: web.Request) -> web.StreamResponse:
 
 async def index(request: web.Request) -> web.Response:
     html = _TEMPLATES.get_template("index.html").render(config=request.app[CONFIG])
-    return web.Response(text=html, content_type="text/html")
+    return web.Response(text=html, content_type="text/html", headers={"Cache-Control": page_cache(request)})
 
 
 ROUTES = [
