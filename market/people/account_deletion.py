@@ -76,6 +76,7 @@ async def _nothing_open(cur: Any, user_id: int) -> None:
 async def _forget(cur: Any, user_id: int) -> None:
     """Remove the person's data from every table that holds it; the rows others need stay."""
     await cur.execute("UPDATE users SET email = NULL, nickname = %s, password_hash = NULL, profile_photo_key = NULL,"
+                      " home_place = NULL, home_lat = NULL, home_lng = NULL,"
                       " deleted_at = NOW(3) WHERE id = %s", (FORMER_NEIGHBOUR, user_id))
     await cur.execute("UPDATE items i JOIN wishes w ON w.item_id = i.id SET i.wish_count = i.wish_count - 1"
                       " WHERE w.user_id = %s AND i.wish_count > 0", (user_id,))
