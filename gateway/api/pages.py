@@ -12,7 +12,7 @@ from bot import commands
 from gateway.http import json_response
 from gateway.keys import CONFIG, MARKET, USER
 from gateway.routing import Access, Route
-from gateway.static_files import fixed, page_cache
+from gateway.static_files import compressed_page, fixed, page_cache
 from market.errors import NotFound
 from market.people.reports import REASONS
 from web_widget.assets import catalogue
@@ -28,7 +28,7 @@ _CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; scrip
 def _render(request: web.Request, name: str, *, frame: bool = False, **context: object) -> web.Response:
     config = request.app[CONFIG]
     html = _TEMPLATES.get_template(name).render(config=config, user=request.get(USER), **context)
-    resp = web.Response(text=html, content_type="text/html", headers={"Cache-Control": page_cache(request)})
+    resp = compressed_page(request, html, **{"Cache-Control": page_cache(request)})
     ancestors = ("'self' " + config.widget_embed_origins).strip() if frame else "'none'"
     resp.headers["Content-Security-Policy"] = _CSP.format(ancestors=ancestors, bank="")
     if frame:

@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway.http import error_response, json_response
 from gateway.keys import CONFIG, MARKET, METRICS, USER
 from gateway.routing import Access, Route
-from gateway.static_files import page_cache
+from gateway.static_files import compressed_page, page_cache
 from market.errors import Forbidden
 from web_widget.assets import catalogue
 
@@ -89,7 +89,7 @@ async def media(request: web.Request) -> web.StreamResponse:
 
 async def index(request: web.Request) -> web.Response:
     html = _TEMPLATES.get_template("index.html").render(config=request.app[CONFIG])
-    return web.Response(text=html, content_type="text/html", headers={"Cache-Control": page_cache(request)})
+    return compressed_page(request, html, **{"Cache-Control": page_cache(request)})
 
 
 ROUTES = [

@@ -586,8 +586,17 @@
   });
 
   // -- suggestions: slash-commands, then titles while typing a search ----------------------------------
+  // The commands' list is fetched when someone first types "/" (most people never do: chips and words suffice).
+  let commandsAsked = null;
+  function commandsLoaded() {
+    commandsAsked = commandsAsked || fetch("/api/bot/commands").then((r) => r.json())
+      .then((d) => { state.commands = d.commands; }).catch(() => { commandsAsked = null; });
+    return commandsAsked;
+  }
+
   async function suggest(value) {
     if (!value.startsWith("/")) { hideSuggest(); return; }
+    if (!state.commands.length) { await commandsLoaded(); if ($("text").value !== value) return; }
     const [head, ...rest] = value.slice(1).split(" ");
     if (rest.length === 0) {
       const hits = state.commands.filter((c) => [c.name, ...c.aliases].some((w) => w.startsWith(head.toLowerCase())));
@@ -867,6 +876,9 @@
   document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible" && state.current !== null) markRead(state.current); });
   window.addEventListener("online", () => { if (!socket.connected) socket.connect(); });
 
-  fetch("/api/bot/commands").then((r) => r.json()).then((d) => { state.commands = d.commands; }).catch(() => {});
-  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
+  // The home-screen shell is not needed to show this page: registered once it has loaded and settled, so the
+  // first load carries only what the page itself shows.
+  if ("serviceWorker" in navigator) {
+    window.addEventListener("load", () => setTimeout(() => navigator.serviceWorker.register("/sw.js").catch(() => {}), 5000));
+  }
 })();
