@@ -203,3 +203,17 @@ async def test_the_app_passes_axe_and_fits_a_thumb(node: Node, browser: Browser,
     assert await axe_violations(page) == []  # a deal room
     assert await _targets_too_small(page) == []
     assert await page.locator("h1:visible").count() == 1
+
+
+async def test_results_use_a_desktops_width(node: Node, browser: Browser, market: Market) -> None:
+    page = await signed_up(browser, node.url, "넓은화면", "wide@browser.example", viewport={"width": 1280, "height": 800})
+    ids = await _market_with_chairs(market, "넓은화면")
+    await _wait_indexed(market, list(ids.values()))
+    await page.locator("#text").fill("캠핑의자")
+    await page.locator("#text").press("Enter")
+    results = page.locator("article.msg.bot.results")
+    await expect(results.locator(".row-card")).to_have_count(5, timeout=WAIT)
+    log_box, box = await page.locator("#log").bounding_box(), await results.bounding_box()
+    assert log_box and box and box["width"] >= 0.9 * (log_box["width"] - 24)  # the whole room, not a bubble's 88 %
+    tops = [b["y"] for b in [await results.locator(".row-card").nth(n).bounding_box() for n in range(2)] if b]
+    assert len(tops) == 2 and tops[0] == tops[1]  # side by side

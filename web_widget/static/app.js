@@ -467,7 +467,7 @@
   // Results are read from their first row: the message's top at the top of the view, not its middle.
   function showFromTop(node) {
     log.scrollTo({ top: Math.max(0, node.offsetTop - 8), behavior: "auto" });
-    $("jump").hidden = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+    $("jump").hidden = true;  // (the rest of the results is below, nothing new)
   }
   function settle() {
     const last = log.querySelector("article.msg:last-of-type");
