@@ -34,12 +34,15 @@ from bot.flows import FlowStore, Refusal
 from bot.flows.listing import ListingFlow, parse_location
 from bot.flows.rental import ACTION as RENTAL
 from bot.flows.rental import PROMPT, RentalFlow
-from bot.texts import distance, say, won
+from bot.texts import chip, distance, say, won
 from market.chat import Message, Sent
 from market.db import DatabaseUnavailable
 from market.errors import MarketError, RateLimited
 from market.messages import render
+from market.people.home import home_of, set_home
 from market.people.reviews import rating_label
+from market.public_place import dong_at
+from market.rentals.kdates import read_dates
 from market.service import Market
 
 log = logging.getLogger("billi.bot")
@@ -81,6 +84,9 @@ class BotEngine:
     # -- the gateway's hook ------------------------------------------------------------------------
     async def on_message(self, room_id: int, message: dict[str, Any], user_id: int) -> None:
         text = message.get("text") or ""
+        command = message.get("command")
+        if isinstance(command, str) and command.startswith("/") and await self._kind(room_id) == "assistant":
+            text = command  # a chip pressed in one's own assistant room: its words were shown, its command runs
         image = message.get("image")
         is_image = isinstance(image, dict) and str(image.get("url", "")).startswith("/media/")
         picked = message.get("dates") if isinstance(message.get("dates"), dict) else None
@@ -145,6 +151,24 @@ class BotEngine:
         for user_id, text in notes:
             room = await self.market.chat.assistant_room(user_id)
             await self._post(room.id, text)
+
+    async def welcome(self, room_id: int, user_id: int) -> None:
+        """The first words in a person's assistant room: what this is, four chips to start from, and a place to
+        set one's 동네. Said once (a second call finds it stored)."""
+        locale = await self._locale(user_id)
+        name = await self.market.db.fetchval("SELECT nickname FROM users WHERE id = %s", (user_id,))
+        home = await home_of(self.market.db, user_id)
+        text = say("welcome", locale, name=name or "")
+        if home is None:
+            text += "\n" + say("welcome_home", locale)
+        await self._post(room_id, text, client_msg_id="welcome", form=None if home else "home",
+                         quick_replies=self._starters(locale))
+
+    @staticmethod
+    def _starters(locale: str) -> list[dict[str, str]]:
+        return [chip(say("chip_camping_chair", locale), say("camping_chair", locale)),
+                chip(say("chip_near", locale), "/주변"), chip(say("chip_category", locale), "/카테고리"),
+                chip(say("chip_post", locale), "/등록")]
 
     async def drain(self) -> None:
         """Wait for replies still being worked on (for an orderly shutdown and for tests)."""
@@ -307,7 +331,10 @@ class BotEngine:
             kind = await self._kind(room_id)
             if query and kind == "assistant":  # a search typed without /검색 counts as the command
                 if await self._may_command(room_id, user_id, locale):
-                    await self._search(room_id, user_id, locale, {"q": query}, query)
+                    params: dict[str, Any] = {"q": query}
+                    if (home := await home_of(self.market.db, user_id)) is not None:
+                        params.update(lat=home.lat, lng=home.lng, radius_m=self.market.config.nearby_default_radius_m)
+                    await self._search(room_id, user_id, locale, params, query, widen=True)
             elif kind == "deal" and WANT.search(query):  # the date picker's sentence (or someone's own)
                 dates = WANT.sub("", query)
                 if await self.rental.borrower_here(room_id, user_id):
@@ -349,22 +376,29 @@ class BotEngine:
                 await self._say(room_id, f"{s.usage(locale)} — {s.summary(locale)}")
                 return
             lines = "\n".join(f"{s.usage(locale)} — {s.summary(locale)}" for s in commands.SPECS)
-            await self._say(room_id, say("help", locale, lines=lines), quick_replies=["/검색 텐트", "/주변 역삼동"])
+            await self._say(room_id, say("help", locale, lines=lines), quick_replies=[
+                chip(say("chip_search", locale, query="텐트"), "텐트"),
+                chip(say("chip_near_place", locale, place="역삼동"), "/주변 역삼동")])
         elif c.name == "search":
             params: dict[str, Any] = {"q": c.args["query"]}
+            widen = False
             words = c.args["query"].split()
             where = [w for w in words if places.find(w) and w.endswith(("동", "구", "역"))]
             if where:
                 name, (lat, lng) = places.find(where[-1])  # type: ignore[misc]
                 params.update(q=" ".join(w for w in words if w not in where) or c.args["query"], lat=lat, lng=lng,
                               radius_m=c.args["radius_m"] or self.market.config.nearby_default_radius_m)
+            elif (home := await home_of(self.market.db, user_id)) is not None:  # from my 동네, when I set one
+                params.update(lat=home.lat, lng=home.lng,
+                              radius_m=c.args["radius_m"] or self.market.config.nearby_default_radius_m)
+                widen = not c.args["radius_m"]
             # "/검색 의자 캠핑가구": a word that is exactly a category's name narrows to that category
             kept = params["q"].split()
             named = [(w, self._category_named(w)) for w in kept if self._is_category_name(w)]
             if named and len(named) < len(kept):
                 word, cat = named[-1]
                 params.update(q=" ".join(w for w in kept if w != word), category=cat)
-            await self._search(room_id, user_id, locale, params, params["q"])
+            await self._search(room_id, user_id, locale, params, params["q"], widen=widen)
         elif c.name == "category":
             name = c.args["name"]
             if not name:
@@ -376,8 +410,17 @@ class BotEngine:
             if found is None:
                 raise Refusal(say("unknown_category", locale, name=name[:30]), "bot.unknown_category")
             await self._browse(room_id, user_id, locale, found)
+        elif c.name == "home":
+            await self._home(room_id, user_id, locale, c.args["place"])
         elif c.name == "near":
-            spot = parse_location(c.args["place"])  # a 동/구 name, or "lat,lng" shared by the widget
+            if c.args["place"] is None:  # near my own 동네, or the question for it
+                home = await home_of(self.market.db, user_id)
+                if home is None:
+                    await self._say(room_id, say("need_home", locale), form="home")
+                    return
+                spot = {"lat": home.lat, "lng": home.lng, "place_name": home.name}
+            else:
+                spot = parse_location(c.args["place"])  # a 동/구 name, or "lat,lng" shared by the widget
             if spot is None:
                 raise Refusal(say("unknown_place", locale, place=c.args["place"][:30]), "bot.unknown_place")
             lat, lng = spot["lat"], spot["lng"]
@@ -421,7 +464,8 @@ class BotEngine:
                 lending=len(page["lent"]["current"]), rating=self._stars(page["rating"], locale),
                 completed=trust["completed"], on_time=on_time, claims=trust["claims"],
                 account=f"{account['bank_name']} {account['account']}" if account else say("no_account", locale),
-                unread=page["notifications_unread"]), cards=cards, quick_replies=["/찜목록", "/등록"])
+                unread=page["notifications_unread"]), cards=cards,
+                quick_replies=[chip(say("chip_wishes", locale), "/찜목록"), chip(say("chip_post", locale), "/등록")])
         elif c.name == "rent":
             await self.rental.rent(room_id, user_id, locale, c.args["item_id"], c.args["dates"])
         elif c.name == "pay":
@@ -439,6 +483,25 @@ class BotEngine:
     @staticmethod
     def _stars(rating: dict[str, Any], locale: str) -> str:
         return rating_label(rating["stars"], rating["count"], locale)
+
+    async def _home(self, room_id: int, user_id: int, locale: str, place: str | None) -> None:
+        """/동네 역삼동 (or the widget's "lat,lng" from the browser, kept as its 동): remembered, then what is near it."""
+        if place is None:
+            home = await home_of(self.market.db, user_id)
+            if home is None:
+                await self._say(room_id, say("need_home", locale), form="home")
+            else:
+                await self._say(room_id, say("home_is", locale, place=home.name or say("home_here", locale)))
+            return
+        spot = parse_location(place)
+        if spot is None:
+            raise Refusal(say("unknown_place", locale, place=place[:30]), "bot.unknown_place")
+        name = spot["place_name"] or await asyncio.to_thread(dong_at, spot["lat"], spot["lng"])
+        home = await set_home(self.market.db, user_id, name, spot["lat"], spot["lng"])
+        shown = home.name or say("home_here", locale)
+        await self._say(room_id, say("home_set", locale, place=shown))
+        await self._near(room_id, user_id, locale, {"lat": home.lat, "lng": home.lng, "radius_m": DEFAULT_NEAR_M},
+                         shown)
 
     def _category_named(self, name: str) -> int | None:
         """The category a person named: exact name first, then the shallowest one containing it."""
@@ -471,7 +534,8 @@ class BotEngine:
                                                                          {"category": c.id})} for c in children]
             await self._say(room_id, say("sub_categories", locale, name=category.name), buttons=buttons)
         words = " ".join(category.name.replace("/", " ").split())
-        await self._search(room_id, user_id, locale, {"q": words, "category": category_id}, category.name)
+        await self._search(room_id, user_id, locale, {"q": words, "category": category_id}, category.name,
+                           browse=category.name)
 
     async def _detail(self, item_id: int, user_id: int, locale: str, room_id: int) -> dict[str, Any] | None:
         try:
@@ -481,22 +545,29 @@ class BotEngine:
 
     # -- results -----------------------------------------------------------------------------------
     async def _search(self, room_id: int, user_id: int, locale: str, params: dict[str, Any], query: str,
-                      cursor: str | None = None) -> None:
+                      cursor: str | None = None, *, widen: bool = False, browse: str | None = None) -> None:
+        """A page of results (``widen``: the place came from the person's 동네, so when nothing is near it the
+        whole market is searched instead; ``browse``: the category being browsed, which names the results)."""
         result = await self.market.search({**{k: str(v) for k, v in params.items()}, "limit": str(PAGE),
                                            **({"cursor": cursor} if cursor else {})})
+        if not result["items"] and widen and not cursor and "lat" in params:
+            params = {k: v for k, v in params.items() if k not in ("lat", "lng", "radius_m")}
+            result = await self.market.search({**{k: str(v) for k, v in params.items()}, "limit": str(PAGE)})
         if not result["items"]:
             if cursor:
                 await self._say(room_id, say("no_more", locale))
             elif result["did_you_mean"]:
                 await self._say(room_id, say("no_results_suggest", locale, query=query[:40],
                                              suggestion=result["did_you_mean"]),
-                                quick_replies=[f"/검색 {result['did_you_mean']}"])
+                                quick_replies=[chip(say("chip_search", locale, query=result["did_you_mean"]),
+                                                    f"/검색 {result['did_you_mean']}")])
             else:
                 await self._say(room_id, say("no_results", locale, query=query[:40]))
             return
-        await self._results(room_id, user_id, locale, say("results", locale, query=query[:40]), result["items"],
-                            result["next_cursor"], {"kind": "search", "params": params, "query": query,
-                                                    "cursor": cursor})
+        heading = say("category_results", locale, name=browse) if browse else say("results", locale, query=query[:40])
+        await self._results(room_id, user_id, locale, heading, result["items"], result["next_cursor"],
+                            {"kind": "search", "params": params, "query": query, "cursor": cursor,
+                             **({"browse": browse} if browse else {})})
 
     async def _near(self, room_id: int, user_id: int, locale: str, params: dict[str, Any], place: str,
                     cursor: str | None = None) -> None:
@@ -560,7 +631,7 @@ class BotEngine:
         owner = item.get("owner_id", item.get("owner", {}).get("id"))
         rating = ratings.get(int(owner)) if ratings is not None and owner is not None else (
             await self.market.reviews.rating(int(owner)) if owner is not None else None)
-        if rating and rating["count"]:
+        if rating:
             fields.append([say("field_rating", locale), self._stars(rating, locale)])
         buttons = []
         if item.get("owner_id", item.get("owner", {}).get("id")) != user_id:
@@ -571,8 +642,18 @@ class BotEngine:
                  "token": await self.buttons.issue(user_id, room_id, "ask", {"item": item["id"]})},
             ]
         photo = item.get("thumbnail") or (item.get("photos") or [{}])[0].get("thumbnail")
+        # What a result row shows (the widget lays it out): the same facts as the fields, as people read them
+        posted = item.get("created_at")  # UTC, written without its zone
+        row = {"title": item["title"], "place": _place_line(item),
+               "posted_at": posted + "Z" if isinstance(posted, str) and posted[-1:].isdigit() else posted,
+               "price": say("per_day", locale, price=won(item["price_per_day"], locale)),
+               "deposit": say("deposit_line", locale, deposit=won(item["deposit"], locale)),
+               "distance": distance(item.get("distance_m")) or None,
+               "rating": self._stars(rating, locale) if rating is not None else None,
+               "wishes": int(item.get("wish_count", 0)), "mine": owner == user_id,
+               **({"mine_label": say("mine", locale)} if owner == user_id else {})}
         return {"item_id": item["id"], "title": f"#{item['id']} {item['title']}", "subtitle": _place_line(item),
-                "image": photo, "fields": fields, "buttons": buttons}
+                "image": photo, "fields": fields, "buttons": buttons, "row": row}
 
     # -- buttons -----------------------------------------------------------------------------------
     async def _handle_image(self, room_id: int, key: str, user_id: int) -> None:
@@ -615,20 +696,21 @@ class BotEngine:
                 await self._browse(room_id, user_id, locale, int(payload["category"]))
             elif action == "filter":
                 if payload["kind"] == "search":
-                    await self._search(room_id, user_id, locale, payload["params"], payload["query"])
+                    await self._search(room_id, user_id, locale, payload["params"], payload["query"],
+                                       browse=payload.get("browse"))
                 else:
                     await self._near(room_id, user_id, locale, payload["params"], payload["place"])
             elif action == "more":
                 if payload["kind"] == "search":
                     await self._search(room_id, user_id, locale, payload["params"], payload["query"],
-                                       payload["cursor"])
+                                       payload["cursor"], browse=payload.get("browse"))
                 else:
                     await self._near(room_id, user_id, locale, payload["params"], payload["place"], payload["cursor"])
             elif action == "wish":
                 item = await self._detail(int(payload["item"]), user_id, locale, room_id)
                 if item is not None:
-                    await self.market.wishes.add(user_id, item["id"])
-                    answer["message"] = say("wished", locale, title=item["title"])
+                    count = await self.market.wishes.add(user_id, item["id"])
+                    answer.update(message=say("wished", locale, title=item["title"]), item=item["id"], wishes=count)
             elif action == "ask":
                 answer.update(await self.open_deal(int(payload["item"]), user_id))
             elif action == "delete":
@@ -672,10 +754,25 @@ class BotEngine:
         await self._say(deal.id, intro, cards=[card], audience=deal.owner_id)
         # The person asking: the item with the 대여 요청 button (it opens the date picker)
         mine = await self._card(item, user_id, deal.id, locale)
-        mine["buttons"] = [await self.button(user_id, deal.id, say("rent_button", locale), RENTAL,
-                                             {"do": "request", "item": item_id}, single_use=False, form="dates")]
+        mine["buttons"] = await self._date_buttons(user_id, deal.id, item_id, locale)
         await self._say(deal.id, say("deal_welcome", locale, title=item["title"]), cards=[mine], audience=user_id)
         return {"open_room": deal.id, "suggest": suggest, "created": True}
+
+    async def _date_buttons(self, user_id: int, room_id: int, item_id: int, locale: str) -> list[dict[str, Any]]:
+        """The borrower's way to a request in one press: 이번 주말 and 다음 주말 open the date picker with those
+        dates and their price (one more press sends it); 대여 요청 opens it to choose."""
+        today = self.market.rentals.clock.today()
+        out = []
+        for key, words in (("this_weekend", "이번 주말"), ("next_weekend", "다음 주말")):
+            reading = read_dates(words, today)
+            if reading is None or reading.start < today:
+                continue
+            button = await self.button(user_id, room_id, say(key, locale), RENTAL, {"do": "request", "item": item_id},
+                                       single_use=False, form="dates")
+            out.append({**button, "dates": {"start": reading.start.isoformat(), "end": reading.end.isoformat()}})
+        out.append(await self.button(user_id, room_id, say("rent_button", locale), RENTAL,
+                                     {"do": "request", "item": item_id}, single_use=False, form="dates"))
+        return out
 
 
 def _refused(code: str, text: str, retry_after: int | None = None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "unknown_command": ("'{given}' 명령어는 몰라요. {hint}/help로 명령어 목록을 볼 수 있어요.",
                         "I don't know the command '{given}'. {hint}Type /help to see the commands."),
-    "did_you_mean": ("혹시 {command} 명령어를 말씀하신 건가요? ", "Did you mean {command}? "),
+    "did_you_mean": ("{command|을} 찾으셨나요? ", "Did you mean {command}? "),
     "bad_args": ("{reason}\n사용법: {usage}", "{reason}\nUsage: {usage}"),
     "need_keyword": ("찾을 물건 이름을 알려 주세요.", "Tell me what to look for."),
     "bad_distance": ("거리는 500m, 3km처럼 50km 이내로 알려 주세요.",
@@ -25,9 +25,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "need_place": ("어디 근처를 찾을까요? /주변 역삼동 3km처럼 동네 이름을 함께 알려 주세요.",
                    "Near where? Name a neighbourhood, like /near 역삼동 3km."),
     "results": ("'{query}' 검색 결과예요.", "Results for '{query}'."),
+    "category_results": ("{name} 카테고리의 물건이에요.", "Items in {name}."),
     "near_results": ("{place} 주변 {distance} 안의 물건이에요.", "Items within {distance} of {place}."),
-    "no_results": ("{query|으로} 찾은 물건이 없어요.", "Nothing found for '{query}'."),
-    "no_results_suggest": ("{query|으로} 찾은 물건이 없어요. {suggestion|으로} 찾아볼까요?",
+    "no_results": ("'{query}' 검색 결과가 없어요.", "Nothing found for '{query}'."),
+    "no_results_suggest": ("'{query}' 검색 결과가 없어요. {suggestion|으로} 찾아볼까요?",
                            "Nothing found for '{query}'. Try '{suggestion}'?"),
     "nothing_near": ("{place} 주변 {distance} 안에는 아직 물건이 없어요.", "No items within {distance} of {place} yet."),
     "more": ("더 보기", "More"),
@@ -71,7 +72,7 @@ TEXTS: dict[str, tuple[str, str]] = {
                          "Got {count} photo(s). Upload more or press Next."),
     "flow_stale_button": ("지금 단계의 버튼이 아니에요. 마지막 질문의 버튼을 눌러 주세요.",
                           "That button belongs to an earlier step; use the latest question's buttons."),
-    "flow_published": ("{title} 등록을 마쳤어요! 물건 번호는 #{number}예요.", "Listed {title}! Its number is #{number}."),
+    "flow_published": ("{title} 등록을 마쳤어요! 물건 번호는 #{number|이에요}.", "Listed {title}! Its number is #{number}."),
     "flow_updated": ("#{number} {title}의 정보를 고쳤어요.", "Updated #{number} {title}."),
     "my_page": ("내 정보예요. 올린 물건 {count}개, 찜 {wishes}개, 빌리는 중 {borrowing}건, 빌려주는 중 {lending}건.\n"
                 "평점 {rating} · 완료한 거래 {completed}건 · 제때 반납 {on_time} · 파손 청구 {claims}건\n"
@@ -79,13 +80,12 @@ TEXTS: dict[str, tuple[str, str]] = {
                 "Your page: {count} items, {wishes} wishes, borrowing {borrowing}, lending {lending}.\n"
                 "Rating {rating} · {completed} completed · on time {on_time} · {claims} claims\n"
                 "BilliPay account: {account} · {unread} notifications"),
-    "no_rating": ("아직 없음", "none yet"),
     "no_account": ("연결 안 됨 (/결제 link)", "not linked (/pay link)"),
     "trust_line": ("{name}님 평점 {rating} · 완료한 거래 {completed}건", "{name}: rating {rating}, {completed} completed"),
     "field_rating": ("주인 평점", "Owner rating"),
     "edit": ("수정", "Edit"),
     "delete": ("삭제", "Delete"),
-    "deleted": ("{title}{title|을} 내렸어요.", "Took down {title}."),
+    "deleted": ("{title|을} 내렸어요.", "Took down {title}."),
     "flow_timed_out": ("한동안 답이 없어서 하던 물건 등록을 멈췄어요. 다시 하려면 /등록을 보내 주세요.",
                        "You were away for a while, so I stopped the listing. Send /post to start again."),
     "filter_price": ("{price} 이하", "Up to {price}"),
@@ -104,7 +104,39 @@ TEXTS: dict[str, tuple[str, str]] = {
     "field_condition": ("상태", "Condition"),
     "field_wishes": ("찜", "Wishes"),
     "field_place": ("장소", "Place"),
+    "welcome": ("안녕하세요, {name}님! 빌리마켓 도우미 빌리예요.\n이웃의 물건을 하루 단위로 빌리고, 안 쓰는 물건은 빌려줄 수 "
+                "있어요. 찾는 물건 이름을 보내거나 아래에서 골라 보세요.",
+                "Hello, {name}! I'm Billi, the market's assistant.\nRent your neighbours' things by the day, and lend "
+                "yours. Send me what you are looking for, or pick below."),
+    "welcome_home": ("내 동네를 알려 주시면 가까운 물건부터 보여 드릴게요.", "Tell me your neighbourhood to see what is near."),
+    "chip_camping_chair": ("캠핑의자 찾기", "Find a camping chair"),
+    "camping_chair": ("캠핑의자", "캠핑의자"),
+    "chip_near": ("내 주변 물건", "Near me"),
+    "chip_category": ("카테고리", "Categories"),
+    "chip_post": ("물건 올리기", "List an item"),
+    "chip_wishes": ("찜 목록", "My wishes"),
+    "chip_cancel": ("취소", "Cancel"),
+    "chip_search": ("{query} 찾기", "Find {query}"),
+    "chip_near_place": ("{place} 주변", "Near {place}"),
+    "home_set": ("내 동네를 {place|으로} 정했어요. 이제 주변 물건과 검색은 {place}에서 가까운 것부터 보여 드려요.",
+                 "Your neighbourhood is now {place}; nearby items and searches start from there."),
+    "home_here": ("지금 위치", "your location"),
+    "home_is": ("내 동네는 {place|이에요}. 바꾸려면 /동네 <동 이름>을 보내 주세요.",
+                "Your neighbourhood is {place}. Send /home <name> to change it."),
+    "need_home": ("어느 동네 주변을 볼까요? 아래에서 내 동네를 정해 주세요.", "Near where? Set your neighbourhood below."),
+    "mine": ("내 물건", "Mine"),
+    "per_day": ("하루 {price}", "{price} a day"),
+    "deposit_line": ("보증금 {deposit}", "Deposit {deposit}"),
+    "this_weekend": ("이번 주말", "This weekend"),
+    "next_weekend": ("다음 주말", "Next weekend"),
+    "pick_dates": ("날짜 고르기", "Pick dates"),
 }
+
+def chip(label: str, send: str) -> dict[str, str]:
+    """A quick reply: the Korean words on the chip, and what pressing it sends (a search word, or a command that
+    runs without showing itself)."""
+    return {"label": label, "send": send}
+
 
 def say(key: str, locale: str = "ko", **params: Any) -> str:
     ko, en = TEXTS[key]
@@ -116,8 +148,12 @@ def won(amount: int, locale: str = "ko") -> str:
 
 
 def distance(metres: float | None) -> str:
+    """"950m" under a kilometre (to 10 m), else kilometres with one decimal only when it says something: "1km",
+    "2.5km" (never "1.0km")."""
     if metres is None:
         return ""
-    if metres < 1000:
-        return f"{round(metres / 10) * 10:.0f}m"
-    return f"{metres / 1000:.1f}km"
+    rounded = round(metres / 10) * 10
+    if rounded < 1000:
+        return f"{rounded:.0f}m"
+    km = round(metres / 1000, 1)
+    return f"{km:.0f}km" if km == int(km) else f"{km:.1f}km"

@@ -9,7 +9,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 from aiohttp import web
 
@@ -20,13 +19,14 @@ from gateway.client_address import ClientAddresses
 from gateway.http import HttpMetrics, errors, headers, observe, sessions, without_server_banner
 from gateway.keys import CHAT, CLIENT_ADDRESSES, CONFIG, MARKET, METRICS
 from gateway.routing import Route, openapi, register
+from gateway.static_files import static_file
 from market import korean
 from market.config import Config
 from market.service import Market
+from web_widget.assets import catalogue
 
 log = logging.getLogger("billi.gateway")
 VERSION = "0.1.0"
-STATIC_DIR = Path(__file__).resolve().parents[1] / "web_widget" / "static"
 
 
 def all_routes() -> list[Route]:
@@ -43,7 +43,8 @@ def create_app(config: Config) -> web.Application:
     routes = all_routes()
     app[system.OPENAPI] = openapi(routes, title="빌리마켓 Billi Market API", version=VERSION)
     register(app, routes)
-    app.router.add_static("/static/", STATIC_DIR, append_version=True)
+    catalogue()  # hash and compress the static files now, not on the first visitor's request
+    app.router.add_get("/static/{path:.+}", static_file)
 
     sio = build_server(config)
     sio.attach(app)

@@ -54,6 +54,8 @@ class BotHook(Protocol):
 
     async def after_link(self, room_id: int, user_id: int, account: dict[str, Any]) -> None: ...
 
+    async def welcome(self, room_id: int, user_id: int) -> None: ...
+
 
 def room_channel(room_id: int) -> str:
     return f"room:{room_id}"
@@ -326,6 +328,8 @@ class ChatSocket:
         """Open a room: subscribe, and catch up from ``after_seq`` (or get the latest page)."""
         room = await self.market.chat.room(_int(data.get("room"), "room"), session["user_id"])
         await self.sio.enter_room(sid, room_channel(room.id))
+        if data.get("welcome") is True and room.kind == "assistant" and self.bot is not None and not room.last_seq:
+            await self.bot.welcome(room.id, session["user_id"])  # (the widget asks, opening an empty room)
         if data.get("after_seq") is not None:
             page = await self.market.chat.history(session["user_id"], room.id, after_seq=data["after_seq"],
                                                   limit=data.get("limit", 100))
@@ -347,9 +351,12 @@ class ChatSocket:
                 dates = data.get("dates")
                 picked = ({"start": str(dates.get("start"))[:10], "end": str(dates.get("end"))[:10]}
                           if isinstance(dates, dict) else None)
+                # A chip's command goes with its words (the bot runs it only in the person's assistant room).
+                command = data.get("command")
+                extra = {**({"dates": picked} if picked else {}),
+                         **({"command": command[:300]} if isinstance(command, str) else {})}
                 try:
-                    await self.bot.on_message(sent.message.room_id, {**wire, "dates": picked} if picked else wire,
-                                              session["user_id"])
+                    await self.bot.on_message(sent.message.room_id, {**wire, **extra}, session["user_id"])
                 except Exception as e:  # noqa: BLE001 — the message is stored and delivered; the assistant missed it
                     log.warning("the assistant could not take a message: %r", e, extra={"room": sent.message.room_id})
         # The sender has the text already: the receipt says where it was stored (saves encoding it again).

@@ -372,12 +372,16 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "service.operator_only": ("운영자만 볼 수 있는 주소예요.", "Only the service's operators can read this."),
 }
 
-_PARTICLES = {"을": ("을", "를"), "이": ("이", "가"), "은": ("은", "는"), "과": ("과", "와"), "으로": ("으로", "로")}
-_SLOT = re.compile(r"\{(\w+)(?:\|(을|이|은|과|으로))?\}")
+_PARTICLES = {"을": ("을", "를"), "이": ("이", "가"), "은": ("은", "는"), "과": ("과", "와"), "으로": ("으로", "로"),
+              "이에요": ("이에요", "예요")}
+_SLOT = re.compile(r"\{(\w+)(?:\|(을|이에요|이|은|과|으로))?\}")
+# A Latin letter read aloud: those whose name ends in a consonant (엘, 엠, 엔, 알); ㄹ-final ones are "ㄹ".
+_LETTER_FINAL = {"l": "ㄹ", "r": "ㄹ", "m": "ㅁ", "n": "ㄴ"}
 
 
 def particle(word: str, josa: str) -> str:
-    """The particle that follows ``word``: 을/를 by whether its last syllable ends in a consonant."""
+    """The particle that follows ``word``: 을/를 by whether its last sound ends in a consonant — a syllable's
+    final, a bare consonant (ㅁㄴㅇㄹ), a digit (201 → 이에요) or a Latin letter as read (tent → 를)."""
     with_final, without_final = _PARTICLES[josa]
     last = word.rstrip()[-1:] if word.strip() else ""
     if "가" <= last <= "힣":
@@ -385,8 +389,17 @@ def particle(word: str, josa: str) -> str:
         if josa == "으로" and final == 8:  # ㄹ takes 로
             return without_final
         return with_final if final else without_final
+    if "ㄱ" <= last <= "ㅎ":  # a bare consonant, read as its own sound
+        return without_final if josa == "으로" and last == "ㄹ" else with_final
+    if "ㅏ" <= last <= "ㅣ":
+        return without_final
     if last.isdigit():
+        if josa == "으로" and last in "178":  # 일, 칠, 팔 end in ㄹ
+            return without_final
         return with_final if last in "013678" else without_final
+    if last.isascii() and last.isalpha():
+        final = _LETTER_FINAL.get(last.lower())
+        return without_final if final is None or (josa == "으로" and final == "ㄹ") else with_final
     return f"{with_final}({without_final})" if josa != "으로" else "(으)로"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,8 +37,10 @@ SPECS: tuple[Spec, ...] = (
     Spec("help", ("도움말", "도움"), "/도움말 [명령어]", "/help [command]", "할 수 있는 일과 사용법", "what I can do"),
     Spec("search", ("검색", "찾기"), "/검색 <키워드> [반경, 예: 3km] [동네]", "/search <keyword> [radius, e.g. 3km] [place]",
          "키워드로 물건 찾기", "find items by keyword"),
-    Spec("near", ("주변", "근처"), "/주변 <동네> [거리, 예: 1km]", "/near <place> [distance, e.g. 1km]",
+    Spec("near", ("주변", "근처"), "/주변 [동네] [거리, 예: 1km]", "/near [place] [distance, e.g. 1km]",
          "동네 주변 물건 보기", "items near a place"),
+    Spec("home", ("동네", "내동네"), "/동네 <동 이름>", "/home <neighbourhood>", "내 동네 정하기 (주변 물건과 검색에 써요)",
+         "set your neighbourhood (for nearby items and searches)"),
     Spec("category", ("카테고리", "분류"), "/카테고리 [이름]", "/category [name]", "카테고리별로 보기",
          "browse by category"),
     Spec("item", ("물품", "물건"), "/물품 <번호>", "/item <number>", "물건 자세히 보기", "show one item"),
@@ -98,12 +101,13 @@ def parse(text: Any) -> Parsed | None:
     head = words[0][1:].lower()
     s = _BY_WORD.get(head)
     if s is None:
-        close = difflib.get_close_matches(head, list(_BY_WORD), n=1, cutoff=0.6)
-        return Unknown("/" + words[0][1:40], "/" + _BY_WORD[close[0]].name if close else None)
+        return Unknown("/" + words[0][1:40], nearest(head))
     rest = words[1:]
     if s.name in ("help",):
         topic = rest[0].lstrip("/").lower() if rest else None
         return Command("help", {"topic": _BY_WORD[topic].name if topic in _BY_WORD else None})
+    if s.name == "home":
+        return Command("home", {"place": " ".join(rest)[:40] or None})
     if s.name == "category":
         return Command("category", {"name": " ".join(rest)[:40] or None})
     if s.name in ("wishes", "cancel", "post", "my", "return"):
@@ -132,13 +136,31 @@ def parse(text: Any) -> Parsed | None:
             others.append(w)
         else:
             radius = d
-    if s.name == "near":
-        if not others:
-            return BadArgs(s, "need_place")
-        return Command("near", {"place": " ".join(others), "radius_m": radius})
+    if s.name == "near":  # no place: the person's own 동네 (or a question for it)
+        return Command("near", {"place": " ".join(others) or None, "radius_m": radius})
     if not others:
         return BadArgs(s, "need_keyword")
     return Command("search", {"query": " ".join(others), "radius_m": radius})
+
+
+def nearest(word: str) -> str | None:
+    """The command a mistyped one was probably meant to be, spelt the way the person spells: "/검삭" → "/검색",
+    "/serch" → "/search". Korean is compared letter by letter (검삭 and 검색 differ in one vowel, not in a whole
+    syllable)."""
+    given = _letters(word)
+    if not given:
+        return None
+    hangul = any("가" <= ch <= "힣" for ch in word)
+    words = [w for w in _BY_WORD if any("가" <= ch <= "힣" for ch in w) == hangul]
+    scored = [(difflib.SequenceMatcher(None, given, _letters(w)).ratio(), w) for w in words]
+    score, best = max(scored, default=(0.0, ""))
+    return "/" + best if score >= 0.6 else None
+
+
+def _letters(word: str) -> str:
+    """A word with each Hangul syllable split into its letters (NFD), so a typo costs one letter, not one
+    syllable."""
+    return unicodedata.normalize("NFD", word.lower())
 
 
 def parse_distance(word: str) -> int | None | bool:

@@ -13,7 +13,7 @@ from transitions.extensions.asyncio import AsyncMachine
 
 from bot import places
 from bot.flows import FlowRecord
-from bot.texts import say, won
+from bot.texts import chip, say, won
 from market import validation as v
 from market.errors import MarketError
 from market.items import DEPOSIT_RANGE, MAX_LISTING_DAYS, PRICE_RANGE, today
@@ -92,7 +92,7 @@ class ListingFlow:
                 await self.turn.button("취소", {"step": "preview", "cancel": True}),
             ])
             return
-        await self.turn.say(text, buttons=buttons, quick_replies=["/취소"])
+        await self.turn.say(text, buttons=buttons, quick_replies=[chip(say("chip_cancel", self.turn.locale), "/취소")])
 
     # -- input -------------------------------------------------------------------------------------
     async def handle_text(self, text: str) -> bool:
@@ -214,11 +214,10 @@ class ListingFlow:
     def preview_card(self) -> dict[str, Any]:
         d = self.data
         path = self.turn.market.categories.path(d["category_id"]) if d.get("category_id") else []
-        until = d.get("available_until") or "계속"
         return {"title": d.get("title", ""), "subtitle": " > ".join(c.name for c in path),
                 "fields": [["설명", d.get("description", "")[:100]], ["사진", f"{len(d.get('photos', []))}장"],
                            ["일 대여료", won(d.get("price_per_day", 0))], ["보증금", won(d.get("deposit", 0))],
-                           ["위치", d.get("place_name", "")], ["대여 가능", f"{d.get('available_from', '')} ~ {until}"]],
+                           ["위치", d.get("place_name", "")], ["대여 가능", lending_span(d.get("available_from"), d.get("available_until"))]],
                 "buttons": []}
 
     async def _publish(self) -> bool:
@@ -299,6 +298,18 @@ def parse_won(text: str) -> int | None:
 
 
 _LAT_LNG = re.compile(r"^\s*(-?\d{1,3}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
+
+
+def lending_span(start: str | None, until: str | None) -> str:
+    """"11월 30일부터" (no end), or "12월 24일 ~ 12월 31일" — a listing's dates as people say them."""
+    if not start:
+        return ""
+    a = date.fromisoformat(start)
+    if not until:
+        return f"{a.month}월 {a.day}일부터"
+    b = date.fromisoformat(until)
+    return f"{a.month}월 {a.day}일 ~ " + (f"{b.month}월 {b.day}일" if b.year == a.year else
+                                         f"{b.year}년 {b.month}월 {b.day}일")
 
 
 def parse_location(text: str) -> dict[str, Any] | None:

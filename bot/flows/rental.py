@@ -1059,10 +1059,12 @@ class RentalFlow:
                   [t("f_fee", locale), won(c.fee, locale)], [t("f_total", locale), won(c.total, locale)]]
                  if role == "borrower" else [[t("f_owner_gets", locale), won(c.rent, locale)],
                                              [t("f_deposit", locale), won(c.deposit, locale)]])
-        return {"title": f"#{c.item_id} {item['title'] if item else ''}", "subtitle": describe(reading, locale),
+        # (the dates once, in the fields; the state, live, is on top of the room)
+        return {"title": f"#{c.item_id} {item['title'] if item else ''}",
                 "image": media_url(item["thumb"]) if item else None, "contract_id": c.id,
-                "fields": [[t("f_dates", locale), describe(reading, locale)], [t("f_days", locale), str(c.days)],
-                           *money]}  # (the state, live, is on top of the room)
+                "fields": [[t("f_dates", locale), f"{day_label(reading.start, locale)} ~ {day_label(reading.end, locale)}"],
+                           [t("f_days", locale), str(c.days)],
+                           *money]}
 
     # -- the deal on top of the room ---------------------------------------------------------------
     async def deal_view(self, room_id: int, viewer: int) -> dict[str, Any] | None:

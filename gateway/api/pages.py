@@ -12,11 +12,14 @@ from bot import commands
 from gateway.http import json_response
 from gateway.keys import CONFIG, MARKET, USER
 from gateway.routing import Access, Route
+from gateway.static_files import compressed_page, fixed, page_cache
 from market.errors import NotFound
 from market.people.reports import REASONS
+from web_widget.assets import catalogue
 
 WIDGET = Path(__file__).resolve().parents[2] / "web_widget"
 _TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(WIDGET / "templates"), autoescape=True)
+_TEMPLATES.globals["asset"] = lambda name: catalogue().url(name)  # {{ asset("app.js") }} → its hashed address
 _CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'; "
         "object-src 'none'; base-uri 'none'; form-action 'self' {bank}; manifest-src 'self'; worker-src 'self'; "
         "frame-ancestors {ancestors}")
@@ -25,7 +28,7 @@ _CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; scrip
 def _render(request: web.Request, name: str, *, frame: bool = False, **context: object) -> web.Response:
     config = request.app[CONFIG]
     html = _TEMPLATES.get_template(name).render(config=config, user=request.get(USER), **context)
-    resp = web.Response(text=html, content_type="text/html")
+    resp = compressed_page(request, html, **{"Cache-Control": page_cache(request)})
     ancestors = ("'self' " + config.widget_embed_origins).strip() if frame else "'none'"
     resp.headers["Content-Security-Policy"] = _CSP.format(ancestors=ancestors, bank="")
     if frame:
@@ -80,23 +83,16 @@ async def embed_demo(request: web.Request) -> web.Response:
     return _render(request, "embed_demo.html")
 
 
-def _static(name: str, content_type: str, **headers: str) -> web.Response:
-    return web.Response(body=(WIDGET / "static" / name).read_bytes(), content_type=content_type,
-                        headers={"Cache-Control": "no-cache", **headers})
-
-
 async def service_worker(request: web.Request) -> web.Response:
-    return _static("sw.js", "text/javascript", **{"Service-Worker-Allowed": "/"})
+    return fixed(request, **{"Service-Worker-Allowed": "/"})
 
 
 async def manifest(request: web.Request) -> web.Response:
-    return _static("manifest.webmanifest", "application/manifest+json")
+    return fixed(request)
 
 
 async def widget_script(request: web.Request) -> web.Response:
-    resp = _static("widget.js", "text/javascript")
-    resp.headers["Access-Control-Allow-Origin"] = "*"  # a script other sites include; it holds no data
-    return resp
+    return fixed(request, **{"Access-Control-Allow-Origin": "*"})  # a script other sites include; it holds no data
 
 
 async def bot_commands(request: web.Request) -> web.Response:

@@ -13,12 +13,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway.http import error_response, json_response
 from gateway.keys import CONFIG, MARKET, METRICS, USER
 from gateway.routing import Access, Route
+from gateway.static_files import compressed_page, page_cache
 from market.errors import Forbidden
+from web_widget.assets import catalogue
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parents[2] / "web_widget" / "templates"),
     autoescape=True,
 )
+_TEMPLATES.globals["asset"] = lambda name: catalogue().url(name)  # {{ asset("market.css") }}: its hashed address
 OPENAPI = web.AppKey("openapi", dict)
 
 
@@ -90,7 +93,7 @@ async def index(request: web.Request) -> web.Response:
     if request.get(USER) is not None:
         raise web.HTTPFound("/app")
     html = _TEMPLATES.get_template("index.html").render(config=request.app[CONFIG])
-    return web.Response(text=html, content_type="text/html")
+    return compressed_page(request, html, **{"Cache-Control": page_cache(request)})
 
 
 ROUTES = [

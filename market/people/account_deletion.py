@@ -126,6 +126,7 @@ async def _forget(cur: Any, user_id: int) -> None:
     await cur.execute("INSERT INTO bank_link_drops (user_id, user_seq_no) SELECT user_id, user_seq_no FROM bank_links"
                       " WHERE user_id = %s", (user_id,))
     await cur.execute("UPDATE users SET email = NULL, nickname = %s, password_hash = NULL, profile_photo_key = NULL,"
+                      " home_place = NULL, home_lat = NULL, home_lng = NULL,"
                       " deleted_at = NOW(3) WHERE id = %s", (FORMER_NEIGHBOUR, user_id))
     await cur.execute("UPDATE items i JOIN wishes w ON w.item_id = i.id SET i.wish_count = i.wish_count - 1"
                       " WHERE w.user_id = %s AND i.wish_count > 0", (user_id,))

@@ -55,14 +55,15 @@ async def test_find_nearby_wish_and_ask_the_owner(client: TestClient, chatters: 
     assert (await b.call("join", {"room": room}))["ok"]
 
     reply = await _ask_bot(b, room, "/주변 역삼동 2km")
-    assert "역삼동 주변 2.0km" in reply["text"]
+    assert "역삼동 주변 2km" in reply["text"]
     card = next(c for c in reply["cards"] if c["item_id"] == item["id"])
     assert card["title"] == f"#{item['id']} 원터치 텐트"
     assert ["일 대여료", "5,000원"] in card["fields"] and any(f[0] == "거리" for f in card["fields"])
     wish, ask = card["buttons"]
 
     ack = await b.call("action", {"room": room, "token": wish["token"], "seq": reply["seq"]})
-    assert ack == {"ok": True, "handled": True, "message": "원터치 텐트를 찜했어요."}  # shown as a toast
+    # shown as a toast; the count goes with it, for the card to show
+    assert ack == {"ok": True, "handled": True, "message": "원터치 텐트를 찜했어요.", "item": item["id"], "wishes": 1}
     # the spent 찜 button is disabled in place on every client, and in history; 문의하기 stays live
     update = (await b.wait_for("message_update", room=room))[-1]
     redrawn = next(c for c in update["cards"] if c["item_id"] == item["id"])
@@ -92,7 +93,9 @@ async def test_find_nearby_wish_and_ask_the_owner(client: TestClient, chatters: 
     assert inquiry["cards"][0]["item_id"] == item["id"] and not inquiry["cards"][0]["buttons"]
     assert inquiry["audience"] == owner.id
     welcome = [m for m in (await b.call("join", {"room": deal_room}))["messages"] if not m.get("hidden")][0]
-    request_button = welcome["cards"][0]["buttons"][0]  # the borrower's alone; the owner never sees it
+    buttons = welcome["cards"][0]["buttons"]  # the borrower's alone; the owner never sees them
+    request_button = next(x for x in buttons if x["label"] == "대여 요청")
+    assert all(x["form"] == "dates" for x in buttons) and any(x.get("dates") for x in buttons)  # 이번 주말, 다음 주말
     assert request_button["label"] == "대여 요청" and request_button["form"] == "dates"
     assert request_button["token"] not in str(joined)
     refused = await o.call("action", {"room": deal_room, "token": request_button["token"]})
@@ -136,7 +139,7 @@ async def test_free_text_searches_and_mistakes_get_help(client: TestClient, chat
     no_dates = await _refused(b, room, "/대여 1 언젠가")
     assert "날짜를 알아듣지 못했어요" in no_dates
     here = await _ask_bot(b, room, "/주변 37.4979,127.0276 1km")
-    assert "이곳 주변 1.0km" in here["text"] and len(here["cards"]) == 5
+    assert "이곳 주변 1km" in here["text"] and len(here["cards"]) == 5
     nowhere = await _refused(b, room, "/주변 화성")
     assert "어디인지 모르겠어요" in nowhere
     missing = await _refused(b, room, "/물품 999999")
@@ -144,7 +147,7 @@ async def test_free_text_searches_and_mistakes_get_help(client: TestClient, chat
     helps = await _ask_bot(b, room, "/도움말")
     assert "/검색" in helps["text"] and "/주변" in helps["text"]
     html = await _ask_bot(b, room, "<script>alert(1)</script>")
-    assert "찾은 물건이 없어요" in html["text"] and "<script>" in html["text"]  # plain text, shown as text
+    assert "검색 결과가 없어요" in html["text"] and "<script>" in html["text"]  # plain text, shown as text
 
 
 async def test_people_talking_in_a_deal_room_do_not_wake_the_bot(client: TestClient, chatters: Any) -> None:

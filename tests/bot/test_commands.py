@@ -33,7 +33,15 @@ def test_typos_get_a_suggestion_and_bad_arguments_the_usage() -> None:
     assert isinstance(bad, commands.BadArgs) and bad.reason == "bad_item_number" and bad.spec.name == "item"
     assert isinstance(commands.parse("/검색"), commands.BadArgs)
     assert isinstance(commands.parse("/검색 텐트 900km"), commands.BadArgs)
-    assert isinstance(commands.parse("/주변"), commands.BadArgs)
+    assert commands.parse("/주변") == commands.Command("near", {"place": None, "radius_m": None})  # my own 동네
+
+
+def test_a_mistyped_korean_command_suggests_the_nearest_one_in_korean() -> None:
+    assert commands.parse("/검삭 텐트") == commands.Unknown("/검삭", "/검색")
+    assert commands.parse("/찜몽록") == commands.Unknown("/찜몽록", "/찜목록")
+    assert commands.parse("/등룩") == commands.Unknown("/등룩", "/등록")
+    assert say("unknown_command", given="/검삭", hint=say("did_you_mean", command="/검색")).startswith(
+        "'/검삭' 명령어는 몰라요. /검색을 찾으셨나요?")
 
 
 def test_places_and_formatting() -> None:
@@ -42,7 +50,7 @@ def test_places_and_formatting() -> None:
     assert places.find("화성") is None
     assert won(5000) == "5,000원" and distance(1234) == "1.2km" and distance(340) == "340m"
     assert say("wished", title="텐트") == "텐트를 찜했어요." and say("wished", title="캠핑의자 세트") == "캠핑의자 세트를 찜했어요."
-    assert say("no_results", query="헬리녹스") == "헬리녹스로 찾은 물건이 없어요."
+    assert say("no_results", query="헬리녹스") == "'헬리녹스' 검색 결과가 없어요."
     assert say("wished", "en", title="tent") == "Added 'tent' to your wishes."
 
 

@@ -9,6 +9,7 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 
 from bot.flows.listing import parse_dates, parse_location, parse_won
+from market.items import today as listing_today
 from tests.bot.test_bot_chat import _ask_bot, _assistant_room
 from tests.conftest import image_bytes, sign_up
 
@@ -91,6 +92,8 @@ async def test_an_owner_lists_an_item_through_the_chat_with_a_photo(client: Test
     assert preview["text"] == "이렇게 등록할까요?"
     fields = dict(map(tuple, preview["cards"][0]["fields"]))
     assert fields["일 대여료"] == "5,000원" and fields["보증금"] == "30,000원" and fields["사진"] == "1장"
+    today = listing_today()
+    assert fields["대여 가능"] == f"{today.month}월 {today.day}일부터"  # (it said "2026-11-30 ~ 계속")
 
     await _press(c, room, preview, "대여료 수정")  # edit one field, then back to the preview
     q = await _next_bot(c, room, preview["seq"])
@@ -109,6 +112,8 @@ async def test_an_owner_lists_an_item_through_the_chat_with_a_photo(client: Test
     item = mine["items"][0]
     assert item["title"] == "스노우피크 캠핑 의자" and item["price_per_day"] == 7000 and item["deposit"] == 30000
     assert item["category"]["id"] == 7 and item["place_name"] == "역삼동" and item["thumbnail"]
+    ending = "이에요" if str(item["id"])[-1] in "013678" else "예요"  # 일, 삼, 영… end in a consonant; 이, 사 do not
+    assert done["text"].endswith(f"물건 번호는 #{item['id']}{ending}.")
     status, detail = await owner.call("GET", f"/api/items/{item['id']}")
     assert detail["item"]["description"] == "가볍고 튼튼해요.\n2개 있어요." and len(detail["item"]["photos"]) == 1
 
@@ -125,7 +130,7 @@ async def test_cancel_and_help_inside_a_flow(client: TestClient, chatters: Any) 
     bye = await _ask_bot(c, room, "/취소")
     assert "멈췄어요" in bye["text"]
     search = await _ask_bot(c, room, "캠핑 의자")  # no flow any more: free text searches
-    assert "찾은 물건이 없어요" in search["text"]
+    assert "검색 결과가 없어요" in search["text"]
     status, mine = await owner.call("GET", "/api/me/items")
     assert mine["items"] == []
 
@@ -152,6 +157,6 @@ async def test_my_page_edits_and_deletes_my_items(client: TestClient, chatters: 
     assert detail["item"]["title"] == "4인용 원터치 텐트" and detail["item"]["price_per_day"] == item["price_per_day"]
     await _press(c, room, card, "삭제")
     gone = await _next_bot(c, room, done["seq"])
-    assert "내렸어요" in gone["text"]
+    assert gone["text"] == "4인용 원터치 텐트를 내렸어요."  # (once: it said the title twice)
     status, mine = await owner.call("GET", "/api/me/items")
     assert mine["items"] == []

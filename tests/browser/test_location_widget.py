@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, expect
 
 from market.service import Market
-from tests.browser.helpers import signed_up
+from tests.browser.helpers import WAIT, signed_up
 from tests.browser.test_block_report_widget import _open_deal
 from tests.conftest import item_fields
 from tests.e2e.nodes import Node
@@ -30,16 +30,17 @@ async def test_my_location_asked_from_a_deal_room_goes_to_my_assistant_room(
     item = await market.items.create(ids["위치주인"], item_fields(title="위치 텐트"))
     deal, _ = await market.chat.open_deal_room(item["id"], ids["위치손님"])
     await _open_deal(borrower, "위치주인")
+    await borrower.locator("#tools-open").click()
     await borrower.locator("#locate").click()
     sent = None
     for _ in range(200):
         sent = await market.db.fetchone(
-            "SELECT r.kind FROM messages m JOIN rooms r ON r.id = m.room_id WHERE m.sender_id = %s"
-            " AND m.text LIKE '/주변 37.49791%%'", (ids["위치손님"],))
+            "SELECT r.kind, m.text FROM messages m JOIN rooms r ON r.id = m.room_id WHERE m.sender_id = %s",
+            (ids["위치손님"],))
         if sent:
             break
         await asyncio.sleep(0.05)
-    assert sent == {"kind": "assistant"}
-    in_deal = await market.db.fetchval("SELECT COUNT(*) FROM messages WHERE room_id = %s AND text LIKE '%%37.49%%'",
-                                       (deal.id,))
-    assert in_deal == 0
+    assert sent == {"kind": "assistant", "text": "내 위치 주변 물건"}  # the words; the position went beside them
+    await expect(borrower.locator("article.msg.bot", has_text="이곳 주변")).to_be_visible(timeout=WAIT)
+    anywhere = await market.db.fetchval("SELECT COUNT(*) FROM messages WHERE text LIKE '%%37.49%%'")
+    assert anywhere == 0  # stored nowhere, not even in my own room

@@ -112,7 +112,7 @@ async def test_a_whole_rental_in_the_browser(node: Node, browser: Browser, confi
     await borrower.send("/주변 역삼동")
     results = await borrower.says("역삼동 주변")
     await expect(results.locator(".card", has_text="캠핑 의자 두 개")).to_be_visible()
-    await expect(results.locator("img.card-img").first).to_be_visible()
+    await expect(results.locator("img.row-img").first).to_be_visible()
     await results.locator(".card", has_text="캠핑 의자 두 개").get_by_role("button", name="문의하기").click()
     await expect(borrower.page.locator("#room-title")).to_have_text("브라우저주인", timeout=WAIT)
     await expect(borrower.page.locator("#deal-title")).to_have_text("캠핑 의자 두 개", timeout=WAIT)
@@ -142,7 +142,7 @@ async def test_a_whole_rental_in_the_browser(node: Node, browser: Browser, confi
     await borrower.page.locator("#date-end").fill((start + timedelta(days=1)).isoformat())
     await borrower.page.locator("#date-end").dispatch_event("change")
     await expect(borrower.page.locator("#dates-total")).to_contain_text("40,500원", timeout=WAIT)
-    await borrower.page.get_by_role("button", name="요청하기").click()
+    await borrower.page.get_by_role("button", name="요청 보내기").click()
     sentence = f"{start.month}월 {start.day}일("
     await expect(owner.page.locator("article.msg.user", has_text="2일 빌리고 싶어요")).to_contain_text(sentence,
                                                                                                    timeout=WAIT)
@@ -311,7 +311,7 @@ async def test_messages_typed_while_the_server_is_away_are_sent_once_it_is_back(
         await alone.says("제가 할 수 있는 일이에요")
         port = int(node.url.rsplit(":", 1)[1].strip("/"))
         node.kill()  # the gateway crashes
-        await expect(alone.page.locator("#conn")).to_contain_text("연결 끊김", timeout=WAIT)
+        await expect(alone.page.locator("#conn")).to_have_text("연결이 끊겼어요. 다시 연결하는 중…", timeout=WAIT)
         await alone.send("/주변 역삼동")
         pending = alone.page.locator("article.msg.pending", has_text="/주변 역삼동")
         await expect(pending).to_contain_text("보내는 중", timeout=WAIT)

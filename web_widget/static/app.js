@@ -25,6 +25,7 @@
     readBy: new Map(),         // room id → the other person's read seq
     commands: [],
     typingTimer: null,
+    wishCounts: new Map(),     // item id → its 찜 count as a press here last heard it
   };
   const log = $("log");
   const socket = io({ transports: ["websocket"], withCredentials: true });
@@ -132,7 +133,10 @@
 
   async function join(id) {
     const after = state.seen[id];
-    const ack = await socket.timeout(10000).emitWithAck("join", after ? { room: id, after_seq: after } : { room: id });
+    const r = state.rooms.get(id);
+    // an empty assistant room: the bot's welcome comes first (said once, whoever asks again)
+    const welcome = Boolean(r && r.kind === "assistant" && !r.last_seq);
+    const ack = await socket.timeout(10000).emitWithAck("join", after ? { room: id, after_seq: after } : { room: id, welcome });
     if (!ack.ok) return;
     const box = state.messages.get(id) || new Map();
     state.messages.set(id, box);
@@ -199,7 +203,7 @@
       log.append(messageNode(m));
     }
     for (const q of state.queue.filter((q) => q.room === id)) log.append(pendingNode(q));
-    scrollDown(true);
+    settle();
     markRead(id);
   }
 
@@ -218,13 +222,23 @@
       img.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
       node.append(img);
     }
-    for (const c of m.cards || []) node.append(cardNode(c, m));
+    const rows = (m.cards || []).filter((c) => c.row);
+    if (rows.length) {  // search results: compact rows, the bubble as wide as the room
+      node.classList.add("results");
+      const list = el("div", "rows");
+      for (const c of m.cards) list.append(c.row ? rowNode(c, m) : cardNode(c, m));
+      node.append(list);
+    } else {
+      for (const c of m.cards || []) node.append(cardNode(c, m));
+    }
     if (m.buttons && m.buttons.length) node.append(buttonsNode(m.buttons, m));
+    if (m.form === "home" && !mine) node.append(homeForm());
     if (m.quick_replies && m.quick_replies.length) {
       const q = el("div", "quick");
-      for (const text of m.quick_replies) {
-        const b = el("button", "chip-button", text); b.type = "button";
-        b.addEventListener("click", () => send(text));
+      for (const reply of m.quick_replies) {
+        const chip = typeof reply === "string" ? { label: reply, send: reply } : reply;
+        const b = el("button", "chip-button", chip.label); b.type = "button";
+        b.addEventListener("click", () => sendChip(chip));
         q.append(b);
       }
       node.append(q);
@@ -251,6 +265,81 @@
     return card;
   }
 
+  // A search result as a compact row (photo left; title; 동네 · when; price; deposit; rating and 찜 count), with
+  // 찜 and 문의하기 on the right — or "내 물건" on one's own.
+  function rowNode(c, m) {
+    const r = c.row;
+    const card = el("section", "card row-card");
+    card.dataset.item = c.item_id;
+    if (c.image) { const img = el("img", "row-img"); img.src = c.image; img.alt = ""; img.loading = "lazy"; card.append(img); }
+    else card.append(el("div", "row-img none"));
+    const body = el("div", "row-body");
+    body.append(el("h3", "row-title", r.title));
+    body.append(el("p", "row-meta", [r.place, ago(r.posted_at), r.distance].filter(Boolean).join(" · ")));
+    body.append(el("p", "row-price", r.price));
+    body.append(el("p", "row-meta", r.deposit));
+    const trust = el("p", "row-meta");
+    if (r.rating) trust.append(el("span", "", r.rating));
+    const count = state.wishCounts.get(c.item_id) ?? r.wishes;  // (a press here knows a newer count)
+    const hearts = el("span", "wishes", `♡ ${count}`);
+    hearts.dataset.wishesFor = c.item_id;
+    hearts.setAttribute("aria-label", `찜 ${count}`);
+    trust.append(hearts);
+    body.append(trust);
+    card.append(body);
+    const side = el("div", "row-actions");
+    if (r.mine) side.append(el("span", "mine-badge", r.mine_label || "내 물건"));  // (no 문의하기 on one's own)
+    if (c.buttons && c.buttons.length) side.append(buttonsNode(c.buttons, m));
+    card.append(side);
+    return card;
+  }
+
+  // "방금", "3시간 전", "2일 전", then the date
+  function ago(ts) {
+    if (!ts) return "";
+    const minutes = Math.max(0, Math.round((Date.now() - new Date(ts).getTime()) / 60000));
+    if (minutes < 1) return "방금";
+    if (minutes < 60) return `${minutes}분 전`;
+    if (minutes < 60 * 24) return `${Math.floor(minutes / 60)}시간 전`;
+    if (minutes < 60 * 24 * 30) return `${Math.floor(minutes / 1440)}일 전`;
+    const d = new Date(ts);
+    return `${d.getMonth() + 1}월 ${d.getDate()}일`;
+  }
+
+  function wishesShown(itemId, count) {
+    state.wishCounts.set(Number(itemId), count);
+    for (const n of log.querySelectorAll(`[data-wishes-for="${Number(itemId)}"]`)) {
+      n.textContent = `♡ ${count}`; n.setAttribute("aria-label", `찜 ${count}`);
+    }
+  }
+
+  // Setting one's 동네 where the bot asks: a 동 name typed here, or the browser's location when the person
+  // presses for it (the browser then asks for consent). Kept as the 동 only; never a prompt() box.
+  let homeForms = 0;
+  function homeForm() {
+    const id = `home-${++homeForms}`;
+    const form = el("form", "home-form");
+    form.setAttribute("aria-label", "내 동네 정하기");
+    const label = el("label", "", "동 이름"); label.htmlFor = id;
+    const input = el("input"); input.id = id; input.name = "place"; input.maxLength = 30; input.required = true;
+    input.placeholder = "예) 역삼동"; input.autocomplete = "address-level3";
+    const ok = el("button", "button", "정하기"); ok.type = "submit";
+    const here = el("button", "button", "현재 위치로 정하기"); here.type = "button";
+    form.append(label, input, ok, here);
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const place = input.value.trim();
+      if (place) sendChip({ label: `내 동네: ${place}`, send: `/동네 ${place}` });
+    });
+    here.addEventListener("click", () => {
+      if (!navigator.geolocation) { toast("이 브라우저는 위치를 알려 주지 않아요. 동 이름을 적어 주세요."); input.focus(); return; }
+      navigator.geolocation.getCurrentPosition(
+        (p) => sendChip({ label: "현재 위치로 동네 정하기", send: `/동네 ${p.coords.latitude.toFixed(5)},${p.coords.longitude.toFixed(5)}` }),
+        () => { toast("위치를 알 수 없어요. 동 이름을 적어 주세요."); input.focus(); }, { timeout: 8000 });
+    });
+    return form;
+  }
+
   function buttonsNode(buttons, m) {
     const row = el("div", "buttons");
     for (const b of buttons) {
@@ -271,7 +360,7 @@
       const button = el("button", "button", b.label); button.type = "button";
       button.addEventListener("click", async () => {
         if (b.form === "review") { openReview(b, m); return; }
-        if (b.form === "dates") { openDates(); return; }
+        if (b.form === "dates") { openDates(b.dates); return; }
         if (b.form === "appointment") { openSheet("appt", b, m); return; }
         button.disabled = true;
         const ack = await press(b, m, undefined);
@@ -290,6 +379,7 @@
     const ack = await socket.timeout(45000).emitWithAck("action", data).catch(() => null);
     if (!ack || !ack.ok) { if (!input) toast(ack && ack.error ? ack.error.message : "잠시 뒤 다시 눌러 주세요."); return ack; }
     if (ack.message) toast(ack.message, true);
+    if (typeof ack.wishes === "number") wishesShown(ack.item, ack.wishes);
     if (ack.open_room) {
       if (ack.suggest) sessionStorage.setItem(`billi:suggest:${ack.open_room}`, ack.suggest);
       await loadRooms();
@@ -361,7 +451,8 @@
       const nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
       if (m.client_msg_id) log.querySelector(`[data-pending="${CSS.escape(m.client_msg_id)}"]`)?.remove();
       if (fresh) log.append(messageNode(m));
-      if (nearBottom || (m.sender.id === me.id)) scrollDown(true); else $("jump").hidden = false;
+      if (fresh && (m.cards || []).some((c) => c.row)) showFromTop(log.lastElementChild);
+      else if (nearBottom || (m.sender.id === me.id)) scrollDown(true); else $("jump").hidden = false;
       if (document.visibilityState === "visible") markRead(m.room);
     } else if (r && fresh && m.sender.id !== me.id) {
       r.unread = (r.unread || 0) + 1;
@@ -372,6 +463,16 @@
 
   let roomsTimer = null;
   function refreshRoomsSoon() { clearTimeout(roomsTimer); roomsTimer = setTimeout(loadRooms, 500); }
+
+  // Results are read from their first row: the message's top at the top of the view, not its middle.
+  function showFromTop(node) {
+    log.scrollTo({ top: Math.max(0, node.offsetTop - 8), behavior: "auto" });
+    $("jump").hidden = true;  // (the rest of the results is below, nothing new)
+  }
+  function settle() {
+    const last = log.querySelector("article.msg:last-of-type");
+    if (last && last.classList.contains("results")) showFromTop(last); else scrollDown(true);
+  }
 
   function scrollDown(instant) {
     log.scrollTo({ top: log.scrollHeight, behavior: instant ? "auto" : "smooth" });
@@ -386,11 +487,20 @@
   // -- sending ----------------------------------------------------------------------------------------
   const newId = () => (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2));
 
-  function send(text, dates) {
+  // A chip: its words are what the person says; a command behind them runs in their own assistant room (in a
+  // deal room the command itself is sent, for both people to read).
+  function sendChip(chip) {
+    const r = state.rooms.get(state.current);
+    if (chip.send.startsWith("/") && r && r.kind === "assistant") send(chip.label, null, chip.send);
+    else send(chip.send);
+  }
+
+  function send(text, dates, command) {
     text = text.trim();
     if (!text || state.current === null) return;
     const q = { room: state.current, text, client_msg_id: newId(), failed: false };
     if (dates) q.dates = dates;  // the date picker's exact choice goes with its words
+    if (command) q.command = command;
     state.queue.push(q);
     saveQueue();
     log.append(pendingNode(q));
@@ -415,6 +525,7 @@
       try {
         const data = { room: q.room, text: q.text, client_msg_id: q.client_msg_id };
         if (q.dates) data.dates = q.dates;
+        if (q.command) data.command = q.command;
         ack = await socket.timeout(10000).emitWithAck("message", data);
       } catch { ack = null; }
       q.sending = false;
@@ -475,8 +586,17 @@
   });
 
   // -- suggestions: slash-commands, then titles while typing a search ----------------------------------
+  // The commands' list is fetched when someone first types "/" (most people never do: chips and words suffice).
+  let commandsAsked = null;
+  function commandsLoaded() {
+    commandsAsked = commandsAsked || fetch("/api/bot/commands").then((r) => r.json())
+      .then((d) => { state.commands = d.commands; }).catch(() => { commandsAsked = null; });
+    return commandsAsked;
+  }
+
   async function suggest(value) {
     if (!value.startsWith("/")) { hideSuggest(); return; }
+    if (!state.commands.length) { await commandsLoaded(); if ($("text").value !== value) return; }
     const [head, ...rest] = value.slice(1).split(" ");
     if (rest.length === 0) {
       const hits = state.commands.filter((c) => [c.name, ...c.aliases].some((w) => w.startsWith(head.toLowerCase())));
@@ -512,24 +632,32 @@
   function choose(value) { $("text").value = value; hideSuggest(); $("text").focus(); suggest(value); }
 
   // -- tools: location, photo, dates ------------------------------------------------------------------
+  $("tools-open").addEventListener("click", () => {
+    const open = $("tools").hidden;
+    $("tools").hidden = !open;
+    $("tools-open").setAttribute("aria-expanded", String(open));
+    if (open) $("tools").querySelector("button:not([hidden]), label")?.focus();
+  });
+  const closeTools = () => { $("tools").hidden = true; $("tools-open").setAttribute("aria-expanded", "false"); };
+
   $("locate").addEventListener("click", () => {
-    // Where one is is asked in the assistant room, never in a deal room, whose other member would read it
-    const toAssistant = async (text) => {
+    // Where one is goes to the assistant room only, never into a deal room, whose other member would read it;
+    // without the browser's location, the items near one's own 동네 (the bot asks for it when none is set).
+    closeTools();
+    const toAssistant = async (chip) => {
       const mine = [...state.rooms.values()].find((r) => r.kind === "assistant");
       if (mine && state.current !== mine.id) await openRoom(mine.id, true);
-      send(text);
+      sendChip(chip);
     };
-    const ask = () => {
-      const place = prompt("어느 동네 주변을 볼까요? (예: 역삼동)");
-      if (place) toAssistant(`/주변 ${place}`);
-    };
-    if (!navigator.geolocation) { ask(); return; }
+    const mine = () => toAssistant({ label: "내 주변 물건", send: "/주변" });
+    if (!navigator.geolocation) { mine(); return; }
     navigator.geolocation.getCurrentPosition(
-      (p) => toAssistant(`/주변 ${p.coords.latitude.toFixed(5)},${p.coords.longitude.toFixed(5)}`),
-      ask, { timeout: 8000 });
+      (p) => toAssistant({ label: "내 위치 주변 물건", send: `/주변 ${p.coords.latitude.toFixed(5)},${p.coords.longitude.toFixed(5)}` }),
+      mine, { timeout: 8000 });
   });
 
   $("photo").addEventListener("change", () => {
+    closeTools();
     const file = $("photo").files[0];
     $("photo").value = "";
     if (!file || state.current === null) return;
@@ -555,11 +683,13 @@
 
   const dates = $("dates");
   let quoted = null;
-  function openDates() {
+  function openDates(preset) {
+    closeTools();
     if (!state.deal) return;
     const today = new Date();
     const iso = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 10);
     $("date-start").min = $("date-end").min = iso(today);
+    if (preset && preset.start && preset.end) { $("date-start").value = preset.start; $("date-end").value = preset.end; }
     if (!$("date-start").value) $("date-start").value = iso(new Date(today.getTime() + 86400000));
     if (!$("date-end").value) $("date-end").value = iso(new Date(today.getTime() + 2 * 86400000));
     dates.showModal();
@@ -696,10 +826,13 @@
     }
     flushQueue();
   });
-  socket.on("disconnect", () => { $("conn").textContent = "연결 끊김 — 다시 연결하는 중"; document.body.classList.add("offline"); });
+  // Offline, in words a person reads (never the transport's own, such as "websocket error")
+  const OFFLINE = "연결이 끊겼어요. 다시 연결하는 중…";
+  socket.on("disconnect", () => { $("conn").textContent = OFFLINE; document.body.classList.add("offline"); });
   socket.on("connect_error", (err) => {
-    $("conn").textContent = (err && err.message) || "연결할 수 없어요";
-    if (err && err.data && err.data.code === "chat.login_required") location.href = "/login";
+    if (err && err.data && err.data.code === "chat.login_required") { location.href = "/login"; return; }
+    $("conn").textContent = OFFLINE;
+    document.body.classList.add("offline");
   });
   socket.on("session_ended", (e) => {  // logged out (here, in another tab, everywhere) or expired: back to log-in
     toast(e.message);
@@ -743,6 +876,9 @@
   document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible" && state.current !== null) markRead(state.current); });
   window.addEventListener("online", () => { if (!socket.connected) socket.connect(); });
 
-  fetch("/api/bot/commands").then((r) => r.json()).then((d) => { state.commands = d.commands; }).catch(() => {});
-  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
+  // The home-screen shell is not needed to show this page: registered once it has loaded and settled, so the
+  // first load carries only what the page itself shows.
+  if ("serviceWorker" in navigator) {
+    window.addEventListener("load", () => setTimeout(() => navigator.serviceWorker.register("/sw.js").catch(() => {}), 5000));
+  }
 })();
