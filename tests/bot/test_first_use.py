@@ -126,7 +126,7 @@ async def test_result_rows_mark_my_own_items_and_carry_what_a_row_shows(client: 
     assert own["row"]["title"] == "캠핑 랜턴" and own["row"]["price"] == "하루 5,000원"
     assert own["row"]["deposit"] == "보증금 30,000원" and own["row"]["wishes"] == 0
     assert own["row"]["posted_at"].endswith("Z") and own["row"]["place"] == own["subtitle"]
-    assert their["row"]["rating"] == "아직 없음"  # whatever the market's rating words are, shown as they come
+    assert their["row"]["rating"] == "새 이웃"  # the market's rating words (rating_label), shown as they come
 
 
 async def test_the_korean_that_was_wrong(client: TestClient, chatters: Any) -> None:
