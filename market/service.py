@@ -153,7 +153,7 @@ class Market:
                                   Reconciler(db, billipay) if billipay else None)
             mailer = Mailer(config.smtp_url, config.mail_from, require_tls=config.smtp_require_tls)
             stack.push_async_callback(mailer.drain)
-            accounts = Accounts(db, redis, store, config, uploads, limits, mailer)
+            accounts = Accounts(db, redis, store, config, uploads, limits)
             stack.callback(accounts.close)
             chat.sessions = accounts.session_from_db
             resets = PasswordResets(db, redis, accounts, mailer, config, limits)

@@ -132,9 +132,9 @@ async def set_profile_photo(request: web.Request) -> web.Response:
 ROUTES = [
     Route("POST", "/api/auth/signup", sign_up, "회원 가입 (e-mail, nickname, password)", "accounts",
           access=Access.ANYONE, body=_SIGNUP,
-          responses={201: "Created; the session cookie is set and the token returned — or, for an e-mail address "
-                          "already taken, an answer of the same shape with no working session (its owner is "
-                          "mailed), so sign-up does not tell who has an account",
+          responses={201: "Created; the session cookie is set and the token returned",
+                     409: "The e-mail address (account.email_taken) or the nickname (account.nickname_taken) is "
+                          "taken",
                      503: "Password hashing busy (account.busy); Retry-After says when to try again"}),
     Route("POST", "/api/auth/login", log_in, "로그인", "accounts", access=Access.ANYONE, body=_LOGIN,
           responses={200: "Logged in; the session cookie is set and the token returned",

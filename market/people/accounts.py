@@ -27,10 +27,8 @@ from market.config import Config
 from market.db import Database, Row
 from market.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated, Unavailable
 from market.limits import Limits
-from market.messages import render
 from market.people.known_devices import KnownDevices
 from market.people.login_throttle import Attempt, LoginThrottle
-from market.people.mail import Mail, Mailer
 from market.people.nicknames import read_nickname
 from market.people.password_hashing import DUMMY_HASH, PasswordWork
 from market.people.passwords import check_password
@@ -104,8 +102,7 @@ class Accounts:
     """Sign-up, log-in, sessions and profiles."""
 
     def __init__(self, db: Database, redis: aioredis.Redis, store: BlobStore, config: Config,
-                 uploads: Uploads, limits: Limits, mailer: Mailer | None = None) -> None:
-        self._mailer = mailer
+                 uploads: Uploads, limits: Limits) -> None:
         self._db = db
         self._redis = redis
         self._store = store
@@ -128,9 +125,8 @@ class Accounts:
         is spent. None: made by our own tools (demo data, benchmarks, tests), not through the network, so not
         counted — the gateway always passes the address.
 
-        An e-mail address that already has an account gets an answer of the same shape — a user and a token,
-        after the same hashing — but no account and no working session, and its owner is mailed that someone
-        tried: sign-up does not tell who is signed up. A nickname taken is still said (nicknames are public)."""
+        A taken e-mail address is said (``account.email_taken``): any follow-up would tell it anyway, and the
+        per-address limit bounds how many addresses one client can ask about."""
         v.only_fields(data, {"email", "nickname", "password", "locale"})
         email = account_email(data)
         nickname = read_nickname(data)
@@ -144,30 +140,12 @@ class Accounts:
             user_id = await self._insert_user(email, nickname, password_hash, locale or "ko")
         except pymysql.err.IntegrityError as e:
             if "uq_users_email" in str(e):
-                if await self._db.fetchval("SELECT 1 FROM users WHERE nickname = %s", (nickname,)):
-                    raise Conflict("account.nickname_taken", field="nickname") from None
-                return await self._taken_email(email, nickname, locale or "ko")
+                raise Conflict("account.email_taken", field="email") from None
             if "uq_users_nickname" in str(e):
                 raise Conflict("account.nickname_taken", field="nickname") from None
             raise
         user = await self.get(user_id)
         return Session(await self._new_session(user.id), user, self._devices.issue(user.id))
-
-    async def _taken_email(self, email: str, nickname: str, locale: str) -> Session:
-        """What a sign-up with a taken e-mail address is answered: a session's shape that opens nothing; the
-        address's owner is told by mail."""
-        owner = await self._db.fetchone("SELECT nickname FROM users WHERE email = %s", (email,))
-        if owner is not None and self._mailer is not None:
-            params = {"nickname": owner["nickname"], "link": self._config.url().rstrip("/") + "/password/forgot"}
-            subject = f'{render("mail.signup_taken_subject", "ko")} / {render("mail.signup_taken_subject", "en")}'
-            text = (f'{render("mail.signup_taken_body", "ko", **params)}\n\n---\n\n'
-                    f'{render("mail.signup_taken_body", "en", **params)}\n')
-            self._mailer.send_soon(Mail(email, subject, text), "a taken-address sign-up notice")
-        next_id = int(await self._db.fetchval("SELECT COALESCE(MAX(id), 0) + 1 FROM users"))
-        made = _now()
-        made = made.replace(microsecond=made.microsecond // 1000 * 1000)  # as DATETIME(3) keeps a real one
-        return Session(secrets.token_urlsafe(32), User(next_id, email, nickname, locale, None, made),
-                       self._devices.decoy(next_id))
 
     async def _insert_user(self, email: str, nickname: str, password_hash: str, locale: str) -> int:
         async with self._db.transaction() as cur:
