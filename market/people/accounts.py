@@ -145,7 +145,7 @@ class Accounts:
                 raise Conflict("account.nickname_taken", field="nickname") from None
             raise
         user = await self.get(user_id)
-        return Session(await self._new_session(user.id), user, self._devices.issue(user.id))
+        return Session(await self._new_session(user.id), user, self._devices.issue(user.id, 0))  # (a new epoch)
 
     async def _insert_user(self, email: str, nickname: str, password_hash: str, locale: str) -> int:
         async with self._db.transaction() as cur:
@@ -167,7 +167,7 @@ class Accounts:
         if not isinstance(password, str) or not password:
             raise InvalidInput("input.required", field="password")
         row = await self._db.fetchone("SELECT * FROM users WHERE email = %s", (email,))
-        known = self._devices.device_of(device, int(row["id"])) if row is not None else None
+        known = self._devices.device_of(device, int(row["id"]), int(row["auth_epoch"])) if row is not None else None
         attempt = self._throttle.attempt(email, source, known)
         if wait_s := await self._guarded(self._throttle.reserve(attempt)):
             raise RateLimited("account.login_throttled", retry_after=wait_s, wait=timedelta(seconds=wait_s))
@@ -184,7 +184,7 @@ class Accounts:
             await self._rehash(row["id"], password)
         user = User.from_row(row)
         return Session(await self._new_session(user.id, epoch=int(row["auth_epoch"])), user,
-                       self._devices.issue(user.id, known))
+                       self._devices.issue(user.id, int(row["auth_epoch"]), known))
 
     async def _guarded(self, call: Any) -> Any:
         """A call to the counters that guard passwords; with Redis away no password is checked unthrottled:
@@ -210,10 +210,20 @@ class Accounts:
             return
         await self._db.execute("UPDATE users SET password_hash = %s WHERE id = %s", (new_hash, user_id))
 
-    async def session_for(self, user_id: int) -> Session:
-        """A new session for someone whose identity was proven another way (Naver login)."""
+    async def session_for(self, user_id: int, *, known_device: bool = False) -> Session:
+        """A new session for someone whose identity was proven another way (Naver login, a reset link); with
+        ``known_device``, the browser is known to the account from now on (see ``device_token``)."""
         user = await self.get(user_id)
-        return Session(await self._new_session(user.id), user)
+        return Session(await self._new_session(user.id), user,
+                       await self.device_token(user.id) if known_device else None)
+
+    async def device_token(self, user_id: int) -> str:
+        """A new known-device token for the browser of someone who has just proven the password here (a new one
+        after a password change or reset, which void every token the account had)."""
+        epoch = await self._db.fetchval("SELECT auth_epoch FROM users WHERE id = %s", (user_id,))
+        if epoch is None:
+            raise NotFound("account.not_found")
+        return self._devices.issue(user_id, int(epoch))
 
     async def log_out(self, token: str) -> None:
         """Revoke the session: in MariaDB first (so it stays refused whatever Redis holds), then its cache."""
