@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+import json
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -23,6 +24,7 @@ from gateway.mail_sink import MailSink, text_of
 from market.config import Config
 from market.errors import Unauthenticated
 from market.service import Market
+from market.storage import BlobStore
 from tests.conftest import Chatter, Person, _clean, image_bytes, sign_up
 from tests.rentals.helpers import Bank, link
 from tests.rentals.test_contracts import _paid
@@ -455,12 +457,88 @@ async def test_a_deleted_account_leaves_no_name_in_others_notifications_or_chat_
     assert status == 200, history
     senders = {m["sender"]["name"] for m in history["messages"] if m.get("sender", {}).get("kind") == "user"}
     assert senders == {"탈퇴한 이웃"}, history
-    assert "곧떠날이웃" not in str(history)
-    for segment in await market.chat.archive.segments(room):  # nor is it kept in the archive itself
+    for segment in await market.chat.archive.segments(room):  # nor is it kept as a sender in the archive itself
         stored = await market.store.get(segment["object_key"])
-        assert stored is not None and "곧떠날이웃" not in gzip.decompress(stored.body).decode()
+        assert stored is not None
+        records = [json.loads(line) for line in gzip.decompress(stored.body).decode().splitlines()]
+        assert {r["sender_name"] for r in records if r["sender_kind"] == "user"} == {"탈퇴한 이웃"}
     for key in photo_keys:
         assert await market.store.get(key) is None  # gone from the public photo store
     assert await market.db.fetchval("SELECT COUNT(*) FROM bank_links WHERE user_id = %s", (leaver.id,)) == 0
     assert await market.db.fetchval("SELECT COUNT(*) FROM bank_link_drops WHERE user_id = %s AND closed_at IS NULL",
                                     (leaver.id,)) == 1  # for an operator to close at the bank
+
+
+@pytest.mark.parametrize("nickname", ["true", "10", "민수"])
+async def test_leaving_rewrites_no_message_of_anyone_whatever_the_nickname(client: TestClient, nickname: str) -> None:
+    """A nickname is never replaced as a substring of stored messages: "true" inside card JSON, "10" inside an
+    amount or "민수" inside "김민수" stay as they were (what the bot said is the record of what was said)."""
+    market = client.app[MARKET]
+    owner, leaver = await sign_up(client, "김민수"), await sign_up(client, nickname)
+    tent = await owner.new_item(title="몽골텐트 10인용", price_per_day=10000)
+    status, opened = await leaver.call("POST", f"/api/items/{tent['id']}/room")
+    assert status in (200, 201), opened
+    room = opened["room"]["id"]
+    await market.chat.post(room, "김민수님, 10,000원이 들어왔어요. true",
+                           body={"buttons": [{"label": "확인", "disabled": True}], "amount": 10000})
+    status, before = await owner.call("GET", f"/api/rooms/{room}/messages")
+    assert status == 200, before
+    stored = await market.db.fetchall("SELECT seq, text, body FROM messages WHERE room_id = %s ORDER BY seq", (room,))
+
+    status, bye = await leaver.call("DELETE", "/api/me", json={"password": "rent4you"})
+    assert status == 200, bye
+
+    assert await market.db.fetchall("SELECT seq, text, body FROM messages WHERE room_id = %s ORDER BY seq",
+                                     (room,)) == stored
+    status, after = await owner.call("GET", f"/api/rooms/{room}/messages")
+    assert status == 200, after
+    assert [m for m in after["messages"] if m.get("sender", {}).get("kind") != "user"] == \
+        [m for m in before["messages"] if m.get("sender", {}).get("kind") != "user"]
+    status, rooms = await owner.call("GET", "/api/rooms")
+    assert status == 200, rooms
+
+
+async def test_leaving_deletes_the_photos_of_every_item_listed_hidden_or_deleted_before(client: TestClient) -> None:
+    market = client.app[MARKET]
+    leaver = await sign_up(client)
+    keys = []
+    for title in ("캠핑 의자", "접이식 테이블", "랜턴"):
+        item = await leaver.new_item(title=title)
+        form = FormData()
+        form.add_field("photo", image_bytes(), filename="p.jpg", content_type="image/jpeg")
+        status, body = await leaver.call("POST", f"/api/items/{item['id']}/photos", data=form)
+        assert status == 201, body
+        keys += [k for r in await market.db.fetchall("SELECT object_key, thumb_key FROM item_photos WHERE item_id = %s",
+                                                     (item["id"],)) for k in (r["object_key"], r["thumb_key"])]
+        if title == "접이식 테이블":
+            status, body = await leaver.call("PATCH", f"/api/items/{item['id']}", json={"status": "hidden"})
+            assert status == 200, body
+        if title == "랜턴":
+            status, body = await leaver.call("DELETE", f"/api/items/{item['id']}")
+            assert status in (200, 204), body
+    assert len(keys) == 6 and all([await market.store.get(k) for k in keys])
+
+    status, bye = await leaver.call("DELETE", "/api/me", json={"password": "rent4you"})
+    assert status == 200, bye
+    assert [k for k in keys if await market.store.get(k) is not None] == []
+    assert await market.db.fetchval("SELECT COUNT(*) FROM item_photos p JOIN items i ON i.id = p.item_id"
+                                    " WHERE i.owner_id = %s", (leaver.id,)) == 0
+
+
+async def test_photos_the_store_could_not_delete_after_leaving_are_logged_by_key(
+        client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    market = client.app[MARKET]
+    leaver = await sign_up(client)
+    item = await leaver.new_item(title="캠핑 의자")
+    form = FormData()
+    form.add_field("photo", image_bytes(), filename="p.jpg", content_type="image/jpeg")
+    status, body = await leaver.call("POST", f"/api/items/{item['id']}/photos", data=form)
+    assert status == 201, body
+    keys = [k for r in await market.db.fetchall("SELECT object_key, thumb_key FROM item_photos WHERE item_id = %s",
+                                                (item["id"],)) for k in (r["object_key"], r["thumb_key"])]
+    market.deletion._store = BlobStore(market.store._s3, "no-such-bucket-for-photos")  # the store fails
+
+    status, bye = await leaver.call("DELETE", "/api/me", json={"password": "rent4you"})
+    assert status == 200, bye  # the account is gone all the same
+    left = [r.getMessage() for r in caplog.records if "photo object(s) left in the store" in r.getMessage()]
+    assert len(left) == 1 and all(k in left[0] for k in keys), caplog.text
