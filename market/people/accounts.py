@@ -365,7 +365,8 @@ class Accounts:
         """In the caller's transaction (a password change or reset), unlink every login link (Naver) that was added
         from a session other than ``keep`` — any session at all, without it. Whoever added one with a stolen
         session cannot log in with it once the owner has set a new password; links the account was made with
-        (none made from a session) stay, and the owner re-links her own with one click."""
+        (none made from a session) stay, and the owner re-links her own with one click. A link added before
+        sessions were recorded (``'legacy'``, migration 0033) counts as added from another session."""
         await cur.execute("DELETE FROM login_links WHERE user_id = %s AND linked_in_session IS NOT NULL"
                           " AND linked_in_session <> %s", (user_id, token_hash(keep) if keep else ""))
 
