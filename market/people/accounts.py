@@ -56,6 +56,12 @@ end
 if redis.call('INCR', KEYS[1]) == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
+# KEYS: as above. A reserved try given back (never judged) — unless its window has passed meanwhile: a DECR then
+# would make a counter of -1 that never expires (a free try, kept for good).
+_GIVE_BACK_PASSWORD_TRY = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
+return 0
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +119,7 @@ class Accounts:
         self._throttle = LoginThrottle(redis, config)
         self._devices = KnownDevices(config.token_key)
         self._reserve_password_try = redis.register_script(_RESERVE_PASSWORD_TRY)
+        self._give_back_password_try = redis.register_script(_GIVE_BACK_PASSWORD_TRY)
 
     def close(self) -> None:
         """Stop the password workers."""
@@ -390,7 +397,7 @@ class Accounts:
             right = await self._passwords.verify(stored, password)
         except BaseException:  # hashing busy: not a wrong guess
             with contextlib.suppress(RedisError):
-                await self._redis.decr(fail_key)
+                await self._give_back_password_try(keys=[fail_key])
             raise
         if not right:
             raise InvalidInput("account.wrong_password", field=field)  # the reserved try stays counted

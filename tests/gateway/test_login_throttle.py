@@ -415,3 +415,21 @@ async def test_a_guesser_filling_an_ipv6_48_keeps_out_no_known_device_in_it(conf
             assert status == 429  # a browser not known to the account waits with the /48, as before
             status, body, _ = await log_in(browser, "owner@example.com", RIGHT, home)
             assert status == 200, body  # her usual browser is judged by its own /64 and its own failures
+
+
+async def test_a_password_try_given_back_after_its_window_passed_leaves_no_counter_behind(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from market.errors import Unavailable
+
+    person = await sign_up(client)
+    market = client.app[MARKET]
+    key = f"billi:password-fail:{person.id}"
+
+    async def busy_once_the_window_passed(stored: str, password: str) -> bool:
+        await market.redis.delete(key)  # the window ends while the try waits for hashing, which is then busy
+        raise Unavailable("account.busy", retry_after=1)
+
+    monkeypatch.setattr(market.accounts._passwords, "verify", busy_once_the_window_passed)
+    status, body = await person.call("POST", "/api/me/password", json={"current": WRONG, "new": "a new one 1234"})
+    assert status == 503 and body["error"]["code"] == "account.busy"
+    assert await market.redis.exists(key) == 0  # (was -1, kept for good: a free wrong guess)
