@@ -349,19 +349,26 @@ async def test_a_malformed_device_cookie_tells_no_one_who_has_an_account_and_the
         assert await redis.get(f"billi:login:fail:acct:{account}") == "5"
 
 
-@pytest.mark.parametrize("ending", ["logout-everywhere", "password change"])
+@pytest.mark.parametrize("ending", ["logout-everywhere", "password change", "password reset"])
 async def test_whatever_ends_every_session_voids_every_device_token(config: Config, ending: str) -> None:
     async with gateway(config, login_account_max_failures=4) as client:
         owner = await sign_up(client, email="owner@example.com")
         async with from_address(client, "127.0.3.1") as browser:
             status, body, _ = await log_in(browser, "owner@example.com", RIGHT)
             assert status == 200, body
+            password = RIGHT if ending == "logout-everywhere" else "a new one 1234"
             if ending == "logout-everywhere":  # from another session, so this browser keeps its cookie
                 status, body = await owner.call("POST", "/api/auth/logout-everywhere")
-                password = RIGHT
-            else:
-                password = "a new one 1234"
+            elif ending == "password change":
                 status, body = await owner.call("POST", "/api/me/password", json={"current": RIGHT, "new": password})
+            else:  # a reset link opened in another browser, which is known to the account from then on
+                market = client.app[MARKET]
+                await market.password_resets.request({"email": "owner@example.com"})
+                await market.db.execute("UPDATE password_resets SET token_hash = SHA2(%s, 256)", ("t" * 43,))
+                async with client.post("/api/auth/password-reset/confirm",
+                                       json={"token": "t" * 43, "password": password}) as resp:
+                    status, body = resp.status, await resp.json()
+                    assert "billi_device" in resp.cookies
             assert status == 200, body
             assert "billi_device" in browser.cookies
             status, _, _ = await log_in(browser, "owner@example.com", WRONG)
