@@ -43,15 +43,25 @@ class _JsonFormatter(logging.Formatter):
         return _json_escaped(json.dumps(out, ensure_ascii=False))
 
 
+# Characters Python counts as printable that draw nothing: the Hangul fillers, the grapheme joiner and the blank
+# braille pattern — a log line showing "빌\u3164리" or a blank name would hide what was really there.
+_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f")
+
+
+def _shown(text: str) -> bool:
+    return text.isprintable() and _BLANK.isdisjoint(text)
+
+
 def _json_escaped(text: str) -> str:
     """JSON text with every invisible character written as a ``\\uXXXX`` escape: Korean stays readable, but a
     bidi control (U+202A–202E, U+2066–2069) or a line/paragraph separator (U+2028/2029) in a nickname can neither
-    reorder a line in a terminal nor start one in a tool that splits on them."""
-    if text.isprintable():
+    reorder a line in a terminal nor start one in a tool that splits on them, and a blank filler (U+3164, U+115F,
+    U+1160, U+FFA0, U+2800) cannot pass for nothing."""
+    if _shown(text):
         return text
     out = []
     for ch in text:
-        if ch.isprintable():
+        if ch.isprintable() and ch not in _BLANK:
             out.append(ch)
         elif ord(ch) > 0xFFFF:  # as JSON writes it: a surrogate pair
             code = ord(ch) - 0x10000
@@ -63,10 +73,12 @@ def _json_escaped(text: str) -> str:
 
 def _one_line(text: str) -> str:
     """``text`` with its control and invisible characters written as escapes (``\\n``, ``\\x00``, ``\\u202e``):
-    a ``%0a`` in a request path or a CR in a header can never begin a log line of its own."""
-    if text.isprintable():
+    a ``%0a`` in a request path or a CR in a header can never begin a log line of its own (blank fillers are
+    escaped too)."""
+    if _shown(text):
         return text
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+    return "".join(ch if ch.isprintable() and ch not in _BLANK else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
 
 
 class _LineFormatter(logging.Formatter):

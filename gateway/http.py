@@ -345,13 +345,23 @@ def set_session_cookie(request: web.Request, response: web.Response, session: Se
     config = request.app[CONFIG]
     response.set_cookie(SESSION_COOKIE, session.token, max_age=config.session_ttl_s, httponly=True,
                         samesite="Lax", secure=config.cookie_secure, path="/")
-    if session.device:  # kept after log-out: it only tells the log-in throttle this browser is the owner's usual
-        response.set_cookie(DEVICE_COOKIE, session.device, max_age=_DEVICE_COOKIE_S, httponly=True,
-                            samesite="Lax", secure=config.cookie_secure, path="/api/auth/")
+    if session.device:
+        set_device_cookie(request, response, session.device)
 
 
-def clear_session_cookie(response: web.Response) -> None:
+def set_device_cookie(request: web.Request, response: web.Response, device: str) -> None:
+    """The known-device token (``market.people.known_devices``): it only tells the log-in throttle that this
+    browser is one the account's owner logs in from, so it goes only to ``/api/auth/``."""
+    response.set_cookie(DEVICE_COOKIE, device, max_age=_DEVICE_COOKIE_S, httponly=True, samesite="Lax",
+                        secure=request.app[CONFIG].cookie_secure, path="/api/auth/")
+
+
+def clear_session_cookie(response: web.Response, *, device: bool = False) -> None:
+    """The session cookie goes; with ``device`` (an explicit log-out or leaving) the known-device cookie too, so
+    the next person at a shared browser is not taken for its owner by the log-in throttle."""
     response.del_cookie(SESSION_COOKIE, path="/")
+    if device:
+        response.del_cookie(DEVICE_COOKIE, path="/api/auth/")
 
 
 def public_base(request: web.Request) -> str:

@@ -157,17 +157,6 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                         "주세요. 비밀번호는 그대로예요.",
                         "Hello {nickname},\n\nOpen the link above to choose a new password. It works once, within "
                         "30 minutes. If you did not ask for it, ignore this mail: your password stays as it is."),
-    "mail.signup_taken_subject": ("[빌리마켓] 누군가 이 주소로 가입하려고 했어요",
-                                  "[Billi Market] Someone tried to sign up with your address"),
-    "mail.signup_taken_body": ("안녕하세요, {nickname}님.\n\n누군가 이 메일 주소로 빌리마켓에 새로 가입하려고 했어요. "
-                               "이 주소로는 이미 {nickname}님의 계정이 있어서 새 계정은 만들지 않았어요.\n\n"
-                               "직접 하신 거라면 기존 계정으로 로그인해 주세요. 비밀번호가 생각나지 않으면 여기서 "
-                               "다시 정할 수 있어요: {link}\n\n직접 하지 않으셨다면 이 메일은 무시해 주세요. "
-                               "계정은 그대로예요.",
-                               "Hello {nickname},\n\nSomeone tried to sign up for Billi Market with this e-mail "
-                               "address. It already belongs to your account, so no new account was made.\n\nIf it "
-                               "was you, log in with your account; if you forgot your password, choose a new one "
-                               "here: {link}\n\nIf it was not you, ignore this mail: your account is unchanged."),
     # categories and items
     "category.not_found": ("없는 카테고리예요. 카테고리 목록에서 골라 주세요.",
                            "Unknown category; please pick one from the list."),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -18,13 +17,11 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from market.people.account_deletion import AccountDeletion
-from market.people.accounts import Accounts
 from market.billipay import BilliPay
-from market.people.blocks import Blocks
 from market.categories import Categories
 from market.chat import Chat
 from market.chat.archive import ChatArchive
+from market.clock import Clock
 from market.config import Config
 from market.db import Database
 from market.errors import NotFound
@@ -32,17 +29,19 @@ from market.geo import NearbyQuery, nearby
 from market.items import Items
 from market.kftc import KftcClient
 from market.limits import Limits
-from market.people.mail import Mailer
 from market.migrate import migrate
+from market.people.account_deletion import AccountDeletion
+from market.people.accounts import Accounts
+from market.people.blocks import Blocks
+from market.people.mail import Mailer
 from market.people.naver import NaverLogin
 from market.people.notifications import Notifications
 from market.people.password_reset import PasswordResets
-from market.public_place import shown_distance
-from market.rentals import Rentals, Rules
-from market.people.reviews import Reviews
-from market.clock import Clock
-from market.reconcile import Reconciler
 from market.people.reports import Reports
+from market.people.reviews import Reviews
+from market.public_place import shown_distance
+from market.reconcile import Reconciler
+from market.rentals import Rentals, Rules
 from market.scheduler import Scheduler
 from market.search import EmbeddedSearch, SearchBackend, SearchQuery, did_you_mean
 from market.search_index import SearchIndexer
@@ -153,7 +152,7 @@ class Market:
                                   Reconciler(db, billipay) if billipay else None)
             mailer = Mailer(config.smtp_url, config.mail_from, require_tls=config.smtp_require_tls)
             stack.push_async_callback(mailer.drain)
-            accounts = Accounts(db, redis, store, config, uploads, limits, mailer)
+            accounts = Accounts(db, redis, store, config, uploads, limits)
             stack.callback(accounts.close)
             chat.sessions = accounts.session_from_db
             resets = PasswordResets(db, redis, accounts, mailer, config, limits)

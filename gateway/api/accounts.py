@@ -11,6 +11,7 @@ from gateway.http import (
     json_response,
     locale_of,
     require_user,
+    set_device_cookie,
     set_session_cookie,
     uploaded_files,
 )
@@ -62,7 +63,7 @@ async def log_out(request: web.Request) -> web.Response:
         await request.app[MARKET].accounts.log_out(token)
         await request.app[CHAT].hang_up([token_hash(token)])  # its open chat sockets too, on every node
     response = json_response({"ok": True})
-    clear_session_cookie(response)
+    clear_session_cookie(response, device=True)
     return response
 
 
@@ -71,18 +72,22 @@ async def log_out_everywhere(request: web.Request) -> web.Response:
     ended = await request.app[MARKET].accounts.log_out_everywhere(user.id)
     await request.app[CHAT].hang_up(ended)
     response = json_response({"ok": True, "message": render("account.logged_out_everywhere", user.locale)})
-    clear_session_cookie(response)
+    clear_session_cookie(response, device=True)
     return response
 
 
 async def change_password(request: web.Request) -> web.Response:
-    """Every other session ends; this one stays."""
+    """Every other session ends; this one stays, and this browser gets a new known-device token (the change voids
+    every one the account had)."""
     user = require_user(request)
     token = request[SESSION_TOKEN]
     assert token is not None
-    ended = await request.app[MARKET].accounts.change_password(user.id, token, await json_body(request))
+    accounts = request.app[MARKET].accounts
+    ended = await accounts.change_password(user.id, token, await json_body(request))
     await request.app[CHAT].hang_up(ended)
-    return json_response({"ok": True, "message": render("account.password_changed", user.locale)})
+    response = json_response({"ok": True, "message": render("account.password_changed", user.locale)})
+    set_device_cookie(request, response, await accounts.device_token(user.id))
+    return response
 
 
 async def request_password_reset(request: web.Request) -> web.Response:
@@ -106,7 +111,7 @@ async def delete_me(request: web.Request) -> web.Response:
     ended = await request.app[MARKET].deletion.delete(user.id, await json_body(request))
     await request.app[CHAT].hang_up(ended)
     response = json_response({"ok": True, "message": render("account.deleted", user.locale)})
-    clear_session_cookie(response)
+    clear_session_cookie(response, device=True)
     return response
 
 
@@ -132,9 +137,9 @@ async def set_profile_photo(request: web.Request) -> web.Response:
 ROUTES = [
     Route("POST", "/api/auth/signup", sign_up, "회원 가입 (e-mail, nickname, password)", "accounts",
           access=Access.ANYONE, body=_SIGNUP,
-          responses={201: "Created; the session cookie is set and the token returned — or, for an e-mail address "
-                          "already taken, an answer of the same shape with no working session (its owner is "
-                          "mailed), so sign-up does not tell who has an account",
+          responses={201: "Created; the session cookie is set and the token returned",
+                     409: "The e-mail address (account.email_taken) or the nickname (account.nickname_taken) is "
+                          "taken",
                      503: "Password hashing busy (account.busy); Retry-After says when to try again"}),
     Route("POST", "/api/auth/login", log_in, "로그인", "accounts", access=Access.ANYONE, body=_LOGIN,
           responses={200: "Logged in; the session cookie is set and the token returned",

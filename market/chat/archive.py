@@ -101,40 +101,55 @@ class ChatArchive:
             out += [m for m in messages if lo <= m.seq <= hi]
         return await self._named_now(out)
 
-    async def rename(self, user_id: int, room_ids: list[int], old: str, new: str) -> int:
-        """Write anew the segments of these rooms that still name ``user_id`` (who left) by ``old``: their messages'
-        sender name, and ``old`` in the bot's and the system's texts and cards, become ``new``. A rewritten segment
-        gets a new key (so no node's cache serves the old one) and the old object is deleted. Returns how many
-        segments were rewritten."""
-        rewritten = 0
-        for room_id in room_ids:
-            for seg in await self.segments(room_id):
-                obj = await self._store.get(seg["object_key"])
-                if obj is None:
-                    continue
-                text = await asyncio.to_thread(lambda body=obj.body: gzip.decompress(body).decode())
-                records = [json.loads(line) for line in text.splitlines() if line]
-                changed = False
-                for rec in records:
-                    if rec["sender_kind"] == "user":
-                        if rec["sender_id"] == user_id and rec["sender_name"] != new:
-                            rec["sender_name"], changed = new, True
-                    elif old in json.dumps([rec["text"], rec["body"]], ensure_ascii=False):
-                        rec["text"], rec["body"] = _renamed(rec["text"], old, new), _renamed(rec["body"], old, new)
-                        changed = True
-                if not changed:
-                    continue
-                data = gzip.compress("\n".join(json.dumps(r, ensure_ascii=False, default=str)
-                                               for r in records).encode(), mtime=0)
-                key = self.key(room_id, seg["from_seq"], seg["to_seq"]).replace(".jsonl.gz",
-                                                                                f".{uuid.uuid4().hex[:8]}.jsonl.gz")
-                await self._store.put(key, data, "application/gzip")
-                await self._db.execute("UPDATE archive_segments SET object_key = %s, bytes = %s WHERE room_id = %s"
-                                       " AND from_seq = %s AND object_key = %s",
-                                       (key, len(data), room_id, seg["from_seq"], seg["object_key"]))
-                await self._store.discard(seg["object_key"])
-                rewritten += 1
+    async def rename(self, user_id: int, room_ids: list[int], new: str) -> int:
+        """Write anew the segments of these rooms that name ``user_id`` (who left) as a sender by another name: the
+        sender name of their own messages becomes ``new``. Nothing else is touched — what the bot said is the
+        record of what was said, and no substring of a message is ever replaced. A rewritten segment gets a new
+        key (so no node's cache serves the old one); the old object is deleted once the index points at the new
+        one. Returns how many segments were rewritten. If it stops part-way (an error, a cancellation), what is
+        left is logged before the exception goes on."""
+        rewritten, left = 0, list(room_ids)
+        try:
+            for room_id in room_ids:
+                for seg in await self.segments(room_id):
+                    rewritten += await self._rename_segment(room_id, seg, user_id, new)
+                left.remove(room_id)
+        except BaseException:
+            log.warning("archived chat of user %d: segments of rooms %s not yet renamed", user_id,
+                        " ".join(map(str, left)))
+            raise
         return rewritten
+
+    async def _rename_segment(self, room_id: int, seg: dict[str, Any], user_id: int, new: str) -> int:
+        old_key = seg["object_key"]
+        obj = await self._store.get(old_key)
+        if obj is None:
+            return 0
+        text = await asyncio.to_thread(lambda: gzip.decompress(obj.body).decode())
+        records = [json.loads(line) for line in text.splitlines() if line]
+        changed = False
+        for rec in records:
+            if rec.get("sender_kind") == "user" and rec.get("sender_id") == user_id and rec.get("sender_name") != new:
+                rec["sender_name"], changed = new, True
+        if not changed:
+            return 0
+        data = gzip.compress("\n".join(json.dumps(r, ensure_ascii=False, default=str) for r in records).encode(),
+                             mtime=0)
+        key = self.key(room_id, seg["from_seq"], seg["to_seq"]).replace(".jsonl.gz",
+                                                                        f".{uuid.uuid4().hex[:8]}.jsonl.gz")
+        await self._store.put(key, data, "application/gzip")
+        try:
+            moved = await self._db.execute(
+                "UPDATE archive_segments SET object_key = %s, bytes = %s WHERE room_id = %s AND from_seq = %s"
+                " AND object_key = %s", (key, len(data), room_id, seg["from_seq"], old_key))
+        except BaseException:
+            log.warning("archive segment %s: its renamed copy %s may be left unused", old_key, key)
+            raise
+        if not moved:  # the index no longer points at what we read (rewritten meanwhile): ours is the stray one
+            await self._store.discard(key)
+            return 0
+        await self._store.discard(old_key)
+        return 1
 
     async def _named_now(self, messages: list[Message]) -> list[Message]:
         """People's messages with their senders named as the users table names them today (a segment keeps the
@@ -168,13 +183,3 @@ class ChatArchive:
             "SELECT from_seq, to_seq, object_key, message_count FROM archive_segments WHERE room_id = %s"
             " ORDER BY from_seq", (room_id,))
 
-
-def _renamed(value: Any, old: str, new: str) -> Any:
-    """``value`` (text, or a card's JSON) with every ``old`` in its strings replaced by ``new``."""
-    if isinstance(value, str):
-        return value.replace(old, new)
-    if isinstance(value, list):
-        return [_renamed(v, old, new) for v in value]
-    if isinstance(value, dict):
-        return {k: _renamed(v, old, new) for k, v in value.items()}
-    return value

@@ -4,9 +4,11 @@ photo, bank and Naver links, wishes, notifications, reset links, sessions) and i
 their photos.
 
 The row itself stays, named "탈퇴한 이웃" like every other former neighbour: contracts, the ledger, chat messages
-and the reviews the person wrote still point at it, and wherever others are shown the old name — chat history
-(live or archived, both read through the users table) and the inquiries others were told of — they now read
-"탈퇴한 이웃". Nothing here knows about sockets or HTTP.
+and the reviews the person wrote still point at it. Their messages are named through the users table (live or
+archived; archived segments are written anew without the old name as sender), and the inquiries others were told
+of are written anew from their template. What the bot said in a deal room is never rewritten: it is the record of
+what was said then, and no substring of a message is ever replaced (a nickname such as "true", "10" or "민수" would
+corrupt other people's messages). Nothing here knows about sockets or HTTP.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class AccountDeletion:
         elif data.get("confirm") is not True:
             raise InvalidInput("account.confirm_delete", field="confirm")
         async with self._db.transaction() as cur:
-            await cur.execute("SELECT nickname, profile_photo_key FROM users WHERE id = %s AND deleted_at IS NULL"
+            await cur.execute("SELECT profile_photo_key FROM users WHERE id = %s AND deleted_at IS NULL"
                               " FOR UPDATE", (user_id,))
             person = await cur.fetchone()
             if person is None:
@@ -58,25 +60,39 @@ class AccountDeletion:
             # Items first: a rental request locks its item, so none can start on them while we look.
             unlisted = await self._items.unlist_all(cur, user_id)
             await _nothing_open(cur, user_id)
-            photos = await _take_item_photos(cur, unlisted)
+            photos = await _take_item_photos(cur, user_id)
             if self._notifications is not None:
                 await self._notifications.rename_sender(cur, user_id, FORMER_NEIGHBOUR)
-            rooms = await _rename_in_live_chat(cur, user_id, person["nickname"])
+            await cur.execute("SELECT room_id FROM room_members WHERE user_id = %s", (user_id,))
+            rooms = [int(r["room_id"]) for r in await cur.fetchall()]
             await _forget(cur, user_id)
             ended = await self._accounts.revoke_sessions(cur, user_id)
         await self._accounts.uncache(ended)
         if person["profile_photo_key"]:
-            await self._store.discard(person["profile_photo_key"])
-        for at in range(0, len(photos), 500):  # (S3 deletes at most 1,000 keys at once)
-            await self._store.discard(*photos[at:at + 500])
+            photos.append(person["profile_photo_key"])
+        await self._delete_photos(user_id, photos)
         if self._archive is not None and rooms:
             try:
-                await self._archive.rename(user_id, rooms, person["nickname"], FORMER_NEIGHBOUR)
+                await self._archive.rename(user_id, rooms, FORMER_NEIGHBOUR)
             except Exception:  # noqa: BLE001 — the account is gone; reading still names the sender anew
-                log.exception("archived chat of a deleted account could not be rewritten")
+                log.exception("archived chat of deleted account %d could not be rewritten", user_id)
         if unlisted and self._items.on_change is not None:
             self._items.on_change()
         return ended
+
+    async def _delete_photos(self, user_id: int, keys: list[str]) -> None:
+        """Delete the objects of a deleted account's photos (their rows are gone). If the photo store fails (or
+        the request is cancelled) the keys still left are logged, for an operator to remove: nothing refers to
+        them any more."""
+        for at, key in enumerate(keys):
+            try:
+                await self._store.delete(key)
+            except BaseException as e:
+                log.warning("deleted account %d: %d photo object(s) left in the store (%r): %s", user_id,
+                            len(keys) - at, e, " ".join(keys[at:]))
+                if not isinstance(e, Exception):
+                    raise
+                return
 
 
 async def _nothing_open(cur: Any, user_id: int) -> None:
@@ -94,29 +110,16 @@ async def _nothing_open(cur: Any, user_id: int) -> None:
         raise Conflict("account.money_open")
 
 
-async def _rename_in_live_chat(cur: Any, user_id: int, nickname: str) -> list[int]:
-    """The bot's and the system's messages in the person's rooms that name them by ``nickname`` (a new inquiry's
-    greeting, a card) now say "탈퇴한 이웃" (their own messages are named through the users table); returns the
-    rooms, for their archived segments."""
-    await cur.execute("SELECT room_id FROM room_members WHERE user_id = %s", (user_id,))
-    rooms = [int(r["room_id"]) for r in await cur.fetchall()]
-    for at in range(0, len(rooms), 500):
-        chunk = rooms[at:at + 500]
-        await cur.execute("UPDATE messages SET text = REPLACE(text, %s, %s), body = REPLACE(body, %s, %s)"
-                          " WHERE room_id IN (" + ", ".join(["%s"] * len(chunk)) + ") AND sender_kind <> 'user'",
-                          (nickname, FORMER_NEIGHBOUR, nickname, FORMER_NEIGHBOUR, *chunk))
-    return rooms
-
-
-async def _take_item_photos(cur: Any, item_ids: list[int]) -> list[str]:
-    """Remove the photo rows of these (unlisted) items; returns their objects' keys, to delete once committed."""
-    if not item_ids:
-        return []
-    marks_ = ", ".join(["%s"] * len(item_ids))
-    await cur.execute(f"SELECT object_key, thumb_key FROM item_photos WHERE item_id IN ({marks_})", item_ids)
-    keys = [key for row in await cur.fetchall() for key in (row["object_key"], row["thumb_key"])]
-    await cur.execute(f"DELETE FROM item_photos WHERE item_id IN ({marks_})", item_ids)
-    return keys
+async def _take_item_photos(cur: Any, user_id: int) -> list[str]:
+    """Remove the photo rows of every item of the person — listed, hidden or deleted before; returns their objects'
+    keys, to delete once committed."""
+    await cur.execute("SELECT p.id, p.object_key, p.thumb_key FROM item_photos p JOIN items i ON i.id = p.item_id"
+                      " WHERE i.owner_id = %s", (user_id,))
+    rows = await cur.fetchall()
+    for at in range(0, len(rows), 500):
+        chunk = [r["id"] for r in rows[at:at + 500]]
+        await cur.execute("DELETE FROM item_photos WHERE id IN (" + ", ".join(["%s"] * len(chunk)) + ")", chunk)
+    return [key for row in rows for key in (row["object_key"], row["thumb_key"]) if key]
 
 
 async def _forget(cur: Any, user_id: int) -> None:

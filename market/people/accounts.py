@@ -27,10 +27,8 @@ from market.config import Config
 from market.db import Database, Row
 from market.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated, Unavailable
 from market.limits import Limits
-from market.messages import render
 from market.people.known_devices import KnownDevices
 from market.people.login_throttle import Attempt, LoginThrottle
-from market.people.mail import Mail, Mailer
 from market.people.nicknames import read_nickname
 from market.people.password_hashing import DUMMY_HASH, PasswordWork
 from market.people.passwords import check_password
@@ -56,6 +54,12 @@ if tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[1]) then
   return left
 end
 if redis.call('INCR', KEYS[1]) == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+# KEYS: as above. A reserved try given back (never judged) — unless its window has passed meanwhile: a DECR then
+# would make a counter of -1 that never expires (a free try, kept for good).
+_GIVE_BACK_PASSWORD_TRY = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
 return 0
 """
 
@@ -104,8 +108,7 @@ class Accounts:
     """Sign-up, log-in, sessions and profiles."""
 
     def __init__(self, db: Database, redis: aioredis.Redis, store: BlobStore, config: Config,
-                 uploads: Uploads, limits: Limits, mailer: Mailer | None = None) -> None:
-        self._mailer = mailer
+                 uploads: Uploads, limits: Limits) -> None:
         self._db = db
         self._redis = redis
         self._store = store
@@ -116,6 +119,7 @@ class Accounts:
         self._throttle = LoginThrottle(redis, config)
         self._devices = KnownDevices(config.token_key)
         self._reserve_password_try = redis.register_script(_RESERVE_PASSWORD_TRY)
+        self._give_back_password_try = redis.register_script(_GIVE_BACK_PASSWORD_TRY)
 
     def close(self) -> None:
         """Stop the password workers."""
@@ -128,9 +132,8 @@ class Accounts:
         is spent. None: made by our own tools (demo data, benchmarks, tests), not through the network, so not
         counted — the gateway always passes the address.
 
-        An e-mail address that already has an account gets an answer of the same shape — a user and a token,
-        after the same hashing — but no account and no working session, and its owner is mailed that someone
-        tried: sign-up does not tell who is signed up. A nickname taken is still said (nicknames are public)."""
+        A taken e-mail address is said (``account.email_taken``): any follow-up would tell it anyway, and the
+        per-address limit bounds how many addresses one client can ask about."""
         v.only_fields(data, {"email", "nickname", "password", "locale"})
         email = account_email(data)
         nickname = read_nickname(data)
@@ -144,30 +147,12 @@ class Accounts:
             user_id = await self._insert_user(email, nickname, password_hash, locale or "ko")
         except pymysql.err.IntegrityError as e:
             if "uq_users_email" in str(e):
-                if await self._db.fetchval("SELECT 1 FROM users WHERE nickname = %s", (nickname,)):
-                    raise Conflict("account.nickname_taken", field="nickname") from None
-                return await self._taken_email(email, nickname, locale or "ko")
+                raise Conflict("account.email_taken", field="email") from None
             if "uq_users_nickname" in str(e):
                 raise Conflict("account.nickname_taken", field="nickname") from None
             raise
         user = await self.get(user_id)
-        return Session(await self._new_session(user.id), user, self._devices.issue(user.id))
-
-    async def _taken_email(self, email: str, nickname: str, locale: str) -> Session:
-        """What a sign-up with a taken e-mail address is answered: a session's shape that opens nothing; the
-        address's owner is told by mail."""
-        owner = await self._db.fetchone("SELECT nickname FROM users WHERE email = %s", (email,))
-        if owner is not None and self._mailer is not None:
-            params = {"nickname": owner["nickname"], "link": self._config.url().rstrip("/") + "/password/forgot"}
-            subject = f'{render("mail.signup_taken_subject", "ko")} / {render("mail.signup_taken_subject", "en")}'
-            text = (f'{render("mail.signup_taken_body", "ko", **params)}\n\n---\n\n'
-                    f'{render("mail.signup_taken_body", "en", **params)}\n')
-            self._mailer.send_soon(Mail(email, subject, text), "a taken-address sign-up notice")
-        next_id = int(await self._db.fetchval("SELECT COALESCE(MAX(id), 0) + 1 FROM users"))
-        made = _now()
-        made = made.replace(microsecond=made.microsecond // 1000 * 1000)  # as DATETIME(3) keeps a real one
-        return Session(secrets.token_urlsafe(32), User(next_id, email, nickname, locale, None, made),
-                       self._devices.decoy(next_id))
+        return Session(await self._new_session(user.id), user, self._devices.issue(user.id, 0))  # (a new epoch)
 
     async def _insert_user(self, email: str, nickname: str, password_hash: str, locale: str) -> int:
         async with self._db.transaction() as cur:
@@ -189,7 +174,7 @@ class Accounts:
         if not isinstance(password, str) or not password:
             raise InvalidInput("input.required", field="password")
         row = await self._db.fetchone("SELECT * FROM users WHERE email = %s", (email,))
-        known = self._devices.device_of(device, int(row["id"])) if row is not None else None
+        known = self._devices.device_of(device, int(row["id"]), int(row["auth_epoch"])) if row is not None else None
         attempt = self._throttle.attempt(email, source, known)
         if wait_s := await self._guarded(self._throttle.reserve(attempt)):
             raise RateLimited("account.login_throttled", retry_after=wait_s, wait=timedelta(seconds=wait_s))
@@ -206,7 +191,7 @@ class Accounts:
             await self._rehash(row["id"], password)
         user = User.from_row(row)
         return Session(await self._new_session(user.id, epoch=int(row["auth_epoch"])), user,
-                       self._devices.issue(user.id, known))
+                       self._devices.issue(user.id, int(row["auth_epoch"]), known))
 
     async def _guarded(self, call: Any) -> Any:
         """A call to the counters that guard passwords; with Redis away no password is checked unthrottled:
@@ -232,10 +217,20 @@ class Accounts:
             return
         await self._db.execute("UPDATE users SET password_hash = %s WHERE id = %s", (new_hash, user_id))
 
-    async def session_for(self, user_id: int) -> Session:
-        """A new session for someone whose identity was proven another way (Naver login)."""
+    async def session_for(self, user_id: int, *, known_device: bool = False) -> Session:
+        """A new session for someone whose identity was proven another way (Naver login, a reset link); with
+        ``known_device``, the browser is known to the account from now on (see ``device_token``)."""
         user = await self.get(user_id)
-        return Session(await self._new_session(user.id), user)
+        return Session(await self._new_session(user.id), user,
+                       await self.device_token(user.id) if known_device else None)
+
+    async def device_token(self, user_id: int) -> str:
+        """A new known-device token for the browser of someone who has just proven the password here (a new one
+        after a password change or reset, which void every token the account had)."""
+        epoch = await self._db.fetchval("SELECT auth_epoch FROM users WHERE id = %s", (user_id,))
+        if epoch is None:
+            raise NotFound("account.not_found")
+        return self._devices.issue(user_id, int(epoch))
 
     async def log_out(self, token: str) -> None:
         """Revoke the session: in MariaDB first (so it stays refused whatever Redis holds), then its cache."""
@@ -377,7 +372,8 @@ class Accounts:
         """In the caller's transaction (a password change or reset), unlink every login link (Naver) that was added
         from a session other than ``keep`` — any session at all, without it. Whoever added one with a stolen
         session cannot log in with it once the owner has set a new password; links the account was made with
-        (none made from a session) stay, and the owner re-links her own with one click."""
+        (none made from a session) stay, and the owner re-links her own with one click. A link added before
+        sessions were recorded (``'legacy'``, migration 0033) counts as added from another session."""
         await cur.execute("DELETE FROM login_links WHERE user_id = %s AND linked_in_session IS NOT NULL"
                           " AND linked_in_session <> %s", (user_id, token_hash(keep) if keep else ""))
 
@@ -401,7 +397,7 @@ class Accounts:
             right = await self._passwords.verify(stored, password)
         except BaseException:  # hashing busy: not a wrong guess
             with contextlib.suppress(RedisError):
-                await self._redis.decr(fail_key)
+                await self._give_back_password_try(keys=[fail_key])
             raise
         if not right:
             raise InvalidInput("account.wrong_password", field=field)  # the reserved try stays counted

@@ -8,7 +8,8 @@ the right password gives its try back. A wait is answered before any password is
 addresses that have been failing — an account's own wait only on those that have been failing at it, and never
 on a browser that shows a known-device token for the account (it has a counter of its own) — so the owner, from
 her usual browser or an address that has not been failing, always gets to try: nobody can lock someone else out.
-An IPv6 address is counted under its /64, /56 and /48 (``market.limits.address_groups``).
+An IPv6 address is counted under its /64, /56 and /48 (``market.limits.address_groups``); a known device waits
+only for its own /64, never for the wider two, which one guesser could fill for a whole carrier.
 """
 
 from __future__ import annotations
@@ -98,8 +99,11 @@ class LoginThrottle:
         else:
             who = f"pair:{account}:{address_group(source)}"
         counters = [(f"{_PREFIX}fail:{who}", f"{_PREFIX}wait:{who}", c.login_max_failures, "1")]
+        # A known device waits for its own address (an IPv6 /64) but not for the wider /56 and /48: one guesser
+        # could otherwise put a whole carrier's /48 under the wait. Its tries still count in them.
         counters += [(f"{_PREFIX}fail:addr:{group}", f"{_PREFIX}wait:addr:{group}",
-                      c.login_address_max_failures * factor, "1") for group, factor in address_groups(source)]
+                      c.login_address_max_failures * factor, "0" if device is not None and at else "1")
+                     for at, (group, factor) in enumerate(address_groups(source))]
         counters.append((f"{_PREFIX}fail:acct:{account}", f"{_PREFIX}wait:acct:{account}",
                          c.login_account_max_failures, "0" if device is not None else "p"))
         return Attempt(tuple(counters))

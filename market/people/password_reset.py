@@ -98,7 +98,7 @@ class PasswordResets:
             ended = await self._accounts.revoke_sessions(cur, user_id)
             await self._accounts.unlink_other_sessions_links(cur, user_id)
         await self._accounts.uncache(ended)
-        return await self._accounts.session_for(user_id), ended
+        return await self._accounts.session_for(user_id, known_device=True), ended
 
     async def drain(self) -> None:
         """Wait for the mails still going out (at shutdown)."""

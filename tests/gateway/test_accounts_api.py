@@ -23,12 +23,14 @@ async def test_sign_up_sets_an_httponly_samesite_cookie_and_returns_a_token(clie
         assert (await resp.json())["user"]["nickname"] == "민지"
 
 
-async def test_a_duplicate_nickname_is_refused_in_korean(client: TestClient) -> None:
+async def test_duplicate_email_and_nickname_are_refused_in_korean(client: TestClient) -> None:
     await sign_up(client, nickname="텐트왕", email="tent@example.com")
     async with client.post("/api/auth/signup", json={
-            "email": "TENT@example.com", "nickname": "텐트왕", "password": "camping123"}) as resp:
-        assert resp.status == 409  # (nicknames are public: saying one is taken tells nothing new)
-        assert (await resp.json())["error"]["code"] == "account.nickname_taken"
+            "email": "TENT@example.com", "nickname": "다른이름", "password": "camping123"}) as resp:
+        assert resp.status == 409
+        err = (await resp.json())["error"]
+    assert err["code"] == "account.email_taken" and err["field"] == "email"
+    assert "이미 가입된 이메일" in err["message"]
     async with client.post("/api/auth/signup", json={
             "email": "other@example.com", "nickname": "텐트왕", "password": "camping123"}) as resp:
         assert resp.status == 409

@@ -153,3 +153,23 @@ def test_a_nickname_cannot_reorder_or_split_a_json_log_line() -> None:
     assert all(ch.isprintable() for ch in line), ascii(line)
     assert "이웃" in line and "\\u202e" in line and "\\u2028" in line  # Korean readable, the tricks as escapes
     assert json.loads(line)["msg"] == f"{nickname} joined"  # still the same JSON
+
+
+def test_blank_fillers_in_a_nickname_are_escaped_in_every_log_line() -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    formatters = []
+    for as_json in (True, False):
+        setup_logging(Config(log_json=as_json))
+        formatters.append(root.handlers[0].formatter)
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    fillers = "\u3164\u115f\u1160\uffa0\u2800"
+    nickname = f"빌{fillers}리"
+    record = logging.LogRecord("billi.chat", logging.INFO, __file__, 1, "%s joined", (nickname,), None)
+    for formatter in formatters:
+        assert formatter is not None
+        line = formatter.format(record)
+        assert not set(fillers) & set(line), ascii(line)  # each written as an escape, never as a blank
+        assert all(f"\\u{ord(ch):04x}" in line for ch in fillers) and "빌" in line and "리" in line, line
+    assert json.loads(formatters[0].format(record))["msg"] == f"{nickname} joined"

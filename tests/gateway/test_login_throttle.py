@@ -6,6 +6,7 @@ the rest of the gateway keeps answering."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
 from gateway.app import create_app
-from gateway.keys import CONFIG
+from gateway.keys import CONFIG, MARKET
 from market.config import Config
 from tests.conftest import _clean, sign_up
 from tests.faults.test_redis_restart import OwnRedis
@@ -302,3 +303,140 @@ async def test_with_redis_away_log_in_answers_503_and_checks_no_password_and_sig
     finally:
         if own.proc is not None and own.proc.poll() is None:
             own.kill()
+
+
+# -- known devices -------------------------------------------------------------------------------------------------
+async def _hammer(client: TestClient, email: str, addresses: int) -> None:
+    """Wrong guesses at ``email``, one from each of ``addresses`` addresses."""
+    for n in range(1, addresses + 1):
+        async with from_address(client, f"127.0.1.{n}") as guesser:
+            status, _, _ = await log_in(guesser, email, WRONG)
+            assert status in (401, 429)
+
+
+@pytest.mark.parametrize("token", [
+    "1.abc.\xe9", "1.AAAAAAAAAAAAAAAAAAAAAA." + "\xe9" * 43, "1.\uff21AAAAAAAAAAAAAAAAAAAAA." + "A" * 43,
+    "1.AAAAAAAAAAAAAAAAAAAAAA." + "A" * 42 + "\n", "01.AAAAAAAAAAAAAAAAAAAAAA." + "A" * 43, "1.a.b.c", "", "\x00",
+    "1." * 100, "٣.AAAAAAAAAAAAAAAAAAAAAA." + "A" * 43])
+def test_a_device_token_of_any_other_shape_is_simply_no_known_device(token: str) -> None:
+    from market.people.known_devices import KnownDevices
+
+    devices = KnownDevices("a secret")
+    assert devices.device_of(token, 1, 0) is None
+    assert devices.device_of(token, 3, 0) is None
+    good = devices.issue(1, 0)
+    assert devices.device_of(good, 1, 0) == good.split(".")[1]
+    assert devices.device_of(good, 2, 0) is None and devices.device_of(good, 1, 1) is None
+
+
+async def test_a_malformed_device_cookie_tells_no_one_who_has_an_account_and_the_try_still_counts(
+        client: TestClient) -> None:
+    victim = await sign_up(client, "표적", "victim@example.com")
+    answers: dict[str, list[tuple[int, Any]]] = {}
+    for email in ("victim@example.com", "nobody@example.com"):
+        for cookie in (f'billi_device="{victim.id}.abc.\\351"',  # a non-ASCII MAC part (was a 500: an oracle)
+                       f'billi_device="{victim.id}.AAAAAAAAAAAAAAAAAAAAAA.{"é" * 43}"',
+                       f"billi_device={victim.id}.{'A' * 22}.{'A' * 43}.x",
+                       f"billi_device={victim.id}.{'A' * 22}.{'A' * 43}",  # the right shape, not ours
+                       "billi_device=garbage"):
+            async with client.post("/api/auth/login", json={"email": email, "password": WRONG},
+                                   headers={"Cookie": cookie}) as r:
+                answers.setdefault(email, []).append((r.status, (await r.json())["error"]["code"]))
+    assert answers["victim@example.com"] == answers["nobody@example.com"] == [(401, "account.bad_login")] * 5
+    redis = client.app[MARKET].redis
+    for email in ("victim@example.com", "nobody@example.com"):  # every try counted against the account, alike
+        account = hashlib.sha256(email.encode()).hexdigest()[:32]
+        assert await redis.get(f"billi:login:fail:acct:{account}") == "5"
+
+
+@pytest.mark.parametrize("ending", ["logout-everywhere", "password change", "password reset"])
+async def test_whatever_ends_every_session_voids_every_device_token(config: Config, ending: str) -> None:
+    async with gateway(config, login_account_max_failures=4) as client:
+        owner = await sign_up(client, email="owner@example.com")
+        async with from_address(client, "127.0.3.1") as browser:
+            status, body, _ = await log_in(browser, "owner@example.com", RIGHT)
+            assert status == 200, body
+            password = RIGHT if ending == "logout-everywhere" else "a new one 1234"
+            if ending == "logout-everywhere":  # from another session, so this browser keeps its cookie
+                status, body = await owner.call("POST", "/api/auth/logout-everywhere")
+            elif ending == "password change":
+                status, body = await owner.call("POST", "/api/me/password", json={"current": RIGHT, "new": password})
+            else:  # a reset link opened in another browser, which is known to the account from then on
+                market = client.app[MARKET]
+                await market.password_resets.request({"email": "owner@example.com"})
+                await market.db.execute("UPDATE password_resets SET token_hash = SHA2(%s, 256)", ("t" * 43,))
+                async with client.post("/api/auth/password-reset/confirm",
+                                       json={"token": "t" * 43, "password": password}) as resp:
+                    status, body = resp.status, await resp.json()
+                    assert "billi_device" in resp.cookies
+            assert status == 200, body
+            assert "billi_device" in browser.cookies
+            status, _, _ = await log_in(browser, "owner@example.com", WRONG)
+            assert status == 401
+            await _hammer(client, "owner@example.com", 7)
+            status, _, retry_after = await log_in(browser, "owner@example.com", password)
+            assert status == 429 and retry_after is not None  # no longer a known device: it waits with the account
+
+
+async def test_a_password_change_gives_the_browser_that_made_it_a_new_device_token(config: Config) -> None:
+    async with gateway(config, login_account_max_failures=4) as client:
+        await sign_up(client, email="owner@example.com")
+        async with from_address(client, "127.0.3.1") as browser:
+            status, body, _ = await log_in(browser, "owner@example.com", RIGHT)
+            assert status == 200, body
+            before = browser.cookies["billi_device"]
+            resp = await browser.post("/api/me/password", json={"current": RIGHT, "new": "a new one 1234"})
+            assert resp.status_code == 200, resp.text
+            assert browser.cookies["billi_device"] != before
+            status, _, _ = await log_in(browser, "owner@example.com", WRONG)
+            assert status == 401
+            await _hammer(client, "owner@example.com", 7)
+            status, body, _ = await log_in(browser, "owner@example.com", "a new one 1234")
+            assert status == 200, body  # known under the new password's epoch
+
+
+async def test_logging_out_forgets_the_device_too(client: TestClient) -> None:
+    await sign_up(client, email="owner@example.com")
+    async with from_address(client, "127.0.3.1") as browser:
+        status, body, _ = await log_in(browser, "owner@example.com", RIGHT)
+        assert status == 200, body
+        assert "billi_device" in browser.cookies
+        resp = await browser.post("/api/auth/logout")
+        assert resp.status_code == 200
+        assert "billi_device" not in browser.cookies  # the next person at a shared browser is nobody's device
+
+
+async def test_a_guesser_filling_an_ipv6_48_keeps_out_no_known_device_in_it(config: Config) -> None:
+    async with gateway(config, trusted_proxies="127.0.0.0/8", login_address_max_failures=1,
+                       login_max_failures=50, login_account_max_failures=1000) as client:
+        await sign_up(client, email="owner@example.com")
+        home = {"X-Forwarded-For": "2001:db8:42:ff00::1"}
+        async with from_address(client, "127.0.3.1") as browser, from_address(client, "127.0.3.2") as new_phone:
+            status, body, _ = await log_in(browser, "owner@example.com", RIGHT, home)
+            assert status == 200, body
+            for n in range(16):  # a guesser takes the /48's allowance, a new /56 for every guess
+                forwarded = {"X-Forwarded-For": f"2001:db8:42:{n:02x}00::1"}
+                status, _, _ = await log_in(client, f"someone{n}@example.com", WRONG, forwarded)
+                assert status == 401
+            status, _, _ = await log_in(new_phone, "owner@example.com", RIGHT, home)
+            assert status == 429  # a browser not known to the account waits with the /48, as before
+            status, body, _ = await log_in(browser, "owner@example.com", RIGHT, home)
+            assert status == 200, body  # her usual browser is judged by its own /64 and its own failures
+
+
+async def test_a_password_try_given_back_after_its_window_passed_leaves_no_counter_behind(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from market.errors import Unavailable
+
+    person = await sign_up(client)
+    market = client.app[MARKET]
+    key = f"billi:password-fail:{person.id}"
+
+    async def busy_once_the_window_passed(stored: str, password: str) -> bool:
+        await market.redis.delete(key)  # the window ends while the try waits for hashing, which is then busy
+        raise Unavailable("account.busy", retry_after=1)
+
+    monkeypatch.setattr(market.accounts._passwords, "verify", busy_once_the_window_passed)
+    status, body = await person.call("POST", "/api/me/password", json={"current": WRONG, "new": "a new one 1234"})
+    assert status == 503 and body["error"]["code"] == "account.busy"
+    assert await market.redis.exists(key) == 0  # (was -1, kept for good: a free wrong guess)

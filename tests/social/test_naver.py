@@ -10,6 +10,7 @@ import httpx
 from aiohttp.test_utils import TestClient
 
 from gateway.keys import MARKET
+from market.migrate import MIGRATIONS_DIR, split_statements
 from tests.conftest import sign_up
 
 
@@ -181,3 +182,27 @@ async def test_a_naver_link_added_from_another_session_ends_with_a_password_chan
     async with client.post("/api/auth/password-reset/confirm", json={"token": token, "password": "a reset one 3"}) as r:
         assert r.status == 200, await r.json()
     assert await market.db.fetchval("SELECT COUNT(*) FROM login_links WHERE user_id = %s", (owner.id,)) == 0
+
+
+async def test_a_naver_link_added_before_links_named_their_session_ends_with_a_password_change(
+        client: TestClient) -> None:
+    market = client.app[MARKET]
+    owner = await sign_up(client, "예전연결", email="legacy@example.com")
+    naver_made = await sign_up(client, "네이버로가입")
+    for person, after_s in ((owner, 3600), (naver_made, 1)):  # as migration 0031 found them: no session named
+        await market.db.execute("INSERT INTO login_links (provider, subject, user_id, created_at) SELECT 'naver', %s,"
+                                " id, created_at + INTERVAL %s SECOND FROM users WHERE id = %s",
+                                (f"subject-{person.id}", after_s, person.id))
+    (backfill,) = split_statements((MIGRATIONS_DIR / "0033_legacy_link_sessions.sql").read_text())
+    await market.db.execute(backfill)
+    links = {r["user_id"]: r["linked_in_session"]
+             for r in await market.db.fetchall("SELECT user_id, linked_in_session FROM login_links")}
+    assert links == {owner.id: "legacy", naver_made.id: None}  # linked later, vs. made with the account
+
+    status, body = await owner.call("POST", "/api/me/password", json={"current": "rent4you", "new": "take it back 1"})
+    assert status == 200, body
+    assert await market.db.fetchval("SELECT COUNT(*) FROM login_links WHERE user_id = %s", (owner.id,)) == 0
+    status, body = await naver_made.call("POST", "/api/me/password", json={"current": "rent4you",
+                                                                           "new": "take it back 1"})
+    assert status == 200, body
+    assert await market.db.fetchval("SELECT COUNT(*) FROM login_links WHERE user_id = %s", (naver_made.id,)) == 1
