@@ -21,6 +21,7 @@ import asyncio
 import os
 import platform
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -141,34 +142,45 @@ def main() -> None:
         try:
             wait_ready(config.bank_url + "/healthz", bank)
             print("preparing people and items…", flush=True)
-            tokens, item_ids = asyncio.run(prepare(config, args.requests, args.items))
+            # Each code gets its own people and items (the same number), so both see the same requests against the
+            # same state, round after round (a person's open requests pile up: later rounds refuse more).
+            all_tokens, all_items = asyncio.run(prepare(config, args.requests * len(roots), args.items * len(roots)))
+            people = {name: (all_tokens[k * args.requests:(k + 1) * args.requests],
+                             all_items[k * args.items:(k + 1) * args.items]) for k, name in enumerate(roots)}
             urls: dict[str, list[str]] = {}
             pids: dict[str, list[int]] = {}
             for name, root in roots.items():
                 for _ in range(2):
                     port = free_port()
-                    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve"],
-                                            env=_env(config, port, root), cwd=root, stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.DEVNULL)
+                    command = [sys.executable, "-m", "gateway.cli", "serve"]
+                    if os.environ.get("BENCH_PROFILE") and name == "ours" and not pids.get(name):
+                        # py-spy's raw stacks of ours' first node (its CPU figure is then py-spy's own)
+                        command = ["py-spy", "record", "-r", "200", "-f", "raw", "-o", os.environ["BENCH_PROFILE"],
+                                   "--", *command]
+                    proc = subprocess.Popen(command, env=_env(config, port, root), cwd=root,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     nodes.append(proc)
                     wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
                     urls.setdefault(name, []).append(f"http://127.0.0.1:{port}/")
                     pids.setdefault(name, []).append(proc.pid)
             every: dict[str, list[tuple[list[float], list[int], float, float]]] = {}
-            round_no = 0
+            for name in roots:  # warm both codes up (first requests load templates, plans, pools)
+                asyncio.run(fire(urls[name], people[name][0][:50], people[name][1], 90))
             for r in range(args.rounds):
-                for name in roots:  # alternating: drift on the machine touches both alike
+                order = list(roots) if r % 2 == 0 else list(reversed(roots))  # alternating, who goes first too
+                for name in order:
+                    tokens, item_ids = people[name]
                     before = cpu_s(pids[name])
-                    lat, statuses, wall = asyncio.run(fire(urls[name], tokens, item_ids, round_no))
+                    lat, statuses, wall = asyncio.run(fire(urls[name], tokens, item_ids, r))
                     used = cpu_s(pids[name]) - before
-                    round_no += 1
                     every.setdefault(name, []).append((lat, statuses, wall, used))
                     print(f"{name} round {r + 1}: {len(lat)} requests in {wall:.2f} s, p99 {pct(lat, 99):.1f} ms,"
                           f" {statuses.count(201)} held, {statuses.count(409)} refused,"
                           f" gateway CPU {1000 * used / len(lat):.1f} ms/request", flush=True)
             rounds = [(lat, st, wall) for lat, st, wall, _ in every["ours"]]
 
-            one_by_one = asyncio.run(fire(urls["ours"], tokens[:200], item_ids, round_no + 1, sequential=True))
+            tokens, item_ids = people["ours"]
+            one_by_one = asyncio.run(fire(urls["ours"], tokens[:200], item_ids, args.rounds + 1, sequential=True))
             print(f"one at a time: p50 {pct(one_by_one[0], 50):.1f} ms, p99 {pct(one_by_one[0], 99):.1f} ms",
                   flush=True)
 
@@ -179,7 +191,7 @@ def main() -> None:
             doubles = asyncio.run(count())
         finally:
             for proc in nodes:
-                proc.terminate()
+                proc.send_signal(signal.SIGINT)  # (py-spy, when profiling, writes its stacks on Control-C)
             for proc in nodes:
                 proc.wait(timeout=30)
             bank.terminate()
