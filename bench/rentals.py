@@ -205,7 +205,8 @@ def main() -> None:
         "",
         "limits lifted: none (each person asks about one item: one deal room, within the inquiry limit)",
         "",
-        f"`python bench/rentals.py --requests {args.requests} --items {args.items} --rounds {args.rounds}` on "
+        f"`python bench/rentals.py --requests {args.requests} --items {args.items} --rounds {args.rounds}"
+        f"{' --baseline ' + str(args.baseline) if args.baseline else ''}` on "
         f"{platform.machine()} with {os.cpu_count()} cores, Python {platform.python_version()}, two `billi serve` "
         f"nodes{' (and two of the baseline)' if args.baseline else ''}, MariaDB, Redis, SeaweedFS and the bank sandbox on the same machine.",
         "",

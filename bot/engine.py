@@ -86,8 +86,7 @@ class BotEngine:
         if not text.lstrip().startswith("/") and picked is None and await self._kind(room_id) != "assistant":
             # people talking to each other in a deal room: only a photo (evidence), an answer the bot asked for,
             # or a sentence like the date picker's "12월 5일(토) ~ 12월 6일(일), 2일 빌리고 싶어요"
-            if not is_image and not WANT.search(text) and not await self.market.redis.exists(
-                    self.flows.key(room_id, user_id)):
+            if not is_image and not WANT.search(text) and not await self.flows.is_open(room_id, user_id):
                 return
         if is_image:
             work = self._handle_image(room_id, image["url"].removeprefix("/media/"), user_id)
