@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -86,9 +87,17 @@ def run_clients(url: str, clients: list[dict[str, object]], seconds: float, rate
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+def cpu_s(pid: int) -> float:
+    """User plus system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def summarise(runs: list[dict[str, float]]) -> dict[str, float]:
-    """Mean throughput over rounds; the worst round's latencies; totals for the durability check."""
+    """Mean throughput over rounds; the worst round's latencies; totals for the durability check; the server
+    process's CPU per acknowledged message (warm-up included)."""
     return {"msgs_per_s": statistics.mean(r["msgs_per_s"] for r in runs),
+            "cpu_ms": statistics.mean(r.get("cpu_ms", 0.0) for r in runs),
             "p50_ms": max(r["p50_ms"] for r in runs), "p99_ms": max(r["p99_ms"] for r in runs),
             "acked": sum(r["acked"] for r in runs), "total_acked": sum(r["total_acked"] for r in runs),
             "errors": sum(r["errors"] for r in runs),
@@ -102,34 +111,53 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per server (default 3)")
     parser.add_argument("--rate", type=float, default=5.0,
                         help="messages per second per client for the steady-load latency run (default 5)")
+    parser.add_argument("--baseline", type=Path, help="another checkout of the code to run as a fourth server")
     args = parser.parse_args()
     with bench_services("billi_bench_chat") as config:
         clients = asyncio.run(make_pairs(config, args.clients))
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BILLI_")}
-        env.update({"BILLI_DATABASE_URL": config.database_url or "", "BILLI_REDIS_URL": config.redis_url or "",
-                    "BILLI_S3_URL": config.s3_url or "", "BILLI_S3_BUCKET": config.s3_bucket,
-                    "BILLI_PORT": str(port), "BILLI_LOG_LEVEL": "WARNING", "BILLI_CHAT_RATE_LIMIT": "1000000"})
-        command = [sys.executable, "-m", "gateway.cli", "serve"]
-        if os.environ.get("BENCH_PROFILE"):  # collapsed stacks of the gateway, for finding hot spots
-            command = ["py-spy", "record", "-r", "200", "-f", "raw", "-o", os.environ["BENCH_PROFILE"], "--", *command]
-        gateway = subprocess.Popen(command, env=env, cwd=ROOT)
-        bare_port = free_port()
-        bare = subprocess.Popen([sys.executable, str(ROOT / "bench" / "_bare_server.py"), str(bare_port)])
-        ours_url, bare_url = f"http://127.0.0.1:{port}/", f"http://127.0.0.1:{bare_port}/"
+        servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+
+        def gateway(root: Path) -> tuple[subprocess.Popen[bytes], str]:
+            port = free_port()
+            env = {k: v for k, v in os.environ.items() if not k.startswith("BILLI_")}
+            env.update({"BILLI_DATABASE_URL": config.database_url or "", "BILLI_REDIS_URL": config.redis_url or "",
+                        "BILLI_S3_URL": config.s3_url or "", "BILLI_S3_BUCKET": config.s3_bucket,
+                        "BILLI_PORT": str(port), "BILLI_LOG_LEVEL": "WARNING", "BILLI_CHAT_RATE_LIMIT": "1000000",
+                        "PYTHONPATH": str(root)})
+            command = [sys.executable, "-m", "gateway.cli", "serve"]
+            if os.environ.get("BENCH_PROFILE") and root == ROOT:  # collapsed stacks of the gateway, for hot spots
+                command = ["py-spy", "record", "-r", "200", "-f", "raw", "-o", os.environ["BENCH_PROFILE"], "--",
+                           *command]
+            proc = subprocess.Popen(command, env=env, cwd=root)
+            wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+            return proc, f"http://127.0.0.1:{port}/"
+
+        def bare(*flags: str) -> tuple[subprocess.Popen[bytes], str]:
+            port = free_port()
+            proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "_bare_server.py"), str(port), *flags])
+            wait_ready(f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling", proc)
+            return proc, f"http://127.0.0.1:{port}/"
+
+        runs: dict[str, list[dict[str, float]]] = {}
+        paced_runs: dict[str, dict[str, float]] = {}
         try:
-            wait_ready(ours_url + "readyz", gateway)
-            wait_ready(bare_url + "socket.io/?EIO=4&transport=polling", bare)
-            # Alternate the two servers, round after round, so drift on the machine touches both alike.
-            ours_runs, bare_runs = [], []
+            servers["ours"] = gateway(ROOT)
+            servers["bare"] = bare()
+            servers["bare tuned"] = bare("--tuned")
+            if args.baseline:
+                servers["baseline"] = gateway(args.baseline.resolve())
+            # Alternate the servers, round after round, so drift on the machine touches all alike.
             for _ in range(args.rounds):
-                ours_runs.append(run_clients(ours_url, clients, args.seconds))
-                bare_runs.append(run_clients(bare_url, clients, args.seconds))
-            paced = run_clients(ours_url, clients, args.seconds, args.rate)
-            theirs_paced = run_clients(bare_url, clients, args.seconds, args.rate)
+                for name, (proc, url) in servers.items():
+                    before = cpu_s(proc.pid)
+                    run = run_clients(url, clients, args.seconds)
+                    run["cpu_ms"] = 1000 * (cpu_s(proc.pid) - before) / max(1, run["total_acked"])
+                    runs.setdefault(name, []).append(run)
+            for name, (_, url) in servers.items():
+                paced_runs[name] = run_clients(url, clients, args.seconds, args.rate)
         finally:
-            for proc in (gateway, bare):
-                proc.terminate()
+            for proc, _ in servers.values():
+                proc.send_signal(signal.SIGINT) if os.environ.get("BENCH_PROFILE") else proc.terminate()
                 proc.wait(timeout=30)
 
         async def stored() -> int:
@@ -141,56 +169,84 @@ def main() -> None:
                 await db.close()
 
         durable = asyncio.run(stored())
-    ours = summarise(ours_runs)
-    theirs = summarise(bare_runs)
+    table = {name: summarise(r) for name, r in runs.items()}
+    ours, theirs, tuned = table["ours"], table["bare"], table["bare tuned"]
     ratio = ours["msgs_per_s"] / theirs["msgs_per_s"]
+    tuned_ratio = ours["msgs_per_s"] / tuned["msgs_per_s"]
+    cpu_ratio = theirs["cpu_ms"] / ours["cpu_ms"]
+    tuned_cpu_ratio = tuned["cpu_ms"] / ours["cpu_ms"]
+    acked_by_gateways = sum(table[n]["total_acked"] + paced_runs[n]["total_acked"] for n in table
+                            if n in ("ours", "baseline"))
+    summary = (f"chat: clients={args.clients} msgs_per_s={ours['msgs_per_s']:.0f}"
+               f" bare_msgs_per_s={theirs['msgs_per_s']:.0f} ratio={ratio:.3f}"
+               f" tuned_bare_msgs_per_s={tuned['msgs_per_s']:.0f} tuned_ratio={tuned_ratio:.3f}"
+               f" p99_ms={paced_runs['ours']['p99_ms']:.1f} cpu_ratio={cpu_ratio:.3f} tuned_cpu_ratio={tuned_cpu_ratio:.3f}")
+    if "baseline" in table:
+        summary += f" baseline_ratio={table['baseline']['msgs_per_s'] / theirs['msgs_per_s']:.3f}"
+    described = {
+        "ours": "this checkout's `billi serve` (uvloop, orjson codec)",
+        "bare": "stock python-socketio echo server (stdlib json, asyncio loop): what a user would otherwise pick",
+        "bare tuned": "the same echo server with our tuning (orjson codec, uvloop)",
+        "baseline": f"`billi serve` from {args.baseline} (commit {_commit(args.baseline) if args.baseline else ''})",
+    }
     report = "\n".join([
         "# Chat: the real gateway vs a bare python-socketio server",
         "",
         "limits lifted: chat sends per person (BILLI_CHAT_RATE_LIMIT)",
         "",
+        f"`python bench/chat.py --clients {args.clients} --seconds {args.seconds:g} --rounds {args.rounds}"
+        f" --rate {args.rate:g}{' --baseline ' + str(args.baseline) if args.baseline else ''}` (commit {_commit(ROOT)})",
+        "",
         f"- {args.clients} clients in {args.clients // 2} two-person rooms, websocket transport, all in one client"
         f" process; each sends its next message when the previous one is acknowledged; {args.seconds:.0f} s"
         " measured after a 2 s warm-up",
         "- ours: one `billi serve` process (session check per event, membership checked in the write transaction,"
-        " group-committed MariaDB write, AsyncRedisManager fan-out carrying each member's unread count)",
-        "- bare: python-socketio AsyncServer on aiohttp, in-memory rooms, echo to the room (no auth, DB or Redis)",
-        "- both servers run with the same garbage-collector setting (`gc.freeze()`, gen0 threshold 50,000)",
+        " group-committed MariaDB write — every message committed before its ack — AsyncRedisManager fan-out"
+        " carrying each member's unread count)",
+        "- MariaDB as `billi up` runs it: `--innodb-flush-log-at-trx-commit=2`, `--innodb-buffer-pool-size=1G`,"
+        " `--skip-log-bin` (gateway/local_services.py), the same for every server and round",
+        *[f"- {name}: {described[name]}" for name in table],
+        "- every server runs with the same garbage-collector setting (`gc.freeze()`, gen0 threshold 50,000)",
         f"- machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()};"
-        " server, clients, MariaDB and Redis share it",
+        " servers, clients, MariaDB and Redis share it",
         "",
         "## As fast as possible (closed loop): throughput",
         "",
         f"{args.rounds} alternating rounds per server; msgs/s is the mean (each round in the last column),"
         " latencies the worst round's.",
         "",
-        "| server | msgs/s received | p50 ms | p99 ms | acked | errors | rounds |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
-        f"| ours | {ours['msgs_per_s']:.0f} | {ours['p50_ms']:.1f} | {ours['p99_ms']:.1f} | {ours['acked']:.0f} |"
-        f" {ours['errors']:.0f} | {ours['rounds']} |",
-        f"| bare | {theirs['msgs_per_s']:.0f} | {theirs['p50_ms']:.1f} | {theirs['p99_ms']:.1f} |"
-        f" {theirs['acked']:.0f} | {theirs['errors']:.0f} | {theirs['rounds']} |",
+        "| server | msgs/s received | server CPU ms/msg | p50 ms | p99 ms | acked | errors | rounds |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        *[f"| {name} | {t['msgs_per_s']:.0f} | {t['cpu_ms']:.3f} | {t['p50_ms']:.1f} | {t['p99_ms']:.1f} |"
+          f" {t['acked']:.0f} | {t['errors']:.0f} | {t['rounds']} |" for name, t in table.items()],
         "",
         f"## Steady load: latency at {args.rate:g} messages/s per client ({args.rate * args.clients:.0f} msgs/s offered)",
         "",
         "| server | msgs/s received | p50 ms | p99 ms | errors |",
         "| --- | ---: | ---: | ---: | ---: |",
-        f"| ours | {paced['msgs_per_s']:.0f} | {paced['p50_ms']:.1f} | {paced['p99_ms']:.1f} | {paced['errors']:.0f} |",
-        f"| bare | {theirs_paced['msgs_per_s']:.0f} | {theirs_paced['p50_ms']:.1f} | {theirs_paced['p99_ms']:.1f} |"
-        f" {theirs_paced['errors']:.0f} |",
+        *[f"| {name} | {p['msgs_per_s']:.0f} | {p['p50_ms']:.1f} | {p['p99_ms']:.1f} | {p['errors']:.0f} |"
+          for name, p in paced_runs.items()],
         "",
-        f"- throughput ratio ours/bare: {ratio:.3f}",
-        f"- durable: {durable} user messages in MariaDB after both runs for"
-        f" {ours['total_acked'] + paced['total_acked']:.0f} acknowledged"
-        f" (warm-up included): {'every acknowledged message is stored' if durable == ours['total_acked'] + paced['total_acked'] else 'MISMATCH'};"
+        f"- throughput ratio ours/bare: {ratio:.3f}; ours/bare tuned: {tuned_ratio:.3f}; by server CPU per message"
+        f" (robust to a busy machine): bare/ours {cpu_ratio:.3f}, bare tuned/ours {tuned_cpu_ratio:.3f}",
+        f"- durable: {durable} user messages in MariaDB after all runs for {acked_by_gateways:.0f} acknowledged by the"
+        f" gateways (warm-up included): {'every acknowledged message is stored' if durable == acked_by_gateways else 'MISMATCH'};"
         " a message is acknowledged only after its transaction commits",
+        "",
+        summary,
         "",
     ])
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(report, encoding="utf-8")
     print(report)
-    print(f"chat: clients={args.clients} msgs_per_s={ours['msgs_per_s']:.0f} bare_msgs_per_s={theirs['msgs_per_s']:.0f}"
-          f" ratio={ratio:.3f} p99_ms={paced['p99_ms']:.1f}")
+    print(summary)
+
+
+def _commit(root: Path) -> str:
+    out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return out.stdout.strip() + ("+changes" if dirty else "")
 
 
 if __name__ == "__main__":

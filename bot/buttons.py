@@ -10,12 +10,17 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
 
 TTL_S = 24 * 3600
+# Tokens issued inside ``Buttons.batch()`` (key, body, ttl), stored together when it ends.
+_PENDING: ContextVar[list[tuple[str, str, int]] | None] = ContextVar("billi_buttons_pending", default=None)
 _PRESS = """
 local v = redis.call('GET', KEYS[1])
 if not v then return nil end
@@ -52,8 +57,29 @@ class Buttons:
         expires = int(time.time()) + ttl
         token = f"{secrets.token_urlsafe(16)}.{expires}"
         body = {"user": user_id, "room": room_id, "action": action, "payload": payload or {}, "single": single_use}
-        await self._redis.set(_key(token), json.dumps(body, ensure_ascii=False), ex=ttl)
+        pending = _PENDING.get()
+        if pending is not None:
+            pending.append((_key(token), json.dumps(body, ensure_ascii=False), ttl))
+        else:
+            await self._redis.set(_key(token), json.dumps(body, ensure_ascii=False), ex=ttl)
         return token
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[None]:
+        """Tokens issued inside the block are stored together, in one Redis round trip, as it ends — so a reply
+        with a dozen buttons costs one trip, not a dozen. Post the message carrying them after the block: a
+        token works once it is stored. (Issue them in this task: another task's tokens are not collected.)"""
+        mark = _PENDING.set([])
+        try:
+            yield
+            pending = _PENDING.get() or []
+        finally:
+            _PENDING.reset(mark)
+        if pending:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, body, ttl in pending:
+                    pipe.set(key, body, ex=ttl)
+                await pipe.execute()
 
     async def revoke(self, tokens: list[str]) -> None:
         """Buttons a later step made pointless: a press of any of them (an old tab) is refused from now on."""

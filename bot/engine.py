@@ -93,8 +93,7 @@ class BotEngine:
         if not text.lstrip().startswith("/") and picked is None and await self._kind(room_id) != "assistant":
             # people talking to each other in a deal room: only a photo (evidence), an answer the bot asked for,
             # or a sentence like the date picker's "12월 5일(토) ~ 12월 6일(일), 2일 빌리고 싶어요"
-            if not is_image and not WANT.search(text) and not await self.market.redis.exists(
-                    self.flows.key(room_id, user_id)):
+            if not is_image and not WANT.search(text) and not await self.flows.is_open(room_id, user_id):
                 return
         if is_image:
             work = self._handle_image(room_id, image["url"].removeprefix("/media/"), user_id)
@@ -585,14 +584,15 @@ class BotEngine:
     async def _results(self, room_id: int, user_id: int, locale: str, text: str, items: list[dict[str, Any]],
                        next_cursor: str | None, again: dict[str, Any]) -> None:
         ratings = await self.market.reviews.ratings([i["owner_id"] for i in items if i.get("owner_id")])
-        cards = [await self._card(i, user_id, room_id, locale, ratings) for i in items]
-        buttons = []
-        if next_cursor:
-            token = await self.buttons.issue(user_id, room_id, "more", {**again, "cursor": next_cursor},
-                                             single_use=True)
-            buttons.append({"label": say("more", locale), "token": token})
-        if not again.get("cursor") and again["kind"] in ("search", "near"):
-            buttons += await self._filters(room_id, user_id, locale, items, again)
+        async with self.buttons.batch():  # every card's buttons and the page's, in one Redis round trip
+            cards = [await self._card(i, user_id, room_id, locale, ratings) for i in items]
+            buttons = []
+            if next_cursor:
+                token = await self.buttons.issue(user_id, room_id, "more", {**again, "cursor": next_cursor},
+                                                 single_use=True)
+                buttons.append({"label": say("more", locale), "token": token})
+            if not again.get("cursor") and again["kind"] in ("search", "near"):
+                buttons += await self._filters(room_id, user_id, locale, items, again)
         await self._say(room_id, text, cards=cards, buttons=buttons)
 
     async def _filters(self, room_id: int, user_id: int, locale: str, items: list[dict[str, Any]],

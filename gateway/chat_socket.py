@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import socketio
 
+from gateway import wire_json
 from gateway.keys import SESSION_COOKIE
 from gateway.routing import Access
 from market.chat import Message, Sent
@@ -145,10 +146,10 @@ class _RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
 
     async def _listen(self) -> Any:
         # Our own emits come back from the channel; the library would decode each one only to drop it.
-        # json.dumps keeps key order, and emit() puts host_id last.
-        mine = b'"host_id": "' + self.host_id.encode() + b'"}'
+        # The codec keeps key order and writes compact JSON, and emit() puts host_id last.
+        mine = b'"host_id":"' + self.host_id.encode() + b'"}'
         async for message in super()._listen():
-            if isinstance(message, bytes) and message.startswith(b'{"method": "emit"') and message.endswith(mine):
+            if isinstance(message, bytes) and message.startswith(b'{"method":"emit"') and message.endswith(mine):
                 continue
             yield message
 
@@ -176,9 +177,11 @@ class _RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
 
 
 def build_server(config: Config) -> socketio.AsyncServer:
-    manager = _RedisManager(config.redis_url or "redis://127.0.0.1:6379/0", channel=config.socketio_channel)
+    manager = _RedisManager(config.redis_url or "redis://127.0.0.1:6379/0", channel=config.socketio_channel,
+                            json=wire_json)
     return socketio.AsyncServer(async_mode="aiohttp", client_manager=manager, max_http_buffer_size=MAX_PACKET_BYTES,
-                                ping_interval=20, ping_timeout=20, logger=False, engineio_logger=False)
+                                ping_interval=20, ping_timeout=20, logger=False, engineio_logger=False,
+                                json=wire_json)
 
 
 async def close_server(sio: socketio.AsyncServer) -> None:

@@ -327,16 +327,25 @@ def related(terms: Iterable[str]) -> list[str]:
 
 def head_terms(text: str) -> list[str]:
     """The terms of the last written word that has any (the head noun of a Korean phrase)."""
-    for word in reversed(normalize(text).split()):
-        terms = analyze(word)
-        if terms:
-            return terms
-    return []
+    return list(_head_terms(text))
 
 
 def query_terms(text: str) -> list[str]:
     """A query's distinct terms, in order."""
-    seen: dict[str, None] = {}
-    for t in analyze(text):
-        seen.setdefault(t, None)
-    return list(seen)
+    return list(_query_terms(text))
+
+
+# Queries repeat (the popular ones most of all) and the analyser is the costliest step of a search's CPU:
+# each query text is analysed once per process while it stays among the recent ones.
+@functools.lru_cache(maxsize=8192)
+def _head_terms(text: str) -> tuple[str, ...]:
+    for word in reversed(normalize(text).split()):
+        terms = analyze(word)
+        if terms:
+            return tuple(terms)
+    return ()
+
+
+@functools.lru_cache(maxsize=8192)
+def _query_terms(text: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(analyze(text)))

@@ -10,6 +10,7 @@ the next message (the record itself lives a day, so the person can be told why).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass, field
@@ -46,10 +47,39 @@ class FlowRecord:
 class FlowStore:
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
+        self._asks: list[tuple[str, asyncio.Future[bool]]] = []
+        self._asker: asyncio.Task[None] | None = None
 
     @staticmethod
     def key(room_id: int, user_id: int) -> str:
         return f"bot:flow:{room_id}:{user_id}"
+
+    async def is_open(self, room_id: int, user_id: int) -> bool:
+        """Whether this person has a flow open in this room. Asked for nearly every message people type to each
+        other in a deal room, so the questions pending in this process go to Redis together, in one pipelined
+        round trip (as the chat's send gate does)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._asks.append((self.key(room_id, user_id), future))
+        if self._asker is None or self._asker.done():
+            self._asker = asyncio.create_task(self._ask())
+        return await future
+
+    async def _ask(self) -> None:
+        while self._asks:
+            batch, self._asks = self._asks, []
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for key, _ in batch:
+                        pipe.exists(key)
+                    found = await pipe.execute()
+            except Exception as e:  # noqa: BLE001 — every waiting message hears about it
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(e)
+                continue
+            for (_, future), n in zip(batch, found, strict=True):
+                if not future.done():
+                    future.set_result(bool(n))
 
     async def load(self, room_id: int, user_id: int) -> FlowRecord | None:
         raw = await self._redis.get(self.key(room_id, user_id))

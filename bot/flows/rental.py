@@ -14,6 +14,7 @@ retire a topic's buttons, a person's locale), never the engine itself.
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -37,6 +38,9 @@ PROMPT = "prompt"
 ACTION = "rental"  # every rental button's token action; its payload names what it does ("do")
 BUTTON_TTL_S = 90 * 24 * 3600
 BANK_REFUSALS = frozenset(BANK_REASONS.values()) | {"pay.declined"}
+
+# The names of the two people of the contract being announced, read once per announcement (this task's own).
+_NAMES: ContextVar[dict[int, str] | None] = ContextVar("billi_rental_names", default=None)
 
 
 class Voice(Protocol):
@@ -861,11 +865,24 @@ class RentalFlow:
     async def _announce(self, event: dict[str, Any], only: str | None) -> None:
         """Each person gets their line with the buttons of what they can do now; then the steps before it retire.
         An event that leaves nothing to do (a final state, or an operator's turn) is one message both see."""
+        mark = _NAMES.set(None)
+        try:
+            await self._announce_event(event, only)
+        finally:
+            _NAMES.reset(mark)  # (the names read for this announcement are never used for a later one)
+
+    async def _announce_event(self, event: dict[str, Any], only: str | None) -> None:
         c = await self.rentals.get(event["contract_id"])
         kind, data = event["kind"], event.get("data") or {}
         room, cmid = c.room_id, _cmid(event)
         people = {"owner": c.owner_id, "borrower": c.borrower_id}
-        locales = {role: await self.voice.locale(uid) for role, uid in people.items()}
+        # Both people's names and languages in one query: each line names them, each card is in its reader's
+        # language (a query per name per line was most of an announcement's round trips).
+        rows = await self.market.db.fetchall("SELECT id, nickname, locale FROM users WHERE id IN (%s, %s)",
+                                             (c.owner_id, c.borrower_id))
+        _NAMES.set({int(r["id"]): str(r["nickname"]) for r in rows})
+        langs = {int(r["id"]): "en" if r["locale"] == "en" else "ko" for r in rows}
+        locales = {role: langs.get(uid, "ko") for role, uid in people.items()}
         if kind in ("paid_out", "payout_held"):  # money to one person: theirs to know
             await self._money_line(c, kind, data, people, locales, cmid)
             return
@@ -1107,6 +1124,9 @@ class RentalFlow:
         return out
 
     async def _nickname(self, user_id: int) -> str:
+        known = _NAMES.get()
+        if known is not None and user_id in known:  # (read with the announcement's two people)
+            return known[user_id]
         return str(await self.market.db.fetchval("SELECT nickname FROM users WHERE id = %s", (user_id,)) or "")
 
 
