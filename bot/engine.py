@@ -153,7 +153,11 @@ class BotEngine:
 
     async def welcome(self, room_id: int, user_id: int) -> None:
         """The first words in a person's assistant room: what this is, four chips to start from, and a place to
-        set one's 동네. Said once (a second call finds it stored)."""
+        set one's 동네. Said once (a second call finds it stored), and only to someone who has not yet said anything
+        here — notices may have come first (a bank link, a review), an old hand gets no welcome."""
+        if await self.market.db.fetchval("SELECT 1 FROM messages WHERE room_id = %s AND sender_id = %s LIMIT 1",
+                                         (room_id, user_id)):
+            return
         locale = await self._locale(user_id)
         name = await self.market.db.fetchval("SELECT nickname FROM users WHERE id = %s", (user_id,))
         home = await home_of(self.market.db, user_id)
@@ -376,7 +380,7 @@ class BotEngine:
                 return
             lines = "\n".join(f"{s.usage(locale)} — {s.summary(locale)}" for s in commands.SPECS)
             await self._say(room_id, say("help", locale, lines=lines), quick_replies=[
-                chip(say("chip_search", locale, query="텐트"), "텐트"),
+                chip(say("chip_search", locale, query="텐트"), "/검색 텐트"),
                 chip(say("chip_near_place", locale, place="역삼동"), "/주변 역삼동")])
         elif c.name == "search":
             params: dict[str, Any] = {"q": c.args["query"]}
@@ -415,7 +419,7 @@ class BotEngine:
             if c.args["place"] is None:  # near my own 동네, or the question for it
                 home = await home_of(self.market.db, user_id)
                 if home is None:
-                    await self._say(room_id, say("need_home", locale), form="home")
+                    await self._ask_home(room_id, locale)
                     return
                 spot = {"lat": home.lat, "lng": home.lng, "place_name": home.name}
             else:
@@ -483,12 +487,20 @@ class BotEngine:
     def _stars(rating: dict[str, Any], locale: str) -> str:
         return rating_label(rating["stars"], rating["count"], locale)
 
+    async def _ask_home(self, room_id: int, locale: str) -> None:
+        """Ask for one's 동네 — with the form only in one's own assistant room: what the form sends (a 동, or where
+        one is) would otherwise be a message the other member of a deal room reads."""
+        if await self._kind(room_id) == "assistant":
+            await self._say(room_id, say("need_home", locale), form="home")
+        else:
+            await self._say(room_id, say("need_home_elsewhere", locale))
+
     async def _home(self, room_id: int, user_id: int, locale: str, place: str | None) -> None:
         """/동네 역삼동 (or the widget's "lat,lng" from the browser, kept as its 동): remembered, then what is near it."""
         if place is None:
             home = await home_of(self.market.db, user_id)
             if home is None:
-                await self._say(room_id, say("need_home", locale), form="home")
+                await self._ask_home(room_id, locale)
             else:
                 await self._say(room_id, say("home_is", locale, place=home.name or say("home_here", locale)))
             return

@@ -124,6 +124,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "home_is": ("내 동네는 {place|이에요}. 바꾸려면 /동네 <동 이름>을 보내 주세요.",
                 "Your neighbourhood is {place}. Send /home <name> to change it."),
     "need_home": ("어느 동네 주변을 볼까요? 아래에서 내 동네를 정해 주세요.", "Near where? Set your neighbourhood below."),
+    "need_home_elsewhere": ("어느 동네 주변을 볼까요? '/주변 역삼동'처럼 동 이름을 붙이거나, 내 도우미 방에서 내 동네를 정해 "
+                            "주세요.", "Near where? Add a place ('/near Yeoksam-dong'), or set your neighbourhood in "
+                            "your assistant room."),
     "mine": ("내 물건", "Mine"),
     "per_day": ("하루 {price}", "{price} a day"),
     "deposit_line": ("보증금 {deposit}", "Deposit {deposit}"),

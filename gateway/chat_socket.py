@@ -331,8 +331,11 @@ class ChatSocket:
         """Open a room: subscribe, and catch up from ``after_seq`` (or get the latest page)."""
         room = await self.market.chat.room(_int(data.get("room"), "room"), session["user_id"])
         await self.sio.enter_room(sid, room_channel(room.id))
-        if data.get("welcome") is True and room.kind == "assistant" and self.bot is not None and not room.last_seq:
-            await self.bot.welcome(room.id, session["user_id"])  # (the widget asks, opening an empty room)
+        if data.get("welcome") is True and room.kind == "assistant" and self.bot is not None:
+            try:  # (the widget asks the first time it opens the room; the bot says it once, to a newcomer only)
+                await self.bot.welcome(room.id, session["user_id"])
+            except Exception:  # noqa: BLE001 — a welcome not said never keeps anyone out of their room
+                log.exception("welcoming user %s failed", session["user_id"])
         if data.get("after_seq") is not None:
             page = await self.market.chat.history(session["user_id"], room.id, after_seq=data["after_seq"],
                                                   limit=data.get("limit", 100))

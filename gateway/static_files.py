@@ -6,6 +6,7 @@ to guess at: the session is an HttpOnly cookie, never in a page)."""
 from __future__ import annotations
 
 import gzip
+import re
 
 import brotli
 from aiohttp import web
@@ -32,13 +33,17 @@ def accepted(header: str) -> set[str]:
     return codings
 
 
+_HASH = re.compile(r"\.[0-9a-f]{8}\.(?=[^./]+$)")  # app.3f2a9c1b.js → app.js
+
+
 def respond(request: web.Request, asset: Asset, cache: str, **headers: str) -> web.Response:
     """``asset`` in the best encoding ``request`` accepts (brotli, then gzip), or 304 when it has it already."""
-    common = {"Cache-Control": cache, "ETag": asset.etag, "Vary": "Accept-Encoding", **headers}
-    if request.headers.get("If-None-Match") == asset.etag:
-        return web.Response(status=304, headers=common)
     wanted = accepted(request.headers.get("Accept-Encoding", ""))
     encoding = next((e for e in ("br", "gzip") if e in wanted and e in asset.bodies), "")
+    etag = f'{asset.etag[:-1]}-{encoding}"' if encoding else asset.etag  # each encoding its own (RFC 9110 8.8.3)
+    common = {"Cache-Control": cache, "ETag": etag, "Vary": "Accept-Encoding", **headers}
+    if request.headers.get("If-None-Match") == etag:
+        return web.Response(status=304, headers=common)
     if encoding:
         common["Content-Encoding"] = encoding
     return web.Response(body=asset.body(encoding), content_type=asset.content_type, headers=common)
@@ -51,8 +56,9 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     asset = files.at(request.path)
     if asset is not None:
         return respond(request, asset, IMMUTABLE)
-    asset = files.named(request.path.removeprefix(PREFIX))
-    if asset is None:
+    name = request.path.removeprefix(PREFIX)
+    asset = files.named(name) or files.named(_HASH.sub(".", name))  # another build's name (a rolling deploy):
+    if asset is None:                                                # this build's file, never kept under it
         raise web.HTTPNotFound()
     return respond(request, asset, REVALIDATE)
 

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from bot.texts import distance
-from gateway.keys import MARKET
+from gateway.keys import CHAT, MARKET
 from market.messages import particle
 from tests.bot.test_bot_chat import _ask_bot, _assistant_room, _refused
 from tests.conftest import Chatter, sign_up
@@ -160,3 +160,38 @@ async def test_the_request_card_says_its_dates_once(client: TestClient, chatters
     card = await _bot(o, room, "대여를 요청했어요")
     shown = str(card["cards"][0].get("subtitle", "")) + str(card["cards"][0]["fields"])
     assert shown.count("12월 24일") == 1, shown  # (the subtitle and the 기간 line both said it)
+
+
+async def test_in_a_deal_room_near_asks_for_a_place_without_the_form_that_would_post_it_there(
+        client: TestClient, chatters: Any) -> None:
+    owner, person = await sign_up(client), await sign_up(client)
+    item = await owner.new_item(title="원터치 텐트", category_id=3)
+    status, body = await person.call("POST", f"/api/items/{item['id']}/room")
+    deal = body["room"]["id"]
+    c = await chatters(person)
+    await c.call("join", {"room": deal})
+    for typed in ("/주변", "/동네"):
+        asked = await _ask_bot(c, deal, typed)
+        assert asked["text"].startswith("어느 동네 주변을 볼까요?") and "도우미 방" in asked["text"], asked
+        assert asked.get("form") is None  # what the 동네 form sends would be a message the owner reads
+    help_ = await _ask_bot(c, deal, "/도움말")
+    assert all(q["send"].startswith("/") for q in help_["quick_replies"])  # no chip posts a bare word
+
+
+async def test_the_welcome_comes_after_notices_but_never_to_someone_who_has_used_the_room(
+        client: TestClient, chatters: Any) -> None:
+    person, old_hand = await sign_up(client, nickname="알림먼저"), await sign_up(client)
+    engine = client.app[CHAT].bot
+    assert engine is not None
+    room = await _assistant_room(person)
+    await engine.tell([(person.id, "계좌가 연결됐어요.")])  # a notice before the first visit
+    c = await chatters(person)
+    joined = await c.call("join", {"room": room, "welcome": True})
+    assert [m["text"][:12] for m in joined["messages"]] == ["계좌가 연결됐어요.", "안녕하세요, 알림먼저님"[:12]]
+
+    o = await chatters(old_hand)
+    mine = await _assistant_room(old_hand)
+    await o.call("join", {"room": mine})
+    await _ask_bot(o, mine, "/도움말")
+    again = await o.call("join", {"room": mine, "welcome": True})  # a new browser of someone who used the room
+    assert not [m for m in again["messages"] if m["text"].startswith("안녕하세요")]

@@ -134,10 +134,12 @@
   async function join(id) {
     const after = state.seen[id];
     const r = state.rooms.get(id);
-    // an empty assistant room: the bot's welcome comes first (said once, whoever asks again)
-    const welcome = Boolean(r && r.kind === "assistant" && !r.last_seq);
+    // the assistant room, the first time this browser opens it: the bot's welcome comes first (said once, whoever
+    // asks again, and only to a newcomer — notices may have come before it)
+    const welcome = Boolean(r && r.kind === "assistant" && !welcomed(id));
     const ack = await socket.timeout(10000).emitWithAck("join", after ? { room: id, after_seq: after } : { room: id, welcome });
     if (!ack.ok) return;
+    if (welcome) try { localStorage.setItem(`billi.welcomed.${id}`, "1"); } catch (e) { /* private mode: asked again */ }
     const box = state.messages.get(id) || new Map();
     state.messages.set(id, box);
     for (const m of ack.messages) box.set(m.seq, m);
@@ -329,12 +331,12 @@
     form.addEventListener("submit", (e) => {
       e.preventDefault();
       const place = input.value.trim();
-      if (place) sendChip({ label: `내 동네: ${place}`, send: `/동네 ${place}` });
+      if (place) inAssistant({ label: `내 동네: ${place}`, send: `/동네 ${place}` });
     });
     here.addEventListener("click", () => {
       if (!navigator.geolocation) { toast("이 브라우저는 위치를 알려 주지 않아요. 동 이름을 적어 주세요."); input.focus(); return; }
       navigator.geolocation.getCurrentPosition(
-        (p) => sendChip({ label: "현재 위치로 동네 정하기", send: `/동네 ${p.coords.latitude.toFixed(5)},${p.coords.longitude.toFixed(5)}` }),
+        (p) => inAssistant({ label: "현재 위치로 동네 정하기", send: `/동네 ${p.coords.latitude.toFixed(3)},${p.coords.longitude.toFixed(3)}` }),
         () => { toast("위치를 알 수 없어요. 동 이름을 적어 주세요."); input.focus(); }, { timeout: 8000 });
     });
     return form;
@@ -489,6 +491,18 @@
 
   // A chip: its words are what the person says; a command behind them runs in their own assistant room (in a
   // deal room the command itself is sent, for both people to read).
+  function welcomed(id) {
+    try { return Boolean(localStorage.getItem(`billi.welcomed.${id}`)); } catch (e) { return false; }
+  }
+
+  // One's 동네 and where one is go to one's own assistant room, never into a deal room the other member reads.
+  async function inAssistant(chip) {
+    const mine = [...state.rooms.values()].find((r) => r.kind === "assistant");
+    if (!mine) return;
+    if (state.current !== mine.id) await openRoom(mine.id, true);
+    sendChip(chip);
+  }
+
   function sendChip(chip) {
     const r = state.rooms.get(state.current);
     if (chip.send.startsWith("/") && r && r.kind === "assistant") send(chip.label, null, chip.send);
@@ -644,15 +658,10 @@
     // Where one is goes to the assistant room only, never into a deal room, whose other member would read it;
     // without the browser's location, the items near one's own 동네 (the bot asks for it when none is set).
     closeTools();
-    const toAssistant = async (chip) => {
-      const mine = [...state.rooms.values()].find((r) => r.kind === "assistant");
-      if (mine && state.current !== mine.id) await openRoom(mine.id, true);
-      sendChip(chip);
-    };
-    const mine = () => toAssistant({ label: "내 주변 물건", send: "/주변" });
+    const mine = () => inAssistant({ label: "내 주변 물건", send: "/주변" });
     if (!navigator.geolocation) { mine(); return; }
     navigator.geolocation.getCurrentPosition(
-      (p) => toAssistant({ label: "내 위치 주변 물건", send: `/주변 ${p.coords.latitude.toFixed(5)},${p.coords.longitude.toFixed(5)}` }),
+      (p) => inAssistant({ label: "내 위치 주변 물건", send: `/주변 ${p.coords.latitude.toFixed(5)},${p.coords.longitude.toFixed(5)}` }),
       mine, { timeout: 8000 });
   });
 
