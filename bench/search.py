@@ -1,7 +1,7 @@
 """Search latency at a million items: keyword + 6 km radius, ours vs the LIKE baseline; reindex throughput.
 
 Loads N search documents (default 1,000,000; half spread over Seoul, half over the rest of South Korea). Their
-texts are the labelled set's 3,000 listings (../shared/search_eval), each analysed once by the real analyser
+texts are the labelled set's 3,000 listings (bench/data/search_eval, or --listings), each analysed once by the real analyser
 and placed many times at random points — so the index has real Korean term statistics. The embedded backend's
 own SQL runs the queries (the 40 labelled query texts, centres jittered around a dense and a sparse point).
 
@@ -16,6 +16,7 @@ Writes bench/results/search.md; the last line printed is
 ``search: items=<n> p50_ms=<x> p99_ms=<y> like_p50_ms=<z> reindex_items_per_s=<r>``.
 
     python bench/search.py [--items 1000000] [--seconds 30] [--like-queries 10] [--reindex-items 20000]
+                           [--listings FILE] [--queries FILE]
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from market.search import EmbeddedSearch, SearchQuery, cell_of, postings_of, tok
 from market.search_index import SearchIndexer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-EVAL = ROOT.parent / "shared" / "search_eval"
+EVAL = ROOT / "bench" / "data" / "search_eval"
 RESULTS = Path(__file__).resolve().parent / "results" / "search.md"
 SEOUL = (37.43, 37.70, 126.80, 127.18)
 KOREA = (34.5, 38.3, 126.2, 129.5)
@@ -72,10 +73,10 @@ def _row(out: Any, values: list[object]) -> None:
     out.write("\t".join(cells) + "\n")
 
 
-def analysed_listings() -> list[dict[str, object]]:
+def analysed_listings(path: Path) -> list[dict[str, object]]:
     from bench.search_quality import listing_docs
 
-    listings = [json.loads(x) for x in (EVAL / "listings.jsonl").read_text(encoding="utf-8").splitlines() if x]
+    listings = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x]
     out = []
     for x, d in zip(listings, listing_docs(listings)):
         out.append({"title": str(x["title"])[:60], "description": x["description"], "title_terms": d.title_terms,
@@ -237,9 +238,8 @@ async def reindex_rate(db: Database, categories: Categories, texts: list[dict[st
 
 async def run(args: argparse.Namespace) -> str:
     korean.warm_up()
-    texts = analysed_listings()
-    queries = [json.loads(x)["query"] for x in (EVAL / "queries_dev.jsonl").read_text(encoding="utf-8").splitlines()
-               if x]
+    texts = analysed_listings(args.listings)
+    queries = [json.loads(x)["query"] for x in args.queries.read_text(encoding="utf-8").splitlines() if x]
     with bench_database("billi_bench_search") as url:
         db = await Database.connect(url, pool_size=args.users + 2)
         try:
@@ -309,11 +309,13 @@ async def run(args: argparse.Namespace) -> str:
         f" {rate:,.0f} items/s",
         "",
     ])
+    summary = (f"search: items={args.items} p50_ms={statistics.median(paced):.1f} p99_ms={pct(paced, 99):.1f}"
+               f" like_p50_ms={statistics.median(like):.0f} reindex_items_per_s={rate:.0f}")
+    report += "\n" + summary + "\n"  # the report ends with the line the benchmark prints last
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(report, encoding="utf-8")
     print(report)
-    return (f"search: items={args.items} p50_ms={statistics.median(paced):.1f} p99_ms={pct(paced, 99):.1f}"
-            f" like_p50_ms={statistics.median(like):.0f} reindex_items_per_s={rate:.0f}")
+    return summary
 
 
 def main() -> None:
@@ -323,6 +325,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--like-queries", type=int, default=10)
     parser.add_argument("--reindex-items", type=int, default=20_000)
+    parser.add_argument("--listings", type=Path, default=EVAL / "listings.jsonl", help="texts of the documents")
+    parser.add_argument("--queries", type=Path, default=EVAL / "queries_dev.jsonl", help="query texts")
     print(asyncio.run(run(parser.parse_args())))
 
 
