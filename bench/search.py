@@ -38,13 +38,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._services import bench_database  # noqa: E402
-from market import korean  # noqa: E402
 from market.categories import Categories  # noqa: E402
 from market.db import Database  # noqa: E402
 from market.migrate import migrate  # noqa: E402
 from market.public_place import snap  # noqa: E402
-from market.search import EmbeddedSearch, SearchQuery, cell_of, postings_of, token  # noqa: E402
-from market.search_index import SearchIndexer  # noqa: E402
+from market.search import EmbeddedSearch, SearchQuery, cell_of, korean, postings_of, token  # noqa: E402
+from market.search.indexer import SearchIndexer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT / "bench" / "data" / "search_eval"

@@ -27,10 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._services import bench_database  # noqa: E402
 from bench.typos import typo_query  # noqa: E402
-from market import korean  # noqa: E402
 from market.db import Database, DatabaseTarget, drop_database  # noqa: E402
 from market.migrate import migrate  # noqa: E402
-from market.search import EmbeddedSearch, SearchDoc, SearchQuery  # noqa: E402
+from market.search import EmbeddedSearch, SearchDoc, SearchQuery, korean  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT / "bench" / "data" / "search_eval"

@@ -20,8 +20,8 @@ from gateway.client_address import ClientAddresses
 from gateway.http import HttpMetrics, drop_server_banner, errors, headers, observe, sessions
 from gateway.keys import CHAT, CLIENT_ADDRESSES, CONFIG, MARKET, METRICS
 from gateway.routing import Route, openapi, register
-from market import korean
 from market.config import Config
+from market.search import korean
 from market.service import Market
 
 log = logging.getLogger("billi.gateway")

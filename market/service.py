@@ -45,7 +45,7 @@ from market.reconcile import Reconciler
 from market.people.reports import Reports
 from market.scheduler import Scheduler
 from market.search import EmbeddedSearch, SearchBackend, SearchQuery, did_you_mean
-from market.search_index import SearchIndexer
+from market.search.indexer import SearchIndexer
 from market.storage import BlobStore
 from market.uploads import Uploads
 from market.wishes import Wishes
@@ -60,7 +60,7 @@ async def open_search_backend(stack: AsyncExitStack, config: Config, db: Databas
                               categories: Categories) -> SearchBackend:
     """Elasticsearch when a cluster is configured, else the embedded MariaDB backend."""
     if config.elasticsearch_url:
-        from market.search_es import ElasticsearchSearch
+        from market.search.es import ElasticsearchSearch
 
         es = ElasticsearchSearch(config.elasticsearch_url, config.elasticsearch_index)
         stack.push_async_callback(es.close)
