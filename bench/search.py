@@ -1,9 +1,10 @@
 """Search latency at a million items: keyword + 6 km radius, ours vs the LIKE baseline; reindex throughput.
 
 Loads N search documents (default 1,000,000; half spread over Seoul, half over the rest of South Korea). Their
-texts are the labelled set's 3,000 listings (bench/data/search_eval, or --listings), each analysed once by the real analyser
-and placed many times at random points — so the index has real Korean term statistics. The embedded backend's
-own SQL runs the queries (the 40 labelled query texts, centres jittered around a dense and a sparse point).
+texts are the labelled set's 3,000 listings (bench/data/search_eval, or --listings), each analysed once by the
+real analyser and placed many times at random points — so the index has real Korean term statistics. The
+embedded backend's own SQL runs the queries (the 40 labelled query texts, centres jittered around a dense and a
+sparse point).
 
 - ours: ``EmbeddedSearch.search`` with 50 concurrent users. Two loads: each user searching about once a
   second (a busy neighbourhood: ~50 searches/s), and flat out (each user's next search as soon as the last

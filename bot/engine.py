@@ -495,7 +495,9 @@ class BotEngine:
             else:
                 await self._say(room_id, say("no_results", locale, query=query[:40]))
             return
-        await self._results(room_id, user_id, locale, say("results", locale, query=query[:40]), result["items"],
+        heading = (say("results_corrected", locale, query=query[:40], suggestion=result["did_you_mean"][:40])
+                   if result.get("corrected") else say("results", locale, query=query[:40]))
+        await self._results(room_id, user_id, locale, heading, result["items"],
                             result["next_cursor"], {"kind": "search", "params": params, "query": query,
                                                     "cursor": cursor})
 

@@ -25,6 +25,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "need_place": ("어디 근처를 찾을까요? /주변 역삼동 3km처럼 동네 이름을 함께 알려 주세요.",
                    "Near where? Name a neighbourhood, like /near 역삼동 3km."),
     "results": ("'{query}' 검색 결과예요.", "Results for '{query}'."),
+    "results_corrected": ("'{query}' 대신 '{suggestion}' 검색 결과예요.",
+                          "Results for '{suggestion}' instead of '{query}'."),
     "near_results": ("{place} 주변 {distance} 안의 물건이에요.", "Items within {distance} of {place}."),
     "no_results": ("{query|으로} 찾은 물건이 없어요.", "Nothing found for '{query}'."),
     "no_results_suggest": ("{query|으로} 찾은 물건이 없어요. {suggestion|으로} 찾아볼까요?",

@@ -177,7 +177,8 @@ class Market:
 
     async def search(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Keyword search with the nearby filters; ``params`` is untrusted input. An empty result carries a
-        "did you mean" suggestion when a nearby spelling or spacing would find something."""
+        "did you mean" suggestion when a nearby spelling or spacing would find something; a result the backend
+        found for a corrected spelling carries the correction (``did_you_mean``) and ``corrected``."""
         query = SearchQuery.parse(params, default_radius_m=self.config.nearby_default_radius_m,
                                   max_radius_m=self.config.nearby_max_radius_m)
         page = await self.search_backend.search(query)
@@ -190,11 +191,12 @@ class Market:
             distance = hit[card["id"]].distance_m
             card["distance_m"] = None if distance is None else shown_distance(distance)
             shown.append(card)
-        suggestion = None
-        if not page.hits and query.offset == 0:
+        # A backend that corrected a word searched for the correction: the hits are for it ("corrected").
+        suggestion = page.did_you_mean
+        if suggestion is None and not page.hits and query.offset == 0:
             suggestion = await did_you_mean(self.search_backend, query)
         return {"items": shown, "next_cursor": page.next_cursor, "query": query.text, "terms": list(query.terms),
-                "did_you_mean": suggestion, "radius_m": query.radius_m}
+                "did_you_mean": suggestion, "corrected": page.did_you_mean is not None, "radius_m": query.radius_m}
 
     async def complete(self, prefix: object, limit: int = 8) -> list[str]:
         """Titles for the words typed so far (autocomplete)."""

@@ -6,9 +6,11 @@ It never analyses listing text: documents come analysed (``SearchDoc``).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import itertools
 import math
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,11 +25,15 @@ from market.search.cells import _distance_sql, cell_of, cell_ranges
 from market.search.documents import SearchDoc
 from market.search.postings import _key_of_token, postings_of, term_key, token, untoken
 from market.search.query import MAX_OFFSET, SearchHit, SearchPage, SearchQuery, encode_offset
+from market.search.spelling import SPELLER_WORDS, Speller, corrected_text, has_lone_jamo
 
 # The head noun of the query (its last noun: 휴대용 *유모차*) counts this many times.
 HEAD_BOOST = 1.5
 # Terms whose statistics a process keeps between searches (about 200 bytes each).
 STATS_KEPT = 50_000
+# How long a process trusts its copy of the index's words (its own writes reach it at once; another process's
+# after this).
+SPELLER_TTL_S = 60.0
 
 
 # Term key → (listings with it, its largest posting weight in tier 1, in tier 0); the key None → (all listings, 0, 0).
@@ -89,6 +95,11 @@ class EmbeddedSearch:
         # each of its statements reads them again, and a search whose weights or bounds they change starts
         # over from them.
         self._stats: _Stats = {}
+        # The index's words, for correcting a query word one keystroke off; rebuilt when this process changed
+        # the index, or after SPELLER_TTL_S (another process may have).
+        self._speller: Speller | None = None
+        self._speller_at = -math.inf
+        self._speller_lock = asyncio.Lock()
 
     # -- writing -----------------------------------------------------------------------------------------
 
@@ -129,6 +140,8 @@ class EmbeddedSearch:
                     "INSERT INTO search_postings (term, tier, cell, item_id, weight, lat, lng) VALUES "
                     + ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk)), tuple(x for p in chunk for x in p))
             await self._apply_counts(cur, vocab, terms, len(docs) - len(old), tops)
+        if self._speller is not None:  # the words these listings brought, correctable at once in this process
+            self._speller.add(t for t, n in terms.items() if n > 0)
 
     async def remove(self, item_ids: Sequence[int]) -> None:
         if not item_ids:
@@ -203,6 +216,7 @@ class EmbeddedSearch:
                               " ON DUPLICATE KEY UPDATE docs = docs + VALUES(docs)", (docs,))
 
     async def clear(self) -> None:
+        self._speller = None
         big = await self._db.fetchval("SELECT COUNT(*) FROM (SELECT 1 FROM search_postings LIMIT 10001) x")
         for table in ("search_docs", "search_postings", "search_vocab", "search_terms"):
             # TRUNCATE drops a big table at once; a small one is quicker to empty row by row.
@@ -215,6 +229,47 @@ class EmbeddedSearch:
     # -- searching ---------------------------------------------------------------------------------------
 
     async def search(self, q: SearchQuery) -> SearchPage:
+        """The page of hits for a query; a query with a word that cannot be right (a lone letter, or a term no
+        listing has) is searched as corrected to the indexed words one keystroke away, and says so
+        (``did_you_mean``)."""
+        fixed = await self._corrected(q)
+        if fixed is None:
+            return await self._search(q)
+        page = await self._search(fixed)
+        return SearchPage(page.hits, page.next_cursor, did_you_mean=fixed.text)
+
+    async def _corrected(self, q: SearchQuery) -> SearchQuery | None:
+        if not q.text:
+            return None
+        speller = await self.speller()
+        if not has_lone_jamo(q.text) and all(t in speller.df for t in q.terms):
+            return None
+        # The speller may be behind the index (another process indexed since): trust the index's own counts.
+        keys = {term_key(t): t for t in q.terms}
+        stats = await self._read_stats(keys) if keys else {}
+        known = {t for k, t in keys.items() if stats.get(k, (0, 0, 0))[0] > 0}
+        text = corrected_text(speller, q.text, known)
+        return q.with_text(text) if text else None
+
+    async def speller(self) -> Speller:
+        """The index's words, for spelling correction (rebuilt when stale)."""
+        def stale() -> bool:
+            return self._speller is None or time.monotonic() - self._speller_at > SPELLER_TTL_S
+
+        if stale():
+            async with self._speller_lock:
+                if stale():
+                    started = time.monotonic()
+                    rows = await self._db.fetchall(
+                        "SELECT term, docs FROM search_terms WHERE docs > 0 AND term NOT LIKE %s ORDER BY docs DESC"
+                        " LIMIT %s", ("#%", SPELLER_WORDS))
+                    words = [(str(r["term"]), int(r["docs"])) for r in rows]
+                    self._speller = await asyncio.to_thread(Speller, words, korean.aliases())
+                    self._speller_at = started
+        assert self._speller is not None
+        return self._speller
+
+    async def _search(self, q: SearchQuery) -> SearchPage:
         keys = {term_key(t): t for t in q.terms}
         if not keys:
             return SearchPage([], None)

@@ -8,7 +8,7 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -52,8 +52,7 @@ class SearchQuery:
             raise InvalidInput("search.bad_query", field="q")
         # A very long query is cut, not refused: the first words are what the person meant.
         text = " ".join(raw.split())[:MAX_QUERY_CHARS]
-        terms = tuple(korean.query_terms(text))[:MAX_QUERY_TERMS] if text else ()
-        head = tuple(t for t in korean.head_terms(text) if t in terms) if len(terms) > 1 else ()
+        terms, head = _analysed(text)
         point = v.coordinates(data, required=False)
         radius = None
         if point is not None:
@@ -64,6 +63,19 @@ class SearchQuery:
         return cls(text=text, terms=terms, head=head, lat=point[0] if point else None,
                    lng=point[1] if point else None, radius_m=radius, **filters, limit=limit,
                    offset=decode_offset(data.get("cursor")))
+
+    def with_text(self, text: str) -> SearchQuery:
+        """The same search for other words (a spelling correction), analysed as ``parse`` would."""
+        text = " ".join(text.split())[:MAX_QUERY_CHARS]
+        terms, head = _analysed(text)
+        return replace(self, text=text, terms=terms, head=head)
+
+
+def _analysed(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A query's terms and the terms of its head noun."""
+    terms = tuple(korean.query_terms(text))[:MAX_QUERY_TERMS] if text else ()
+    head = tuple(t for t in korean.head_terms(text) if t in terms) if len(terms) > 1 else ()
+    return terms, head
 
 
 @dataclass(frozen=True, slots=True)
