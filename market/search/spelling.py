@@ -5,6 +5,7 @@ mean" for a query that found nothing. Holds no connection: a backend gives the S
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from market.search import korean
@@ -210,10 +211,10 @@ def corrected_text(speller: Speller, text: str, known: Iterable[str] = ()) -> st
     when nothing changed. ``known``: terms to take as right whatever the Speller holds."""
     have = set(known)
     # Terms of the whole text no listing has (the analyser may read a word alone differently: 제스기 → nothing).
-    strange = [t for t in korean.query_terms(text) if t not in have and t not in speller.df]
+    strange = [t for t in _terms(text) if t not in have and t not in speller.df]
     out, changed = [], False
     for word in text.split():
-        terms = korean.query_terms(word)
+        terms = _terms(word)
         unknown = sorted((t for t in terms if t not in have and t not in speller.df), key=len, reverse=True)
         if not unknown and not has_lone_jamo(word) and not any(t in word.lower() for t in strange):
             out.append(word)
@@ -231,3 +232,9 @@ def corrected_text(speller: Speller, text: str, known: Iterable[str] = ()) -> st
         out.append(fix or word)
         changed = changed or fix is not None
     return " ".join(out) if changed else None
+
+
+@functools.lru_cache(maxsize=8192)
+def _terms(text: str) -> list[str]:
+    # Typos repeat (the same slip, many people): the analyser reads each text once.
+    return korean.query_terms(text)
