@@ -13,7 +13,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from market import filters as f
@@ -23,6 +23,7 @@ from market.geo import PUBLIC_STATUSES, filters_for
 from market.search import korean
 from market.search.cells import _distance_sql, cell_of, cell_ranges
 from market.search.documents import SearchDoc
+from market.search.feedback import FEEDBACK_DOCS, FeedbackDoc, feedback_terms
 from market.search.postings import _key_of_token, postings_of, term_key, token, untoken
 from market.search.query import MAX_OFFSET, SearchHit, SearchPage, SearchQuery, encode_offset
 from market.search.spelling import SPELLER_WORDS, Speller, corrected_text, has_lone_jamo
@@ -85,10 +86,12 @@ class EmbeddedSearch:
 
     name = "embedded"
 
-    def __init__(self, db: Database, categories: Categories | None = None, *, early_stop: bool = True) -> None:
+    def __init__(self, db: Database, categories: Categories | None = None, *, early_stop: bool = True,
+                 feedback: bool = True) -> None:
         self._db = db
         self._categories = categories
         self._early_stop = early_stop
+        self._feedback = feedback  # fill a narrow search's page with listings like its best hits
         # How many reading rounds each search near a point took (0: it read every posting in the circle).
         self.rounds: Counter[int] = Counter()
         # The term statistics last read, so that a search near a point need not read them before its postings:
@@ -270,10 +273,45 @@ class EmbeddedSearch:
         return self._speller
 
     async def _search(self, q: SearchQuery) -> SearchPage:
+        want = q.offset + q.limit + 1
+        found = await self._found(q, want)
+        if 0 < len(found) < want and self._feedback:
+            found += await self._more_like(q, found, want)
+        hits = [SearchHit(x.item_id, x.score / 2000, x.distance_m) for x in found[q.offset:]]
+        more = len(hits) > q.limit and q.offset + q.limit < MAX_OFFSET
+        return SearchPage(hits[: q.limit], encode_offset(q.offset + q.limit) if more else None)
+
+    async def _more_like(self, q: SearchQuery, found: list[_Found], want: int) -> list[_Found]:
+        """A narrow search's page filled up, below every text match, with listings sharing the words of its best
+        hits (pseudo-relevance feedback: the same kind of thing, the same category), same filters and place."""
+        best = sorted(found, key=lambda x: (-x.score, x.distance_m))[:FEEDBACK_DOCS]
+        rows = await self._db.fetchall(
+            f"SELECT title_terms, body_terms, related_terms FROM search_docs WHERE item_id IN"
+            f" ({', '.join(['%s'] * len(best))})", tuple(x.item_id for x in best))
+        docs = [FeedbackDoc(*([k for k in (_key_of_token(t) for t in r[c].split()) if k]
+                              for c in ("title_terms", "body_terms", "related_terms"))) for r in rows]
+        candidates = {t: t for d in docs for t in (*d.title, *d.body, *d.related)}
+        stats = await self._read_stats(candidates)
+        listings = {k: v[0] for k, v in stats.items() if k is not None}
+        terms = feedback_terms(docs, listings, stats.get(None, (0, 0, 0))[0], {term_key(t) for t in q.terms})
+        if not terms:
+            return []
+        seen = {x.item_id for x in found}
+        second = [x for x in await self._found(replace(q, terms=tuple(terms), head=()), want + len(seen))
+                  if x.item_id not in seen][: want - len(found)]
+        if not second:
+            return []
+        # Below the last text match, in their own order.
+        floor, top = min(x.score for x in found), max(x.score for x in second)
+        for x in second:
+            x.score = max(0, (floor - 1) * x.score // max(top, 1))
+        return second
+
+    async def _found(self, q: SearchQuery, want: int) -> list[_Found]:
+        """The first ``want`` listings for the query's terms, best first."""
         keys = {term_key(t): t for t in q.terms}
         if not keys:
-            return SearchPage([], None)
-        want = q.offset + q.limit + 1
+            return []
         near = q.lat is not None and q.lng is not None and q.radius_m is not None and not _narrowed(q)
         quick = near and self._early_stop
         stats = self._kept(keys) if quick else None
@@ -287,7 +325,7 @@ class EmbeddedSearch:
                 if kept:  # no listing has these terms, as this process last read: read again
                     stats, kept = None, False
                     continue
-                return SearchPage([], None)
+                return []
             if not quick:
                 break
             try:
@@ -301,9 +339,7 @@ class EmbeddedSearch:
             if near:
                 self.rounds[0] += 1
             found = await self._best(q, weights, want)
-        hits = [SearchHit(x.item_id, x.score / 2000, x.distance_m) for x in found[q.offset:]]
-        more = len(hits) > q.limit and q.offset + q.limit < MAX_OFFSET
-        return SearchPage(hits[: q.limit], encode_offset(q.offset + q.limit) if more else None)
+        return found
 
     async def _read_stats(self, keys: Mapping[str, str]) -> _Stats:
         parts, args = _stats_sql(keys)
