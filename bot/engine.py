@@ -499,7 +499,8 @@ class BotEngine:
                    if result.get("corrected") else say("results", locale, query=query[:40]))
         await self._results(room_id, user_id, locale, heading, result["items"],
                             result["next_cursor"], {"kind": "search", "params": params, "query": query,
-                                                    "cursor": cursor})
+                                                    "cursor": cursor},
+                            chip=None if cursor else result.get("category"))
 
     async def _near(self, room_id: int, user_id: int, locale: str, params: dict[str, Any], place: str,
                     cursor: str | None = None) -> None:
@@ -515,7 +516,7 @@ class BotEngine:
                             {"kind": "near", "params": params, "place": place, "cursor": cursor})
 
     async def _results(self, room_id: int, user_id: int, locale: str, text: str, items: list[dict[str, Any]],
-                       next_cursor: str | None, again: dict[str, Any]) -> None:
+                       next_cursor: str | None, again: dict[str, Any], chip: dict[str, Any] | None = None) -> None:
         ratings = await self.market.reviews.ratings([i["owner_id"] for i in items if i.get("owner_id")])
         cards = [await self._card(i, user_id, room_id, locale, ratings) for i in items]
         buttons = []
@@ -525,6 +526,9 @@ class BotEngine:
             buttons.append({"label": say("more", locale), "token": token})
         if not again.get("cursor") and again["kind"] in ("search", "near"):
             buttons += await self._filters(room_id, user_id, locale, items, again)
+        if chip is not None:  # what the search is mostly about: browse that category
+            buttons.append({"label": say("category_chip", locale, name=chip["name"]),
+                            "token": await self.buttons.issue(user_id, room_id, "browse", {"category": chip["id"]})})
         await self._say(room_id, text, cards=cards, buttons=buttons)
 
     async def _filters(self, room_id: int, user_id: int, locale: str, items: list[dict[str, Any]],

@@ -91,6 +91,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "flow_timed_out": ("한동안 답이 없어서 하던 물건 등록을 멈췄어요. 다시 하려면 /등록을 보내 주세요.",
                        "You were away for a while, so I stopped the listing. Send /post to start again."),
     "filter_price": ("{price} 이하", "Up to {price}"),
+    "category_chip": ("#{name}", "#{name}"),
     "filter_radius": ("{distance} 안", "Within {distance}"),
     "pick_category": ("어떤 카테고리를 볼까요?", "Which category?"),
     "sub_categories": ("{name}의 세부 카테고리예요.", "Sub-categories of {name}."),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import Counter
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -54,6 +55,8 @@ from market.wishes import Wishes
 # other key — empty or extra segments, a NUL, "²" for a room number, "../" — names nothing served under /media/.
 _MEDIA_KEY = re.compile(r"(items|profiles|chat)/([1-9][0-9]{0,17})/[A-Za-z0-9_-]{1,64}\.[a-z]{3,4}")
 PUBLIC_MEDIA = frozenset({"items", "profiles"})
+# A search's page is "about" a category when this share of its items is in it (the chip in /검색).
+MAIN_CATEGORY_SHARE = 0.6
 
 
 async def open_search_backend(stack: AsyncExitStack, config: Config, db: Database,
@@ -196,7 +199,21 @@ class Market:
         if suggestion is None and not page.hits and query.offset == 0:
             suggestion = await did_you_mean(self.search_backend, query)
         return {"items": shown, "next_cursor": page.next_cursor, "query": query.text, "terms": list(query.terms),
-                "did_you_mean": suggestion, "corrected": page.did_you_mean is not None, "radius_m": query.radius_m}
+                "did_you_mean": suggestion, "corrected": page.did_you_mean is not None, "radius_m": query.radius_m,
+                "category": self._main_category(shown) if query.category_id is None else None}
+
+    def _main_category(self, cards: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The category most of a page's items are in (their own, else a broader one they share), for a chip
+        that browses it; None when no category holds at least MAIN_CATEGORY_SHARE of them."""
+        if not cards:
+            return None
+        paths = [self.categories.path(card["category"]["id"]) for card in cards]
+        for depth in (2, 1, 0):  # the narrowest shared level first
+            counts = Counter(path[min(depth, len(path) - 1)].id for path in paths)
+            cid, n = counts.most_common(1)[0]
+            if n >= MAIN_CATEGORY_SHARE * len(cards):
+                return {"id": cid, "name": self.categories.get(cid).name}
+        return None
 
     async def complete(self, prefix: object, limit: int = 8) -> list[str]:
         """Titles for the words typed so far (autocomplete)."""

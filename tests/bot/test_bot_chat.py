@@ -214,3 +214,5 @@ async def test_a_search_with_a_typo_shows_the_corrected_results_and_says_so(clie
         await asyncio.sleep(0.1)
     assert reply["text"] == "'유모치' 대신 '유모차' 검색 결과예요."
     assert [c["item_id"] for c in reply["cards"]] == [stroller["id"]]
+    chip = next(x for x in reply["buttons"] if x["label"] == "#유모차")  # what the search is about, to browse
+    assert (await b.call("action", {"room": room, "token": chip["token"]}))["ok"]

@@ -238,3 +238,14 @@ async def test_autocomplete_offers_titles_for_what_is_typed(shop: Shop) -> None:
     assert await shop.market.complete("ㅋ") == []
     assert await shop.market.complete("") == []
     assert await shop.market.complete("+* \"") == []
+
+
+async def test_a_search_mostly_in_one_category_names_it_for_a_chip(shop: Shop) -> None:
+    for title in ("캠핑 의자", "릴렉스 체어", "헬리녹스 체어원"):
+        await shop.list(title=title, description="깨끗해요.", category_id=CHAIRS)
+    await shop.list(title="촬영용 의자", description="깨끗해요.", category_id=DSLR)
+    await shop.sync()
+    assert (await shop.market.search({"q": "의자"}))["category"] == {"id": CHAIRS, "name": "캠핑의자"}
+    assert (await shop.market.search({"q": "촬영용 의자"}))["category"] is not None  # still mostly chairs
+    assert (await shop.market.search({"q": "의자", "category": str(CHAIRS)}))["category"] is None  # chosen already
+    assert (await shop.market.search({"q": "우주선"}))["category"] is None
