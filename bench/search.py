@@ -32,6 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -47,6 +48,8 @@ from market.migrate import migrate  # noqa: E402
 from market.public_place import snap  # noqa: E402
 from market.search import EmbeddedSearch, SearchQuery, cell_of, korean, postings_of, token  # noqa: E402
 from market.search.indexer import SearchIndexer  # noqa: E402
+from market.search.postings import key_of_token  # noqa: E402
+from market.search.related import listing_pairs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT / "bench" / "data" / "search_eval"
@@ -56,7 +59,7 @@ KOREA = (34.5, 38.3, 126.2, 129.5)
 CENTRES = {"dense": (37.4979, 127.0276), "sparse": (36.42, 127.42)}
 FT_INDEXES = ("ft_search_title (title_terms)",)
 PROBE_INDEX = ("ix_search_postings_probe", "(term, cell, item_id, weight)")
-SEARCH_TABLES = ("search_docs", "search_postings", "search_terms", "search_stats", "search_vocab")
+SEARCH_TABLES = ("search_docs", "search_postings", "search_terms", "search_stats", "search_vocab", "search_pairs")
 
 
 def pct(values: list[float], p: float) -> float:
@@ -183,6 +186,24 @@ def nationwide(queries: list[str]) -> Callable[[random.Random], dict[str, str]]:
     return lambda r: {"q": r.choice(queries)}
 
 
+async def fill_pairs(db: Database) -> None:
+    """The related-words counts the indexer would keep for the loaded documents, when the index has none yet:
+    each distinct title and category's pairs, times the documents that have them."""
+    if await db.fetchval("SELECT COUNT(*) FROM (SELECT 1 FROM search_pairs LIMIT 1) x"):
+        return
+    pairs: Counter[tuple[str, str]] = Counter()
+    for r in await db.fetchall("SELECT title_terms, related_terms, COUNT(*) AS n FROM search_docs"
+                               " GROUP BY title_terms, related_terms"):
+        keys = [k for k in (key_of_token(t) for t in f"{r['title_terms']} {r['related_terms']}".split()) if k]
+        for pair in listing_pairs(keys):
+            pairs[pair] += int(r["n"])
+    rows = sorted((a, b, c) for (a, b), c in pairs.items())
+    for i in range(0, len(rows), 2000):
+        chunk = rows[i:i + 2000]
+        await db.execute("INSERT INTO search_pairs (a, b, n) VALUES " + ", ".join(["(%s, %s, %s)"] * len(chunk)),
+                         tuple(x for r in chunk for x in r))
+
+
 async def users(backend: EmbeddedSearch, make: Callable[[random.Random], dict[str, str]], seconds: float,
                 n_users: int, think_s: float) -> tuple[list[float], int]:
     latencies: list[float] = []
@@ -256,6 +277,7 @@ async def run(args: argparse.Namespace) -> str:
             await migrate(db)
             categories = await Categories.load(db)
             load_s = await load(db, args.items, texts)
+            await fill_pairs(db)
             backend = EmbeddedSearch(db, categories)
             plain = near(queries)
             await users(backend, plain, 5, args.users, 0)  # warm the buffer pool

@@ -24,8 +24,9 @@ from market.search import korean
 from market.search.cells import _distance_sql, cell_of, cell_ranges
 from market.search.documents import SearchDoc
 from market.search.feedback import FEEDBACK_DOCS, FeedbackDoc, feedback_terms
-from market.search.postings import _key_of_token, postings_of, term_key, token, untoken
+from market.search.postings import key_of_token, postings_of, term_key, token, untoken
 from market.search.query import MAX_OFFSET, SearchHit, SearchPage, SearchQuery, encode_offset
+from market.search.related import MIN_PAIR, listing_pairs, related_terms
 from market.search.spelling import SPELLER_WORDS, Speller, corrected_text, has_lone_jamo
 
 # The head noun of the query (its last noun: 휴대용 *유모차*) counts this many times.
@@ -124,6 +125,12 @@ class EmbeddedSearch:
             postings += [(key, tier, c, d.item_id, weight, lat, lng) for key, (tier, weight) in mine.items()]
             new[d.item_id] = (set(d.title_terms) | set(d.body_terms), set(mine))
         vocab, terms = self._deltas(old, new)
+        pairs: Counter[tuple[str, str]] = Counter()
+        for d in docs:
+            now = listing_pairs([term_key(t) for t in d.title_terms + d.related_terms])
+            before = old[d.item_id].pairs() if d.item_id in old else set()
+            pairs.update(now - before)
+            pairs.subtract(before - now)
         tops: dict[str, list[int]] = {}
         for key, tier, *_, weight, _lat, _lng in postings:
             top = tops.setdefault(key, [0, 0])
@@ -143,6 +150,7 @@ class EmbeddedSearch:
                     "INSERT INTO search_postings (term, tier, cell, item_id, weight, lat, lng) VALUES "
                     + ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk)), tuple(x for p in chunk for x in p))
             await self._apply_counts(cur, vocab, terms, len(docs) - len(old), tops)
+            await self._apply_pairs(cur, pairs)
         if self._speller is not None:  # the words these listings brought, correctable at once in this process
             self._speller.add(t for t, n in terms.items() if n > 0)
 
@@ -153,11 +161,15 @@ class EmbeddedSearch:
         if not old:
             return
         vocab, terms = self._deltas(old, {})
+        pairs: Counter[tuple[str, str]] = Counter()
+        for s in old.values():
+            pairs.subtract(s.pairs())
         async with self._db.transaction() as cur:
             await cur.execute(f"DELETE FROM search_docs WHERE item_id IN ({', '.join(['%s'] * len(old))})",
                               tuple(old))
             await self._delete_postings(cur, [p for s in old.values() for p in s.postings()])
             await self._apply_counts(cur, vocab, terms, -len(old), {})
+            await self._apply_pairs(cur, pairs)
 
     async def _stored(self, item_ids: Sequence[int]) -> dict[int, _Stored]:
         if not item_ids:
@@ -218,10 +230,32 @@ class EmbeddedSearch:
             await cur.execute("INSERT INTO search_stats (id, docs) VALUES (1, %s)"
                               " ON DUPLICATE KEY UPDATE docs = docs + VALUES(docs)", (docs,))
 
+    @staticmethod
+    async def _apply_pairs(cur: Any, pairs: Counter[tuple[str, str]]) -> None:
+        changes = sorted((a, b, n) for (a, b), n in pairs.items() if n)
+        for i in range(0, len(changes), 2000):
+            chunk = changes[i:i + 2000]
+            await cur.execute("INSERT INTO search_pairs (a, b, n) VALUES " + ", ".join(["(%s, %s, %s)"] * len(chunk))
+                              + " ON DUPLICATE KEY UPDATE n = n + VALUES(n)", tuple(x for c in chunk for x in c))
+
+    async def related(self, keys: Sequence[str]) -> list[str]:
+        """Words the listings use with these (their companions in titles and categories), best first."""
+        if not keys:
+            return []
+        rows = await self._db.fetchall(
+            f"SELECT a, b, n FROM search_pairs WHERE a IN ({', '.join(['%s'] * len(keys))}) AND n >= %s"
+            " ORDER BY n DESC LIMIT 300", (*keys, MIN_PAIR))
+        pairs = [(str(r["a"]), str(r["b"]), int(r["n"])) for r in rows]
+        if not pairs:
+            return []
+        stats = await self._read_stats({k: k for k in {*keys, *(b for _, b, _ in pairs)}})
+        listings = {k: v[0] for k, v in stats.items() if k is not None}
+        return related_terms(pairs, listings, stats.get(None, (0, 0, 0))[0], exclude=keys)
+
     async def clear(self) -> None:
         self._speller = None
         big = await self._db.fetchval("SELECT COUNT(*) FROM (SELECT 1 FROM search_postings LIMIT 10001) x")
-        for table in ("search_docs", "search_postings", "search_vocab", "search_terms"):
+        for table in ("search_docs", "search_postings", "search_vocab", "search_terms", "search_pairs"):
             # TRUNCATE drops a big table at once; a small one is quicker to empty row by row.
             await self._db.execute(f"{'TRUNCATE TABLE' if int(big) > 10_000 else 'DELETE FROM'} {table}")
         await self._db.execute("REPLACE INTO search_stats (id, docs) VALUES (1, 0)")
@@ -288,12 +322,15 @@ class EmbeddedSearch:
         rows = await self._db.fetchall(
             f"SELECT title_terms, body_terms, related_terms FROM search_docs WHERE item_id IN"
             f" ({', '.join(['%s'] * len(best))})", tuple(x.item_id for x in best))
-        docs = [FeedbackDoc(*([k for k in (_key_of_token(t) for t in r[c].split()) if k]
+        docs = [FeedbackDoc(*([k for k in (key_of_token(t) for t in r[c].split()) if k]
                               for c in ("title_terms", "body_terms", "related_terms"))) for r in rows]
         candidates = {t: t for d in docs for t in (*d.title, *d.body, *d.related)}
         stats = await self._read_stats(candidates)
         listings = {k: v[0] for k, v in stats.items() if k is not None}
-        terms = feedback_terms(docs, listings, stats.get(None, (0, 0, 0))[0], {term_key(t) for t in q.terms})
+        own = [term_key(t) for t in q.terms]
+        # Words listings use with the query's own, then the words its best hits share.
+        terms = list(dict.fromkeys([*await self.related(own),
+                                    *feedback_terms(docs, listings, stats.get(None, (0, 0, 0))[0], set(own))]))[:8]
         if not terms:
             return []
         seen = {x.item_id for x in found}
@@ -597,11 +634,14 @@ class _Stored:
         return {w for w in (untoken(t) for t in self.title + self.body) if w}
 
     def keys(self) -> set[str]:
-        return {k for k in (_key_of_token(t) for t in self.title + self.body + self.related) if k}
+        return {k for k in (key_of_token(t) for t in self.title + self.body + self.related) if k}
 
     def postings(self) -> list[tuple[str, int, int, int]]:
-        title = {k for k in (_key_of_token(t) for t in self.title) if k}
+        title = {k for k in (key_of_token(t) for t in self.title) if k}
         return [(k, 1 if k in title else 0, self.cell, self.item_id) for k in sorted(self.keys())]
+
+    def pairs(self) -> set[tuple[str, str]]:
+        return listing_pairs([k for k in (key_of_token(t) for t in self.title + self.related) if k])
 
 
 STATS_COUNT = -1000  # the row of ``_stats_sql`` that holds the listing count

@@ -40,7 +40,7 @@ def term_key(term: str) -> str:
     return "#" + hashlib.blake2b(raw, digest_size=12).hexdigest()
 
 
-def _key_of_token(tok: str) -> str | None:
+def key_of_token(tok: str) -> str | None:
     if tok.startswith("h"):
         return "#" + tok[1:]
     return untoken(tok)
