@@ -3,7 +3,9 @@
 The package, along its seams: ``query`` (what a search asks and answers), ``korean`` (the analyser),
 ``documents`` (what the index holds, the backend contract), ``postings`` and ``cells`` (the embedded index's
 keys and map cells), ``embedded`` (the MariaDB backend), ``es`` (the Elasticsearch backend), ``spelling``
-("did you mean"), ``indexer`` (the outbox and reindex). This module re-exports what callers use.
+(typo correction, "did you mean"), ``related`` (related words learned from the listings), ``feedback`` (the
+words a narrow search's best hits share), ``indexer`` (the outbox and reindex). This module re-exports what
+callers use.
 
 - ``SearchQuery.parse`` reads untrusted input (text, optional point and radius, the nearby filters, paging).
 - ``SearchDoc`` is what the index holds for one item: analysed terms plus the filter fields.
@@ -13,7 +15,9 @@ keys and map cells), ``embedded`` (the MariaDB backend), ``es`` (the Elasticsear
 
 Ranking (both backends): text relevance first — a title match weighs more than a description match, which
 weighs more than a broader term or the category — then distance, freshness and the owner's rating break
-ties. A query none of whose terms any listing has returns nothing.
+ties. A query none of whose terms any listing has returns nothing. The embedded backend also searches a word one
+keystroke off an indexed word as that word (and says so), and fills a narrow page, below every text match,
+with listings like its best hits (related words learned from the listings, and the words those hits share).
 """
 
 from market.search import korean
