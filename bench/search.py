@@ -193,8 +193,18 @@ async def fill_pairs(db: Database) -> None:
     if await db.fetchval("SELECT COUNT(*) FROM (SELECT 1 FROM search_pairs LIMIT 1) x"):
         return
     pairs: Counter[tuple[str, str]] = Counter()
-    for r in await db.fetchall("SELECT title_terms, related_terms, COUNT(*) AS n FROM search_docs"
-                               " GROUP BY title_terms, related_terms"):
+    # Grouped by a digest (a small in-memory temporary table), then one listing of each group read.
+    groups = await db.fetchall("SELECT MIN(item_id) AS id, COUNT(*) AS n FROM search_docs"
+                               " GROUP BY MD5(CONCAT(title_terms, '|', related_terms))")
+    count = {int(g["id"]): int(g["n"]) for g in groups}
+    rows = []
+    ids = sorted(count)
+    for i in range(0, len(ids), 1000):
+        part = ids[i:i + 1000]
+        rows += await db.fetchall(f"SELECT item_id, title_terms, related_terms FROM search_docs WHERE item_id IN"
+                                  f" ({', '.join(['%s'] * len(part))})", tuple(part))
+    for r in rows:
+        r["n"] = count[int(r["item_id"])]
         keys = [k for k in (key_of_token(t) for t in f"{r['title_terms']} {r['related_terms']}".split()) if k]
         for pair in listing_pairs(keys):
             pairs[pair] += int(r["n"])
