@@ -1,18 +1,21 @@
 """Search relevance on a labelled set: our embedded search vs the naive LIKE baseline.
 
-Indexes the listings (default: ../shared/search_eval/listings.jsonl) with the real analyser and the embedded
-MariaDB backend, runs every labelled query over all listings (no geo, date or price filter), and writes
+Indexes the listings (default: bench/data/search_eval/listings.jsonl, shipped with the repository) with the
+real analyser and the embedded MariaDB backend, runs every labelled query over all listings (no geo, date or
+price filter), and writes
 nDCG@10 and recall@50 (capped at min(50, relevant), as the set's README defines it) to
 bench/results/search_quality.md (named after the benchmark). The last line printed is
-``search_quality: ndcg10=<x> recall50=<y> baseline_ndcg10=<b>``.
+``search_quality: ndcg10=<x> recall50=<y> baseline_ndcg10=<b>`` (the whole query set), and the report ends with
+it. The report also shows the tuning and held-out halves of the queries and a typo version of them.
 
-    python bench/search_quality.py [--listings FILE] [--queries FILE] [--details]
+    python bench/search_quality.py [--listings FILE] [--queries FILE] [--typo-seeds 21,7,99] [--details]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import math
 import platform
@@ -24,13 +27,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._services import bench_database  # noqa: E402
-from market import korean  # noqa: E402
+from bench.typos import typo_query  # noqa: E402
 from market.db import Database, DatabaseTarget, drop_database  # noqa: E402
 from market.migrate import migrate  # noqa: E402
-from market.search import EmbeddedSearch, SearchDoc, SearchQuery  # noqa: E402
+from market.search import EmbeddedSearch, SearchDoc, SearchQuery, korean  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-EVAL = ROOT.parent / "shared" / "search_eval"
+EVAL = ROOT / "bench" / "data" / "search_eval"
 RESULTS = Path(__file__).resolve().parent / "results" / "search_quality.md"
 TOP = 50
 
@@ -98,23 +101,61 @@ async def run(url: str, listings: list[dict[str, object]], queries: list[dict[st
         await db.close()
 
 
+def split(qid: str) -> str:
+    """The half a query belongs to, decided by its id alone: "tuning" (tune on these) or "held-out"."""
+    return "tuning" if hashlib.blake2b(qid.encode(), digest_size=1).digest()[0] % 2 == 0 else "held-out"
+
+
+def with_typos(queries: list[dict[str, object]], seed: int) -> list[dict[str, object]]:
+    """Each query with one keyboard typo in its longest word (see bench/typos.py), same labels."""
+    return [{**q, "query": typo_query(str(q["query"]), seed)} for q in queries]
+
+
+def means(rows: list[dict[str, object]]) -> dict[str, float]:
+    keys = ("ndcg10", "recall50", "base_ndcg10", "base_recall50")
+    return {k: sum(float(r[k]) for r in rows) / len(rows) if rows else 0.0 for k in keys}  # type: ignore[arg-type]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--listings", type=Path, default=EVAL / "listings.jsonl")
     parser.add_argument("--queries", type=Path, default=EVAL / "queries_dev.jsonl")
+    parser.add_argument("--typo-seeds", default="21,7,99",
+                        help="seeds of the typo versions of the queries (the first one's figures are shown per query)")
     parser.add_argument("--details", action="store_true", help="print each query's figures")
     args = parser.parse_args()
     listings = [json.loads(line) for line in args.listings.read_text(encoding="utf-8").splitlines() if line.strip()]
     queries = [json.loads(line) for line in args.queries.read_text(encoding="utf-8").splitlines() if line.strip()]
+    seeds = [int(s) for s in args.typo_seeds.split(",") if s.strip()]
+    typoed = [q for seed in seeds for q in with_typos(queries, seed)]
     with bench_database("billi_bench_search_quality") as url:
-        result = asyncio.run(run(url, listings, queries))
-    rows = result["per_query"]
-    assert isinstance(rows, list)
-    mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("ndcg10", "recall50", "base_ndcg10", "base_recall50")}
+        result = asyncio.run(run(url, listings, queries + typoed))
+    every = result["per_query"]
+    assert isinstance(every, list)
+    n = len(queries)
+    rows, typo_rows = every[:n], every[n:2 * n]
+    other_seeds = {seed: every[(2 + k) * n:(3 + k) * n] for k, seed in enumerate(seeds[1:])}
+    for r, t in zip(rows, typo_rows):
+        r["typo"] = t
+    halves = {h: [r for r in rows if split(str(r["qid"])) == h] for h in ("tuning", "held-out")}
+    mean = means(rows)
+
+    def ratio(part: list[dict[str, object]]) -> float:
+        return means(part)["ndcg10"] / mean["ndcg10"] if mean["ndcg10"] else 0.0
     if args.details:
         for r in rows:
+            t = r["typo"]
             print(f"{r['qid']} {r['query']:<20} {r['terms']} ndcg={r['ndcg10']:.3f} recall={r['recall50']:.3f}"
-                  f" misses={r['misses']}")
+                  f" misses={r['misses']} | {t['query']} {t['terms']} ndcg={t['ndcg10']:.3f}"
+                  f" recall={t['recall50']:.3f}")
+    summary = (f"search_quality: ndcg10={mean['ndcg10']:.3f} recall50={mean['recall50']:.3f}"
+               f" baseline_ndcg10={mean['base_ndcg10']:.3f}")
+
+    def line(name: str, part: list[dict[str, object]]) -> str:
+        m = means(part)
+        return (f"| {name} | {len(part)} | {m['ndcg10']:.3f} | {m['recall50']:.3f} | {m['base_ndcg10']:.3f} |"
+                f" {m['base_recall50']:.3f} |")
+
     lines = [
         "# Search relevance: embedded search vs LIKE",
         "",
@@ -124,26 +165,42 @@ def main() -> None:
         " title ×3, description ×1 (each counted at most twice), broader/category ×0.5, times idf²"
         " (idf = log10(1 + N/df)), the query's head noun ×1.5",
         "- baseline: `title LIKE '%query%' OR description LIKE '%query%'` (ordered by id)",
+        "- halves: a query's half is decided by its id alone (blake2b of the qid, even → tuning); tune on the"
+        " tuning half only — the held-out half shows over-fitting",
+        "- typo sets: every query with one typo in its longest word (a keystroke changed to a neighbouring key,"
+        f" dropped, or swapped with the next; bench/typos.py), same labels; seeds {', '.join(map(str, seeds))}"
+        f" (the per-query table shows seed {seeds[0]})",
         f"- indexing: analysis {result['analyse_s']:.1f} s, writes {result['index_s']:.1f} s for {len(listings)}"
         f" listings; Python {platform.python_version()}",
         "",
-        "| | nDCG@10 | recall@50 |",
-        "| --- | ---: | ---: |",
-        f"| ours | {mean['ndcg10']:.3f} | {mean['recall50']:.3f} |",
-        f"| LIKE baseline | {mean['base_ndcg10']:.3f} | {mean['base_recall50']:.3f} |",
+        "| queries | n | nDCG@10 | recall@50 | LIKE nDCG@10 | LIKE recall@50 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        line("dev, whole", rows),
+        line("dev, tuning half", halves["tuning"]),
+        line("dev, held-out half", halves["held-out"]),
+        line(f"typo (seed {seeds[0]}), whole", typo_rows),
+        line(f"typo (seed {seeds[0]}), tuning half", [r["typo"] for r in halves["tuning"]]),
+        line(f"typo (seed {seeds[0]}), held-out half", [r["typo"] for r in halves["held-out"]]),
+        *(line(f"typo (seed {seed}), whole", part) for seed, part in other_seeds.items()),
+        "",
+        "- typo / clean nDCG@10 (target ≥ 0.90): "
+        + ", ".join(f"seed {seed} {ratio(part):.2f}" for seed, part in [(seeds[0], typo_rows), *other_seeds.items()]),
         "",
         "## Per query",
         "",
-        "| qid | query | labelled | nDCG@10 | recall@50 | LIKE nDCG@10 | LIKE recall@50 |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| qid | half | query | labelled | nDCG@10 | recall@50 | LIKE nDCG@10 | LIKE recall@50 | with a typo |"
+        " typo nDCG@10 | typo recall@50 |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
     ]
     for r in rows:
-        lines.append(f"| {r['qid']} | {r['query']} | {r['relevant']} | {r['ndcg10']:.3f} | {r['recall50']:.3f} |"
-                     f" {r['base_ndcg10']:.3f} | {r['base_recall50']:.3f} |")
+        t = r["typo"]
+        lines.append(f"| {r['qid']} | {split(str(r['qid']))} | {r['query']} | {r['relevant']} | {r['ndcg10']:.3f} |"
+                     f" {r['recall50']:.3f} | {r['base_ndcg10']:.3f} | {r['base_recall50']:.3f} | {t['query']} |"
+                     f" {t['ndcg10']:.3f} | {t['recall50']:.3f} |")
+    lines += ["", summary]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"search_quality: ndcg10={mean['ndcg10']:.3f} recall50={mean['recall50']:.3f}"
-          f" baseline_ndcg10={mean['base_ndcg10']:.3f}")
+    print(summary)
 
 
 if __name__ == "__main__":

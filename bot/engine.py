@@ -575,10 +575,16 @@ class BotEngine:
             else:
                 await self._say(room_id, say("no_results", locale, query=query[:40]))
             return
-        heading = say("category_results", locale, name=browse) if browse else say("results", locale, query=query[:40])
+        if browse:
+            heading = say("category_results", locale, name=browse)
+        elif result.get("corrected"):
+            heading = say("results_corrected", locale, query=query[:40], suggestion=result["did_you_mean"][:40])
+        else:
+            heading = say("results", locale, query=query[:40])
         await self._results(room_id, user_id, locale, heading, result["items"], result["next_cursor"],
                             {"kind": "search", "params": params, "query": query, "cursor": cursor,
-                             **({"browse": browse} if browse else {})})
+                             **({"browse": browse} if browse else {})},
+                            chip=None if cursor or browse else result.get("category"))
 
     async def _near(self, room_id: int, user_id: int, locale: str, params: dict[str, Any], place: str,
                     cursor: str | None = None) -> None:
@@ -594,7 +600,7 @@ class BotEngine:
                             {"kind": "near", "params": params, "place": place, "cursor": cursor})
 
     async def _results(self, room_id: int, user_id: int, locale: str, text: str, items: list[dict[str, Any]],
-                       next_cursor: str | None, again: dict[str, Any]) -> None:
+                       next_cursor: str | None, again: dict[str, Any], chip: dict[str, Any] | None = None) -> None:
         ratings = await self.market.reviews.ratings([i["owner_id"] for i in items if i.get("owner_id")])
         async with self.buttons.batch():  # every card's buttons and the page's, in one Redis round trip
             cards = [await self._card(i, user_id, room_id, locale, ratings) for i in items]
@@ -605,6 +611,10 @@ class BotEngine:
                 buttons.append({"label": say("more", locale), "token": token})
             if not again.get("cursor") and again["kind"] in ("search", "near"):
                 buttons += await self._filters(room_id, user_id, locale, items, again)
+            if chip is not None:  # what the search is mostly about: browse that category
+                buttons.append({"label": say("category_chip", locale, name=chip["name"]),
+                                "token": await self.buttons.issue(user_id, room_id, "browse",
+                                                                  {"category": chip["id"]})})
         await self._say(room_id, text, cards=cards, buttons=buttons)
 
     async def _filters(self, room_id: int, user_id: int, locale: str, items: list[dict[str, Any]],

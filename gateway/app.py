@@ -20,8 +20,8 @@ from gateway.http import HttpMetrics, errors, headers, observe, sessions, withou
 from gateway.keys import CHAT, CLIENT_ADDRESSES, CONFIG, MARKET, METRICS
 from gateway.routing import Route, openapi, register
 from gateway.static_files import static_file
-from market import korean
 from market.config import Config
+from market.search import korean
 from market.service import Market
 from web_widget.assets import catalogue
 

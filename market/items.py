@@ -23,7 +23,7 @@ from market.errors import Conflict, Forbidden, InvalidInput, NotFound
 from market.geo import CONDITIONS, Hit
 from market.images import ProcessedImage
 from market.public_place import dong_at, public_place, shown_distance
-from market.search_index import enqueue
+from market.search.indexer import enqueue
 from market.storage import BlobStore, media_url
 from market.uploads import Uploads
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ from market.reconcile import Reconciler
 from market.rentals import Rentals, Rules
 from market.scheduler import Scheduler
 from market.search import EmbeddedSearch, SearchBackend, SearchQuery, did_you_mean
-from market.search_index import SearchIndexer
+from market.search.indexer import SearchIndexer
 from market.storage import BlobStore
 from market.uploads import Uploads
 from market.wishes import Wishes
@@ -53,13 +54,15 @@ from market.wishes import Wishes
 # other key — empty or extra segments, a NUL, "²" for a room number, "../" — names nothing served under /media/.
 _MEDIA_KEY = re.compile(r"(items|profiles|chat)/([1-9][0-9]{0,17})/[A-Za-z0-9_-]{1,64}\.[a-z]{3,4}")
 PUBLIC_MEDIA = frozenset({"items", "profiles"})
+# A search's page is "about" a category when this share of its items is in it (the chip in /검색).
+MAIN_CATEGORY_SHARE = 0.6
 
 
 async def open_search_backend(stack: AsyncExitStack, config: Config, db: Database,
                               categories: Categories) -> SearchBackend:
     """Elasticsearch when a cluster is configured, else the embedded MariaDB backend."""
     if config.elasticsearch_url:
-        from market.search_es import ElasticsearchSearch
+        from market.search.es import ElasticsearchSearch
 
         es = ElasticsearchSearch(config.elasticsearch_url, config.elasticsearch_index)
         stack.push_async_callback(es.close)
@@ -178,7 +181,8 @@ class Market:
 
     async def search(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Keyword search with the nearby filters; ``params`` is untrusted input. An empty result carries a
-        "did you mean" suggestion when a nearby spelling or spacing would find something."""
+        "did you mean" suggestion when a nearby spelling or spacing would find something; a result the backend
+        found for a corrected spelling carries the correction (``did_you_mean``) and ``corrected``."""
         query = SearchQuery.parse(params, default_radius_m=self.config.nearby_default_radius_m,
                                   max_radius_m=self.config.nearby_max_radius_m)
         page = await self.search_backend.search(query)
@@ -191,11 +195,26 @@ class Market:
             distance = hit[card["id"]].distance_m
             card["distance_m"] = None if distance is None else shown_distance(distance)
             shown.append(card)
-        suggestion = None
-        if not page.hits and query.offset == 0:
+        # A backend that corrected a word searched for the correction: the hits are for it ("corrected").
+        suggestion = page.did_you_mean
+        if suggestion is None and not page.hits and query.offset == 0:
             suggestion = await did_you_mean(self.search_backend, query)
         return {"items": shown, "next_cursor": page.next_cursor, "query": query.text, "terms": list(query.terms),
-                "did_you_mean": suggestion, "radius_m": query.radius_m}
+                "did_you_mean": suggestion, "corrected": page.did_you_mean is not None, "radius_m": query.radius_m,
+                "category": self._main_category(shown) if query.category_id is None else None}
+
+    def _main_category(self, cards: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The category most of a page's items are in (their own, else a broader one they share), for a chip
+        that browses it; None when no category holds at least MAIN_CATEGORY_SHARE of them."""
+        if not cards:
+            return None
+        paths = [self.categories.path(card["category"]["id"]) for card in cards]
+        for depth in (2, 1, 0):  # the narrowest shared level first
+            counts = Counter(path[min(depth, len(path) - 1)].id for path in paths)
+            cid, n = counts.most_common(1)[0]
+            if n >= MAIN_CATEGORY_SHARE * len(cards):
+                return {"id": cid, "name": self.categories.get(cid).name}
+        return None
 
     async def complete(self, prefix: object, limit: int = 8) -> list[str]:
         """Titles for the words typed so far (autocomplete)."""

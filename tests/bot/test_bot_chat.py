@@ -200,3 +200,22 @@ async def test_categories_and_filter_buttons_narrow_the_results(client: TestClie
     assert "캠핑/레저" in [x["label"] for x in tops["buttons"]]
     unknown = await _refused(b, room, "/카테고리 우주선")
     assert "'우주선' 카테고리는 없어요" in unknown
+
+
+async def test_a_search_with_a_typo_shows_the_corrected_results_and_says_so(client: TestClient, chatters: Any) -> None:
+    owner = await sign_up(client)
+    borrower = await sign_up(client)
+    stroller = await owner.new_item(title="휴대용 유모차", category_id=78)
+    b = await chatters(borrower)
+    room = await _assistant_room(borrower)
+    await b.call("join", {"room": room})
+    reply: dict[str, Any] = {}
+    for _ in range(100):
+        reply = await _ask_bot(b, room, "/검색 유모치")
+        if reply.get("cards"):
+            break
+        await asyncio.sleep(0.1)
+    assert reply["text"] == "'유모치' 대신 '유모차' 검색 결과예요."
+    assert [c["item_id"] for c in reply["cards"]] == [stroller["id"]]
+    chip = next(x for x in reply["buttons"] if x["label"] == "#유모차")  # what the search is about, to browse
+    assert (await b.call("action", {"room": room, "token": chip["token"]}))["ok"]

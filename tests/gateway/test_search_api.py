@@ -49,8 +49,10 @@ async def test_no_results_come_with_a_suggestion_and_bad_parameters_with_a_clear
     owner = await sign_up(client)
     await owner.new_item(title="원터치 텐트", description="설치가 쉬워요.", category_id=3)
     await _until_found(client, "텐트", 1)
-    status, body = await _search(client, q="텐드")
-    assert status == 200 and body["items"] == [] and body["did_you_mean"] == "텐트"
+    status, body = await _search(client, q="텐드")  # one key off: searched as corrected, and said so
+    assert status == 200 and len(body["items"]) == 1 and body["did_you_mean"] == "텐트" and body["corrected"]
+    status, body = await _search(client, q="화성탐사선")
+    assert status == 200 and body["items"] == [] and body["did_you_mean"] is None and not body["corrected"]
     status, body = await _search(client, q="텐트", lat="10", lng="10")
     assert status == 400 and body["error"]["code"] == "input.outside_korea" and body["error"]["message"]
     status, body = await _search(client, q="텐트", cursor="!!")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from market import korean
+from market.search import korean
 
 
 def test_particles_and_endings_are_dropped_and_compounds_kept_whole_and_split() -> None:

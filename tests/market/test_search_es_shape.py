@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 
-from market import search_es
 from market.search import SearchDoc, SearchQuery
+from market.search import es as search_es
 
 
 def test_the_index_analyses_korean_with_nori_and_maps_location_as_geo_point() -> None:

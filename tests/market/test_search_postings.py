@@ -103,9 +103,11 @@ async def test_the_early_stop_finds_exactly_what_reading_every_posting_finds(mar
         assert a.next_cursor == b.next_cursor
         compared += len(a.hits)
     assert compared > 500
-    # Most searches were settled early (in a round or two), not by reading everything.
+    # Most searches (a narrow one's second pass, filling its page, counts as one more) were settled early (in a
+    # round or two), not by reading everything.
     early = sum(n for rounds, n in quick.rounds.items() if rounds > 0)
-    assert early > 0.8 * sum(quick.rounds.values()) and quick.rounds[1] > 0 and slow.rounds[0] == 120
+    assert early > 0.8 * sum(quick.rounds.values()) and quick.rounds[1] > 0
+    assert slow.rounds[0] == sum(slow.rounds.values()) >= 120
 
 
 async def test_the_bookkeeping_follows_every_change(market: Market) -> None:

@@ -16,18 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from market import korean
-from market.search import (
-    BODY_WEIGHT,
-    MAX_OFFSET,
-    RELATED_WEIGHT,
-    TITLE_WEIGHT,
-    SearchDoc,
-    SearchHit,
-    SearchPage,
-    SearchQuery,
-    encode_offset,
-)
+from market.search import korean
+from market.search.documents import BODY_WEIGHT, RELATED_WEIGHT, TITLE_WEIGHT, SearchDoc
+from market.search.query import MAX_OFFSET, SearchHit, SearchPage, SearchQuery, encode_offset
 
 
 def index_settings() -> dict[str, Any]:

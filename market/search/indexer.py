@@ -18,7 +18,7 @@ from typing import Any
 
 from market.categories import Categories
 from market.db import Database
-from market.search import SearchBackend, SearchDoc
+from market.search.documents import SearchBackend, SearchDoc
 
 log = logging.getLogger("billi.search")
 

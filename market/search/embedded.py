@@ -1,319 +1,41 @@
-"""Keyword search: one interface, two backends (embedded MariaDB FULLTEXT, Elasticsearch).
+"""The embedded backend: search documents and their postings in MariaDB, ranked by our own weights.
 
-- ``SearchQuery.parse`` reads untrusted input (text, optional point and radius, the nearby filters, paging).
-- ``SearchDoc`` is what the index holds for one item: analysed terms plus the filter fields.
-- A backend indexes and removes documents, searches, completes title prefixes and suggests a spelling.
-- ``EmbeddedSearch`` keeps the documents in MariaDB with our own postings table (term, tier, map cell, listing):
-  a search near a point reads only the postings inside its circle, the most valuable lists first.
-
-Ranking (both backends): text relevance first — a title match weighs more than a description match, which
-weighs more than a broader term or the category — then distance, freshness and the owner's rating break
-ties. A query none of whose terms any listing has returns nothing.
+A search near a point reads only the postings inside its circle, the most valuable lists first (MaxScore).
+It never analyses listing text: documents come analysed (``SearchDoc``).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+import asyncio
 import functools
-import hashlib
 import itertools
-import json
 import math
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
+from typing import Any
 
 from market import filters as f
-from market import korean
-from market import validation as v
 from market.categories import Categories
 from market.db import Database
-from market.errors import InvalidInput
-from market.geo import PUBLIC_STATUSES, filters_for, read_filters
+from market.geo import PUBLIC_STATUSES, filters_for
+from market.search import korean
+from market.search.cells import _distance_sql, cell_of, cell_ranges
+from market.search.documents import SearchDoc
+from market.search.feedback import FEEDBACK_DOCS, FeedbackDoc, feedback_terms
+from market.search.postings import key_of_token, postings_of, term_key, token, untoken
+from market.search.query import MAX_OFFSET, SearchHit, SearchPage, SearchQuery, encode_offset
+from market.search.related import MIN_PAIR, listing_pairs, related_terms
+from market.search.spelling import SPELLER_WORDS, Speller, corrected_text, has_lone_jamo
 
-MAX_QUERY_CHARS = 200
-MAX_QUERY_TERMS = 12
-MAX_OFFSET = 500
-# Weights of where a term was found; a word said twice in a place counts twice, more often not more.
-TITLE_WEIGHT, BODY_WEIGHT, RELATED_WEIGHT = 3.0, 1.0, 0.5
-TF_CAP = 2
 # The head noun of the query (its last noun: 휴대용 *유모차*) counts this many times.
 HEAD_BOOST = 1.5
 # Terms whose statistics a process keeps between searches (about 200 bytes each).
 STATS_KEPT = 50_000
-
-
-@dataclass(frozen=True, slots=True)
-class SearchQuery:
-    text: str
-    terms: tuple[str, ...]
-    head: tuple[str, ...] = ()  # the terms of the query's last noun (the head of the phrase)
-    lat: float | None = None
-    lng: float | None = None
-    radius_m: int | None = None
-    category_id: int | None = None
-    price_min: int | None = None
-    price_max: int | None = None
-    deposit_min: int | None = None
-    deposit_max: int | None = None
-    conditions: tuple[str, ...] | None = None
-    available_from: date | None = None
-    available_until: date | None = None
-    statuses: tuple[str, ...] = PUBLIC_STATUSES
-    limit: int = 20
-    offset: int = 0
-
-    @classmethod
-    def parse(cls, data: Mapping[str, Any], *, default_radius_m: int = 6000, max_radius_m: int = 50_000,
-              max_limit: int = 50) -> SearchQuery:
-        raw = data.get("q", "")
-        if raw is None:
-            raw = ""
-        if not isinstance(raw, str):
-            raise InvalidInput("search.bad_query", field="q")
-        # A very long query is cut, not refused: the first words are what the person meant.
-        text = " ".join(raw.split())[:MAX_QUERY_CHARS]
-        terms = tuple(korean.query_terms(text))[:MAX_QUERY_TERMS] if text else ()
-        head = tuple(t for t in korean.head_terms(text) if t in terms) if len(terms) > 1 else ()
-        point = v.coordinates(data, required=False)
-        radius = None
-        if point is not None:
-            radius = v.integer(data, "radius_m", lo=100, hi=max_radius_m, required=False,
-                               default=default_radius_m) or default_radius_m
-        filters = read_filters(data)
-        limit = v.integer(data, "limit", lo=1, hi=max_limit, required=False, default=20) or 20
-        return cls(text=text, terms=terms, head=head, lat=point[0] if point else None,
-                   lng=point[1] if point else None, radius_m=radius, **filters, limit=limit,
-                   offset=decode_offset(data.get("cursor")))
-
-
-@dataclass(frozen=True, slots=True)
-class SearchHit:
-    item_id: int
-    score: float
-    distance_m: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SearchPage:
-    hits: list[SearchHit]
-    next_cursor: str | None
-    did_you_mean: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SearchDoc:
-    """One item as the search index holds it."""
-
-    item_id: int
-    title: str
-    title_terms: list[str]
-    body_terms: list[str]
-    related_terms: list[str]
-    lat: float
-    lng: float
-    cat_ids: tuple[int, int, int]
-    price_per_day: int
-    deposit: int
-    condition: str
-    available_from: date
-    available_until: date | None
-    status: str
-    created_at: datetime
-    owner_rating: float | None = None
-    category_names: list[str] = field(default_factory=list)
-    description: str = ""
-
-    @classmethod
-    def build(cls, row: Mapping[str, Any], category_names: Sequence[str]) -> SearchDoc:
-        """From an ``items`` row (with ``lat``/``lng``); analyses title, description and category names."""
-        return cls.build_many([row], [category_names])[0]
-
-    @classmethod
-    def build_many(cls, rows: Sequence[Mapping[str, Any]], category_names: Sequence[Sequence[str]]
-                   ) -> list[SearchDoc]:
-        """``build`` for a batch: the analyser takes all titles and descriptions at once, on all its threads."""
-        texts = korean.analyze_many([r["title"] for r in rows] + [r["description"] for r in rows])
-        out = []
-        for k, (row, names) in enumerate(zip(rows, category_names)):
-            title_terms, body_terms = texts[k], texts[len(rows) + k]
-            cat_terms = [t for name in names for t in _category_terms(name)]
-            own = set(title_terms) | set(body_terms)
-            related = [t for t in dict.fromkeys(cat_terms) if t not in own]
-            related += [t for t in korean.related(own | set(related)) if t not in related]
-            out.append(cls(
-                item_id=int(row["id"]), title=row["title"], title_terms=title_terms, body_terms=body_terms,
-                related_terms=related, lat=float(row["lat"]), lng=float(row["lng"]),
-                cat_ids=(int(row["cat1_id"]), int(row["cat2_id"]), int(row["cat3_id"])),
-                price_per_day=int(row["price_per_day"]), deposit=int(row["deposit"]),
-                condition=row["item_condition"], available_from=row["available_from"],
-                available_until=row["available_until"], status=row["status"], created_at=row["created_at"],
-                owner_rating=row.get("owner_rating"), category_names=list(names), description=row["description"],
-            ))
-        return out
-
-
-@functools.lru_cache(maxsize=1024)
-def _category_terms(name: str) -> tuple[str, ...]:
-    return tuple(korean.analyze(name.replace("/", " ")))
-
-
-class SearchBackend(Protocol):
-    name: str
-
-    async def index(self, docs: Sequence[SearchDoc]) -> None: ...
-
-    async def remove(self, item_ids: Sequence[int]) -> None: ...
-
-    async def search(self, q: SearchQuery) -> SearchPage: ...
-
-    async def complete(self, prefix: str, limit: int = 8) -> list[str]: ...
-
-    async def vocabulary(self, terms: Sequence[str]) -> dict[str, int]:
-        """How many listings have each term (0 for none)."""
-        ...
-
-    async def near_terms(self, term: str) -> list[tuple[str, int]]:
-        """Indexed terms spelled like ``term`` (candidates for "did you mean"), with their listing counts."""
-        ...
-
-    async def clear(self) -> None: ...
-
-    async def refresh(self) -> None: ...
-
-
-# -- cursors ---------------------------------------------------------------------------------------------
-
-def encode_offset(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode().rstrip("=")
-
-
-def decode_offset(raw: object) -> int:
-    if raw is None or raw == "":
-        return 0
-    if not isinstance(raw, str) or len(raw) > 100:
-        raise InvalidInput("input.bad_cursor", field="cursor")
-    try:
-        offset = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))["o"]
-    except (ValueError, TypeError, KeyError, binascii.Error):
-        raise InvalidInput("input.bad_cursor", field="cursor") from None
-    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_OFFSET:
-        raise InvalidInput("input.bad_cursor", field="cursor")
-    return offset
-
-
-# -- the embedded backend --------------------------------------------------------------------------------
-
-def token(term: str) -> str:
-    """A term as stored in the title FULLTEXT index: a letter, then its UTF-8 in hex (a hash when very long).
-
-    Only [0-9a-z] reach MATCH … AGAINST, so no query can carry a FULLTEXT operator, and a hex prefix is a term
-    prefix (for completion)."""
-    raw = term.encode()
-    if len(raw) <= 40:
-        return "w" + raw.hex()
-    return "h" + hashlib.blake2b(raw, digest_size=12).hexdigest()
-
-
-def untoken(tok: str) -> str | None:
-    if tok.startswith("w"):
-        try:
-            return bytes.fromhex(tok[1:]).decode()
-        except ValueError:
-            return None
-    return None
-
-
-def term_key(term: str) -> str:
-    """A term as the postings hold it: itself, or (over 40 bytes) the same hash its token carries."""
-    raw = term.encode()
-    if len(raw) <= 40:
-        return term
-    return "#" + hashlib.blake2b(raw, digest_size=12).hexdigest()
-
-
-def _key_of_token(tok: str) -> str | None:
-    if tok.startswith("h"):
-        return "#" + tok[1:]
-    return untoken(tok)
-
-
-def postings_of(doc: SearchDoc) -> dict[str, tuple[int, int]]:
-    """A document's postings: term key → (tier, weight in half points).
-
-    The weight is where the term appears — 3 in the title, 1 in the description (each counted at most
-    ``TF_CAP`` times), 0.5 among the related terms — doubled, so that every score is a whole number and two
-    listings that score the same compare equal. Tier 1 holds the terms of the title."""
-    title, body, related = Counter(doc.title_terms), Counter(doc.body_terms), set(doc.related_terms)
-    out: dict[str, tuple[int, int]] = {}
-    for term in dict.fromkeys([*doc.title_terms, *doc.body_terms, *doc.related_terms]):
-        w = (TITLE_WEIGHT * min(title[term], TF_CAP) + BODY_WEIGHT * min(body[term], TF_CAP)
-             + RELATED_WEIGHT * (term in related))
-        key = term_key(term)
-        tier = 1 if title[term] else 0
-        if key in out:  # two long terms with one hash: keep the stronger
-            tier, w = max(out[key], (tier, int(w * 2)))
-            out[key] = (tier, w)
-            continue
-        out[key] = (tier, int(w * 2))
-    return out
-
-
-# The map cells postings are filed under: CELL_DEG by CELL_DEG (~550 m north–south, ~440 m east–west in Korea),
-# numbered west to east along a row, row after row, so the cells a circle covers are one key range per row.
-CELL_DEG = 0.005
-CELL_ROWS, CELL_COLS = 36_000, 72_000
-EARTH_RADIUS_M = 6_370_986.0  # the sphere of MariaDB's ST_Distance_Sphere
-
-
-def _row(lat: float) -> int:
-    return min(max(math.floor((lat + 90.0) / CELL_DEG), 0), CELL_ROWS - 1)
-
-
-def _col(lng: float) -> int:
-    return min(max(math.floor((lng + 180.0) / CELL_DEG), 0), CELL_COLS - 1)
-
-
-def cell_of(lat: float, lng: float) -> int:
-    return _row(lat) * CELL_COLS + _col(lng)
-
-
-def cell_ranges(lat: float, lng: float, radius_m: float) -> list[tuple[int, int]]:
-    """The cells holding every point within ``radius_m`` of (lat, lng): one (first, last) cell range per row.
-
-    Per row, the widest longitude span the circle can reach there comes from the haversine formula at the row's
-    latitude nearest the centre; a metre of margin covers rounding and the distance formula (see ``_distance_sql``)."""
-    r = (radius_m + 1.0) / EARTH_RADIUS_M
-    dlat = math.degrees(r)
-    hav_r = math.sin(r / 2) ** 2
-    cos_centre = math.cos(math.radians(lat))
-    out = []
-    for row in range(_row(lat - dlat), _row(lat + dlat) + 1):
-        south, north = row * CELL_DEG - 90.0, (row + 1) * CELL_DEG - 90.0
-        nearest = min(max(lat, south), north)
-        hav_dlat = math.sin(math.radians(nearest - lat) / 2) ** 2
-        cos_row = min(math.cos(math.radians(south)), math.cos(math.radians(north)))
-        room = (hav_r - hav_dlat) / max(cos_centre * cos_row, 1e-12)
-        if room < 0:
-            continue
-        if room >= 1:
-            first, last = 0, CELL_COLS - 1
-        else:
-            dlng = math.degrees(2 * math.asin(math.sqrt(room)))
-            first, last = _col(lng - dlng), _col(lng + dlng)
-        out.append((row * CELL_COLS + first, row * CELL_COLS + last))
-    return out
-
-
-def _distance_sql(alias: str) -> str:
-    """Metres from (%s lat, %s lat, %s lng) to ``alias``.lat/lng on ST_Distance_Sphere's sphere, by the
-    equirectangular formula at the mean latitude: within 0.3 m of the great-circle distance up to 50 km (the
-    largest radius), and fewer functions per row than the haversine formula."""
-    return (f"{EARTH_RADIUS_M:.1f} * RADIANS(SQRT(POW({alias}.lat - %s, 2)"
-            f" + POW(COS(RADIANS(({alias}.lat + %s) / 2)) * ({alias}.lng - %s), 2)))")
+# How long a process trusts its copy of the index's words (its own writes reach it at once; another process's
+# after this).
+SPELLER_TTL_S = 60.0
 
 
 # Term key → (listings with it, its largest posting weight in tier 1, in tier 0); the key None → (all listings, 0, 0).
@@ -365,16 +87,23 @@ class EmbeddedSearch:
 
     name = "embedded"
 
-    def __init__(self, db: Database, categories: Categories | None = None, *, early_stop: bool = True) -> None:
+    def __init__(self, db: Database, categories: Categories | None = None, *, early_stop: bool = True,
+                 feedback: bool = True) -> None:
         self._db = db
         self._categories = categories
         self._early_stop = early_stop
+        self._feedback = feedback  # fill a narrow search's page with listings like its best hits
         # How many reading rounds each search near a point took (0: it read every posting in the circle).
         self.rounds: Counter[int] = Counter()
         # The term statistics last read, so that a search near a point need not read them before its postings:
         # each of its statements reads them again, and a search whose weights or bounds they change starts
         # over from them.
         self._stats: _Stats = {}
+        # The index's words, for correcting a query word one keystroke off; rebuilt when this process changed
+        # the index, or after SPELLER_TTL_S (another process may have).
+        self._speller: Speller | None = None
+        self._speller_at = -math.inf
+        self._speller_lock = asyncio.Lock()
 
     # -- writing -----------------------------------------------------------------------------------------
 
@@ -396,6 +125,12 @@ class EmbeddedSearch:
             postings += [(key, tier, c, d.item_id, weight, lat, lng) for key, (tier, weight) in mine.items()]
             new[d.item_id] = (set(d.title_terms) | set(d.body_terms), set(mine))
         vocab, terms = self._deltas(old, new)
+        pairs: Counter[tuple[str, str]] = Counter()
+        for d in docs:
+            now = listing_pairs([term_key(t) for t in d.title_terms + d.related_terms])
+            before = old[d.item_id].pairs() if d.item_id in old else set()
+            pairs.update(now - before)
+            pairs.subtract(before - now)
         tops: dict[str, list[int]] = {}
         for key, tier, *_, weight, _lat, _lng in postings:
             top = tops.setdefault(key, [0, 0])
@@ -415,6 +150,9 @@ class EmbeddedSearch:
                     "INSERT INTO search_postings (term, tier, cell, item_id, weight, lat, lng) VALUES "
                     + ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk)), tuple(x for p in chunk for x in p))
             await self._apply_counts(cur, vocab, terms, len(docs) - len(old), tops)
+            await self._apply_pairs(cur, pairs)
+        if self._speller is not None:  # the words these listings brought, correctable at once in this process
+            self._speller.add(t for t, n in terms.items() if n > 0)
 
     async def remove(self, item_ids: Sequence[int]) -> None:
         if not item_ids:
@@ -423,11 +161,15 @@ class EmbeddedSearch:
         if not old:
             return
         vocab, terms = self._deltas(old, {})
+        pairs: Counter[tuple[str, str]] = Counter()
+        for s in old.values():
+            pairs.subtract(s.pairs())
         async with self._db.transaction() as cur:
             await cur.execute(f"DELETE FROM search_docs WHERE item_id IN ({', '.join(['%s'] * len(old))})",
                               tuple(old))
             await self._delete_postings(cur, [p for s in old.values() for p in s.postings()])
             await self._apply_counts(cur, vocab, terms, -len(old), {})
+            await self._apply_pairs(cur, pairs)
 
     async def _stored(self, item_ids: Sequence[int]) -> dict[int, _Stored]:
         if not item_ids:
@@ -488,9 +230,32 @@ class EmbeddedSearch:
             await cur.execute("INSERT INTO search_stats (id, docs) VALUES (1, %s)"
                               " ON DUPLICATE KEY UPDATE docs = docs + VALUES(docs)", (docs,))
 
+    @staticmethod
+    async def _apply_pairs(cur: Any, pairs: Counter[tuple[str, str]]) -> None:
+        changes = sorted((a, b, n) for (a, b), n in pairs.items() if n)
+        for i in range(0, len(changes), 2000):
+            chunk = changes[i:i + 2000]
+            await cur.execute("INSERT INTO search_pairs (a, b, n) VALUES " + ", ".join(["(%s, %s, %s)"] * len(chunk))
+                              + " ON DUPLICATE KEY UPDATE n = n + VALUES(n)", tuple(x for c in chunk for x in c))
+
+    async def related(self, keys: Sequence[str]) -> list[str]:
+        """Words the listings use with these (their companions in titles and categories), best first."""
+        if not keys:
+            return []
+        rows = await self._db.fetchall(
+            f"SELECT a, b, n FROM search_pairs WHERE a IN ({', '.join(['%s'] * len(keys))}) AND n >= %s"
+            " ORDER BY n DESC LIMIT 300", (*keys, MIN_PAIR))
+        pairs = [(str(r["a"]), str(r["b"]), int(r["n"])) for r in rows]
+        if not pairs:
+            return []
+        stats = await self._read_stats({k: k for k in {*keys, *(b for _, b, _ in pairs)}})
+        listings = {k: v[0] for k, v in stats.items() if k is not None}
+        return related_terms(pairs, listings, stats.get(None, (0, 0, 0))[0], exclude=keys)
+
     async def clear(self) -> None:
+        self._speller = None
         big = await self._db.fetchval("SELECT COUNT(*) FROM (SELECT 1 FROM search_postings LIMIT 10001) x")
-        for table in ("search_docs", "search_postings", "search_vocab", "search_terms"):
+        for table in ("search_docs", "search_postings", "search_vocab", "search_terms", "search_pairs"):
             # TRUNCATE drops a big table at once; a small one is quicker to empty row by row.
             await self._db.execute(f"{'TRUNCATE TABLE' if int(big) > 10_000 else 'DELETE FROM'} {table}")
         await self._db.execute("REPLACE INTO search_stats (id, docs) VALUES (1, 0)")
@@ -501,10 +266,89 @@ class EmbeddedSearch:
     # -- searching ---------------------------------------------------------------------------------------
 
     async def search(self, q: SearchQuery) -> SearchPage:
+        """The page of hits for a query; a query with a word that cannot be right (a lone letter, or a term no
+        listing has) is searched as corrected to the indexed words one keystroke away, and says so
+        (``did_you_mean``)."""
+        fixed = await self._corrected(q)
+        if fixed is None:
+            return await self._search(q)
+        page = await self._search(fixed)
+        return SearchPage(page.hits, page.next_cursor, did_you_mean=fixed.text)
+
+    async def _corrected(self, q: SearchQuery) -> SearchQuery | None:
+        if not q.text:
+            return None
+        speller = await self.speller()
+        if not has_lone_jamo(q.text) and all(t in speller.df for t in q.terms):
+            return None
+        # The speller may be behind the index (another process indexed since): trust the index's own counts.
+        keys = {term_key(t): t for t in q.terms}
+        stats = await self._read_stats(keys) if keys else {}
+        known = {t for k, t in keys.items() if stats.get(k, (0, 0, 0))[0] > 0}
+        text = corrected_text(speller, q.text, known)
+        return q.with_text(text) if text else None
+
+    async def speller(self) -> Speller:
+        """The index's words, for spelling correction (rebuilt when stale)."""
+        def stale() -> bool:
+            return self._speller is None or time.monotonic() - self._speller_at > SPELLER_TTL_S
+
+        if stale():
+            async with self._speller_lock:
+                if stale():
+                    started = time.monotonic()
+                    rows = await self._db.fetchall(
+                        "SELECT term, docs FROM search_terms WHERE docs > 0 AND term NOT LIKE %s ORDER BY docs DESC"
+                        " LIMIT %s", ("#%", SPELLER_WORDS))
+                    words = [(str(r["term"]), int(r["docs"])) for r in rows]
+                    self._speller = await asyncio.to_thread(Speller, words, korean.aliases())
+                    self._speller_at = started
+        assert self._speller is not None
+        return self._speller
+
+    async def _search(self, q: SearchQuery) -> SearchPage:
+        want = q.offset + q.limit + 1
+        found = await self._found(q, want)
+        if 0 < len(found) < want and self._feedback:
+            found += await self._more_like(q, found, want)
+        hits = [SearchHit(x.item_id, x.score / 2000, x.distance_m) for x in found[q.offset:]]
+        more = len(hits) > q.limit and q.offset + q.limit < MAX_OFFSET
+        return SearchPage(hits[: q.limit], encode_offset(q.offset + q.limit) if more else None)
+
+    async def _more_like(self, q: SearchQuery, found: list[_Found], want: int) -> list[_Found]:
+        """A narrow search's page filled up, below every text match, with listings sharing the words of its best
+        hits (pseudo-relevance feedback: the same kind of thing, the same category), same filters and place."""
+        best = sorted(found, key=lambda x: (-x.score, x.distance_m))[:FEEDBACK_DOCS]
+        rows = await self._db.fetchall(
+            f"SELECT title_terms, body_terms, related_terms FROM search_docs WHERE item_id IN"
+            f" ({', '.join(['%s'] * len(best))})", tuple(x.item_id for x in best))
+        docs = [FeedbackDoc(*([k for k in (key_of_token(t) for t in r[c].split()) if k]
+                              for c in ("title_terms", "body_terms", "related_terms"))) for r in rows]
+        candidates = {t: t for d in docs for t in (*d.title, *d.body, *d.related)}
+        stats = await self._read_stats(candidates)
+        listings = {k: v[0] for k, v in stats.items() if k is not None}
+        own = [term_key(t) for t in q.terms]
+        # Words listings use with the query's own, then the words its best hits share.
+        terms = list(dict.fromkeys([*await self.related(own),
+                                    *feedback_terms(docs, listings, stats.get(None, (0, 0, 0))[0], set(own))]))[:8]
+        if not terms:
+            return []
+        seen = {x.item_id for x in found}
+        second = [x for x in await self._found(replace(q, terms=tuple(terms), head=()), want + len(seen))
+                  if x.item_id not in seen][: want - len(found)]
+        if not second:
+            return []
+        # Below the last text match, in their own order.
+        floor, top = min(x.score for x in found), max(x.score for x in second)
+        for x in second:
+            x.score = max(0, (floor - 1) * x.score // max(top, 1))
+        return second
+
+    async def _found(self, q: SearchQuery, want: int) -> list[_Found]:
+        """The first ``want`` listings for the query's terms, best first."""
         keys = {term_key(t): t for t in q.terms}
         if not keys:
-            return SearchPage([], None)
-        want = q.offset + q.limit + 1
+            return []
         near = q.lat is not None and q.lng is not None and q.radius_m is not None and not _narrowed(q)
         quick = near and self._early_stop
         stats = self._kept(keys) if quick else None
@@ -518,7 +362,7 @@ class EmbeddedSearch:
                 if kept:  # no listing has these terms, as this process last read: read again
                     stats, kept = None, False
                     continue
-                return SearchPage([], None)
+                return []
             if not quick:
                 break
             try:
@@ -532,9 +376,7 @@ class EmbeddedSearch:
             if near:
                 self.rounds[0] += 1
             found = await self._best(q, weights, want)
-        hits = [SearchHit(x.item_id, x.score / 2000, x.distance_m) for x in found[q.offset:]]
-        more = len(hits) > q.limit and q.offset + q.limit < MAX_OFFSET
-        return SearchPage(hits[: q.limit], encode_offset(q.offset + q.limit) if more else None)
+        return found
 
     async def _read_stats(self, keys: Mapping[str, str]) -> _Stats:
         parts, args = _stats_sql(keys)
@@ -792,11 +634,14 @@ class _Stored:
         return {w for w in (untoken(t) for t in self.title + self.body) if w}
 
     def keys(self) -> set[str]:
-        return {k for k in (_key_of_token(t) for t in self.title + self.body + self.related) if k}
+        return {k for k in (key_of_token(t) for t in self.title + self.body + self.related) if k}
 
     def postings(self) -> list[tuple[str, int, int, int]]:
-        title = {k for k in (_key_of_token(t) for t in self.title) if k}
+        title = {k for k in (key_of_token(t) for t in self.title) if k}
         return [(k, 1 if k in title else 0, self.cell, self.item_id) for k in sorted(self.keys())]
+
+    def pairs(self) -> set[tuple[str, str]]:
+        return listing_pairs([k for k in (key_of_token(t) for t in self.title + self.related) if k])
 
 
 STATS_COUNT = -1000  # the row of ``_stats_sql`` that holds the listing count
@@ -870,76 +715,3 @@ def _like_escape(text: str) -> str:
 
 def _like_prefix(text: str) -> str:
     return _like_escape(text) + "%"
-
-
-# -- "did you mean" --------------------------------------------------------------------------------------
-
-_CHO = "ㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ"
-_JUNG = "ㅏㅐㅑㅒㅓㅔㅕㅖㅗㅘㅙㅚㅛㅜㅝㅞㅟㅠㅡㅢㅣ"
-_JONG = " ㄱㄲㄳㄴㄵㄶㄷㄹㄺㄻㄼㄽㄾㄿㅀㅁㅂㅄㅅㅆㅇㅈㅊㅋㅌㅍㅎ"
-
-
-def jamo(text: str) -> str:
-    """Hangul syllables spelled out as letters (캠 → ㅋㅐㅁ), so a one-letter typo costs one edit."""
-    out = []
-    for ch in text:
-        code = ord(ch) - 0xAC00
-        if 0 <= code < 11172:
-            out.append(_CHO[code // 588] + _JUNG[(code % 588) // 28] + _JONG[code % 28].strip())
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def edit_distance(a: str, b: str, cap: int = 3) -> int:
-    if abs(len(a) - len(b)) > cap:
-        return cap + 1
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
-        if min(cur) > cap:
-            return cap + 1
-        prev = cur
-    return prev[-1]
-
-
-async def did_you_mean(backend: SearchBackend, q: SearchQuery) -> str | None:
-    """A query that would find something, for a query that found nothing: spacing first, then spelling."""
-    text = q.text
-    if not text:
-        return None
-    # Spacing: written together, or split where the analyser sees word boundaries.
-    variants = []
-    if " " in text:
-        variants.append(text.replace(" ", ""))
-    spaced = " ".join(korean.analyze_spaced(text))
-    if spaced and spaced != text:
-        variants.append(spaced)
-    for variant in variants:
-        terms = korean.query_terms(variant)
-        if terms and terms != list(q.terms):
-            counts = await backend.vocabulary(terms)
-            if any(counts.values()):
-                return variant
-    # Spelling: replace each unknown term by the most common indexed term within a small edit distance.
-    counts = await backend.vocabulary(list(q.terms))
-    fixed, changed = [], False
-    for term in q.terms:
-        if counts.get(term):
-            fixed.append(term)
-            continue
-        best: tuple[int, int, str] | None = None
-        spelled = jamo(term)
-        allowed = 1 if len(spelled) <= 4 else 2
-        for cand, df in await backend.near_terms(term):
-            d = edit_distance(spelled, jamo(cand), allowed)
-            if d <= allowed and (best is None or (d, -df) < (best[0], -best[1])):
-                best = (d, df, cand)
-        if best is not None:
-            fixed.append(best[2])
-            changed = True
-        else:
-            fixed.append(term)
-    return " ".join(fixed) if changed else None

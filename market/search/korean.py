@@ -314,6 +314,11 @@ def analyze_spaced(text: str) -> list[str]:
     return kiwi().space(text).split() if text.strip() else []
 
 
+def aliases() -> list[tuple[str, str]]:
+    """Every other spelling of a canonical term, with it (플스5 → 플레이스테이션5), written as one word."""
+    return [(alias, canon) for alias, canon in _CANON.items() if alias != canon]
+
+
 def related(terms: Iterable[str]) -> list[str]:
     """Broader terms for a listing's terms (each once), not already among them."""
     have = set(terms)

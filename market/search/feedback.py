@@ -1,0 +1,52 @@
+"""Pseudo-relevance feedback (RM3-style): the words the best hits of a narrow search share, for a second pass
+that fills the rest of the page with listings like them — the same kind of thing, the same category.
+
+Pure: the embedded backend reads the hits' terms and the terms' listing counts and hands them here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+# How many of the best hits speak for the query, and how many of their words the second pass searches for.
+FEEDBACK_DOCS = 10
+FEEDBACK_TERMS = 4
+# A word must be in this share of those hits (a title counts whole, a category half, a description a quarter).
+MIN_SHARE = 0.3
+# Where a word was found in a hit, as evidence that the hit is about it.
+_PLACE = {"title": 1.0, "related": 0.5, "body": 0.25}
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackDoc:
+    """A best hit's terms, by where they stand."""
+
+    title: Sequence[str]
+    body: Sequence[str]
+    related: Sequence[str]
+
+
+def feedback_terms(docs: Sequence[FeedbackDoc], listings: Mapping[str, int], total: int,
+                   exclude: set[str]) -> list[str]:
+    """The words the hits share, rarest-and-most-shared first: each word's share of the hits (by where it
+    stands) times its idf; words in fewer than MIN_SHARE of the hits, in ``exclude`` (the query's own), or that
+    no listing has, are left out."""
+    if not docs or total <= 0:
+        return []
+    share: dict[str, float] = {}
+    for d in docs:
+        best: dict[str, float] = {}
+        for place, terms in (("title", d.title), ("related", d.related), ("body", d.body)):
+            for t in terms:
+                best[t] = max(best.get(t, 0.0), _PLACE[place])
+        for t, w in best.items():
+            share[t] = share.get(t, 0.0) + w / len(docs)
+    scored = []
+    for t, s in share.items():
+        n = listings.get(t, 0)
+        if t in exclude or n <= 0 or s < MIN_SHARE or n >= total:
+            continue
+        scored.append((s * math.log10(1 + total / n), t))
+    return [t for _, t in sorted(scored, key=lambda x: (-x[0], x[1]))[:FEEDBACK_TERMS]]

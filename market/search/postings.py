@@ -1,0 +1,67 @@
+"""A document as the embedded backend's postings and FULLTEXT tokens hold it: term keys, tokens, weights.
+Pure functions: no database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+
+from market.search.documents import BODY_WEIGHT, RELATED_WEIGHT, TITLE_WEIGHT, SearchDoc
+
+TF_CAP = 2
+
+
+def token(term: str) -> str:
+    """A term as stored in the title FULLTEXT index: a letter, then its UTF-8 in hex (a hash when very long).
+
+    Only [0-9a-z] reach MATCH … AGAINST, so no query can carry a FULLTEXT operator, and a hex prefix is a term
+    prefix (for completion)."""
+    raw = term.encode()
+    if len(raw) <= 40:
+        return "w" + raw.hex()
+    return "h" + hashlib.blake2b(raw, digest_size=12).hexdigest()
+
+
+def untoken(tok: str) -> str | None:
+    if tok.startswith("w"):
+        try:
+            return bytes.fromhex(tok[1:]).decode()
+        except ValueError:
+            return None
+    return None
+
+
+def term_key(term: str) -> str:
+    """A term as the postings hold it: itself, or (over 40 bytes) the same hash its token carries."""
+    raw = term.encode()
+    if len(raw) <= 40:
+        return term
+    return "#" + hashlib.blake2b(raw, digest_size=12).hexdigest()
+
+
+def key_of_token(tok: str) -> str | None:
+    if tok.startswith("h"):
+        return "#" + tok[1:]
+    return untoken(tok)
+
+
+def postings_of(doc: SearchDoc) -> dict[str, tuple[int, int]]:
+    """A document's postings: term key → (tier, weight in half points).
+
+    The weight is where the term appears — 3 in the title, 1 in the description (each counted at most
+    ``TF_CAP`` times), 0.5 among the related terms — doubled, so that every score is a whole number and two
+    listings that score the same compare equal. Tier 1 holds the terms of the title."""
+    title, body, related = Counter(doc.title_terms), Counter(doc.body_terms), set(doc.related_terms)
+    out: dict[str, tuple[int, int]] = {}
+    for term in dict.fromkeys([*doc.title_terms, *doc.body_terms, *doc.related_terms]):
+        w = (TITLE_WEIGHT * min(title[term], TF_CAP) + BODY_WEIGHT * min(body[term], TF_CAP)
+             + RELATED_WEIGHT * (term in related))
+        key = term_key(term)
+        tier = 1 if title[term] else 0
+        if key in out:  # two long terms with one hash: keep the stronger
+            tier, w = max(out[key], (tier, int(w * 2)))
+            out[key] = (tier, w)
+            continue
+        out[key] = (tier, int(w * 2))
+    return out

@@ -1,0 +1,42 @@
+"""A narrow search fills its page, below every text match, with listings like its best hits (pseudo-relevance
+feedback): the same kind of thing, the same category — never something unrelated."""
+
+from __future__ import annotations
+
+from market.search.feedback import FeedbackDoc, feedback_terms
+from market.service import Market
+from tests.conftest import item_fields
+
+TENTS, CHAIRS, DRILLS = 3, 7, 91
+
+
+def test_the_words_the_best_hits_share_are_chosen_rarest_first_and_the_query_s_own_are_not() -> None:
+    docs = [FeedbackDoc(title=["헬리녹스", "의자"], body=["가벼워요"], related=["캠핑"]),
+            FeedbackDoc(title=["헬리녹스", "체어원", "의자"], body=[], related=["캠핑"]),
+            FeedbackDoc(title=["헬리녹스"], body=["의자", "드릴"], related=["캠핑"])]
+    listings = {"헬리녹스": 3, "의자": 40, "캠핑": 400, "체어원": 2, "드릴": 30, "가벼워요": 0}
+    # 드릴 is in one description of three hits (a quarter each): not shared enough; 체어원 in one title of three
+    # is, and rare; 캠핑 in every category but common.
+    assert feedback_terms(docs, listings, 1000, exclude={"헬리녹스"}) == ["의자", "체어원", "캠핑"]
+    assert feedback_terms([], listings, 1000, exclude=set()) == []
+
+
+async def _listed(market: Market, owner: int, title: str, category_id: int) -> int:
+    item = await market.items.create(owner, item_fields(title=title, description="깨끗해요.", category_id=category_id))
+    return int(item["id"])
+
+
+async def test_a_narrow_search_is_filled_with_listings_like_its_hits_below_them(market: Market) -> None:
+    owner = (await market.accounts.sign_up({"email": "o@example.com", "nickname": "주인", "password": "rent4you"}))
+    brand = [await _listed(market, owner.user.id, "헬리녹스 체어원", CHAIRS) for _ in range(2)]
+    chairs = {await _listed(market, owner.user.id, title, CHAIRS) for title in ("캠핑 의자", "릴렉스 체어")}
+    await _listed(market, owner.user.id, "전동 드릴", DRILLS)
+    await market.indexer.drain()
+    result = await market.search({"q": "헬리녹스"})
+    ids = [c["id"] for c in result["items"]]
+    assert ids[:2] == sorted(brand, reverse=True) and set(ids[2:]) == chairs  # no drill
+    first = await market.search({"q": "헬리녹스", "limit": "2"})
+    assert [c["id"] for c in first["items"]] == ids[:2] and first["next_cursor"]
+    second = await market.search({"q": "헬리녹스", "limit": "2", "cursor": first["next_cursor"]})
+    assert [c["id"] for c in second["items"]] == ids[2:]
+    assert (await market.search({"q": "드릴"}))["items"][0]["title"] == "전동 드릴"
