@@ -13,6 +13,7 @@ retire a topic's buttons, a person's locale), never the engine itself.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from contextvars import ContextVar
 from datetime import date, datetime, timedelta
@@ -919,10 +920,13 @@ class RentalFlow:
         if shared:
             posted.append(await self.voice.say(room, out["owner"][0], client_msg_id=cmid))
         else:
-            for role, (text, cards, buttons) in out.items():
-                posted.append(await self.voice.say(room, text, cards=cards, buttons=buttons, audience=people[role],
-                                                   topic=topic(c.id) if buttons else None,
-                                                   client_msg_id=f"{cmid}{role[0]}" if cmid else None))
+            # Each person's line, handed to the message writer together: both stored in one transaction (in this
+            # order), each still for its own person.
+            posted += await asyncio.gather(*(
+                self.voice.say(room, text, cards=cards, buttons=buttons, audience=people[role],
+                               topic=topic(c.id) if buttons else None,
+                               client_msg_id=f"{cmid}{role[0]}" if cmid else None)
+                for role, (text, cards, buttons) in out.items()))
         if only is None:
             # The steps before this one retire — after it is posted, and never its own messages or a later
             # step's: an announcement repeated after a crash finds its messages stored (the same seqs).
