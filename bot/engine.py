@@ -230,17 +230,19 @@ class BotEngine:
         ``retry_after``: the seconds before they may type it again)."""
         await self.outlet.notice(user_id, room_id, code, text, retry_after)
 
-    async def _may_command(self, room_id: int, user_id: int, locale: str) -> bool:
+    async def _may_command(self, room_id: int, user_id: int, locale: str, *,
+                           read: str | None = None) -> tuple[bool, tuple[bool, Any]]:
         """Whether the person is within their allowance of typed commands, this one counted; if not, their toast
         says when they may type again. Each command may post cards and query the market, so a flood of them is
-        bounded like one of searches."""
+        bounded like one of searches. With ``read``, that Redis key is read in the same round trip (see
+        ``Limits.take_reading``)."""
         try:
-            await self.market.limits.take(self.market.limits.command, person=user_id)
+            got = await self.market.limits.take_reading(self.market.limits.command, read, person=user_id)
         except RateLimited as e:
             await self._refuse(room_id, user_id, e.code, render(e.code, locale, **e.params),
                                retry_after=e.params["retry_after"])
-            return False
-        return True
+            return False, (False, None)
+        return True, got
 
     # -- the Voice the flows speak through ---------------------------------------------------------------
     async def locale(self, user_id: int) -> str:
@@ -285,10 +287,14 @@ class BotEngine:
         locale = await self._locale(user_id)
         parsed = commands.parse(text)
         # (/cancel is never refused: it is the way out of a flow)
-        if isinstance(parsed, commands.Command) and parsed.name != "cancel" and not await self._may_command(
-                room_id, user_id, locale):
-            return
-        record = await self.flows.load(room_id, user_id)
+        read: tuple[bool, Any] = (False, None)
+        if isinstance(parsed, commands.Command) and parsed.name != "cancel":
+            allowed, read = await self._may_command(room_id, user_id, locale, read=self.flows.key(room_id, user_id))
+            if not allowed:
+                return
+        # (the person's open conversation, read with the command's count in one round trip when it was)
+        record = await self.flows.read(room_id, user_id, read[1]) if read[0] else await self.flows.load(room_id,
+                                                                                                       user_id)
         if record is not None and record.idle:
             await self.flows.clear(room_id, user_id)
             await self._say(room_id, say("flow_timed_out", locale))
@@ -333,7 +339,7 @@ class BotEngine:
             query = text.strip()
             kind = await self._kind(room_id)
             if query and kind == "assistant":  # a search typed without /검색 counts as the command
-                if await self._may_command(room_id, user_id, locale):
+                if (await self._may_command(room_id, user_id, locale))[0]:
                     params: dict[str, Any] = {"q": query}
                     if (home := await home_of(self.market.db, user_id)) is not None:
                         params.update(lat=home.lat, lng=home.lng, radius_m=self.market.config.nearby_default_radius_m)
@@ -560,10 +566,11 @@ class BotEngine:
         """A page of results (``widen``: the place came from the person's 동네, so when nothing is near it the
         whole market is searched instead; ``browse``: the category being browsed, which names the results)."""
         result = await self.market.search({**{k: str(v) for k, v in params.items()}, "limit": str(PAGE),
-                                           **({"cursor": cursor} if cursor else {})})
+                                           **({"cursor": cursor} if cursor else {})}, owner_ratings=True)
         if not result["items"] and widen and not cursor and "lat" in params:
             params = {k: v for k, v in params.items() if k not in ("lat", "lng", "radius_m")}
-            result = await self.market.search({**{k: str(v) for k, v in params.items()}, "limit": str(PAGE)})
+            result = await self.market.search({**{k: str(v) for k, v in params.items()}, "limit": str(PAGE)},
+                                              owner_ratings=True)
         if not result["items"]:
             if cursor:
                 await self._say(room_id, say("no_more", locale))
@@ -589,7 +596,7 @@ class BotEngine:
     async def _near(self, room_id: int, user_id: int, locale: str, params: dict[str, Any], place: str,
                     cursor: str | None = None) -> None:
         result = await self.market.nearby({**{k: str(v) for k, v in params.items()}, "limit": str(PAGE),
-                                           **({"cursor": cursor} if cursor else {})})
+                                           **({"cursor": cursor} if cursor else {})}, owner_ratings=True)
         if not result["items"]:
             key = "no_more" if cursor else "nothing_near"
             await self._say(room_id, say(key, locale, place=place, distance=distance(params["radius_m"])))
@@ -601,7 +608,10 @@ class BotEngine:
 
     async def _results(self, room_id: int, user_id: int, locale: str, text: str, items: list[dict[str, Any]],
                        next_cursor: str | None, again: dict[str, Any], chip: dict[str, Any] | None = None) -> None:
-        ratings = await self.market.reviews.ratings([i["owner_id"] for i in items if i.get("owner_id")])
+        if all("owner_rating" in i for i in items):  # read with the cards (one query for the page)
+            ratings = {int(i["owner_id"]): i["owner_rating"] for i in items if i.get("owner_id")}
+        else:
+            ratings = await self.market.reviews.ratings([i["owner_id"] for i in items if i.get("owner_id")])
         async with self.buttons.batch():  # every card's buttons and the page's, in one Redis round trip
             cards = [await self._card(i, user_id, room_id, locale, ratings) for i in items]
             buttons = []

@@ -100,6 +100,7 @@ class Hit:
 class NearbyPage:
     hits: list[Hit]
     next_cursor: str | None
+    rows: list[dict[str, Any]] | None = None  # with ``columns``: the page's rows, read in the same query
 
 
 def encode_cursor(distance_mm: int, item_id: int) -> str:
@@ -154,14 +155,17 @@ def filters_for(q: NearbyQuery, categories: Categories | None) -> f.Cond:
     return f.all_of(conds)
 
 
-async def nearby(db: Database, q: NearbyQuery, categories: Categories | None = None) -> NearbyPage:
-    """The next page of items nearest to (lat, lng) within ``radius_m``, ordered by (distance, id)."""
+async def nearby(db: Database, q: NearbyQuery, categories: Categories | None = None, *,
+                 columns: str | None = None) -> NearbyPage:
+    """The next page of items nearest to (lat, lng) within ``radius_m``, ordered by (distance, id); with
+    ``columns`` (of items alias ``i``) the page's rows are read in the same query (one round trip for a page
+    of cards)."""
     extra = filters_for(q, categories)
     want = q.limit + 1  # one more than a page tells whether another page exists
     floor = q.after[0] / 1000 if q.after else 0.0
     ring = min(float(q.radius_m), floor + FIRST_RING_M)
     while True:
-        hits = await _ring(db, q, extra, ring, want)
+        hits, rows = await _ring(db, q, extra, ring, want, columns)
         if len(hits) >= want or ring >= q.radius_m:
             break
         # Grow the ring by the area the missing hits need at the density seen so far (at least double).
@@ -170,10 +174,11 @@ async def nearby(db: Database, q: NearbyQuery, categories: Categories | None = N
         ring = min(float(q.radius_m), floor + (ring - floor) * grow)
     page, more = hits[: q.limit], len(hits) > q.limit
     cursor = encode_cursor(page[-1].distance_mm, page[-1].item_id) if more and page else None
-    return NearbyPage(page, cursor)
+    return NearbyPage(page, cursor, None if columns is None else rows[: q.limit])
 
 
-async def _ring(db: Database, q: NearbyQuery, extra: f.Cond, ring_m: float, want: int) -> list[Hit]:
+async def _ring(db: Database, q: NearbyQuery, extra: f.Cond, ring_m: float, want: int,
+                columns: str | None = None) -> tuple[list[Hit], list[dict[str, Any]]]:
     min_lng, min_lat, max_lng, max_lat = bounding_box(q.lat, q.lng, ring_m)
     cond = f.Cond(
         "MBRContains(ST_Envelope(LINESTRING(POINT(%s, %s), POINT(%s, %s))), i.public_location)",
@@ -185,13 +190,15 @@ async def _ring(db: Database, q: NearbyQuery, extra: f.Cond, ring_m: float, want
         having += " AND (distance_mm > %s OR (distance_mm = %s AND i.id > %s))"
         args += (q.after[0], q.after[0], q.after[1])
     where_sql, where_args = f.where(cond)
-    rows = await db.fetchall(
+    sql = (
         "SELECT i.id, CAST(ROUND(ST_Distance_Sphere(i.public_location, POINT(%s, %s)) * 1000) AS INTEGER)"
         " AS distance_mm"
         # FORCE INDEX: the ring is small by design, so the R-tree is always the right path; it also keeps
         # the optimizer from probing another index first, which trips MariaDB's MDEV-26123 (error 1207).
         f" FROM items i FORCE INDEX (sx_items_public_location) {where_sql} HAVING {having}"
-        " ORDER BY distance_mm, i.id LIMIT %s",
-        (q.lng, q.lat, *where_args, *args, want),
-    )
-    return [Hit(int(r["id"]), int(r["distance_mm"])) for r in rows]
+        " ORDER BY distance_mm, i.id LIMIT %s")
+    if columns is not None:  # the hits' rows too, joined to the few hits (not computed for the whole ring)
+        sql = (f"SELECT STRAIGHT_JOIN h.distance_mm, {columns} FROM ({sql}) h"
+               " JOIN items i FORCE INDEX (PRIMARY) ON i.id = h.id ORDER BY h.distance_mm, i.id")
+    rows = await db.fetchall(sql, (q.lng, q.lat, *where_args, *args, want))
+    return [Hit(int(r["id"]), int(r["distance_mm"])) for r in rows], rows

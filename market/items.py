@@ -22,6 +22,7 @@ from market.db import Database, Row
 from market.errors import Conflict, Forbidden, InvalidInput, NotFound
 from market.geo import CONDITIONS, Hit
 from market.images import ProcessedImage
+from market.people.reviews import OWNER_RATING_COLUMNS, person_rating
 from market.public_place import dong_at, public_place, shown_distance
 from market.search.indexer import enqueue
 from market.storage import BlobStore, media_url
@@ -41,6 +42,11 @@ _CARD_COLUMNS = """i.id, i.owner_id, i.title, i.category_id, i.price_per_day, i.
     ST_X(i.public_location) AS public_lng, i.place_name, i.dong, i.available_from, i.available_until, i.status,
     i.view_count, i.wish_count, i.created_at, i.updated_at,
     (SELECT p.thumb_key FROM item_photos p WHERE p.item_id = i.id ORDER BY p.position LIMIT 1) AS thumb_key"""
+
+
+def card_columns(owner_ratings: bool = False) -> str:
+    """The columns of a card row (items alias ``i``); with ``owner_ratings`` the owner's rating too."""
+    return f"{_CARD_COLUMNS}, {OWNER_RATING_COLUMNS}" if owner_ratings else _CARD_COLUMNS
 
 
 def today() -> date:
@@ -337,24 +343,41 @@ class Items:
         })
         return out
 
-    async def cards(self, hits: list[Hit]) -> list[dict[str, Any]]:
-        """Cards for nearby hits, in the hits' order, each with its distance."""
-        cards = await self.cards_by_ids([h.item_id for h in hits])
+    async def cards(self, hits: list[Hit], rows: list[Row] | None = None, *,
+                    owner_ratings: bool = False) -> list[dict[str, Any]]:
+        """Cards for nearby hits, in the hits' order, each with its distance (``rows``: their card rows, when the
+        nearby query read them already)."""
+        if rows is None:
+            cards = await self.cards_by_ids([h.item_id for h in hits], owner_ratings=owner_ratings)
+        else:
+            cards = await self.cards_from_rows([h.item_id for h in hits], rows)
         distance = {h.item_id: h.distance_m for h in hits}
         for card in cards:
             card["distance_m"] = shown_distance(distance[card["id"]])
         return cards
 
-    async def cards_by_ids(self, item_ids: list[int]) -> list[dict[str, Any]]:
-        """Cards for the given items, in the given order (missing ones left out)."""
+    async def cards_by_ids(self, item_ids: list[int], *, owner_ratings: bool = False) -> list[dict[str, Any]]:
+        """Cards for the given items, in the given order (missing ones left out); with ``owner_ratings`` each
+        also has its owner's rating (``owner_rating``), read in the same query."""
         if not item_ids:
             return []
         rows = await self._db.fetchall(
-            f"SELECT {_CARD_COLUMNS} FROM items i WHERE i.id IN ({', '.join(['%s'] * len(item_ids))})",
+            f"SELECT {card_columns(owner_ratings)} FROM items i WHERE i.id IN ({', '.join(['%s'] * len(item_ids))})",
             tuple(item_ids))
+        return await self.cards_from_rows(item_ids, rows)
+
+    async def cards_from_rows(self, item_ids: list[int], rows: list[Row]) -> list[dict[str, Any]]:
+        """Cards from rows read with ``card_columns``, in the order of ``item_ids`` (missing ones left out)."""
         await self._fill_dongs(rows)
         by_id = {r["id"]: r for r in rows}
-        return [self._card(by_id[i]) for i in item_ids if i in by_id]
+        cards = []
+        for i in item_ids:
+            if (row := by_id.get(i)) is not None:
+                card = self._card(row)
+                if "owner_reviews" in row:
+                    card["owner_rating"] = person_rating(row["owner_reviews"], row["owner_stars"])
+                cards.append(card)
+        return cards
 
     async def owned_by(self, owner_id: int) -> list[dict[str, Any]]:
         rows = await self._db.fetchall(

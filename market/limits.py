@@ -14,6 +14,7 @@ import math
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -71,6 +72,7 @@ class Limits:
         self.sign_up = Limit("signup", "limit.sign_up", c.signup_rate_window_s, per_address=c.signup_rate_limit)
         self.password_reset = Limit("reset", "limit.password_reset", c.password_reset_window_s,
                                     per_address=c.password_reset_address_max_requests)
+        self._redis = redis
         self._take = redis.register_script(_TAKE)
         self._local: dict[str, tuple[int, float]] = {}  # counter key → (tries, its window's end), Redis away
         self._away_until = 0.0
@@ -79,6 +81,13 @@ class Limits:
         """Count one try of ``limit.action`` by ``person`` from ``address``, or refuse it (``RateLimited`` with
         ``retry_after``: the seconds until the full counter's window ends) and count nothing. Someone not logged in
         is counted as a person by their address."""
+        await self.take_reading(limit, None, person=person, address=address)
+
+    async def take_reading(self, limit: Limit, read: str | None, *, person: int | None = None,
+                           address: str | None = None) -> tuple[bool, Any]:
+        """``take``, reading the Redis key ``read`` in the same round trip (a bot command and its person's open
+        conversation): (True, its value or None when absent), or (False, None) when it was not read (Redis away,
+        or nothing to count) — the caller then reads it itself."""
         counters: list[tuple[str, int]] = []
         if limit.per_person is not None and (person is not None or address is not None):
             who = f"p{person}" if person is not None else f"a{address_group(address or '')}"
@@ -86,18 +95,27 @@ class Limits:
         if limit.per_address is not None and address is not None:
             counters.extend((f"{_PREFIX}{limit.action}:addr:{group}", limit.per_address * factor)
                             for group, factor in address_groups(address))
-        left = await self._full(counters, limit.window_s) if counters else 0.0
+        left, got = await self._full(counters, limit.window_s, read) if counters else (0.0, (False, None))
         if left:
             retry_after = max(1, math.ceil(left))
             raise RateLimited(limit.code, retry_after=retry_after, wait=timedelta(seconds=retry_after))
+        return got
 
-    async def _full(self, counters: list[tuple[str, int]], window_s: int) -> float:
+    async def _full(self, counters: list[tuple[str, int]], window_s: int,
+                    read: str | None = None) -> tuple[float, tuple[bool, Any]]:
         """The seconds until a full counter among ``counters`` empties (0: none is full, and the try is counted in
-        each)."""
+        each), and what ``take_reading`` read."""
         if time.monotonic() >= self._away_until:
+            keys, args = [key for key, _ in counters], [window_s * 1000, *(allowed for _, allowed in counters)]
             try:
-                left_ms = await self._take(keys=[key for key, _ in counters],
-                                           args=[window_s * 1000, *(allowed for _, allowed in counters)])
+                if read is None:
+                    left_ms, got = await self._take(keys=keys, args=args), (False, None)
+                else:
+                    async with self._redis.pipeline(transaction=False) as pipe:
+                        await self._take(keys=keys, args=args, client=pipe)
+                        pipe.get(read)
+                        left_ms, value = await pipe.execute()
+                    got = (True, value)
             except RedisError as e:
                 if not self._away_until:
                     log.warning("flood-limit counters unreachable (%s): counting on this node", e)
@@ -107,8 +125,8 @@ class Limits:
                     log.warning("flood-limit counters reachable again")
                     self._away_until = 0.0
                     self._local.clear()
-                return int(left_ms) / 1000
-        return self._full_here(counters, window_s)
+                return int(left_ms) / 1000, got
+        return self._full_here(counters, window_s), (False, None)
 
     def _full_here(self, counters: list[tuple[str, int]], window_s: int) -> float:
         now = time.monotonic()

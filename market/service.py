@@ -27,7 +27,7 @@ from market.config import Config
 from market.db import Database
 from market.errors import NotFound
 from market.geo import NearbyQuery, nearby
-from market.items import Items
+from market.items import Items, card_columns
 from market.kftc import KftcClient
 from market.limits import Limits
 from market.migrate import migrate
@@ -171,22 +171,24 @@ class Market:
                       resets, AccountDeletion(db, accounts, items, store, notifications, chat.archive), uploads, Blocks(db),
                       Reports(db, redis, rate_limit=config.report_rate_limit), limits)
 
-    async def nearby(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Nearest items around a point with filters; ``params`` is untrusted input."""
+    async def nearby(self, params: Mapping[str, Any], *, owner_ratings: bool = False) -> dict[str, Any]:
+        """Nearest items around a point with filters; ``params`` is untrusted input. The page and its cards are
+        one query (with ``owner_ratings``, each card's ``owner_rating`` too)."""
         query = NearbyQuery.parse(params, default_radius_m=self.config.nearby_default_radius_m,
                                   max_radius_m=self.config.nearby_max_radius_m)
-        page = await nearby(self.db, query, self.categories)
-        return {"items": await self.items.cards(page.hits), "next_cursor": page.next_cursor,
+        page = await nearby(self.db, query, self.categories, columns=card_columns(owner_ratings))
+        return {"items": await self.items.cards(page.hits, page.rows), "next_cursor": page.next_cursor,
                 "radius_m": query.radius_m}
 
-    async def search(self, params: Mapping[str, Any]) -> dict[str, Any]:
+    async def search(self, params: Mapping[str, Any], *, owner_ratings: bool = False) -> dict[str, Any]:
         """Keyword search with the nearby filters; ``params`` is untrusted input. An empty result carries a
         "did you mean" suggestion when a nearby spelling or spacing would find something; a result the backend
-        found for a corrected spelling carries the correction (``did_you_mean``) and ``corrected``."""
+        found for a corrected spelling carries the correction (``did_you_mean``) and ``corrected``. With
+        ``owner_ratings`` each card has its owner's rating (``owner_rating``), read with the cards."""
         query = SearchQuery.parse(params, default_radius_m=self.config.nearby_default_radius_m,
                                   max_radius_m=self.config.nearby_max_radius_m)
         page = await self.search_backend.search(query)
-        cards = await self.items.cards_by_ids([h.item_id for h in page.hits])
+        cards = await self.items.cards_by_ids([h.item_id for h in page.hits], owner_ratings=owner_ratings)
         hit = {h.item_id: h for h in page.hits}
         shown = []
         for card in cards:

@@ -82,7 +82,10 @@ class FlowStore:
                     future.set_result(bool(n))
 
     async def load(self, room_id: int, user_id: int) -> FlowRecord | None:
-        raw = await self._redis.get(self.key(room_id, user_id))
+        return await self.read(room_id, user_id, await self._redis.get(self.key(room_id, user_id)))
+
+    async def read(self, room_id: int, user_id: int, raw: Any) -> FlowRecord | None:
+        """The flow saved as ``raw`` (the value at ``key``, read by the caller, e.g. with a command's flood count)."""
         if raw is None:
             return None
         try:

@@ -13,7 +13,9 @@ retire a topic's buttons, a person's locale), never the engine itself.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -878,9 +880,13 @@ class RentalFlow:
         people = {"owner": c.owner_id, "borrower": c.borrower_id}
         # Both people's names and languages in one query: each line names them, each card is in its reader's
         # language (a query per name per line was most of an announcement's round trips).
-        rows = await self.market.db.fetchall("SELECT id, nickname, locale FROM users WHERE id IN (%s, %s)",
-                                             (c.owner_id, c.borrower_id))
+        # The item's title and photo for a card ride along (the same for both rows).
+        rows = await self.market.db.fetchall(
+            "SELECT u.id, u.nickname, u.locale, i.title, (SELECT p.thumb_key FROM item_photos p WHERE p.item_id = i.id"
+            " ORDER BY p.position LIMIT 1) AS thumb FROM users u LEFT JOIN items i ON i.id = %s"
+            " WHERE u.id IN (%s, %s)", (c.item_id, c.owner_id, c.borrower_id))
         _NAMES.set({int(r["id"]): str(r["nickname"]) for r in rows})
+        item = rows[0] if rows and rows[0]["title"] is not None else None
         langs = {int(r["id"]): "en" if r["locale"] == "en" else "ko" for r in rows}
         locales = {role: langs.get(uid, "ko") for role, uid in people.items()}
         if kind in ("paid_out", "payout_held"):  # money to one person: theirs to know
@@ -912,17 +918,20 @@ class RentalFlow:
                 text += "\n" + t("rent_paid_now", loc, amount=data["rent_paid"])
             if kind in ("handover_objected", "disputed"):
                 text += "\n" + t("operator_checking", loc)
-            cards = [await self._contract_card(c, loc, role)] if (kind, role) in (
+            cards = [await self._contract_card(c, loc, role, item)] if (kind, role) in (
                 ("requested", "owner"), ("accepted", "borrower")) else []
             out[role] = (text, cards, [] if shared else await self._steps(c, role, loc))
         posted: list[Sent] = []
         if shared:
             posted.append(await self.voice.say(room, out["owner"][0], client_msg_id=cmid))
         else:
-            for role, (text, cards, buttons) in out.items():
-                posted.append(await self.voice.say(room, text, cards=cards, buttons=buttons, audience=people[role],
-                                                   topic=topic(c.id) if buttons else None,
-                                                   client_msg_id=f"{cmid}{role[0]}" if cmid else None))
+            # Each person's line, handed to the message writer together: both stored in one transaction (in this
+            # order), each still for its own person.
+            posted += await asyncio.gather(*(
+                self.voice.say(room, text, cards=cards, buttons=buttons, audience=people[role],
+                               topic=topic(c.id) if buttons else None,
+                               client_msg_id=f"{cmid}{role[0]}" if cmid else None)
+                for role, (text, cards, buttons) in out.items()))
         if only is None:
             # The steps before this one retire — after it is posted, and never its own messages or a later
             # step's: an announcement repeated after a crash finds its messages stored (the same seqs).
@@ -1067,10 +1076,13 @@ class RentalFlow:
         await self.voice.say(c.room_id, text, buttons=[button], audience=user_id, topic=f"review{c.id}:{user_id}",
                              client_msg_id=client_msg_id)
 
-    async def _contract_card(self, c: Contract, locale: str, role: str = "borrower") -> dict[str, Any]:
-        item = await self.market.db.fetchone(
-            "SELECT i.title, (SELECT p.thumb_key FROM item_photos p WHERE p.item_id = i.id ORDER BY p.position LIMIT 1)"
-            " AS thumb FROM items i WHERE i.id = %s", (c.item_id,))
+    async def _contract_card(self, c: Contract, locale: str, role: str = "borrower",
+                             item: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """(``item``: its ``title`` and ``thumb``, when the caller read them already)"""
+        if item is None:
+            item = await self.market.db.fetchone(
+                "SELECT i.title, (SELECT p.thumb_key FROM item_photos p WHERE p.item_id = i.id ORDER BY p.position"
+                " LIMIT 1) AS thumb FROM items i WHERE i.id = %s", (c.item_id,))
         reading = DateReading(c.start_date, c.end_date)
         money = ([[t("f_rent", locale), won(c.rent, locale)], [t("f_deposit", locale), won(c.deposit, locale)],
                   [t("f_fee", locale), won(c.fee, locale)], [t("f_total", locale), won(c.total, locale)]]

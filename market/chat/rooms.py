@@ -11,6 +11,7 @@ import asyncio
 import json
 import re
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,17 +82,22 @@ class Chat(ChatHistory):
         assert row is not None
         return Room.from_row(row)
 
-    async def open_deal_room(self, item_id: int, borrower_id: int) -> tuple[Room, bool]:
+    async def open_deal_room(self, item_id: int, borrower_id: int, *,
+                             checked: Mapping[str, Any] | None = None) -> tuple[Room, bool]:
         """The deal room of (item, borrower); created on first inquiry with the owner and the borrower. Refused
         while either of the two blocked the other (``market.people.blocks``). Each person may open only so
         many new deal rooms per window (``limit.inquiry``): each one notifies an owner. Coming back to a room
-        already open is never refused."""
-        item = await self._db.fetchone("SELECT id, owner_id, status FROM items WHERE id = %s", (item_id,))
-        if item is None or item["status"] in ("deleted", "hidden"):
-            raise NotFound("item.not_found")
-        if item["owner_id"] == borrower_id:
-            raise Conflict("chat.own_item")
-        await refuse_if_blocked(self._db, borrower_id, item["owner_id"], "block.cannot_inquire")
+        already open is never refused. ``checked``: the item's row (``owner_id``), which the caller has just read
+        and checked the same way (listed, not the borrower's own, no block between the two) — not read again."""
+        if checked is not None:
+            item = checked
+        else:
+            item = await self._db.fetchone("SELECT id, owner_id, status FROM items WHERE id = %s", (item_id,))
+            if item is None or item["status"] in ("deleted", "hidden"):
+                raise NotFound("item.not_found")
+            if item["owner_id"] == borrower_id:
+                raise Conflict("chat.own_item")
+            await refuse_if_blocked(self._db, borrower_id, item["owner_id"], "block.cannot_inquire")
         key = f"deal:{item_id}:{borrower_id}"
         row = await self._db.fetchone("SELECT * FROM rooms WHERE unique_key = %s", (key,))
         if row is not None:

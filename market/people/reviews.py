@@ -63,6 +63,22 @@ def _shown(rating: dict[str, Any], *, item: bool = False) -> dict[str, Any]:
     return {**rating, "label": rating_label(rating["stars"], rating["count"], item=item), "hint": RATING_HINT[0]}
 
 
+# The owner's rating as two columns of an item row (alias ``i``): a page of cards and its owners' ratings in one
+# query (``person_rating(owner_reviews, owner_stars)`` is then what ``Reviews.ratings`` says of the owner).
+OWNER_RATING_COLUMNS = (
+    "(SELECT COUNT(*) FROM reviews r JOIN contracts c ON c.id = r.contract_id WHERE r.target_user_id = i.owner_id"
+    f" AND {VISIBLE}) AS owner_reviews,"
+    " (SELECT COALESCE(SUM(r.stars), 0) FROM reviews r JOIN contracts c ON c.id = r.contract_id"
+    f" WHERE r.target_user_id = i.owner_id AND {VISIBLE}) AS owner_stars")
+
+
+def person_rating(n: int, total: int) -> dict[str, Any]:
+    """A person's rating from their visible reviews: how many, and the sum of their stars."""
+    n, total = int(n), int(total)
+    return _shown({"stars": bayes(total, n) if n else None, "count": n,
+                   "average": round(total / n, 2) if n else None})
+
+
 class Reviews:
     def __init__(self, db: Database, notifications: Notifications) -> None:
         self.db = db
@@ -178,12 +194,7 @@ class Reviews:
                 f" ON c.id = r.contract_id WHERE r.target_user_id IN ({', '.join(['%s'] * len(ids))}) AND {VISIBLE}"
                 " GROUP BY r.target_user_id", tuple(ids))
             found = {int(r["who"]): (int(r["n"]), int(r["total"])) for r in rows}
-        out = {}
-        for uid in ids:
-            n, total = found.get(uid, (0, 0))
-            out[uid] = _shown({"stars": bayes(total, n) if n else None, "count": n,
-                               "average": round(total / n, 2) if n else None})
-        return out
+        return {uid: person_rating(*found.get(uid, (0, 0))) for uid in ids}
 
     async def item_rating(self, item_id: int) -> dict[str, Any]:
         row = await self.db.fetchone(

@@ -115,7 +115,7 @@ class Rentals(Jobs, Availability):
             until = item["available_until"]
             raise InvalidInput("rental.outside_availability", field="dates", start=item["available_from"].isoformat(),
                                end=until.isoformat() if until else "-")
-        room, created = await self.chat.open_deal_room(iid, borrower_id)
+        room, created = await self.chat.open_deal_room(iid, borrower_id, checked=item)  # (checked just above)
         quote = self.quote(item["price_per_day"], item["deposit"], start, end)
         now = self.clock.now()
         async with self.db.transaction() as cur:

@@ -114,3 +114,26 @@ def test_a_rating_shows_its_figure_only_from_three_reviews_on() -> None:
     assert rating_label(bayes(5, 1), 1, "en") == "New neighbour · 1 review"
     assert rating_label(None, 0, item=True) == "후기 없음" and rating_label(4.2, 1, item=True) == "후기 1개"
     assert "3개부터" in RATING_HINT[0] and RATING_HINT[0].count("\n") == 0  # one tooltip line
+
+
+async def test_cards_read_with_their_owners_ratings_say_what_the_ratings_say(market: Market, bank: Bank) -> None:
+    """A page of results reads its owners' ratings in the same query as its cards (the bot's results); they are
+    the ratings people see anywhere else, hidden reviews left out."""
+    cid, owner, borrower = await settled(market, bank)
+    spot = {"lat": "35.1796", "lng": "129.0756", "radius_m": "200"}  # a place of this test alone (부산)
+    iid = await item(market, owner, lat=35.1796, lng=129.0756, place_name="부산진구")
+
+    async def shown() -> tuple[dict[str, object], dict[str, object], dict[str, object]]:
+        near = [c for c in (await market.nearby({**spot, "limit": "50"}, owner_ratings=True))["items"]
+                if c["id"] == iid]
+        by_id = await market.items.cards_by_ids([iid], owner_ratings=True)
+        return near[0]["owner_rating"], by_id[0]["owner_rating"], (await market.reviews.ratings([owner]))[owner]
+
+    await market.reviews.write(borrower, cid, "owner", 5, "친절해요")  # hidden until the other side writes
+    near, by_id, rating = await shown()
+    assert near == by_id == rating and rating["count"] == 0
+    await market.reviews.write(owner, cid, "borrower", 4, "")
+    near, by_id, rating = await shown()
+    assert near == by_id == rating == {"stars": bayes(5, 1), "count": 1, "average": 5.0,
+                                       "label": "새 이웃 · 후기 1개", "hint": RATING_HINT[0]}
+    assert "owner_rating" not in (await market.nearby({**spot, "limit": "50"}))["items"][0]  # the API's cards as before
