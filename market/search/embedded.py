@@ -13,7 +13,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from market import filters as f
@@ -31,6 +31,8 @@ from market.search.spelling import SPELLER_WORDS, Speller, corrected_text, has_l
 
 # The head noun of the query (its last noun: 휴대용 *유모차*) counts this many times.
 HEAD_BOOST = 1.5
+# A bigram of a query word the analyser may have misread counts this much of a term as rare.
+GRAM_BOOST = 0.3
 # Terms whose statistics a process keeps between searches (about 200 bytes each).
 STATS_KEPT = 50_000
 # How long a process trusts its copy of the index's words (its own writes reach it at once; another process's
@@ -119,7 +121,7 @@ class EmbeddedSearch:
             lat, lng = round(d.lat, 7), round(d.lng, 7)
             c = cell_of(lat, lng)
             rows += [d.item_id, _tokens(d.title_terms), _tokens(d.body_terms), _tokens(d.related_terms),
-                     d.title[:60], f"POINT({lng:.7f} {lat:.7f})", c, *d.cat_ids, d.price_per_day, d.deposit,
+                     _tokens(list(dict.fromkeys(d.title_grams + d.body_grams))), d.title[:60], f"POINT({lng:.7f} {lat:.7f})", c, *d.cat_ids, d.price_per_day, d.deposit,
                      d.condition, d.available_from, d.available_until, d.status, d.owner_rating, d.created_at]
             mine = postings_of(d)
             postings += [(key, tier, c, d.item_id, weight, lat, lng) for key, (tier, weight) in mine.items()]
@@ -138,11 +140,11 @@ class EmbeddedSearch:
         async with self._db.transaction() as cur:
             # REPLACE gives a changed document a new FULLTEXT doc id (InnoDB's rule for user-kept FTS_DOC_ID).
             await cur.execute(
-                "REPLACE INTO search_docs (item_id, title_terms, body_terms, related_terms, title, location, cell,"
+                "REPLACE INTO search_docs (item_id, title_terms, body_terms, related_terms, gram_terms, title, location, cell,"
                 " cat1_id, cat2_id, cat3_id, price_per_day, deposit, item_condition, available_from,"
                 " available_until, status, owner_rating, created_at) VALUES "
-                + ", ".join(["(%s, %s, %s, %s, %s, ST_GeomFromText(%s, 4326), %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-                             " %s, %s, %s)"] * len(docs)), tuple(rows))
+                + ", ".join(["(%s, %s, %s, %s, %s, %s, ST_GeomFromText(%s, 4326), %s, %s, %s, %s, %s, %s, %s, %s,"
+                             " %s, %s, %s, %s)"] * len(docs)), tuple(rows))
             await self._delete_postings(cur, [p for s in old.values() for p in s.postings()])
             for i in range(0, len(postings), 2000):
                 chunk = postings[i:i + 2000]
@@ -175,10 +177,11 @@ class EmbeddedSearch:
         if not item_ids:
             return {}
         rows = await self._db.fetchall(
-            f"SELECT item_id, title_terms, body_terms, related_terms, cell FROM search_docs WHERE item_id IN"
-            f" ({', '.join(['%s'] * len(item_ids))})", tuple(item_ids))
+            f"SELECT item_id, title_terms, body_terms, related_terms, gram_terms, cell FROM search_docs WHERE item_id"
+            f" IN ({', '.join(['%s'] * len(item_ids))})", tuple(item_ids))
         return {int(r["item_id"]): _Stored(int(r["item_id"]), r["title_terms"].split(), r["body_terms"].split(),
-                                           r["related_terms"].split(), int(r["cell"])) for r in rows}
+                                           r["related_terms"].split(), int(r["cell"]), r["gram_terms"].split())
+                for r in rows}
 
     @staticmethod
     def _deltas(old: Mapping[int, _Stored], new: Mapping[int, tuple[set[str], set[str]]]
@@ -281,10 +284,16 @@ class EmbeddedSearch:
         speller = await self.speller()
         if not has_lone_jamo(q.text) and all(t in speller.df for t in q.terms):
             return None
-        # The speller may be behind the index (another process indexed since): trust the index's own counts.
-        keys = {term_key(t): t for t in q.terms}
+        # The speller may be behind the index (another process indexed since): trust the index's own counts. A
+        # word the analyser may have misread is no typo when listings have every one of its bigrams (에어랩 in
+        # 다이슨에어랩).
+        grams = {t: korean.word_grams(t) if t in q.text else [] for t in q.terms}
+        keys = {term_key(t): t for t in (*q.terms, *(g for gs in grams.values() for g in gs))}
         stats = await self._read_stats(keys) if keys else {}
-        known = {t for k, t in keys.items() if stats.get(k, (0, 0, 0))[0] > 0}
+
+        def has(t: str) -> bool:
+            return stats.get(term_key(t), (0, 0, 0))[0] > 0
+        known = {t for t in q.terms if has(t) or (grams[t] and all(has(g) for g in grams[t]))}
         text = corrected_text(speller, q.text, known)
         return q.with_text(text) if text else None
 
@@ -298,8 +307,8 @@ class EmbeddedSearch:
                 if stale():
                     started = time.monotonic()
                     rows = await self._db.fetchall(
-                        "SELECT term, docs FROM search_terms WHERE docs > 0 AND term NOT LIKE %s ORDER BY docs DESC"
-                        " LIMIT %s", ("#%", SPELLER_WORDS))
+                        "SELECT term, docs FROM search_terms WHERE docs > 0 AND term NOT LIKE %s AND term NOT LIKE %s"
+                        " ORDER BY docs DESC LIMIT %s", ("#%", korean.GRAM_MARK + "%", SPELLER_WORDS))
                     words = [(str(r["term"]), int(r["docs"])) for r in rows]
                     self._speller = await asyncio.to_thread(Speller, words, korean.aliases())
                     self._speller_at = started
@@ -334,7 +343,7 @@ class EmbeddedSearch:
         if not terms:
             return []
         seen = {x.item_id for x in found}
-        second = [x for x in await self._found(replace(q, terms=tuple(terms), head=()), want + len(seen))
+        second = [x for x in await self._found(replace(q, terms=tuple(terms), head=(), grams=()), want + len(seen))
                   if x.item_id not in seen][: want - len(found)]
         if not second:
             return []
@@ -345,8 +354,8 @@ class EmbeddedSearch:
         return second
 
     async def _found(self, q: SearchQuery, want: int) -> list[_Found]:
-        """The first ``want`` listings for the query's terms, best first."""
-        keys = {term_key(t): t for t in q.terms}
+        """The first ``want`` listings for the query's terms (and bigrams), best first."""
+        keys = {term_key(t): t for t in (*q.terms, *q.grams)}
         if not keys:
             return []
         near = q.lat is not None and q.lng is not None and q.radius_m is not None and not _narrowed(q)
@@ -629,12 +638,13 @@ class _Stored:
     body: list[str]
     related: list[str]
     cell: int
+    grams: list[str] = field(default_factory=list)  # tokens of the bigrams of misread words (all in tier 0)
 
     def words(self) -> set[str]:
         return {w for w in (untoken(t) for t in self.title + self.body) if w}
 
     def keys(self) -> set[str]:
-        return {k for k in (key_of_token(t) for t in self.title + self.body + self.related) if k}
+        return {k for k in (key_of_token(t) for t in self.title + self.body + self.related + self.grams) if k}
 
     def postings(self) -> list[tuple[str, int, int, int]]:
         title = {k for k in (key_of_token(t) for t in self.title) if k}
@@ -670,7 +680,8 @@ def _weigh(q: SearchQuery, keys: Mapping[str, str], stats: _Stats
         if docs <= 0:
             continue
         idf = math.log10(1 + max(total, docs) / docs)
-        weights[k] = max(1, round(1000 * (HEAD_BOOST if term in q.head else 1.0) * idf * idf))
+        boost = HEAD_BOOST if term in q.head else GRAM_BOOST if term.startswith(korean.GRAM_MARK) else 1.0
+        weights[k] = max(1, round(1000 * boost * idf * idf))
         tops[(k, 1)], tops[(k, 0)] = top1, top0
     return weights, tops
 
