@@ -84,8 +84,9 @@ class EmbeddedSearch:
     postings of one term in one tier form a list whose best possible contribution is known in advance. The
     most valuable list's best listings, completed by key lookups, give a floor for the page's last score;
     then only the lists, and in them only the postings, that could reach the floor are read, and every
-    listing found is completed by lookups (the MaxScore strategy). With filters other than place, without a
-    point, or when a tie runs past what was read, the plain query reads every posting."""
+    listing found is completed by lookups (the MaxScore strategy); filters other than place are checked on each
+    posting's document as it is read. Without a point, or when a tie runs past what was read, the plain query reads
+    every posting."""
 
     name = "embedded"
 
@@ -358,7 +359,7 @@ class EmbeddedSearch:
         keys = {term_key(t): t for t in (*q.terms, *q.grams)}
         if not keys:
             return []
-        near = q.lat is not None and q.lng is not None and q.radius_m is not None and not _narrowed(q)
+        near = q.lat is not None and q.lng is not None and q.radius_m is not None
         quick = near and self._early_stop
         stats = self._kept(keys) if quick else None
         kept = stats is not None
@@ -514,6 +515,12 @@ class EmbeddedSearch:
         ``basis``: the same statement reads the term statistics, and raises _Stale if they no longer give
         the basis's weights and bounds."""
         assert q.lat is not None and q.lng is not None and q.radius_m is not None
+        # Filters other than place are checked on each posting's document as the posting is read, so that the
+        # lists' bounds and the early stop hold for the listings that pass them.
+        narrowed, narrowed_args = "", ()
+        if _narrowed(q):
+            cond = filters_for(q, self._categories)  # type: ignore[arg-type]
+            narrowed, narrowed_args = f" AND {cond.sql}", cond.args
         cells = " OR ".join(["p.cell BETWEEN %s AND %s"] * len(ranges))
         cell_args = [x for r in ranges for x in r]
         distance = _distance_sql("p")
@@ -526,11 +533,14 @@ class EmbeddedSearch:
                             f" ON n{k}.term = %s AND n{k}.cell = p.cell AND n{k}.item_id = p.item_id"
                             for k in range(len(others)))
             where = (f"p.term = %s AND p.tier IN ({', '.join(['%s'] * len(trs))}) AND p.weight >= %s"
-                     f" AND ({cells}) AND {distance} <= %s")
-            where_args = [t, *trs, max(least.get(t, 0), 0), *cell_args, q.lat, q.lat, q.lng, q.radius_m]
+                     f" AND ({cells}) AND {distance} <= %s{narrowed}")
+            where_args = [t, *trs, max(least.get(t, 0), 0), *cell_args, q.lat, q.lat, q.lng, q.radius_m,
+                          *narrowed_args]
             # The primary key holds a list's postings in a circle as short ranges (the planner need not weigh
-            # the lookup index for it).
+            # the lookup index for it); a filter reads each one's document by its key.
             source, source_args, extra = "search_postings p FORCE INDEX (PRIMARY)", [], ""
+            if narrowed:
+                source += " STRAIGHT_JOIN search_docs i ON i.item_id = p.item_id"
             if first is not None:  # the term's best postings only, then their lookups
                 edge = "OVER (ORDER BY s.weight, s.distance_m DESC)"
                 source = (f"(SELECT s.*, COUNT(*) OVER () AS sample, FIRST_VALUE(s.weight) {edge} AS last_weight,"
@@ -687,7 +697,8 @@ def _weigh(q: SearchQuery, keys: Mapping[str, str], stats: _Stats
 
 
 def _narrowed(q: SearchQuery) -> bool:
-    """Whether the query filters on more than place (the postings carry no price, category or dates)."""
+    """Whether the query filters on more than place (the postings carry no price, category or dates: their
+    documents are read too)."""
     return (q.category_id is not None or q.conditions is not None or set(q.statuses) != set(PUBLIC_STATUSES)
             or any(x is not None for x in (q.price_min, q.price_max, q.deposit_min, q.deposit_max,
                                            q.available_from, q.available_until)))
