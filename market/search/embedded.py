@@ -31,6 +31,8 @@ from market.search.spelling import SPELLER_WORDS, Speller, corrected_text, has_l
 
 # The head noun of the query (its last noun: 휴대용 *유모차*) counts this many times.
 HEAD_BOOST = 1.5
+# A narrow search's second pass searches at most this many words (related, then its best hits' words).
+SECOND_PASS_TERMS = 5
 # A bigram of a query word the analyser may have misread counts this much of a term as rare.
 GRAM_BOOST = 0.3
 # Terms whose statistics a process keeps between searches (about 200 bytes each).
@@ -246,15 +248,21 @@ class EmbeddedSearch:
         """Words the listings use with these (their companions in titles and categories), best first."""
         if not keys:
             return []
-        rows = await self._db.fetchall(
-            f"SELECT a, b, n FROM search_pairs WHERE a IN ({', '.join(['%s'] * len(keys))}) AND n >= %s"
-            " ORDER BY n DESC LIMIT 300", (*keys, MIN_PAIR))
-        pairs = [(str(r["a"]), str(r["b"]), int(r["n"])) for r in rows]
+        pairs = await self._pairs(keys)
         if not pairs:
             return []
         stats = await self._read_stats({k: k for k in {*keys, *(b for _, b, _ in pairs)}})
         listings = {k: v[0] for k, v in stats.items() if k is not None}
         return related_terms(pairs, listings, stats.get(None, (0, 0, 0))[0], exclude=keys)
+
+    async def _pairs(self, keys: Sequence[str]) -> list[tuple[str, str, int]]:
+        """The most frequent pairs of these words with others (see market/search/related.py)."""
+        if not keys:
+            return []
+        rows = await self._db.fetchall(
+            f"SELECT a, b, n FROM search_pairs WHERE a IN ({', '.join(['%s'] * len(keys))}) AND n >= %s"
+            " ORDER BY n DESC LIMIT 300", (*keys, MIN_PAIR))
+        return [(str(r["a"]), str(r["b"]), int(r["n"])) for r in rows]
 
     async def clear(self) -> None:
         self._speller = None
@@ -329,18 +337,21 @@ class EmbeddedSearch:
         """A narrow search's page filled up, below every text match, with listings sharing the words of its best
         hits (pseudo-relevance feedback: the same kind of thing, the same category), same filters and place."""
         best = sorted(found, key=lambda x: (-x.score, x.distance_m))[:FEEDBACK_DOCS]
-        rows = await self._db.fetchall(
+        own = [term_key(t) for t in q.terms]
+        # The best hits' words and the query's words' companions at once, then all their statistics in one read.
+        rows, pairs = await asyncio.gather(self._db.fetchall(
             f"SELECT title_terms, body_terms, related_terms FROM search_docs WHERE item_id IN"
-            f" ({', '.join(['%s'] * len(best))})", tuple(x.item_id for x in best))
+            f" ({', '.join(['%s'] * len(best))})", tuple(x.item_id for x in best)), self._pairs(own))
         docs = [FeedbackDoc(*([k for k in (key_of_token(t) for t in r[c].split()) if k]
                               for c in ("title_terms", "body_terms", "related_terms"))) for r in rows]
-        candidates = {t: t for d in docs for t in (*d.title, *d.body, *d.related)}
+        candidates = {t: t for t in (*own, *(b for _, b, _ in pairs), *(t for d in docs
+                                                                        for t in (*d.title, *d.body, *d.related)))}
         stats = await self._read_stats(candidates)
         listings = {k: v[0] for k, v in stats.items() if k is not None}
-        own = [term_key(t) for t in q.terms]
+        total = stats.get(None, (0, 0, 0))[0]
         # Words listings use with the query's own, then the words its best hits share.
-        terms = list(dict.fromkeys([*await self.related(own),
-                                    *feedback_terms(docs, listings, stats.get(None, (0, 0, 0))[0], set(own))]))[:8]
+        terms = list(dict.fromkeys([*related_terms(pairs, listings, total, exclude=own),
+                                    *feedback_terms(docs, listings, total, set(own))]))[:SECOND_PASS_TERMS]
         if not terms:
             return []
         seen = {x.item_id for x in found}
