@@ -157,7 +157,7 @@ class EmbeddedSearch:
             await self._apply_counts(cur, vocab, terms, len(docs) - len(old), tops)
             await self._apply_pairs(cur, pairs)
         if self._speller is not None:  # the words these listings brought, correctable at once in this process
-            self._speller.add(t for t, n in terms.items() if n > 0)
+            self._speller.add(t for t, n in terms.items() if n > 0 and not t.startswith(korean.GRAM_MARK))
 
     async def remove(self, item_ids: Sequence[int]) -> None:
         if not item_ids:
