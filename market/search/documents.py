@@ -39,6 +39,9 @@ class SearchDoc:
     owner_rating: float | None = None
     category_names: list[str] = field(default_factory=list)
     description: str = ""
+    # Bigrams of the words the analyser may have misread (korean.word_grams), of the title and the description.
+    title_grams: list[str] = field(default_factory=list)
+    body_grams: list[str] = field(default_factory=list)
 
     @classmethod
     def build(cls, row: Mapping[str, Any], category_names: Sequence[str]) -> SearchDoc:
@@ -49,7 +52,8 @@ class SearchDoc:
     def build_many(cls, rows: Sequence[Mapping[str, Any]], category_names: Sequence[Sequence[str]]
                    ) -> list[SearchDoc]:
         """``build`` for a batch: the analyser takes all titles and descriptions at once, on all its threads."""
-        texts = korean.analyze_many([r["title"] for r in rows] + [r["description"] for r in rows])
+        grams: list[list[str]] = []
+        texts = korean.analyze_many([r["title"] for r in rows] + [r["description"] for r in rows], grams)
         out = []
         for k, (row, names) in enumerate(zip(rows, category_names)):
             title_terms, body_terms = texts[k], texts[len(rows) + k]
@@ -65,6 +69,7 @@ class SearchDoc:
                 condition=row["item_condition"], available_from=row["available_from"],
                 available_until=row["available_until"], status=row["status"], created_at=row["created_at"],
                 owner_rating=row.get("owner_rating"), category_names=list(names), description=row["description"],
+                title_grams=grams[k], body_grams=grams[len(rows) + k],
             ))
         return out
 

@@ -13,7 +13,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from market import filters as f
@@ -31,6 +31,10 @@ from market.search.spelling import SPELLER_WORDS, Speller, corrected_text, has_l
 
 # The head noun of the query (its last noun: 휴대용 *유모차*) counts this many times.
 HEAD_BOOST = 1.5
+# A narrow search's second pass searches at most this many words (related, then its best hits' words).
+SECOND_PASS_TERMS = 5
+# A bigram of a query word the analyser may have misread counts this much of a term as rare.
+GRAM_BOOST = 0.3
 # Terms whose statistics a process keeps between searches (about 200 bytes each).
 STATS_KEPT = 50_000
 # How long a process trusts its copy of the index's words (its own writes reach it at once; another process's
@@ -82,8 +86,9 @@ class EmbeddedSearch:
     postings of one term in one tier form a list whose best possible contribution is known in advance. The
     most valuable list's best listings, completed by key lookups, give a floor for the page's last score;
     then only the lists, and in them only the postings, that could reach the floor are read, and every
-    listing found is completed by lookups (the MaxScore strategy). With filters other than place, without a
-    point, or when a tie runs past what was read, the plain query reads every posting."""
+    listing found is completed by lookups (the MaxScore strategy); filters other than place are checked on each
+    posting's document as it is read. Without a point, or when a tie runs past what was read, the plain query reads
+    every posting."""
 
     name = "embedded"
 
@@ -119,7 +124,7 @@ class EmbeddedSearch:
             lat, lng = round(d.lat, 7), round(d.lng, 7)
             c = cell_of(lat, lng)
             rows += [d.item_id, _tokens(d.title_terms), _tokens(d.body_terms), _tokens(d.related_terms),
-                     d.title[:60], f"POINT({lng:.7f} {lat:.7f})", c, *d.cat_ids, d.price_per_day, d.deposit,
+                     _tokens(list(dict.fromkeys(d.title_grams + d.body_grams))), d.title[:60], f"POINT({lng:.7f} {lat:.7f})", c, *d.cat_ids, d.price_per_day, d.deposit,
                      d.condition, d.available_from, d.available_until, d.status, d.owner_rating, d.created_at]
             mine = postings_of(d)
             postings += [(key, tier, c, d.item_id, weight, lat, lng) for key, (tier, weight) in mine.items()]
@@ -138,11 +143,11 @@ class EmbeddedSearch:
         async with self._db.transaction() as cur:
             # REPLACE gives a changed document a new FULLTEXT doc id (InnoDB's rule for user-kept FTS_DOC_ID).
             await cur.execute(
-                "REPLACE INTO search_docs (item_id, title_terms, body_terms, related_terms, title, location, cell,"
+                "REPLACE INTO search_docs (item_id, title_terms, body_terms, related_terms, gram_terms, title, location, cell,"
                 " cat1_id, cat2_id, cat3_id, price_per_day, deposit, item_condition, available_from,"
                 " available_until, status, owner_rating, created_at) VALUES "
-                + ", ".join(["(%s, %s, %s, %s, %s, ST_GeomFromText(%s, 4326), %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-                             " %s, %s, %s)"] * len(docs)), tuple(rows))
+                + ", ".join(["(%s, %s, %s, %s, %s, %s, ST_GeomFromText(%s, 4326), %s, %s, %s, %s, %s, %s, %s, %s,"
+                             " %s, %s, %s, %s)"] * len(docs)), tuple(rows))
             await self._delete_postings(cur, [p for s in old.values() for p in s.postings()])
             for i in range(0, len(postings), 2000):
                 chunk = postings[i:i + 2000]
@@ -152,7 +157,7 @@ class EmbeddedSearch:
             await self._apply_counts(cur, vocab, terms, len(docs) - len(old), tops)
             await self._apply_pairs(cur, pairs)
         if self._speller is not None:  # the words these listings brought, correctable at once in this process
-            self._speller.add(t for t, n in terms.items() if n > 0)
+            self._speller.add(t for t, n in terms.items() if n > 0 and not t.startswith(korean.GRAM_MARK))
 
     async def remove(self, item_ids: Sequence[int]) -> None:
         if not item_ids:
@@ -175,10 +180,11 @@ class EmbeddedSearch:
         if not item_ids:
             return {}
         rows = await self._db.fetchall(
-            f"SELECT item_id, title_terms, body_terms, related_terms, cell FROM search_docs WHERE item_id IN"
-            f" ({', '.join(['%s'] * len(item_ids))})", tuple(item_ids))
+            f"SELECT item_id, title_terms, body_terms, related_terms, gram_terms, cell FROM search_docs WHERE item_id"
+            f" IN ({', '.join(['%s'] * len(item_ids))})", tuple(item_ids))
         return {int(r["item_id"]): _Stored(int(r["item_id"]), r["title_terms"].split(), r["body_terms"].split(),
-                                           r["related_terms"].split(), int(r["cell"])) for r in rows}
+                                           r["related_terms"].split(), int(r["cell"]), r["gram_terms"].split())
+                for r in rows}
 
     @staticmethod
     def _deltas(old: Mapping[int, _Stored], new: Mapping[int, tuple[set[str], set[str]]]
@@ -242,15 +248,21 @@ class EmbeddedSearch:
         """Words the listings use with these (their companions in titles and categories), best first."""
         if not keys:
             return []
-        rows = await self._db.fetchall(
-            f"SELECT a, b, n FROM search_pairs WHERE a IN ({', '.join(['%s'] * len(keys))}) AND n >= %s"
-            " ORDER BY n DESC LIMIT 300", (*keys, MIN_PAIR))
-        pairs = [(str(r["a"]), str(r["b"]), int(r["n"])) for r in rows]
+        pairs = await self._pairs(keys)
         if not pairs:
             return []
         stats = await self._read_stats({k: k for k in {*keys, *(b for _, b, _ in pairs)}})
         listings = {k: v[0] for k, v in stats.items() if k is not None}
         return related_terms(pairs, listings, stats.get(None, (0, 0, 0))[0], exclude=keys)
+
+    async def _pairs(self, keys: Sequence[str]) -> list[tuple[str, str, int]]:
+        """The most frequent pairs of these words with others (see market/search/related.py)."""
+        if not keys:
+            return []
+        rows = await self._db.fetchall(
+            f"SELECT a, b, n FROM search_pairs WHERE a IN ({', '.join(['%s'] * len(keys))}) AND n >= %s"
+            " ORDER BY n DESC LIMIT 300", (*keys, MIN_PAIR))
+        return [(str(r["a"]), str(r["b"]), int(r["n"])) for r in rows]
 
     async def clear(self) -> None:
         self._speller = None
@@ -281,10 +293,16 @@ class EmbeddedSearch:
         speller = await self.speller()
         if not has_lone_jamo(q.text) and all(t in speller.df for t in q.terms):
             return None
-        # The speller may be behind the index (another process indexed since): trust the index's own counts.
-        keys = {term_key(t): t for t in q.terms}
+        # The speller may be behind the index (another process indexed since): trust the index's own counts. A
+        # word the analyser may have misread is no typo when listings have every one of its bigrams (에어랩 in
+        # 다이슨에어랩).
+        grams = {t: korean.word_grams(t) if t in q.text else [] for t in q.terms}
+        keys = {term_key(t): t for t in (*q.terms, *(g for gs in grams.values() for g in gs))}
         stats = await self._read_stats(keys) if keys else {}
-        known = {t for k, t in keys.items() if stats.get(k, (0, 0, 0))[0] > 0}
+
+        def has(t: str) -> bool:
+            return stats.get(term_key(t), (0, 0, 0))[0] > 0
+        known = {t for t in q.terms if has(t) or (grams[t] and all(has(g) for g in grams[t]))}
         text = corrected_text(speller, q.text, known)
         return q.with_text(text) if text else None
 
@@ -298,8 +316,8 @@ class EmbeddedSearch:
                 if stale():
                     started = time.monotonic()
                     rows = await self._db.fetchall(
-                        "SELECT term, docs FROM search_terms WHERE docs > 0 AND term NOT LIKE %s ORDER BY docs DESC"
-                        " LIMIT %s", ("#%", SPELLER_WORDS))
+                        "SELECT term, docs FROM search_terms WHERE docs > 0 AND term NOT LIKE %s AND term NOT LIKE %s"
+                        " ORDER BY docs DESC LIMIT %s", ("#%", korean.GRAM_MARK + "%", SPELLER_WORDS))
                     words = [(str(r["term"]), int(r["docs"])) for r in rows]
                     self._speller = await asyncio.to_thread(Speller, words, korean.aliases())
                     self._speller_at = started
@@ -319,22 +337,25 @@ class EmbeddedSearch:
         """A narrow search's page filled up, below every text match, with listings sharing the words of its best
         hits (pseudo-relevance feedback: the same kind of thing, the same category), same filters and place."""
         best = sorted(found, key=lambda x: (-x.score, x.distance_m))[:FEEDBACK_DOCS]
-        rows = await self._db.fetchall(
+        own = [term_key(t) for t in q.terms]
+        # The best hits' words and the query's words' companions at once, then all their statistics in one read.
+        rows, pairs = await asyncio.gather(self._db.fetchall(
             f"SELECT title_terms, body_terms, related_terms FROM search_docs WHERE item_id IN"
-            f" ({', '.join(['%s'] * len(best))})", tuple(x.item_id for x in best))
+            f" ({', '.join(['%s'] * len(best))})", tuple(x.item_id for x in best)), self._pairs(own))
         docs = [FeedbackDoc(*([k for k in (key_of_token(t) for t in r[c].split()) if k]
                               for c in ("title_terms", "body_terms", "related_terms"))) for r in rows]
-        candidates = {t: t for d in docs for t in (*d.title, *d.body, *d.related)}
+        candidates = {t: t for t in (*own, *(b for _, b, _ in pairs), *(t for d in docs
+                                                                        for t in (*d.title, *d.body, *d.related)))}
         stats = await self._read_stats(candidates)
         listings = {k: v[0] for k, v in stats.items() if k is not None}
-        own = [term_key(t) for t in q.terms]
+        total = stats.get(None, (0, 0, 0))[0]
         # Words listings use with the query's own, then the words its best hits share.
-        terms = list(dict.fromkeys([*await self.related(own),
-                                    *feedback_terms(docs, listings, stats.get(None, (0, 0, 0))[0], set(own))]))[:8]
+        terms = list(dict.fromkeys([*related_terms(pairs, listings, total, exclude=own),
+                                    *feedback_terms(docs, listings, total, set(own))]))[:SECOND_PASS_TERMS]
         if not terms:
             return []
         seen = {x.item_id for x in found}
-        second = [x for x in await self._found(replace(q, terms=tuple(terms), head=()), want + len(seen))
+        second = [x for x in await self._found(replace(q, terms=tuple(terms), head=(), grams=()), want + len(seen))
                   if x.item_id not in seen][: want - len(found)]
         if not second:
             return []
@@ -345,11 +366,11 @@ class EmbeddedSearch:
         return second
 
     async def _found(self, q: SearchQuery, want: int) -> list[_Found]:
-        """The first ``want`` listings for the query's terms, best first."""
-        keys = {term_key(t): t for t in q.terms}
+        """The first ``want`` listings for the query's terms (and bigrams), best first."""
+        keys = {term_key(t): t for t in (*q.terms, *q.grams)}
         if not keys:
             return []
-        near = q.lat is not None and q.lng is not None and q.radius_m is not None and not _narrowed(q)
+        near = q.lat is not None and q.lng is not None and q.radius_m is not None
         quick = near and self._early_stop
         stats = self._kept(keys) if quick else None
         kept = stats is not None
@@ -505,6 +526,12 @@ class EmbeddedSearch:
         ``basis``: the same statement reads the term statistics, and raises _Stale if they no longer give
         the basis's weights and bounds."""
         assert q.lat is not None and q.lng is not None and q.radius_m is not None
+        # Filters other than place are checked on each posting's document as the posting is read, so that the
+        # lists' bounds and the early stop hold for the listings that pass them.
+        narrowed, narrowed_args = "", ()
+        if _narrowed(q):
+            cond = filters_for(q, self._categories)  # type: ignore[arg-type]
+            narrowed, narrowed_args = f" AND {cond.sql}", cond.args
         cells = " OR ".join(["p.cell BETWEEN %s AND %s"] * len(ranges))
         cell_args = [x for r in ranges for x in r]
         distance = _distance_sql("p")
@@ -517,11 +544,14 @@ class EmbeddedSearch:
                             f" ON n{k}.term = %s AND n{k}.cell = p.cell AND n{k}.item_id = p.item_id"
                             for k in range(len(others)))
             where = (f"p.term = %s AND p.tier IN ({', '.join(['%s'] * len(trs))}) AND p.weight >= %s"
-                     f" AND ({cells}) AND {distance} <= %s")
-            where_args = [t, *trs, max(least.get(t, 0), 0), *cell_args, q.lat, q.lat, q.lng, q.radius_m]
+                     f" AND ({cells}) AND {distance} <= %s{narrowed}")
+            where_args = [t, *trs, max(least.get(t, 0), 0), *cell_args, q.lat, q.lat, q.lng, q.radius_m,
+                          *narrowed_args]
             # The primary key holds a list's postings in a circle as short ranges (the planner need not weigh
-            # the lookup index for it).
+            # the lookup index for it); a filter reads each one's document by its key.
             source, source_args, extra = "search_postings p FORCE INDEX (PRIMARY)", [], ""
+            if narrowed:
+                source += " STRAIGHT_JOIN search_docs i ON i.item_id = p.item_id"
             if first is not None:  # the term's best postings only, then their lookups
                 edge = "OVER (ORDER BY s.weight, s.distance_m DESC)"
                 source = (f"(SELECT s.*, COUNT(*) OVER () AS sample, FIRST_VALUE(s.weight) {edge} AS last_weight,"
@@ -629,12 +659,13 @@ class _Stored:
     body: list[str]
     related: list[str]
     cell: int
+    grams: list[str] = field(default_factory=list)  # tokens of the bigrams of misread words (all in tier 0)
 
     def words(self) -> set[str]:
         return {w for w in (untoken(t) for t in self.title + self.body) if w}
 
     def keys(self) -> set[str]:
-        return {k for k in (key_of_token(t) for t in self.title + self.body + self.related) if k}
+        return {k for k in (key_of_token(t) for t in self.title + self.body + self.related + self.grams) if k}
 
     def postings(self) -> list[tuple[str, int, int, int]]:
         title = {k for k in (key_of_token(t) for t in self.title) if k}
@@ -670,13 +701,15 @@ def _weigh(q: SearchQuery, keys: Mapping[str, str], stats: _Stats
         if docs <= 0:
             continue
         idf = math.log10(1 + max(total, docs) / docs)
-        weights[k] = max(1, round(1000 * (HEAD_BOOST if term in q.head else 1.0) * idf * idf))
+        boost = HEAD_BOOST if term in q.head else GRAM_BOOST if term.startswith(korean.GRAM_MARK) else 1.0
+        weights[k] = max(1, round(1000 * boost * idf * idf))
         tops[(k, 1)], tops[(k, 0)] = top1, top0
     return weights, tops
 
 
 def _narrowed(q: SearchQuery) -> bool:
-    """Whether the query filters on more than place (the postings carry no price, category or dates)."""
+    """Whether the query filters on more than place (the postings carry no price, category or dates: their
+    documents are read too)."""
     return (q.category_id is not None or q.conditions is not None or set(q.statuses) != set(PUBLIC_STATUSES)
             or any(x is not None for x in (q.price_min, q.price_max, q.deposit_min, q.deposit_max,
                                            q.available_from, q.available_until)))

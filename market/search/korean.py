@@ -257,14 +257,79 @@ def analyze(text: str) -> list[str]:
     return _terms(text, kiwi().tokenize(text))
 
 
-def analyze_many(texts: Sequence[str]) -> list[list[str]]:
-    """``analyze`` for many texts at once: the analyser works through them on all its threads."""
+def analyze_many(texts: Sequence[str], grams: list[list[str]] | None = None) -> list[list[str]]:
+    """``analyze`` for many texts at once: the analyser works through them on all its threads. With ``grams``
+    (an empty list), it receives each text's n-gram terms (see ``word_grams``) from the same analysis."""
     clean = [normalize(t)[:MAX_TEXT_CHARS] for t in texts]
     todo = [i for i, t in enumerate(clean) if t.strip()]
     out: list[list[str]] = [[] for _ in clean]
+    if grams is not None:
+        grams[:] = [[] for _ in clean]
     for i, tokens in zip(todo, kiwi().tokenize([clean[i] for i in todo])):
+        tokens = list(tokens)
         out[i] = _terms(clean[i], tokens)
+        if grams is not None:
+            grams[i] = _grams(clean[i], tokens)
     return out
+
+
+# Words the analyser may have misread also match as the character bigrams of the word as written, marked with
+# this prefix so that they never meet a real term (the bigram 캠핑 of 캠핑카 is not the word 캠핑).
+GRAM_MARK = "~"
+
+
+def word_grams(text: str) -> list[str]:
+    """The n-gram terms of a text: for each written word the analyser does not know, or reads as a noun and a
+    particle, the bigrams of the word as written (each once per word). Every other word gives none, so the
+    index holds n-grams only where the analysis may be wrong."""
+    text = normalize(text)[:MAX_TEXT_CHARS]
+    return _grams(text, list(kiwi().tokenize(text))) if text.strip() else []
+
+
+def _grams(text: str, tokens: Sequence[Any]) -> list[str]:
+    written = re.findall(r"\S+", text)
+    starts = [m.start() for m in re.finditer(r"\S+", text)]
+    groups: dict[int, list[Any]] = {}
+    for tok in tokens:
+        groups.setdefault(bisect.bisect_right(starts, tok.start) - 1, []).append(tok)
+    out: list[str] = []
+    for w, toks in sorted(groups.items()):
+        word = _CLEAN.sub("", written[w]) if w >= 0 else ""
+        if len(word) >= 3 and not word.isascii() and _misread(word, toks):
+            out += [GRAM_MARK + g for g in dict.fromkeys(word[i:i + 2] for i in range(len(word) - 1))]
+    return out
+
+
+def _misread(word: str, toks: Sequence[Any]) -> bool:
+    """Whether the analyser may have got a written word wrong: a noun it does not know (an unknown brand or
+    loanword), a particle in the middle of the word (다이슨에어랩 read as 다이슨 + 에 + …), or a word read as a
+    noun and a one-syllable particle that it also reads, nearly as likely, as one noun (마이크로: 마이크 + 로)."""
+    unknown = _unknown_id()
+    if any(t.tag in _NOUNS and t.id == unknown for t in toks):
+        return True
+    tags = [t.tag for t in toks]
+    if any(a.startswith("J") and any(b in _NOUNS for b in tags[i + 1:]) for i, a in enumerate(tags)):
+        return True
+    return (len(toks) == 2 and tags[0] in _NOUNS and tags[1].startswith("J") and toks[1].len == 1
+            and _one_noun_too(word))
+
+
+# How much less likely (in the analyser's log score) the reading as one noun may be than the best reading.
+ONE_NOUN_MARGIN = 8.0
+
+
+@functools.lru_cache(maxsize=65536)
+def _one_noun_too(word: str) -> bool:
+    readings = kiwi().analyze(word, top_n=3)
+    best = readings[0][1]
+    return any(len(toks) == 1 and toks[0].tag in _NOUNS and toks[0].form == word and best - score <= ONE_NOUN_MARGIN
+               for toks, score in readings)
+
+
+@functools.lru_cache(maxsize=1)
+def _unknown_id() -> int:
+    """The morpheme id the analyser gives a noun it does not know."""
+    return int(kiwi().tokenize("쀍뷁퓱")[0].id)
 
 
 def _terms(text: str, tokens: Iterable[Any]) -> list[str]:

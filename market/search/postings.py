@@ -10,6 +10,9 @@ from collections import Counter
 from market.search.documents import BODY_WEIGHT, RELATED_WEIGHT, TITLE_WEIGHT, SearchDoc
 
 TF_CAP = 2
+# A bigram of a misread word (korean.word_grams), in half points: in the title, in the description. Every
+# bigram posting is in tier 0, so that the index can take one back knowing only its key.
+GRAM_TITLE_WEIGHT, GRAM_BODY_WEIGHT = 2, 1
 
 
 def token(term: str) -> str:
@@ -51,7 +54,8 @@ def postings_of(doc: SearchDoc) -> dict[str, tuple[int, int]]:
 
     The weight is where the term appears — 3 in the title, 1 in the description (each counted at most
     ``TF_CAP`` times), 0.5 among the related terms — doubled, so that every score is a whole number and two
-    listings that score the same compare equal. Tier 1 holds the terms of the title."""
+    listings that score the same compare equal. Tier 1 holds the terms of the title. The bigrams of misread
+    words weigh less (GRAM_TITLE_WEIGHT, GRAM_BODY_WEIGHT), all in tier 0."""
     title, body, related = Counter(doc.title_terms), Counter(doc.body_terms), set(doc.related_terms)
     out: dict[str, tuple[int, int]] = {}
     for term in dict.fromkeys([*doc.title_terms, *doc.body_terms, *doc.related_terms]):
@@ -64,4 +68,8 @@ def postings_of(doc: SearchDoc) -> dict[str, tuple[int, int]]:
             out[key] = (tier, w)
             continue
         out[key] = (tier, int(w * 2))
+    title_grams = set(doc.title_grams)
+    for gram in dict.fromkeys([*doc.title_grams, *doc.body_grams]):
+        w = GRAM_TITLE_WEIGHT * (gram in title_grams) + GRAM_BODY_WEIGHT * (gram in doc.body_grams)
+        out[term_key(gram)] = (0, w)
     return out

@@ -19,6 +19,7 @@ from market.search import korean
 
 MAX_QUERY_CHARS = 200
 MAX_QUERY_TERMS = 12
+MAX_QUERY_GRAMS = 8
 MAX_OFFSET = 500
 
 
@@ -41,6 +42,8 @@ class SearchQuery:
     statuses: tuple[str, ...] = PUBLIC_STATUSES
     limit: int = 20
     offset: int = 0
+    # Bigrams of the query words the analyser may have misread (korean.word_grams), searched at a lower weight.
+    grams: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, data: Mapping[str, Any], *, default_radius_m: int = 6000, max_radius_m: int = 50_000,
@@ -52,7 +55,7 @@ class SearchQuery:
             raise InvalidInput("search.bad_query", field="q")
         # A very long query is cut, not refused: the first words are what the person meant.
         text = " ".join(raw.split())[:MAX_QUERY_CHARS]
-        terms, head = _analysed(text)
+        terms, head, grams = _analysed(text)
         point = v.coordinates(data, required=False)
         radius = None
         if point is not None:
@@ -62,20 +65,21 @@ class SearchQuery:
         limit = v.integer(data, "limit", lo=1, hi=max_limit, required=False, default=20) or 20
         return cls(text=text, terms=terms, head=head, lat=point[0] if point else None,
                    lng=point[1] if point else None, radius_m=radius, **filters, limit=limit,
-                   offset=decode_offset(data.get("cursor")))
+                   offset=decode_offset(data.get("cursor")), grams=grams)
 
     def with_text(self, text: str) -> SearchQuery:
         """The same search for other words (a spelling correction), analysed as ``parse`` would."""
         text = " ".join(text.split())[:MAX_QUERY_CHARS]
-        terms, head = _analysed(text)
-        return replace(self, text=text, terms=terms, head=head)
+        terms, head, grams = _analysed(text)
+        return replace(self, text=text, terms=terms, head=head, grams=grams)
 
 
-def _analysed(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """A query's terms and the terms of its head noun."""
+def _analysed(text: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """A query's terms, the terms of its head noun, and the bigrams of its words the analyser may have misread."""
     terms = tuple(korean.query_terms(text))[:MAX_QUERY_TERMS] if text else ()
     head = tuple(t for t in korean.head_terms(text) if t in terms) if len(terms) > 1 else ()
-    return terms, head
+    grams = tuple(dict.fromkeys(korean.word_grams(text)))[:MAX_QUERY_GRAMS] if text else ()
+    return terms, head, grams
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -224,3 +225,33 @@ async def test_a_crowd_of_equal_listings_at_one_place_comes_newest_first(market:
             page = await quick.search(q)
             assert [h.item_id for h in page.hits] == (newest + [500])[offset:offset + 20], (crowd, offset)
             assert page == await slow.search(q)
+
+
+async def test_a_price_or_dates_filter_is_settled_early_and_finds_what_reading_every_posting_finds(
+        market: Market) -> None:
+    rng = random.Random(31)
+    docs = [replace(_random_doc(rng, i, []), price_per_day=rng.randrange(1000, 50000, 1000),
+                    available_from=date(2026, 1, 1) + timedelta(days=rng.randrange(0, 20)),
+                    available_until=rng.choice([None, date(2026, 1, 10), date(2026, 2, 1)]))
+            for i in range(1, 501)]
+    quick, slow = EmbeddedSearch(market.db), EmbeddedSearch(market.db, early_stop=False)
+    await quick.clear()
+    await quick.index(docs)
+    for _ in range(60):
+        terms = tuple(rng.sample(VOCAB, rng.choice([1, 2])))
+        filters = rng.choice([{"price_max": 20000}, {"price_min": 30000},
+                              {"available_from": date(2026, 1, 8), "available_until": date(2026, 1, 12)}])
+        q = replace(_near(*terms, limit=rng.choice([5, 20])), radius_m=rng.choice([1500, 6000]), **filters)
+        a, b = await quick.search(q), await slow.search(q)
+        assert [(h.item_id, h.score, h.distance_m) for h in a.hits] == [(h.item_id, h.score, h.distance_m)
+                                                                        for h in b.hits], q
+        assert a.hits and a.next_cursor == b.next_cursor
+        kept = {d.item_id: d for d in docs}
+        for h in a.hits:
+            d = kept[h.item_id]
+            assert d.price_per_day <= filters.get("price_max", 10**9)
+            assert d.price_per_day >= filters.get("price_min", 0)
+            if "available_from" in filters:
+                assert d.available_from <= filters["available_from"]
+                assert d.available_until is None or d.available_until >= filters["available_until"]
+    assert sum(n for rounds, n in quick.rounds.items() if rounds > 0) > 0.8 * sum(quick.rounds.values())
