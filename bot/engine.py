@@ -217,12 +217,33 @@ class BotEngine:
         its buttons stay live until that topic is retired."""
         sent = await self.market.chat.post(room_id, text, body={k: v for k, v in body.items() if v} or None,
                                            client_msg_id=client_msg_id, audience=audience)
+        await self._posted(room_id, sent, topic, body)
+        return sent
+
+    async def _posted(self, room_id: int, sent: Sent, topic: str | None, body: dict[str, Any]) -> None:
         if topic and (body.get("buttons") or any(c.get("buttons") for c in body.get("cards") or [])):
             # (a repeat too: its first try may have stopped before this; remembering twice changes nothing)
             await self.market.chat.keep_live(room_id, sent.message.seq, topic)
         if not sent.duplicate:
             await self.outlet.publish(sent)
-        return sent
+
+    async def say_together(self, room_id: int, lines: list[dict[str, Any]]) -> list[Sent]:
+        """Several lines (each ``{text, audience, topic, client_msg_id, **body}``) handed to the message writer
+        together, so they are stored in one transaction with consecutive seqs in this order; then, in that order,
+        their buttons kept live and each published — so no client sees a later seq before an earlier one."""
+        def parts(line: dict[str, Any]) -> tuple[str, int | None, str | None, str | None, dict[str, Any]]:
+            rest = dict(line)
+            return (rest.pop("text"), rest.pop("audience", None), rest.pop("topic", None),
+                    rest.pop("client_msg_id", None), rest)
+
+        split = [parts(line) for line in lines]
+        sent = await asyncio.gather(*(
+            self.market.chat.post(room_id, text, body={k: v for k, v in body.items() if v} or None,
+                                  client_msg_id=cmid, audience=audience)
+            for text, audience, _, cmid, body in split))
+        for (_, _, topic, _, body), one in sorted(zip(split, sent), key=lambda pair: pair[1].message.seq):
+            await self._posted(room_id, one, topic, body)
+        return list(sent)
 
     async def _refuse(self, room_id: int, user_id: int, code: str, text: str,
                       retry_after: int | None = None) -> None:

@@ -26,21 +26,23 @@ log = logging.getLogger("billi.limits")
 _PREFIX = "billi:limit:"
 _AWAY_S = 5.0  # after a failure Redis is not asked again for this long (each try costs a frozen Redis's timeout)
 
-# KEYS: one counter per subject; ARGV: the window (ms), then each counter's allowance. Returns 0 and counts the try
-# in every counter (a counter's first try opens its window), or the milliseconds until the first full counter's
-# window ends (then nothing is counted).
+# KEYS: one counter per subject, then (optionally) one key to read; ARGV: the window (ms), then each counter's
+# allowance. Returns {0} and counts the try in every counter (a counter's first try opens its window) — {0, value}
+# with the key read — or {the milliseconds until the first full counter's window ends} (then nothing is counted).
 _TAKE = """
-for i = 1, #KEYS do
+local n = #ARGV - 1
+for i = 1, n do
   if tonumber(redis.call('GET', KEYS[i]) or '0') >= tonumber(ARGV[i + 1]) then
     local left = redis.call('PTTL', KEYS[i])
     if left < 1 then left = 1 end
-    return left
+    return {left}
   end
 end
-for i = 1, #KEYS do
+for i = 1, n do
   if redis.call('INCR', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
 end
-return 0
+if #KEYS > n then return {0, redis.call('GET', KEYS[n + 1])} end
+return {0}
 """
 
 
@@ -108,14 +110,10 @@ class Limits:
         if time.monotonic() >= self._away_until:
             keys, args = [key for key, _ in counters], [window_s * 1000, *(allowed for _, allowed in counters)]
             try:
-                if read is None:
-                    left_ms, got = await self._take(keys=keys, args=args), (False, None)
-                else:
-                    async with self._redis.pipeline(transaction=False) as pipe:
-                        await self._take(keys=keys, args=args, client=pipe)
-                        pipe.get(read)
-                        left_ms, value = await pipe.execute()
-                    got = (True, value)
+                # the read rides in the same script: one round trip (a pipeline would first ask SCRIPT EXISTS)
+                answer = await self._take(keys=[*keys, read] if read is not None else keys, args=args)
+                left_ms = answer[0]
+                got = (True, answer[1] if len(answer) > 1 else None) if read is not None else (False, None)
             except RedisError as e:
                 if not self._away_until:
                     log.warning("flood-limit counters unreachable (%s): counting on this node", e)

@@ -13,7 +13,6 @@ retire a topic's buttons, a person's locale), never the engine itself.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -58,6 +57,8 @@ class Voice(Protocol):
 
     async def button(self, user_id: int, room_id: int, label: str, action: str, payload: dict[str, Any], *,
                      single_use: bool = True, form: str | None = None, ttl_s: int | None = None) -> dict[str, Any]: ...
+
+    async def say_together(self, room_id: int, lines: list[dict[str, Any]]) -> list[Sent]: ...
 
     async def retire(self, room_id: int, topic: str, below: int | None = None) -> None: ...
 
@@ -926,12 +927,11 @@ class RentalFlow:
             posted.append(await self.voice.say(room, out["owner"][0], client_msg_id=cmid))
         else:
             # Each person's line, handed to the message writer together: both stored in one transaction (in this
-            # order), each still for its own person.
-            posted += await asyncio.gather(*(
-                self.voice.say(room, text, cards=cards, buttons=buttons, audience=people[role],
-                               topic=topic(c.id) if buttons else None,
-                               client_msg_id=f"{cmid}{role[0]}" if cmid else None)
-                for role, (text, cards, buttons) in out.items()))
+            # order), each still for its own person, and published in seq order.
+            posted += await self.voice.say_together(room, [
+                {"text": text, "cards": cards, "buttons": buttons, "audience": people[role],
+                 "topic": topic(c.id) if buttons else None, "client_msg_id": f"{cmid}{role[0]}" if cmid else None}
+                for role, (text, cards, buttons) in out.items()])
         if only is None:
             # The steps before this one retire — after it is posted, and never its own messages or a later
             # step's: an announcement repeated after a crash finds its messages stored (the same seqs).

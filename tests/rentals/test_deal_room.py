@@ -253,3 +253,22 @@ async def test_what_one_person_types_in_a_deal_room_is_answered_to_them_alone(cl
     for person in (owner, borrower):  # the owner's history never holds the borrower's /내정보 answer
         status, page = await person.call("GET", f"/api/rooms/{room}/messages")
         assert (number in str(page)) is (person is borrower)
+
+
+async def test_each_persons_lines_arrive_in_seq_order_so_no_client_sees_a_gap(client: TestClient,
+                                                                               chatters: Any) -> None:
+    """An announcement's two lines (the owner's with buttons, the borrower's without) are stored together and
+    reach every client in seq order: a later seq first would look like a gap and send the widget catching up."""
+    owner, borrower, o, b, room, item = await _deal_room(client, chatters, "순서주인", "순서빌림", 100_000,
+                                                          price_per_day=5000, deposit=30000)
+    start = seoul_today() + timedelta(days=2)
+    status, quote = await borrower.call("GET", f"/api/items/{item['id']}/quote",
+                                        params={"start": start.isoformat(), "end": (start + timedelta(days=1)).isoformat()})
+    await b.call("message", {"room": room, "text": quote["message"]})
+    request = await _said(o, room, "님이 대여를 요청했어요")
+    waiting = await _said(b, room, "주인의 수락을 기다리고 있어요")
+    assert waiting["seq"] == request["seq"] + 1  # stored in one transaction, the owner's first
+    for c in (o, b):
+        await _hidden_from(c, room, (waiting if c is o else request)["seq"])
+        seqs = [m["seq"] for m in c.received("message", room)]
+        assert seqs == sorted(seqs), seqs
