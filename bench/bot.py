@@ -35,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._report import write_report  # noqa: E402
 from bench._services import bench_services  # noqa: E402
 from bench.chat import run_clients as run_chat_clients  # noqa: E402
 from bench.chat import wait_ready  # noqa: E402
@@ -310,10 +311,7 @@ def main() -> None:
         summary,
         "",
     ])
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(report, encoding="utf-8")
-    print(report)
-    print(summary)
+    write_report(RESULTS, report, summary)
 
 
 def _commit(root: Path) -> str:

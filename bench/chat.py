@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._report import write_report  # noqa: E402
 from bench._services import bench_services  # noqa: E402
 from gateway.local_services import free_port  # noqa: E402
 from market.config import Config  # noqa: E402
@@ -236,10 +237,7 @@ def main() -> None:
         summary,
         "",
     ])
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(report, encoding="utf-8")
-    print(report)
-    print(summary)
+    write_report(RESULTS, report, summary)
 
 
 def _commit(root: Path) -> str:

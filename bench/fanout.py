@@ -23,6 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._report import write_report  # noqa: E402
 from gateway.chat_socket import build_server, close_server, room_channel  # noqa: E402
 from gateway.local_services import LocalServices  # noqa: E402
 from market.config import Config  # noqa: E402
@@ -141,10 +142,7 @@ def main() -> None:
         line,
         "",
     ])
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(report, encoding="utf-8")
-    print(report)
-    print(line)
+    write_report(RESULTS, report, line)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._services import bench_database  # noqa: E402
-from bench.typos import typo_query  # noqa: E402
+from bench._typos import typo_query  # noqa: E402
 from market.categories import Categories  # noqa: E402
 from market.db import Database  # noqa: E402
 from market.migrate import migrate  # noqa: E402

@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._services import bench_database  # noqa: E402
-from bench.typos import typo_query  # noqa: E402
+from bench._typos import typo_query  # noqa: E402
 from market.db import Database, DatabaseTarget, drop_database  # noqa: E402
 from market.migrate import migrate  # noqa: E402
 from market.search import EmbeddedSearch, SearchDoc, SearchQuery, korean  # noqa: E402
@@ -112,7 +112,7 @@ def split(qid: str) -> str:
 
 
 def with_typos(queries: list[dict[str, object]], seed: int) -> list[dict[str, object]]:
-    """Each query with one keyboard typo in its longest word (see bench/typos.py), same labels."""
+    """Each query with one keyboard typo in its longest word (see bench/_typos.py), same labels."""
     return [{**q, "query": typo_query(str(q["query"]), seed)} for q in queries]
 
 
@@ -175,7 +175,7 @@ def main() -> None:
         "- halves: a query's half is decided by its id alone (blake2b of the qid, even → tuning); tune on the"
         " tuning half only — the held-out half shows over-fitting",
         "- typo sets: every query with one typo in its longest word (a keystroke changed to a neighbouring key,"
-        f" dropped, or swapped with the next; bench/typos.py), same labels; seeds {', '.join(map(str, seeds))}"
+        f" dropped, or swapped with the next; bench/_typos.py), same labels; seeds {', '.join(map(str, seeds))}"
         f" (the per-query table shows seed {seeds[0]})",
         f"- indexing: analysis {result['analyse_s']:.1f} s, writes {result['index_s']:.1f} s for {len(listings)}"
         f" listings ({len(listings) / (result['analyse_s'] + result['index_s']):.0f} listings/s);"

@@ -36,6 +36,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._report import write_report  # noqa: E402
 from bench._services import bench_services  # noqa: E402
 from bench.chat import wait_ready  # noqa: E402
 from gateway.local_services import free_port  # noqa: E402
@@ -239,10 +240,7 @@ def main() -> None:
         summary,
         "",
     ])
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(report, encoding="utf-8")
-    print(report)
-    print(summary)
+    write_report(RESULTS, report, summary)
 
 
 if __name__ == "__main__":
