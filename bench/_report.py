@@ -3,6 +3,7 @@ last, so figures can be compared run to run."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 
@@ -14,3 +15,11 @@ def write_report(path: Path, report: str, summary: str) -> None:
     path.write_text(report, encoding="utf-8")
     print(report)
     print(summary)
+
+
+def commit_of(root: Path) -> str:
+    """The checkout's commit, with "+changes" when its tracked files differ from it (a report names what ran)."""
+    out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return out.stdout.strip() + ("+changes" if dirty else "")

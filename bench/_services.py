@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,3 +35,18 @@ def bench_services(database: str, *, redis: bool = True, s3: bool = True) -> Ite
                              s3_bucket=f"{database.replace('_', '-')}")
     finally:
         services.stop()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def gateway_env(config: Config, port: int, **extra: str) -> dict[str, str]:
+    """The environment of a `billi serve` process on ``port`` against ``config``'s services (nothing else of ours
+    from the caller's environment; the checkout's own code first on the path, whoever runs the bench), plus
+    ``extra`` settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BILLI_")}
+    env.update({"BILLI_DATABASE_URL": config.database_url or "", "BILLI_REDIS_URL": config.redis_url or "",
+                "BILLI_S3_URL": config.s3_url or "", "BILLI_S3_BUCKET": config.s3_bucket,
+                "BILLI_PORT": str(port), "BILLI_LOG_LEVEL": "WARNING",
+                "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]), **extra})
+    return env

@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._report import write_report  # noqa: E402
+from bench._report import commit_of, write_report  # noqa: E402
 from bench._services import bench_services  # noqa: E402
 from bench.chat import run_clients as run_chat_clients  # noqa: E402
 from bench.chat import wait_ready  # noqa: E402
@@ -268,7 +268,7 @@ def main() -> None:
               f" `/검색` {ours['search_cpu_ms'] / base['search_cpu_ms']:.2f}×; per plain message"
               f" {ours['plain_cpu_ms'] / base['plain_cpu_ms']:.2f}×.",
               f"Baseline: {args.baseline}"
-              f" (commit {_commit(args.baseline)}); ours: commit {_commit(ROOT)}."]
+              f" (commit {commit_of(args.baseline)}); ours: commit {commit_of(ROOT)}."]
     summary = (f"bot: users={args.users} items={args.items} cmd_ratio={ours['cmd_ratio']:.3f}"
                f" p99_ms={ours['half_p99']:.1f} p50_ms={ours['half_p50']:.1f}"
                f" near_per_s={ours['near_per_s']:.0f} search_per_s={ours['search_per_s']:.0f}"
@@ -312,13 +312,6 @@ def main() -> None:
         "",
     ])
     write_report(RESULTS, report, summary)
-
-
-def _commit(root: Path) -> str:
-    out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True).stdout.strip()
-    return out.stdout.strip() + ("+changes" if dirty else "")
 
 
 if __name__ == "__main__":

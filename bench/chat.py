@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._report import write_report  # noqa: E402
+from bench._report import commit_of, write_report  # noqa: E402
 from bench._services import bench_services  # noqa: E402
 from gateway.local_services import free_port  # noqa: E402
 from market.config import Config  # noqa: E402
@@ -188,7 +188,7 @@ def main() -> None:
         "ours": "this checkout's `billi serve` (uvloop, orjson codec)",
         "bare": "stock python-socketio echo server (stdlib json, asyncio loop): what a user would otherwise pick",
         "bare tuned": "the same echo server with our tuning (orjson codec, uvloop)",
-        "baseline": f"`billi serve` from {args.baseline} (commit {_commit(args.baseline) if args.baseline else ''})",
+        "baseline": f"`billi serve` from {args.baseline} (commit {commit_of(args.baseline) if args.baseline else ''})",
     }
     report = "\n".join([
         "# Chat: the real gateway vs a bare python-socketio server",
@@ -196,7 +196,7 @@ def main() -> None:
         "limits lifted: chat sends per person (BILLI_CHAT_RATE_LIMIT)",
         "",
         f"`python bench/chat.py --clients {args.clients} --seconds {args.seconds:g} --rounds {args.rounds}"
-        f" --rate {args.rate:g}{' --baseline ' + str(args.baseline) if args.baseline else ''}` (commit {_commit(ROOT)})",
+        f" --rate {args.rate:g}{' --baseline ' + str(args.baseline) if args.baseline else ''}` (commit {commit_of(ROOT)})",
         "",
         f"- {args.clients} clients in {args.clients // 2} two-person rooms, websocket transport, all in one client"
         f" process; each sends its next message when the previous one is acknowledged; {args.seconds:.0f} s"
@@ -238,13 +238,6 @@ def main() -> None:
         "",
     ])
     write_report(RESULTS, report, summary)
-
-
-def _commit(root: Path) -> str:
-    out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True).stdout.strip()
-    return out.stdout.strip() + ("+changes" if dirty else "")
 
 
 if __name__ == "__main__":

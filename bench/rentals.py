@@ -32,6 +32,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._report import commit_of  # noqa: E402
 from bench._services import bench_services  # noqa: E402
 from bench.chat import wait_ready  # noqa: E402
 from bench.geo import pct  # noqa: E402
@@ -114,13 +115,6 @@ def cpu_s(pids: list[int]) -> float:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
-
-
-def _commit(root: Path) -> str:
-    out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True).stdout.strip()
-    return out.stdout.strip() + ("+changes" if dirty else "")
 
 
 def main() -> None:
@@ -228,7 +222,7 @@ def main() -> None:
               f"time — 200 requests in a row: p50 {pct(seq_lat, 50):.1f} ms, p99 {pct(seq_lat, 99):.1f} ms."]
     lines += ["", "Gateway CPU per request (the two nodes' own utime+stime over the rounds, divided by the requests;"
               " not MariaDB's, not the load generator's):", ""]
-    lines += [f"- {name} (commit {_commit(roots[name])}): {ms:.2f} ms" for name, ms in cpu_ms.items()]
+    lines += [f"- {name} (commit {commit_of(roots[name])}): {ms:.2f} ms" for name, ms in cpu_ms.items()]
     if "baseline" in cpu_ms:
         base_rounds = every["baseline"]
         lines += [f"- ours / baseline: {cpu_ms['ours'] / cpu_ms['baseline']:.2f}× (baseline rounds: "

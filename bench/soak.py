@@ -45,7 +45,7 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._services import bench_services  # noqa: E402
+from bench._services import bench_services, gateway_env  # noqa: E402
 from bench.chat import wait_ready  # noqa: E402
 from bench.geo import pct  # noqa: E402
 from gateway.local_services import free_port  # noqa: E402
@@ -272,16 +272,6 @@ def assign(people: list[dict[str, Any]], senders: float, procs: int, interval: f
     return [s for s in specs if s["clients"]]
 
 
-def gateway_env(config: Config, port: int) -> dict[str, str]:
-    """bench/chat.py's gateway environment; the checkout's own code first on the path, whoever runs the bench."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BILLI_")}
-    env.update({"BILLI_DATABASE_URL": config.database_url or "", "BILLI_REDIS_URL": config.redis_url or "",
-                "BILLI_S3_URL": config.s3_url or "", "BILLI_S3_BUCKET": config.s3_bucket,
-                "BILLI_PORT": str(port), "BILLI_LOG_LEVEL": "WARNING", "BILLI_CHAT_RATE_LIMIT": "1000000",
-                "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])})
-    return env
-
-
 def stored_keys(probe: Probe, database: str) -> set[tuple[int, int]]:
     """(room, seq) of every person's message in MariaDB."""
     with probe.db.cursor() as cur:
@@ -313,7 +303,7 @@ def soak(args: argparse.Namespace, config: Config, workdir: Path) -> dict[str, A
     url = f"http://127.0.0.1:{port}/"
     log_path = Path(config.data_dir) / "bench" / "soak-gateway.log"  # kept after the run, for a closer look
     with open(log_path, "wb") as log:
-        gateway = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve"], env=gateway_env(config, port),
+        gateway = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve"], env=gateway_env(config, port, BILLI_CHAT_RATE_LIMIT="1000000"),
                                    cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     clients: list[subprocess.Popen[str]] = []
     probe: Probe | None = None

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._report import write_report  # noqa: E402
-from bench._services import bench_services  # noqa: E402
+from bench._services import bench_services, gateway_env  # noqa: E402
 from bench.chat import wait_ready  # noqa: E402
 from gateway.local_services import free_port  # noqa: E402
 from market.config import Config  # noqa: E402
@@ -176,11 +176,8 @@ def main() -> None:
     with bench_services("billi_bench_widget") as config:
         asyncio.run(prepare(config))
         port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BILLI_")}
-        env.update({"BILLI_DATABASE_URL": config.database_url or "", "BILLI_REDIS_URL": config.redis_url or "",
-                    "BILLI_S3_URL": config.s3_url or "", "BILLI_S3_BUCKET": config.s3_bucket,
-                    "BILLI_PORT": str(port), "BILLI_LOG_LEVEL": "WARNING"})
-        gateway = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve"], env=env, cwd=ROOT)
+        gateway = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve"], env=gateway_env(config, port),
+                                   cwd=ROOT)
         url = f"http://127.0.0.1:{port}/"
         try:
             wait_ready(url + "readyz", gateway)
