@@ -303,8 +303,9 @@ def soak(args: argparse.Namespace, config: Config, workdir: Path) -> dict[str, A
     url = f"http://127.0.0.1:{port}/"
     log_path = Path(config.data_dir) / "bench" / "soak-gateway.log"  # kept after the run, for a closer look
     with open(log_path, "wb") as log:
-        gateway = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve"], env=gateway_env(config, port, BILLI_CHAT_RATE_LIMIT="1000000"),
-                                   cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        env = gateway_env(config, port, BILLI_CHAT_RATE_LIMIT="1000000")
+        gateway = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve"], env=env, cwd=ROOT, stdout=log,
+                                   stderr=subprocess.STDOUT)
     clients: list[subprocess.Popen[str]] = []
     probe: Probe | None = None
     try:
