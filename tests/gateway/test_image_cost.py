@@ -144,27 +144,33 @@ async def _until(condition: Callable[[], Any], what: str) -> None:
     raise AssertionError(f"never happened: {what}")
 
 
+async def _slow_upload(client: TestClient, person: Person) -> tuple[asyncio.Task[Any], asyncio.Event]:
+    """``person`` uploads a profile photo whose second half arrives only once the returned event is set; returns
+    when the gateway has admitted it (the upload's task, the event)."""
+    photo = image_bytes("PNG", (300, 200))
+    boundary = "billi-slow-upload"
+    rest = asyncio.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.png\"\r\n"
+               "Content-Type: image/png\r\n\r\n").encode() + photo[:100]
+        await rest.wait()
+        yield photo[100:] + f"\r\n--{boundary}--\r\n".encode()
+
+    first = asyncio.create_task(person.call("PUT", "/api/me/photo", data=body(), headers={
+        "Content-Type": f"multipart/form-data; boundary={boundary}"}))
+
+    async def admitted() -> bool:
+        return await _uploads_in_progress(client) == 1.0
+
+    await _until(admitted, "the slow upload is in progress")
+    return first, rest
+
+
 async def test_when_every_upload_place_is_taken_another_upload_is_told_to_come_back_later(config: Config) -> None:
     async with gateway(config, image_workers=1, image_queue=0) as client:
         slow, other = await sign_up(client), await sign_up(client)
-        photo = image_bytes("PNG", (300, 200))
-        boundary = "billi-slow-upload"
-        rest = asyncio.Event()
-
-        async def body() -> AsyncIterator[bytes]:
-            """A photo whose second half arrives only when the test says so."""
-            yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.png\"\r\n"
-                   "Content-Type: image/png\r\n\r\n").encode() + photo[:100]
-            await rest.wait()
-            yield photo[100:] + f"\r\n--{boundary}--\r\n".encode()
-
-        first = asyncio.create_task(slow.call("PUT", "/api/me/photo", data=body(), headers={
-            "Content-Type": f"multipart/form-data; boundary={boundary}"}))
-
-        async def admitted() -> bool:
-            return await _uploads_in_progress(client) == 1.0
-
-        await _until(admitted, "the slow upload is in progress")
+        first, rest = await _slow_upload(client, slow)
 
         async with client.put("/api/me/photo", headers=other.auth, data=photo_form(image_bytes("PNG"))) as resp:
             assert resp.status == 503
@@ -228,23 +234,7 @@ async def test_an_upload_that_trickles_in_is_cut_off_and_gives_its_place_back(co
 async def test_a_second_upload_while_the_first_is_still_on_its_way_is_refused_at_once(config: Config) -> None:
     async with gateway(config, image_workers=2, image_queue=4) as client:
         person, neighbour = await sign_up(client), await sign_up(client)
-        photo = image_bytes("PNG", (300, 200))
-        boundary = "billi-one-at-a-time"
-        rest = asyncio.Event()
-
-        async def body() -> AsyncIterator[bytes]:
-            yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.png\"\r\n"
-                   "Content-Type: image/png\r\n\r\n").encode() + photo[:100]
-            await rest.wait()
-            yield photo[100:] + f"\r\n--{boundary}--\r\n".encode()
-
-        first = asyncio.create_task(person.call("PUT", "/api/me/photo", data=body(), headers={
-            "Content-Type": f"multipart/form-data; boundary={boundary}"}))
-
-        async def admitted() -> bool:
-            return await _uploads_in_progress(client) == 1.0
-
-        await _until(admitted, "the first upload is in progress")
+        first, rest = await _slow_upload(client, person)
         item = await person.new_item()
         async with client.post(f"/api/items/{item['id']}/photos", headers=person.auth,
                                data=photo_form(image_bytes("PNG"))) as resp:
