@@ -90,13 +90,19 @@ async def test_my_neighbourhood_is_remembered_for_near_and_for_searches(client: 
     assert kept == {"home_place": "서초동", "home_lat": Decimal("37.49200"), "home_lng": Decimal("127.01400")}
 
 
-async def test_a_chip_runs_its_command_only_in_my_own_assistant_room(client: TestClient, chatters: Any) -> None:
+async def _in_a_deal_room(client: TestClient, chatters: Any) -> tuple[Chatter, int]:
+    """Someone who asked about another person's tent: connected, in the deal room (its id)."""
     owner, person = await sign_up(client), await sign_up(client)
     item = await owner.new_item(title="원터치 텐트", category_id=3)
     status, body = await person.call("POST", f"/api/items/{item['id']}/room")
-    deal = body["room"]["id"]
+    assert status == 201, body
     c = await chatters(person)
-    await c.call("join", {"room": deal})
+    await c.call("join", {"room": body["room"]["id"]})
+    return c, int(body["room"]["id"])
+
+
+async def test_a_chip_runs_its_command_only_in_my_own_assistant_room(client: TestClient, chatters: Any) -> None:
+    c, deal = await _in_a_deal_room(client, chatters)
     await c.call("message", {"room": deal, "text": "네 좋아요", "command": "/내정보"})
     await asyncio.sleep(0.5)
     assert not [m for m in c.received("message", deal) if m["sender"]["kind"] == "bot"]  # the words alone count
@@ -164,12 +170,7 @@ async def test_the_request_card_says_its_dates_once(client: TestClient, chatters
 
 async def test_in_a_deal_room_near_asks_for_a_place_without_the_form_that_would_post_it_there(
         client: TestClient, chatters: Any) -> None:
-    owner, person = await sign_up(client), await sign_up(client)
-    item = await owner.new_item(title="원터치 텐트", category_id=3)
-    status, body = await person.call("POST", f"/api/items/{item['id']}/room")
-    deal = body["room"]["id"]
-    c = await chatters(person)
-    await c.call("join", {"room": deal})
+    c, deal = await _in_a_deal_room(client, chatters)
     for typed in ("/주변", "/동네"):
         asked = await _ask_bot(c, deal, typed)
         assert asked["text"].startswith("어느 동네 주변을 볼까요?") and "도우미 방" in asked["text"], asked
