@@ -2,7 +2,7 @@
 
 The package, along its seams: ``query`` (what a search asks and answers), ``korean`` (the analyser),
 ``documents`` (what the index holds, the backend contract), ``postings`` and ``cells`` (the embedded index's
-keys and map cells), ``embedded`` (the MariaDB backend), ``es`` (the Elasticsearch backend), ``spelling``
+keys and map cells), ``embedded`` (the MariaDB backend), ``nationwide`` (its search without a point), ``es`` (the Elasticsearch backend), ``spelling``
 (typo correction, "did you mean"), ``related`` (related words learned from the listings), ``feedback`` (the
 words a narrow search's best hits share), ``indexer`` (the outbox and reindex). This module re-exports what
 callers use.

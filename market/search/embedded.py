@@ -24,6 +24,7 @@ from market.search import korean
 from market.search.cells import _distance_sql, cell_of, cell_ranges
 from market.search.documents import SearchDoc
 from market.search.feedback import FEEDBACK_DOCS, FeedbackDoc, feedback_terms
+from market.search.nationwide import best_anywhere
 from market.search.postings import key_of_token, postings_of, term_key, token, untoken
 from market.search.query import MAX_OFFSET, SearchHit, SearchPage, SearchQuery, encode_offset
 from market.search.related import MIN_PAIR, listing_pairs, related_terms
@@ -87,8 +88,9 @@ class EmbeddedSearch:
     most valuable list's best listings, completed by key lookups, give a floor for the page's last score;
     then only the lists, and in them only the postings, that could reach the floor are read, and every
     listing found is completed by lookups (the MaxScore strategy); filters other than place are checked on each
-    posting's document as it is read. Without a point, or when a tie runs past what was read, the plain query reads
-    every posting."""
+    posting's document as it is read. Without a point, each list is read best first in chunks until no listing
+    left unread can reach the page (``nationwide``); when a tie runs past what was read near a point, or with the
+    early stop off, the plain query reads every posting."""
 
     name = "embedded"
 
@@ -384,6 +386,10 @@ class EmbeddedSearch:
                     stats, kept = None, False
                     continue
                 return []
+            if not near and self._early_stop:
+                narrowed = filters_for(q, self._categories) if _narrowed(q) else None  # type: ignore[arg-type]
+                ranked = await best_anywhere(self._db, weights, tops, want, narrowed)
+                return [_Found(item_id, score, 0, None) for item_id, score in ranked]  # type: ignore[arg-type]
             if not quick:
                 break
             try:
@@ -431,19 +437,22 @@ class EmbeddedSearch:
         args += list(weights)
         conds = [filters_for(q, self._categories)]  # type: ignore[arg-type]
         distance, distance_args = "NULL", ()
+        ties = "i.created_at DESC, i.owner_rating DESC, i.item_id DESC"
         if q.lat is not None and q.lng is not None and q.radius_m is not None:
             ranges = cell_ranges(q.lat, q.lng, q.radius_m)
             where += " AND (" + " OR ".join(["p.cell BETWEEN %s AND %s"] * len(ranges)) + ")"
             args += [x for r in ranges for x in r]
             distance, distance_args = _distance_sql("g"), (q.lat, q.lat, q.lng)
             conds.append(f.Cond(f"{distance} <= %s", (*distance_args, q.radius_m)))
+        else:  # nationwide: the newest first among equals, by number (see market/search/nationwide.py)
+            ties = "i.item_id DESC"
         where_sql, where_args = f.where(f.all_of(conds))
         rows = await self._db.fetchall(
             f"SELECT g.item_id, g.score, {distance} AS distance_m FROM ("
             f"SELECT p.item_id, SUM(p.weight * {case}) AS score, MAX(p.lat) AS lat,"
             f" MAX(p.lng) AS lng FROM search_postings p WHERE {where} GROUP BY p.item_id) g"
             f" JOIN search_docs i ON i.item_id = g.item_id {where_sql}"
-            " ORDER BY g.score DESC, distance_m, i.created_at DESC, i.owner_rating DESC, i.item_id DESC LIMIT %s",
+            f" ORDER BY g.score DESC, distance_m, {ties} LIMIT %s",
             (*distance_args, *args, *where_args, want))
         return [_Found(int(r["item_id"]), int(r["score"]), 0,
                        None if r["distance_m"] is None else float(r["distance_m"])) for r in rows]  # type: ignore[arg-type]

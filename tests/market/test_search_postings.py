@@ -255,3 +255,52 @@ async def test_a_price_or_dates_filter_is_settled_early_and_finds_what_reading_e
                 assert d.available_from <= filters["available_from"]
                 assert d.available_until is None or d.available_until >= filters["available_until"]
     assert sum(n for rounds, n in quick.rounds.items() if rounds > 0) > 0.8 * sum(quick.rounds.values())
+
+
+class _Reading(_Counting):
+    """The database, noting how many postings rows each statement brought back."""
+
+    def __init__(self, db: Any) -> None:
+        super().__init__(db)
+        self.rows = 0
+
+    async def fetchall(self, sql: str, args: Any = ()) -> Any:
+        rows = await super().fetchall(sql, args)
+        if "search_postings" in sql:
+            self.rows += len(rows)
+        return rows
+
+
+async def test_a_search_without_a_point_reads_best_first_and_finds_what_reading_every_posting_finds(
+        market: Market) -> None:
+    rng = random.Random(41)
+    docs = [replace(_random_doc(rng, i, []), price_per_day=rng.randrange(1000, 50000, 1000),
+                    lat=rng.uniform(33.5, 38.0), lng=rng.uniform(126.0, 129.5)) for i in range(1, 701)]
+    # A crowd of one shop's equal listings (equal scores everywhere: only their numbers order them).
+    docs += [_doc(i, ["그늘막", "모기장"], ["텐트"], [], 35.1 + i * 1e-5, 129.0, 0) for i in range(701, 1001)]
+    reading = _Reading(market.db)
+    quick = EmbeddedSearch(reading)  # type: ignore[arg-type]
+    slow = EmbeddedSearch(market.db, early_stop=False)
+    await slow.clear()
+    await slow.index(docs)
+    read = postings = 0
+    for _ in range(150):
+        terms = tuple(rng.sample(VOCAB, rng.choice([1, 2, 2, 3])))
+        head = (terms[-1],) if len(terms) > 1 and rng.random() < 0.5 else ()
+        extra = rng.choice([{}, {}, {"price_max": 20000}, {"price_min": 40000}])
+        q = SearchQuery(text=" ".join(terms), terms=terms, head=head, lat=None, lng=None, radius_m=None,
+                        limit=rng.choice([5, 20]), offset=rng.choice([0, 0, 5, 20]), **extra)
+        reading.rows = 0
+        a, b = await quick.search(q), await slow.search(q)
+        assert [(h.item_id, h.score) for h in a.hits] == [(h.item_id, h.score) for h in b.hits], q
+        assert a.hits and all(h.distance_m is None for h in a.hits)
+        assert a.next_cursor == b.next_cursor
+        read += reading.rows
+        postings += sum(1 for d in docs for k in postings_of(d) if k in {term_key(t) for t in terms})
+    assert read < 0.5 * postings  # best first: most postings are never read
+    # Equal listings come newest (highest number) first, a chunk at a time.
+    reading.rows = 0
+    page = await quick.search(SearchQuery(text="그늘막 모기장", terms=("그늘막", "모기장"), head=(), lat=None,
+                                          lng=None, radius_m=None, limit=20, offset=0))
+    assert [h.item_id for h in page.hits] == list(range(1000, 980, -1))
+    assert reading.rows <= 64  # one chunk of one word's list, of the 300 each has

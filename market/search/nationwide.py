@@ -1,0 +1,112 @@
+"""A search without a point (nationwide): the best page without reading every posting of its terms.
+
+Nationwide, equal scores are ordered newest first by listing number (listings are numbered as they are
+created), so each postings list read in index order — weight, then listing number, both descending (migration
+0037) — yields its listings in the order the page wants them among equals. Lists are read in chunks, the most
+valuable first; every listing read is completed by key lookups into the other terms' lists, so its score is
+whole. A listing not read yet can score at most Σ over terms of (the term's worth × its lists' weight at their
+cursor), and read reading stops when that bound cannot reach the page's last hit (score, then number).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from market.db import Database
+from market.filters import Cond
+
+# Postings read from one list in its first chunk; each further chunk of that list is CHUNK_GROWTH times larger.
+FIRST_CHUNK = 64
+CHUNK_GROWTH = 4
+
+
+@dataclass(slots=True)
+class _Cursor:
+    """Where the reading of one postings list stands: the last (weight, listing) read; None before the first."""
+
+    top: int  # the largest weight the list has held
+    weight: int | None = None
+    item_id: int | None = None
+    chunk: int = FIRST_CHUNK
+    done: bool = False  # every posting read (or every one that passes the filters)
+
+    @property
+    def reach(self) -> int:
+        """The largest weight a posting not read yet can have."""
+        return 0 if self.done else self.top if self.weight is None else self.weight
+
+
+async def best_anywhere(db: Database, weights: Mapping[str, int], tops: Mapping[tuple[str, int], int],
+                        want: int, narrowed: Cond | None) -> list[tuple[int, int]]:
+    """The first ``want`` (listing, score) pairs for the terms' ``weights`` (term key → worth per half point),
+    best score first, then highest listing number. ``tops``: (term, tier) → that list's largest weight ever.
+    ``narrowed``: a condition on the listing's document (alias ``i``) every hit must meet."""
+    cursors = {x: _Cursor(top) for x, top in tops.items() if top > 0 and x[0] in weights}
+    terms = sorted(weights)
+    scores: dict[int, int] = {}
+    while True:
+        ranked = sorted(scores.items(), key=lambda x: (-x[1], -x[0]))
+        if len(ranked) >= want and _settled(ranked[want - 1], weights, cursors):
+            return ranked[:want]
+        open_lists = [x for x, c in cursors.items() if not c.done]
+        if not open_lists:
+            return ranked[:want]
+        # The list that lifts an unread listing's bound most is read next.
+        lst = max(open_lists, key=lambda x: (weights[x[0]] * cursors[x].reach, x))
+        cursor = cursors[lst]
+        rows = await _chunk(db, weights, terms, lst, cursor, narrowed)
+        for r in rows:
+            scores[int(r["item_id"])] = int(r["score"])
+        if len(rows) < cursor.chunk:
+            cursor.done = True
+        else:
+            cursor.weight, cursor.item_id = int(rows[-1]["weight"]), int(rows[-1]["item_id"])
+            cursor.chunk *= CHUNK_GROWTH
+
+
+def _settled(last: tuple[int, int], weights: Mapping[str, int], cursors: Mapping[tuple[str, int], _Cursor]) -> bool:
+    """Whether no listing left unread can rank before ``last`` (listing, score) on the page."""
+    item_id, score = last
+    reach: dict[str, int] = {}
+    for (term, _), c in cursors.items():
+        reach[term] = max(reach.get(term, 0), weights[term] * c.reach)
+    bound = sum(reach.values())
+    if bound != score:
+        return bound < score
+    # An unread listing scoring exactly ``score`` has, for every term worth something to it, a posting at the
+    # cursor's weight of a list that gives that term its reach; if for some term every such list has started,
+    # the listing lies after those cursors there: a lower number than theirs, so it ranks after ``last`` when
+    # ``last`` has a higher number than every one of them.
+    for term, most in reach.items():
+        if most == 0:
+            continue
+        at = [c for (t, _), c in cursors.items() if t == term and weights[t] * c.reach == most]
+        if all(c.item_id is not None for c in at) and item_id > max(c.item_id for c in at):  # type: ignore[type-var]
+            return True
+    return False
+
+
+async def _chunk(db: Database, weights: Mapping[str, int], terms: list[str], lst: tuple[str, int],
+                 cursor: _Cursor, narrowed: Cond | None) -> list[dict[str, Any]]:
+    """The next chunk of one list in index order, each listing's whole score completed by key lookups."""
+    term, tier = lst
+    others = [u for u in terms if u != term]
+    added = "".join(f" + COALESCE(n{k}.weight, 0) * %s" for k in range(len(others)))
+    joins = "".join(f" LEFT JOIN search_postings n{k} FORCE INDEX (ix_search_postings_probe)"
+                    f" ON n{k}.term = %s AND n{k}.cell = p.cell AND n{k}.item_id = p.item_id"
+                    for k in range(len(others)))
+    source = "search_postings p FORCE INDEX (ix_search_postings_top)"
+    where, args = "p.term = %s AND p.tier = %s", [term, tier]
+    if cursor.weight is not None:
+        where += " AND (p.weight < %s OR (p.weight = %s AND p.item_id < %s))"
+        args += [cursor.weight, cursor.weight, cursor.item_id]
+    if narrowed is not None:
+        source += " STRAIGHT_JOIN search_docs i ON i.item_id = p.item_id"
+        where += f" AND {narrowed.sql}"
+        args += list(narrowed.args)
+    return await db.fetchall(
+        f"SELECT p.item_id, p.weight, p.weight * %s{added} AS score FROM {source}{joins}"
+        f" WHERE {where} ORDER BY p.weight DESC, p.item_id DESC LIMIT %s",
+        (weights[term], *(weights[u] for u in others), *others, *args, cursor.chunk))
