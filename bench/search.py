@@ -13,11 +13,17 @@ sparse point).
   same rows (fewer queries: each takes seconds).
 - reindex: ``billi reindex``'s code path (``SearchIndexer.reindex``) over a sample of real items rows.
 
+- the other paths (category, price, dates, typo-corrected, expanded, nationwide without a point), each under the
+  same load as the keyword + 6 km row, as a ratio of its p99.
+- with ``--baseline DIR`` (another checkout, e.g. the code before a change): keyword + 6 km on both codes, each
+  in its own process (bench/_search_runner.py), in alternating rounds against the same index.
+
 Writes bench/results/search.md; the last line printed is
-``search: items=<n> p50_ms=<x> p99_ms=<y> like_p50_ms=<z> reindex_items_per_s=<r>``.
+``search: items=<n> p50_ms=<x> p99_ms=<y> like_p50_ms=<z> reindex_items_per_s=<r> nationwide_p99_ratio=<q>
+[ab_p99_ratio=<a>]``.
 
     python bench/search.py [--items 1000000] [--seconds 30] [--like-queries 10] [--reindex-items 20000]
-                           [--listings FILE] [--queries FILE]
+                           [--listings FILE] [--queries FILE] [--baseline DIR] [--rounds 4]
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._report import commit_of, write_report  # noqa: E402
 from bench._services import bench_database  # noqa: E402
 from bench._typos import typo_query  # noqa: E402
 from market.categories import Categories  # noqa: E402
@@ -58,8 +65,12 @@ SEOUL = (37.43, 37.70, 126.80, 127.18)
 KOREA = (34.5, 38.3, 126.2, 129.5)
 CENTRES = {"dense": (37.4979, 127.0276), "sparse": (36.42, 127.42)}
 FT_INDEXES = ("ft_search_title (title_terms)",)
-PROBE_INDEX = ("ix_search_postings_probe", "(term, cell, item_id, weight)")
+# The postings' secondary indexes: dropped before a load, built once at its end (rows load far faster without them).
+POSTINGS_INDEXES = {"ix_search_postings_probe": "(term, cell, item_id, weight)",
+                    "ix_search_postings_top": "(term, tier, weight, item_id)"}
 EXPANDED = "expanded (300 m, page filled by related words and feedback)"
+NATIONWIDE = "nationwide (no point: the whole country)"
+RUNNER = Path(__file__).resolve().parent / "_search_runner.py"
 SEARCH_TABLES = ("search_docs", "search_postings", "search_terms", "search_stats", "search_vocab", "search_pairs")
 
 
@@ -106,9 +117,10 @@ async def load(db: Database, n: int, texts: list[dict[str, object]]) -> float:
         " AND table_name = 'search_docs' AND index_type = 'FULLTEXT'")}
     if present:  # rows load far faster without them; they are built once at the end
         await db.execute("ALTER TABLE search_docs " + ", ".join(f"DROP INDEX {name}" for name in sorted(present)))
-    if await db.fetchval("SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = DATABASE()"
-                         " AND table_name = 'search_postings' AND index_name = %s", (PROBE_INDEX[0],)):
-        await db.execute(f"ALTER TABLE search_postings DROP INDEX {PROBE_INDEX[0]}")
+    for name in POSTINGS_INDEXES:
+        if await db.fetchval("SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = DATABASE()"
+                             " AND table_name = 'search_postings' AND index_name = %s", (name,)):
+            await db.execute(f"ALTER TABLE search_postings DROP INDEX {name}")
     rng = random.Random(7)
     today = date.today()
     # Categories in the documents are spread over the seeded top-level ones (ids 1, 40, 59, ...); only the
@@ -167,9 +179,10 @@ async def load(db: Database, n: int, texts: list[dict[str, object]]) -> float:
                          + ", ".join(["(%s, %s, %s, %s)"] * len(part)),
                          tuple(x for k in part for x in (k, term_docs[k], *term_top[k])))
     await db.execute("INSERT INTO search_stats (id, docs) VALUES (1, %s)", (n,))
-    print("  rows loaded; building the title FULLTEXT index and the postings' lookup index", flush=True)
+    print("  rows loaded; building the title FULLTEXT index and the postings' lookup indexes", flush=True)
     await db.execute("ALTER TABLE search_docs " + ", ".join(f"ADD FULLTEXT KEY {i}" for i in FT_INDEXES))
-    await db.execute(f"ALTER TABLE search_postings ADD INDEX {PROBE_INDEX[0]} {PROBE_INDEX[1]}")
+    await db.execute("ALTER TABLE search_postings "
+                     + ", ".join(f"ADD INDEX {name} {cols}" for name, cols in POSTINGS_INDEXES.items()))
     await db.execute("ANALYZE TABLE search_docs, search_postings")
     return time.perf_counter() - started
 
@@ -239,6 +252,40 @@ async def users(backend: EmbeddedSearch, make: Callable[[random.Random], dict[st
 
     await asyncio.gather(*(user(k) for k in range(n_users)))
     return latencies, errors
+
+
+async def ab_rounds(args: argparse.Namespace, url: str, queries: list[str]) -> dict[str, list[float]]:
+    """Keyword + 6 km, 50 users at ~1 s think time, on our code and on the ``--baseline`` checkout's, each in a
+    process of its own (bench/_search_runner.py), in alternating rounds against the same index."""
+    out: dict[str, list[float]] = {"ours": [], "baseline": []}
+    codes = {"ours": ROOT, "baseline": args.baseline.resolve()}
+    for r in range(args.rounds):
+        for name in (("ours", "baseline") if r % 2 == 0 else ("baseline", "ours")):
+            spec = {"url": url, "queries": queries, "users": args.users, "seconds": args.seconds, "think_s": 1.0,
+                    "radius_m": 6000, "seed": r, "warm_s": 5}
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, str(RUNNER), json.dumps(spec), stdout=asyncio.subprocess.PIPE,
+                env={**os.environ, "PYTHONPATH": str(codes[name])}, cwd=str(codes[name]))
+            stdout, _ = await proc.communicate()
+            if proc.returncode != 0:
+                raise RuntimeError(f"the {name} search load failed (exit {proc.returncode})")
+            result = json.loads(stdout.decode().strip().splitlines()[-1])
+            out[name] += result["latencies"]
+            print(f"  A/B round {r + 1} {name}: p99 {pct(result['latencies'], 99):.1f} ms", flush=True)
+    return out
+
+
+def ab_ratio(ab: dict[str, list[float]]) -> float:
+    return pct(ab["ours"], 99) / pct(ab["baseline"], 99)
+
+
+def ab_lines(args: argparse.Namespace, ab: dict[str, list[float]]) -> list[str]:
+    commit = commit_of(args.baseline)
+    return ["", f"Keyword + 6 km, {args.users} users at ~1 s think time, ours and the baseline ({commit}) each in its"
+            f" own process, {args.rounds} alternating rounds of {args.seconds:.0f} s against the same index:", "",
+            "| code | searches | p50 ms | p99 ms |", "| --- | ---: | ---: | ---: |",
+            *(f"| {name} | {len(v)} | {statistics.median(v):.1f} | {pct(v, 99):.1f} |" for name, v in ab.items()),
+            "", f"- p99 ours / baseline: {ab_ratio(ab):.2f}", ""]
 
 
 async def reindex_rate(db: Database, categories: Categories, texts: list[dict[str, object]], n: int) -> float:
@@ -317,7 +364,8 @@ async def run(args: argparse.Namespace) -> str:
                                        args.seconds, args.users, 1.0)
             path_rows[EXPANDED] = await users(
                 backend, near(queries, 300), args.seconds, args.users, 1.0)
-            country, country_err = await users(backend, nationwide(queries), args.seconds / 2, 1, 0)
+            path_rows[NATIONWIDE] = await users(backend, nationwide(queries), args.seconds, args.users, 1.0)
+            ab = await ab_rounds(args, url, queries) if args.baseline else None
             like: list[float] = []
             rng = random.Random(11)
             for _ in range(args.like_queries):
@@ -342,7 +390,7 @@ async def run(args: argparse.Namespace) -> str:
         "",
         "- p99 of expanded / the same 300 m searches without the second pass (target ≤ 2):"
         f" {pct(path_rows[EXPANDED][0], 99) / pct(plain_narrow[0], 99):.1f}",
-        "- p99 of each path / p99 of keyword + 6 km (targets: filters ≤ 3, typo-corrected ≤ 2): "
+        "- p99 of each path / p99 of keyword + 6 km (targets: filters and nationwide ≤ 3, typo-corrected ≤ 2): "
         + ", ".join(f"{name.split(' (')[0]} {pct(lat, 99) / pct(paced, 99):.1f}"
                     for name, (lat, _) in path_rows.items()),
         f"- documents: {args.items:,} (half over Seoul, half over South Korea), texts from the labelled set's 3,000"
@@ -369,21 +417,19 @@ async def run(args: argparse.Namespace) -> str:
         f"| ours, 300 m without the second pass, {args.users} users, ~1 s think time | {len(plain_narrow[0])} |"
         f" {len(plain_narrow[0]) / args.seconds:.0f} | {statistics.median(plain_narrow[0]):.1f} |"
         f" {pct(plain_narrow[0], 99):.1f} | {plain_narrow[1]} |",
-        f"| ours without a point (nationwide), one user | {len(country)} | {len(country) / (args.seconds / 2):.0f} |"
-        f" {statistics.median(country):.0f} | {pct(country, 99):.0f} | {country_err} |",
         f"| LIKE baseline, one user | {len(like)} | — | {statistics.median(like):.0f} | {pct(like, 99):.0f} | 0 |",
         "",
+        *(ab_lines(args, ab) if ab else []),
         f"- reading rounds per search (0 = fell back to reading every posting in the circle): {rounds}",
         f"- reindex (`billi reindex` code path, {args.reindex_items:,} items from MariaDB, Kiwi analysis included):"
         f" {rate:,.0f} items/s",
         "",
     ])
     summary = (f"search: items={args.items} p50_ms={statistics.median(paced):.1f} p99_ms={pct(paced, 99):.1f}"
-               f" like_p50_ms={statistics.median(like):.0f} reindex_items_per_s={rate:.0f}")
-    report += "\n" + summary + "\n"  # the report ends with the line the benchmark prints last
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(report, encoding="utf-8")
-    print(report)
+               f" like_p50_ms={statistics.median(like):.0f} reindex_items_per_s={rate:.0f}"
+               f" nationwide_p99_ratio={pct(path_rows[NATIONWIDE][0], 99) / pct(paced, 99):.1f}"
+               + (f" ab_p99_ratio={ab_ratio(ab):.2f}" if ab else ""))
+    write_report(RESULTS, report + "\n" + summary + "\n", summary)
     return summary
 
 
@@ -393,10 +439,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--like-queries", type=int, default=10)
+    parser.add_argument("--baseline", type=Path, help="another checkout of the code: keyword + 6 km A/B, same run")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating A/B rounds with --baseline")
     parser.add_argument("--reindex-items", type=int, default=20_000)
     parser.add_argument("--listings", type=Path, default=EVAL / "listings.jsonl", help="texts of the documents")
     parser.add_argument("--queries", type=Path, default=EVAL / "queries_dev.jsonl", help="query texts")
-    print(asyncio.run(run(parser.parse_args())))
+    asyncio.run(run(parser.parse_args()))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,63 @@
+"""One search load, run in its own process against a given checkout of the code (bench/search.py --baseline).
+
+Run as ``PYTHONPATH=<checkout> python bench/_search_runner.py '<json>'``: imports only ``market`` (of that
+checkout), so the same load runs on our code and on another commit's alike. The JSON names the database URL,
+the query texts, the users, seconds, think time, radius and the seed; prints one JSON line
+``{"latencies": [...ms], "errors": n}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sys
+import time
+
+from market.categories import Categories
+from market.db import Database
+from market.search import EmbeddedSearch, SearchQuery, korean
+
+CENTRES = ((37.4979, 127.0276), (36.42, 127.42))  # bench/search.py's dense (70 %) and sparse centres
+
+
+async def main(spec: dict) -> dict:
+    korean.warm_up()
+    db = await Database.connect(spec["url"], pool_size=spec["users"] + 2, create=False)
+    try:
+        backend = EmbeddedSearch(db, await Categories.load(db))
+        latencies: list[float] = []
+        errors = 0
+
+        def make(r: random.Random) -> dict[str, str]:
+            lat, lng = CENTRES[0] if r.random() < 0.7 else CENTRES[1]
+            return {"q": r.choice(spec["queries"]), "lat": str(lat + r.uniform(-0.01, 0.01)),
+                    "lng": str(lng + r.uniform(-0.01, 0.01)), "radius_m": str(spec["radius_m"])}
+
+        async def user(k: int, until: float, record: bool) -> None:
+            nonlocal errors
+            r = random.Random(spec["seed"] * 1000 + k)
+            think = spec["think_s"]
+            await asyncio.sleep(r.uniform(0, think * 2))
+            while time.perf_counter() < until:
+                q = SearchQuery.parse(make(r))
+                t0 = time.perf_counter()
+                try:
+                    await backend.search(q)
+                except Exception:
+                    errors += 1
+                if record:
+                    latencies.append((time.perf_counter() - t0) * 1000)
+                await asyncio.sleep(r.uniform(0, think * 2))
+
+        warm = time.perf_counter() + spec["warm_s"]  # this process's caches, not timed
+        await asyncio.gather(*(user(k, warm, False) for k in range(spec["users"])))
+        until = time.perf_counter() + spec["seconds"]
+        await asyncio.gather(*(user(k, until, True) for k in range(spec["users"])))
+        return {"latencies": latencies, "errors": errors}
+    finally:
+        await db.close()
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(main(json.loads(sys.argv[1])))))
