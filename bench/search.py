@@ -71,7 +71,8 @@ POSTINGS_INDEXES = {"ix_search_postings_probe": "(term, cell, item_id, weight)",
 EXPANDED = "expanded (300 m, page filled by related words and feedback)"
 NATIONWIDE = "nationwide (no point: the whole country)"
 RUNNER = Path(__file__).resolve().parent / "_search_runner.py"
-SEARCH_TABLES = ("search_docs", "search_postings", "search_terms", "search_stats", "search_vocab", "search_pairs")
+SEARCH_TABLES = ("search_docs", "search_postings", "search_terms", "search_stats", "search_vocab", "search_pairs",
+                 "search_bands")
 
 
 def pct(values: list[float], p: float) -> float:
@@ -129,6 +130,7 @@ async def load(db: Database, n: int, texts: list[dict[str, object]]) -> float:
     # What the indexer would count: listings per term and each term's largest weight per tier.
     term_docs: dict[str, int] = {}
     term_top: dict[str, list[int]] = {}
+    bands: Counter[tuple[str, int, int]] = Counter()
     chunk = 5_000  # listings per LOAD DATA: the client library mis-sequences very large local files
     with tempfile.TemporaryDirectory() as tmp:
         for first in range(1, n + 1, chunk):
@@ -155,6 +157,7 @@ async def load(db: Database, n: int, texts: list[dict[str, object]]) -> float:
                     for key, (tier, weight) in t["postings"].items():  # type: ignore[attr-defined]
                         fp.write(f"{key}\t{tier}\t{c}\t{i}\t{weight}\t{lat:.7f}\t{lng:.7f}\n")
                         term_docs[key] = term_docs.get(key, 0) + 1
+                        bands[(key, tier, weight)] += 1
                         tops = term_top.setdefault(key, [0, 0])
                         tops[1 - tier] = max(tops[1 - tier], weight)
             await db.execute(
@@ -179,6 +182,11 @@ async def load(db: Database, n: int, texts: list[dict[str, object]]) -> float:
                          + ", ".join(["(%s, %s, %s, %s)"] * len(part)),
                          tuple(x for k in part for x in (k, term_docs[k], *term_top[k])))
     await db.execute("INSERT INTO search_stats (id, docs) VALUES (1, %s)", (n,))
+    counted = sorted((*k, v) for k, v in bands.items())
+    for i in range(0, len(counted), 1000):
+        part = counted[i:i + 1000]
+        await db.execute("INSERT INTO search_bands (term, tier, weight, docs) VALUES "
+                         + ", ".join(["(%s, %s, %s, %s)"] * len(part)), tuple(x for r in part for x in r))
     print("  rows loaded; building the title FULLTEXT index and the postings' lookup indexes", flush=True)
     await db.execute("ALTER TABLE search_docs " + ", ".join(f"ADD FULLTEXT KEY {i}" for i in FT_INDEXES))
     await db.execute("ALTER TABLE search_postings "

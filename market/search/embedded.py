@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from market import filters as f
 from market.categories import Categories
@@ -41,6 +41,10 @@ STATS_KEPT = 50_000
 # How long a process trusts its copy of the index's words (its own writes reach it at once; another process's
 # after this).
 SPELLER_TTL_S = 60.0
+# A narrow search's second pass keeps, for this long, the words of the listings it read and the companions of the
+# words it looked up (this process's own writes drop them at once); at most this many of each.
+SECOND_PASS_TTL_S = 60.0
+SECOND_PASS_KEPT = 20_000
 
 
 # Term key → (listings with it, its largest posting weight in tier 1, in tier 0); the key None → (all listings, 0, 0).
@@ -111,6 +115,9 @@ class EmbeddedSearch:
         self._speller: Speller | None = None
         self._speller_at = -math.inf
         self._speller_lock = asyncio.Lock()
+        # What a narrow search's second pass read: a listing's words; a word's companions (see SECOND_PASS_TTL_S).
+        self._words: _Kept[int, FeedbackDoc] = _Kept()
+        self._companions: _Kept[str, list[tuple[str, str, int]]] = _Kept()
 
     # -- writing -----------------------------------------------------------------------------------------
 
@@ -150,7 +157,9 @@ class EmbeddedSearch:
                 " available_until, status, owner_rating, created_at) VALUES "
                 + ", ".join(["(%s, %s, %s, %s, %s, %s, ST_GeomFromText(%s, 4326), %s, %s, %s, %s, %s, %s, %s, %s,"
                              " %s, %s, %s, %s)"] * len(docs)), tuple(rows))
-            await self._delete_postings(cur, [p for s in old.values() for p in s.postings()])
+            bands = Counter((key, tier, weight) for key, tier, _c, _i, weight, _lat, _lng in postings)
+            await self._delete_postings(cur, [p for s in old.values() for p in s.postings()], bands)
+            await self._apply_bands(cur, bands)
             for i in range(0, len(postings), 2000):
                 chunk = postings[i:i + 2000]
                 await cur.execute(
@@ -158,6 +167,7 @@ class EmbeddedSearch:
                     + ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk)), tuple(x for p in chunk for x in p))
             await self._apply_counts(cur, vocab, terms, len(docs) - len(old), tops)
             await self._apply_pairs(cur, pairs)
+        self._forget()
         if self._speller is not None:  # the words these listings brought, correctable at once in this process
             self._speller.add(t for t, n in terms.items() if n > 0 and not t.startswith(korean.GRAM_MARK))
 
@@ -174,9 +184,12 @@ class EmbeddedSearch:
         async with self._db.transaction() as cur:
             await cur.execute(f"DELETE FROM search_docs WHERE item_id IN ({', '.join(['%s'] * len(old))})",
                               tuple(old))
-            await self._delete_postings(cur, [p for s in old.values() for p in s.postings()])
+            bands: Counter[tuple[str, int, int]] = Counter()
+            await self._delete_postings(cur, [p for s in old.values() for p in s.postings()], bands)
+            await self._apply_bands(cur, bands)
             await self._apply_counts(cur, vocab, terms, -len(old), {})
             await self._apply_pairs(cur, pairs)
+        self._forget()
 
     async def _stored(self, item_ids: Sequence[int]) -> dict[int, _Stored]:
         if not item_ids:
@@ -209,14 +222,26 @@ class EmbeddedSearch:
         return vocab, terms
 
     @staticmethod
-    async def _delete_postings(cur: Any, keys: list[tuple[str, int, int, int]]) -> None:
+    async def _delete_postings(cur: Any, keys: list[tuple[str, int, int, int]], bands: Counter[tuple[str, int, int]]
+                               ) -> None:
+        """Deletes the postings; each one's (term, tier, weight) band counts one less in ``bands``."""
         # Whole primary keys, OR-ed: point lookups, whatever the table's size.
         for i in range(0, len(keys), 500):
             chunk = keys[i:i + 500]
             await cur.execute(
                 "DELETE FROM search_postings WHERE "
-                + " OR ".join(["(term = %s AND tier = %s AND cell = %s AND item_id = %s)"] * len(chunk)),
-                tuple(x for k in chunk for x in k))
+                + " OR ".join(["(term = %s AND tier = %s AND cell = %s AND item_id = %s)"] * len(chunk))
+                + " RETURNING term, tier, weight", tuple(x for k in chunk for x in k))
+            bands.subtract((str(r["term"]), int(r["tier"]), int(r["weight"])) for r in await cur.fetchall())
+
+    @staticmethod
+    async def _apply_bands(cur: Any, bands: Counter[tuple[str, int, int]]) -> None:
+        changes = sorted((*k, n) for k, n in bands.items() if n)
+        for i in range(0, len(changes), 2000):
+            chunk = changes[i:i + 2000]
+            await cur.execute("INSERT INTO search_bands (term, tier, weight, docs) VALUES "
+                              + ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
+                              + " ON DUPLICATE KEY UPDATE docs = docs + VALUES(docs)", tuple(x for c in chunk for x in c))
 
     @staticmethod
     async def _apply_counts(cur: Any, vocab: dict[str, int], terms: dict[str, int], docs: int,
@@ -257,6 +282,35 @@ class EmbeddedSearch:
         listings = {k: v[0] for k, v in stats.items() if k is not None}
         return related_terms(pairs, listings, stats.get(None, (0, 0, 0))[0], exclude=keys)
 
+    def _forget(self) -> None:
+        """Drops what the second pass kept: this process changed the index."""
+        self._words.clear()
+        self._companions.clear()
+
+    async def _hit_words(self, item_ids: Sequence[int]) -> list[FeedbackDoc]:
+        """The listings' words, by where they stand (read, or kept from a read of the last SECOND_PASS_TTL_S)."""
+        kept = {i: d for i in item_ids if (d := self._words.get(i)) is not None}
+        missing = [i for i in item_ids if i not in kept]
+        if missing:
+            rows = await self._db.fetchall(
+                f"SELECT item_id, title_terms, body_terms, related_terms FROM search_docs WHERE item_id IN"
+                f" ({', '.join(['%s'] * len(missing))})", tuple(missing))
+            for r in rows:
+                kept[int(r["item_id"])] = self._words.put(int(r["item_id"]), FeedbackDoc(*(
+                    [k for k in (key_of_token(t) for t in r[c].split()) if k]
+                    for c in ("title_terms", "body_terms", "related_terms"))))
+        return [kept[i] for i in item_ids if i in kept]
+
+    async def _kept_pairs(self, keys: Sequence[str]) -> list[tuple[str, str, int]]:
+        """``_pairs`` of each word, kept from a read of the last SECOND_PASS_TTL_S."""
+        kept = {k: p for k in keys if (p := self._companions.get(k)) is not None}
+        missing = [k for k in keys if k not in kept]
+        if missing:
+            rows = await self._pairs(missing)
+            for k in missing:
+                kept[k] = self._companions.put(k, [r for r in rows if r[0] == k])
+        return sorted((r for k in dict.fromkeys(keys) for r in kept[k]), key=lambda r: -r[2])[:300]
+
     async def _pairs(self, keys: Sequence[str]) -> list[tuple[str, str, int]]:
         """The most frequent pairs of these words with others (see market/search/related.py)."""
         if not keys:
@@ -268,8 +322,9 @@ class EmbeddedSearch:
 
     async def clear(self) -> None:
         self._speller = None
+        self._forget()
         big = await self._db.fetchval("SELECT COUNT(*) FROM (SELECT 1 FROM search_postings LIMIT 10001) x")
-        for table in ("search_docs", "search_postings", "search_vocab", "search_terms", "search_pairs"):
+        for table in ("search_docs", "search_postings", "search_vocab", "search_terms", "search_pairs", "search_bands"):
             # TRUNCATE drops a big table at once; a small one is quicker to empty row by row.
             await self._db.execute(f"{'TRUNCATE TABLE' if int(big) > 10_000 else 'DELETE FROM'} {table}")
         await self._db.execute("REPLACE INTO search_stats (id, docs) VALUES (1, 0)")
@@ -340,15 +395,12 @@ class EmbeddedSearch:
         hits (pseudo-relevance feedback: the same kind of thing, the same category), same filters and place."""
         best = sorted(found, key=lambda x: (-x.score, x.distance_m))[:FEEDBACK_DOCS]
         own = [term_key(t) for t in q.terms]
-        # The best hits' words and the query's words' companions at once, then all their statistics in one read.
-        rows, pairs = await asyncio.gather(self._db.fetchall(
-            f"SELECT title_terms, body_terms, related_terms FROM search_docs WHERE item_id IN"
-            f" ({', '.join(['%s'] * len(best))})", tuple(x.item_id for x in best)), self._pairs(own))
-        docs = [FeedbackDoc(*([k for k in (key_of_token(t) for t in r[c].split()) if k]
-                              for c in ("title_terms", "body_terms", "related_terms"))) for r in rows]
+        # The best hits' words and the query's words' companions at once (what this process read of them lately
+        # is kept), then all their statistics in one read unless this process has them all.
+        docs, pairs = await asyncio.gather(self._hit_words([x.item_id for x in best]), self._kept_pairs(own))
         candidates = {t: t for t in (*own, *(b for _, b, _ in pairs), *(t for d in docs
                                                                         for t in (*d.title, *d.body, *d.related)))}
-        stats = await self._read_stats(candidates)
+        stats = self._kept(candidates) or await self._read_stats(candidates)
         listings = {k: v[0] for k, v in stats.items() if k is not None}
         total = stats.get(None, (0, 0, 0))[0]
         # Words listings use with the query's own, then the words its best hits share.
@@ -373,6 +425,14 @@ class EmbeddedSearch:
         if not keys:
             return []
         near = q.lat is not None and q.lng is not None and q.radius_m is not None
+        if not near and self._early_stop:  # nationwide: each list best first, planned by its weight bands
+            stats, bands = await asyncio.gather(self._read_stats(keys), self._bands(keys))
+            weights, tops = _weigh(q, keys, stats)
+            if not weights:
+                return []
+            narrowed = filters_for(q, self._categories) if _narrowed(q) else None  # type: ignore[arg-type]
+            ranked = await best_anywhere(self._db, weights, tops, want, narrowed, bands)
+            return [_Found(item_id, score, 0, None) for item_id, score in ranked]  # type: ignore[arg-type]
         quick = near and self._early_stop
         stats = self._kept(keys) if quick else None
         kept = stats is not None
@@ -386,10 +446,6 @@ class EmbeddedSearch:
                     stats, kept = None, False
                     continue
                 return []
-            if not near and self._early_stop:
-                narrowed = filters_for(q, self._categories) if _narrowed(q) else None  # type: ignore[arg-type]
-                ranked = await best_anywhere(self._db, weights, tops, want, narrowed)
-                return [_Found(item_id, score, 0, None) for item_id, score in ranked]  # type: ignore[arg-type]
             if not quick:
                 break
             try:
@@ -404,6 +460,13 @@ class EmbeddedSearch:
                 self.rounds[0] += 1
             found = await self._best(q, weights, want)
         return found
+
+    async def _bands(self, keys: Mapping[str, str]) -> dict[tuple[str, int, int], int]:
+        """(term, tier, weight) → postings the list holds at that weight."""
+        rows = await self._db.fetchall(
+            f"SELECT term, tier, weight, docs FROM search_bands WHERE term IN ({', '.join(['%s'] * len(keys))})"
+            " AND docs > 0", tuple(keys))
+        return {(str(r["term"]), int(r["tier"]), int(r["weight"])): int(r["docs"]) for r in rows}
 
     async def _read_stats(self, keys: Mapping[str, str]) -> _Stats:
         parts, args = _stats_sql(keys)
@@ -682,6 +745,30 @@ class _Stored:
 
     def pairs(self) -> set[tuple[str, str]]:
         return listing_pairs([k for k in (key_of_token(t) for t in self.title + self.related) if k])
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Kept(Generic[K, V]):
+    """Values read lately, each for SECOND_PASS_TTL_S, at most SECOND_PASS_KEPT (all dropped when full)."""
+
+    def __init__(self) -> None:
+        self._values: dict[K, tuple[float, V]] = {}
+
+    def get(self, key: K) -> V | None:
+        kept = self._values.get(key)
+        return kept[1] if kept is not None and time.monotonic() - kept[0] < SECOND_PASS_TTL_S else None
+
+    def put(self, key: K, value: V) -> V:
+        if len(self._values) >= SECOND_PASS_KEPT:
+            self._values.clear()
+        self._values[key] = (time.monotonic(), value)
+        return value
+
+    def clear(self) -> None:
+        self._values.clear()
 
 
 STATS_COUNT = -1000  # the row of ``_stats_sql`` that holds the listing count

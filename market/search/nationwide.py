@@ -3,9 +3,9 @@
 Nationwide, equal scores are ordered newest first by listing number (listings are numbered as they are
 created), so each postings list read in index order — weight, then listing number, both descending (migration
 0037) — yields its listings in the order the page wants them among equals. Lists are read in chunks, the most
-valuable first; every listing read is completed by key lookups into the other terms' lists, so its score is
+valuable side by side; every listing read is completed by key lookups into the other terms' lists, so its score is
 whole. A listing not read yet can score at most Σ over terms of (the term's worth × its lists' weight at their
-cursor), and read reading stops when that bound cannot reach the page's last hit (score, then number).
+cursor), and reading stops when that bound cannot reach the page's last hit (score, then number).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from market.filters import Cond
 # Postings read from one list in its first chunk; each further chunk of that list is CHUNK_GROWTH times larger.
 FIRST_CHUNK = 64
 CHUNK_GROWTH = 4
+# With the lists' weight bands known, a band's rest up to this many postings is read in one go.
+BAND_READ = 4096
 
 
 @dataclass(slots=True)
@@ -31,6 +33,7 @@ class _Cursor:
     item_id: int | None = None
     chunk: int = FIRST_CHUNK
     done: bool = False  # every posting read (or every one that passes the filters)
+    at_weight: int = 0  # postings read so far at ``weight``
 
     @property
     def reach(self) -> int:
@@ -39,10 +42,12 @@ class _Cursor:
 
 
 async def best_anywhere(db: Database, weights: Mapping[str, int], tops: Mapping[tuple[str, int], int],
-                        want: int, narrowed: Cond | None) -> list[tuple[int, int]]:
+                        want: int, narrowed: Cond | None,
+                        bands: Mapping[tuple[str, int, int], int] | None = None) -> list[tuple[int, int]]:
     """The first ``want`` (listing, score) pairs for the terms' ``weights`` (term key → worth per half point),
     best score first, then highest listing number. ``tops``: (term, tier) → that list's largest weight ever.
-    ``narrowed``: a condition on the listing's document (alias ``i``) every hit must meet."""
+    ``narrowed``: a condition on the listing's document (alias ``i``) every hit must meet. ``bands``: (term,
+    tier, weight) → how many postings the list holds at that weight (a plan only: what is read decides)."""
     cursors = {x: _Cursor(top) for x, top in tops.items() if top > 0 and x[0] in weights}
     terms = sorted(weights)
     scores: dict[int, int] = {}
@@ -53,17 +58,35 @@ async def best_anywhere(db: Database, weights: Mapping[str, int], tops: Mapping[
         open_lists = [x for x, c in cursors.items() if not c.done]
         if not open_lists:
             return ranked[:want]
-        # The list that lifts an unread listing's bound most is read next.
-        lst = max(open_lists, key=lambda x: (weights[x[0]] * cursors[x].reach, x))
-        cursor = cursors[lst]
-        rows = await _chunk(db, weights, terms, lst, cursor, narrowed)
-        for r in rows:
-            scores[int(r["item_id"])] = int(r["score"])
-        if len(rows) < cursor.chunk:
-            cursor.done = True
-        else:
-            cursor.weight, cursor.item_id = int(rows[-1]["weight"]), int(rows[-1]["item_id"])
-            cursor.chunk *= CHUNK_GROWTH
+        # Each round reads, in one statement, the next chunk of every list that gives its term the most an
+        # unread listing could have from it: only they lower that listing's bound. Reading them side by side
+        # (chunks growing) costs at most a few times what reading only the best of them would, and which is
+        # best is not known in advance (a list whose postings all weigh the same lowers nothing until its end).
+        most = {t: max(weights[t] * cursors[x].reach for x in open_lists if x[0] == t) for t in {x[0] for x in open_lists}}
+        chosen = [x for x in open_lists if weights[x[0]] * cursors[x].reach == most[x[0]]]
+        sizes = {x: cursors[x].chunk for x in chosen}
+        if bands is not None and scores:
+            # Knowing how many postings each list holds at its cursor's weight, the one that gets below that
+            # weight soonest is read, past its last posting there (or a growing chunk of it, when even that one
+            # holds many).
+            left = {x: bands.get((*x, cursors[x].reach), 0) - cursors[x].at_weight for x in chosen}
+            best = min(chosen, key=lambda x: (left[x], x))
+            whole = max(left[best], 0) + 1
+            sizes = {best: whole if whole <= BAND_READ else cursors[best].chunk}
+            chosen = [best]
+        rows = await _chunks(db, weights, terms, {x: (cursors[x], sizes[x]) for x in chosen}, narrowed)
+        for n, lst in enumerate(chosen):
+            cursor = cursors[lst]
+            mine = [r for r in rows if r["list"] == n]
+            for r in mine:
+                scores[int(r["item_id"])] = int(r["score"])
+                weight = int(r["weight"])
+                cursor.at_weight = cursor.at_weight + 1 if weight == cursor.weight else 1
+                cursor.weight, cursor.item_id = weight, int(r["item_id"])
+            if len(mine) < sizes[lst]:
+                cursor.done = True
+            elif sizes[lst] == cursor.chunk:
+                cursor.chunk *= CHUNK_GROWTH
 
 
 def _settled(last: tuple[int, int], weights: Mapping[str, int], cursors: Mapping[tuple[str, int], _Cursor]) -> bool:
@@ -88,25 +111,27 @@ def _settled(last: tuple[int, int], weights: Mapping[str, int], cursors: Mapping
     return False
 
 
-async def _chunk(db: Database, weights: Mapping[str, int], terms: list[str], lst: tuple[str, int],
-                 cursor: _Cursor, narrowed: Cond | None) -> list[dict[str, Any]]:
-    """The next chunk of one list in index order, each listing's whole score completed by key lookups."""
-    term, tier = lst
-    others = [u for u in terms if u != term]
-    added = "".join(f" + COALESCE(n{k}.weight, 0) * %s" for k in range(len(others)))
-    joins = "".join(f" LEFT JOIN search_postings n{k} FORCE INDEX (ix_search_postings_probe)"
-                    f" ON n{k}.term = %s AND n{k}.cell = p.cell AND n{k}.item_id = p.item_id"
-                    for k in range(len(others)))
-    source = "search_postings p FORCE INDEX (ix_search_postings_top)"
-    where, args = "p.term = %s AND p.tier = %s", [term, tier]
-    if cursor.weight is not None:
-        where += " AND (p.weight < %s OR (p.weight = %s AND p.item_id < %s))"
-        args += [cursor.weight, cursor.weight, cursor.item_id]
-    if narrowed is not None:
-        source += " STRAIGHT_JOIN search_docs i ON i.item_id = p.item_id"
-        where += f" AND {narrowed.sql}"
-        args += list(narrowed.args)
-    return await db.fetchall(
-        f"SELECT p.item_id, p.weight, p.weight * %s{added} AS score FROM {source}{joins}"
-        f" WHERE {where} ORDER BY p.weight DESC, p.item_id DESC LIMIT %s",
-        (weights[term], *(weights[u] for u in others), *others, *args, cursor.chunk))
+async def _chunks(db: Database, weights: Mapping[str, int], terms: list[str],
+                  lists: Mapping[tuple[str, int], tuple[_Cursor, int]], narrowed: Cond | None) -> list[dict[str, Any]]:
+    """The next ``size`` postings of each list in index order (``list``: its place in ``lists``), in one statement;
+    each listing's whole score completed by key lookups."""
+    parts, args = [], []
+    for n, ((term, tier), (cursor, size)) in enumerate(lists.items()):
+        others = [u for u in terms if u != term]
+        added = "".join(f" + COALESCE(n{k}.weight, 0) * %s" for k in range(len(others)))
+        joins = "".join(f" LEFT JOIN search_postings n{k} FORCE INDEX (ix_search_postings_probe)"
+                        f" ON n{k}.term = %s AND n{k}.cell = p.cell AND n{k}.item_id = p.item_id"
+                        for k in range(len(others)))
+        source = "search_postings p FORCE INDEX (ix_search_postings_top)"
+        where, where_args = "p.term = %s AND p.tier = %s", [term, tier]
+        if cursor.weight is not None:
+            where += " AND (p.weight < %s OR (p.weight = %s AND p.item_id < %s))"
+            where_args += [cursor.weight, cursor.weight, cursor.item_id]
+        if narrowed is not None:
+            source += " STRAIGHT_JOIN search_docs i ON i.item_id = p.item_id"
+            where += f" AND {narrowed.sql}"
+            where_args += list(narrowed.args)
+        parts.append(f"(SELECT {n} AS list, p.item_id, p.weight, p.weight * %s{added} AS score FROM {source}{joins}"
+                     f" WHERE {where} ORDER BY p.weight DESC, p.item_id DESC LIMIT %s)")
+        args += [weights[term], *(weights[u] for u in others), *others, *where_args, size]
+    return await db.fetchall(" UNION ALL ".join(parts), tuple(args))
