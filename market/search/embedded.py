@@ -408,9 +408,8 @@ class EmbeddedSearch:
                                     *feedback_terms(docs, listings, total, set(own))]))[:SECOND_PASS_TERMS]
         if not terms:
             return []
-        seen = {x.item_id for x in found}
-        second = [x for x in await self._found(replace(q, terms=tuple(terms), head=(), grams=()), want + len(seen))
-                  if x.item_id not in seen][: want - len(found)]
+        second = await self._found(replace(q, terms=tuple(terms), head=(), grams=(),
+                                           exclude=tuple(sorted(x.item_id for x in found))), want - len(found))
         if not second:
             return []
         # Below the last text match, in their own order.
@@ -431,7 +430,7 @@ class EmbeddedSearch:
             if not weights:
                 return []
             narrowed = filters_for(q, self._categories) if _narrowed(q) else None  # type: ignore[arg-type]
-            ranked = await best_anywhere(self._db, weights, tops, want, narrowed, bands)
+            ranked = await best_anywhere(self._db, weights, tops, want, narrowed, bands, q.exclude)
             return [_Found(item_id, score, 0, None) for item_id, score in ranked]  # type: ignore[arg-type]
         quick = near and self._early_stop
         stats = self._kept(keys) if quick else None
@@ -496,8 +495,8 @@ class EmbeddedSearch:
         """The first ``want`` hits by reading every posting of the query's terms (within the circle, if any)."""
         case = "CASE p.term " + " ".join(["WHEN %s THEN %s"] * len(weights)) + " END"
         args: list[Any] = [x for kv in weights.items() for x in kv]
-        where = f"p.term IN ({', '.join(['%s'] * len(weights))}) AND p.tier IN (0, 1)"
-        args += list(weights)
+        where = f"p.term IN ({', '.join(['%s'] * len(weights))}) AND p.tier IN (0, 1){_left_out(q)}"
+        args += [*weights, *q.exclude]
         conds = [filters_for(q, self._categories)]  # type: ignore[arg-type]
         distance, distance_args = "NULL", ()
         ties = "i.created_at DESC, i.owner_rating DESC, i.item_id DESC"
@@ -616,9 +615,9 @@ class EmbeddedSearch:
                             f" ON n{k}.term = %s AND n{k}.cell = p.cell AND n{k}.item_id = p.item_id"
                             for k in range(len(others)))
             where = (f"p.term = %s AND p.tier IN ({', '.join(['%s'] * len(trs))}) AND p.weight >= %s"
-                     f" AND ({cells}) AND {distance} <= %s{narrowed}")
+                     f" AND ({cells}) AND {distance} <= %s{narrowed}{_left_out(q)}")
             where_args = [t, *trs, max(least.get(t, 0), 0), *cell_args, q.lat, q.lat, q.lng, q.radius_m,
-                          *narrowed_args]
+                          *narrowed_args, *q.exclude]
             # The primary key holds a list's postings in a circle as short ranges (the planner need not weigh
             # the lookup index for it); a filter reads each one's document by its key.
             source, source_args, extra = "search_postings p FORCE INDEX (PRIMARY)", [], ""
@@ -801,6 +800,11 @@ def _weigh(q: SearchQuery, keys: Mapping[str, str], stats: _Stats
         weights[k] = max(1, round(1000 * boost * idf * idf))
         tops[(k, 1)], tops[(k, 0)] = top1, top0
     return weights, tops
+
+
+def _left_out(q: SearchQuery) -> str:
+    """The condition leaving out the query's excluded listings (its arguments: ``q.exclude``)."""
+    return f" AND p.item_id NOT IN ({', '.join(['%s'] * len(q.exclude))})" if q.exclude else ""
 
 
 def _narrowed(q: SearchQuery) -> bool:

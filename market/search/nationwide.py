@@ -10,7 +10,7 @@ cursor), and reading stops when that bound cannot reach the page's last hit (sco
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,11 +43,13 @@ class _Cursor:
 
 async def best_anywhere(db: Database, weights: Mapping[str, int], tops: Mapping[tuple[str, int], int],
                         want: int, narrowed: Cond | None,
-                        bands: Mapping[tuple[str, int, int], int] | None = None) -> list[tuple[int, int]]:
+                        bands: Mapping[tuple[str, int, int], int] | None = None,
+                        exclude: Sequence[int] = ()) -> list[tuple[int, int]]:
     """The first ``want`` (listing, score) pairs for the terms' ``weights`` (term key → worth per half point),
     best score first, then highest listing number. ``tops``: (term, tier) → that list's largest weight ever.
     ``narrowed``: a condition on the listing's document (alias ``i``) every hit must meet. ``bands``: (term,
-    tier, weight) → how many postings the list holds at that weight (a plan only: what is read decides)."""
+    tier, weight) → how many postings the list holds at that weight (a plan only: what is read decides).
+    ``exclude``: listings left out."""
     cursors = {x: _Cursor(top) for x, top in tops.items() if top > 0 and x[0] in weights}
     terms = sorted(weights)
     scores: dict[int, int] = {}
@@ -74,7 +76,7 @@ async def best_anywhere(db: Database, weights: Mapping[str, int], tops: Mapping[
             whole = max(left[best], 0) + 1
             sizes = {best: whole if whole <= BAND_READ else cursors[best].chunk}
             chosen = [best]
-        rows = await _chunks(db, weights, terms, {x: (cursors[x], sizes[x]) for x in chosen}, narrowed)
+        rows = await _chunks(db, weights, terms, {x: (cursors[x], sizes[x]) for x in chosen}, narrowed, exclude)
         for n, lst in enumerate(chosen):
             cursor = cursors[lst]
             mine = [r for r in rows if r["list"] == n]
@@ -112,7 +114,8 @@ def _settled(last: tuple[int, int], weights: Mapping[str, int], cursors: Mapping
 
 
 async def _chunks(db: Database, weights: Mapping[str, int], terms: list[str],
-                  lists: Mapping[tuple[str, int], tuple[_Cursor, int]], narrowed: Cond | None) -> list[dict[str, Any]]:
+                  lists: Mapping[tuple[str, int], tuple[_Cursor, int]], narrowed: Cond | None,
+                  exclude: Sequence[int]) -> list[dict[str, Any]]:
     """The next ``size`` postings of each list in index order (``list``: its place in ``lists``), in one statement;
     each listing's whole score completed by key lookups."""
     parts, args = [], []
@@ -127,6 +130,9 @@ async def _chunks(db: Database, weights: Mapping[str, int], terms: list[str],
         if cursor.weight is not None:
             where += " AND (p.weight < %s OR (p.weight = %s AND p.item_id < %s))"
             where_args += [cursor.weight, cursor.weight, cursor.item_id]
+        if exclude:
+            where += f" AND p.item_id NOT IN ({', '.join(['%s'] * len(exclude))})"
+            where_args += list(exclude)
         if narrowed is not None:
             source += " STRAIGHT_JOIN search_docs i ON i.item_id = p.item_id"
             where += f" AND {narrowed.sql}"

@@ -44,6 +44,8 @@ class SearchQuery:
     offset: int = 0
     # Bigrams of the query words the analyser may have misread (korean.word_grams), searched at a lower weight.
     grams: tuple[str, ...] = ()
+    # Listings a search leaves out (a second pass: those already on the page). Set by the backend, never parsed.
+    exclude: tuple[int, ...] = ()
 
     @classmethod
     def parse(cls, data: Mapping[str, Any], *, default_radius_m: int = 6000, max_radius_m: int = 50_000,
