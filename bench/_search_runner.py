@@ -2,7 +2,7 @@
 
 Run as ``PYTHONPATH=<checkout> python bench/_search_runner.py '<json>'``: imports only ``market`` (of that
 checkout), so the same load runs on our code and on another commit's alike. The JSON names the database URL,
-the query texts, the users, seconds, think time, radius and the seed; prints one JSON line
+the query texts, the users, seconds, think time, radius, the seed and ``feedback`` (false: no second pass); prints one JSON line
 ``{"latencies": [...ms], "errors": n}``.
 """
 
@@ -25,7 +25,8 @@ async def main(spec: dict) -> dict:
     korean.warm_up()
     db = await Database.connect(spec["url"], pool_size=spec["users"] + 2, create=False)
     try:
-        backend = EmbeddedSearch(db, await Categories.load(db))
+        extra = {} if spec.get("feedback", True) else {"feedback": False}  # older code has no such switch
+        backend = EmbeddedSearch(db, await Categories.load(db), **extra)
         latencies: list[float] = []
         errors = 0
 
