@@ -42,9 +42,10 @@ STATS_KEPT = 50_000
 # after this).
 SPELLER_TTL_S = 60.0
 # A narrow search's second pass keeps, for this long, the words of the listings it read and the companions of the
-# words it looked up (this process's own writes drop them at once); at most this many of each.
+# words it looked up (this process's own writes drop them at once).
 SECOND_PASS_TTL_S = 60.0
-SECOND_PASS_KEPT = 20_000
+# The most pairs read for a search's words.
+PAIRS_READ = 300
 
 
 # Term key → (listings with it, its largest posting weight in tier 1, in tier 0); the key None → (all listings, 0, 0).
@@ -116,8 +117,9 @@ class EmbeddedSearch:
         self._speller_at = -math.inf
         self._speller_lock = asyncio.Lock()
         # What a narrow search's second pass read: a listing's words; a word's companions (see SECOND_PASS_TTL_S).
-        self._words: _Kept[int, FeedbackDoc] = _Kept()
-        self._companions: _Kept[str, list[tuple[str, str, int]]] = _Kept()
+        self._words: _Kept[int, FeedbackDoc] = _Kept(20_000)
+        self._companions: _Kept[str, list[tuple[str, str, int]]] = _Kept(2_000)
+        self._generation = 0  # how many times this process changed the index
 
     # -- writing -----------------------------------------------------------------------------------------
 
@@ -283,22 +285,26 @@ class EmbeddedSearch:
         return related_terms(pairs, listings, stats.get(None, (0, 0, 0))[0], exclude=keys)
 
     def _forget(self) -> None:
-        """Drops what the second pass kept: this process changed the index."""
+        """Drops what the second pass kept: this process changed the index (a read under way keeps nothing)."""
         self._words.clear()
         self._companions.clear()
+        self._generation += 1
 
     async def _hit_words(self, item_ids: Sequence[int]) -> list[FeedbackDoc]:
         """The listings' words, by where they stand (read, or kept from a read of the last SECOND_PASS_TTL_S)."""
         kept = {i: d for i in item_ids if (d := self._words.get(i)) is not None}
         missing = [i for i in item_ids if i not in kept]
         if missing:
+            generation = self._generation
             rows = await self._db.fetchall(
                 f"SELECT item_id, title_terms, body_terms, related_terms FROM search_docs WHERE item_id IN"
                 f" ({', '.join(['%s'] * len(missing))})", tuple(missing))
             for r in rows:
-                kept[int(r["item_id"])] = self._words.put(int(r["item_id"]), FeedbackDoc(*(
+                kept[int(r["item_id"])] = doc = FeedbackDoc(*(
                     [k for k in (key_of_token(t) for t in r[c].split()) if k]
-                    for c in ("title_terms", "body_terms", "related_terms"))))
+                    for c in ("title_terms", "body_terms", "related_terms")))
+                if generation == self._generation:
+                    self._words.put(int(r["item_id"]), doc)
         return [kept[i] for i in item_ids if i in kept]
 
     async def _kept_pairs(self, keys: Sequence[str]) -> list[tuple[str, str, int]]:
@@ -306,10 +312,14 @@ class EmbeddedSearch:
         kept = {k: p for k in keys if (p := self._companions.get(k)) is not None}
         missing = [k for k in keys if k not in kept]
         if missing:
+            generation = self._generation
             rows = await self._pairs(missing)
             for k in missing:
-                kept[k] = self._companions.put(k, [r for r in rows if r[0] == k])
-        return sorted((r for k in dict.fromkeys(keys) for r in kept[k]), key=lambda r: -r[2])[:300]
+                kept[k] = [r for r in rows if r[0] == k]
+                # A word's list is whole only when the read was not cut at PAIRS_READ.
+                if len(rows) < PAIRS_READ and generation == self._generation:
+                    self._companions.put(k, kept[k])
+        return sorted((r for k in dict.fromkeys(keys) for r in kept[k]), key=lambda r: -r[2])[:PAIRS_READ]
 
     async def _pairs(self, keys: Sequence[str]) -> list[tuple[str, str, int]]:
         """The most frequent pairs of these words with others (see market/search/related.py)."""
@@ -317,7 +327,7 @@ class EmbeddedSearch:
             return []
         rows = await self._db.fetchall(
             f"SELECT a, b, n FROM search_pairs WHERE a IN ({', '.join(['%s'] * len(keys))}) AND n >= %s"
-            " ORDER BY n DESC LIMIT 300", (*keys, MIN_PAIR))
+            " ORDER BY n DESC LIMIT %s", (*keys, MIN_PAIR, PAIRS_READ))
         return [(str(r["a"]), str(r["b"]), int(r["n"])) for r in rows]
 
     async def clear(self) -> None:
@@ -396,11 +406,11 @@ class EmbeddedSearch:
         best = sorted(found, key=lambda x: (-x.score, x.distance_m))[:FEEDBACK_DOCS]
         own = [term_key(t) for t in q.terms]
         # The best hits' words and the query's words' companions at once (what this process read of them lately
-        # is kept), then all their statistics in one read unless this process has them all.
+        # is kept), then all their statistics in one read.
         docs, pairs = await asyncio.gather(self._hit_words([x.item_id for x in best]), self._kept_pairs(own))
         candidates = {t: t for t in (*own, *(b for _, b, _ in pairs), *(t for d in docs
                                                                         for t in (*d.title, *d.body, *d.related)))}
-        stats = self._kept(candidates) or await self._read_stats(candidates)
+        stats = await self._read_stats(candidates)
         listings = {k: v[0] for k, v in stats.items() if k is not None}
         total = stats.get(None, (0, 0, 0))[0]
         # Words listings use with the query's own, then the words its best hits share.
@@ -425,12 +435,20 @@ class EmbeddedSearch:
             return []
         near = q.lat is not None and q.lng is not None and q.radius_m is not None
         if not near and self._early_stop:  # nationwide: each list best first, planned by its weight bands
-            stats, bands = await asyncio.gather(self._read_stats(keys), self._bands(keys))
-            weights, tops = _weigh(q, keys, stats)
-            if not weights:
-                return []
-            narrowed = filters_for(q, self._categories) if _narrowed(q) else None  # type: ignore[arg-type]
-            ranked = await best_anywhere(self._db, weights, tops, want, narrowed, bands, q.exclude)
+            # Its statements read one snapshot (a listing changed meanwhile must not move from the part of a list
+            # not read yet to the part already read).
+            async with self._db.transaction() as cur:
+                snapshot = _Snapshot(cur)
+                parts, args = _stats_sql(keys)
+                stats = self._keep(keys, await snapshot.fetchall(" UNION ALL ".join(parts), tuple(args)))
+                weights, tops = _weigh(q, keys, stats)
+                if not weights:
+                    return []
+                bands = await self._bands(snapshot, keys)
+                narrowed = filters_for(q, self._categories) if _narrowed(q) else None  # type: ignore[arg-type]
+                ranked = await best_anywhere(snapshot, weights, tops, want, narrowed, bands, q.exclude)
+                if ranked is None:  # reading best first would read most of the lists: read them whole
+                    return await self._best(q, weights, want, snapshot)
             return [_Found(item_id, score, 0, None) for item_id, score in ranked]  # type: ignore[arg-type]
         quick = near and self._early_stop
         stats = self._kept(keys) if quick else None
@@ -460,9 +478,10 @@ class EmbeddedSearch:
             found = await self._best(q, weights, want)
         return found
 
-    async def _bands(self, keys: Mapping[str, str]) -> dict[tuple[str, int, int], int]:
+    @staticmethod
+    async def _bands(db: Any, keys: Mapping[str, str]) -> dict[tuple[str, int, int], int]:
         """(term, tier, weight) → postings the list holds at that weight."""
-        rows = await self._db.fetchall(
+        rows = await db.fetchall(
             f"SELECT term, tier, weight, docs FROM search_bands WHERE term IN ({', '.join(['%s'] * len(keys))})"
             " AND docs > 0", tuple(keys))
         return {(str(r["term"]), int(r["tier"]), int(r["weight"])): int(r["docs"]) for r in rows}
@@ -491,8 +510,9 @@ class EmbeddedSearch:
             return None
         return {k: self._stats[k] for k in (*keys, None)}
 
-    async def _best(self, q: SearchQuery, weights: dict[str, int], want: int) -> list[_Found]:
-        """The first ``want`` hits by reading every posting of the query's terms (within the circle, if any)."""
+    async def _best(self, q: SearchQuery, weights: dict[str, int], want: int, db: Any = None) -> list[_Found]:
+        """The first ``want`` hits by reading every posting of the query's terms (within the circle, if any);
+        ``db``: where to read (a transaction's snapshot), the database by default."""
         case = "CASE p.term " + " ".join(["WHEN %s THEN %s"] * len(weights)) + " END"
         args: list[Any] = [x for kv in weights.items() for x in kv]
         where = f"p.term IN ({', '.join(['%s'] * len(weights))}) AND p.tier IN (0, 1){_left_out(q)}"
@@ -509,7 +529,7 @@ class EmbeddedSearch:
         else:  # nationwide: the newest first among equals, by number (see market/search/nationwide.py)
             ties = "i.item_id DESC"
         where_sql, where_args = f.where(f.all_of(conds))
-        rows = await self._db.fetchall(
+        rows = await (db or self._db).fetchall(
             f"SELECT g.item_id, g.score, {distance} AS distance_m FROM ("
             f"SELECT p.item_id, SUM(p.weight * {case}) AS score, MAX(p.lat) AS lat,"
             f" MAX(p.lng) AS lng FROM search_postings p WHERE {where} GROUP BY p.item_id) g"
@@ -746,23 +766,39 @@ class _Stored:
         return listing_pairs([k for k in (key_of_token(t) for t in self.title + self.related) if k])
 
 
+class _Snapshot:
+    """The statements of one transaction (one snapshot), asked as of a Database."""
+
+    def __init__(self, cur: Any) -> None:
+        self._cur = cur
+
+    async def fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        await self._cur.execute(sql, args)
+        return list(await self._cur.fetchall())
+
+
 K = TypeVar("K")
 V = TypeVar("V")
 
 
 class _Kept(Generic[K, V]):
-    """Values read lately, each for SECOND_PASS_TTL_S, at most SECOND_PASS_KEPT (all dropped when full)."""
+    """Values read lately, each for SECOND_PASS_TTL_S; at most ``size`` (when full, the expired ones are dropped,
+    and if that frees nothing, all)."""
 
-    def __init__(self) -> None:
+    def __init__(self, size: int) -> None:
         self._values: dict[K, tuple[float, V]] = {}
+        self._size = size
 
     def get(self, key: K) -> V | None:
         kept = self._values.get(key)
         return kept[1] if kept is not None and time.monotonic() - kept[0] < SECOND_PASS_TTL_S else None
 
     def put(self, key: K, value: V) -> V:
-        if len(self._values) >= SECOND_PASS_KEPT:
-            self._values.clear()
+        if len(self._values) >= self._size:
+            now = time.monotonic()
+            self._values = {k: v for k, v in self._values.items() if now - v[0] < SECOND_PASS_TTL_S}
+            if len(self._values) >= self._size:
+                self._values.clear()
         self._values[key] = (time.monotonic(), value)
         return value
 

@@ -10,11 +10,11 @@ cursor), and reading stops when that bound cannot reach the page's last hit (sco
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from market.db import Database
 from market.filters import Cond
 
 # Postings read from one list in its first chunk; each further chunk of that list is CHUNK_GROWTH times larger.
@@ -22,6 +22,10 @@ FIRST_CHUNK = 64
 CHUNK_GROWTH = 4
 # With the lists' weight bands known, a band's rest up to this many postings is read in one go.
 BAND_READ = 4096
+# No chunk is larger; and once the postings read and about to be read pass this share of all the terms' postings,
+# the search gives up reading best first (its caller reads them whole, in one statement: cheaper than chunks).
+CHUNK_MAX = 16_384
+WHOLE_SHARE = 0.5
 
 
 @dataclass(slots=True)
@@ -41,18 +45,21 @@ class _Cursor:
         return 0 if self.done else self.top if self.weight is None else self.weight
 
 
-async def best_anywhere(db: Database, weights: Mapping[str, int], tops: Mapping[tuple[str, int], int],
+async def best_anywhere(db: Any, weights: Mapping[str, int], tops: Mapping[tuple[str, int], int],
                         want: int, narrowed: Cond | None,
                         bands: Mapping[tuple[str, int, int], int] | None = None,
-                        exclude: Sequence[int] = ()) -> list[tuple[int, int]]:
+                        exclude: Sequence[int] = ()) -> list[tuple[int, int]] | None:
     """The first ``want`` (listing, score) pairs for the terms' ``weights`` (term key → worth per half point),
     best score first, then highest listing number. ``tops``: (term, tier) → that list's largest weight ever.
     ``narrowed``: a condition on the listing's document (alias ``i``) every hit must meet. ``bands``: (term,
     tier, weight) → how many postings the list holds at that weight (a plan only: what is read decides).
-    ``exclude``: listings left out."""
+    ``exclude``: listings left out. ``db``: anything with Database.fetchall (one transaction's snapshot). None
+    when reading best first would read most of the lists (``WHOLE_SHARE``)."""
     cursors = {x: _Cursor(top) for x, top in tops.items() if top > 0 and x[0] in weights}
     terms = sorted(weights)
     scores: dict[int, int] = {}
+    total = sum(bands.values()) if bands else 0
+    read = 0
     while True:
         ranked = sorted(scores.items(), key=lambda x: (-x[1], -x[0]))
         if len(ranked) >= want and _settled(ranked[want - 1], weights, cursors):
@@ -72,10 +79,13 @@ async def best_anywhere(db: Database, weights: Mapping[str, int], tops: Mapping[
             # weight soonest is read, past its last posting there (or a growing chunk of it, when even that one
             # holds many).
             left = {x: bands.get((*x, cursors[x].reach), 0) - cursors[x].at_weight for x in chosen}
-            best = min(chosen, key=lambda x: (left[x], x))
-            whole = max(left[best], 0) + 1
-            sizes = {best: whole if whole <= BAND_READ else cursors[best].chunk}
+            # A list past what its band counted (counts behind the postings) is read in growing chunks.
+            best = min(chosen, key=lambda x: (left[x] if left[x] >= 0 else math.inf, x))
+            whole = left[best] + 1
+            sizes = {best: whole if 0 < whole <= BAND_READ else cursors[best].chunk}
             chosen = [best]
+        if total and read + sum(sizes.values()) > WHOLE_SHARE * total:
+            return None
         rows = await _chunks(db, weights, terms, {x: (cursors[x], sizes[x]) for x in chosen}, narrowed, exclude)
         for n, lst in enumerate(chosen):
             cursor = cursors[lst]
@@ -85,10 +95,11 @@ async def best_anywhere(db: Database, weights: Mapping[str, int], tops: Mapping[
                 weight = int(r["weight"])
                 cursor.at_weight = cursor.at_weight + 1 if weight == cursor.weight else 1
                 cursor.weight, cursor.item_id = weight, int(r["item_id"])
+            read += len(mine)
             if len(mine) < sizes[lst]:
                 cursor.done = True
             elif sizes[lst] == cursor.chunk:
-                cursor.chunk *= CHUNK_GROWTH
+                cursor.chunk = min(cursor.chunk * CHUNK_GROWTH, CHUNK_MAX)
 
 
 def _settled(last: tuple[int, int], weights: Mapping[str, int], cursors: Mapping[tuple[str, int], _Cursor]) -> bool:
@@ -113,7 +124,7 @@ def _settled(last: tuple[int, int], weights: Mapping[str, int], cursors: Mapping
     return False
 
 
-async def _chunks(db: Database, weights: Mapping[str, int], terms: list[str],
+async def _chunks(db: Any, weights: Mapping[str, int], terms: list[str],
                   lists: Mapping[tuple[str, int], tuple[_Cursor, int]], narrowed: Cond | None,
                   exclude: Sequence[int]) -> list[dict[str, Any]]:
     """The next ``size`` postings of each list in index order (``list``: its place in ``lists``), in one statement;

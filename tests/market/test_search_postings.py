@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +21,7 @@ from market.search import (
     SearchQuery,
     cell_of,
     cell_ranges,
+    nationwide,
     postings_of,
     term_key,
 )
@@ -264,21 +268,48 @@ async def test_a_price_or_dates_filter_is_settled_early_and_finds_what_reading_e
 
 
 class _Reading(_Counting):
-    """The database, noting how many postings rows each statement brought back."""
+    """The database, noting how many postings rows each statement brought back (in transactions too);
+    ``after_chunk`` runs after each statement reading postings best first."""
 
     def __init__(self, db: Any) -> None:
         super().__init__(db)
         self.rows = 0
+        self.after_chunk: Callable[[], Awaitable[None]] | None = None
 
     async def fetchall(self, sql: str, args: Any = ()) -> Any:
         rows = await super().fetchall(sql, args)
+        await self.saw(sql, rows)
+        return rows
+
+    async def saw(self, sql: str, rows: Any) -> None:
         if "search_postings" in sql:
             self.rows += len(rows)
+        if "ix_search_postings_top" in sql and self.after_chunk is not None:
+            await self.after_chunk()
+
+    @asynccontextmanager
+    async def transaction(self, **kw: Any) -> AsyncIterator[Any]:
+        async with self.db.transaction(**kw) as cur:
+            yield _ReadingCursor(cur, self)
+
+
+class _ReadingCursor:
+    def __init__(self, cur: Any, reading: _Reading) -> None:
+        self.cur, self.reading, self.sql = cur, reading, ""
+
+    async def execute(self, sql: str, args: Any = ()) -> Any:
+        self.sql = sql
+        return await self.cur.execute(sql, args)
+
+    async def fetchall(self) -> Any:
+        rows = await self.cur.fetchall()
+        await self.reading.saw(self.sql, rows)
         return rows
 
 
 async def test_a_search_without_a_point_reads_best_first_and_finds_what_reading_every_posting_finds(
-        market: Market) -> None:
+        market: Market, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(nationwide, "WHOLE_SHARE", math.inf)  # best first however much it reads (a small index)
     rng = random.Random(41)
     docs = [replace(_random_doc(rng, i, []), price_per_day=rng.randrange(1000, 50000, 1000),
                     lat=rng.uniform(33.5, 38.0), lng=rng.uniform(126.0, 129.5)) for i in range(1, 701)]
@@ -317,3 +348,41 @@ async def test_a_search_without_a_point_reads_best_first_and_finds_what_reading_
                                           lng=None, radius_m=None, limit=20, offset=0))
     assert [h.item_id for h in page.hits] == list(range(1000, 980, -1))
     assert reading.rows <= 2 * 64  # a first chunk of each word's list, of the 300 each has
+
+
+@pytest.mark.parametrize("whole_share", [nationwide.WHOLE_SHARE, math.inf])  # read whole at last, or best first
+async def test_a_search_without_a_point_reads_one_snapshot_while_a_listing_changes(
+        market: Market, monkeypatch: pytest.MonkeyPatch, whole_share: float) -> None:
+    monkeypatch.setattr(nationwide, "WHOLE_SHARE", whole_share)
+    # Listing 120's word weighs more after the search read its first chunk: in the postings read so far now, in
+    # the search's snapshot still where it was.
+    slow = EmbeddedSearch(market.db, early_stop=False)
+    await slow.clear()
+    await slow.index([_doc(i, ["그늘막"], [], [], 35.1, 129.0, 0) for i in range(1, 201)])
+    q = SearchQuery(text="그늘막", terms=("그늘막",), head=(), lat=None, lng=None, radius_m=None, limit=30, offset=60)
+    before = await slow.search(q)
+    assert 120 in [h.item_id for h in before.hits]
+    reading = _Reading(market.db)
+
+    async def edit() -> None:
+        reading.after_chunk = None
+        await slow.index([_doc(120, ["그늘막", "그늘막"], [], [], 35.1, 129.0, 0)])
+
+    reading.after_chunk = edit
+    assert await EmbeddedSearch(reading).search(q) == before  # type: ignore[arg-type]
+    assert (await slow.search(replace(q, offset=0))).hits[0].item_id == 120  # the change is there after
+
+
+async def test_a_search_without_a_point_that_would_read_most_postings_reads_them_whole(market: Market) -> None:
+    # Two common words that few listings share, those few the oldest: best first would read nearly everything.
+    slow = EmbeddedSearch(market.db, early_stop=False)
+    await slow.clear()
+    await slow.index([_doc(i, ["그늘막", "모기장"], [], [], 35.1, 129.0, 0) for i in range(1, 11)]
+                     + [_doc(i, ["그늘막" if i % 2 else "모기장"], [], [], 35.1, 129.0, 0) for i in range(11, 1211)])
+    reading = _Reading(market.db)
+    q = SearchQuery(text="그늘막 모기장", terms=("그늘막", "모기장"), head=(), lat=None, lng=None, radius_m=None,
+                    limit=20, offset=0)
+    page = await EmbeddedSearch(reading).search(q)  # type: ignore[arg-type]
+    assert page == await slow.search(q)
+    assert [h.item_id for h in page.hits][:10] == list(range(10, 0, -1))
+    assert reading.rows < 600  # a first chunk of each list, then one statement reading them whole
