@@ -79,8 +79,11 @@ def read_dates(text: object, today: date) -> DateReading | None:
     if length and not until and re.search(r"(부터|에서|\s)$", s[:length.start()]):
         start = _point(re.sub(r"(부터|에서)$", "", head).strip(), today, None)
         n, unit = int(length.group(1)), length.group(2)
-        plain_day = start is None or (unit == "일" and start.day.day < n <= 31)
-        # "12월 24일부터 26일" names the 26th; "내일부터 3일" is three days; "12월 5일" is a day, not 12월 + 5 days
+        # A start written with its day of the month (12월 24일, 24일, 12/24) may be followed by the last day:
+        # "12월 24일부터 26일" names the 26th. A start said in words (내일, 토요일, 3일 후) is followed by a length:
+        # "내일부터 3일" is three days, whatever tomorrow's date. "12월 5일" is a day, not 12월 + 5 days.
+        named = re.search(r"\d", head) is not None and not re.search(r"\d+\s*일\s*(후|뒤)", head)
+        plain_day = start is None or (unit == "일" and named and start.day.day < n <= 31)
         if start is not None and not plain_day:
             days = n + 1 if unit == "박" else n
             if days < 1:

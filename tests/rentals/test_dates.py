@@ -37,6 +37,18 @@ def test_readings(text: str, start: date, end: date, doubt: str | None) -> None:
     assert read_dates(text, TODAY) == DateReading(start, end, doubt)
 
 
+@pytest.mark.parametrize(("text", "start", "end"), [
+    ("내일부터 3일", date(2026, 12, 2), date(2026, 12, 4)),  # not "from the 2nd until the 3rd"
+    ("모레부터 5일", date(2026, 12, 3), date(2026, 12, 7)),
+    ("토요일부터 3일", date(2026, 12, 5), date(2026, 12, 7)),
+    ("2일 후부터 4일", date(2026, 12, 3), date(2026, 12, 6)),
+    ("12월 2일부터 5일", date(2026, 12, 2), date(2026, 12, 5)),  # a start with its day: the last day
+    ("3일부터 5일", date(2026, 12, 3), date(2026, 12, 5)),
+])
+def test_a_start_in_words_is_followed_by_a_length_early_in_a_month(text: str, start: date, end: date) -> None:
+    assert read_dates(text, date(2026, 12, 1)) == DateReading(start, end)
+
+
 def test_this_weekend_on_a_sunday_is_asked_about() -> None:
     sunday = date(2026, 11, 29)
     assert read_dates("이번 주말", sunday) == DateReading(sunday, sunday, "dates.weekend_today")
