@@ -39,6 +39,7 @@ from market.chat import Message, Sent
 from market.db import DatabaseUnavailable
 from market.errors import MarketError, RateLimited
 from market.messages import render
+from market.people import locale as locale_copy
 from market.people.home import home_of, set_home
 from market.people.reviews import rating_label
 from market.public_place import dong_at
@@ -251,15 +252,16 @@ class BotEngine:
         ``retry_after``: the seconds before they may type it again)."""
         await self.outlet.notice(user_id, room_id, code, text, retry_after)
 
-    async def _may_command(self, room_id: int, user_id: int, locale: str, *,
-                           read: str | None = None) -> tuple[bool, tuple[bool, Any]]:
+    async def _may_command(self, room_id: int, user_id: int, locale: str | None, *,
+                           read: str | list[str] | None = None) -> tuple[bool, tuple[bool, Any]]:
         """Whether the person is within their allowance of typed commands, this one counted; if not, their toast
-        says when they may type again. Each command may post cards and query the market, so a flood of them is
-        bounded like one of searches. With ``read``, that Redis key is read in the same round trip (see
-        ``Limits.take_reading``)."""
+        (in ``locale``, or theirs read now) says when they may type again. Each command may post cards and query
+        the market, so a flood of them is bounded like one of searches. With ``read``, those Redis keys are read in
+        the same round trip (see ``Limits.take_reading``)."""
         try:
             got = await self.market.limits.take_reading(self.market.limits.command, read, person=user_id)
         except RateLimited as e:
+            locale = locale or await self._locale(user_id)
             await self._refuse(room_id, user_id, e.code, render(e.code, locale, **e.params),
                                retry_after=e.params["retry_after"])
             return False, (False, None)
@@ -305,14 +307,24 @@ class BotEngine:
     async def _handle_text(self, room_id: int, text: str, user_id: int) -> None:
         if await self._kind(room_id) == "deal":
             _ASKER.set(user_id)  # (this task's own context: the answers below are the typist's)
-        locale = await self._locale(user_id)
         parsed = commands.parse(text)
         # (/cancel is never refused: it is the way out of a flow)
         read: tuple[bool, Any] = (False, None)
+        locale: str | None = None
         if isinstance(parsed, commands.Command) and parsed.name != "cancel":
-            allowed, read = await self._may_command(room_id, user_id, locale, read=self.flows.key(room_id, user_id))
+            # the person's open conversation and their language, read with the command's count in one round trip
+            allowed, read = await self._may_command(room_id, user_id, None,
+                                                    read=[self.flows.key(room_id, user_id), locale_copy.key(user_id)])
             if not allowed:
                 return
+            if read[0]:
+                flow, copy = read[1]
+                read = (True, flow)
+                # no copy of the language yet: the record's, and the copy made for the next command
+                locale = locale_copy.known(copy) or await locale_copy.locale_of(self.market.db, self.market.redis,
+                                                                                user_id)
+        if locale is None:
+            locale = await self._locale(user_id)
         # (the person's open conversation, read with the command's count in one round trip when it was)
         record = await self.flows.read(room_id, user_id, read[1]) if read[0] else await self.flows.load(room_id,
                                                                                                        user_id)

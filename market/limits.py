@@ -26,9 +26,10 @@ log = logging.getLogger("billi.limits")
 _PREFIX = "billi:limit:"
 _AWAY_S = 5.0  # after a failure Redis is not asked again for this long (each try costs a frozen Redis's timeout)
 
-# KEYS: one counter per subject, then (optionally) one key to read; ARGV: the window (ms), then each counter's
-# allowance. Returns {0} and counts the try in every counter (a counter's first try opens its window) — {0, value}
-# with the key read — or {the milliseconds until the first full counter's window ends} (then nothing is counted).
+# KEYS: one counter per subject, then (optionally) keys to read; ARGV: the window (ms), then each counter's
+# allowance. Returns {0} and counts the try in every counter (a counter's first try opens its window) — {0, value,
+# …} with the keys read (an absent one: nil) — or {the milliseconds until the first full counter's window ends}
+# (then nothing is counted).
 _TAKE = """
 local n = #ARGV - 1
 for i = 1, n do
@@ -41,8 +42,9 @@ end
 for i = 1, n do
   if redis.call('INCR', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
 end
-if #KEYS > n then return {0, redis.call('GET', KEYS[n + 1])} end
-return {0}
+local out = {0}
+for i = n + 1, #KEYS do out[i - n + 1] = redis.call('GET', KEYS[i]) end
+return out
 """
 
 
@@ -85,11 +87,12 @@ class Limits:
         is counted as a person by their address."""
         await self.take_reading(limit, None, person=person, address=address)
 
-    async def take_reading(self, limit: Limit, read: str | None, *, person: int | None = None,
+    async def take_reading(self, limit: Limit, read: str | list[str] | None, *, person: int | None = None,
                            address: str | None = None) -> tuple[bool, Any]:
-        """``take``, reading the Redis key ``read`` in the same round trip (a bot command and its person's open
-        conversation): (True, its value or None when absent), or (False, None) when it was not read (Redis away,
-        or nothing to count) — the caller then reads it itself."""
+        """``take``, reading the Redis key ``read`` (or each of a list of keys) in the same round trip (a bot
+        command, its person's open conversation and their language): (True, its value or None when absent — for a
+        list, the list of values), or (False, None) when it was not read (Redis away, or nothing to count) — the
+        caller then reads it itself."""
         counters: list[tuple[str, int]] = []
         if limit.per_person is not None and (person is not None or address is not None):
             who = f"p{person}" if person is not None else f"a{address_group(address or '')}"
@@ -104,16 +107,18 @@ class Limits:
         return got
 
     async def _full(self, counters: list[tuple[str, int]], window_s: int,
-                    read: str | None = None) -> tuple[float, tuple[bool, Any]]:
+                    read: str | list[str] | None = None) -> tuple[float, tuple[bool, Any]]:
         """The seconds until a full counter among ``counters`` empties (0: none is full, and the try is counted in
         each), and what ``take_reading`` read."""
         if time.monotonic() >= self._away_until:
             keys, args = [key for key, _ in counters], [window_s * 1000, *(allowed for _, allowed in counters)]
+            reads = [] if read is None else [read] if isinstance(read, str) else list(read)
             try:
-                # the read rides in the same script: one round trip (a pipeline would first ask SCRIPT EXISTS)
-                answer = await self._take(keys=[*keys, read] if read is not None else keys, args=args)
+                # the reads ride in the same script: one round trip (a pipeline would first ask SCRIPT EXISTS)
+                answer = await self._take(keys=[*keys, *reads], args=args)
                 left_ms = answer[0]
-                got = (True, answer[1] if len(answer) > 1 else None) if read is not None else (False, None)
+                values = [*answer[1:], *[None] * len(reads)][:len(reads)]  # (a refusal reads nothing)
+                got = (False, None) if read is None else (True, values[0] if isinstance(read, str) else values)
             except RedisError as e:
                 if not self._away_until:
                     log.warning("flood-limit counters unreachable (%s): counting on this node", e)
