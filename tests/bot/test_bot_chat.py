@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from gateway.keys import MARKET
 from tests.conftest import Chatter, Person, sign_up
 
 
@@ -234,3 +235,20 @@ async def test_a_command_is_answered_in_the_language_just_chosen(client: TestCli
         status, body = await person.call("PATCH", "/api/me", json={"locale": locale})
         assert status == 200 and body["user"]["locale"] == locale
         assert heading in (await _ask_bot(p, room, "/주변 역삼동 1km"))["text"]
+
+
+async def test_a_command_waits_while_another_node_answers_in_the_room(client: TestClient, chatters: Any) -> None:
+    """A typed command claims its room's lock with its count; when another node holds it, the command waits for
+    it to be given back, then is answered (counted once)."""
+    person = await sign_up(client)
+    p = await chatters(person)
+    room = await _assistant_room(person)
+    assert (await p.call("join", {"room": room}))["ok"]
+    redis = client.app[MARKET].redis
+    await redis.set(f"bot:room:{room}", "another-node", px=30_000)
+    answer = asyncio.create_task(_ask_bot(p, room, "/주변 역삼동 1km"))
+    await asyncio.sleep(1)
+    assert not answer.done()  # nothing said while the other node holds the room
+    await redis.delete(f"bot:room:{room}")
+    assert "역삼동 주변 1km" in (await answer)["text"]
+    assert await redis.get(f"bot:room:{room}") is None  # given back
