@@ -56,10 +56,13 @@ WANT = re.compile(r"(?:,\s*\d{1,3}\s*일)?\s*빌리고\s*싶어요[.!~]*\s*$")
 PAGE = 5
 DEFAULT_NEAR_M = 3000
 LOCK_TIMEOUT_S = 30
-# A room's lock given back only by its holder (the library's lock gives back the same way; both use the key).
+# Rooms' locks given back, each only by its holder (KEYS[i] held with token ARGV[i]; the library's lock gives back
+# the same way, on the same keys).
 _UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[i] then redis.call('DEL', KEYS[i]) end
+end
+return #KEYS
 """
 
 
@@ -89,6 +92,8 @@ class BotEngine:
         self._tails: dict[int, asyncio.Task[None]] = {}
         self.rental = RentalFlow(self)
         self._unlock = market.redis.register_script(_UNLOCK)
+        self._unlocks: list[tuple[str, str, asyncio.Future[None]]] = []
+        self._unlocker: asyncio.Task[None] | None = None
 
     # -- the gateway's hook ------------------------------------------------------------------------
     async def on_message(self, room_id: int, message: dict[str, Any], user_id: int) -> None:
@@ -229,9 +234,32 @@ class BotEngine:
             log.exception("bot could not answer", extra={"room": room_id})
         finally:
             try:
-                await self._unlock(keys=[key], args=[token])
+                await self._give_back(key, token)
             except Exception:  # noqa: BLE001 — it lapses by itself after LOCK_TIMEOUT_S
                 log.exception("could not give back a room's lock", extra={"room": room_id})
+
+    async def _give_back(self, key: str, token: str) -> None:
+        """Give back a room's lock claimed by ``_typed``. The locks given back meanwhile in this process go to Redis
+        together, in one command (as the flows' questions do)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._unlocks.append((key, token, future))
+        if self._unlocker is None or self._unlocker.done():
+            self._unlocker = asyncio.create_task(self._give_back_all())
+        await future
+
+    async def _give_back_all(self) -> None:
+        while self._unlocks:
+            batch, self._unlocks = self._unlocks, []
+            try:
+                await self._unlock(keys=[key for key, _, _ in batch], args=[token for _, token, _ in batch])
+            except Exception as e:  # noqa: BLE001 — every waiting holder hears about it
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(e)
+                continue
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_result(None)
 
     @staticmethod
     def _command_reads(room_id: int, user_id: int) -> list[str]:
