@@ -16,11 +16,12 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 
 TTL_S = 24 * 3600
 # Tokens issued inside ``Buttons.batch()`` (key, body, ttl), stored together when it ends.
-_PENDING: ContextVar[list[tuple[str, str, int]] | None] = ContextVar("billi_buttons_pending", default=None)
+_PENDING: ContextVar[list[tuple[str, bytes, int]] | None] = ContextVar("billi_buttons_pending", default=None)
 _PRESS = """
 local v = redis.call('GET', KEYS[1])
 if not v then return nil end
@@ -29,6 +30,14 @@ local b = cjson.decode(v)
 if tonumber(b['user']) ~= tonumber(ARGV[1]) or tonumber(b['room']) ~= tonumber(ARGV[2]) then return 'other' end
 if b['single'] then redis.call('SET', KEYS[1], 'used', 'KEEPTTL') end
 return v
+"""
+
+
+# KEYS: the batch's token keys; ARGV: each one's body and seconds to live, in turn. One command for the whole
+# batch: a pipeline of a SET per token cost the gateway more to write and read than the tokens themselves.
+_STORE = """
+for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[2 * i - 1], 'EX', ARGV[2 * i]) end
+return #KEYS
 """
 
 
@@ -50,6 +59,7 @@ class Buttons:
         self._redis = redis
         self._ttl = ttl_s
         self._press = redis.register_script(_PRESS)
+        self._store = redis.register_script(_STORE)
 
     async def issue(self, user_id: int, room_id: int, action: str, payload: dict[str, Any] | None = None, *,
                     single_use: bool = False, ttl_s: int | None = None) -> str:
@@ -59,14 +69,14 @@ class Buttons:
         body = {"user": user_id, "room": room_id, "action": action, "payload": payload or {}, "single": single_use}
         pending = _PENDING.get()
         if pending is not None:
-            pending.append((_key(token), json.dumps(body, ensure_ascii=False), ttl))
+            pending.append((_key(token), _dumps(body), ttl))
         else:
-            await self._redis.set(_key(token), json.dumps(body, ensure_ascii=False), ex=ttl)
+            await self._redis.set(_key(token), _dumps(body), ex=ttl)
         return token
 
     @asynccontextmanager
     async def batch(self) -> AsyncIterator[None]:
-        """Tokens issued inside the block are stored together, in one Redis round trip, as it ends — so a reply
+        """Tokens issued inside the block are stored together, in one Redis command, as it ends — so a reply
         with a dozen buttons costs one trip, not a dozen. Post the message carrying them after the block: a
         token works once it is stored. (Issue them in this task: another task's tokens are not collected.)"""
         mark = _PENDING.set([])
@@ -75,11 +85,12 @@ class Buttons:
             pending = _PENDING.get() or []
         finally:
             _PENDING.reset(mark)
-        if pending:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for key, body, ttl in pending:
-                    pipe.set(key, body, ex=ttl)
-                await pipe.execute()
+        if len(pending) == 1:
+            key, body, ttl = pending[0]
+            await self._redis.set(key, body, ex=ttl)
+        elif pending:
+            await self._store(keys=[key for key, _, _ in pending], args=[x for _, body, ttl in pending
+                                                                            for x in (body, ttl)])
 
     async def revoke(self, tokens: list[str]) -> None:
         """Buttons a later step made pointless: a press of any of them (an old tab) is refused from now on."""
@@ -106,6 +117,12 @@ class Buttons:
             raise ButtonError("button_not_yours")
         body = json.loads(raw)
         return Press(body["action"], body["payload"], bool(body.get("single")))
+
+
+def _dumps(body: dict[str, Any]) -> bytes:
+    """A token's body as JSON (orjson: a reply's dozen bodies cost several times less than with the standard
+    library; UTF-8 as the standard library's ``ensure_ascii=False`` wrote it)."""
+    return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
 
 
 def _key(token: str) -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import secrets
 from collections import OrderedDict
 from contextvars import ContextVar
 from typing import Any, Protocol
@@ -38,7 +39,9 @@ from bot.texts import chip, distance, say, won
 from market.chat import Message, Sent
 from market.db import DatabaseUnavailable
 from market.errors import MarketError, RateLimited
+from market.limits import Claimed
 from market.messages import render
+from market.people import locale as locale_copy
 from market.people.home import home_of, set_home
 from market.people.reviews import rating_label
 from market.public_place import dong_at
@@ -53,6 +56,14 @@ WANT = re.compile(r"(?:,\s*\d{1,3}\s*일)?\s*빌리고\s*싶어요[.!~]*\s*$")
 PAGE = 5
 DEFAULT_NEAR_M = 3000
 LOCK_TIMEOUT_S = 30
+# Rooms' locks given back, each only by its holder (KEYS[i] held with token ARGV[i]; the library's lock gives back
+# the same way, on the same keys).
+_UNLOCK = """
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[i] then redis.call('DEL', KEYS[i]) end
+end
+return #KEYS
+"""
 
 
 class Outlet(Protocol):
@@ -80,6 +91,9 @@ class BotEngine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._tails: dict[int, asyncio.Task[None]] = {}
         self.rental = RentalFlow(self)
+        self._unlock = market.redis.register_script(_UNLOCK)
+        self._unlocks: list[tuple[str, str, asyncio.Future[None]]] = []
+        self._unlocker: asyncio.Task[None] | None = None
 
     # -- the gateway's hook ------------------------------------------------------------------------
     async def on_message(self, room_id: int, message: dict[str, Any], user_id: int) -> None:
@@ -96,15 +110,17 @@ class BotEngine:
             if not is_image and not WANT.search(text) and not await self.flows.is_open(room_id, user_id):
                 return
         if is_image:
-            work = self._handle_image(room_id, image["url"].removeprefix("/media/"), user_id)
+            work = self._locked(room_id, self._handle_image(room_id, image["url"].removeprefix("/media/"), user_id))
         elif picked is not None:  # the date picker: its exact dates, not a reading of its words
-            work = self._picked(room_id, user_id, picked)
+            work = self._locked(room_id, self._picked(room_id, user_id, picked))
+        elif isinstance(parsed := commands.parse(text), commands.Command) and parsed.name != "cancel":
+            work = self._typed(room_id, text, user_id)  # (it takes the room's lock with the command's count)
         else:
-            work = self._handle_text(room_id, text, user_id)
+            work = self._locked(room_id, self._handle_text(room_id, text, user_id))
         # Within this process a room's messages are answered in the order they were stored; the Redis lock
         # then keeps other processes out while each is handled.
         before = self._tails.get(room_id)
-        task = asyncio.create_task(self._after(before, self._locked(room_id, work)))
+        task = asyncio.create_task(self._after(before, work))
         self._tails[room_id] = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -191,6 +207,65 @@ class BotEngine:
                 work.close()
             return None
 
+    async def _typed(self, room_id: int, text: str, user_id: int) -> None:
+        """A typed command, holding the room's lock (across nodes) — claimed in the round trip that counts the
+        command and reads the person's open conversation and language, so the lock costs no trip of its own; the
+        library's waiting lock when another node holds it, or when Redis is away (it fails there too, as
+        before). A failure is logged, not raised."""
+        key, token = f"bot:room:{room_id}", secrets.token_hex(16)
+        try:
+            counted = await self._may_command(room_id, user_id, None, read=self._command_reads(room_id, user_id),
+                                              claim=(key, token, LOCK_TIMEOUT_S * 1000))
+        except Claimed:  # another node is answering in this room: wait for it, then count
+            await self._locked(room_id, self._handle_text(room_id, text, user_id))
+            return
+        except Exception:
+            log.exception("bot could not answer", extra={"room": room_id})
+            return
+        allowed, (held, _) = counted
+        if not allowed:
+            return
+        if not held:  # counted on this node (Redis away)
+            await self._locked(room_id, self._handle_text(room_id, text, user_id, counted=counted))
+            return
+        try:
+            await self._handle_text(room_id, text, user_id, counted=counted)
+        except Exception:
+            log.exception("bot could not answer", extra={"room": room_id})
+        finally:
+            try:
+                await self._give_back(key, token)
+            except Exception:  # noqa: BLE001 — it lapses by itself after LOCK_TIMEOUT_S
+                log.exception("could not give back a room's lock", extra={"room": room_id})
+
+    async def _give_back(self, key: str, token: str) -> None:
+        """Give back a room's lock claimed by ``_typed``. The locks given back meanwhile in this process go to Redis
+        together, in one command (as the flows' questions do)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._unlocks.append((key, token, future))
+        if self._unlocker is None or self._unlocker.done():
+            self._unlocker = asyncio.create_task(self._give_back_all())
+        await future
+
+    async def _give_back_all(self) -> None:
+        while self._unlocks:
+            batch, self._unlocks = self._unlocks, []
+            try:
+                await self._unlock(keys=[key for key, _, _ in batch], args=[token for _, token, _ in batch])
+            except Exception as e:  # noqa: BLE001 — every waiting holder hears about it
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(e)
+                continue
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+
+    @staticmethod
+    def _command_reads(room_id: int, user_id: int) -> list[str]:
+        """What a typed command reads with its count: the person's open conversation here, their language."""
+        return [FlowStore.key(room_id, user_id), locale_copy.key(user_id)]
+
     async def _kind(self, room_id: int) -> str:
         kind = self._kinds.get(room_id)
         if kind is None:
@@ -251,15 +326,18 @@ class BotEngine:
         ``retry_after``: the seconds before they may type it again)."""
         await self.outlet.notice(user_id, room_id, code, text, retry_after)
 
-    async def _may_command(self, room_id: int, user_id: int, locale: str, *,
-                           read: str | None = None) -> tuple[bool, tuple[bool, Any]]:
+    async def _may_command(self, room_id: int, user_id: int, locale: str | None, *,
+                           read: str | list[str] | None = None,
+                           claim: tuple[str, str, int] | None = None) -> tuple[bool, tuple[bool, Any]]:
         """Whether the person is within their allowance of typed commands, this one counted; if not, their toast
-        says when they may type again. Each command may post cards and query the market, so a flood of them is
-        bounded like one of searches. With ``read``, that Redis key is read in the same round trip (see
-        ``Limits.take_reading``)."""
+        (in ``locale``, or theirs read now) says when they may type again. Each command may post cards and query
+        the market, so a flood of them is bounded like one of searches. With ``read``, those Redis keys are read in
+        the same round trip, with ``claim`` that lock taken first (see ``Limits.take_reading``)."""
         try:
-            got = await self.market.limits.take_reading(self.market.limits.command, read, person=user_id)
+            got = await self.market.limits.take_reading(self.market.limits.command, read, person=user_id,
+                                                        claim=claim)
         except RateLimited as e:
+            locale = locale or await self._locale(user_id)
             await self._refuse(room_id, user_id, e.code, render(e.code, locale, **e.params),
                                retry_after=e.params["retry_after"])
             return False, (False, None)
@@ -302,17 +380,29 @@ class BotEngine:
         return await self.rental.deal_view(room_id, user_id)
 
     # -- text --------------------------------------------------------------------------------------
-    async def _handle_text(self, room_id: int, text: str, user_id: int) -> None:
+    async def _handle_text(self, room_id: int, text: str, user_id: int,
+                           counted: tuple[bool, tuple[bool, Any]] | None = None) -> None:
+        """What someone typed (``counted``: a typed command's count and reads, taken already — see ``_typed``)."""
         if await self._kind(room_id) == "deal":
             _ASKER.set(user_id)  # (this task's own context: the answers below are the typist's)
-        locale = await self._locale(user_id)
         parsed = commands.parse(text)
         # (/cancel is never refused: it is the way out of a flow)
         read: tuple[bool, Any] = (False, None)
+        locale: str | None = None
         if isinstance(parsed, commands.Command) and parsed.name != "cancel":
-            allowed, read = await self._may_command(room_id, user_id, locale, read=self.flows.key(room_id, user_id))
+            # the person's open conversation and their language, read with the command's count in one round trip
+            allowed, read = counted or await self._may_command(room_id, user_id, None,
+                                                               read=self._command_reads(room_id, user_id))
             if not allowed:
                 return
+            if read[0]:
+                flow, copy = read[1]
+                read = (True, flow)
+                # no copy of the language yet: the record's, and the copy made for the next command
+                locale = locale_copy.known(copy) or await locale_copy.locale_of(self.market.db, self.market.redis,
+                                                                                user_id)
+        if locale is None:
+            locale = await self._locale(user_id)
         # (the person's open conversation, read with the command's count in one round trip when it was)
         record = await self.flows.read(room_id, user_id, read[1]) if read[0] else await self.flows.load(room_id,
                                                                                                        user_id)

@@ -26,24 +26,38 @@ log = logging.getLogger("billi.limits")
 _PREFIX = "billi:limit:"
 _AWAY_S = 5.0  # after a failure Redis is not asked again for this long (each try costs a frozen Redis's timeout)
 
-# KEYS: one counter per subject, then (optionally) one key to read; ARGV: the window (ms), then each counter's
-# allowance. Returns {0} and counts the try in every counter (a counter's first try opens its window) — {0, value}
-# with the key read — or {the milliseconds until the first full counter's window ends} (then nothing is counted).
+# KEYS: with a claim its key first, then one counter per subject, then (optionally) keys to read; ARGV: the window
+# (ms), the claim's token and milliseconds ('' and 0: no claim), then each counter's allowance. A claim is taken
+# first (SET NX PX): if its key is held, {-1} and nothing is counted. Returns {0} and counts the try in every
+# counter (a counter's first try opens its window) — {0, value, …} with the keys read (an absent one: nil) — or
+# {the milliseconds until the first full counter's window ends} (then nothing is counted, and a claim taken is
+# given back).
 _TAKE = """
-local n = #ARGV - 1
+local c = 0
+if ARGV[2] ~= '' then
+  if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[3]) then return {-1} end
+  c = 1
+end
+local n = #ARGV - 3
 for i = 1, n do
-  if tonumber(redis.call('GET', KEYS[i]) or '0') >= tonumber(ARGV[i + 1]) then
-    local left = redis.call('PTTL', KEYS[i])
+  if tonumber(redis.call('GET', KEYS[c + i]) or '0') >= tonumber(ARGV[i + 3]) then
+    local left = redis.call('PTTL', KEYS[c + i])
     if left < 1 then left = 1 end
+    if c == 1 then redis.call('DEL', KEYS[1]) end
     return {left}
   end
 end
 for i = 1, n do
-  if redis.call('INCR', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
+  if redis.call('INCR', KEYS[c + i]) == 1 then redis.call('PEXPIRE', KEYS[c + i], ARGV[1]) end
 end
-if #KEYS > n then return {0, redis.call('GET', KEYS[n + 1])} end
-return {0}
+local out = {0}
+for i = c + n + 1, #KEYS do out[i - c - n + 1] = redis.call('GET', KEYS[i]) end
+return out
 """
+
+
+class Claimed(Exception):
+    """A ``take_reading`` claim's key was held by someone else: nothing was counted or read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +99,17 @@ class Limits:
         is counted as a person by their address."""
         await self.take_reading(limit, None, person=person, address=address)
 
-    async def take_reading(self, limit: Limit, read: str | None, *, person: int | None = None,
-                           address: str | None = None) -> tuple[bool, Any]:
-        """``take``, reading the Redis key ``read`` in the same round trip (a bot command and its person's open
-        conversation): (True, its value or None when absent), or (False, None) when it was not read (Redis away,
-        or nothing to count) — the caller then reads it itself."""
+    async def take_reading(self, limit: Limit, read: str | list[str] | None, *, person: int | None = None,
+                           address: str | None = None,
+                           claim: tuple[str, str, int] | None = None) -> tuple[bool, Any]:
+        """``take``, reading the Redis key ``read`` (or each of a list of keys) in the same round trip (a bot
+        command, its person's open conversation and their language): (True, its value or None when absent — for a
+        list, the list of values), or (False, None) when it was not read (Redis away, or nothing to count) — the
+        caller then reads it itself.
+
+        With ``claim`` (key, token, milliseconds), that key is first set to the token unless it exists (a lock
+        the caller then holds while it acts on the try — the caller gives it back): when it exists, ``Claimed``
+        and nothing counted. The claim is held exactly when the answer is (True, …); a refused try holds none."""
         counters: list[tuple[str, int]] = []
         if limit.per_person is not None and (person is not None or address is not None):
             who = f"p{person}" if person is not None else f"a{address_group(address or '')}"
@@ -97,23 +117,29 @@ class Limits:
         if limit.per_address is not None and address is not None:
             counters.extend((f"{_PREFIX}{limit.action}:addr:{group}", limit.per_address * factor)
                             for group, factor in address_groups(address))
-        left, got = await self._full(counters, limit.window_s, read) if counters else (0.0, (False, None))
+        left, got = await self._full(counters, limit.window_s, read, claim) if counters else (0.0, (False, None))
         if left:
             retry_after = max(1, math.ceil(left))
             raise RateLimited(limit.code, retry_after=retry_after, wait=timedelta(seconds=retry_after))
         return got
 
-    async def _full(self, counters: list[tuple[str, int]], window_s: int,
-                    read: str | None = None) -> tuple[float, tuple[bool, Any]]:
+    async def _full(self, counters: list[tuple[str, int]], window_s: int, read: str | list[str] | None = None,
+                    claim: tuple[str, str, int] | None = None) -> tuple[float, tuple[bool, Any]]:
         """The seconds until a full counter among ``counters`` empties (0: none is full, and the try is counted in
-        each), and what ``take_reading`` read."""
+        each), and what ``take_reading`` read (with its claim)."""
         if time.monotonic() >= self._away_until:
-            keys, args = [key for key, _ in counters], [window_s * 1000, *(allowed for _, allowed in counters)]
+            keys = [*([claim[0]] if claim else []), *(key for key, _ in counters)]
+            args = [window_s * 1000, *(claim[1:] if claim else ("", 0)), *(allowed for _, allowed in counters)]
+            reads = [] if read is None else [read] if isinstance(read, str) else list(read)
             try:
-                # the read rides in the same script: one round trip (a pipeline would first ask SCRIPT EXISTS)
-                answer = await self._take(keys=[*keys, read] if read is not None else keys, args=args)
+                # the reads ride in the same script: one round trip (a pipeline would first ask SCRIPT EXISTS)
+                answer = await self._take(keys=[*keys, *reads], args=args)
                 left_ms = answer[0]
-                got = (True, answer[1] if len(answer) > 1 else None) if read is not None else (False, None)
+                if left_ms == -1:
+                    raise Claimed(claim[0] if claim else "")
+                values = [*answer[1:], *[None] * len(reads)][:len(reads)]  # (a refusal reads nothing)
+                got = ((claim is not None, None) if read is None
+                       else (True, values[0] if isinstance(read, str) else values))
             except RedisError as e:
                 if not self._away_until:
                     log.warning("flood-limit counters unreachable (%s): counting on this node", e)

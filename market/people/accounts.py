@@ -27,6 +27,7 @@ from market.config import Config
 from market.db import Database, Row
 from market.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated, Unavailable
 from market.limits import Limits
+from market.people import locale as locale_copy
 from market.people.known_devices import KnownDevices
 from market.people.login_throttle import Attempt, LoginThrottle
 from market.people.nicknames import read_nickname
@@ -431,6 +432,8 @@ class Accounts:
             )
         except pymysql.err.IntegrityError:
             raise Conflict("account.nickname_taken", field="nickname") from None
+        if locale is not None:  # the bot's copy of it (market.people.locale)
+            await locale_copy.changed(self._redis, user.id, locale)
         return await self.get(user.id)
 
     async def set_profile_photo(self, user: User, data: bytes) -> User:

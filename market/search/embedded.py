@@ -363,7 +363,7 @@ class EmbeddedSearch:
         # The speller may be behind the index (another process indexed since): trust the index's own counts. A
         # word the analyser may have misread is no typo when listings have every one of its bigrams (에어랩 in
         # 다이슨에어랩).
-        grams = {t: korean.word_grams(t) if t in q.text else [] for t in q.terms}
+        grams = {t: korean.query_grams(t) if t in q.text else [] for t in q.terms}
         keys = {term_key(t): t for t in (*q.terms, *(g for gs in grams.values() for g in gs))}
         stats = await self._read_stats(keys) if keys else {}
 

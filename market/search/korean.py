@@ -419,3 +419,13 @@ def _head_terms(text: str) -> tuple[str, ...]:
 @functools.lru_cache(maxsize=8192)
 def _query_terms(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(analyze(text)))
+
+
+def query_grams(text: str) -> list[str]:
+    """``word_grams`` of a query's words (analysed once per process, as its terms are)."""
+    return list(_query_grams(text))
+
+
+@functools.lru_cache(maxsize=8192)
+def _query_grams(text: str) -> tuple[str, ...]:
+    return tuple(word_grams(text))

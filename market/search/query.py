@@ -80,7 +80,7 @@ def _analysed(text: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, .
     """A query's terms, the terms of its head noun, and the bigrams of its words the analyser may have misread."""
     terms = tuple(korean.query_terms(text))[:MAX_QUERY_TERMS] if text else ()
     head = tuple(t for t in korean.head_terms(text) if t in terms) if len(terms) > 1 else ()
-    grams = tuple(dict.fromkeys(korean.word_grams(text)))[:MAX_QUERY_GRAMS] if text else ()
+    grams = tuple(dict.fromkeys(korean.query_grams(text)))[:MAX_QUERY_GRAMS] if text else ()
     return terms, head, grams
 
 

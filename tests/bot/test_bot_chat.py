@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from gateway.keys import MARKET
 from tests.conftest import Chatter, Person, sign_up
 
 
@@ -219,3 +220,35 @@ async def test_a_search_with_a_typo_shows_the_corrected_results_and_says_so(clie
     assert [c["item_id"] for c in reply["cards"]] == [stroller["id"]]
     chip = next(x for x in reply["buttons"] if x["label"] == "#유모차")  # what the search is about, to browse
     assert (await b.call("action", {"room": room, "token": chip["token"]}))["ok"]
+
+
+async def test_a_command_is_answered_in_the_language_just_chosen(client: TestClient, chatters: Any) -> None:
+    """A typed command reads its person's language with its flood count (a copy in Redis): a change of language
+    is heard by the very next command, both ways."""
+    person = await sign_up(client)
+    p = await chatters(person)
+    room = await _assistant_room(person)
+    assert (await p.call("join", {"room": room}))["ok"]
+    assert "역삼동 주변 1km" in (await _ask_bot(p, room, "/주변 역삼동 1km"))["text"]  # the copy is made here
+    for locale, heading in (("en", "No items within 1km of 역삼동"), ("ko", "역삼동 주변 1km"),
+                            ("en", "No items within 1km of 역삼동")):
+        status, body = await person.call("PATCH", "/api/me", json={"locale": locale})
+        assert status == 200 and body["user"]["locale"] == locale
+        assert heading in (await _ask_bot(p, room, "/주변 역삼동 1km"))["text"]
+
+
+async def test_a_command_waits_while_another_node_answers_in_the_room(client: TestClient, chatters: Any) -> None:
+    """A typed command claims its room's lock with its count; when another node holds it, the command waits for
+    it to be given back, then is answered (counted once)."""
+    person = await sign_up(client)
+    p = await chatters(person)
+    room = await _assistant_room(person)
+    assert (await p.call("join", {"room": room}))["ok"]
+    redis = client.app[MARKET].redis
+    await redis.set(f"bot:room:{room}", "another-node", px=30_000)
+    answer = asyncio.create_task(_ask_bot(p, room, "/주변 역삼동 1km"))
+    await asyncio.sleep(1)
+    assert not answer.done()  # nothing said while the other node holds the room
+    await redis.delete(f"bot:room:{room}")
+    assert "역삼동 주변 1km" in (await answer)["text"]
+    assert await redis.get(f"bot:room:{room}") is None  # given back

@@ -43,6 +43,16 @@ async def _chip(c: Chatter, room: int, label: str, command: str) -> dict[str, An
     raise AssertionError(f"no answer to the chip {label!r}")
 
 
+async def _said_after(c: Chatter, room: int, seq: int) -> dict[str, Any]:
+    """The bot's next message in the room after ``seq`` (a command that answers in two messages: the second)."""
+    for _ in range(200):
+        later = [m for m in c.received("message", room) if m["sender"]["kind"] == "bot" and m["seq"] > seq]
+        if later:
+            return later[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"nothing said after {seq}")
+
+
 async def test_the_welcome_offers_chips_in_korean_and_asks_for_my_neighbourhood_once(client: TestClient,
                                                                                       chatters: Any) -> None:
     person = await sign_up(client, nickname="새이웃")
@@ -75,6 +85,8 @@ async def test_my_neighbourhood_is_remembered_for_near_and_for_searches(client: 
 
     set_home = await _chip(c, room, "내 동네: 역삼", "/동네 역삼")
     assert set_home["text"].startswith("내 동네를 역삼동으로 정했어요.")
+    # then what is near it, in a message of its own: each next question's answer is the one after it
+    assert (await _said_after(c, room, set_home["seq"]))["text"] == "역삼동 주변 3km 안의 물건이에요."
     nearby = await _until_found(c, room, "내 주변 물건", command="/주변")
     assert nearby["text"] == "역삼동 주변 3km 안의 물건이에요."
     assert [card["item_id"] for card in nearby["cards"]] == [near["id"]]

@@ -20,7 +20,7 @@ from gateway.app import create_app
 from gateway.local_services import free_port
 from market.config import Config
 from market.errors import RateLimited
-from market.limits import Limits
+from market.limits import Claimed, Limits
 from tests.conftest import Chatter, Person, _clean, sign_up
 
 PROXIED = "127.0.0.0/8"  # the test client connects from here: its X-Forwarded-For is then believed
@@ -242,6 +242,32 @@ async def test_an_allowance_spent_just_before_a_clock_boundary_stays_spent_after
     finally:
         await shared.aclose()
         await away.aclose()
+
+
+async def test_a_claim_taken_with_a_count_is_held_waits_for_its_holder_and_is_given_back_when_refused(
+        config: Config) -> None:
+    """A typed command claims its room's lock in the round trip that counts it: a held claim refuses nothing and
+    counts nothing (the caller waits for the holder), and a refused try leaves no claim behind."""
+    shared = aioredis.Redis.from_url(config.redis_url, decode_responses=True)
+    try:
+        await shared.flushdb()
+        limits = Limits(shared, config.replace(command_rate_limit=2))
+        await shared.set("flow", "open")
+        got = await limits.take_reading(limits.command, ["flow", "absent"], person=7, claim=("lock", "a", 30_000))
+        assert got == (True, ["open", None]) and await shared.get("lock") == "a"
+        with pytest.raises(Claimed):
+            await limits.take_reading(limits.command, ["flow"], person=7, claim=("lock", "b", 30_000))
+        assert await shared.get("lock") == "a"
+        await shared.delete("lock")
+        # the second try of two allowed (the claimed one counted nothing)
+        assert await limits.take_reading(limits.command, ["flow"], person=7, claim=("lock", "b", 30_000)) == (
+            True, ["open"])
+        await shared.delete("lock")
+        with pytest.raises(RateLimited):
+            await limits.take_reading(limits.command, ["flow"], person=7, claim=("lock", "c", 30_000))
+        assert await shared.get("lock") is None
+    finally:
+        await shared.aclose()
 
 
 # -- Redis away ---------------------------------------------------------------------------------------------
