@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from http.cookies import SimpleCookie
 from typing import Any, Protocol
 
@@ -283,19 +283,9 @@ class ChatSocket:
         async def run() -> None:
             await asyncio.sleep(delay)
             await coro
-        self._spawn(run())
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
+        task = asyncio.create_task(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    async def _to_bot(self, room_id: int, message: dict[str, Any], user_id: int) -> None:
-        assert self.bot is not None
-        try:
-            await self.bot.on_message(room_id, message, user_id)
-        except Exception as e:  # noqa: BLE001 — the message is stored and delivered; the assistant missed it
-            log.warning("the assistant could not take a message: %r", e, extra={"room": room_id})
 
     # -- sessions that end ---------------------------------------------------------------------------
     async def hang_up(self, token_hashes: list[str]) -> None:
@@ -371,9 +361,10 @@ class ChatSocket:
                 command = data.get("command")
                 extra = {**({"dates": picked} if picked else {}),
                          **({"command": command[:300]} if isinstance(command, str) else {})}
-                # After the ack, not before it: whether the bot answers (an open flow is asked of Redis) is no
-                # business of the sender's acknowledgement. Tasks start in the order messages were stored.
-                self._spawn(self._to_bot(sent.message.room_id, {**wire, **extra}, session["user_id"]))
+                try:
+                    await self.bot.on_message(sent.message.room_id, {**wire, **extra}, session["user_id"])
+                except Exception as e:  # noqa: BLE001 — the message is stored and delivered; the assistant missed it
+                    log.warning("the assistant could not take a message: %r", e, extra={"room": sent.message.room_id})
         # The sender has the text already: the receipt says where it was stored (saves encoding it again).
         receipt = {"room": wire["room"], "seq": wire["seq"], "id": wire["id"], "ts": wire["ts"]}
         if "client_msg_id" in wire:
