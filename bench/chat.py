@@ -206,7 +206,7 @@ def main() -> None:
         " measured after a 2 s warm-up",
         "- ours: one `billi serve` process (session check per event, membership checked in the write transaction,"
         " group-committed MariaDB write — every message committed before its ack — AsyncRedisManager fan-out"
-        " carrying each member's unread count; the bot hears each message after its ack); each gateway on a Redis"
+        " carrying each member's unread count); each gateway on a Redis"
         " channel of its own (a node alone, as measured)",
         "- MariaDB as `billi up` runs it: `--innodb-flush-log-at-trx-commit=2`, `--innodb-buffer-pool-size=1G`,"
         " `--skip-log-bin` (gateway/local_services.py), the same for every server and round",
