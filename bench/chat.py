@@ -124,6 +124,9 @@ def main() -> None:
             env.update({"BILLI_DATABASE_URL": config.database_url or "", "BILLI_REDIS_URL": config.redis_url or "",
                         "BILLI_S3_URL": config.s3_url or "", "BILLI_S3_BUCKET": config.s3_bucket,
                         "BILLI_PORT": str(port), "BILLI_LOG_LEVEL": "WARNING", "BILLI_CHAT_RATE_LIMIT": "1000000",
+                        # each gateway a node of its own: on a shared channel the idle one decodes every message
+                        # the measured one publishes, on the same two cores, during its rounds
+                        "BILLI_SOCKETIO_CHANNEL": f"billi-socketio-bench-{port}",
                         "PYTHONPATH": str(root)})
             command = [sys.executable, "-m", "gateway.cli", "serve"]
             if os.environ.get("BENCH_PROFILE") and root == ROOT:  # collapsed stacks of the gateway, for hot spots
@@ -203,7 +206,8 @@ def main() -> None:
         " measured after a 2 s warm-up",
         "- ours: one `billi serve` process (session check per event, membership checked in the write transaction,"
         " group-committed MariaDB write — every message committed before its ack — AsyncRedisManager fan-out"
-        " carrying each member's unread count)",
+        " carrying each member's unread count); each gateway on a Redis"
+        " channel of its own (a node alone, as measured)",
         "- MariaDB as `billi up` runs it: `--innodb-flush-log-at-trx-commit=2`, `--innodb-buffer-pool-size=1G`,"
         " `--skip-log-bin` (gateway/local_services.py), the same for every server and round",
         *[f"- {name}: {described[name]}" for name in table],

@@ -18,7 +18,7 @@ _AWAY_S = 5.0
 
 class SendGate:
     """Per-send Redis bookkeeping — the sender's rate counter and, optionally, their session — for every
-    send pending in this process, in one pipelined round trip (the same idea as the group commit).
+    send pending in this process, in one round trip — one script call (the same idea as the group commit).
 
     With Redis away, sending goes on: each node counts in its own memory (a sender spread over n nodes gets at
     most n times the limit, only while Redis is away) and the session is left to MariaDB."""
@@ -31,11 +31,18 @@ class SendGate:
         self._away_until = 0.0
         self._pending: list[tuple[int, str | None, asyncio.Future[tuple[int, str | None]]]] = []
         self._flusher: asyncio.Task[None] | None = None
-        # One command per send: count it (the counter expires with its window) and read the session.
+        # One command for every pending send: count each (a counter expires with its window) and read its
+        # session. KEYS: counter, session, counter, session, …; the answer: count, user id (false: none), …
+        # (one command, not one per send: a pipeline of many costs the gateway its packing and parsing each)
         self._script = redis.register_script(
-            "local n = redis.call('INCR', KEYS[1]) "
-            "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
-            "return {n, redis.call('GET', KEYS[2])}")
+            "local out = {} "
+            "for i = 1, #KEYS, 2 do "
+            "  local n = redis.call('INCR', KEYS[i]) "
+            "  if n == 1 then redis.call('EXPIRE', KEYS[i], ARGV[1]) end "
+            "  out[i] = n "
+            "  out[i + 1] = redis.call('GET', KEYS[i + 1]) "
+            "end "
+            "return out")
 
     async def check(self, user_id: int, session_token: str | None) -> tuple[int, str | None]:
         """The sender's count in the current window (this send included) and the session's user id."""
@@ -53,12 +60,11 @@ class SendGate:
                 self._count_here(batch, window)
                 continue
             try:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for user_id, token, _ in batch:
-                        await self._script(keys=[f"billi:rate:chat:{user_id}:{window}",
-                                                 session_key(token) if token else "billi:no-session"],
-                                           args=[self._window_s + 1], client=pipe)
-                    results = await pipe.execute()
+                keys: list[str] = []
+                for user_id, token, _ in batch:
+                    keys += [f"billi:rate:chat:{user_id}:{window}", session_key(token) if token else "billi:no-session"]
+                answer = await self._script(keys=keys, args=[self._window_s + 1])
+                results = [(answer[i], answer[i + 1]) for i in range(0, len(answer), 2)]
             except RedisError as e:
                 if not self._away_until:
                     log.warning("chat send-rate counters unreachable (%s): counting on this node", e)
