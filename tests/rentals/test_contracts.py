@@ -454,3 +454,32 @@ async def test_one_open_contract_per_deal_room(market: Market, bank: Bank) -> No
     await market.rentals.confirm_ok(owner, c.id)
     again, _ = await market.rentals.request(borrower, c.item_id, *later)  # settled: a new request is welcome
     assert again.room_id == c.room_id and (await market.rentals.in_room(c.room_id)).id == again.id
+
+
+async def test_a_request_answers_with_the_contract_exactly_as_stored(market: Market) -> None:
+    owner, borrower = await user(market), await user(market)
+    iid = await item(market, owner, price_per_day=7000, deposit=20000)
+    c, created = await market.rentals.request(borrower, iid, *days(3, 2))
+    assert created and c.state == "REQUESTED" and (c.rent, c.fee, c.deposit) == (14000, 700, 20000)
+    assert c == await market.rentals.get(c.id)  # (its row is not read back: the answer must still be the row)
+    await market.rentals.cancel(borrower, c.id)
+    again, created = await market.rentals.request(borrower, iid, *days(6, 1))  # the deal room is there already
+    assert not created and again.room_id == c.room_id and again == await market.rentals.get(again.id)
+
+
+async def test_one_open_request_per_item_and_only_so_many_in_all(market: Market) -> None:
+    owner, borrower = await user(market), await user(market)
+    items = [await item(market, owner) for _ in range(6)]
+    first, _ = await market.rentals.request(borrower, items[0], *days(3, 2))
+    with pytest.raises(Conflict) as twice:  # the same item again, other dates, while the first is open
+        await market.rentals.request(borrower, items[0], *days(9, 2))
+    assert twice.value.code == "rental.already_requested"
+    for iid in items[1:5]:
+        await market.rentals.request(borrower, iid, *days(3, 2))
+    with pytest.raises(Conflict) as many:
+        await market.rentals.request(borrower, items[5], *days(3, 2))
+    assert many.value.code == "rental.too_many_requests" and many.value.params == {"max": 5}
+    await market.rentals.cancel(borrower, first.id)  # one fewer open: the sixth item may be asked for now
+    c, _ = await market.rentals.request(borrower, items[5], *days(3, 2))
+    assert c.state == "REQUESTED"
+    assert await market.db.fetchval("SELECT COUNT(*) FROM contracts WHERE borrower_id = %s", (borrower,)) == 6
