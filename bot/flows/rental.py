@@ -48,12 +48,16 @@ _NAMES: ContextVar[dict[int, str] | None] = ContextVar("billi_rental_names", def
 # What announcing an event reads, in one query (%s: the event, the contract): whether the event was announced, the
 # contract, both people's nicknames and languages (``o_``: the owner, ``b_``: the borrower) and the item's title
 # and first photo.
+_PEOPLE = ("o.nickname AS o_nickname, o.locale AS o_locale, b.nickname AS b_nickname, b.locale AS b_locale, i.title,"
+           " (SELECT p.thumb_key FROM item_photos p WHERE p.item_id = i.id ORDER BY p.position LIMIT 1) AS thumb")
 _ANNOUNCING = (
-    "SELECT c.*, (SELECT e.announced_at FROM contract_events e WHERE e.id = %s) AS announced_at,"
-    " o.nickname AS o_nickname, o.locale AS o_locale, b.nickname AS b_nickname, b.locale AS b_locale, i.title,"
-    " (SELECT p.thumb_key FROM item_photos p WHERE p.item_id = i.id ORDER BY p.position LIMIT 1) AS thumb"
-    " FROM contracts c LEFT JOIN users o ON o.id = c.owner_id LEFT JOIN users b ON b.id = c.borrower_id"
+    "SELECT c.*, (SELECT e.announced_at FROM contract_events e WHERE e.id = %s) AS announced_at, "
+    + _PEOPLE + " FROM contracts c LEFT JOIN users o ON o.id = c.owner_id LEFT JOIN users b ON b.id = c.borrower_id"
     " LEFT JOIN items i ON i.id = c.item_id WHERE c.id = %s")
+# The same without the contract, which the caller has (%s: the event, the borrower, the item, the owner).
+_ANNOUNCING_NEW = (
+    f"SELECT (SELECT e.announced_at FROM contract_events e WHERE e.id = %s) AS announced_at, {_PEOPLE}"
+    " FROM users o LEFT JOIN users b ON b.id = %s LEFT JOIN items i ON i.id = %s WHERE o.id = %s")
 
 
 class Voice(Protocol):
@@ -875,25 +879,32 @@ class RentalFlow:
         lock = self.market.redis.lock(f"bot:announce:{event['contract_id']}", timeout=60, blocking_timeout=60)
         async with lock:
             # Whether it was announced, the contract, both people's names and languages (each line names them,
-            # each card is in its reader's language) and the item's title and photo for a card: one query.
-            row = await self.market.db.fetchone(_ANNOUNCING, (event.get("id"), event["contract_id"]))
+            # each card is in its reader's language) and the item's title and photo for a card: one query. A new
+            # contract's first event carries the contract as it was just written (``contract``): not read again.
+            written = event.get("contract")
+            if isinstance(written, Contract):
+                row = await self.market.db.fetchone(_ANNOUNCING_NEW, (event.get("id"), written.borrower_id,
+                                                                      written.item_id, written.owner_id))
+            else:
+                row = await self.market.db.fetchone(_ANNOUNCING, (event.get("id"), event["contract_id"]))
             if row is None:
                 raise NotFound("rental.not_found")
             if event.get("id") and row["announced_at"] is not None:
                 return  # another node announced it while this one waited (a late copy must not retire newer steps)
-            await self._announce(event, only, row)
+            c = written if isinstance(written, Contract) else Contract.from_row(row)
+            await self._announce(event, only, c, row)
 
-    async def _announce(self, event: dict[str, Any], only: str | None, row: Mapping[str, Any]) -> None:
+    async def _announce(self, event: dict[str, Any], only: str | None, c: Contract, row: Mapping[str, Any]) -> None:
         """Each person gets their line with the buttons of what they can do now; then the steps before it retire.
         An event that leaves nothing to do (a final state, or an operator's turn) is one message both see."""
         mark = _NAMES.set(None)
         try:
-            await self._announce_event(event, only, row)
+            await self._announce_event(event, only, c, row)
         finally:
             _NAMES.reset(mark)  # (the names read for this announcement are never used for a later one)
 
-    async def _announce_event(self, event: dict[str, Any], only: str | None, row: Mapping[str, Any]) -> None:
-        c = Contract.from_row(row)
+    async def _announce_event(self, event: dict[str, Any], only: str | None, c: Contract,
+                              row: Mapping[str, Any]) -> None:
         kind, data = event["kind"], event.get("data") or {}
         room, cmid = c.room_id, _cmid(event)
         people = {"owner": c.owner_id, "borrower": c.borrower_id}

@@ -184,7 +184,7 @@ class Rentals(Jobs, Availability):
                                              checks["locale"], bool(checks["muted"]))}))
         if taken:
             raise DatesTaken(await self.free_ranges(iid, start, quote["days"], item=item))
-        await self.flush(made.id, fresh=[event])
+        await self.flush(made.id, fresh=[{**event, "contract": made}])  # (announced from what was just written)
         return made, created
 
     # -- the owner's answer, cancelling ------------------------------------------------------------------
