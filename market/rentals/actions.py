@@ -33,11 +33,14 @@ _REQUEST_ITEM = (
     " (SELECT u.nickname FROM users u WHERE u.id = %s) AS nickname, r.id AS room_id, r.kind AS room_kind,"
     " r.item_id AS room_item_id, r.owner_id AS room_owner_id, r.borrower_id AS room_borrower_id,"
     " r.last_seq AS room_last_seq FROM items i LEFT JOIN rooms r ON r.unique_key = %s WHERE i.id = %s")
-# Every rule of a new hold, asked at once under the item's row lock: the borrower's open requests (``n``; ``here``:
+# Every rule of a new hold, asked at once under the item's row lock: a block either way between the two (made
+# since the first read), the borrower's open requests (``n``; ``here``:
 # for this item), another contract open in the deal room (``busy``), the dates held by someone else (``taken``);
 # and how the owner is told of the request (their language; ``muted``: they turned such notifications off).
 _REQUEST_CHECKS = (
     "SELECT mine.n, mine.here,"
+    " EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = %(borrower)s AND b.blocked_id = %(owner)s) AS i_blocked,"
+    " EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = %(owner)s AND b.blocked_id = %(borrower)s) AS blocked_me,"
     f" EXISTS (SELECT 1 FROM contracts WHERE room_id = %(room)s AND (state IN ({', '.join(repr(s) for s in BUSY)})"
     f" OR {PAYMENT_OPEN})) AS busy, {TAKEN} AS taken,"
     " (SELECT u.locale FROM users u WHERE u.id = %(owner)s) AS locale,"
@@ -148,16 +151,24 @@ class Rentals(Jobs, Availability):
                                end=until.isoformat() if until else "-")
         room, created = await self.chat.open_deal_room(iid, borrower_id, checked=item)  # (checked just above)
         quote = self.quote(item["price_per_day"], item["deposit"], start, end)
-        now = self.clock.now()
-        p = self.params(item=iid, exclude=0, start=start, end=end, borrower=borrower_id, room=room.id,
-                        owner=item["owner_id"])
         async with self.db.transaction() as cur:
+            # The borrower's row first, then the item's (always in that order): their open requests on other items
+            # are counted under it, so racing requests for several items cannot pass the limit together.
+            await cur.execute("SELECT id FROM users WHERE id = %s FOR UPDATE", (borrower_id,))
             await cur.execute("SELECT status FROM items WHERE id = %s FOR UPDATE", (iid,))
             if (await cur.fetchone())["status"] in ("deleted", "hidden"):  # taken off meanwhile (its owner left)
                 raise NotFound("item.not_found")
-            # (read after the lock: whatever another request for this item committed before it is seen here)
+            # (read after the locks — and the clock too: a hold that expired while this waited is free)
+            now = self.clock.now()
+            p = self.params(item=iid, exclude=0, start=start, end=end, borrower=borrower_id, room=room.id,
+                            owner=item["owner_id"])
             await cur.execute(_REQUEST_CHECKS, p)
             checks = await cur.fetchone()
+            error = refusal({who for who, blocked in ((borrower_id, checks["i_blocked"]),
+                                                      (item["owner_id"], checks["blocked_me"])) if blocked},
+                            borrower_id, "block.cannot_request")
+            if error is not None:  # a block made since the first read
+                raise error
             if checks["here"]:
                 raise Conflict("rental.already_requested")
             # One open contract per deal room: its photos and commands must name one contract.

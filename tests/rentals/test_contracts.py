@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -483,3 +484,59 @@ async def test_one_open_request_per_item_and_only_so_many_in_all(market: Market)
     c, _ = await market.rentals.request(borrower, items[5], *days(3, 2))
     assert c.state == "REQUESTED"
     assert await market.db.fetchval("SELECT COUNT(*) FROM contracts WHERE borrower_id = %s", (borrower,)) == 6
+
+
+async def test_a_block_made_after_the_first_read_still_stops_the_request(market: Market) -> None:
+    owner, borrower = await user(market), await user(market)
+    iid = await item(market, owner)
+    opened = market.chat.open_deal_room
+
+    async def blocked_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        out = await opened(*args, **kwargs)
+        await market.blocks.block(owner, borrower)  # the owner blocks the asker while the request is under way
+        return out
+
+    market.chat.open_deal_room = blocked_meanwhile  # type: ignore[method-assign]
+    try:
+        with pytest.raises(Forbidden):
+            await market.rentals.request(borrower, iid, *days(3, 2))
+    finally:
+        market.chat.open_deal_room = opened  # type: ignore[method-assign]
+    assert not await market.db.fetchval("SELECT COUNT(*) FROM contracts WHERE item_id = %s", (iid,))
+
+
+async def test_requests_racing_for_several_items_stay_within_the_open_requests_limit(market: Market) -> None:
+    owner, borrower = await user(market), await user(market)
+    items = [await item(market, owner) for _ in range(8)]
+    limit = market.rentals.rules.max_open_requests
+    for iid in items[:limit - 1]:
+        await market.rentals.request(borrower, iid, *days(3, 2))
+    await asyncio.gather(*(market.rentals.request(borrower, iid, *days(3, 2)) for iid in items[limit - 1:]),
+                         return_exceptions=True)
+    assert await market.db.fetchval("SELECT COUNT(*) FROM contracts WHERE borrower_id = %s AND state = 'REQUESTED'",
+                                    (borrower,)) == limit
+
+
+async def test_a_hold_that_expires_while_a_request_waits_for_the_item_frees_its_dates(market: Market) -> None:
+    owner, first, second = await user(market), await user(market), await user(market)
+    iid = await item(market, owner)
+    earlier, _ = await market.rentals.request(second, iid, *days(30, 2))  # the second asker's deal room exists
+    await market.rentals.cancel(second, earlier.id)
+    held, _ = await market.rentals.request(first, iid, *days(10, 3))
+    await market.db.execute("UPDATE contracts SET expires_at = %s WHERE id = %s",
+                            (market.rentals.clock.now() + timedelta(seconds=1), held.id))
+    locked = asyncio.Event()
+
+    async def hold_the_item() -> None:
+        async with market.db.transaction() as cur:
+            await cur.execute("SELECT status FROM items WHERE id = %s FOR UPDATE", (iid,))
+            locked.set()
+            await asyncio.sleep(2.0)
+
+    holder = asyncio.create_task(hold_the_item())
+    await locked.wait()
+    try:
+        made, _ = await market.rentals.request(second, iid, *days(10, 3))  # the first hold expires meanwhile
+    finally:
+        await holder
+    assert made.state == "REQUESTED"
