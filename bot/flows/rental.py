@@ -23,7 +23,7 @@ from bot.flows import FlowRecord, Refusal
 from bot.flows.listing import parse_won
 from bot.texts import won
 from market.billipay import BANK_REASONS
-from market.errors import MarketError
+from market.errors import MarketError, NotFound
 from market.messages import fill, render
 from market.rentals import EDGES, FINAL, Contract, DatesTaken
 from market.rentals.contract import chip
@@ -31,6 +31,7 @@ from market.rentals.kdates import DateReading, day_label, describe, read_dates
 from market.storage import media_url
 
 if TYPE_CHECKING:
+    from bot.buttons import Buttons
     from bot.flows import FlowStore
     from market.chat import Sent
     from market.service import Market
@@ -44,11 +45,28 @@ BANK_REFUSALS = frozenset(BANK_REASONS.values()) | {"pay.declined"}
 _NAMES: ContextVar[dict[int, str] | None] = ContextVar("billi_rental_names", default=None)
 
 
+# What announcing an event reads, in one query (%s: the event, the contract): whether the event was announced, the
+# contract, both people's nicknames and languages (``o_``: the owner, ``b_``: the borrower) and the item's title
+# and first photo.
+_PEOPLE = ("o.nickname AS o_nickname, o.locale AS o_locale, b.nickname AS b_nickname, b.locale AS b_locale, i.title,"
+           " (SELECT p.thumb_key FROM item_photos p WHERE p.item_id = i.id ORDER BY p.position LIMIT 1) AS thumb")
+_ANNOUNCING = (
+    "SELECT c.*, (SELECT e.announced_at FROM contract_events e WHERE e.id = %s) AS announced_at, "
+    + _PEOPLE + " FROM contracts c LEFT JOIN users o ON o.id = c.owner_id LEFT JOIN users b ON b.id = c.borrower_id"
+    " LEFT JOIN items i ON i.id = c.item_id WHERE c.id = %s")
+# The same without the contract, which the caller has (%s: the event, the borrower, the item, the owner).
+_ANNOUNCING_NEW = (
+    f"SELECT (SELECT e.announced_at FROM contract_events e WHERE e.id = %s) AS announced_at, {_PEOPLE}"
+    " FROM users o LEFT JOIN users b ON b.id = %s LEFT JOIN items i ON i.id = %s WHERE o.id = %s")
+
+
 class Voice(Protocol):
     """What the rental flow needs from the bot engine."""
 
     market: Market
     flows: FlowStore
+
+    buttons: Buttons
 
     async def locale(self, user_id: int) -> str: ...
 
@@ -860,36 +878,41 @@ class RentalFlow:
         """One contract event as each person sees it (one announcement of a contract at a time)."""
         lock = self.market.redis.lock(f"bot:announce:{event['contract_id']}", timeout=60, blocking_timeout=60)
         async with lock:
-            if event.get("id") and await self.market.db.fetchval(
-                    "SELECT announced_at FROM contract_events WHERE id = %s", (event["id"],)) is not None:
+            # Whether it was announced, the contract, both people's names and languages (each line names them,
+            # each card is in its reader's language) and the item's title and photo for a card: one query. A new
+            # contract's first event carries the contract as it was just written (``contract``): not read again.
+            written = event.get("contract")
+            if isinstance(written, Contract):
+                row = await self.market.db.fetchone(_ANNOUNCING_NEW, (event.get("id"), written.borrower_id,
+                                                                      written.item_id, written.owner_id))
+            else:
+                row = await self.market.db.fetchone(_ANNOUNCING, (event.get("id"), event["contract_id"]))
+            if row is None:
+                raise NotFound("rental.not_found")
+            if event.get("id") and row["announced_at"] is not None:
                 return  # another node announced it while this one waited (a late copy must not retire newer steps)
-            await self._announce(event, only)
+            c = written if isinstance(written, Contract) else Contract.from_row(row)
+            await self._announce(event, only, c, row)
 
-    async def _announce(self, event: dict[str, Any], only: str | None) -> None:
+    async def _announce(self, event: dict[str, Any], only: str | None, c: Contract, row: Mapping[str, Any]) -> None:
         """Each person gets their line with the buttons of what they can do now; then the steps before it retire.
         An event that leaves nothing to do (a final state, or an operator's turn) is one message both see."""
         mark = _NAMES.set(None)
         try:
-            await self._announce_event(event, only)
+            await self._announce_event(event, only, c, row)
         finally:
             _NAMES.reset(mark)  # (the names read for this announcement are never used for a later one)
 
-    async def _announce_event(self, event: dict[str, Any], only: str | None) -> None:
-        c = await self.rentals.get(event["contract_id"])
+    async def _announce_event(self, event: dict[str, Any], only: str | None, c: Contract,
+                              row: Mapping[str, Any]) -> None:
         kind, data = event["kind"], event.get("data") or {}
         room, cmid = c.room_id, _cmid(event)
         people = {"owner": c.owner_id, "borrower": c.borrower_id}
-        # Both people's names and languages in one query: each line names them, each card is in its reader's
-        # language (a query per name per line was most of an announcement's round trips).
-        # The item's title and photo for a card ride along (the same for both rows).
-        rows = await self.market.db.fetchall(
-            "SELECT u.id, u.nickname, u.locale, i.title, (SELECT p.thumb_key FROM item_photos p WHERE p.item_id = i.id"
-            " ORDER BY p.position LIMIT 1) AS thumb FROM users u LEFT JOIN items i ON i.id = %s"
-            " WHERE u.id IN (%s, %s)", (c.item_id, c.owner_id, c.borrower_id))
-        _NAMES.set({int(r["id"]): str(r["nickname"]) for r in rows})
-        item = rows[0] if rows and rows[0]["title"] is not None else None
-        langs = {int(r["id"]): "en" if r["locale"] == "en" else "ko" for r in rows}
-        locales = {role: langs.get(uid, "ko") for role, uid in people.items()}
+        _NAMES.set({uid: str(row[f"{who}_nickname"]) for who, uid in (("o", c.owner_id), ("b", c.borrower_id))
+                    if row[f"{who}_nickname"] is not None})
+        item = {"title": row["title"], "thumb": row["thumb"]} if row["title"] is not None else None
+        locales = {"owner": "en" if row["o_locale"] == "en" else "ko",
+                   "borrower": "en" if row["b_locale"] == "en" else "ko"}
         if kind in ("paid_out", "payout_held"):  # money to one person: theirs to know
             await self._money_line(c, kind, data, people, locales, cmid)
             return
@@ -903,25 +926,26 @@ class RentalFlow:
         # repeated later is stored as the same messages.
         shared = only is None and lines[0] == lines[1] and event.get("to_state") in (*FINAL, "DISPUTED")
         out: dict[str, tuple[str, list[dict[str, Any]], list[dict[str, Any]]]] = {}
-        for role, key in zip(("owner", "borrower"), lines, strict=True):
-            if only is not None and role != only:
-                continue
-            loc = locales[role]
-            params = await self._params(c, kind, data, loc, role, event.get("actor_id"))
-            text = t(key, loc, **params)
-            if kind == "returned" and data.get("automatic"):
-                text = t("returned_auto", loc, **params) + "\n" + text
-            if kind == "paid" and data.get("starts_soon") and c.appointment_at is None:
-                text += "\n" + t("starts_soon", loc, **params)
-            if kind == "extended" and data.get("late_fee_removed"):
-                text += t("late_fee_removed", loc, fee=data["late_fee_removed"])
-            if kind == "claimed" and data.get("rent_paid"):
-                text += "\n" + t("rent_paid_now", loc, amount=data["rent_paid"])
-            if kind in ("handover_objected", "disputed"):
-                text += "\n" + t("operator_checking", loc)
-            cards = [await self._contract_card(c, loc, role, item)] if (kind, role) in (
-                ("requested", "owner"), ("accepted", "borrower")) else []
-            out[role] = (text, cards, [] if shared else await self._steps(c, role, loc))
+        async with self.voice.buttons.batch():  # both lines' buttons stored in one Redis trip, before either is posted
+            for role, key in zip(("owner", "borrower"), lines, strict=True):
+                if only is not None and role != only:
+                    continue
+                loc = locales[role]
+                params = await self._params(c, kind, data, loc, role, event.get("actor_id"))
+                text = t(key, loc, **params)
+                if kind == "returned" and data.get("automatic"):
+                    text = t("returned_auto", loc, **params) + "\n" + text
+                if kind == "paid" and data.get("starts_soon") and c.appointment_at is None:
+                    text += "\n" + t("starts_soon", loc, **params)
+                if kind == "extended" and data.get("late_fee_removed"):
+                    text += t("late_fee_removed", loc, fee=data["late_fee_removed"])
+                if kind == "claimed" and data.get("rent_paid"):
+                    text += "\n" + t("rent_paid_now", loc, amount=data["rent_paid"])
+                if kind in ("handover_objected", "disputed"):
+                    text += "\n" + t("operator_checking", loc)
+                cards = [await self._contract_card(c, loc, role, item)] if (kind, role) in (
+                    ("requested", "owner"), ("accepted", "borrower")) else []
+                out[role] = (text, cards, [] if shared else await self._steps(c, role, loc))
         posted: list[Sent] = []
         if shared:
             posted.append(await self.voice.say(room, out["owner"][0], client_msg_id=cmid))
@@ -932,9 +956,10 @@ class RentalFlow:
                 {"text": text, "cards": cards, "buttons": buttons, "audience": people[role],
                  "topic": topic(c.id) if buttons else None, "client_msg_id": f"{cmid}{role[0]}" if cmid else None}
                 for role, (text, cards, buttons) in out.items()])
-        if only is None:
+        if only is None and kind != "requested":
             # The steps before this one retire — after it is posted, and never its own messages or a later
-            # step's: an announcement repeated after a crash finds its messages stored (the same seqs).
+            # step's: an announcement repeated after a crash finds its messages stored (the same seqs). (A request
+            # is its contract's first event: no step before it.)
             await self.voice.retire(room, topic(c.id), below=min(p.message.seq for p in posted))
         if any(not p.duplicate for p in posted):
             if kind in ("extension_failed",) and data.get("reason") in ("pay.relink", "pay.no_link"):

@@ -88,7 +88,9 @@ class Chat(ChatHistory):
         while either of the two blocked the other (``market.people.blocks``). Each person may open only so
         many new deal rooms per window (``limit.inquiry``): each one notifies an owner. Coming back to a room
         already open is never refused. ``checked``: the item's row (``owner_id``), which the caller has just read
-        and checked the same way (listed, not the borrower's own, no block between the two) — not read again."""
+        and checked the same way (listed, not the borrower's own, no block between the two) — not read again; if
+        it carries ``room_id`` (None: no room yet), the room read with it (``room_*``), and ``title`` and
+        ``nickname`` (the borrower's) for the owner's notification, those are not read again either."""
         if checked is not None:
             item = checked
         else:
@@ -99,9 +101,14 @@ class Chat(ChatHistory):
                 raise Conflict("chat.own_item")
             await refuse_if_blocked(self._db, borrower_id, item["owner_id"], "block.cannot_inquire")
         key = f"deal:{item_id}:{borrower_id}"
-        row = await self._db.fetchone("SELECT * FROM rooms WHERE unique_key = %s", (key,))
-        if row is not None:
-            return Room.from_row(row), False
+        if "room_id" in item:
+            if item["room_id"] is not None:
+                return Room(item["room_id"], item["room_kind"], item["room_item_id"], item["room_owner_id"],
+                            item["room_borrower_id"], item["room_last_seq"]), False
+        else:
+            row = await self._db.fetchone("SELECT * FROM rooms WHERE unique_key = %s", (key,))
+            if row is not None:
+                return Room.from_row(row), False
         await self._limits.take(self._limits.inquiry, person=borrower_id)
         told = False
         try:
@@ -109,25 +116,27 @@ class Chat(ChatHistory):
                 await cur.execute(
                     "INSERT INTO rooms (kind, unique_key, item_id, owner_id, borrower_id)"
                     " VALUES ('deal', %s, %s, %s, %s)", (key, item_id, item["owner_id"], borrower_id))
-                room_id = cur.lastrowid
+                room_id = int(cur.lastrowid)
                 await cur.execute(
                     "INSERT INTO room_members (room_id, user_id, role) VALUES (%s, %s, 'owner'), (%s, %s, 'borrower')",
                     (room_id, item["owner_id"], room_id, borrower_id))
                 if self.notifications is not None:
-                    await cur.execute("SELECT u.nickname, i.title FROM users u JOIN items i ON i.id = %s"
-                                      " WHERE u.id = %s", (item_id, borrower_id))
-                    who = await cur.fetchone()
+                    if "title" in item and "nickname" in item:
+                        who: Mapping[str, Any] = item
+                    else:
+                        await cur.execute("SELECT u.nickname, i.title FROM users u JOIN items i ON i.id = %s"
+                                          " WHERE u.id = %s", (item_id, borrower_id))
+                        who = await cur.fetchone()
                     told = await self.notifications.new_inquiry(cur, item["owner_id"], room_id=room_id,
                                                                 item_id=item_id, name=who["nickname"],
                                                                 title=who["title"], sender=borrower_id)
-            created = True
-        except pymysql.err.IntegrityError:
-            created = False
+        except pymysql.err.IntegrityError:  # opened by a concurrent request: that one is the room
+            row = await self._db.fetchone("SELECT * FROM rooms WHERE unique_key = %s", (key,))
+            assert row is not None
+            return Room.from_row(row), False
         if told:
             await self.notifications.ping([item["owner_id"]])
-        row = await self._db.fetchone("SELECT * FROM rooms WHERE unique_key = %s", (key,))
-        assert row is not None
-        return Room.from_row(row), created
+        return Room(room_id, "deal", item_id, item["owner_id"], borrower_id, 0), True  # (as just inserted)
 
     async def room(self, room_id: int, user_id: int) -> Room:
         """A room the user belongs to; any other room id is "unknown"."""

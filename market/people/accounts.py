@@ -414,7 +414,9 @@ class Accounts:
 
     # -- profile -----------------------------------------------------------------------------------
     async def get(self, user_id: int) -> User:
-        row = await self._db.fetchone("SELECT * FROM users WHERE id = %s", (user_id,))
+        # (the columns a User has, not the password hash and the rest: every request with a session asks this)
+        row = await self._db.fetchone("SELECT id, email, nickname, locale, profile_photo_key, created_at FROM users"
+                                      " WHERE id = %s", (user_id,))
         if row is None:
             raise NotFound("account.not_found")
         return User.from_row(row)

@@ -9,6 +9,7 @@ Someone offline finds both on the next connect: the messages are stored, the cou
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from market.db import Database
@@ -49,6 +50,15 @@ OnNew = Callable[[list[int]], Awaitable[None]]
 OnPost = Callable[[list[tuple[int, str]]], Awaitable[None]]
 
 
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """How one person takes a notification, as the caller read it in its own transaction (so ``add`` need not):
+    their language, and whether they refuse it (muted the kind, or blocked its sender)."""
+
+    locale: str
+    refused: bool = False
+
+
 class Notifications:
     def __init__(self, db: Database, *, inquiry_window_s: int) -> None:
         self.db = db
@@ -59,18 +69,23 @@ class Notifications:
 
     async def add(self, cur: Any, user_id: int, kind: str, *, params: dict[str, Any] | None = None,
                   room_id: int | None = None, contract_id: int | None = None, item_id: int | None = None,
-                  dedupe: str | None = None, sender: int | None = None) -> bool:
+                  dedupe: str | None = None, sender: int | None = None, reader: Reader | None = None) -> bool:
         """Record one inside the caller's transaction (``cur``), unless the person muted this kind or blocked its
-        ``sender`` (the person whose act it tells of); a repeated ``dedupe`` key is recorded once."""
-        await cur.execute("SELECT u.locale, m.kind AS muted, b.blocked_id AS blocked FROM users u"
-                          " LEFT JOIN notification_mutes m ON m.user_id = u.id AND m.kind = %s"
-                          " LEFT JOIN blocks b ON b.blocker_id = u.id AND b.blocked_id = %s WHERE u.id = %s",
-                          (kind, sender, user_id))
-        row = await cur.fetchone()
-        if row is None or row["muted"] or row["blocked"]:
+        ``sender`` (the person whose act it tells of); a repeated ``dedupe`` key is recorded once. ``reader``: the
+        person's language and refusal, when the caller read them in this transaction already."""
+        if reader is None:
+            await cur.execute("SELECT u.locale, m.kind AS muted, b.blocked_id AS blocked FROM users u"
+                              " LEFT JOIN notification_mutes m ON m.user_id = u.id AND m.kind = %s"
+                              " LEFT JOIN blocks b ON b.blocker_id = u.id AND b.blocked_id = %s WHERE u.id = %s",
+                              (kind, sender, user_id))
+            row = await cur.fetchone()
+            if row is None:
+                return False
+            reader = Reader(row["locale"], bool(row["muted"] or row["blocked"]))
+        if reader.refused:
             return False
         ko, en = KINDS[kind]
-        text = fill(en if row["locale"] == "en" else ko, row["locale"], params or {})[:300]
+        text = fill(en if reader.locale == "en" else ko, reader.locale, params or {})[:300]
         await cur.execute("INSERT INTO notifications (user_id, kind, room_id, contract_id, item_id, dedupe, text)"
                           " VALUES (%s, %s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE id = id",
                           (user_id, kind, room_id, contract_id, item_id, dedupe, text))
@@ -88,27 +103,31 @@ class Notifications:
 
         (Inquiries racing each other may still make two: nothing is locked for this, and a lost race is told
         on its own rather than miscounted.) Nothing, if the owner blocked ``sender``."""
-        if sender is not None:
-            await cur.execute("SELECT 1 FROM blocks WHERE blocker_id = %s AND blocked_id = %s", (owner_id, sender))
-            if await cur.fetchone() is not None:
-                return False
-        await cur.execute("SELECT n.id, n.coalesced, u.locale FROM notifications n JOIN users u ON u.id = n.user_id"
-                          " WHERE n.user_id = %s AND n.kind = 'new_inquiry' AND n.read_at IS NULL"
-                          " AND n.created_at > NOW(3) - INTERVAL %s SECOND ORDER BY n.id DESC LIMIT 1",
-                          (owner_id, self._inquiry_window_s))
-        burst = await cur.fetchone()
-        if burst is not None:
+        # (what the owner blocked and muted, their language and their unread burst: one read)
+        await cur.execute(
+            "SELECT u.locale,"
+            " EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = u.id AND b.blocked_id = %s) AS blocked,"
+            " EXISTS (SELECT 1 FROM notification_mutes m WHERE m.user_id = u.id AND m.kind = 'new_inquiry') AS muted,"
+            " n.id, n.coalesced FROM users u LEFT JOIN notifications n ON n.id = (SELECT x.id FROM notifications x"
+            " WHERE x.user_id = u.id AND x.kind = 'new_inquiry' AND x.read_at IS NULL"
+            " AND x.created_at > NOW(3) - INTERVAL %s SECOND ORDER BY x.id DESC LIMIT 1) WHERE u.id = %s",
+            (sender, self._inquiry_window_s, owner_id))
+        owner = await cur.fetchone()
+        if owner is None or owner["blocked"]:
+            return False
+        if owner["id"] is not None:
             ko, en = INQUIRIES
-            text = fill(en if burst["locale"] == "en" else ko, burst["locale"],
-                        {"count": burst["coalesced"] + 1, "name": name, "title": title})[:300]
+            text = fill(en if owner["locale"] == "en" else ko, owner["locale"],
+                        {"count": owner["coalesced"] + 1, "name": name, "title": title})[:300]
             # (read meanwhile, or counted by a concurrent inquiry: then this one is told on its own)
             await cur.execute("UPDATE notifications SET text = %s, coalesced = coalesced + 1, room_id = %s,"
                               " item_id = %s WHERE id = %s AND read_at IS NULL AND coalesced = %s",
-                              (text, room_id, item_id, burst["id"], burst["coalesced"]))
+                              (text, room_id, item_id, owner["id"], owner["coalesced"]))
             if cur.rowcount == 1:
                 return False
         return await self.add(cur, owner_id, "new_inquiry", room_id=room_id, item_id=item_id,
-                              params={"name": name, "title": title}, sender=sender)
+                              params={"name": name, "title": title}, sender=sender,
+                              reader=Reader(owner["locale"], bool(owner["muted"])))
 
     async def rename_sender(self, cur: Any, user_id: int, name: str) -> None:
         """In the caller's transaction (an account deletion), write the inquiry notifications others were sent

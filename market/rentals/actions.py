@@ -10,18 +10,43 @@ from typing import Any
 
 from market import validation as v
 from market.billipay import BilliPay
-from market.people.blocks import refuse_if_blocked
 from market.chat import Chat
+from market.clock import Clock
 from market.db import Database
 from market.errors import Conflict, InvalidInput, NotFound
-from market.people.notifications import Notifications
-from market.rentals.availability import PAYMENT_OPEN, Availability
-from market.clock import Clock
+from market.people.blocks import refusal
+from market.people.notifications import Notifications, Reader
+from market.rentals.availability import PAYMENT_OPEN, TAKEN, Availability
 from market.rentals.contract import BUSY, FINAL, MAX_NOTE, OPEN, Contract, DatesTaken, Rules, contract_id, marks
 from market.rentals.jobs import Jobs
 from market.rentals.kdates import SEOUL
-from market.rentals.machine import EventHook, event_dict
+from market.rentals.machine import EventHook, Party, event_dict
 from market.rentals.money import PAYOUT_TRIES
+
+# A rental request's first read: the item, whether either person blocked the other, the deal room of the two (if
+# any: ``room_*``) and the asker's nickname (which a new deal room's notification names). %s: borrower, borrower,
+# borrower, the room's key, item.
+_REQUEST_ITEM = (
+    "SELECT i.id, i.owner_id, i.status, i.price_per_day, i.deposit, i.available_from, i.available_until, i.title,"
+    " EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = %s AND b.blocked_id = i.owner_id) AS i_blocked,"
+    " EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = i.owner_id AND b.blocked_id = %s) AS blocked_me,"
+    " (SELECT u.nickname FROM users u WHERE u.id = %s) AS nickname, r.id AS room_id, r.kind AS room_kind,"
+    " r.item_id AS room_item_id, r.owner_id AS room_owner_id, r.borrower_id AS room_borrower_id,"
+    " r.last_seq AS room_last_seq FROM items i LEFT JOIN rooms r ON r.unique_key = %s WHERE i.id = %s")
+# Every rule of a new hold, asked at once under the item's row lock: a block either way between the two (made
+# since the first read), the borrower's open requests (``n``; ``here``:
+# for this item), another contract open in the deal room (``busy``), the dates held by someone else (``taken``);
+# and how the owner is told of the request (their language; ``muted``: they turned such notifications off).
+_REQUEST_CHECKS = (
+    "SELECT mine.n, mine.here,"
+    " EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = %(borrower)s AND b.blocked_id = %(owner)s) AS i_blocked,"
+    " EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = %(owner)s AND b.blocked_id = %(borrower)s) AS blocked_me,"
+    f" EXISTS (SELECT 1 FROM contracts WHERE room_id = %(room)s AND (state IN ({', '.join(repr(s) for s in BUSY)})"
+    f" OR {PAYMENT_OPEN})) AS busy, {TAKEN} AS taken,"
+    " (SELECT u.locale FROM users u WHERE u.id = %(owner)s) AS locale,"
+    " EXISTS (SELECT 1 FROM notification_mutes m WHERE m.user_id = %(owner)s AND m.kind = 'request_received') AS muted"
+    " FROM (SELECT COUNT(*) AS n, COALESCE(SUM(item_id = %(item)s), 0) AS here FROM contracts"
+    " WHERE borrower_id = %(borrower)s AND state IN ('REQUESTED','ACCEPTED') AND expires_at > %(now)s) mine")
 
 
 class Rentals(Jobs, Availability):
@@ -101,55 +126,76 @@ class Rentals(Jobs, Availability):
     # -- request -----------------------------------------------------------------------------------------
     async def request(self, borrower_id: int, item_id: Any, start: date, end: date) -> tuple[Contract, bool]:
         """A rental request; returns the contract and whether its deal room was just created. Refused while the
-        borrower and the owner blocked one another (``market.people.blocks``)."""
+        borrower and the owner blocked one another (``market.people.blocks``).
+
+        Every request on every node pays for this, so each thing is read once: the item, the blocks between the
+        two and the deal room in one query; then, under the item's row lock, every rule of a new hold in one
+        more (``_REQUEST_CHECKS``); the contract, its event and the owner's notification written from what those
+        two said (nothing read back)."""
         iid = contract_id(item_id, "item.not_found")
         self.check_dates(start, end)
-        item = await self.db.fetchone("SELECT id, owner_id, status, price_per_day, deposit, available_from,"
-                                      " available_until FROM items WHERE id = %s", (iid,))
+        item = await self.db.fetchone(_REQUEST_ITEM, (borrower_id, borrower_id, borrower_id,
+                                                      f"deal:{iid}:{borrower_id}", iid))
         if item is None or item["status"] in ("deleted", "hidden"):
             raise NotFound("item.not_found")
         if item["owner_id"] == borrower_id:
             raise Conflict("rental.own_item")
-        await refuse_if_blocked(self.db, borrower_id, item["owner_id"], "block.cannot_request")
+        error = refusal({who for who, blocked in ((borrower_id, item["i_blocked"]), (item["owner_id"],
+                                                                                   item["blocked_me"])) if blocked},
+                        borrower_id, "block.cannot_request")
+        if error is not None:
+            raise error
         if start < item["available_from"] or (item["available_until"] and end > item["available_until"]):
             until = item["available_until"]
             raise InvalidInput("rental.outside_availability", field="dates", start=item["available_from"].isoformat(),
                                end=until.isoformat() if until else "-")
         room, created = await self.chat.open_deal_room(iid, borrower_id, checked=item)  # (checked just above)
         quote = self.quote(item["price_per_day"], item["deposit"], start, end)
-        now = self.clock.now()
         async with self.db.transaction() as cur:
+            # The borrower's row first, then the item's (always in that order): their open requests on other items
+            # are counted under it, so racing requests for several items cannot pass the limit together.
+            await cur.execute("SELECT id FROM users WHERE id = %s FOR UPDATE", (borrower_id,))
             await cur.execute("SELECT status FROM items WHERE id = %s FOR UPDATE", (iid,))
             if (await cur.fetchone())["status"] in ("deleted", "hidden"):  # taken off meanwhile (its owner left)
                 raise NotFound("item.not_found")
-            await cur.execute(
-                "SELECT COUNT(*) AS n, SUM(item_id = %s) AS here FROM contracts WHERE borrower_id = %s"
-                " AND state IN ('REQUESTED','ACCEPTED') AND expires_at > %s", (iid, borrower_id, now))
-            mine = await cur.fetchone()
-            if mine["here"]:
+            # (read after the locks — and the clock too: a hold that expired while this waited is free)
+            now = self.clock.now()
+            p = self.params(item=iid, exclude=0, start=start, end=end, borrower=borrower_id, room=room.id,
+                            owner=item["owner_id"])
+            await cur.execute(_REQUEST_CHECKS, p)
+            checks = await cur.fetchone()
+            error = refusal({who for who, blocked in ((borrower_id, checks["i_blocked"]),
+                                                      (item["owner_id"], checks["blocked_me"])) if blocked},
+                            borrower_id, "block.cannot_request")
+            if error is not None:  # a block made since the first read
+                raise error
+            if checks["here"]:
                 raise Conflict("rental.already_requested")
             # One open contract per deal room: its photos and commands must name one contract.
-            await cur.execute(f"SELECT 1 FROM contracts WHERE room_id = %s AND (state IN ({marks(BUSY)}) OR"
-                              f" {PAYMENT_OPEN}) LIMIT 1", (room.id, *BUSY))
-            if await cur.fetchone() is not None:
+            if checks["busy"]:
                 raise Conflict("rental.room_busy")
-            if mine["n"] >= self.rules.max_open_requests:
+            if checks["n"] >= self.rules.max_open_requests:
                 raise Conflict("rental.too_many_requests", max=self.rules.max_open_requests)
-            taken = await self.taken(cur, iid, start, end)
+            taken = bool(checks["taken"])
             if not taken:
+                made = Contract.new(item_id=iid, owner_id=item["owner_id"], borrower_id=borrower_id, room_id=room.id,
+                                    start_date=start, end_date=end, price_per_day=item["price_per_day"],
+                                    deposit=item["deposit"], rent=quote["rent"], fee=quote["fee"],
+                                    expires_at=now + timedelta(seconds=self.rules.request_ttl_s), created_at=now)
                 await cur.execute(
                     "INSERT INTO contracts (item_id, owner_id, borrower_id, room_id, state, start_date, end_date,"
                     " price_per_day, deposit, rent, fee, expires_at, created_at) VALUES (%s, %s, %s, %s, 'REQUESTED',"
                     " %s, %s, %s, %s, %s, %s, %s, %s)",
-                    (iid, item["owner_id"], borrower_id, room.id, start, end, item["price_per_day"], item["deposit"],
-                     quote["rent"], quote["fee"], now + timedelta(seconds=self.rules.request_ttl_s), now))
-                cid = int(cur.lastrowid)
-                await self.event(cur, cid, "requested", "borrower", borrower_id, None, "REQUESTED",
-                                 {"days": quote["days"]})
-                made = await self.lock(cur, cid)
+                    (iid, made.owner_id, borrower_id, room.id, start, end, made.price_per_day, made.deposit,
+                     made.rent, made.fee, made.expires_at, now))
+                made = made.but(id=int(cur.lastrowid))
+                event = await self.event(cur, made.id, "requested", "borrower", borrower_id, None, "REQUESTED",
+                                         {"days": quote["days"]},
+                                         about=Party.of(made, item["title"], {made.owner_id: Reader(
+                                             checks["locale"], bool(checks["muted"]))}))
         if taken:
-            raise DatesTaken(await self.free_ranges(iid, start, quote["days"]))
-        await self.flush(cid)
+            raise DatesTaken(await self.free_ranges(iid, start, quote["days"], item=item))
+        await self.flush(made.id, fresh=[{**event, "contract": made}])  # (announced from what was just written)
         return made, created
 
     # -- the owner's answer, cancelling ------------------------------------------------------------------

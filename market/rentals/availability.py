@@ -5,6 +5,7 @@ the item row first, so two overlapping holds on one item cannot both commit, whi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
@@ -25,26 +26,28 @@ _UNTIL = ("(CASE WHEN state = 'OVERDUE' OR (state = 'DISPUTED' AND claim_kind = 
           " THEN GREATEST(end_date, %(today)s) ELSE end_date END)")
 
 
+# Whether another contract holds any day of %(start)s … %(end)s of item %(item)s (one expression, so a request can
+# ask it together with its other checks): a hold overlapping the dates, or an approved extension whose charge may
+# still land over them.
+TAKEN = ("(EXISTS (SELECT 1 FROM contracts WHERE item_id = %(item)s AND id <> %(exclude)s AND start_date <= %(end)s"
+         f" AND {_UNTIL} >= %(start)s AND {_HOLDS})"
+         " OR EXISTS (SELECT 1 FROM contracts WHERE item_id = %(item)s AND id <> %(exclude)s AND ext_end_date IS NOT"
+         " NULL AND end_date < %(end)s AND ext_end_date >= %(start)s AND EXISTS (SELECT 1 FROM transfers t WHERE"
+         " t.purpose = CONCAT('ext:', contracts.id) AND t.state IN ('pending','sending','unknown','review'))))")
+
+
 class Availability(Machine):
     async def taken(self, cur: Any, item_id: int, start: date, end: date, exclude: int = 0) -> bool:
-        p = self.params(item=item_id, exclude=exclude, start=start, end=end)
-        await cur.execute(
-            "SELECT id FROM contracts WHERE item_id = %(item)s AND id <> %(exclude)s AND start_date <= %(end)s"
-            f" AND {_UNTIL} >= %(start)s"
-            f" AND {_HOLDS} LIMIT 1", p)
-        if await cur.fetchone() is not None:
-            return True
-        # an approved extension whose charge may still land holds its extra days too
-        await cur.execute(
-            "SELECT id FROM contracts WHERE item_id = %(item)s AND id <> %(exclude)s AND ext_end_date IS NOT NULL"
-            " AND end_date < %(end)s AND ext_end_date >= %(start)s AND EXISTS (SELECT 1 FROM transfers t WHERE"
-            " t.purpose = CONCAT('ext:', contracts.id) AND t.state IN ('pending','sending','unknown','review'))"
-            " LIMIT 1", p)
-        return await cur.fetchone() is not None
+        await cur.execute(f"SELECT {TAKEN} AS taken", self.params(item=item_id, exclude=exclude, start=start, end=end))
+        return bool((await cur.fetchone())["taken"])
 
-    async def free_ranges(self, item_id: int, start: date, days: int, count: int = 3) -> list[tuple[date, date]]:
-        """The free ranges of ``days`` days nearest to ``start`` (never in the past, within the item's dates)."""
-        item = await self.db.fetchone("SELECT available_from, available_until FROM items WHERE id = %s", (item_id,))
+    async def free_ranges(self, item_id: int, start: date, days: int, count: int = 3,
+                          item: Mapping[str, Any] | None = None) -> list[tuple[date, date]]:
+        """The free ranges of ``days`` days nearest to ``start`` (never in the past, within the item's dates;
+        ``item``: its ``available_from`` and ``available_until``, when the caller read them already)."""
+        if item is None:
+            item = await self.db.fetchone("SELECT available_from, available_until FROM items WHERE id = %s",
+                                          (item_id,))
         if item is None:
             return []
         p = self.params(item=item_id)

@@ -12,7 +12,6 @@ from market.db import Row
 from market.errors import Conflict, NotFound
 from market.validation import whole_number
 
-
 HOLDING = ("PAID", "IN_USE", "OVERDUE")          # booked
 PENDING = ("REQUESTED", "ACCEPTED")              # held until expires_at
 OPEN = (*PENDING, *HOLDING, "RETURNED", "CLAIMED", "DISPUTED")
@@ -113,6 +112,12 @@ class Contract:
     def from_row(cls, row: Row) -> Contract:
         return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
 
+    @classmethod
+    def new(cls, **values: Any) -> Contract:
+        """A request as its row reads right after the INSERT (the columns' defaults, ``values`` on top), so the
+        request need not read it back. (``id``: 0 until the insert gives it one.)"""
+        return cls(**{**_NEW, **values})
+
     def but(self, **changes: Any) -> Contract:
         return Contract(**{**asdict(self), **changes})
 
@@ -148,6 +153,14 @@ class Contract:
         out["days"] = self.days
         out["total"] = self.total
         return out
+
+
+# The columns a new request does not set, as the table's defaults leave them (migrations 0005 and later).
+_NEW: dict[str, Any] = {
+    "id": 0, "state": "REQUESTED", "late_from": None, "extra_rent": 0, "extra_fee": 0, "late_fee": 0,
+    "claim_kind": None, "claim_amount": None, "claim_note": None, "resolution_note": None, "ext_end_date": None,
+    "ext_rent": None, "ext_fee": None, "owner_handed_at": None, "borrower_got_at": None, "return_declared_at": None,
+    "handover_objected_at": None, "returned_at": None, "settled_at": None, "reminders": ""}
 
 
 class DatesTaken(Conflict):

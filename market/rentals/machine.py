@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,9 +24,9 @@ from market.rentals.contract import FINAL, Contract, contract_id
 
 if TYPE_CHECKING:
     from market.chat import Chat
-    from market.db import Database
-    from market.people.notifications import Notifications
     from market.clock import Clock
+    from market.db import Database
+    from market.people.notifications import Notifications, Reader
     from market.rentals.contract import Rules
 
 log = logging.getLogger("billi.rentals")
@@ -257,6 +257,23 @@ NOTIFY: dict[str, tuple[tuple[str, str], ...]] = {
 EventHook = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+@dataclass(frozen=True, slots=True)
+class Party:
+    """Whom a contract's event concerns and what its notifications name: the two people, the deal room, the item
+    and its title; ``readers``: how some of them take a notification, when the caller read that already."""
+
+    owner_id: int
+    borrower_id: int
+    room_id: int
+    item_id: int
+    title: str
+    readers: Mapping[int, Reader] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, c: Contract, title: str, readers: Mapping[int, Reader] | None = None) -> Party:
+        return cls(c.owner_id, c.borrower_id, c.room_id, c.item_id, title, readers or {})
+
+
 def table_markdown() -> str:
     """The machine as a Markdown table (docs/ARCHITECTURE.md carries it; a test keeps the two the same)."""
     rows = ["| action | from | → to | who | guards | effect | |", "| --- | --- | --- | --- | --- | --- | --- |"]
@@ -351,56 +368,69 @@ class Machine:
         return Contract.from_row(row)
 
     async def event(self, cur: Any, cid: int, kind: str, actor_kind: str, actor_id: int | None,
-                    from_state: str | None, to_state: str, data: dict[str, Any] | None) -> None:
-        """The contract's history (and the notifications of the people it concerns), in the change's transaction."""
+                    from_state: str | None, to_state: str, data: dict[str, Any] | None,
+                    about: Party | None = None) -> dict[str, Any]:
+        """The contract's history (and the notifications of the people it concerns), in the change's transaction;
+        returns the event as ``flush`` announces it. ``about``: the contract's people and item, when the caller
+        knows them (else they are read)."""
+        at = self.clock.now()
+        raw = json.dumps(data or {}, ensure_ascii=False, default=str)
         await cur.execute(
             "INSERT INTO contract_events (contract_id, kind, actor_kind, actor_id, from_state, to_state, data,"
             " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (cid, kind, actor_kind, actor_id, from_state, to_state,
-             json.dumps(data or {}, ensure_ascii=False, default=str), self.clock.now()))
+            (cid, kind, actor_kind, actor_id, from_state, to_state, raw, at))
         event_id = int(cur.lastrowid)
+        event = event_dict({"id": event_id, "contract_id": cid, "kind": kind, "actor_kind": actor_kind,
+                            "actor_id": actor_id, "from_state": from_state, "to_state": to_state, "data": raw,
+                            "created_at": at})
         if self.notifications is None:
-            return
+            return event
         ends = to_state in FINAL and from_state not in FINAL and from_state != to_state
         if kind not in NOTIFY and not ends:
-            return
-        await cur.execute("SELECT c.owner_id, c.borrower_id, c.room_id, c.item_id, i.title FROM contracts c"
-                          " JOIN items i ON i.id = c.item_id WHERE c.id = %s", (cid,))
-        c = await cur.fetchone()
+            return event
+        if about is None:
+            await cur.execute("SELECT c.owner_id, c.borrower_id, c.room_id, c.item_id, i.title FROM contracts c"
+                              " JOIN items i ON i.id = c.item_id WHERE c.id = %s", (cid,))
+            row = await cur.fetchone()
+            about = Party(row["owner_id"], row["borrower_id"], row["room_id"], row["item_id"], row["title"])
+        c = about
         for role, note in NOTIFY.get(kind, ()):
-            user = c["owner_id"] if role == "owner" else c["borrower_id"]
-            await self.notifications.add(cur, user, note, params={"title": c["title"]}, room_id=c["room_id"],
-                                         contract_id=cid, item_id=c["item_id"], dedupe=f"ev{event_id}")
+            user = c.owner_id if role == "owner" else c.borrower_id
+            await self.notifications.add(cur, user, note, params={"title": c.title}, room_id=c.room_id,
+                                         contract_id=cid, item_id=c.item_id, dedupe=f"ev{event_id}",
+                                         reader=c.readers.get(user))
             self._told.add(user)
         if ends:  # the dates are free again: people who wished for the item hear about it (once a day)
             await cur.execute("SELECT user_id FROM wishes WHERE item_id = %s AND user_id <> %s LIMIT 1000",
-                              (c["item_id"], c["borrower_id"]))
+                              (c.item_id, c.borrower_id))
             for w in await cur.fetchall():
-                if await self.notifications.add(cur, w["user_id"], "wish_available", params={"title": c["title"]},
-                                                item_id=c["item_id"],
-                                                dedupe=f"wish{c['item_id']}:{self.clock.today().isoformat()}"):
+                if await self.notifications.add(cur, w["user_id"], "wish_available", params={"title": c.title},
+                                                item_id=c.item_id,
+                                                dedupe=f"wish{c.item_id}:{self.clock.today().isoformat()}"):
                     self._told.add(w["user_id"])
+        return event
 
-    async def flush(self, cid: int) -> int:
+    async def flush(self, cid: int, fresh: list[dict[str, Any]] | None = None) -> int:
         """Announce the contract's events that have not been announced, oldest first (and push the unread
-        notification counts of whoever was notified)."""
+        notification counts of whoever was notified). ``fresh``: they are these, just written by the caller (a
+        new contract's first event: it has no others), so they need not be read."""
         if self._told and self.notifications is not None:
             told, self._told = self._told, set()
             await self.notifications.ping(told)
         if self.on_event is None:
             return 0
-        rows = await self.db.fetchall("SELECT * FROM contract_events WHERE contract_id = %s AND announced_at IS NULL"
-                                      " ORDER BY id", (cid,))
+        events = fresh if fresh is not None else [event_dict(r) for r in await self.db.fetchall(
+            "SELECT * FROM contract_events WHERE contract_id = %s AND announced_at IS NULL ORDER BY id", (cid,))]
         done = 0
-        for r in rows:
+        for e in events:
             try:
-                await self.on_event(event_dict(r))
+                await self.on_event(e)
             except Exception:
-                log.exception("announcing contract event %s failed; the scheduler will try again", r["id"])
+                log.exception("announcing contract event %s failed; the scheduler will try again", e["id"])
                 break
             # each as soon as it is out: another node flushing the same contract skips it
             await self.db.execute("UPDATE contract_events SET announced_at = %s WHERE id = %s AND announced_at IS NULL",
-                                  (self.clock.now(), r["id"]))
+                                  (self.clock.now(), e["id"]))
             done += 1
         return done
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -454,3 +455,88 @@ async def test_one_open_contract_per_deal_room(market: Market, bank: Bank) -> No
     await market.rentals.confirm_ok(owner, c.id)
     again, _ = await market.rentals.request(borrower, c.item_id, *later)  # settled: a new request is welcome
     assert again.room_id == c.room_id and (await market.rentals.in_room(c.room_id)).id == again.id
+
+
+async def test_a_request_answers_with_the_contract_exactly_as_stored(market: Market) -> None:
+    owner, borrower = await user(market), await user(market)
+    iid = await item(market, owner, price_per_day=7000, deposit=20000)
+    c, created = await market.rentals.request(borrower, iid, *days(3, 2))
+    assert created and c.state == "REQUESTED" and (c.rent, c.fee, c.deposit) == (14000, 700, 20000)
+    assert c == await market.rentals.get(c.id)  # (its row is not read back: the answer must still be the row)
+    await market.rentals.cancel(borrower, c.id)
+    again, created = await market.rentals.request(borrower, iid, *days(6, 1))  # the deal room is there already
+    assert not created and again.room_id == c.room_id and again == await market.rentals.get(again.id)
+
+
+async def test_one_open_request_per_item_and_only_so_many_in_all(market: Market) -> None:
+    owner, borrower = await user(market), await user(market)
+    items = [await item(market, owner) for _ in range(6)]
+    first, _ = await market.rentals.request(borrower, items[0], *days(3, 2))
+    with pytest.raises(Conflict) as twice:  # the same item again, other dates, while the first is open
+        await market.rentals.request(borrower, items[0], *days(9, 2))
+    assert twice.value.code == "rental.already_requested"
+    for iid in items[1:5]:
+        await market.rentals.request(borrower, iid, *days(3, 2))
+    with pytest.raises(Conflict) as many:
+        await market.rentals.request(borrower, items[5], *days(3, 2))
+    assert many.value.code == "rental.too_many_requests" and many.value.params == {"max": 5}
+    await market.rentals.cancel(borrower, first.id)  # one fewer open: the sixth item may be asked for now
+    c, _ = await market.rentals.request(borrower, items[5], *days(3, 2))
+    assert c.state == "REQUESTED"
+    assert await market.db.fetchval("SELECT COUNT(*) FROM contracts WHERE borrower_id = %s", (borrower,)) == 6
+
+
+async def test_a_block_made_after_the_first_read_still_stops_the_request(market: Market) -> None:
+    owner, borrower = await user(market), await user(market)
+    iid = await item(market, owner)
+    opened = market.chat.open_deal_room
+
+    async def blocked_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        out = await opened(*args, **kwargs)
+        await market.blocks.block(owner, borrower)  # the owner blocks the asker while the request is under way
+        return out
+
+    market.chat.open_deal_room = blocked_meanwhile  # type: ignore[method-assign]
+    try:
+        with pytest.raises(Forbidden):
+            await market.rentals.request(borrower, iid, *days(3, 2))
+    finally:
+        market.chat.open_deal_room = opened  # type: ignore[method-assign]
+    assert not await market.db.fetchval("SELECT COUNT(*) FROM contracts WHERE item_id = %s", (iid,))
+
+
+async def test_requests_racing_for_several_items_stay_within_the_open_requests_limit(market: Market) -> None:
+    owner, borrower = await user(market), await user(market)
+    items = [await item(market, owner) for _ in range(8)]
+    limit = market.rentals.rules.max_open_requests
+    for iid in items[:limit - 1]:
+        await market.rentals.request(borrower, iid, *days(3, 2))
+    await asyncio.gather(*(market.rentals.request(borrower, iid, *days(3, 2)) for iid in items[limit - 1:]),
+                         return_exceptions=True)
+    assert await market.db.fetchval("SELECT COUNT(*) FROM contracts WHERE borrower_id = %s AND state = 'REQUESTED'",
+                                    (borrower,)) == limit
+
+
+async def test_a_hold_that_expires_while_a_request_waits_for_the_item_frees_its_dates(market: Market) -> None:
+    owner, first, second = await user(market), await user(market), await user(market)
+    iid = await item(market, owner)
+    earlier, _ = await market.rentals.request(second, iid, *days(30, 2))  # the second asker's deal room exists
+    await market.rentals.cancel(second, earlier.id)
+    held, _ = await market.rentals.request(first, iid, *days(10, 3))
+    await market.db.execute("UPDATE contracts SET expires_at = %s WHERE id = %s",
+                            (market.rentals.clock.now() + timedelta(seconds=1), held.id))
+    locked = asyncio.Event()
+
+    async def hold_the_item() -> None:
+        async with market.db.transaction() as cur:
+            await cur.execute("SELECT status FROM items WHERE id = %s FOR UPDATE", (iid,))
+            locked.set()
+            await asyncio.sleep(2.0)
+
+    holder = asyncio.create_task(hold_the_item())
+    await locked.wait()
+    try:
+        made, _ = await market.rentals.request(second, iid, *days(10, 3))  # the first hold expires meanwhile
+    finally:
+        await holder
+    assert made.state == "REQUESTED"

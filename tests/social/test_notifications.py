@@ -148,3 +148,15 @@ async def test_reviews_from_the_deal_room_and_my_page(client: TestClient, chatte
         await asyncio.sleep(0.03)
     fields = dict(map(tuple, found[-1]["cards"][0]["fields"]))
     assert fields["주인 평점"] == "새 이웃 · 후기 1개"  # not "★4.2 (1)", which reads as a bug
+
+
+async def test_an_owner_hears_of_an_inquiry_and_a_request_in_their_language_unless_muted(market: Market) -> None:
+    english, muted, borrower = await user(market), await user(market), await user(market, "영어손님")
+    await market.accounts.update_profile(await market.accounts.get(english), {"locale": "en"})
+    await market.notifications.set_prefs(muted, {"new_inquiry": False, "request_received": False})
+    tent, chair = await item(market, english, title="텐트"), await item(market, muted)
+    await market.rentals.request(borrower, tent, *days(2, 2))
+    await market.rentals.request(borrower, chair, *days(2, 2))
+    rows = await market.db.fetchall("SELECT user_id, kind, text FROM notifications ORDER BY id")
+    assert [(r["user_id"], r["kind"], r["text"]) for r in rows] == [
+        (english, "new_inquiry", "영어손님 asked about 텐트."), (english, "request_received", "A rental request for 텐트.")]
