@@ -43,6 +43,7 @@ class Node:
         self.sio = build_server(config)
         self.from_others = self.delivered_msgs = 0
         manager = self.sio.manager
+        manager.subscribe_wait_s = 120.0  # (every join confirmed before anything is sent, however busy the box)
         handle = manager._handle_emit
         node = self
 
@@ -75,11 +76,15 @@ async def _phase(nodes: list[Node], messages: int, emit: Any) -> dict[str, float
         await emit(k)
         if k % 200 == 0:
             await asyncio.sleep(0)
-    expected = messages  # every message is read at least once (by its audience's nodes)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and sum(n.read for n in nodes) < expected:
+    # Every message is read at least once (by its audience's nodes); then wait for the reads to stop.
+    deadline, last, quiet_since = time.monotonic() + 60, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        read = sum(n.read for n in nodes)
+        if read != last:
+            last, quiet_since = read, time.monotonic()
+        elif read >= messages and time.monotonic() - quiet_since > 1.0:
+            break
         await asyncio.sleep(0.1)
-    await asyncio.sleep(0.5)  # (stragglers)
     read = sum(n.read for n in nodes)
     others = sum(n.from_others for n in nodes)
     useful = sum(n.delivered_msgs for n in nodes)

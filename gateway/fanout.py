@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 from urllib.parse import urlparse
@@ -54,7 +55,7 @@ class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     (chat payloads are plain JSON); every Redis client it makes is kept, so shutdown can close them all.
     """
 
-    def __init__(self, *args: Any, subscribe_wait_s: float = 2.0, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, subscribe_wait_s: float = 3.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.clients: list[Any] = []
         self.received = 0  # messages read from Redis (the fan-out bench and tests read it)
@@ -75,6 +76,7 @@ class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         self._deaf = False  # the listening connection is lost (its clients will be told to resync)
         self._syncer: asyncio.Task[None] | None = None
         self._listener: tuple[Any, Any] | None = None
+        self._late, self._late_logged = 0, -1e9  # joins that went on unconfirmed, and when that was last logged
 
     @property
     def subscriptions(self) -> int:
@@ -175,7 +177,12 @@ class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         try:
             await asyncio.wait_for(asyncio.shield(waiter), self.subscribe_wait_s)
         except TimeoutError:
-            log.warning("no confirmation of a chat subscription within %.1f s; going on", self.subscribe_wait_s)
+            self._late += 1
+            now = time.monotonic()
+            if now - self._late_logged >= 10:  # (a storm of joins would otherwise log each one)
+                log.warning("%d chat subscription(s) not confirmed within %.1f s; going on", self._late,
+                            self.subscribe_wait_s)
+                self._late, self._late_logged = 0, now
 
     def _changed(self, channel: str) -> None:
         self._dirty.add(channel)
