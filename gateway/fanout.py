@@ -361,6 +361,8 @@ class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
 
     async def aclose(self) -> None:
         """Stop listening and publishing and close every Redis connection (the library leaves them open)."""
+        self._listening, self._deaf = None, True  # (sockets leaving from now on change no subscription)
+        self._release_waiters()
         for task in (getattr(self, "thread", None), self._syncer):
             if task is not None:
                 task.cancel()
