@@ -177,6 +177,8 @@ class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         try:
             await asyncio.wait_for(asyncio.shield(waiter), self.subscribe_wait_s)
         except TimeoutError:
+            if self._waiters.get(channel) is waiter:  # (no reply may ever come: its socket may have left)
+                del self._waiters[channel]
             self._late += 1
             now = time.monotonic()
             if now - self._late_logged >= 10:  # (a storm of joins would otherwise log each one)
