@@ -167,3 +167,23 @@ async def test_sockets_already_in_a_room_miss_nothing_while_others_join_and_leav
             break
         await asyncio.sleep(0.05)
     assert "돌아왔네요" in [m.get("text") for m in coming_and_going.received("message", room)]
+
+
+async def test_an_event_for_one_socket_of_another_node_reaches_that_node_alone(
+        gateways: list[Gateway], market: Market, chatters: Any) -> None:
+    a, b, c = gateways
+    owner, borrower, room = await _deal(market)
+    owner_on_b, borrower_on_c = await chatters(owner, b), await chatters(borrower, c)
+    await _settle()
+    heard_by_c = c.manager.received
+    sid = owner_on_b.sio.get_sid()
+    await a.chat.sio.emit("notice", {"room": room, "code": "chat.too_fast", "message": "한 소켓에만"}, to=sid)
+    assert [n["message"] for n in await owner_on_b.wait_for("notice")] == ["한 소켓에만"]
+    await a.chat.sio.disconnect(sid)  # hung up from a node that does not hold it
+    for _ in range(100):
+        if not owner_on_b.sio.connected:
+            break
+        await asyncio.sleep(0.05)
+    assert not owner_on_b.sio.connected
+    await _settle()
+    assert c.manager.received == heard_by_c and not borrower_on_c.received("notice")
