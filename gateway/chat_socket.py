@@ -90,7 +90,8 @@ class _RedisManager(RoutedRedisManager):
 
 def build_server(config: Config) -> socketio.AsyncServer:
     manager = _RedisManager(config.redis_url or "redis://127.0.0.1:6379/0", channel=config.socketio_channel,
-                            json=wire_json, subscribe_wait_s=config.redis_timeout_ms / 1000)
+                            json=wire_json, subscribe_wait_s=config.redis_timeout_ms / 1000,
+                            mode=config.fanout)
     return socketio.AsyncServer(async_mode="aiohttp", client_manager=manager, max_http_buffer_size=MAX_PACKET_BYTES,
                                 ping_interval=20, ping_timeout=20, logger=False, engineio_logger=False,
                                 json=wire_json)

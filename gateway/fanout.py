@@ -23,6 +23,7 @@ from redis.backoff import NoBackoff
 log = logging.getLogger("billi.fanout")
 
 SUBSCRIBE_CHUNK = 1000  # channels per SUBSCRIBE command when a node (re)subscribes everything at once
+MODES = ("routed", "shared")
 TAG_LEN = 8  # hex digits of the node id that start each of its sids (a shared tag only costs traffic, never a miss)
 _TAGGED_SID = re.compile(rf"[0-9a-f]{{{TAG_LEN}}}\.[A-Za-z0-9_-]{{20}}")
 
@@ -37,6 +38,10 @@ class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     - ``<channel>@<node tag>``: what is for one socket of one node (an emit, disconnect or room change for a sid
       of that node, an acknowledgement back to the node that asked); each sid starts with its node's tag;
     - ``<channel>``: the rest (emits to everyone or to a list of rooms, sids of untagged form); every node listens.
+
+    ``mode="shared"`` is the first step of a rolling upgrade from one-channel nodes: it listens on all of the above
+    but publishes everything on ``<channel>``, as a one-channel node does, so the two kinds hear each other. Once
+    every node runs it, switch them (one by one) to ``mode="routed"``.
 
     A node subscribes a room's channel while at least one of its sockets is in the room and unsubscribes when the
     last one leaves, in batches, on its listening connection. The guarantees:
@@ -55,8 +60,11 @@ class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     (chat payloads are plain JSON); every Redis client it makes is kept, so shutdown can close them all.
     """
 
-    def __init__(self, *args: Any, subscribe_wait_s: float = 3.0, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, subscribe_wait_s: float = 3.0, mode: str = "routed", **kwargs: Any) -> None:
+        if mode not in MODES:
+            raise ValueError(f"fan-out mode must be one of {', '.join(MODES)}, not {mode!r}")
         super().__init__(*args, **kwargs)
+        self.fanout_mode = mode
         self.clients: list[Any] = []
         self.received = 0  # messages read from Redis (the fan-out bench and tests read it)
         self.subscribe_wait_s = subscribe_wait_s
@@ -261,6 +269,8 @@ class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
             self._queue(channel, data)
 
     def _queue(self, channel: str, data: Any) -> None:
+        if self.fanout_mode == "shared":
+            channel = self.channel  # (where a one-channel node hears it)
         self._outbox.append((channel, self.json.dumps(data)))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
