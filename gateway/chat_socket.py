@@ -138,6 +138,8 @@ class ChatSocket:
         await self.sio.enter_room(sid, session_channel(token))
         for room_id in await self.market.chat.room_ids(user.id):
             await self.sio.enter_room(sid, room_channel(room_id))
+        # Connected once its node hears its person and rooms (one wait, for the channels the node lacked).
+        await self.sio.manager.settled(sid)
         self.sio.start_background_task(self._badge_after_connect, sid, user.id)
 
     async def _badge_after_connect(self, sid: str, user_id: int) -> None:

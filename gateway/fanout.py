@@ -50,8 +50,9 @@ class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
       never make a socket miss anything;
     - ``enter_room`` for a connected socket returns once Redis has confirmed the subscription (at once if the node
       already had it), so whatever is published after it returns reaches the socket — a ``join`` then reads the
-      history with nothing falling in between; the rooms entered while a socket connects are subscribed in the
-      background, without holding up the connect;
+      history with nothing falling in between (if Redis confirms only after ``subscribe_wait_s``, the joiner
+      goes on, and gets ``resync`` once the confirmation arrives); ``settled`` waits the same way, once, for
+      all the rooms a socket entered while it connected;
     - if the listening connection is lost, nobody waits on it: once back, the node subscribes every channel it
       needs again and tells its clients to catch up (``resync``).
 
@@ -80,6 +81,7 @@ class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         self._sent: set[str] = set()
         self._pending: dict[str, int] = {}
         self._waiters: dict[str, asyncio.Future[None]] = {}
+        self._late_sids: dict[str, set[tuple[str, str]]] = {}  # channel -> sockets that went on unconfirmed
         self._listening: Any = None  # the listening connection's PubSub, once it has subscribed
         self._deaf = False  # the listening connection is lost (its clients will be told to resync)
         self._syncer: asyncio.Task[None] | None = None
@@ -172,11 +174,19 @@ class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         to the room's channel (see the class notes)."""
         await super().enter_room(sid, namespace, room, eio_sid=eio_sid)
         if room is not None and room != sid and self.is_connected(sid, namespace):
-            await self.subscribed(self.room_channel(namespace, room))
+            await self.subscribed(self.room_channel(namespace, room), (namespace, sid))
 
-    async def subscribed(self, channel: str) -> None:
+    async def settled(self, sid: str, namespace: str = "/") -> None:
+        """Wait once (at most ``subscribe_wait_s``) until every room channel of ``sid`` is subscribed; at once for
+        the channels the node already had."""
+        channels = {self.room_channel(namespace, room) for room in self.get_rooms(sid, namespace)
+                    if room is not None and room != sid}
+        await asyncio.gather(*(self.subscribed(c, (namespace, sid)) for c in channels))
+
+    async def subscribed(self, channel: str, joiner: tuple[str, str] | None = None) -> None:
         """Wait until Redis has confirmed this node's subscription to ``channel`` (at most ``subscribe_wait_s``;
-        not at all while the listening connection is lost: the node will send ``resync`` once it is back)."""
+        not at all while the listening connection is lost: the node will send ``resync`` once it is back).
+        A ``joiner`` (namespace, sid) that goes on unconfirmed gets ``resync`` when the confirmation comes."""
         if self._deaf or (channel in self._sent and channel not in self._pending):
             return
         waiter = self._waiters.get(channel)
@@ -187,10 +197,14 @@ class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         except TimeoutError:
             if self._waiters.get(channel) is waiter:  # (no reply may ever come: its socket may have left)
                 del self._waiters[channel]
+            if joiner is not None and not self._deaf and (channel not in self._sent or channel in self._pending):
+                # What was published meanwhile may be lost to it: it catches up once the node hears the room.
+                self._late_sids.setdefault(channel, set()).add(joiner)
             self._late += 1
             now = time.monotonic()
             if now - self._late_logged >= 10:  # (a storm of joins would otherwise log each one)
-                log.warning("%d chat subscription(s) not confirmed within %.1f s; going on", self._late,
+                log.warning("%d chat subscription(s) not confirmed within %.1f s; going on (resync when they "
+                            "are)", self._late,
                             self.subscribe_wait_s)
                 self._late, self._late_logged = 0, now
 
@@ -215,6 +229,7 @@ class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                     self._sent.discard(channel)
                     unsubscribe.append(channel)
                 else:
+                    self._late_sids.pop(channel, None)  # (left before it was ever subscribed)
                     continue
                 self._pending[channel] = self._pending.get(channel, 0) + 1
             try:
@@ -228,18 +243,28 @@ class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                     await pubsub.aclose()  # (its listen() ends: the listener starts over)
                 return
 
-    def _replied(self, channel: str) -> None:
-        """A (un)subscribe reply: once the last command sent for the channel is answered, joiners may go on."""
+    def _replied(self, channel: str) -> set[tuple[str, str]]:
+        """A (un)subscribe reply: once the last command sent for the channel is answered, joiners may go on; the
+        joiners that went on before are returned (they are to catch up)."""
         n = self._pending.get(channel, 0) - 1
         if n > 0:
             self._pending[channel] = n
-            return
+            return set()
         self._pending.pop(channel, None)
         waiter = self._waiters.pop(channel, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        return self._late_sids.pop(channel, set())
+
+    async def _resync_late(self, joiners: set[tuple[str, str]]) -> None:
+        for namespace, sid in joiners:
+            if self.is_connected(sid, namespace):
+                await self._handle_emit({"method": "emit", "event": "resync", "data": [{}], "binary": False,
+                                         "namespace": namespace, "room": sid, "skip_sid": None, "callback": None,
+                                         "host_id": self.host_id})
 
     def _release_waiters(self) -> None:
+        self._late_sids = {}  # (the whole node resyncs once it hears again)
         waiters, self._waiters = self._waiters, {}
         for waiter in waiters.values():
             if not waiter.done():
@@ -369,7 +394,9 @@ class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                 yield data
             elif kind in ("subscribe", "unsubscribe"):
                 channel = message["channel"]
-                self._replied(channel.decode() if isinstance(channel, bytes) else channel)
+                late = self._replied(channel.decode() if isinstance(channel, bytes) else channel)
+                if late:
+                    await self._resync_late(late)
 
     async def aclose(self) -> None:
         """Stop listening and publishing and close every Redis connection (the library leaves them open)."""

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
-from gateway.chat_socket import ChatSocket, room_channel
+from gateway.chat_socket import ChatSocket, room_channel, user_channel
 from gateway.fanout import RoutedRedisManager
 from gateway.keys import CHAT
 from market.config import Config
@@ -187,3 +187,24 @@ async def test_an_event_for_one_socket_of_another_node_reaches_that_node_alone(
     assert not owner_on_b.sio.connected
     await _settle()
     assert c.manager.received == heard_by_c and not borrower_on_c.received("notice")
+
+
+async def test_a_socket_is_connected_once_its_node_hears_its_person_and_rooms(
+        gateways: list[Gateway], market: Market, chatters: Any, config: Config) -> None:
+    _, b, _ = gateways
+    owner, borrower, room = await _deal(market)
+    sync = b.manager._sync
+
+    async def slow_sync() -> None:  # a Redis slower to confirm than a connect takes (but within its wait)
+        await asyncio.sleep(0.3)
+        await sync()
+
+    b.manager._sync = slow_sync  # type: ignore[method-assign]
+    await chatters(borrower, b)
+    redis = aioredis.from_url(config.redis_url)
+    try:
+        channels = [b.manager.room_channel("/", user_channel(borrower.id)),
+                    b.manager.room_channel("/", room_channel(room))]
+        assert dict(await redis.pubsub_numsub(*channels)) == {c.encode(): 1 for c in channels}
+    finally:
+        await redis.aclose()

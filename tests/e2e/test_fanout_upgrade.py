@@ -1,5 +1,5 @@
 """The fan-out manager on its own, against the test's real Redis: nodes upgraded in a rolling deploy (``shared``)
-hear, and are heard by, nodes still on the one-channel manager."""
+hear, and are heard by, nodes still on the one-channel manager; a join Redis confirms late ends in ``resync``."""
 
 from __future__ import annotations
 
@@ -125,4 +125,28 @@ async def test_a_routed_node_is_not_heard_by_a_one_channel_node_and_a_bad_mode_i
     assert old_server.events("e-old") == []
     with pytest.raises(ValueError, match="fan-out mode"):
         await nodes(mode="sharded")
+
+
+async def test_a_join_confirmed_after_its_wait_gets_resync_when_the_confirmation_comes(nodes: Any) -> None:
+    a, a_server = await nodes(subscribe_wait_s=0.05)
+    b, _ = await nodes()
+    await asyncio.sleep(0.3)
+    sync = a._sync
+
+    async def slow_sync() -> None:  # a Redis (or listener) slower than the join's wait
+        await asyncio.sleep(0.4)
+        await sync()
+
+    a._sync = slow_sync
+    sid = await _socket(a, "e1")
+    await a.enter_room(sid, "/", "room:9")  # goes on unconfirmed after 0.05 s
+    await b.emit("message", "while-unconfirmed", room="room:9")  # may be lost to it: pub/sub keeps nothing
+    assert await _until(lambda: ("resync", {}) in a_server.events("e1")), a_server.events("e1")
+    # Once confirmed, the socket hears the room; joining again, confirmed at once, sends no second resync.
+    a._sync = sync
+    await b.emit("message", "after", room="room:9")
+    assert await _until(lambda: ("message", "after") in a_server.events("e1"))
+    await a.enter_room(sid, "/", "room:9")
+    await asyncio.sleep(0.2)
+    assert [e for e, _ in a_server.events("e1")].count("resync") == 1
 
