@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import socket
 import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
@@ -23,6 +24,10 @@ from redis.backoff import NoBackoff
 log = logging.getLogger("billi.fanout")
 
 SUBSCRIBE_CHUNK = 1000  # channels per SUBSCRIBE command when a node (re)subscribes everything at once
+HEALTH_CHECK_S = 15  # the listening connection pings Redis when it has read nothing for this long
+# TCP keepalive on the listening connection: a peer silent for 10 s is probed every 5 s, given up after 3 misses
+KEEPALIVE = {getattr(socket, k): v for k, v in (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3))
+             if hasattr(socket, k)}
 MODES = ("routed", "shared")
 TAG_LEN = 8  # hex digits of the node id that start each of its sids (a shared tag only costs traffic, never a miss)
 _TAGGED_SID = re.compile(rf"[0-9a-f]{{{TAG_LEN}}}\.[A-Za-z0-9_-]{{20}}")
@@ -329,8 +334,12 @@ class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
             super()._redis_connect()
             client = self.redis
         else:
-            client = self._get_redis_module().Redis.from_url(
-                self.redis_url, **{**self.redis_options, "retry": Retry(NoBackoff(), 0)})
+            # A connection that falls silent (a peer gone without a word) is noticed by TCP keepalive and by a
+            # PING sent when nothing was read for HEALTH_CHECK_S, instead of listening forever.
+            client = self._get_redis_module().Redis.from_url(self.redis_url, **{
+                "health_check_interval": HEALTH_CHECK_S, "socket_keepalive": True,
+                "socket_keepalive_options": KEEPALIVE, "socket_connect_timeout": max(self.subscribe_wait_s, 1.0),
+                **self.redis_options, "retry": Retry(NoBackoff(), 0)})
         pubsub = client.pubsub()  # (subscribe replies wanted: they say when a joiner may go on)
         self._listener = (pubsub, client)
         return pubsub

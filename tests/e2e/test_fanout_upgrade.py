@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 import socketio
 from socketio import packet
 
@@ -150,3 +151,18 @@ async def test_a_join_confirmed_after_its_wait_gets_resync_when_the_confirmation
     await asyncio.sleep(0.2)
     assert [e for e, _ in a_server.events("e1")].count("resync") == 1
 
+
+async def test_a_listening_connection_killed_by_redis_is_noticed_resubscribed_and_its_sockets_resync(
+        nodes: Any, config: Config) -> None:
+    a, a_server = await nodes()
+    b, _ = await nodes()
+    await asyncio.sleep(0.3)
+    await _socket(a, "e1", "room:5")
+    redis = aioredis.from_url(config.redis_url)
+    try:
+        assert await redis.client_kill_filter(_type="pubsub") >= 2  # (a's and b's listeners)
+    finally:
+        await redis.aclose()
+    assert await _until(lambda: ("resync", {}) in a_server.events("e1")), a_server.events("e1")
+    await b.emit("message", "again", room="room:5")
+    assert await _until(lambda: ("message", "again") in a_server.events("e1")), a_server.events("e1")
