@@ -238,10 +238,11 @@ class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                     continue
                 self._pending[channel] = self._pending.get(channel, 0) + 1
             try:
-                for chunk in _chunks(unsubscribe):
-                    await pubsub.unsubscribe(*chunk)
-                for chunk in _chunks(subscribe):
-                    await pubsub.subscribe(*chunk)
+                for command, channels in ((pubsub.unsubscribe, unsubscribe), (pubsub.subscribe, subscribe)):
+                    for chunk in _chunks(channels):
+                        if self._listening is not pubsub:
+                            return  # (a new listener subscribes what the node needs now, from the start)
+                        await command(*chunk)
             except Exception as exc:  # noqa: BLE001 — the listener reconnects and subscribes everything again
                 log.warning("could not change chat subscriptions (%s); listening again", exc)
                 with contextlib.suppress(Exception):
@@ -411,7 +412,10 @@ class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         """Stop listening and publishing and close every Redis connection (the library leaves them open)."""
         self._listening, self._deaf = None, True  # (sockets leaving from now on change no subscription)
         self._release_waiters()
-        for task in (getattr(self, "thread", None), self._syncer):
+        if self._flusher is not None:  # (what was emitted before shutdown still goes out, within a deadline)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._flusher), max(self.subscribe_wait_s, 1.0))
+        for task in (getattr(self, "thread", None), self._syncer, self._flusher):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
