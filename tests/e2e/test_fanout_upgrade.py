@@ -166,3 +166,33 @@ async def test_a_listening_connection_killed_by_redis_is_noticed_resubscribed_an
     assert await _until(lambda: ("resync", {}) in a_server.events("e1")), a_server.events("e1")
     await b.emit("message", "again", room="room:5")
     assert await _until(lambda: ("message", "again") in a_server.events("e1")), a_server.events("e1")
+
+
+async def test_what_a_node_emitted_before_shutting_down_still_reaches_the_others_and_no_connection_is_left(
+        nodes: Any, config: Config) -> None:
+    redis = aioredis.from_url(config.redis_url)
+    pubsub = redis.pubsub()
+    try:
+        await pubsub.subscribe("-")  # (the test's own two connections, before the node's)
+        before = len(await redis.client_list())
+        a, _ = await nodes()
+        await asyncio.sleep(0.3)
+        channel = a.room_channel("/", "room:7")
+        await pubsub.subscribe(channel)
+        bulk = "가" * 100_000  # (enough that sending them takes a while)
+        for n in range(50):
+            await a.emit("message", f"m{n}" + bulk, room="room:7")
+        await a.aclose()  # at once: the emits are still queued
+        got = []
+        for _ in range(100):
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.05)
+            if message is not None:
+                got.append(json.loads(message["data"])["data"][0][:3].rstrip("가"))
+            elif len(got) == 50:
+                break
+        assert got == [f"m{n}" for n in range(50)]
+        await asyncio.sleep(0.5)
+        assert len(await redis.client_list()) == before  # (none of the node's left open)
+    finally:
+        await pubsub.aclose()
+        await redis.aclose()
