@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import socketio
 
 from gateway import wire_json
+from gateway.fanout import RoutedRedisManager
 from gateway.keys import SESSION_COOKIE
 from gateway.routing import Access
 from market.chat import Message, Sent
@@ -75,39 +76,8 @@ def session_channel(token: str) -> str:
 HANG_UP = "__hang_up__"
 
 
-class _RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
-    """The library's manager with these changes:
-
-    - publishes are queued and sent by one flusher as a pipeline, so a burst of emits costs one Redis round
-      trip instead of one each (order is kept; local clients were already served before the publish);
-    - our own emits coming back from the channel are dropped before they are decoded;
-    - emit skips the binary-attachment scan (chat payloads are plain JSON);
-    - every Redis client it makes is kept, so shutdown can close them all (its publisher and listener may
-      each connect, the later replacing the earlier).
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.clients: list[Any] = []
-        self._outbox: list[str] = []
-        self._flusher: asyncio.Task[None] | None = None
-
-    def _redis_connect(self) -> None:
-        super()._redis_connect()
-        self.clients.append((self.pubsub, self.redis))
-
-    async def emit(self, event: str, data: Any, namespace: str | None = None, room: Any = None,
-                   skip_sid: Any = None, callback: Any = None, to: Any = None, **kwargs: Any) -> None:
-        """The library's emit without its binary-attachment scan: every chat payload is plain JSON."""
-        if callback is not None or kwargs.get("ignore_queue"):
-            await super().emit(event, data, namespace=namespace, room=room, skip_sid=skip_sid, callback=callback,
-                               to=to, **kwargs)
-            return
-        message = {"method": "emit", "event": event, "data": [data], "binary": False,
-                   "namespace": namespace or "/", "room": to or room, "skip_sid": skip_sid, "callback": None,
-                   "host_id": self.host_id}
-        await self._handle_emit(message)
-        await self._publish(message)
+class _RedisManager(RoutedRedisManager):
+    """The routed manager (gateway.fanout), and the one event never sent to a client: ``HANG_UP``."""
 
     async def _handle_emit(self, message: dict[str, Any]) -> None:
         if message.get("event") == HANG_UP:
@@ -117,68 +87,11 @@ class _RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
             return
         await super()._handle_emit(message)
 
-    async def _redis_listen_with_retries(self) -> Any:
-        """The library's listener with a short, capped backoff (0.2 s doubling to 1 s, not 1 s to 60 s), so a node
-        hears its room events again about a second after Redis returns; once it does, its own clients are told
-        to catch up (``resync``), since pub/sub dropped whatever was published while it was deaf."""
-        retry_sleep, lost = 0.2, False
-        while True:
-            try:
-                self._redis_connect()
-                pubsub = self.pubsub  # (a failed publish may swap self.pubsub meanwhile: this one is ours)
-                await pubsub.subscribe(self.channel)
-                retry_sleep = 0.2
-                if lost:
-                    lost = False
-                    await self._handle_emit({"method": "emit", "event": "resync", "data": [{}], "binary": False,
-                                             "namespace": "/", "room": None, "skip_sid": None,
-                                             "callback": None, "host_id": self.host_id})
-                async for message in pubsub.listen():
-                    yield message
-                raise ConnectionError("the subscription ended")  # (listen() returning is a lost connection too)
-            except Exception as exc:  # noqa: BLE001 — the library's policy: log and try again
-                if not lost:  # (once per outage, not every second of it)
-                    log.error("chat events from other nodes stopped (%s); listening again every %.1f–1 s", exc,
-                              retry_sleep)
-                lost = True
-                await asyncio.sleep(retry_sleep)
-                retry_sleep = min(retry_sleep * 2, 1.0)
-
-    async def _listen(self) -> Any:
-        # Our own emits come back from the channel; the library would decode each one only to drop it.
-        # The codec keeps key order and writes compact JSON, and emit() puts host_id last.
-        mine = b'"host_id":"' + self.host_id.encode() + b'"}'
-        async for message in super()._listen():
-            if isinstance(message, bytes) and message.startswith(b'{"method":"emit"') and message.endswith(mine):
-                continue
-            yield message
-
-    async def _publish(self, data: Any) -> None:
-        self._outbox.append(self.json.dumps(data))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-
-    async def _flush(self) -> None:
-        while self._outbox:
-            batch, self._outbox = self._outbox, []
-            for attempt in range(2):
-                try:
-                    if not self.connected:
-                        self._redis_connect()
-                    async with self.redis.pipeline(transaction=False) as pipe:
-                        for payload in batch:
-                            pipe.publish(self.channel, payload)
-                        await pipe.execute()
-                    break
-                except Exception as exc:  # noqa: BLE001 — the library's own policy: reconnect once, then drop
-                    self.connected = False
-                    if attempt:
-                        log.error("could not publish %d chat events to other nodes: %s", len(batch), exc)
-
 
 def build_server(config: Config) -> socketio.AsyncServer:
     manager = _RedisManager(config.redis_url or "redis://127.0.0.1:6379/0", channel=config.socketio_channel,
-                            json=wire_json)
+                            json=wire_json, subscribe_wait_s=config.redis_timeout_ms / 1000,
+                            mode=config.fanout)
     return socketio.AsyncServer(async_mode="aiohttp", client_manager=manager, max_http_buffer_size=MAX_PACKET_BYTES,
                                 ping_interval=20, ping_timeout=20, logger=False, engineio_logger=False,
                                 json=wire_json)
@@ -187,15 +100,7 @@ def build_server(config: Config) -> socketio.AsyncServer:
 async def close_server(sio: socketio.AsyncServer) -> None:
     """Stop the server's background work and close its Redis connections (the library leaves them open)."""
     await sio.shutdown()
-    manager = sio.manager
-    task = getattr(manager, "thread", None)
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-    for pubsub, client in getattr(manager, "clients", []):
-        await pubsub.aclose()
-        await client.aclose()
+    await sio.manager.aclose()
 
 
 class ChatSocket:
@@ -233,6 +138,8 @@ class ChatSocket:
         await self.sio.enter_room(sid, session_channel(token))
         for room_id in await self.market.chat.room_ids(user.id):
             await self.sio.enter_room(sid, room_channel(room_id))
+        # Connected once its node hears its person and rooms (one wait, for the channels the node lacked).
+        await self.sio.manager.settled(sid)
         self.sio.start_background_task(self._badge_after_connect, sid, user.id)
 
     async def _badge_after_connect(self, sid: str, user_id: int) -> None:

@@ -112,6 +112,9 @@ class Config:
     db_statement_timeout_ms: int = 10_000
     db_connect_timeout_ms: int = 5_000
     redis_timeout_ms: int = 3_000  # one Redis command's (and connection's) limit
+    # Chat fan-out between gateway nodes: "routed" (a channel per room and person), or "shared" (listens on those
+    # and on the one shared channel, publishes on the shared one only): the first step of upgrading one-channel nodes
+    fanout: str = "routed"
     ready_check_timeout_ms: int = 2_000  # /readyz: a service not answering by then is reported down
     s3_timeout_ms: int = 10_000  # one S3 read's limit; a call with its retry answers within 2.5× this
     bank_unknown_horizon_h: int = 24  # an unknown transfer still unknown after this goes to an operator

@@ -212,3 +212,47 @@ async def test_a_frozen_redis_costs_a_send_its_deadline_not_forever(config: Conf
         await chatter.close()
     finally:
         node.stop()
+
+
+async def test_after_a_redis_restart_every_node_hears_its_rooms_and_people_again(
+        config: Config, market: Market, own_redis: OwnRedis, flush: Any) -> None:
+    """Each node listens only to the rooms and people it holds sockets of: back from a restart (even emptied),
+    it subscribes every one of them again."""
+    mine = config.replace(redis_url=own_redis.url)
+    owner = await _person(market, "restart-owner@example.com", "주인")
+    borrower = await _person(market, "restart-borrower@example.com", "손님")
+    item = await market.items.create(owner.id, {
+        "title": "캠핑 의자", "description": "튼튼해요", "category_id": 7, "price_per_day": 3000, "deposit": 10000,
+        "condition": "상", "lat": 37.4979, "lng": 127.0276})
+    room = (await market.chat.open_deal_room(item["id"], borrower.id))[0].id
+    a, b = start_node(mine), start_node(mine)
+    try:
+        owner_on_a = await Chatter(owner, a.url).connect()
+        owner_on_b = await Chatter(owner, b.url).connect()
+        borrower_on_b = await Chatter(borrower, b.url).connect()
+        for chatter in (owner_on_a, owner_on_b, borrower_on_b):
+            chatter.sio.on("resync", lambda data=None, c=chatter: c.events.setdefault("resync", []).append(1))
+            assert (await chatter.call("join", {"room": room}))["ok"]
+        own_redis.kill()
+        await asyncio.sleep(3)
+        own_redis.start()
+        await flush()
+        for chatter in (owner_on_a, borrower_on_b):  # both nodes hear again (a node sends it once subscribed)
+            for _ in range(200):
+                if chatter.received("resync"):
+                    break
+                await asyncio.sleep(0.05)
+            assert chatter.received("resync"), chatter.person.id
+        sent = await borrower_on_b.call("message", {"room": room, "text": "다시 들려요?", "client_msg_id": "again"})
+        assert sent["ok"], sent
+        heard = await owner_on_a.wait_for("message", room=room)  # the room, from b to a
+        assert heard[-1]["text"] == "다시 들려요?"
+        read = await owner_on_b.call("read", {"room": room, "seq": sent["message"]["seq"]})
+        assert read["ok"], read
+        update = await owner_on_a.wait_for("room_update", room=room)  # the owner's own channel, from b to a
+        assert update[-1]["last_seq"] == sent["message"]["seq"] and update[-1]["unread"] == 0
+        for chatter in (owner_on_a, owner_on_b, borrower_on_b):
+            await chatter.close()
+    finally:
+        a.stop()
+        b.stop()
