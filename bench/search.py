@@ -48,6 +48,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._report import commit_of, write_report  # noqa: E402
+from bench._search_runner import searches  # noqa: E402
 from bench._services import bench_database  # noqa: E402
 from bench._typos import typo_query  # noqa: E402
 from market.categories import Categories  # noqa: E402
@@ -241,26 +242,7 @@ async def fill_pairs(db: Database) -> None:
 async def users(backend: EmbeddedSearch, make: Callable[[random.Random], dict[str, str]], seconds: float,
                 n_users: int, think_s: float) -> tuple[list[float], int]:
     latencies: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + seconds
-
-    async def user(k: int) -> None:
-        nonlocal errors
-        r = random.Random(k)
-        if think_s:
-            await asyncio.sleep(r.uniform(0, think_s * 2))
-        while time.perf_counter() < deadline:
-            q = SearchQuery.parse(make(r))
-            t0 = time.perf_counter()
-            try:
-                await backend.search(q)
-            except Exception:
-                errors += 1
-            latencies.append((time.perf_counter() - t0) * 1000)
-            if think_s:
-                await asyncio.sleep(r.uniform(0, think_s * 2))  # mean think time think_s
-
-    await asyncio.gather(*(user(k) for k in range(n_users)))
+    errors = await searches(backend, make, n_users, think_s, 0, time.perf_counter() + seconds, latencies)
     return latencies, errors
 
 
