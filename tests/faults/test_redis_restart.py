@@ -144,15 +144,20 @@ async def _catch_up(chatter: Chatter, room: int) -> None:
         after = page["messages"][-1]["seq"]
 
 
-async def test_with_redis_down_for_30_s_sending_goes_on_and_listeners_miss_nothing(
-        config: Config, market: Market, own_redis: OwnRedis) -> None:
-    mine = config.replace(redis_url=own_redis.url)
-    owner = await _person(market, "down-owner@example.com", "듣는이")
-    borrower = await _person(market, "down-borrower@example.com", "말하는이")
+async def _deal_room(market: Market, prefix: str, owner_name: str, borrower_name: str) -> tuple[Any, Any, int]:
+    """An owner, a borrower and the deal room of the owner's camping chair."""
+    owner = await _person(market, f"{prefix}-owner@example.com", owner_name)
+    borrower = await _person(market, f"{prefix}-borrower@example.com", borrower_name)
     item = await market.items.create(owner.id, {
         "title": "캠핑 의자", "description": "튼튼해요", "category_id": 7, "price_per_day": 3000, "deposit": 10000,
         "condition": "상", "lat": 37.4979, "lng": 127.0276})
-    room = (await market.chat.open_deal_room(item["id"], borrower.id))[0].id
+    return owner, borrower, (await market.chat.open_deal_room(item["id"], borrower.id))[0].id
+
+
+async def test_with_redis_down_for_30_s_sending_goes_on_and_listeners_miss_nothing(
+        config: Config, market: Market, own_redis: OwnRedis) -> None:
+    mine = config.replace(redis_url=own_redis.url)
+    owner, borrower, room = await _deal_room(market, "down", "듣는이", "말하는이")
     a, b = start_node(mine), start_node(mine)
     try:
         sender = await Chatter(borrower, a.url).connect()
@@ -219,12 +224,7 @@ async def test_after_a_redis_restart_every_node_hears_its_rooms_and_people_again
     """Each node listens only to the rooms and people it holds sockets of: back from a restart (even emptied),
     it subscribes every one of them again."""
     mine = config.replace(redis_url=own_redis.url)
-    owner = await _person(market, "restart-owner@example.com", "주인")
-    borrower = await _person(market, "restart-borrower@example.com", "손님")
-    item = await market.items.create(owner.id, {
-        "title": "캠핑 의자", "description": "튼튼해요", "category_id": 7, "price_per_day": 3000, "deposit": 10000,
-        "condition": "상", "lat": 37.4979, "lng": 127.0276})
-    room = (await market.chat.open_deal_room(item["id"], borrower.id))[0].id
+    owner, borrower, room = await _deal_room(market, "restart", "주인", "손님")
     a, b = start_node(mine), start_node(mine)
     try:
         owner_on_a = await Chatter(owner, a.url).connect()
