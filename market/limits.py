@@ -28,17 +28,25 @@ _AWAY_S = 5.0  # after a failure Redis is not asked again for this long (each tr
 
 # KEYS: with a claim its key first, then one counter per subject, then (optionally) keys to read; ARGV: the window
 # (ms), the claim's token and milliseconds ('' and 0: no claim), then each counter's allowance. A claim is taken
-# first (SET NX PX): if its key is held, {-1} and nothing is counted. Returns {0} and counts the try in every
+# first (SET NX PX): if its key is held by another token, {-1} and nothing is counted (held with this call's own
+# token — the call sent again after its answer was lost — it only reads). Returns {0} and counts the try in every
 # counter (a counter's first try opens its window) — {0, value, …} with the keys read (an absent one: nil) — or
 # {the milliseconds until the first full counter's window ends} (then nothing is counted, and a claim taken is
 # given back).
 _TAKE = """
 local c = 0
-if ARGV[2] ~= '' then
-  if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[3]) then return {-1} end
-  c = 1
-end
 local n = #ARGV - 3
+if ARGV[2] ~= '' then
+  c = 1
+  if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[3]) then
+    if redis.call('GET', KEYS[1]) ~= ARGV[2] then return {-1} end
+    -- Held with this call's own token: this very call ran before and its answer was lost (the client sent it
+    -- again). It counted then; now it only reads.
+    local out = {0}
+    for i = c + n + 1, #KEYS do out[i - c - n + 1] = redis.call('GET', KEYS[i]) end
+    return out
+  end
+end
 for i = 1, n do
   if tonumber(redis.call('GET', KEYS[c + i]) or '0') >= tonumber(ARGV[i + 3]) then
     local left = redis.call('PTTL', KEYS[c + i])

@@ -436,7 +436,12 @@ class Accounts:
             raise Conflict("account.nickname_taken", field="nickname") from None
         if locale is not None:  # the bot's copy of it (market.people.locale)
             await locale_copy.changed(self._redis, user.id, locale)
-        return await self.get(user.id)
+        fresh = await self.get(user.id)
+        if locale is not None and fresh.locale != locale:
+            # Another change of language committed after this one and wrote its copy before this one did: the
+            # copy this wrote is stale; the next reader fills it from the record.
+            await locale_copy.forget(self._redis, user.id)
+        return fresh
 
     async def set_profile_photo(self, user: User, data: bytes) -> User:
         image = await self._uploads.process(data)

@@ -41,6 +41,14 @@ async def locale_of(db: Database, redis: aioredis.Redis | None, user_id: int) ->
     return locale
 
 
+async def forget(redis: aioredis.Redis, user_id: int) -> None:
+    """Drops the copy (the next reader fills it from the record)."""
+    try:
+        await redis.delete(key(user_id))
+    except RedisError:
+        log.warning("could not drop a person's language copy in Redis", exc_info=True)
+
+
 async def changed(redis: aioredis.Redis, user_id: int, locale: str) -> None:
     """After a committed change of language: the copy says the new one."""
     try:

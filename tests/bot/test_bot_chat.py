@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from gateway.keys import MARKET
+from market.people import locale as locale_copy
 from tests.conftest import Chatter, Person, sign_up
 
 
@@ -235,6 +236,29 @@ async def test_a_command_is_answered_in_the_language_just_chosen(client: TestCli
         status, body = await person.call("PATCH", "/api/me", json={"locale": locale})
         assert status == 200 and body["user"]["locale"] == locale
         assert heading in (await _ask_bot(p, room, "/주변 역삼동 1km"))["text"]
+
+
+async def test_two_changes_of_language_racing_leave_no_stale_copy(client: TestClient, monkeypatch: Any) -> None:
+    """Ko then en, committed in that order, but ko's copy written last: the copy must not outlive the record."""
+    market = client.app[MARKET]
+    person = await sign_up(client)
+    user = await market.accounts.get(person.id)
+    changed = locale_copy.changed
+
+    async def late_for_ko(redis: Any, user_id: int, locale: str) -> None:
+        if locale == "ko":
+            await asyncio.sleep(0.5)  # a slow hop between ko's commit and its copy
+        await changed(redis, user_id, locale)
+
+    monkeypatch.setattr(locale_copy, "changed", late_for_ko)
+
+    async def en_meanwhile() -> Any:
+        await asyncio.sleep(0.1)
+        return await market.accounts.update_profile(user, {"locale": "en"})
+
+    await asyncio.gather(market.accounts.update_profile(user, {"locale": "ko"}), en_meanwhile())
+    assert await market.db.fetchval("SELECT locale FROM users WHERE id = %s", (person.id,)) == "en"
+    assert await market.redis.get(locale_copy.key(person.id)) in (None, "en")
 
 
 async def test_a_command_waits_while_another_node_answers_in_the_room(client: TestClient, chatters: Any) -> None:

@@ -270,6 +270,28 @@ async def test_a_claim_taken_with_a_count_is_held_waits_for_its_holder_and_is_gi
         await shared.aclose()
 
 
+async def test_a_claim_sent_again_after_its_answer_was_lost_is_held_and_counted_once(config: Config) -> None:
+    """The Redis client sends a command again after a connection error: a claim that ran the first time finds its
+    own token and only reads — held, counted once — instead of waiting 30 s on itself."""
+    shared = aioredis.Redis.from_url(config.redis_url, decode_responses=True)
+    try:
+        await shared.flushdb()
+        limits = Limits(shared, config.replace(command_rate_limit=5))
+        await shared.set("flow", "open")
+        once = limits._take
+
+        async def twice(**kwargs: Any) -> Any:  # the first run's answer lost, the same command sent again
+            await once(**kwargs)
+            return await once(**kwargs)
+
+        limits._take = twice  # type: ignore[method-assign]
+        got = await limits.take_reading(limits.command, ["flow"], person=7, claim=("lock", "mine", 30_000))
+        assert got == (True, ["open"]) and await shared.get("lock") == "mine"
+        assert await shared.get(f"billi:limit:{limits.command.action}:p7") == "1"
+    finally:
+        await shared.aclose()
+
+
 # -- Redis away ---------------------------------------------------------------------------------------------
 async def test_with_redis_away_each_node_still_counts_and_refuses_on_its_own(config: Config) -> None:
     away = aioredis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1)  # nothing listens there
