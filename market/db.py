@@ -90,9 +90,21 @@ class _Cursor(aiomysql.DictCursor):  # type: ignore[misc]
     """A cursor whose every statement has the database's deadline (``deadline_s`` None: none)."""
 
     deadline_s: float | None = None
+    committed = False  # its transaction ended with ``commit_after``
 
     async def execute(self, query: str, args: Any = None) -> int:
         return int(await _bounded(self.connection, self.deadline_s, super().execute(query, args)))
+
+    async def commit_after(self, query: str, args: Any = None) -> None:
+        """``query`` (one statement or several, ``;``-separated) and the transaction's COMMIT in one round trip.
+        The first statement that fails stops the rest (COMMIT included) and raises; the transaction then rolls
+        back as usual. A connection that breaks meanwhile leaves the outcome unknown, as in COMMIT."""
+        conn = self.connection
+        deadline = None if self.deadline_s is None else 3 * self.deadline_s
+        await _bounded(conn, deadline, super().execute(f"{query}; COMMIT", args), in_commit=True)
+        while await _bounded(conn, deadline, self.nextset(), in_commit=True):
+            pass
+        self.committed = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,47 +237,62 @@ class Database:
         return await self._execute(sql, args)
 
     @asynccontextmanager
-    async def _begun(self, unlimited: bool) -> AsyncIterator[aiomysql.Connection]:
-        """A connection with BEGIN done; a connection found dead at BEGIN (nothing asked yet) is replaced once."""
+    async def _begun(self, unlimited: bool, first: tuple[str, Any] | None
+                     ) -> AsyncIterator[tuple[aiomysql.Connection, _Cursor]]:
+        """A connection with BEGIN done (and ``first`` run, in the same round trip), and a cursor on it; a
+        connection found dead there (nothing done yet: the server rolls back what it had) is replaced once."""
         for attempt in (1, 2):
-            async with self._connection() as conn:
+            async with self._connection() as conn, conn.cursor() as cur:
+                if unlimited:
+                    cur.deadline_s = None
                 try:
                     if unlimited:
                         await _bounded(conn, self._deadline_s, conn.query(
                             "SET max_statement_time = 0, innodb_lock_wait_timeout = 3600"))
-                    await _bounded(conn, self._deadline_s, conn.begin())
-                except DatabaseUnavailable as e:
-                    if e.lost and attempt == 1:
+                    if first is None:
+                        await _bounded(conn, self._deadline_s, conn.begin())
+                    else:
+                        await cur.execute("BEGIN; " + first[0], first[1])
+                        await _bounded(conn, cur.deadline_s, cur.nextset())
+                except BaseException as e:
+                    if isinstance(e, DatabaseUnavailable) and e.lost and attempt == 1:
                         continue
+                    await _rolled_back(conn, self._deadline_s)  # (``first`` may have failed after BEGIN)
                     raise
                 try:
-                    yield conn
+                    yield conn, cur
                 finally:
                     if unlimited:
                         conn.close()  # its session limits stay lifted: it is not pooled again
                 return
 
     @asynccontextmanager
-    async def transaction(self, *, unlimited: bool = False) -> AsyncIterator[aiomysql.DictCursor]:
+    async def transaction(self, *, unlimited: bool = False, first: tuple[str, Any] | None = None
+                          ) -> AsyncIterator[_Cursor]:
         """A cursor inside BEGIN … COMMIT; any exception rolls back. ``unlimited``: no statement deadline (a
-        migration, a maintenance task)."""
-        async with self._begun(unlimited) as conn:
+        migration, a maintenance task). ``first``: a statement (SQL, args) sent with BEGIN, in one round trip
+        (its rows are the cursor's); the block may end the transaction with ``cur.commit_after(…)``, its last
+        statements and COMMIT in one round trip too."""
+        async with self._begun(unlimited, first) as (conn, cur):
             try:
-                async with conn.cursor() as cur:
-                    if unlimited:
-                        cur.deadline_s = None
-                    yield cur
-                # COMMIT is not cut short at the statement deadline: cutting it off does not stop the server's
-                # COMMIT, it only makes its outcome unknown; it gets three times as long (no limit: unlimited)
-                await _bounded(conn, None if unlimited or self._deadline_s is None else 3 * self._deadline_s,
-                               conn.commit(), in_commit=True)
+                yield cur
+                if not cur.committed:
+                    # COMMIT is not cut short at the statement deadline: cutting it off does not stop the server's
+                    # COMMIT, it only makes its outcome unknown; it gets three times as long (no limit: unlimited)
+                    await _bounded(conn, None if unlimited or self._deadline_s is None else 3 * self._deadline_s,
+                                   conn.commit(), in_commit=True)
             except BaseException:
-                if not conn.closed:
-                    try:
-                        await _bounded(conn, self._deadline_s, conn.rollback())
-                    except DatabaseUnavailable:
-                        pass  # closed now; the server rolls back what it had
+                await _rolled_back(conn, self._deadline_s)
                 raise
+
+
+async def _rolled_back(conn: aiomysql.Connection, deadline_s: float | None) -> None:
+    """ROLLBACK on a connection still open (a closed one: the server rolls back what it had)."""
+    if not conn.closed:
+        try:
+            await _bounded(conn, deadline_s, conn.rollback())
+        except DatabaseUnavailable:
+            pass  # closed now
 
 
 async def ensure_database(target: DatabaseTarget) -> None:

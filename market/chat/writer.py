@@ -90,9 +90,9 @@ class MessageWriter:
                     raise
                 look_for_repeats = True
             except DatabaseUnavailable as e:
-                # The connection broke (a restarted server) before COMMIT: the server rolled the batch back, so it
-                # goes once more on a fresh connection. Broken in COMMIT, it may have landed: each sender hears of
-                # the failure and sends again with its client_msg_id, which finds the stored copy.
+                # The connection broke (a restarted server) before the inserts went with COMMIT: the server rolled
+                # the batch back, so it goes once more on a fresh connection. Broken after, it may have landed: each
+                # sender hears of the failure and sends again with its client_msg_id, which finds the stored copy.
                 if not e.lost or e.in_commit or lost:
                     raise
                 lost = True
@@ -107,18 +107,17 @@ class MessageWriter:
     async def _commit(self, batch: list[Draft], look_for_repeats: bool) -> list[Sent | MarketError]:
         results: list[Sent | MarketError | None] = [None] * len(batch)
         now = datetime.now(UTC).replace(tzinfo=None)
-        async with self._db.transaction() as cur:
-            room_ids = sorted({d.room_id for d in batch})
-            # The rooms (locked, in id order, so concurrent writers on other nodes queue instead of
-            # deadlocking) with their members' read positions and who of a deal's two members blocked the other,
-            # in one statement.
-            await cur.execute(
-                "SELECT r.id, r.last_seq, m.user_id, m.last_read_seq, m.hidden_unread,"
-                " (SELECT GROUP_CONCAT(b.blocker_id) FROM blocks b WHERE r.kind = 'deal' AND"
-                "   ((b.blocker_id = r.owner_id AND b.blocked_id = r.borrower_id)"
-                "    OR (b.blocker_id = r.borrower_id AND b.blocked_id = r.owner_id))) AS blockers FROM rooms r"
-                f" LEFT JOIN room_members m ON m.room_id = r.id WHERE r.id IN ({_marks(room_ids)})"
-                " ORDER BY r.id FOR UPDATE", tuple(room_ids))
+        room_ids = sorted({d.room_id for d in batch})
+        # The rooms (locked, in id order, so concurrent writers on other nodes queue instead of deadlocking) with
+        # their members' read positions and who of a deal's two members blocked the other, in one statement, sent
+        # with BEGIN; the inserts go with COMMIT: two round trips for the whole batch.
+        rooms = ("SELECT r.id, r.last_seq, m.user_id, m.last_read_seq, m.hidden_unread,"
+                 " (SELECT GROUP_CONCAT(b.blocker_id) FROM blocks b WHERE r.kind = 'deal' AND"
+                 "   ((b.blocker_id = r.owner_id AND b.blocked_id = r.borrower_id)"
+                 "    OR (b.blocker_id = r.borrower_id AND b.blocked_id = r.owner_id))) AS blockers FROM rooms r"
+                 f" LEFT JOIN room_members m ON m.room_id = r.id WHERE r.id IN ({_marks(room_ids)})"
+                 " ORDER BY r.id FOR UPDATE")
+        async with self._db.transaction(first=(rooms, tuple(room_ids))) as cur:
             last_seq: dict[int, int] = {}
             read_at: dict[int, dict[int, int]] = {}
             hidden: dict[int, dict[int, int]] = {}  # messages after each member's read position hidden from them
@@ -185,10 +184,9 @@ class MessageWriter:
                     read_marks[(d.room_id, d.sender_id)] = msg.seq
             if rows:
                 count = len(rows) // 9
-                await cur.execute(
-                    "INSERT INTO messages (room_id, seq, sender_id, sender_kind, audience_id, client_msg_id, text,"
-                    " body, created_at) VALUES " + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * count),
-                    tuple(rows))
+                insert = ("INSERT INTO messages (room_id, seq, sender_id, sender_kind, audience_id, client_msg_id,"
+                          " text, body, created_at) VALUES "
+                          + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * count))
                 # One statement moves each room's last_seq, each sender's read position (a sender has read up to
                 # their own message) and the count of hidden messages after it where that changed; a room with
                 # only bot messages joins no member row.
@@ -198,14 +196,14 @@ class MessageWriter:
                     for r, u in sorted(set(read_marks) | hidden_marks)]
                 marked = {m[0] for m in marks}
                 marks += [(r, last_seq[r], None, 0, None) for r in changed if r not in marked]
-                await cur.execute(
-                    "UPDATE rooms r JOIN (" + " UNION ALL ".join(
+                await cur.commit_after(
+                    insert + "; UPDATE rooms r JOIN (" + " UNION ALL ".join(
                         ["SELECT %s AS room, %s AS last, %s AS user, %s AS seen, %s AS hidden"] * len(marks))
                     + ") x ON x.room = r.id LEFT JOIN room_members m ON m.room_id = x.room AND m.user_id = x.user"
                     " SET r.last_seq = x.last, r.last_message_at = %s,"
                     " m.last_read_seq = GREATEST(m.last_read_seq, x.seen),"
                     " m.hidden_unread = COALESCE(x.hidden, m.hidden_unread)",
-                    (*(v for mark in marks for v in mark), now))
+                    (*rows, *(v for mark in marks for v in mark), now))
         return results  # type: ignore[return-value]
 
 

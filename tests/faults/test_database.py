@@ -127,6 +127,40 @@ async def test_a_lock_held_elsewhere_is_waited_for_no_longer_than_the_limit(limi
     assert await limited.execute("UPDATE held SET v = v + 1 WHERE id = 1") == 1
 
 
+async def test_begin_with_a_first_statement_and_commit_after_the_last_make_one_transaction(
+        limited: Database, own_mariadb: OwnMariaDB) -> None:
+    """The chat's group commit sends BEGIN with its first statement and COMMIT with its last: still one
+    transaction — all of it or nothing — and a connection whose first statement failed is never pooled inside it."""
+    await limited.execute("CREATE TABLE IF NOT EXISTS pair (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
+    await limited.execute("REPLACE INTO pair VALUES (1, 0), (2, 0), (3, 0)")
+    async with limited.transaction(first=("SELECT id, v FROM pair WHERE id IN (%s, %s) ORDER BY id FOR UPDATE",
+                                          (1, 2))) as cur:
+        assert [(r["id"], r["v"]) for r in await cur.fetchall()] == [(1, 0), (2, 0)]
+        await cur.commit_after("UPDATE pair SET v = 1 WHERE id = %s; UPDATE pair SET v = 2 WHERE id = %s", (1, 2))
+    other = await Database.connect(own_mariadb.url, pool_size=1)
+    try:
+        values = "SELECT GROUP_CONCAT(v ORDER BY id) FROM pair"
+        assert await other.fetchval(values) == "1,2,0"
+        # a statement after the first that fails stops the rest, COMMIT included: nothing of it stays
+        with pytest.raises(Exception, match="Duplicate"):
+            async with limited.transaction(first=("SELECT v FROM pair WHERE id = %s FOR UPDATE", (1,))) as cur:
+                await cur.commit_after("UPDATE pair SET v = 5 WHERE id = 1; INSERT INTO pair VALUES (2, 9)")
+        assert await other.fetchval(values) == "1,2,0"
+        # a first statement that fails after BEGIN leaves no transaction open on the pool's one connection: the
+        # next autocommit write is committed at once (not left inside a transaction nobody ends)
+        alone = await Database.connect(own_mariadb.url, pool_size=1)
+        try:
+            with pytest.raises(Exception, match="doesn't exist"):
+                async with alone.transaction(first=("SELECT * FROM no_such_table", ())):
+                    pass
+            assert await alone.execute("UPDATE pair SET v = 7 WHERE id = 3") == 1
+            assert await other.fetchval(values) == "1,2,7"
+        finally:
+            await alone.close()
+    finally:
+        await other.close()
+
+
 async def test_a_server_that_stops_answering_gets_a_clear_answer_and_its_connection_is_dropped(
         limited: Database, own_mariadb: OwnMariaDB) -> None:
     assert await limited.fetchval("SELECT 1") == 1
