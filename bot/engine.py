@@ -96,7 +96,15 @@ class BotEngine:
         self._unlocker: asyncio.Task[None] | None = None
 
     # -- the gateway's hook ------------------------------------------------------------------------
-    async def on_message(self, room_id: int, message: dict[str, Any], user_id: int) -> None:
+    def flow_key(self, room_id: int, user_id: int) -> str:
+        """Where this person's open question in this room is kept (the chat's send gate reads whether it exists,
+        in the round trip it makes anyway)."""
+        return self.flows.key(room_id, user_id)
+
+    async def on_message(self, room_id: int, message: dict[str, Any], user_id: int,
+                         flow_open: bool | None = None) -> None:
+        """A stored message. ``flow_open``: whether this person had a question of the bot open in this room when
+        they sent it (None: not known, asked here)."""
         text = message.get("text") or ""
         command = message.get("command")
         if isinstance(command, str) and command.startswith("/") and await self._kind(room_id) == "assistant":
@@ -107,7 +115,8 @@ class BotEngine:
         if not text.lstrip().startswith("/") and picked is None and await self._kind(room_id) != "assistant":
             # people talking to each other in a deal room: only a photo (evidence), an answer the bot asked for,
             # or a sentence like the date picker's "12월 5일(토) ~ 12월 6일(일), 2일 빌리고 싶어요"
-            if not is_image and not WANT.search(text) and not await self.flows.is_open(room_id, user_id):
+            if not is_image and not WANT.search(text) and not (
+                    flow_open if flow_open is not None else await self.flows.is_open(room_id, user_id)):
                 return
         if is_image:
             work = self._locked(room_id, self._handle_image(room_id, image["url"].removeprefix("/media/"), user_id))

@@ -46,7 +46,10 @@ EVENT_ACCESS: dict[str, Access] = {
 class BotHook(Protocol):
     """What the gateway hands every stored message and button press to (the bot engine)."""
 
-    async def on_message(self, room_id: int, message: dict[str, Any], user_id: int) -> None: ...
+    async def on_message(self, room_id: int, message: dict[str, Any], user_id: int,
+                         flow_open: bool | None = None) -> None: ...
+
+    def flow_key(self, room_id: int, user_id: int) -> str: ...
 
     async def on_action(self, room_id: int, token: str, user_id: int, seq: Any = None, given: Any = None) -> Ack: ...
 
@@ -252,10 +255,14 @@ class ChatSocket:
         return {"ok": True, "room": room.id, "kind": room.kind, "item_id": room.item_id, "unread": unread, **page}
 
     async def _message(self, sid: str, data: dict[str, Any], session: dict[str, Any]) -> Ack:
-        # The session check rides in the same Redis round trip as the send-rate count.
-        sent = await self.market.chat.send(session["user_id"], session["nickname"], data.get("room"),
+        # The session check rides in the same Redis round trip as the send-rate count, and so does the bot's
+        # question: whether it has one open for this person in this room (their words may answer it).
+        user_id = session["user_id"]
+        sent = await self.market.chat.send(user_id, session["nickname"], data.get("room"),
                                            data.get("text"), data.get("client_msg_id"),
-                                           session_token=session["token"])
+                                           session_token=session["token"],
+                                           watch=None if self.bot is None else lambda room: self.bot.flow_key(
+                                               room, user_id))
         wire = sent.message.to_wire()
         if not sent.duplicate:
             await self.publish(sent, skip_sid=sid, wire=dict(wire))
@@ -269,7 +276,7 @@ class ChatSocket:
                 extra = {**({"dates": picked} if picked else {}),
                          **({"command": command[:300]} if isinstance(command, str) else {})}
                 try:
-                    await self.bot.on_message(sent.message.room_id, {**wire, **extra}, session["user_id"])
+                    await self.bot.on_message(sent.message.room_id, {**wire, **extra}, user_id, sent.watched)
                 except Exception as e:  # noqa: BLE001 — the message is stored and delivered; the assistant missed it
                     log.warning("the assistant could not take a message: %r", e, extra={"room": sent.message.room_id})
         # The sender has the text already: the receipt says where it was stored (saves encoding it again).

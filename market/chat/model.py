@@ -87,11 +87,13 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class Sent:
-    """A stored message, whether it repeated an earlier send, and each member's unread count after it."""
+    """A stored message, whether it repeated an earlier send, and each member's unread count after it; for a
+    member's send that watched a key (``Chat.send``), whether it existed (None: not known)."""
 
     message: Message
     duplicate: bool
     unread: dict[int, int]
+    watched: bool | None = None
 
 
 @dataclass(slots=True)

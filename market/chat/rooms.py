@@ -11,7 +11,8 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -216,18 +217,22 @@ class Chat(ChatHistory):
 
     # -- messages ----------------------------------------------------------------------------------
     async def send(self, user_id: int, nickname: str, room_id: Any, text: Any, client_msg_id: Any = None,
-                   body: dict[str, Any] | None = None, *, session_token: str | None = None) -> Sent:
+                   body: dict[str, Any] | None = None, *, session_token: str | None = None,
+                   watch: Callable[[int], str] | None = None) -> Sent:
         """A member's message: checked, rate-limited, stored once per ``client_msg_id``. With
         ``session_token``, the session must still be live (checked in the same Redis round trip). In a deal room
-        whose members blocked one another it is refused (checked where it is stored, see ``MessageWriter``)."""
+        whose members blocked one another it is refused (checked where it is stored, see ``MessageWriter``).
+        ``watch``: the Redis key (given the room) whose existence comes back as ``Sent.watched``, read in the same
+        round trip before the message is stored — e.g. the bot's open question for this person in this room."""
         room = _room_id(room_id)
         clean = v.text({"text": text}, "text", max_len=MAX_TEXT, multiline=True, required=body is None,
                        default="")
         if client_msg_id is not None and (not isinstance(client_msg_id, str)
                                           or not _CLIENT_MSG_ID.match(client_msg_id)):
             raise InvalidInput("chat.bad_client_msg_id", field="client_msg_id")
-        await self._rate_check(user_id, session_token)
-        return await self.writer.write(Draft(room, user_id, "user", nickname, clean or "", body, client_msg_id))
+        watched = await self._rate_check(user_id, session_token, watch(room) if watch is not None else None)
+        sent = await self.writer.write(Draft(room, user_id, "user", nickname, clean or "", body, client_msg_id))
+        return sent if watched is None else replace(sent, watched=watched)
 
     async def send_image(self, user_id: int, nickname: str, room_id: Any, data: bytes, *, caption: Any = "",
                          client_msg_id: Any = None) -> Sent:
@@ -260,8 +265,8 @@ class Chat(ChatHistory):
         name = BOT_NAME if kind == "bot" else SYSTEM_NAME
         return await self.writer.write(Draft(room_id, None, kind, name, text, body, client_msg_id, audience))
 
-    async def _rate_check(self, user_id: int, session_token: str | None) -> None:
-        count, session_user = await self._gate.check(user_id, session_token)
+    async def _rate_check(self, user_id: int, session_token: str | None, watch: str | None = None) -> bool | None:
+        count, session_user, watched = await self._gate.check(user_id, session_token, watch)
         if session_token is not None and session_user is None and self.sessions is not None:
             # not in the cache (Redis restarted or was flushed): the system of record answers, and refills it
             found = await self.sessions(session_token)
@@ -270,6 +275,7 @@ class Chat(ChatHistory):
             raise Unauthenticated("chat.session_expired")
         if count > self._rate_limit:
             raise RateLimited("chat.too_fast", retry_after=self._rate_window_s)
+        return watched
 
     # -- buttons that retire ------------------------------------------------------------------------
     async def keep_live(self, room_id: int, seq: int, topic: str) -> None:

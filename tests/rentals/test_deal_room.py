@@ -272,3 +272,36 @@ async def test_each_persons_lines_arrive_in_seq_order_so_no_client_sees_a_gap(cl
         await _hidden_from(c, room, (waiting if c is o else request)["seq"])
         seqs = [m["seq"] for m in c.received("message", room)]
         assert seqs == sorted(seqs), seqs
+
+
+async def test_words_typed_in_a_deal_room_answer_the_bot_only_for_whom_it_asked(client: TestClient,
+                                                                                chatters: Any) -> None:
+    """The bot reads what people type to each other only when it asked that person something there (whether it
+    did rides with the message's send check): the borrower's dates answer its question, the owner's same words are
+    just chat."""
+    market = client.app[MARKET]
+    owner, borrower, o, b, room, item = await _deal_room(client, chatters, "물음주인", "물음손님", 50_000)
+    card = None
+    for _ in range(300):
+        card = next((m for m in b.received("message", room) for c in m.get("cards") or []
+                     if any(x["label"] == "대여 요청" for x in c.get("buttons") or [])), None)
+        if card is not None:
+            break
+        await asyncio.sleep(0.03)
+    assert card is not None
+    request = next(x for c in card["cards"] for x in c["buttons"] if x["label"] == "대여 요청")
+    assert (await b.call("action", {"room": room, "token": request["token"]}))["ok"]
+    asked = await _said(b, room, "언제 빌릴까요")
+    assert asked["audience"] == borrower.id
+    said = await o.call("message", {"room": room, "text": "내일부터 2일"})  # the owner was asked nothing
+    assert said["ok"]
+    await b.call("message", {"room": room, "text": "내일부터 2일"})
+    await _said(o, room, "물음손님님이 대여를 요청했어요", after=said["message"]["seq"])
+    c = await market.rentals.in_room(room)
+    tomorrow = seoul_today() + timedelta(days=1)
+    assert c is not None and c.borrower_id == borrower.id and (c.start_date, c.end_date) == (
+        tomorrow, tomorrow + timedelta(days=1))
+    # nothing of the bot's answered the owner's words: every bot line after them is about the borrower's request
+    after = [m for m in o.received("message", room) if m["seq"] > said["message"]["seq"] and not m.get("hidden")
+             and m["sender"]["kind"] == "bot"]
+    assert after and all("요청" in m["text"] for m in after), [m["text"] for m in after]
