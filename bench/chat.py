@@ -56,6 +56,8 @@ async def make_pairs(config: Config, clients: int) -> list[dict[str, object]]:
                 "deposit": 0, "condition": "상", "lat": 37.5, "lng": 127.0})
             room, _ = await market.chat.open_deal_room(item["id"], borrower.user.id)
             out += [{"token": owner.token, "room": room.id}, {"token": borrower.token, "room": room.id}]
+        # The new items are indexed here, not by the first gateway started during its first measured round.
+        await market.indexer.drain()
         return out
 
 
