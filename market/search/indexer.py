@@ -51,6 +51,8 @@ class SearchIndexer:
     async def drain(self, batch: int = 500) -> int:
         """Index everything the outbox names; returns how many outbox rows were handled."""
         done = 0
+        if await self._db.fetchone("SELECT 1 FROM search_outbox LIMIT 1") is None:
+            return 0  # (an idle round: one statement, not the lock's five)
         async with self._db.transaction() as lock_cur:
             # The lock lives on this connection; another process's drain simply skips this round.
             await lock_cur.execute("SELECT GET_LOCK(%s, 0) AS got", (LOCK_NAME,))
