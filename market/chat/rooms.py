@@ -12,7 +12,6 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -232,7 +231,7 @@ class Chat(ChatHistory):
             raise InvalidInput("chat.bad_client_msg_id", field="client_msg_id")
         watched = await self._rate_check(user_id, session_token, watch(room) if watch is not None else None)
         sent = await self.writer.write(Draft(room, user_id, "user", nickname, clean or "", body, client_msg_id))
-        return sent if watched is None else replace(sent, watched=watched)
+        return sent if watched is None else Sent(sent.message, sent.duplicate, sent.unread, watched)
 
     async def send_image(self, user_id: int, nickname: str, room_id: Any, data: bytes, *, caption: Any = "",
                          client_msg_id: Any = None) -> Sent:
