@@ -134,8 +134,11 @@ def _listen(host: str, port: int, what: str, *, any_port: bool) -> socket.socket
     try:
         return socket.create_server((host, port), family=family)
     except OSError as e:
-        if not any_port or e.errno != errno.EADDRINUSE:
+        if e.errno != errno.EADDRINUSE:
             raise
+        if not any_port:  # a node keeps its port (what points at it expects it there): say so, no traceback
+            raise SystemExit(f"{what}: 포트 {port}을(를) 다른 프로그램이 쓰고 있어요. 그 프로그램을 멈추거나 BILLI_PORT로 다른"
+                             f" 포트를 정해 주세요 / port {port} is taken: stop what uses it or set BILLI_PORT") from None
     sock = socket.create_server((host, 0), family=family)
     new = sock.getsockname()[1]
     log.warning("%s: 다른 프로그램이 포트 %d 사용 중이라 포트 %d에서 열어요 / port %d is taken; using %d",

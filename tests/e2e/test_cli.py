@@ -139,3 +139,19 @@ def test_the_final_block_names_the_app_every_login_and_how_to_stop() -> None:
     assert lines[-2] == "▶ 끄기 / stop: Ctrl-C"
     alone = ready_block("http://127.0.0.1:8080/", logins=[], password=None, also=[])
     assert "sign up at http://127.0.0.1:8080/login" in alone and "billi1234" not in alone
+
+
+def test_a_node_asked_for_a_taken_port_says_so_plainly_and_stops(config: Config) -> None:
+    """``billi serve`` never moves a node off its port (a load balancer points at it): it says which port is taken
+    and what to set, in Korean first, and exits non-zero — no traceback."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        env = _env(BILLI_DATABASE_URL=config.database_url or "", BILLI_REDIS_URL=config.redis_url or "",
+                   BILLI_S3_URL=config.s3_url or "", BILLI_S3_BUCKET=config.s3_bucket,
+                   BILLI_DATA_DIR=str(config.data_dir), BILLI_PORT=str(port))
+        done = subprocess.run([*BILLI, "serve"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert f"포트 {port}" in done.stderr and "BILLI_PORT" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
