@@ -687,10 +687,12 @@ class BotEngine:
         whole market is searched instead; ``browse``: the category being browsed, which names the results)."""
         result = await self.market.search({**{k: str(v) for k, v in params.items()}, "limit": str(PAGE),
                                            **({"cursor": cursor} if cursor else {})}, owner_ratings=True)
+        widened = False
         if not result["items"] and widen and not cursor and "lat" in params:
             params = {k: v for k, v in params.items() if k not in ("lat", "lng", "radius_m")}
             result = await self.market.search({**{k: str(v) for k, v in params.items()}, "limit": str(PAGE)},
                                               owner_ratings=True)
+            widened = True
         if not result["items"]:
             if cursor:
                 await self._say(room_id, say("no_more", locale))
@@ -706,6 +708,8 @@ class BotEngine:
             heading = say("category_results", locale, name=browse)
         elif result.get("corrected"):
             heading = say("results_corrected", locale, query=query[:40], suggestion=result["did_you_mean"][:40])
+        elif widened:  # the person asked around their 동네: say that these are from further away
+            heading = say("results_widened", locale, query=query[:40])
         else:
             heading = say("results", locale, query=query[:40])
         await self._results(room_id, user_id, locale, heading, result["items"], result["next_cursor"],

@@ -25,6 +25,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "need_place": ("어디 근처를 찾을까요? /주변 역삼동 3km처럼 동네 이름을 함께 알려 주세요.",
                    "Near where? Name a neighbourhood, like /near 역삼동 3km."),
     "results": ("'{query}' 검색 결과예요.", "Results for '{query}'."),
+    "results_widened": ("내 동네 근처에는 없어서 전체에서 찾은 '{query}' 검색 결과예요.",
+                        "Nothing near your neighbourhood: results for '{query}' from everywhere."),
     "category_results": ("{name} 카테고리의 물건이에요.", "Items in {name}."),
     "results_corrected": ("'{query}' 대신 '{suggestion}' 검색 결과예요.",
                           "Results for '{suggestion}' instead of '{query}'."),

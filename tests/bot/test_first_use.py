@@ -94,6 +94,7 @@ async def test_my_neighbourhood_is_remembered_for_near_and_for_searches(client: 
     assert [card["item_id"] for card in found["cards"]] == [near["id"]] and "거리" in str(found["cards"][0]["fields"])
     nothing_near = await _ask_bot(c, room, "해운대")  # nothing near: the whole market, not "no results"
     assert [card["item_id"] for card in nothing_near["cards"]] == [far["id"]]
+    assert nothing_near["text"] == "내 동네 근처에는 없어서 전체에서 찾은 '해운대' 검색 결과예요."  # and says so
 
     located = await _chip(c, room, "내 위치", "/동네 37.49181,127.01374")  # the browser's location, kept as its 동
     assert located["text"].startswith("내 동네를 서초동으로 정했어요.")
