@@ -30,6 +30,9 @@ async def test_my_location_asked_from_a_deal_room_goes_to_my_assistant_room(
     item = await market.items.create(ids["위치주인"], item_fields(title="위치 텐트"))
     deal, _ = await market.chat.open_deal_room(item["id"], ids["위치손님"])
     await _open_deal(borrower, "위치주인")
+    # what the page keeps in this browser's storage (a message waits there until it is acknowledged)
+    await borrower.evaluate("""() => { window.__kept = []; const set = Storage.prototype.setItem;
+        Storage.prototype.setItem = function (k, v) { window.__kept.push(String(v)); return set.call(this, k, v); }; }""")
     await borrower.locator("#tools-open").click()
     await borrower.locator("#locate").click()
     sent = None
@@ -44,3 +47,5 @@ async def test_my_location_asked_from_a_deal_room_goes_to_my_assistant_room(
     await expect(borrower.locator("article.msg.bot", has_text="이곳 주변")).to_be_visible(timeout=WAIT)
     anywhere = await market.db.fetchval("SELECT COUNT(*) FROM messages WHERE text LIKE '%%37.49%%'")
     assert anywhere == 0  # stored nowhere, not even in my own room
+    kept = " ".join(await borrower.evaluate("() => window.__kept"))
+    assert "37.498,127.028" in kept and "37.4979" not in kept  # and in the browser only to ~100 m, as a 동네 is

@@ -657,11 +657,12 @@
   $("locate").addEventListener("click", () => {
     // Where one is goes to the assistant room only, never into a deal room, whose other member would read it;
     // without the browser's location, the items near one's own 동네 (the bot asks for it when none is set).
+    // Rounded to ~100 m (3 decimals), as the 동네 is: an unsent message waits in this browser's storage.
     closeTools();
     const mine = () => inAssistant({ label: "내 주변 물건", send: "/주변" });
     if (!navigator.geolocation) { mine(); return; }
     navigator.geolocation.getCurrentPosition(
-      (p) => inAssistant({ label: "내 위치 주변 물건", send: `/주변 ${p.coords.latitude.toFixed(5)},${p.coords.longitude.toFixed(5)}` }),
+      (p) => inAssistant({ label: "내 위치 주변 물건", send: `/주변 ${p.coords.latitude.toFixed(3)},${p.coords.longitude.toFixed(3)}` }),
       mine, { timeout: 8000 });
   });
 
