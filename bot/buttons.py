@@ -7,7 +7,9 @@ so a replayed press — on any gateway node — is refused and changes nothing.
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -65,7 +67,7 @@ class Buttons:
                     single_use: bool = False, ttl_s: int | None = None) -> str:
         ttl = ttl_s or self._ttl
         expires = int(time.time()) + ttl
-        token = f"{secrets.token_urlsafe(16)}.{expires}"
+        token = f"{_random_part()}.{expires}"
         body = {"user": user_id, "room": room_id, "action": action, "payload": payload or {}, "single": single_use}
         pending = _PENDING.get()
         if pending is not None:
@@ -117,6 +119,20 @@ class Buttons:
             raise ButtonError("button_not_yours")
         body = json.loads(raw)
         return Press(body["action"], body["payload"], bool(body.get("single")))
+
+
+_RANDOM = bytearray()
+os.register_at_fork(after_in_child=_RANDOM.clear)  # (a forked process never reuses its parent's bytes)
+
+
+def _random_part() -> str:
+    """A token's random part, as ``secrets.token_urlsafe(16)`` writes one: 16 bytes from the OS's generator,
+    drawn 4 KiB at a time (a reply's dozen buttons would otherwise ask the kernel a dozen times)."""
+    if len(_RANDOM) < 16:
+        _RANDOM.extend(secrets.token_bytes(4096))
+    part = bytes(_RANDOM[-16:])
+    del _RANDOM[-16:]
+    return base64.urlsafe_b64encode(part).rstrip(b"=").decode("ascii")
 
 
 def _dumps(body: dict[str, Any]) -> bytes:

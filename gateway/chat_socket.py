@@ -91,13 +91,21 @@ class _RedisManager(RoutedRedisManager):
         await super()._handle_emit(message)
 
 
+class _Packet(socketio.packet.Packet):  # type: ignore[misc]
+    """The library's packet without its binary-attachment scan: it walks every value of every event and ack a
+    node sends (a bot answer's cards are hundreds of them), and no chat payload holds bytes — each is plain JSON.
+    (A client's binary event is still read: decoding does not depend on it.)"""
+
+    uses_binary_events = False
+
+
 def build_server(config: Config) -> socketio.AsyncServer:
     manager = _RedisManager(config.redis_url or "redis://127.0.0.1:6379/0", channel=config.socketio_channel,
                             json=wire_json, subscribe_wait_s=config.redis_timeout_ms / 1000,
                             mode=config.fanout)
     return socketio.AsyncServer(async_mode="aiohttp", client_manager=manager, max_http_buffer_size=MAX_PACKET_BYTES,
                                 ping_interval=20, ping_timeout=20, logger=False, engineio_logger=False,
-                                json=wire_json)
+                                json=wire_json, serializer=_Packet)
 
 
 async def close_server(sio: socketio.AsyncServer) -> None:

@@ -7,12 +7,12 @@ transaction.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pymysql
 
 from market.chat.model import SELECT_MESSAGES, Draft, Message, NotMember, Sent, message_from_row
@@ -179,7 +179,7 @@ class MessageWriter:
                 results[i] = Sent(msg, False, {u: max(0, msg.seq - seen - room_hidden.get(u, 0))
                                                for u, seen in read_at[d.room_id].items()})
                 rows += [msg.room_id, msg.seq, msg.sender_id, msg.sender_kind, msg.audience, msg.client_msg_id,
-                         msg.text, json.dumps(msg.body, ensure_ascii=False) if msg.body else None, now]
+                         msg.text, _body_json(msg.body) if msg.body else None, now]
                 if d.sender_kind == "user" and d.sender_id is not None:
                     read_marks[(d.room_id, d.sender_id)] = msg.seq
             if rows:
@@ -205,6 +205,12 @@ class MessageWriter:
                     " m.hidden_unread = COALESCE(x.hidden, m.hidden_unread)",
                     (*rows, *(v for mark in marks for v in mark), now))
         return results  # type: ignore[return-value]
+
+
+def _body_json(body: dict[str, Any]) -> str:
+    """A message's body as stored: JSON in UTF-8 (orjson: a bot answer's cards cost several times less to write
+    than with the standard library; the same JSON values, compact)."""
+    return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _marks(values: Sequence[Any]) -> str:

@@ -50,3 +50,22 @@ async def test_forged_expired_and_reusable_buttons(market: Market) -> None:
     with pytest.raises(ButtonError) as late:
         await short.press(token, 1, 1)
     assert late.value.reason == "button_expired"
+
+
+def test_tokens_never_repeat_not_even_in_a_forked_process() -> None:
+    import os
+
+    from bot import buttons
+
+    parts = [buttons._random_part() for _ in range(2000)]  # (several refills of the drawn bytes)
+    assert len(set(parts)) == len(parts) and all(len(p) == 22 for p in parts)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child's next token, for the parent to compare with its own
+        os.write(write, buttons._random_part().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.close(write)
+    assert child != buttons._random_part()

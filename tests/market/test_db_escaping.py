@@ -1,0 +1,30 @@
+"""Long text is escaped for SQL exactly as the driver escapes it, and stored and read back unchanged."""
+
+from __future__ import annotations
+
+import random
+
+from pymysql.converters import escape_string
+
+from market import db as database
+from market.service import Market
+
+TRICKY = ["\\", "\0", "\n", "\r", "\032", "'", '"', "%", "%s", "\\'", "가", "🏕️", "a", " ", "\t", "\\\\n", "}"]
+
+
+def _texts() -> list[str]:
+    rng = random.Random(5)
+    return ["".join(rng.choice(TRICKY) for _ in range(rng.randint(0, 600))) for _ in range(300)]
+
+
+def test_long_text_is_the_same_literal_as_the_drivers() -> None:
+    for text in _texts():
+        assert database._escaped(text) == "'" + escape_string(text) + "'"
+
+
+async def test_long_text_is_stored_and_read_back_unchanged(market: Market) -> None:
+    texts = [t for t in _texts() if len(t) > database._LONG_TEXT][:20]
+    assert texts
+    for text in texts:
+        got = await market.db.fetchval("SELECT %s", (text,))
+        assert got == text
