@@ -706,10 +706,12 @@ class BotEngine:
             return
         if browse:
             heading = say("category_results", locale, name=browse)
+        elif widened:  # the person asked around their 동네: say that these are from further away
+            heading = (say("results_widened_corrected", locale, query=query[:40],
+                           suggestion=result["did_you_mean"][:40]) if result.get("corrected")
+                       else say("results_widened", locale, query=query[:40]))
         elif result.get("corrected"):
             heading = say("results_corrected", locale, query=query[:40], suggestion=result["did_you_mean"][:40])
-        elif widened:  # the person asked around their 동네: say that these are from further away
-            heading = say("results_widened", locale, query=query[:40])
         else:
             heading = say("results", locale, query=query[:40])
         await self._results(room_id, user_id, locale, heading, result["items"], result["next_cursor"],

@@ -27,6 +27,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "results": ("'{query}' 검색 결과예요.", "Results for '{query}'."),
     "results_widened": ("내 동네 근처에는 없어서 전체에서 찾은 '{query}' 검색 결과예요.",
                         "Nothing near your neighbourhood: results for '{query}' from everywhere."),
+    "results_widened_corrected": ("내 동네 근처에는 없어서 전체에서 '{query}' 대신 '{suggestion}'(으)로 찾은 결과예요.",
+                                  "Nothing near your neighbourhood: results for '{suggestion}' instead of '{query}'"
+                                  " from everywhere."),
     "category_results": ("{name} 카테고리의 물건이에요.", "Items in {name}."),
     "results_corrected": ("'{query}' 대신 '{suggestion}' 검색 결과예요.",
                           "Results for '{suggestion}' instead of '{query}'."),

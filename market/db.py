@@ -290,7 +290,8 @@ class Database:
         """A cursor inside BEGIN … COMMIT; any exception rolls back. ``unlimited``: no statement deadline (a
         migration, a maintenance task). ``first``: a statement (SQL, args) sent with BEGIN, in one round trip
         (its rows are the cursor's); the block may end the transaction with ``cur.commit_after(…)``, its last
-        statements and COMMIT in one round trip too."""
+        statements and COMMIT in one round trip too — its last act: what is raised after it cannot undo what it
+        committed."""
         async with self._begun(unlimited, first) as (conn, cur):
             try:
                 yield cur

@@ -75,6 +75,7 @@ async def test_my_neighbourhood_is_remembered_for_near_and_for_searches(client: 
     owner, person = await sign_up(client), await sign_up(client)
     near = await owner.new_item(title="캠핑의자 (역삼)", category_id=7, lat=37.5006, lng=127.0364)
     far = await owner.new_item(title="해운대 캠핑의자", category_id=7, lat=35.1587, lng=129.1604, place_name="우동")
+    stroller = await owner.new_item(title="휴대용 유모차", category_id=7, lat=35.1587, lng=129.1604, place_name="우동")
     c = await chatters(person)
     room = await _assistant_room(person)
     await c.call("join", {"room": room, "welcome": True})
@@ -95,6 +96,9 @@ async def test_my_neighbourhood_is_remembered_for_near_and_for_searches(client: 
     nothing_near = await _ask_bot(c, room, "해운대")  # nothing near: the whole market, not "no results"
     assert [card["item_id"] for card in nothing_near["cards"]] == [far["id"]]
     assert nothing_near["text"] == "내 동네 근처에는 없어서 전체에서 찾은 '해운대' 검색 결과예요."  # and says so
+    corrected = await _ask_bot(c, room, "유모치")  # also when a typo was corrected on the way
+    assert [card["item_id"] for card in corrected["cards"]] == [stroller["id"]]
+    assert corrected["text"] == "내 동네 근처에는 없어서 전체에서 '유모치' 대신 '유모차'(으)로 찾은 결과예요."
 
     located = await _chip(c, room, "내 위치", "/동네 37.49181,127.01374")  # the browser's location, kept as its 동
     assert located["text"].startswith("내 동네를 서초동으로 정했어요.")
