@@ -22,7 +22,9 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiomysql
+import aiomysql.connection
 import pymysql
+import pymysql.connections
 
 # The connection is gone (server restarted or unreachable, network cut; 1927/1053: the server killed it or is
 # shutting down): nothing more can be said on it, and what it had not committed is rolled back.
@@ -84,6 +86,38 @@ async def _bounded(conn: aiomysql.Connection, deadline_s: float | None, work: An
         if e.args and e.args[0] in _INTERRUPTED:
             raise DatabaseUnavailable() from e
         raise
+
+
+_slow_read_packet = aiomysql.connection.Connection._read_packet
+
+
+async def _read_packet(self: aiomysql.Connection, packet_type: Any = pymysql.connections.MysqlPacket) -> Any:
+    """aiomysql's packet read, without two awaits per packet when the whole packet has already arrived.
+
+    A statement's answer is several packets (one per column, one per row, and a few more), and aiomysql reads
+    each with two ``readexactly`` calls — the costliest part of a statement for the gateway's CPU. When the
+    packet is whole in the stream's buffer (nearly always: MariaDB sends a result at once) it is taken from there
+    directly; anything else (a partial packet, one of 16 MB or more, a wrong sequence number, a broken stream) goes
+    the library's own way, which waits, checks and fails as before."""
+    reader = self._reader
+    buf = reader._buffer if reader is not None and reader._exception is None else b""
+    if len(buf) >= 4:
+        size = buf[0] | buf[1] << 8 | buf[2] << 16
+        if size < 0xFFFFFF and len(buf) >= 4 + size and buf[3] == self._next_seq_id:
+            data = bytes(buf[4:4 + size])
+            del buf[:4 + size]
+            reader._maybe_resume_transport()
+            self._next_seq_id = (self._next_seq_id + 1) % 256
+            packet = packet_type(data, self._encoding)
+            if packet.is_error_packet():
+                if self._result is not None and self._result.unbuffered_active is True:
+                    self._result.unbuffered_active = False
+                packet.raise_for_error()
+            return packet
+    return await _slow_read_packet(self, packet_type)
+
+
+aiomysql.connection.Connection._read_packet = _read_packet
 
 
 class _Cursor(aiomysql.DictCursor):  # type: ignore[misc]
