@@ -25,6 +25,8 @@ import aiomysql
 import aiomysql.connection
 import pymysql
 import pymysql.connections
+import pymysql.converters
+from pymysql.constants import FIELD_TYPE
 
 # The connection is gone (server restarted or unreachable, network cut; 1927/1053: the server killed it or is
 # shutting down): nothing more can be said on it, and what it had not committed is rolled back.
@@ -120,6 +122,50 @@ async def _read_packet(self: aiomysql.Connection, packet_type: Any = pymysql.con
 aiomysql.connection.Connection._read_packet = _read_packet
 
 
+_DESCRIPTIONS: dict[tuple[Any, ...], tuple[list[Any], list[Any], tuple[Any, ...]]] = {}
+_MAX_DESCRIPTIONS = 2048
+
+
+async def _get_descriptions(self: Any) -> None:
+    """aiomysql's reading of a result's column definitions, parsed once per distinct set of them.
+
+    Every answer to a SELECT starts with one packet per column saying its name, table, type and character set;
+    PyMySQL parses each field by field, in Python, each time — a sixth of the gateway's CPU on a rental request.
+    The packets of one statement's columns are the same bytes every time, so what they parse to (the fields,
+    their decoders, the cursor's description) is kept by those bytes (and the connection's decoding), and shared:
+    nothing changes them once parsed. At most ``_MAX_DESCRIPTIONS`` are kept (then the cache starts anew)."""
+    conn = self.connection
+    raw = [(await conn._read_packet(pymysql.connections.MysqlPacket))._data for _ in range(self.field_count)]
+    eof_packet = await conn._read_packet()
+    assert eof_packet.is_eof_packet(), "Protocol error, expecting EOF"
+    key = (*raw, conn.use_unicode, conn.encoding, id(conn.decoders))
+    known = _DESCRIPTIONS.get(key)
+    if known is None:
+        fields, converters, description = [], [], []
+        for data in raw:
+            field = pymysql.connections.FieldDescriptorPacket(data, conn._encoding)
+            fields.append(field)
+            description.append(field.description())
+            field_type = field.type_code
+            if not conn.use_unicode:
+                encoding = None
+            elif field_type == FIELD_TYPE.JSON:
+                encoding = conn.encoding  # (a JSON column says "binary"; PyMySQL decodes it as the connection's)
+            elif field_type in pymysql.connections.TEXT_TYPES:
+                encoding = None if field.charsetnr == 63 else conn.encoding  # (63: binary)
+            else:
+                encoding = "ascii"
+            converter = conn.decoders.get(field_type)
+            converters.append((encoding, None if converter is pymysql.converters.through else converter))
+        if len(_DESCRIPTIONS) >= _MAX_DESCRIPTIONS:
+            _DESCRIPTIONS.clear()
+        known = _DESCRIPTIONS[key] = (fields, converters, tuple(description))
+    self.fields, self.converters, self.description = list(known[0]), list(known[1]), known[2]
+
+
+aiomysql.connection.MySQLResult._get_descriptions = _get_descriptions
+
+
 class _Cursor(aiomysql.DictCursor):  # type: ignore[misc]
     """A cursor whose every statement has the database's deadline (``deadline_s`` None: none)."""
 
@@ -198,7 +244,8 @@ class Database:
         """A pooled connection, waited for no longer than a statement's deadline; one that cannot be made (the
         server is down) is ``DatabaseUnavailable``."""
         try:
-            if self._deadline_s is None:
+            # (a free connection is handed out at once: only a wait for one needs the deadline's timer)
+            if self._deadline_s is None or self._pool.freesize:
                 conn = await self._pool.acquire()
             else:
                 async with asyncio.timeout(self._deadline_s):
