@@ -172,6 +172,10 @@ class _Cursor(aiomysql.DictCursor):  # type: ignore[misc]
     deadline_s: float | None = None
 
     async def execute(self, query: str, args: Any = None) -> int:
+        if isinstance(args, dict):
+            # Named values come as a whole set (the clock, the rules and the rest), and the driver escapes every
+            # value given, named in the statement or not: only those it names are sent on.
+            args = {k: val for k, val in args.items() if f"%({k})s" in query}
         return int(await _bounded(self.connection, self.deadline_s, super().execute(query, args)))
 
 

@@ -43,3 +43,9 @@ async def test_answers_larger_than_what_one_read_brings_arrive_whole(market: Mar
     many = await asyncio.gather(*(market.db.fetchall("SELECT %s AS k, REPEAT('가', %s) AS v", (k, k * 300))
                                   for k in range(1, 40)))
     assert [(r[0]["k"], len(r[0]["v"])) for r in many] == [(k, k * 300) for k in range(1, 40)]
+
+
+async def test_named_values_the_statement_does_not_name_are_left_out(market: Market) -> None:
+    row = await market.db.fetchone("SELECT %(a)s + %(a)s AS twice, '100%%' AS pct, %(ab)s AS ab",
+                                   {"a": 2, "ab": "에이비", "b": 3, "now": datetime(2026, 1, 1)})
+    assert row == {"twice": 4, "pct": "100%", "ab": "에이비"}
