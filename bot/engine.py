@@ -243,13 +243,13 @@ class BotEngine:
             log.exception("bot could not answer", extra={"room": room_id})
         finally:
             try:
-                await self._give_back(key, token)
+                await self.give_back(key, token)
             except Exception:  # noqa: BLE001 — it lapses by itself after LOCK_TIMEOUT_S
                 log.exception("could not give back a room's lock", extra={"room": room_id})
 
-    async def _give_back(self, key: str, token: str) -> None:
-        """Give back a room's lock claimed by ``_typed``. The locks given back meanwhile in this process go to Redis
-        together, in one command (as the flows' questions do)."""
+    async def give_back(self, key: str, token: str) -> None:
+        """Give back a lock claimed with ``token`` (a room's by ``_typed``, a contract's announcement's). The locks
+        given back meanwhile in this process go to Redis together, in one command (as the flows' questions do)."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._unlocks.append((key, token, future))
         if self._unlocker is None or self._unlocker.done():

@@ -22,8 +22,11 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiomysql
+import aiomysql.connection
 import pymysql
-from pymysql.constants import SERVER_STATUS
+import pymysql.connections
+import pymysql.converters
+from pymysql.constants import FIELD_TYPE, SERVER_STATUS
 
 # The connection is gone (server restarted or unreachable, network cut; 1927/1053: the server killed it or is
 # shutting down): nothing more can be said on it, and what it had not committed is rolled back.
@@ -87,6 +90,82 @@ async def _bounded(conn: aiomysql.Connection, deadline_s: float | None, work: An
         raise
 
 
+_slow_read_packet = aiomysql.connection.Connection._read_packet
+
+
+async def _read_packet(self: aiomysql.Connection, packet_type: Any = pymysql.connections.MysqlPacket) -> Any:
+    """aiomysql's packet read, without two awaits per packet when the whole packet has already arrived.
+
+    A statement's answer is several packets (one per column, one per row, and a few more), and aiomysql reads
+    each with two ``readexactly`` calls — the costliest part of a statement for the gateway's CPU. When the
+    packet is whole in the stream's buffer (nearly always: MariaDB sends a result at once) it is taken from there
+    directly; anything else (a partial packet, one of 16 MB or more, a wrong sequence number, a broken stream) goes
+    the library's own way, which waits, checks and fails as before."""
+    reader = self._reader
+    buf = reader._buffer if reader is not None and reader._exception is None else b""
+    if len(buf) >= 4:
+        size = buf[0] | buf[1] << 8 | buf[2] << 16
+        if size < 0xFFFFFF and len(buf) >= 4 + size and buf[3] == self._next_seq_id:
+            data = bytes(buf[4:4 + size])
+            del buf[:4 + size]
+            reader._maybe_resume_transport()
+            self._next_seq_id = (self._next_seq_id + 1) % 256
+            packet = packet_type(data, self._encoding)
+            if packet.is_error_packet():
+                if self._result is not None and self._result.unbuffered_active is True:
+                    self._result.unbuffered_active = False
+                packet.raise_for_error()
+            return packet
+    return await _slow_read_packet(self, packet_type)
+
+
+aiomysql.connection.Connection._read_packet = _read_packet
+
+
+_DESCRIPTIONS: dict[tuple[Any, ...], tuple[list[Any], list[Any], tuple[Any, ...]]] = {}
+_MAX_DESCRIPTIONS = 2048
+
+
+async def _get_descriptions(self: Any) -> None:
+    """aiomysql's reading of a result's column definitions, parsed once per distinct set of them.
+
+    Every answer to a SELECT starts with one packet per column saying its name, table, type and character set;
+    PyMySQL parses each field by field, in Python, each time — a sixth of the gateway's CPU on a rental request.
+    The packets of one statement's columns are the same bytes every time, so what they parse to (the fields,
+    their decoders, the cursor's description) is kept by those bytes (and the connection's decoding), and shared:
+    nothing changes them once parsed. At most ``_MAX_DESCRIPTIONS`` are kept (then the cache starts anew)."""
+    conn = self.connection
+    raw = [(await conn._read_packet(pymysql.connections.MysqlPacket))._data for _ in range(self.field_count)]
+    eof_packet = await conn._read_packet()
+    assert eof_packet.is_eof_packet(), "Protocol error, expecting EOF"
+    key = (*raw, conn.use_unicode, conn.encoding, id(conn.decoders))
+    known = _DESCRIPTIONS.get(key)
+    if known is None:
+        fields, converters, description = [], [], []
+        for data in raw:
+            field = pymysql.connections.FieldDescriptorPacket(data, conn._encoding)
+            fields.append(field)
+            description.append(field.description())
+            field_type = field.type_code
+            if not conn.use_unicode:
+                encoding = None
+            elif field_type == FIELD_TYPE.JSON:
+                encoding = conn.encoding  # (a JSON column says "binary"; PyMySQL decodes it as the connection's)
+            elif field_type in pymysql.connections.TEXT_TYPES:
+                encoding = None if field.charsetnr == 63 else conn.encoding  # (63: binary)
+            else:
+                encoding = "ascii"
+            converter = conn.decoders.get(field_type)
+            converters.append((encoding, None if converter is pymysql.converters.through else converter))
+        if len(_DESCRIPTIONS) >= _MAX_DESCRIPTIONS:
+            _DESCRIPTIONS.clear()
+        known = _DESCRIPTIONS[key] = (fields, converters, tuple(description))
+    self.fields, self.converters, self.description = list(known[0]), list(known[1]), known[2]
+
+
+aiomysql.connection.MySQLResult._get_descriptions = _get_descriptions
+
+
 class _Cursor(aiomysql.DictCursor):  # type: ignore[misc]
     """A cursor whose every statement has the database's deadline (``deadline_s`` None: none)."""
 
@@ -94,6 +173,10 @@ class _Cursor(aiomysql.DictCursor):  # type: ignore[misc]
     committed = False  # its transaction ended with ``commit_after``
 
     async def execute(self, query: str, args: Any = None) -> int:
+        if isinstance(args, dict):
+            # Named values come as a whole set (the clock, the rules and the rest), and the driver escapes every
+            # value given, named in the statement or not: only those it names are sent on.
+            args = {k: val for k, val in args.items() if f"%({k})s" in query}
         return int(await _bounded(self.connection, self.deadline_s, super().execute(query, args)))
 
     async def commit_after(self, query: str, args: Any = None) -> None:
@@ -194,7 +277,8 @@ class Database:
         """A pooled connection, waited for no longer than a statement's deadline; one that cannot be made (the
         server is down) is ``DatabaseUnavailable``."""
         try:
-            if self._deadline_s is None:
+            # (a free connection is handed out at once: only a wait for one needs the deadline's timer)
+            if self._deadline_s is None or self._pool.freesize:
                 conn = await self._pool.acquire()
             else:
                 async with asyncio.timeout(self._deadline_s):

@@ -14,6 +14,8 @@ retire a topic's buttons, a person's locale), never the engine itself.
 from __future__ import annotations
 
 import json
+import logging
+import secrets
 from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import date, datetime, timedelta
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
     from market.service import Market
 
 PROMPT = "prompt"
+log = logging.getLogger("billi.bot")
+ANNOUNCE_LOCK_S = 60  # (an announcement's lock lapses after this, its holder gone)
 ACTION = "rental"  # every rental button's token action; its payload names what it does ("do")
 BUTTON_TTL_S = 90 * 24 * 3600
 BANK_REFUSALS = frozenset(BANK_REASONS.values()) | {"pay.declined"}
@@ -77,6 +81,8 @@ class Voice(Protocol):
                      single_use: bool = True, form: str | None = None, ttl_s: int | None = None) -> dict[str, Any]: ...
 
     async def say_together(self, room_id: int, lines: list[dict[str, Any]]) -> list[Sent]: ...
+
+    async def give_back(self, key: str, token: str) -> None: ...
 
     async def retire(self, room_id: int, topic: str, below: int | None = None) -> None: ...
 
@@ -875,24 +881,40 @@ class RentalFlow:
 
     # -- announcing events -------------------------------------------------------------------------
     async def on_event(self, event: dict[str, Any], only: str | None = None) -> None:
-        """One contract event as each person sees it (one announcement of a contract at a time)."""
-        lock = self.market.redis.lock(f"bot:announce:{event['contract_id']}", timeout=60, blocking_timeout=60)
-        async with lock:
-            # Whether it was announced, the contract, both people's names and languages (each line names them,
-            # each card is in its reader's language) and the item's title and photo for a card: one query. A new
-            # contract's first event carries the contract as it was just written (``contract``): not read again.
-            written = event.get("contract")
-            if isinstance(written, Contract):
-                row = await self.market.db.fetchone(_ANNOUNCING_NEW, (event.get("id"), written.borrower_id,
-                                                                      written.item_id, written.owner_id))
-            else:
-                row = await self.market.db.fetchone(_ANNOUNCING, (event.get("id"), event["contract_id"]))
-            if row is None:
-                raise NotFound("rental.not_found")
-            if event.get("id") and row["announced_at"] is not None:
-                return  # another node announced it while this one waited (a late copy must not retire newer steps)
-            c = written if isinstance(written, Contract) else Contract.from_row(row)
-            await self._announce(event, only, c, row)
+        """One contract event as each person sees it (one announcement of a contract at a time: its lock is
+        claimed in one command, given back with the others this process gives back meanwhile; the library's waiting
+        lock, on the same key, when another announcement of the contract holds it)."""
+        key, token = f"bot:announce:{event['contract_id']}", secrets.token_hex(16)
+        if not await self.market.redis.set(key, token, nx=True, px=ANNOUNCE_LOCK_S * 1000):
+            async with self.market.redis.lock(key, timeout=ANNOUNCE_LOCK_S, blocking_timeout=ANNOUNCE_LOCK_S):
+                await self._announce_held(event, only)
+            return
+        try:
+            await self._announce_held(event, only)
+        finally:
+            try:
+                await self.voice.give_back(key, token)
+            except Exception:  # noqa: BLE001 — it lapses by itself after ANNOUNCE_LOCK_S
+                log.exception("could not give back a contract announcement's lock", extra={"contract":
+                                                                                           event["contract_id"]})
+
+    async def _announce_held(self, event: dict[str, Any], only: str | None) -> None:
+        """``on_event``, its lock held."""
+        # Whether it was announced, the contract, both people's names and languages (each line names them,
+        # each card is in its reader's language) and the item's title and photo for a card: one query. A new
+        # contract's first event carries the contract as it was just written (``contract``): not read again.
+        written = event.get("contract")
+        if isinstance(written, Contract):
+            row = await self.market.db.fetchone(_ANNOUNCING_NEW, (event.get("id"), written.borrower_id,
+                                                                  written.item_id, written.owner_id))
+        else:
+            row = await self.market.db.fetchone(_ANNOUNCING, (event.get("id"), event["contract_id"]))
+        if row is None:
+            raise NotFound("rental.not_found")
+        if event.get("id") and row["announced_at"] is not None:
+            return  # another node announced it while this one waited (a late copy must not retire newer steps)
+        c = written if isinstance(written, Contract) else Contract.from_row(row)
+        await self._announce(event, only, c, row)
 
     async def _announce(self, event: dict[str, Any], only: str | None, c: Contract, row: Mapping[str, Any]) -> None:
         """Each person gets their line with the buttons of what they can do now; then the steps before it retire.

@@ -109,34 +109,50 @@ class Chat(ChatHistory):
             row = await self._db.fetchone("SELECT * FROM rooms WHERE unique_key = %s", (key,))
             if row is not None:
                 return Room.from_row(row), False
-        await self._limits.take(self._limits.inquiry, person=borrower_id)
-        told = False
+        await self.may_open_deal_room(borrower_id)
         try:
             async with self._db.transaction() as cur:
-                await cur.execute(
-                    "INSERT INTO rooms (kind, unique_key, item_id, owner_id, borrower_id)"
-                    " VALUES ('deal', %s, %s, %s, %s)", (key, item_id, item["owner_id"], borrower_id))
-                room_id = int(cur.lastrowid)
-                await cur.execute(
-                    "INSERT INTO room_members (room_id, user_id, role) VALUES (%s, %s, 'owner'), (%s, %s, 'borrower')",
-                    (room_id, item["owner_id"], room_id, borrower_id))
-                if self.notifications is not None:
-                    if "title" in item and "nickname" in item:
-                        who: Mapping[str, Any] = item
-                    else:
-                        await cur.execute("SELECT u.nickname, i.title FROM users u JOIN items i ON i.id = %s"
-                                          " WHERE u.id = %s", (item_id, borrower_id))
-                        who = await cur.fetchone()
-                    told = await self.notifications.new_inquiry(cur, item["owner_id"], room_id=room_id,
-                                                                item_id=item_id, name=who["nickname"],
-                                                                title=who["title"], sender=borrower_id)
+                room, told = await self.create_deal_room(cur, item_id, borrower_id, item)
         except pymysql.err.IntegrityError:  # opened by a concurrent request: that one is the room
             row = await self._db.fetchone("SELECT * FROM rooms WHERE unique_key = %s", (key,))
             assert row is not None
             return Room.from_row(row), False
         if told:
             await self.notifications.ping([item["owner_id"]])
-        return Room(room_id, "deal", item_id, item["owner_id"], borrower_id, 0), True  # (as just inserted)
+        return room, True
+
+    async def may_open_deal_room(self, borrower_id: int) -> None:
+        """Count one new deal room of this person (``limit.inquiry``), or refuse it (``RateLimited``)."""
+        await self._limits.take(self._limits.inquiry, person=borrower_id)
+
+    async def create_deal_room(self, cur: Any, item_id: int, borrower_id: int, item: Mapping[str, Any],
+                               owner: Mapping[str, Any] | None = None) -> tuple[Room, bool]:
+        """A new deal room of (item, borrower) inside the caller's transaction (``cur``), its owner told of the
+        inquiry; the caller has counted it (``may_open_deal_room``) and checked the item as ``open_deal_room``
+        does. ``item``: its ``owner_id`` (and ``title`` and ``nickname``, the borrower's, if read); ``owner``: what
+        ``Notifications.new_inquiry`` reads of the owner, if the caller read it in this transaction. Returns the
+        room and whether the owner's unread count grew (the caller pings them after its commit).
+        ``pymysql.err.IntegrityError``: the room exists already (a concurrent inquiry made it)."""
+        await cur.execute(
+            "INSERT INTO rooms (kind, unique_key, item_id, owner_id, borrower_id)"
+            " VALUES ('deal', %s, %s, %s, %s)", (f"deal:{item_id}:{borrower_id}", item_id, item["owner_id"],
+                                                 borrower_id))
+        room_id = int(cur.lastrowid)
+        await cur.execute(
+            "INSERT INTO room_members (room_id, user_id, role) VALUES (%s, %s, 'owner'), (%s, %s, 'borrower')",
+            (room_id, item["owner_id"], room_id, borrower_id))
+        told = False
+        if self.notifications is not None:
+            if "title" in item and "nickname" in item:
+                who: Mapping[str, Any] = item
+            else:
+                await cur.execute("SELECT u.nickname, i.title FROM users u JOIN items i ON i.id = %s"
+                                  " WHERE u.id = %s", (item_id, borrower_id))
+                who = await cur.fetchone()
+            told = await self.notifications.new_inquiry(cur, item["owner_id"], room_id=room_id, item_id=item_id,
+                                                        name=who["nickname"], title=who["title"],
+                                                        sender=borrower_id, owner=owner)
+        return Room(room_id, "deal", item_id, item["owner_id"], borrower_id, 0), told  # (as just inserted)
 
     async def room(self, room_id: int, user_id: int) -> Room:
         """A room the user belongs to; any other room id is "unknown"."""

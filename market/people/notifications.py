@@ -8,7 +8,7 @@ Someone offline finds both on the next connect: the messages are stored, the cou
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,10 +59,28 @@ class Reader:
     refused: bool = False
 
 
+def inquiry_columns(prefix: str = "") -> str:
+    """What telling an owner of a new inquiry reads of them (``u``: their users row; %(sender)s: who asked,
+    %(window)s: the inquiry window in seconds): whether they blocked the sender or muted inquiries, their language,
+    and their unread inquiry notification of the window (``id``, ``coalesced``) that a new one joins. A caller that
+    reads the owner in its own transaction anyway adds these columns to that read (each name after ``prefix``) and
+    hands them to ``Notifications.new_inquiry(owner=…)`` (without it)."""
+    return (f"u.locale AS {prefix}locale,"
+            f" EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = u.id AND b.blocked_id = %(sender)s) AS {prefix}blocked,"
+            " EXISTS (SELECT 1 FROM notification_mutes m WHERE m.user_id = u.id AND m.kind = 'new_inquiry')"
+            f" AS {prefix}muted, " + ", ".join(
+                f"(SELECT x.{c} FROM notifications x WHERE x.user_id = u.id AND x.kind = 'new_inquiry'"
+                " AND x.read_at IS NULL AND x.created_at > NOW(3) - INTERVAL %(window)s SECOND ORDER BY x.id DESC"
+                f" LIMIT 1) AS {prefix}{c}" for c in ("id", "coalesced")))
+
+
+INQUIRY_READ = "SELECT " + inquiry_columns()
+
+
 class Notifications:
     def __init__(self, db: Database, *, inquiry_window_s: int) -> None:
         self.db = db
-        self._inquiry_window_s = inquiry_window_s
+        self.inquiry_window_s = inquiry_window_s
         self.on_new: OnNew | None = None  # the gateway pushes the new unread counts
         self.on_post: OnPost | None = None  # the bot says TO_ASSISTANT kinds in the assistant room
         self._to_post: list[tuple[int, str]] = []  # (user, dedupe) written by transactions not yet pinged
@@ -95,24 +113,20 @@ class Notifications:
         return added
 
     async def new_inquiry(self, cur: Any, owner_id: int, *, room_id: int, item_id: int, name: str,
-                          title: str, sender: int | None = None) -> bool:
+                          title: str, sender: int | None = None, owner: Mapping[str, Any] | None = None) -> bool:
         """Tell an owner of a new deal room inside the caller's transaction (``cur``, which created the room).
         While their last inquiry notification is unread and younger than the inquiry window, it becomes "새 문의
         N건" instead of a new one, so a burst of inquiries (from one person or many) is one notification and not a
         buzz per room; it then leads to the latest room. True when the person's unread count grew.
 
         (Inquiries racing each other may still make two: nothing is locked for this, and a lost race is told
-        on its own rather than miscounted.) Nothing, if the owner blocked ``sender``."""
-        # (what the owner blocked and muted, their language and their unread burst: one read)
-        await cur.execute(
-            "SELECT u.locale,"
-            " EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = u.id AND b.blocked_id = %s) AS blocked,"
-            " EXISTS (SELECT 1 FROM notification_mutes m WHERE m.user_id = u.id AND m.kind = 'new_inquiry') AS muted,"
-            " n.id, n.coalesced FROM users u LEFT JOIN notifications n ON n.id = (SELECT x.id FROM notifications x"
-            " WHERE x.user_id = u.id AND x.kind = 'new_inquiry' AND x.read_at IS NULL"
-            " AND x.created_at > NOW(3) - INTERVAL %s SECOND ORDER BY x.id DESC LIMIT 1) WHERE u.id = %s",
-            (sender, self._inquiry_window_s, owner_id))
-        owner = await cur.fetchone()
+        on its own rather than miscounted.) Nothing, if the owner blocked ``sender``. ``owner``: what this reads
+        of the owner (``INQUIRY_READ``), when the caller read it in this transaction already."""
+        if owner is None:
+            # (what the owner blocked and muted, their language and their unread burst: one read)
+            await cur.execute(INQUIRY_READ + " FROM users u WHERE u.id = %(owner)s",
+                              {"sender": sender, "window": self.inquiry_window_s, "owner": owner_id})
+            owner = await cur.fetchone()
         if owner is None or owner["blocked"]:
             return False
         if owner["id"] is not None:

@@ -8,14 +8,16 @@ from collections import Counter as CountOf
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+import pymysql
+
 from market import validation as v
 from market.billipay import BilliPay
-from market.chat import Chat
+from market.chat import Chat, Room
 from market.clock import Clock
-from market.db import Database
+from market.db import Database, Row
 from market.errors import Conflict, InvalidInput, NotFound
 from market.people.blocks import refusal
-from market.people.notifications import Notifications, Reader
+from market.people.notifications import Notifications, Reader, inquiry_columns
 from market.rentals.availability import PAYMENT_OPEN, TAKEN, Availability
 from market.rentals.contract import BUSY, FINAL, MAX_NOTE, OPEN, Contract, DatesTaken, Rules, contract_id, marks
 from market.rentals.jobs import Jobs
@@ -47,6 +49,10 @@ _REQUEST_CHECKS = (
     " EXISTS (SELECT 1 FROM notification_mutes m WHERE m.user_id = %(owner)s AND m.kind = 'request_received') AS muted"
     " FROM (SELECT COUNT(*) AS n, COALESCE(SUM(item_id = %(item)s), 0) AS here FROM contracts"
     " WHERE borrower_id = %(borrower)s AND state IN ('REQUESTED','ACCEPTED') AND expires_at > %(now)s) mine")
+# The same when the two have no deal room yet (the request opens it in its own transaction), with what telling the
+# owner of the new inquiry reads of them (``inq_*``; %(sender)s: the borrower, %(window)s: the inquiry window).
+_REQUEST_CHECKS_NEW_ROOM = (_REQUEST_CHECKS.replace("SELECT mine.n,", f"SELECT {inquiry_columns('inq_')}, mine.n,", 1)
+                            + " JOIN users u ON u.id = %(owner)s")
 
 
 class Rentals(Jobs, Availability):
@@ -130,8 +136,8 @@ class Rentals(Jobs, Availability):
 
         Every request on every node pays for this, so each thing is read once: the item, the blocks between the
         two and the deal room in one query; then, under the item's row lock, every rule of a new hold in one
-        more (``_REQUEST_CHECKS``); the contract, its event and the owner's notification written from what those
-        two said (nothing read back)."""
+        more (``_REQUEST_CHECKS``); the deal room if there is none yet, the contract, its event and the owner's
+        notifications written from what those two said (nothing read back), all in one transaction."""
         iid = contract_id(item_id, "item.not_found")
         self.check_dates(start, end)
         item = await self.db.fetchone(_REQUEST_ITEM, (borrower_id, borrower_id, borrower_id,
@@ -149,8 +155,35 @@ class Rentals(Jobs, Availability):
             until = item["available_until"]
             raise InvalidInput("rental.outside_availability", field="dates", start=item["available_from"].isoformat(),
                                end=until.isoformat() if until else "-")
-        room, created = await self.chat.open_deal_room(iid, borrower_id, checked=item)  # (checked just above)
+        room: Room | None = None
+        if item["room_id"] is not None:
+            room = Room(item["room_id"], item["room_kind"], item["room_item_id"], item["room_owner_id"],
+                        item["room_borrower_id"], item["room_last_seq"])
+        else:
+            await self.chat.may_open_deal_room(borrower_id)  # (counted before anything is locked)
         quote = self.quote(item["price_per_day"], item["deposit"], start, end)
+        try:
+            room, created, made, event = await self._hold(borrower_id, iid, item, room, start, end, quote)
+        except pymysql.err.IntegrityError:  # a concurrent inquiry opened the deal room meanwhile: that one is it
+            room, created = await self.chat.open_deal_room(iid, borrower_id)
+            room, _, made, event = await self._hold(borrower_id, iid, item, room, start, end, quote)
+        if made is None:
+            await self.flush_told()  # (the owner of a deal room opened all the same)
+            raise DatesTaken(await self.free_ranges(iid, start, quote["days"], item=item))
+        await self.flush(made.id, fresh=[{**event, "contract": made}])  # (announced from what was just written)
+        return made, created
+
+    async def _hold(self, borrower_id: int, iid: int, item: Row, room: Room | None, start: date, end: date,
+                    quote: dict[str, int]) -> tuple[Room, bool, Contract | None, dict[str, Any]]:
+        """A request's transaction: the locks, every rule of a new hold, the deal room if the two have none yet
+        (``room`` None: it is opened here, told to the owner), and the contract with its event. Returns the room,
+        whether it was opened, and the contract and its event — None when the dates are taken (the deal room
+        opened all the same). A refusal raises; the person's open-requests limit only after the deal room is
+        committed, as a room once asked for stays."""
+        refused: Conflict | None = None
+        created = room is None
+        event: dict[str, Any] = {}
+        made: Contract | None = None
         async with self.db.transaction() as cur:
             # The borrower's row first, then the item's (always in that order): their open requests on other items
             # are counted under it, so racing requests for several items cannot pass the limit together.
@@ -160,10 +193,13 @@ class Rentals(Jobs, Availability):
                 raise NotFound("item.not_found")
             # (read after the locks — and the clock too: a hold that expired while this waited is free)
             now = self.clock.now()
-            p = self.params(item=iid, exclude=0, start=start, end=end, borrower=borrower_id, room=room.id,
-                            owner=item["owner_id"])
-            await cur.execute(_REQUEST_CHECKS, p)
+            p = self.params(item=iid, exclude=0, start=start, end=end, borrower=borrower_id,
+                            room=room.id if room is not None else 0, owner=item["owner_id"], sender=borrower_id,
+                            window=self.notifications.inquiry_window_s if self.notifications else 0)
+            await cur.execute(_REQUEST_CHECKS if room is not None else _REQUEST_CHECKS_NEW_ROOM, p)
             checks = await cur.fetchone()
+            if checks is None:  # (the owner's account is gone: so is the item)
+                raise NotFound("item.not_found")
             error = refusal({who for who, blocked in ((borrower_id, checks["i_blocked"]),
                                                       (item["owner_id"], checks["blocked_me"])) if blocked},
                             borrower_id, "block.cannot_request")
@@ -174,10 +210,14 @@ class Rentals(Jobs, Availability):
             # One open contract per deal room: its photos and commands must name one contract.
             if checks["busy"]:
                 raise Conflict("rental.room_busy")
+            if room is None:
+                room, told = await self.chat.create_deal_room(
+                    cur, iid, borrower_id, item, owner={k[4:]: v for k, v in checks.items() if k.startswith("inq_")})
+                if told:
+                    self._told.add(item["owner_id"])
             if checks["n"] >= self.rules.max_open_requests:
-                raise Conflict("rental.too_many_requests", max=self.rules.max_open_requests)
-            taken = bool(checks["taken"])
-            if not taken:
+                refused = Conflict("rental.too_many_requests", max=self.rules.max_open_requests)
+            elif not checks["taken"]:
                 made = Contract.new(item_id=iid, owner_id=item["owner_id"], borrower_id=borrower_id, room_id=room.id,
                                     start_date=start, end_date=end, price_per_day=item["price_per_day"],
                                     deposit=item["deposit"], rent=quote["rent"], fee=quote["fee"],
@@ -193,10 +233,16 @@ class Rentals(Jobs, Availability):
                                          {"days": quote["days"]},
                                          about=Party.of(made, item["title"], {made.owner_id: Reader(
                                              checks["locale"], bool(checks["muted"]))}))
-        if taken:
-            raise DatesTaken(await self.free_ranges(iid, start, quote["days"], item=item))
-        await self.flush(made.id, fresh=[{**event, "contract": made}])  # (announced from what was just written)
-        return made, created
+        if refused is not None:
+            await self.flush_told()
+            raise refused
+        return room, created, made, event
+
+    async def flush_told(self) -> None:
+        """Push the unread counts of whoever committed transactions notified (``flush`` does it first too)."""
+        if self._told and self.notifications is not None:
+            told, self._told = self._told, set()
+            await self.notifications.ping(told)
 
     # -- the owner's answer, cancelling ------------------------------------------------------------------
     async def accept(self, owner_id: int, contract_id_: Any) -> Contract:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -110,7 +110,7 @@ class Contract:
 
     @classmethod
     def from_row(cls, row: Row) -> Contract:
-        return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
+        return cls(**{name: row[name] for name in _FIELDS if name in row})
 
     @classmethod
     def new(cls, **values: Any) -> Contract:
@@ -119,7 +119,7 @@ class Contract:
         return cls(**{**_NEW, **values})
 
     def but(self, **changes: Any) -> Contract:
-        return Contract(**{**asdict(self), **changes})
+        return replace(self, **changes)  # (every field is a plain value: no deep copy needed, as asdict made)
 
     @property
     def days(self) -> int:
@@ -144,16 +144,20 @@ class Contract:
         return None
 
     def public(self) -> dict[str, Any]:
-        out = asdict(self)
-        for k, val in out.items():
+        out: dict[str, Any] = {}
+        for name in _FIELDS:  # (asdict would deep-copy each value: plain values here, read once)
+            val = getattr(self, name)
             if isinstance(val, datetime):
-                out[k] = val.isoformat(timespec="seconds") + "Z"
+                val = val.isoformat(timespec="seconds") + "Z"
             elif isinstance(val, date):
-                out[k] = val.isoformat()
+                val = val.isoformat()
+            out[name] = val
         out["days"] = self.days
         out["total"] = self.total
         return out
 
+
+_FIELDS = tuple(f.name for f in fields(Contract))
 
 # The columns a new request does not set, as the table's defaults leave them (migrations 0005 and later).
 _NEW: dict[str, Any] = {

@@ -72,6 +72,33 @@ async def test_overlapping_requests_are_refused_with_the_nearest_free_dates(mark
     assert c.state == "REQUESTED"
 
 
+async def test_a_refused_request_still_opens_the_deal_room_and_tells_the_owner(market: Market) -> None:
+    """A request whose dates are taken, or past the open-requests limit, is refused — but the two may talk about
+    other dates: the deal room it asked for stays open, and its owner hears of the inquiry."""
+    owner, first, second, busy = await user(market), await user(market), await user(market), await user(market)
+    iid = await item(market, owner)
+    await market.rentals.request(first, iid, *days(5, 3))
+    with pytest.raises(DatesTaken):
+        await market.rentals.request(second, iid, *days(6, 2))
+    for _ in range(market.rentals.rules.max_open_requests):
+        await market.rentals.request(busy, await item(market, owner), *days(5, 3))
+    with pytest.raises(Conflict) as many:
+        await market.rentals.request(busy, iid, *days(20, 2))
+    assert many.value.code == "rental.too_many_requests"
+    for asker in (second, busy):
+        room = await market.db.fetchone("SELECT id, owner_id FROM rooms WHERE unique_key = %s",
+                                        (f"deal:{iid}:{asker}",))
+        assert room is not None and room["owner_id"] == owner
+        members = await market.db.fetchall("SELECT user_id FROM room_members WHERE room_id = %s", (room["id"],))
+        assert {m["user_id"] for m in members} == {owner, asker}
+    assert not await market.db.fetchval("SELECT COUNT(*) FROM contracts WHERE room_id IN (SELECT id FROM rooms"
+                                        " WHERE unique_key IN (%s, %s))", (f"deal:{iid}:{second}", f"deal:{iid}:{busy}"))
+    # every deal room opened is one inquiry the owner was told of (a burst of them is one notification)
+    told = await market.db.fetchone("SELECT COALESCE(SUM(coalesced), 0) AS n FROM notifications"
+                                    " WHERE user_id = %s AND kind = 'new_inquiry'", (owner,))
+    assert told["n"] == 2 + market.rentals.rules.max_open_requests + 1
+
+
 @pytest.mark.parametrize("span", [(-1, 2), (0, 61), (400, 2)])
 async def test_impossible_dates_are_refused(market: Market, span: tuple[int, int]) -> None:
     owner, borrower = await user(market), await user(market)
@@ -489,19 +516,19 @@ async def test_one_open_request_per_item_and_only_so_many_in_all(market: Market)
 async def test_a_block_made_after_the_first_read_still_stops_the_request(market: Market) -> None:
     owner, borrower = await user(market), await user(market)
     iid = await item(market, owner)
-    opened = market.chat.open_deal_room
+    opened = market.chat.may_open_deal_room
 
     async def blocked_meanwhile(*args: Any, **kwargs: Any) -> Any:
-        out = await opened(*args, **kwargs)
+        out = await opened(*args, **kwargs)  # (the request's step between its first read and its locks)
         await market.blocks.block(owner, borrower)  # the owner blocks the asker while the request is under way
         return out
 
-    market.chat.open_deal_room = blocked_meanwhile  # type: ignore[method-assign]
+    market.chat.may_open_deal_room = blocked_meanwhile  # type: ignore[method-assign]
     try:
         with pytest.raises(Forbidden):
             await market.rentals.request(borrower, iid, *days(3, 2))
     finally:
-        market.chat.open_deal_room = opened  # type: ignore[method-assign]
+        market.chat.may_open_deal_room = opened  # type: ignore[method-assign]
     assert not await market.db.fetchval("SELECT COUNT(*) FROM contracts WHERE item_id = %s", (iid,))
 
 
