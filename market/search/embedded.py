@@ -24,6 +24,7 @@ from market.search import korean
 from market.search.cells import _distance_sql, cell_of, cell_ranges
 from market.search.documents import SearchDoc
 from market.search.feedback import FEEDBACK_DOCS, FeedbackDoc, feedback_terms
+from market.search.filler import best_by_one_word, best_by_one_word_whole
 from market.search.nationwide import best_anywhere
 from market.search.postings import key_of_token, postings_of, term_key, token, untoken
 from market.search.query import MAX_OFFSET, SearchHit, SearchPage, SearchQuery, encode_offset
@@ -119,6 +120,7 @@ class EmbeddedSearch:
         # What a narrow search's second pass read: a listing's words; a word's companions (see SECOND_PASS_TTL_S).
         self._words: _Kept[int, FeedbackDoc] = _Kept(20_000)
         self._companions: _Kept[str, list[tuple[str, str, int]]] = _Kept(2_000)
+        self._weighed: _Kept[str | None, tuple[int, int, int]] = _Kept(20_000)  # a word's statistics
         self._generation = 0  # how many times this process changed the index
 
     # -- writing -----------------------------------------------------------------------------------------
@@ -288,6 +290,7 @@ class EmbeddedSearch:
         """Drops what the second pass kept: this process changed the index (a read under way keeps nothing)."""
         self._words.clear()
         self._companions.clear()
+        self._weighed.clear()
         self._generation += 1
 
     async def _hit_words(self, item_ids: Sequence[int]) -> list[FeedbackDoc]:
@@ -306,6 +309,19 @@ class EmbeddedSearch:
                 if generation == self._generation:
                     self._words.put(int(r["item_id"]), doc)
         return [kept[i] for i in item_ids if i in kept]
+
+    async def _word_stats(self, keys: Mapping[str, str]) -> _Stats:
+        """``_read_stats`` of the words a second pass weighs, kept from a read of the last SECOND_PASS_TTL_S."""
+        kept: _Stats = {k: v for k in (*keys, None) if (v := self._weighed.get(k)) is not None}
+        missing = {k: t for k, t in keys.items() if k not in kept}
+        if missing or None not in kept:
+            generation = self._generation
+            read = await self._read_stats(missing)
+            for k, v in read.items():
+                kept[k] = v
+                if generation == self._generation:
+                    self._weighed.put(k, v)
+        return kept
 
     async def _kept_pairs(self, keys: Sequence[str]) -> list[tuple[str, str, int]]:
         """``_pairs`` of each word, kept from a read of the last SECOND_PASS_TTL_S."""
@@ -410,16 +426,21 @@ class EmbeddedSearch:
         docs, pairs = await asyncio.gather(self._hit_words([x.item_id for x in best]), self._kept_pairs(own))
         candidates = {t: t for t in (*own, *(b for _, b, _ in pairs), *(t for d in docs
                                                                         for t in (*d.title, *d.body, *d.related)))}
-        stats = await self._read_stats(candidates)
+        stats = await self._word_stats(candidates)
         listings = {k: v[0] for k, v in stats.items() if k is not None}
         total = stats.get(None, (0, 0, 0))[0]
         # Words listings use with the query's own, then the words its best hits share.
         terms = list(dict.fromkeys([*related_terms(pairs, listings, total, exclude=own),
                                     *feedback_terms(docs, listings, total, set(own))]))[:SECOND_PASS_TERMS]
-        if not terms:
+        weights, _ = _weigh(replace(q, head=()), {t: t for t in terms}, stats)
+        if not weights:
             return []
-        second = await self._found(replace(q, terms=tuple(terms), head=(), grams=(),
-                                           exclude=tuple(sorted(x.item_id for x in found))), want - len(found))
+        place = (q.lat, q.lng, q.radius_m) if q.lat is not None and q.lng is not None and q.radius_m else None
+        narrowed = filters_for(q, self._categories) if _narrowed(q) else None  # type: ignore[arg-type]
+        read = best_by_one_word if self._early_stop else best_by_one_word_whole
+        second = [_Found(item_id, score, 0, distance)  # type: ignore[arg-type]
+                  for item_id, score, distance in await read(self._db, weights, want - len(found), place, narrowed,
+                                                             tuple(sorted({*q.exclude, *(x.item_id for x in found)})))]
         if not second:
             return []
         # Below the last text match, in their own order.
@@ -818,6 +839,8 @@ def _stats_sql(keys: Iterable[str], extra: int = 0) -> tuple[list[str], list[Any
     terms = (f"(SELECT -FIELD(term, {marks}) AS branch, docs AS item_id, top1 AS score, top0 AS weight,"
              f" NULL AS distance_m{blank} FROM search_terms WHERE term IN ({marks}))")
     count = f"(SELECT {STATS_COUNT}, docs, 0, 0, NULL{blank} FROM search_stats WHERE id = 1)"
+    if not keys:
+        return [count], []
     return [terms, count], [*keys, *keys]
 
 
