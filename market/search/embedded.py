@@ -461,11 +461,15 @@ class EmbeddedSearch:
             async with self._db.transaction() as cur:
                 snapshot = _Snapshot(cur)
                 parts, args = _stats_sql(keys)
-                stats = self._keep(keys, await snapshot.fetchall(" UNION ALL ".join(parts), tuple(args)))
+                bands_part, bands_args = _bands_sql(keys)
+                rows = await snapshot.fetchall(" UNION ALL ".join([*parts, bands_part]), (*args, *bands_args))
+                stats = self._keep(keys, rows)
                 weights, tops = _weigh(q, keys, stats)
                 if not weights:
                     return []
-                bands = await self._bands(snapshot, keys)
+                order = list(keys)
+                lists = [(int(r["branch"]), int(r["item_id"]), int(r["score"])) for r in rows if r["branch"] >= 0]
+                bands = {(order[b // 2 - 1], b % 2, weight): n for b, weight, n in lists}
                 narrowed = filters_for(q, self._categories) if _narrowed(q) else None  # type: ignore[arg-type]
                 ranked = await best_anywhere(snapshot, weights, tops, want, narrowed, bands, q.exclude)
                 if ranked is None:  # reading best first would read most of the lists: read them whole
@@ -498,14 +502,6 @@ class EmbeddedSearch:
                 self.rounds[0] += 1
             found = await self._best(q, weights, want)
         return found
-
-    @staticmethod
-    async def _bands(db: Any, keys: Mapping[str, str]) -> dict[tuple[str, int, int], int]:
-        """(term, tier, weight) → postings the list holds at that weight."""
-        rows = await db.fetchall(
-            f"SELECT term, tier, weight, docs FROM search_bands WHERE term IN ({', '.join(['%s'] * len(keys))})"
-            " AND docs > 0", tuple(keys))
-        return {(str(r["term"]), int(r["tier"]), int(r["weight"])): int(r["docs"]) for r in rows}
 
     async def _read_stats(self, keys: Mapping[str, str]) -> _Stats:
         parts, args = _stats_sql(keys)
@@ -842,6 +838,15 @@ def _stats_sql(keys: Iterable[str], extra: int = 0) -> tuple[list[str], list[Any
     if not keys:
         return [count], []
     return [terms, count], [*keys, *keys]
+
+
+def _bands_sql(keys: Iterable[str]) -> tuple[str, list[Any]]:
+    """A statement (to join with ``_stats_sql``'s) reading how many postings each list of the terms holds at each
+    weight: branch = 2 × (the term's place in ``keys``, from 1) + tier, item_id = the weight, score = postings."""
+    keys = list(keys)
+    marks = ", ".join(["%s"] * len(keys))
+    return (f"(SELECT FIELD(term, {marks}) * 2 + tier, weight, docs, 0, NULL FROM search_bands"
+            f" WHERE term IN ({marks}) AND docs > 0)"), [*keys, *keys]
 
 
 def _weigh(q: SearchQuery, keys: Mapping[str, str], stats: _Stats

@@ -36,7 +36,8 @@ def _where(place: Place, narrowed: Cond | None, exclude: Sequence[int]) -> tuple
     if place is not None:
         lat, lng, radius = place
         ranges = cell_ranges(lat, lng, radius)
-        where += " AND (" + " OR ".join(["p.cell BETWEEN %s AND %s"] * len(ranges)) + f") AND {_distance_sql('p')} <= %s"
+        cells = " OR ".join(["p.cell BETWEEN %s AND %s"] * len(ranges))
+        where += f" AND ({cells}) AND {_distance_sql('p')} <= %s"
         distance_args = [lat, lat, lng]
         args += [x for r in ranges for x in r] + [*distance_args, radius]
     if exclude:

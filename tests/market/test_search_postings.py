@@ -270,7 +270,7 @@ async def test_a_price_or_dates_filter_is_settled_early_and_finds_what_reading_e
 
 
 class _Reading(_Counting):
-    """The database, noting how many postings rows each statement brought back (in transactions too);
+    """The database, noting how many postings each statement read (in transactions too);
     ``after_chunk`` runs after each statement reading postings best first."""
 
     def __init__(self, db: Any) -> None:
@@ -284,8 +284,8 @@ class _Reading(_Counting):
         return rows
 
     async def saw(self, sql: str, rows: Any) -> None:
-        if "search_postings" in sql:
-            self.rows += len(rows)
+        if "search_postings" in sql:  # a nationwide chunk's rows say how many postings it read
+            self.rows += sum(int(r["taken"]) if r.get("from_end") == 1 else 0 if "taken" in r else 1 for r in rows)
         if "ix_search_postings_top" in sql and self.after_chunk is not None:
             await self.after_chunk()
 
