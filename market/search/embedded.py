@@ -22,7 +22,7 @@ from market.db import Database
 from market.geo import PUBLIC_STATUSES, filters_for
 from market.search import korean
 from market.search.cells import _distance_sql, cell_of, cell_ranges
-from market.search.documents import SearchDoc
+from market.search.documents import FILTERS_JOIN, SearchDoc
 from market.search.feedback import FEEDBACK_DOCS, FeedbackDoc, feedback_terms
 from market.search.filler import best_by_one_word, best_by_one_word_whole
 from market.search.nationwide import best_anywhere
@@ -659,7 +659,7 @@ class EmbeddedSearch:
             # the lookup index for it); a filter reads each one's document by its key.
             source, source_args, extra = "search_postings p FORCE INDEX (PRIMARY)", [], ""
             if narrowed:
-                source += " STRAIGHT_JOIN search_docs i ON i.item_id = p.item_id"
+                source += FILTERS_JOIN
             if first is not None:  # the term's best postings only, then their lookups
                 edge = "OVER (ORDER BY s.weight, s.distance_m DESC)"
                 source = (f"(SELECT s.*, COUNT(*) OVER () AS sample, FIRST_VALUE(s.weight) {edge} AS last_weight,"

@@ -13,6 +13,7 @@ from typing import Any
 
 from market.filters import Cond
 from market.search.cells import _distance_sql, cell_ranges
+from market.search.documents import FILTERS_JOIN
 
 # (lat, lng, radius in metres) of a search near a point; None: nationwide.
 Place = tuple[float, float, int] | None
@@ -44,7 +45,7 @@ def _where(place: Place, narrowed: Cond | None, exclude: Sequence[int]) -> tuple
         where += f" AND p.item_id NOT IN ({', '.join(['%s'] * len(exclude))})"
         args += list(exclude)
     if narrowed is not None:
-        source = " STRAIGHT_JOIN search_docs i ON i.item_id = p.item_id"
+        source = FILTERS_JOIN
         where += f" AND {narrowed.sql}"
         args += list(narrowed.args)
     return source, where, args, distance_args

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from market.filters import Cond
+from market.search.documents import FILTERS_JOIN
 
 # Postings read from one list in its first chunk; each further chunk of that list is CHUNK_GROWTH times larger.
 FIRST_CHUNK = 64
@@ -153,7 +154,7 @@ async def _chunks(db: Any, weights: Mapping[str, int], terms: list[str],
             where += f" AND p.item_id NOT IN ({', '.join(['%s'] * len(exclude))})"
             where_args += list(exclude)
         if narrowed is not None:
-            source += " STRAIGHT_JOIN search_docs i ON i.item_id = p.item_id"
+            source += FILTERS_JOIN
             where += f" AND {narrowed.sql}"
             where_args += list(narrowed.args)
         chunk = (f"SELECT p.item_id, p.weight, p.weight * %s{added} AS score FROM {source}{joins}"
