@@ -42,8 +42,8 @@ STATS_KEPT = 50_000
 # How long a process trusts its copy of the index's words (its own writes reach it at once; another process's
 # after this).
 SPELLER_TTL_S = 60.0
-# A narrow search's second pass keeps, for this long, the words of the listings it read and the companions of the
-# words it looked up (this process's own writes drop them at once).
+# A narrow search's second pass keeps, for this long, the words of the listings it read, the companions of the
+# words it looked up and the statistics of the words it weighed (this process's own writes drop them at once).
 SECOND_PASS_TTL_S = 60.0
 # The most pairs read for a search's words.
 PAIRS_READ = 300
@@ -418,7 +418,8 @@ class EmbeddedSearch:
 
     async def _more_like(self, q: SearchQuery, found: list[_Found], want: int) -> list[_Found]:
         """A narrow search's page filled up, below every text match, with listings sharing the words of its best
-        hits (pseudo-relevance feedback: the same kind of thing, the same category), same filters and place."""
+        hits (pseudo-relevance feedback: the same kind of thing, the same category), same filters and place; ranked
+        by each listing's best single word among them (market/search/filler.py: one statement)."""
         best = sorted(found, key=lambda x: (-x.score, x.distance_m))[:FEEDBACK_DOCS]
         own = [term_key(t) for t in q.terms]
         # The best hits' words and the query's words' companions at once (what this process read of them lately

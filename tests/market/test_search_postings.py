@@ -110,8 +110,8 @@ async def test_the_early_stop_finds_exactly_what_reading_every_posting_finds(mar
         assert a.next_cursor == b.next_cursor
         compared += len(a.hits)
     assert compared > 500
-    # Most searches (a narrow one's second pass, filling its page, counts as one more) were settled early (in a
-    # round or two), not by reading everything.
+    # Most searches were settled early (in a round or two), not by reading everything (a narrow one's second pass,
+    # filling its page, reads in one statement of its own: market/search/filler.py).
     early = sum(n for rounds, n in quick.rounds.items() if rounds > 0)
     assert early > 0.8 * sum(quick.rounds.values()) and quick.rounds[1] > 0
     assert slow.rounds[0] == sum(slow.rounds.values()) >= 120
