@@ -22,8 +22,9 @@ from market.db import Database
 from market.geo import PUBLIC_STATUSES, filters_for
 from market.search import korean
 from market.search.cells import _distance_sql, cell_of, cell_ranges
-from market.search.documents import SearchDoc
+from market.search.documents import FILTERS_JOIN, SearchDoc
 from market.search.feedback import FEEDBACK_DOCS, FeedbackDoc, feedback_terms
+from market.search.filler import best_by_one_word, best_by_one_word_whole
 from market.search.nationwide import best_anywhere
 from market.search.postings import key_of_token, postings_of, term_key, token, untoken
 from market.search.query import MAX_OFFSET, SearchHit, SearchPage, SearchQuery, encode_offset
@@ -41,8 +42,8 @@ STATS_KEPT = 50_000
 # How long a process trusts its copy of the index's words (its own writes reach it at once; another process's
 # after this).
 SPELLER_TTL_S = 60.0
-# A narrow search's second pass keeps, for this long, the words of the listings it read and the companions of the
-# words it looked up (this process's own writes drop them at once).
+# A narrow search's second pass keeps, for this long, the words of the listings it read, the companions of the
+# words it looked up and the statistics of the words it weighed (this process's own writes drop them at once).
 SECOND_PASS_TTL_S = 60.0
 # The most pairs read for a search's words.
 PAIRS_READ = 300
@@ -119,6 +120,7 @@ class EmbeddedSearch:
         # What a narrow search's second pass read: a listing's words; a word's companions (see SECOND_PASS_TTL_S).
         self._words: _Kept[int, FeedbackDoc] = _Kept(20_000)
         self._companions: _Kept[str, list[tuple[str, str, int]]] = _Kept(2_000)
+        self._weighed: _Kept[str | None, tuple[int, int, int]] = _Kept(20_000)  # a word's statistics
         self._generation = 0  # how many times this process changed the index
 
     # -- writing -----------------------------------------------------------------------------------------
@@ -288,6 +290,7 @@ class EmbeddedSearch:
         """Drops what the second pass kept: this process changed the index (a read under way keeps nothing)."""
         self._words.clear()
         self._companions.clear()
+        self._weighed.clear()
         self._generation += 1
 
     async def _hit_words(self, item_ids: Sequence[int]) -> list[FeedbackDoc]:
@@ -306,6 +309,19 @@ class EmbeddedSearch:
                 if generation == self._generation:
                     self._words.put(int(r["item_id"]), doc)
         return [kept[i] for i in item_ids if i in kept]
+
+    async def _word_stats(self, keys: Mapping[str, str]) -> _Stats:
+        """``_read_stats`` of the words a second pass weighs, kept from a read of the last SECOND_PASS_TTL_S."""
+        kept: _Stats = {k: v for k in (*keys, None) if (v := self._weighed.get(k)) is not None}
+        missing = {k: t for k, t in keys.items() if k not in kept}
+        if missing or None not in kept:
+            generation = self._generation
+            read = await self._read_stats(missing)
+            for k, v in read.items():
+                kept[k] = v
+                if generation == self._generation:
+                    self._weighed.put(k, v)
+        return kept
 
     async def _kept_pairs(self, keys: Sequence[str]) -> list[tuple[str, str, int]]:
         """``_pairs`` of each word, kept from a read of the last SECOND_PASS_TTL_S."""
@@ -402,7 +418,8 @@ class EmbeddedSearch:
 
     async def _more_like(self, q: SearchQuery, found: list[_Found], want: int) -> list[_Found]:
         """A narrow search's page filled up, below every text match, with listings sharing the words of its best
-        hits (pseudo-relevance feedback: the same kind of thing, the same category), same filters and place."""
+        hits (pseudo-relevance feedback: the same kind of thing, the same category), same filters and place; ranked
+        by each listing's best single word among them (market/search/filler.py: one statement)."""
         best = sorted(found, key=lambda x: (-x.score, x.distance_m))[:FEEDBACK_DOCS]
         own = [term_key(t) for t in q.terms]
         # The best hits' words and the query's words' companions at once (what this process read of them lately
@@ -410,16 +427,21 @@ class EmbeddedSearch:
         docs, pairs = await asyncio.gather(self._hit_words([x.item_id for x in best]), self._kept_pairs(own))
         candidates = {t: t for t in (*own, *(b for _, b, _ in pairs), *(t for d in docs
                                                                         for t in (*d.title, *d.body, *d.related)))}
-        stats = await self._read_stats(candidates)
+        stats = await self._word_stats(candidates)
         listings = {k: v[0] for k, v in stats.items() if k is not None}
         total = stats.get(None, (0, 0, 0))[0]
         # Words listings use with the query's own, then the words its best hits share.
         terms = list(dict.fromkeys([*related_terms(pairs, listings, total, exclude=own),
                                     *feedback_terms(docs, listings, total, set(own))]))[:SECOND_PASS_TERMS]
-        if not terms:
+        weights, _ = _weigh(replace(q, head=()), {t: t for t in terms}, stats)
+        if not weights:
             return []
-        second = await self._found(replace(q, terms=tuple(terms), head=(), grams=(),
-                                           exclude=tuple(sorted(x.item_id for x in found))), want - len(found))
+        place = (q.lat, q.lng, q.radius_m) if q.lat is not None and q.lng is not None and q.radius_m else None
+        narrowed = filters_for(q, self._categories) if _narrowed(q) else None  # type: ignore[arg-type]
+        read = best_by_one_word if self._early_stop else best_by_one_word_whole
+        second = [_Found(item_id, score, 0, distance)  # type: ignore[arg-type]
+                  for item_id, score, distance in await read(self._db, weights, want - len(found), place, narrowed,
+                                                             tuple(sorted({*q.exclude, *(x.item_id for x in found)})))]
         if not second:
             return []
         # Below the last text match, in their own order.
@@ -440,11 +462,15 @@ class EmbeddedSearch:
             async with self._db.transaction() as cur:
                 snapshot = _Snapshot(cur)
                 parts, args = _stats_sql(keys)
-                stats = self._keep(keys, await snapshot.fetchall(" UNION ALL ".join(parts), tuple(args)))
+                bands_part, bands_args = _bands_sql(keys)
+                rows = await snapshot.fetchall(" UNION ALL ".join([*parts, bands_part]), (*args, *bands_args))
+                stats = self._keep(keys, rows)
                 weights, tops = _weigh(q, keys, stats)
                 if not weights:
                     return []
-                bands = await self._bands(snapshot, keys)
+                order = list(keys)
+                lists = [(int(r["branch"]), int(r["item_id"]), int(r["score"])) for r in rows if r["branch"] >= 0]
+                bands = {(order[b // 2 - 1], b % 2, weight): n for b, weight, n in lists}
                 narrowed = filters_for(q, self._categories) if _narrowed(q) else None  # type: ignore[arg-type]
                 ranked = await best_anywhere(snapshot, weights, tops, want, narrowed, bands, q.exclude)
                 if ranked is None:  # reading best first would read most of the lists: read them whole
@@ -477,14 +503,6 @@ class EmbeddedSearch:
                 self.rounds[0] += 1
             found = await self._best(q, weights, want)
         return found
-
-    @staticmethod
-    async def _bands(db: Any, keys: Mapping[str, str]) -> dict[tuple[str, int, int], int]:
-        """(term, tier, weight) → postings the list holds at that weight."""
-        rows = await db.fetchall(
-            f"SELECT term, tier, weight, docs FROM search_bands WHERE term IN ({', '.join(['%s'] * len(keys))})"
-            " AND docs > 0", tuple(keys))
-        return {(str(r["term"]), int(r["tier"]), int(r["weight"])): int(r["docs"]) for r in rows}
 
     async def _read_stats(self, keys: Mapping[str, str]) -> _Stats:
         parts, args = _stats_sql(keys)
@@ -642,7 +660,7 @@ class EmbeddedSearch:
             # the lookup index for it); a filter reads each one's document by its key.
             source, source_args, extra = "search_postings p FORCE INDEX (PRIMARY)", [], ""
             if narrowed:
-                source += " STRAIGHT_JOIN search_docs i ON i.item_id = p.item_id"
+                source += FILTERS_JOIN
             if first is not None:  # the term's best postings only, then their lookups
                 edge = "OVER (ORDER BY s.weight, s.distance_m DESC)"
                 source = (f"(SELECT s.*, COUNT(*) OVER () AS sample, FIRST_VALUE(s.weight) {edge} AS last_weight,"
@@ -818,7 +836,18 @@ def _stats_sql(keys: Iterable[str], extra: int = 0) -> tuple[list[str], list[Any
     terms = (f"(SELECT -FIELD(term, {marks}) AS branch, docs AS item_id, top1 AS score, top0 AS weight,"
              f" NULL AS distance_m{blank} FROM search_terms WHERE term IN ({marks}))")
     count = f"(SELECT {STATS_COUNT}, docs, 0, 0, NULL{blank} FROM search_stats WHERE id = 1)"
+    if not keys:
+        return [count], []
     return [terms, count], [*keys, *keys]
+
+
+def _bands_sql(keys: Iterable[str]) -> tuple[str, list[Any]]:
+    """A statement (to join with ``_stats_sql``'s) reading how many postings each list of the terms holds at each
+    weight: branch = 2 × (the term's place in ``keys``, from 1) + tier, item_id = the weight, score = postings."""
+    keys = list(keys)
+    marks = ", ".join(["%s"] * len(keys))
+    return (f"(SELECT FIELD(term, {marks}) * 2 + tier, weight, docs, 0, NULL FROM search_bands"
+            f" WHERE term IN ({marks}) AND docs > 0)"), [*keys, *keys]
 
 
 def _weigh(q: SearchQuery, keys: Mapping[str, str], stats: _Stats

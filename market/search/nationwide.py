@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from market.filters import Cond
+from market.search.documents import FILTERS_JOIN
 
 # Postings read from one list in its first chunk; each further chunk of that list is CHUNK_GROWTH times larger.
 FIRST_CHUNK = 64
@@ -86,17 +87,23 @@ async def best_anywhere(db: Any, weights: Mapping[str, int], tops: Mapping[tuple
             chosen = [best]
         if total and read + sum(sizes.values()) > WHOLE_SHARE * total:
             return None
-        rows = await _chunks(db, weights, terms, {x: (cursors[x], sizes[x]) for x in chosen}, narrowed, exclude)
+        rows = await _chunks(db, weights, terms, {x: (cursors[x], sizes[x]) for x in chosen}, narrowed, exclude,
+                             want)
         for n, lst in enumerate(chosen):
             cursor = cursors[lst]
             mine = [r for r in rows if r["list"] == n]
             for r in mine:
                 scores[int(r["item_id"])] = int(r["score"])
-                weight = int(r["weight"])
-                cursor.at_weight = cursor.at_weight + 1 if weight == cursor.weight else 1
-                cursor.weight, cursor.item_id = weight, int(r["item_id"])
-            read += len(mine)
-            if len(mine) < sizes[lst]:
+            last = next((r for r in mine if r["from_end"] == 1), None)
+            taken = int(last["taken"]) if last is not None else 0
+            if last is not None:
+                weight = int(last["weight"])
+                at_last = int(last["at_weight"])
+                # Read in order, the chunk's rows all weigh as much as its last when that is the cursor's weight.
+                cursor.at_weight = cursor.at_weight + at_last if weight == cursor.weight else at_last
+                cursor.weight, cursor.item_id = weight, int(last["item_id"])
+            read += taken
+            if taken < sizes[lst]:
                 cursor.done = True
             elif sizes[lst] == cursor.chunk:
                 cursor.chunk = min(cursor.chunk * CHUNK_GROWTH, CHUNK_MAX)
@@ -126,9 +133,11 @@ def _settled(last: tuple[int, int], weights: Mapping[str, int], cursors: Mapping
 
 async def _chunks(db: Any, weights: Mapping[str, int], terms: list[str],
                   lists: Mapping[tuple[str, int], tuple[_Cursor, int]], narrowed: Cond | None,
-                  exclude: Sequence[int]) -> list[dict[str, Any]]:
+                  exclude: Sequence[int], want: int) -> list[dict[str, Any]]:
     """The next ``size`` postings of each list in index order (``list``: its place in ``lists``), in one statement;
-    each listing's whole score completed by key lookups."""
+    each listing's whole score completed by key lookups. Of each chunk only what the reading needs comes back:
+    its ``want`` best listings (score, then number: no other can be on the page) and its last posting
+    (``from_end`` = 1), which carries the postings read (``taken``) and how many of them weigh as much as it."""
     parts, args = [], []
     for n, ((term, tier), (cursor, size)) in enumerate(lists.items()):
         others = [u for u in terms if u != term]
@@ -145,10 +154,15 @@ async def _chunks(db: Any, weights: Mapping[str, int], terms: list[str],
             where += f" AND p.item_id NOT IN ({', '.join(['%s'] * len(exclude))})"
             where_args += list(exclude)
         if narrowed is not None:
-            source += " STRAIGHT_JOIN search_docs i ON i.item_id = p.item_id"
+            source += FILTERS_JOIN
             where += f" AND {narrowed.sql}"
             where_args += list(narrowed.args)
-        parts.append(f"(SELECT {n} AS list, p.item_id, p.weight, p.weight * %s{added} AS score FROM {source}{joins}"
-                     f" WHERE {where} ORDER BY p.weight DESC, p.item_id DESC LIMIT %s)")
-        args += [weights[term], *(weights[u] for u in others), *others, *where_args, size]
+        chunk = (f"SELECT p.item_id, p.weight, p.weight * %s{added} AS score FROM {source}{joins}"
+                 f" WHERE {where} ORDER BY p.weight DESC, p.item_id DESC LIMIT %s")
+        parts.append(f"(SELECT {n} AS list, c.* FROM (SELECT c.*,"
+                     f" ROW_NUMBER() OVER (ORDER BY c.score DESC, c.item_id DESC) AS best,"
+                     f" ROW_NUMBER() OVER (ORDER BY c.weight, c.item_id) AS from_end,"
+                     f" COUNT(*) OVER () AS taken, COUNT(*) OVER (PARTITION BY c.weight) AS at_weight"
+                     f" FROM ({chunk}) c) c WHERE c.best <= %s OR c.from_end = 1)")
+        args += [weights[term], *(weights[u] for u in others), *others, *where_args, size, want]
     return await db.fetchall(" UNION ALL ".join(parts), tuple(args))

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from market.filters import le
 from market.search import (
     EARTH_RADIUS_M,
     EmbeddedSearch,
@@ -21,6 +22,7 @@ from market.search import (
     SearchQuery,
     cell_of,
     cell_ranges,
+    filler,
     nationwide,
     postings_of,
     term_key,
@@ -108,8 +110,8 @@ async def test_the_early_stop_finds_exactly_what_reading_every_posting_finds(mar
         assert a.next_cursor == b.next_cursor
         compared += len(a.hits)
     assert compared > 500
-    # Most searches (a narrow one's second pass, filling its page, counts as one more) were settled early (in a
-    # round or two), not by reading everything.
+    # Most searches were settled early (in a round or two), not by reading everything (a narrow one's second pass,
+    # filling its page, reads in one statement of its own: market/search/filler.py).
     early = sum(n for rounds, n in quick.rounds.items() if rounds > 0)
     assert early > 0.8 * sum(quick.rounds.values()) and quick.rounds[1] > 0
     assert slow.rounds[0] == sum(slow.rounds.values()) >= 120
@@ -268,7 +270,7 @@ async def test_a_price_or_dates_filter_is_settled_early_and_finds_what_reading_e
 
 
 class _Reading(_Counting):
-    """The database, noting how many postings rows each statement brought back (in transactions too);
+    """The database, noting how many postings each statement read (in transactions too);
     ``after_chunk`` runs after each statement reading postings best first."""
 
     def __init__(self, db: Any) -> None:
@@ -282,8 +284,8 @@ class _Reading(_Counting):
         return rows
 
     async def saw(self, sql: str, rows: Any) -> None:
-        if "search_postings" in sql:
-            self.rows += len(rows)
+        if "search_postings" in sql:  # a nationwide chunk's rows say how many postings it read
+            self.rows += sum(int(r["taken"]) if r.get("from_end") == 1 else 0 if "taken" in r else 1 for r in rows)
         if "ix_search_postings_top" in sql and self.after_chunk is not None:
             await self.after_chunk()
 
@@ -386,3 +388,33 @@ async def test_a_search_without_a_point_that_would_read_most_postings_reads_them
     assert page == await slow.search(q)
     assert [h.item_id for h in page.hits][:10] == list(range(10, 0, -1))
     assert reading.rows < 600  # a first chunk of each list, then one statement reading them whole
+
+
+async def test_the_second_pass_s_one_statement_ranks_as_reading_every_posting_by_the_best_single_word(
+        market: Market) -> None:
+    rng = random.Random(47)
+    shop = (GANGNAM[0] + 0.002, GANGNAM[1])
+    docs = [replace(_random_doc(rng, i, [shop]), price_per_day=rng.randrange(1000, 50000, 1000))
+            for i in range(1, 601)]
+    docs += [_doc(i, ["그늘막"], ["텐트"], [], *shop, 0) for i in range(601, 641)]  # equal scores at one place
+    backend = EmbeddedSearch(market.db)
+    await backend.clear()
+    await backend.index(docs)
+    words = [*VOCAB, "그늘막"]
+    for _ in range(200):
+        terms = rng.sample(words, rng.choice([1, 2, 3, 5]))
+        weights = {term_key(t): rng.choice([100, 100, 250, 1000, 2300]) for t in terms}  # equal worths: ties
+        place = rng.choice([None, (*shop, 300), (GANGNAM[0] + rng.uniform(-0.02, 0.02), GANGNAM[1], 1500)])
+        narrowed = rng.choice([None, None, le("i.price_per_day", 20000)])
+        exclude = tuple(rng.sample(range(1, 641), rng.choice([0, 0, 5, 40])))
+        want = rng.choice([1, 5, 21, 60])
+        args = (market.db, weights, want, place, narrowed, exclude)
+        quick = await filler.best_by_one_word(*args)
+        assert quick == await filler.best_by_one_word_whole(*args), (terms, place, want)
+        if place is None:  # the definition, in Python: nationwide, equal scores newest (highest number) first
+            kept = {d.item_id: d for d in docs if d.item_id not in exclude
+                    and (narrowed is None or d.price_per_day <= 20000)}
+            best = {i: max((weights[k] * w for k, (_, w) in postings_of(d).items() if k in weights), default=0)
+                    for i, d in kept.items()}
+            expected = sorted(((i, s) for i, s in best.items() if s > 0), key=lambda x: (-x[1], -x[0]))[:want]
+            assert [(i, s) for i, s, _ in quick] == expected
