@@ -277,8 +277,9 @@ class Database:
         """A pooled connection, waited for no longer than a statement's deadline; one that cannot be made (the
         server is down) is ``DatabaseUnavailable``."""
         try:
-            # (a free connection is handed out at once: only a wait for one needs the deadline's timer)
-            if self._deadline_s is None or self._pool.freesize:
+            # (even with a connection counted free: it may be dead, and the pool then makes a new one, whose
+            # handshake with a server that accepts but never greets would never end)
+            if self._deadline_s is None:
                 conn = await self._pool.acquire()
             else:
                 async with asyncio.timeout(self._deadline_s):

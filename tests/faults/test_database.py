@@ -127,6 +127,26 @@ async def test_a_lock_held_elsewhere_is_waited_for_no_longer_than_the_limit(limi
     assert await limited.execute("UPDATE held SET v = v + 1 WHERE id = 1") == 1
 
 
+async def test_a_free_but_dead_connection_then_a_silent_server_is_waited_for_no_longer_than_the_limit(
+        own_mariadb: OwnMariaDB) -> None:
+    """A pooled connection counted free may be dead (the server restarted): taking it makes a new one, whose
+    handshake a server that accepts but never greets would hold forever — the deadline covers taking it too."""
+    db = await Database.connect(own_mariadb.url, pool_size=3, statement_timeout_s=0.5, connect_timeout_s=1)
+    try:
+        assert await db.fetchval("SELECT 1") == 1
+        own_mariadb.stop()
+        own_mariadb.start()  # the pooled connection is at EOF now, still counted free
+        await asyncio.sleep(0.3)
+        own_mariadb.signal(signal.SIGSTOP)
+        try:
+            with pytest.raises(DatabaseUnavailable):
+                await asyncio.wait_for(db.fetchval("SELECT 2"), 15)  # (15 s: the test's own bound, not the code's)
+        finally:
+            own_mariadb.signal(signal.SIGCONT)
+    finally:
+        db._pool.terminate()
+
+
 async def test_begin_with_a_first_statement_and_commit_after_the_last_make_one_transaction(
         limited: Database, own_mariadb: OwnMariaDB) -> None:
     """The chat's group commit sends BEGIN with its first statement and COMMIT with its last: still one
