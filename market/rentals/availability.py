@@ -35,6 +35,11 @@ TAKEN = ("(EXISTS (SELECT 1 FROM contracts WHERE item_id = %(item)s AND id <> %(
          " NULL AND end_date < %(end)s AND ext_end_date >= %(start)s AND EXISTS (SELECT 1 FROM transfers t WHERE"
          " t.purpose = CONCAT('ext:', contracts.id) AND t.state IN ('pending','sending','unknown','review'))))")
 
+# The last expiry of the requests and accepted holds (not yet paid for) over those dates, live at %(now)s: while
+# one of them is live, TAKEN holds at a later time too (on the same day in Seoul), whatever else it says.
+TAKEN_UNTIL = ("(SELECT MAX(expires_at) FROM contracts WHERE item_id = %(item)s AND id <> %(exclude)s"
+               " AND start_date <= %(end)s AND end_date >= %(start)s AND state IN ('REQUESTED','ACCEPTED')"
+               " AND expires_at > %(now)s)")
 
 class Availability(Machine):
     async def taken(self, cur: Any, item_id: int, start: date, end: date, exclude: int = 0) -> bool:
