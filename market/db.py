@@ -185,17 +185,17 @@ class _Cursor(aiomysql.DictCursor):  # type: ignore[misc]
             raise RuntimeError("no further statement in the batch")
         return list(await self.fetchall())
 
-    async def commit_after(self, query: str, args: Any = None) -> list[tuple[int, int]]:
+    async def commit_after(self, query: str, args: Any = None) -> list[tuple[int, int, list[Row]]]:
         """``query`` (one statement or several, ``;``-separated) and the transaction's COMMIT in one round trip.
         The first statement that fails stops the rest (COMMIT included) and raises; the transaction then rolls
         back as usual. A connection that breaks meanwhile leaves the outcome unknown, as in COMMIT. Returns each
-        statement's affected row count and inserted id, in order (COMMIT's left out)."""
+        statement's affected row count, inserted id and rows (a SELECT's), in order (COMMIT's left out)."""
         conn = self.connection
         deadline = None if self.deadline_s is None else 3 * self.deadline_s
         await _bounded(conn, deadline, super().execute(f"{query}; COMMIT", args), in_commit=True)
-        done = [(self.rowcount, self.lastrowid or 0)]
+        done = [(self.rowcount, self.lastrowid or 0, list(await self.fetchall()))]
         while await _bounded(conn, deadline, self.nextset(), in_commit=True):
-            done.append((self.rowcount, self.lastrowid or 0))
+            done.append((self.rowcount, self.lastrowid or 0, list(await self.fetchall())))
         self.committed = True
         return done[:-1]
 

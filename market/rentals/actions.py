@@ -18,7 +18,7 @@ from market.db import Database, Row, Tail
 from market.errors import Conflict, InvalidInput, NotFound
 from market.people.blocks import refusal
 from market.people.notifications import Notifications, Reader, inquiry_columns
-from market.rentals.availability import PAYMENT_OPEN, TAKEN, TAKEN_UNTIL, Availability
+from market.rentals.availability import BUSY_DATES, PAYMENT_OPEN, TAKEN, TAKEN_UNTIL, Availability
 from market.rentals.contract import BUSY, FINAL, MAX_NOTE, OPEN, Contract, DatesTaken, Rules, contract_id, marks
 from market.rentals.jobs import Jobs
 from market.rentals.kdates import SEOUL
@@ -168,22 +168,23 @@ class Rentals(Jobs, Availability):
             await self.chat.may_open_deal_room(borrower_id)  # (counted before anything is locked)
         quote = self.quote(item["price_per_day"], item["deposit"], start, end)
         try:
-            room, created, made, event = await self._hold(borrower_id, iid, item, room, start, end, quote)
+            room, created, made, event, busy = await self._hold(borrower_id, iid, item, room, start, end, quote)
         except pymysql.err.IntegrityError:  # a concurrent inquiry opened the deal room meanwhile: that one is it
             room, created = await self.chat.open_deal_room(iid, borrower_id)
-            room, _, made, event = await self._hold(borrower_id, iid, item, room, start, end, quote)
+            room, _, made, event, busy = await self._hold(borrower_id, iid, item, room, start, end, quote)
         if made is None:
             await self.flush_told()  # (the owner of a deal room opened all the same)
-            raise DatesTaken(await self.free_ranges(iid, start, quote["days"], item=item))
+            raise DatesTaken(await self.free_ranges(iid, start, quote["days"], item=item, busy_rows=busy))
         await self.flush(made.id, fresh=[{**event, "contract": made}])  # (announced from what was just written)
         return made, created
 
     async def _hold(self, borrower_id: int, iid: int, item: Row, room: Room | None, start: date, end: date,
-                    quote: dict[str, int]) -> tuple[Room, bool, Contract | None, dict[str, Any]]:
+                    quote: dict[str, int]
+                    ) -> tuple[Room, bool, Contract | None, dict[str, Any], list[Row] | None]:
         """A request's transaction: the locks, every rule of a new hold, the deal room if the two have none yet
         (``room`` None: it is opened here, told to the owner), and the contract with its event. Returns the room,
         whether it was opened, and the contract and its event — None when the dates are taken (the deal room
-        opened all the same). A refusal raises; the person's open-requests limit only after the deal room is
+        opened all the same; then also what ``BUSY_DATES`` says of the item, read before the commit). A refusal raises; the person's open-requests limit only after the deal room is
         committed, as a room once asked for stays.
 
         Two round trips: BEGIN with the locks and the rules; then everything written, with COMMIT (``Tail``)."""
@@ -264,6 +265,10 @@ class Rentals(Jobs, Availability):
                     tail, "@billi_contract", "requested", "borrower", borrower_id, None, "REQUESTED",
                     {"days": quote["days"]}, room=room_sql,
                     about=Party.of(made, item["title"], {owner_id: Reader(checks["locale"], bool(checks["muted"]))}))
+            busy_at = None
+            if refused is None and made is None:  # (the dates are taken: the free ones are told, as of now)
+                at = self.params(item=iid)
+                busy_at = tail.add(cur.mogrify(BUSY_DATES, {k: at[k] for k in ("item", "today", "now")}))
             if tail.statements:
                 done = await cur.commit_after(tail.sql, tuple(tail.args))
         if opened is not None:
@@ -277,7 +282,7 @@ class Rentals(Jobs, Availability):
         if refused is not None:
             await self.flush_told()
             raise refused
-        return room, created, made, event
+        return room, created, made, event, None if busy_at is None else done[busy_at][2]
 
     async def flush_told(self) -> None:
         """Push the unread counts of whoever committed transactions notified (``flush`` does it first too)."""

@@ -182,8 +182,9 @@ async def test_a_batch_sent_with_begin_is_read_statement_by_statement_and_a_tail
                          " id = id", "x;'")
         again = tail.add("INSERT INTO child (parent, note) SELECT @parent, %s FROM DUAL ON DUPLICATE KEY UPDATE"
                          " id = id", "x;'")
+        rows = tail.add("SELECT note FROM child WHERE parent = @parent")
         done = await cur.commit_after(tail.sql, tuple(tail.args))
-    assert len(done) == 4 and done[first][0] == 1 and done[again][0] == 0
+    assert len(done) == 5 and done[first][0] == 1 and done[again][0] == 0 and done[rows][2] == [{"note": "x;'"}]
     parent = done[made][1]
     assert await limited.fetchall("SELECT parent, note FROM child") == [{"parent": parent, "note": "x;'"}]
     with pytest.raises(Exception, match="doesn't exist"):
