@@ -13,7 +13,7 @@ import pymysql
 from market import validation as v
 from market.billipay import BilliPay
 from market.chat import Chat, Room
-from market.clock import Clock
+from market.clock import Clock, seoul_day
 from market.db import Database, Row, Tail
 from market.errors import Conflict, InvalidInput, NotFound
 from market.people.blocks import refusal
@@ -218,17 +218,17 @@ class Rentals(Jobs, Availability):
             # stands too while what refused it is still live (``soonest``: the first of the borrower's open
             # requests to expire, ``taken_until``: the last hold over the dates that expires); else it is asked
             # again with the time after the locks — a hold that expired while this waited is free.
-            later = self.clock.now()
-            if p["today"] != self.clock.today() or (
+            now = self.clock.now()
+            if p["today"] != seoul_day(now) or (
                     (checks["here"] or checks["n"] >= self.rules.max_open_requests) and checks["soonest"] is not None
-                    and checks["soonest"] <= later
-            ) or (checks["taken"] and not (checks["taken_until"] and checks["taken_until"] > later)):
+                    and checks["soonest"] <= now
+            ) or (checks["taken"] and not (checks["taken_until"] and checks["taken_until"] > now)):
                 p = params()
                 await cur.execute(checks_sql, p)
                 checks = await cur.fetchone()
                 if checks is None:
                     raise NotFound("item.not_found")
-            now = self.clock.now()
+                now = p["now"]
             error = refusal({who for who, blocked in ((borrower_id, checks["i_blocked"]),
                                                       (owner_id, checks["blocked_me"])) if blocked},
                             borrower_id, "block.cannot_request")
