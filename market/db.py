@@ -179,16 +179,25 @@ class _Cursor(aiomysql.DictCursor):  # type: ignore[misc]
             args = {k: val for k, val in args.items() if f"%({k})s" in query}
         return int(await _bounded(self.connection, self.deadline_s, super().execute(query, args)))
 
-    async def commit_after(self, query: str, args: Any = None) -> None:
+    async def next_rows(self) -> list[Row]:
+        """The rows of the next statement of a ``;``-separated batch (its error, if it failed, is raised here)."""
+        if not await _bounded(self.connection, self.deadline_s, self.nextset()):
+            raise RuntimeError("no further statement in the batch")
+        return list(await self.fetchall())
+
+    async def commit_after(self, query: str, args: Any = None) -> list[tuple[int, int, list[Row]]]:
         """``query`` (one statement or several, ``;``-separated) and the transaction's COMMIT in one round trip.
         The first statement that fails stops the rest (COMMIT included) and raises; the transaction then rolls
-        back as usual. A connection that breaks meanwhile leaves the outcome unknown, as in COMMIT."""
+        back as usual. A connection that breaks meanwhile leaves the outcome unknown, as in COMMIT. Returns each
+        statement's affected row count, inserted id and rows (a SELECT's), in order (COMMIT's left out)."""
         conn = self.connection
         deadline = None if self.deadline_s is None else 3 * self.deadline_s
         await _bounded(conn, deadline, super().execute(f"{query}; COMMIT", args), in_commit=True)
+        done = [(self.rowcount, self.lastrowid or 0, list(await self.fetchall()))]
         while await _bounded(conn, deadline, self.nextset(), in_commit=True):
-            pass
+            done.append((self.rowcount, self.lastrowid or 0, list(await self.fetchall())))
         self.committed = True
+        return done[:-1]
 
     def _escape_args(self, args: Any, conn: aiomysql.Connection) -> Any:
         """The driver's escaping, with long text escaped by ``_escaped`` (the same literal, several times faster
@@ -234,6 +243,26 @@ class DatabaseTarget:
 
 
 Row = dict[str, Any]
+
+
+class Tail:
+    """Statements kept for a transaction's last round trip, sent with its COMMIT (``cur.commit_after(tail.sql,
+    tail.args)``): writes whose answers nothing before the commit needs. A statement refers to an id inserted
+    before it by a user variable it set (``SET @room = LAST_INSERT_ID()``); ``add`` returns the statement's place
+    in what ``commit_after`` returns. Its SQL text is the code's own, its values are ``%s`` (no literal ``%``)."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+        self.args: list[Any] = []
+
+    def add(self, sql: str, *args: Any) -> int:
+        self.statements.append(sql)
+        self.args.extend(args)
+        return len(self.statements) - 1
+
+    @property
+    def sql(self) -> str:
+        return "; ".join(self.statements)
 
 
 class Database:

@@ -34,7 +34,7 @@ from market.chat.model import (
     message_from_row,
 )
 from market.chat.writer import MessageWriter
-from market.db import Database, DatabaseUnavailable
+from market.db import Database, DatabaseUnavailable, Tail
 from market.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthenticated
 from market.limits import Limits
 from market.people.blocks import refuse_if_blocked
@@ -153,6 +153,25 @@ class Chat(ChatHistory):
                                                         name=who["nickname"], title=who["title"],
                                                         sender=borrower_id, owner=owner)
         return Room(room_id, "deal", item_id, item["owner_id"], borrower_id, 0), told  # (as just inserted)
+
+    def deal_room_later(self, tail: Tail, item_id: int, borrower_id: int, item: Mapping[str, Any],
+                        owner: Mapping[str, Any]) -> tuple[int, int | None]:
+        """``create_deal_room`` as statements of the transaction's last round trip (``tail``), which set
+        ``@billi_room`` to the new room's id for the statements after them. ``item``: its ``owner_id``, ``title``
+        and ``nickname`` (the borrower's); ``owner``: what ``Notifications.new_inquiry`` reads of the owner, read
+        in this transaction. Returns the places in the tail of the room's insert (its inserted id: the room) and
+        of the statement whose one affected row means the owner's unread count grew (None: it cannot grow).
+        The room's insert fails with ``pymysql.err.IntegrityError`` if a concurrent inquiry made it already."""
+        made = tail.add("INSERT INTO rooms (kind, unique_key, item_id, owner_id, borrower_id) VALUES ('deal', %s, %s,"
+                        " %s, %s)", f"deal:{item_id}:{borrower_id}", item_id, item["owner_id"], borrower_id)
+        tail.add("SET @billi_room = LAST_INSERT_ID()")
+        tail.add("INSERT INTO room_members (room_id, user_id, role) VALUES (@billi_room, %s, 'owner'),"
+                 " (@billi_room, %s, 'borrower')", item["owner_id"], borrower_id)
+        told = None
+        if self.notifications is not None:
+            told = self.notifications.new_inquiry_later(tail, item["owner_id"], room="@billi_room", item_id=item_id,
+                                                        name=item["nickname"], title=item["title"], owner=owner)
+        return made, told
 
     async def room(self, room_id: int, user_id: int) -> Room:
         """A room the user belongs to; any other room id is "unknown"."""

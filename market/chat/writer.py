@@ -117,7 +117,16 @@ class MessageWriter:
                  "    OR (b.blocker_id = r.borrower_id AND b.blocked_id = r.owner_id))) AS blockers FROM rooms r"
                  f" LEFT JOIN room_members m ON m.room_id = r.id WHERE r.id IN ({_marks(room_ids)})"
                  " ORDER BY r.id FOR UPDATE")
-        async with self._db.transaction(first=(rooms, tuple(room_ids))) as cur:
+        keyed = [(d.room_id, d.sender_id, d.client_msg_id) for d in batch if d.client_msg_id]
+        # A bot message with an id (an announced event) has no unique key to trip (its sender is NULL), so
+        # its earlier copy is always looked for — under the rooms' locks, in the same round trip as they are.
+        look = bool(keyed) and (look_for_repeats or any(d.sender_id is None for d in batch if d.client_msg_id))
+        first: tuple[str, tuple[Any, ...]] = (rooms, tuple(room_ids))
+        if look:
+            first = (rooms + "; " + SELECT_MESSAGES + " WHERE " + " OR ".join(
+                ["(m.room_id = %s AND m.sender_id <=> %s AND m.client_msg_id = %s)"] * len(keyed)),
+                (*room_ids, *(x for k in keyed for x in k)))
+        async with self._db.transaction(first=first) as cur:
             last_seq: dict[int, int] = {}
             read_at: dict[int, dict[int, int]] = {}
             hidden: dict[int, dict[int, int]] = {}  # messages after each member's read position hidden from them
@@ -129,16 +138,9 @@ class MessageWriter:
                 if r["user_id"] is not None:
                     members[r["user_id"]] = r["last_read_seq"]
                     hidden.setdefault(r["id"], {})[r["user_id"]] = r["hidden_unread"]
-            keyed = [(d.room_id, d.sender_id, d.client_msg_id) for d in batch if d.client_msg_id]
             earlier: dict[tuple[int, int | None, str], Message] = {}
-            # A bot message with an id (an announced event) has no unique key to trip (its sender is NULL), so
-            # its earlier copy is always looked for; such messages are rare.
-            if keyed and (look_for_repeats or any(d.sender_id is None for d in batch if d.client_msg_id)):
-                await cur.execute(
-                    SELECT_MESSAGES + " WHERE " + " OR ".join(
-                        ["(m.room_id = %s AND m.sender_id <=> %s AND m.client_msg_id = %s)"] * len(keyed)),
-                    tuple(x for k in keyed for x in k))
-                for row in await cur.fetchall():
+            if look:
+                for row in await cur.next_rows():
                     msg = message_from_row(row)
                     earlier[(msg.room_id, msg.sender_id, msg.client_msg_id or "")] = msg
             rows: list[Any] = []

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from market.db import Database
+from market.db import Database, Tail
 from market.errors import InvalidInput
 from market.messages import fill
 from market.validation import whole_number
@@ -111,6 +111,46 @@ class Notifications:
         if added and kind in TO_ASSISTANT and dedupe:
             self._to_post.append((user_id, dedupe))
         return added
+
+    def add_later(self, tail: Tail, user_id: int, kind: str, *, reader: Reader, params: dict[str, Any] | None = None,
+                  room: str = "NULL", contract: str = "NULL", item_id: int | None = None, dedupe: str = "NULL",
+                  unless: str | None = None) -> int | None:
+        """``add`` as a statement of the transaction's last round trip (``tail``), for a person the caller has read
+        (``reader``): ``room``, ``contract`` and ``dedupe`` are SQL expressions of the tail's (a user variable an
+        insert before it set); ``unless``: a condition under which it is not written. Returns the statement's place
+        in the tail (affected rows 1: the person was told), or None when they refuse it. (Not for kinds the bot
+        also says in the assistant room.)"""
+        if reader.refused:
+            return None
+        assert kind not in TO_ASSISTANT, kind
+        ko, en = KINDS[kind]
+        text = fill(en if reader.locale == "en" else ko, reader.locale, params or {})[:300]
+        return tail.add("INSERT INTO notifications (user_id, kind, room_id, contract_id, item_id, dedupe, text)"
+                        f" SELECT %s, %s, {room}, {contract}, %s, {dedupe}, %s FROM DUAL"
+                        + ("" if unless is None else f" WHERE NOT ({unless})") + " ON DUPLICATE KEY UPDATE id = id",
+                        user_id, kind, item_id, text)
+
+    def new_inquiry_later(self, tail: Tail, owner_id: int, *, room: str, item_id: int, name: str, title: str,
+                          owner: Mapping[str, Any]) -> int | None:
+        """``new_inquiry`` as statements of the transaction's last round trip (``tail``; ``room``: the new deal
+        room's id as a SQL expression of the tail's), from what the caller read of the owner (``INQUIRY_READ``'s
+        columns). Returns the place of the statement whose one affected row means the owner's unread count grew,
+        or None when it cannot grow."""
+        if owner["blocked"]:
+            return None
+        unless = None
+        if owner["id"] is not None:
+            ko, en = INQUIRIES
+            text = fill(en if owner["locale"] == "en" else ko, owner["locale"],
+                        {"count": owner["coalesced"] + 1, "name": name, "title": title})[:300]
+            # (read meanwhile, or counted by a concurrent inquiry: then this one is told on its own)
+            tail.add(f"UPDATE notifications SET text = %s, coalesced = coalesced + 1, room_id = {room},"
+                     " item_id = %s WHERE id = %s AND read_at IS NULL AND coalesced = %s",
+                     text, item_id, owner["id"], owner["coalesced"])
+            tail.add("SET @billi_coalesced = ROW_COUNT()")
+            unless = "@billi_coalesced = 1"
+        return self.add_later(tail, owner_id, "new_inquiry", reader=Reader(owner["locale"], bool(owner["muted"])),
+                              params={"name": name, "title": title}, room=room, item_id=item_id, unless=unless)
 
     async def new_inquiry(self, cur: Any, owner_id: int, *, room_id: int, item_id: int, name: str,
                           title: str, sender: int | None = None, owner: Mapping[str, Any] | None = None) -> bool:

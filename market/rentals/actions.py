@@ -13,12 +13,12 @@ import pymysql
 from market import validation as v
 from market.billipay import BilliPay
 from market.chat import Chat, Room
-from market.clock import Clock
-from market.db import Database, Row
+from market.clock import Clock, seoul_day
+from market.db import Database, Row, Tail
 from market.errors import Conflict, InvalidInput, NotFound
 from market.people.blocks import refusal
 from market.people.notifications import Notifications, Reader, inquiry_columns
-from market.rentals.availability import PAYMENT_OPEN, TAKEN, Availability
+from market.rentals.availability import BUSY_DATES, PAYMENT_OPEN, TAKEN, TAKEN_UNTIL, Availability
 from market.rentals.contract import BUSY, FINAL, MAX_NOTE, OPEN, Contract, DatesTaken, Rules, contract_id, marks
 from market.rentals.jobs import Jobs
 from market.rentals.kdates import SEOUL
@@ -35,19 +35,24 @@ _REQUEST_ITEM = (
     " (SELECT u.nickname FROM users u WHERE u.id = %s) AS nickname, r.id AS room_id, r.kind AS room_kind,"
     " r.item_id AS room_item_id, r.owner_id AS room_owner_id, r.borrower_id AS room_borrower_id,"
     " r.last_seq AS room_last_seq FROM items i LEFT JOIN rooms r ON r.unique_key = %s WHERE i.id = %s")
+# A request's locks: the borrower's row, then the item's (its status: taken off meanwhile?). %(borrower)s, %(item)s
+_REQUEST_LOCKS = ("SELECT id FROM users WHERE id = %(borrower)s FOR UPDATE;"
+                  " SELECT status FROM items WHERE id = %(item)s FOR UPDATE")
 # Every rule of a new hold, asked at once under the item's row lock: a block either way between the two (made
-# since the first read), the borrower's open requests (``n``; ``here``:
-# for this item), another contract open in the deal room (``busy``), the dates held by someone else (``taken``);
-# and how the owner is told of the request (their language; ``muted``: they turned such notifications off).
+# since the first read), the borrower's open requests (``n``; ``here``: for this item; ``soonest``: the first of
+# them to expire), another contract open in the deal room (``busy``), the dates held by someone else (``taken``;
+# ``taken_until``: TAKEN_UNTIL); and how the owner is told of the request (their language; ``muted``: they turned
+# such notifications off).
 _REQUEST_CHECKS = (
     "SELECT mine.n, mine.here,"
     " EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = %(borrower)s AND b.blocked_id = %(owner)s) AS i_blocked,"
     " EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = %(owner)s AND b.blocked_id = %(borrower)s) AS blocked_me,"
     f" EXISTS (SELECT 1 FROM contracts WHERE room_id = %(room)s AND (state IN ({', '.join(repr(s) for s in BUSY)})"
-    f" OR {PAYMENT_OPEN})) AS busy, {TAKEN} AS taken,"
+    f" OR {PAYMENT_OPEN})) AS busy, {TAKEN} AS taken, {TAKEN_UNTIL} AS taken_until, mine.soonest,"
     " (SELECT u.locale FROM users u WHERE u.id = %(owner)s) AS locale,"
     " EXISTS (SELECT 1 FROM notification_mutes m WHERE m.user_id = %(owner)s AND m.kind = 'request_received') AS muted"
-    " FROM (SELECT COUNT(*) AS n, COALESCE(SUM(item_id = %(item)s), 0) AS here FROM contracts"
+    " FROM (SELECT COUNT(*) AS n, COALESCE(SUM(item_id = %(item)s), 0) AS here, MIN(expires_at) AS soonest"
+    " FROM contracts"
     " WHERE borrower_id = %(borrower)s AND state IN ('REQUESTED','ACCEPTED') AND expires_at > %(now)s) mine")
 # The same when the two have no deal room yet (the request opens it in its own transaction), with what telling the
 # owner of the new inquiry reads of them (``inq_*``; %(sender)s: the borrower, %(window)s: the inquiry window).
@@ -163,45 +168,69 @@ class Rentals(Jobs, Availability):
             await self.chat.may_open_deal_room(borrower_id)  # (counted before anything is locked)
         quote = self.quote(item["price_per_day"], item["deposit"], start, end)
         try:
-            room, created, made, event = await self._hold(borrower_id, iid, item, room, start, end, quote)
+            room, created, made, event, busy = await self._hold(borrower_id, iid, item, room, start, end, quote)
         except pymysql.err.IntegrityError:  # a concurrent inquiry opened the deal room meanwhile: that one is it
             room, created = await self.chat.open_deal_room(iid, borrower_id)
-            room, _, made, event = await self._hold(borrower_id, iid, item, room, start, end, quote)
+            room, _, made, event, busy = await self._hold(borrower_id, iid, item, room, start, end, quote)
         if made is None:
             await self.flush_told()  # (the owner of a deal room opened all the same)
-            raise DatesTaken(await self.free_ranges(iid, start, quote["days"], item=item))
+            raise DatesTaken(await self.free_ranges(iid, start, quote["days"], item=item, busy_rows=busy))
         await self.flush(made.id, fresh=[{**event, "contract": made}])  # (announced from what was just written)
         return made, created
 
     async def _hold(self, borrower_id: int, iid: int, item: Row, room: Room | None, start: date, end: date,
-                    quote: dict[str, int]) -> tuple[Room, bool, Contract | None, dict[str, Any]]:
+                    quote: dict[str, int]
+                    ) -> tuple[Room, bool, Contract | None, dict[str, Any], list[Row] | None]:
         """A request's transaction: the locks, every rule of a new hold, the deal room if the two have none yet
         (``room`` None: it is opened here, told to the owner), and the contract with its event. Returns the room,
         whether it was opened, and the contract and its event — None when the dates are taken (the deal room
-        opened all the same). A refusal raises; the person's open-requests limit only after the deal room is
-        committed, as a room once asked for stays."""
+        opened all the same; then also what ``BUSY_DATES`` says of the item, read before the commit). A refusal raises; the person's open-requests limit only after the deal room is
+        committed, as a room once asked for stays.
+
+        Two round trips: BEGIN with the locks and the rules; then everything written, with COMMIT (``Tail``)."""
         refused: Conflict | None = None
         created = room is None
         event: dict[str, Any] = {}
         made: Contract | None = None
-        async with self.db.transaction() as cur:
-            # The borrower's row first, then the item's (always in that order): their open requests on other items
-            # are counted under it, so racing requests for several items cannot pass the limit together.
-            await cur.execute("SELECT id FROM users WHERE id = %s FOR UPDATE", (borrower_id,))
-            await cur.execute("SELECT status FROM items WHERE id = %s FOR UPDATE", (iid,))
-            if (await cur.fetchone())["status"] in ("deleted", "hidden"):  # taken off meanwhile (its owner left)
+        owner_id = item["owner_id"]
+        checks_sql = _REQUEST_CHECKS if room is not None else _REQUEST_CHECKS_NEW_ROOM
+
+        def params() -> dict[str, Any]:
+            return self.params(item=iid, exclude=0, start=start, end=end, borrower=borrower_id,
+                               room=room.id if room is not None else 0, owner=owner_id, sender=borrower_id,
+                               window=self.notifications.inquiry_window_s if self.notifications else 0)
+
+        p = params()
+        # The borrower's row first, then the item's (always in that order): their open requests on other items are
+        # counted under it, so racing requests for several items cannot pass the limit together. The rules are
+        # asked in the same round trip, so under both locks.
+        async with self.db.transaction(first=(_REQUEST_LOCKS + "; " + checks_sql, p)) as cur:
+            await cur.fetchall()  # (the borrower's row)
+            status = await cur.next_rows()
+            found = await cur.next_rows()
+            if not status or status[0]["status"] in ("deleted", "hidden"):  # taken off meanwhile (its owner left)
                 raise NotFound("item.not_found")
-            # (read after the locks — and the clock too: a hold that expired while this waited is free)
+            if not found:  # (the owner's account is gone: so is the item)
+                raise NotFound("item.not_found")
+            checks = found[0]
+            # The rules that hang on the clock were asked with its time from before the locks. A later time only
+            # frees dates and open requests (on the same day in Seoul): what they allowed stands. What they refused
+            # stands too while what refused it is still live (``soonest``: the first of the borrower's open
+            # requests to expire, ``taken_until``: the last hold over the dates that expires); else it is asked
+            # again with the time after the locks — a hold that expired while this waited is free.
             now = self.clock.now()
-            p = self.params(item=iid, exclude=0, start=start, end=end, borrower=borrower_id,
-                            room=room.id if room is not None else 0, owner=item["owner_id"], sender=borrower_id,
-                            window=self.notifications.inquiry_window_s if self.notifications else 0)
-            await cur.execute(_REQUEST_CHECKS if room is not None else _REQUEST_CHECKS_NEW_ROOM, p)
-            checks = await cur.fetchone()
-            if checks is None:  # (the owner's account is gone: so is the item)
-                raise NotFound("item.not_found")
+            if p["today"] != seoul_day(now) or (
+                    (checks["here"] or checks["n"] >= self.rules.max_open_requests) and checks["soonest"] is not None
+                    and checks["soonest"] <= now
+            ) or (checks["taken"] and not (checks["taken_until"] and checks["taken_until"] > now)):
+                p = params()
+                await cur.execute(checks_sql, p)
+                checks = await cur.fetchone()
+                if checks is None:
+                    raise NotFound("item.not_found")
+                now = p["now"]
             error = refusal({who for who, blocked in ((borrower_id, checks["i_blocked"]),
-                                                      (item["owner_id"], checks["blocked_me"])) if blocked},
+                                                      (owner_id, checks["blocked_me"])) if blocked},
                             borrower_id, "block.cannot_request")
             if error is not None:  # a block made since the first read
                 raise error
@@ -210,33 +239,50 @@ class Rentals(Jobs, Availability):
             # One open contract per deal room: its photos and commands must name one contract.
             if checks["busy"]:
                 raise Conflict("rental.room_busy")
+            tail = Tail()
+            opened = told = made_at = event_at = None
+            room_sql = None if room is None else str(int(room.id))
             if room is None:
-                room, told = await self.chat.create_deal_room(
-                    cur, iid, borrower_id, item, owner={k[4:]: v for k, v in checks.items() if k.startswith("inq_")})
-                if told:
-                    self._told.add(item["owner_id"])
+                opened, told = self.chat.deal_room_later(
+                    tail, iid, borrower_id, item, owner={k[4:]: v for k, v in checks.items() if k.startswith("inq_")})
+                room_sql = "@billi_room"
             if checks["n"] >= self.rules.max_open_requests:
                 refused = Conflict("rental.too_many_requests", max=self.rules.max_open_requests)
             elif not checks["taken"]:
-                made = Contract.new(item_id=iid, owner_id=item["owner_id"], borrower_id=borrower_id, room_id=room.id,
-                                    start_date=start, end_date=end, price_per_day=item["price_per_day"],
-                                    deposit=item["deposit"], rent=quote["rent"], fee=quote["fee"],
-                                    expires_at=now + timedelta(seconds=self.rules.request_ttl_s), created_at=now)
-                await cur.execute(
+                made = Contract.new(item_id=iid, owner_id=owner_id, borrower_id=borrower_id,
+                                    room_id=room.id if room is not None else 0, start_date=start, end_date=end,
+                                    price_per_day=item["price_per_day"], deposit=item["deposit"], rent=quote["rent"],
+                                    fee=quote["fee"], expires_at=now + timedelta(seconds=self.rules.request_ttl_s),
+                                    created_at=now)
+                made_at = tail.add(
                     "INSERT INTO contracts (item_id, owner_id, borrower_id, room_id, state, start_date, end_date,"
-                    " price_per_day, deposit, rent, fee, expires_at, created_at) VALUES (%s, %s, %s, %s, 'REQUESTED',"
-                    " %s, %s, %s, %s, %s, %s, %s, %s)",
-                    (iid, made.owner_id, borrower_id, room.id, start, end, made.price_per_day, made.deposit,
-                     made.rent, made.fee, made.expires_at, now))
-                made = made.but(id=int(cur.lastrowid))
-                event = await self.event(cur, made.id, "requested", "borrower", borrower_id, None, "REQUESTED",
-                                         {"days": quote["days"]},
-                                         about=Party.of(made, item["title"], {made.owner_id: Reader(
-                                             checks["locale"], bool(checks["muted"]))}))
+                    f" price_per_day, deposit, rent, fee, expires_at, created_at) VALUES (%s, %s, %s, {room_sql},"
+                    " 'REQUESTED', %s, %s, %s, %s, %s, %s, %s, %s)",
+                    iid, owner_id, borrower_id, start, end, made.price_per_day, made.deposit, made.rent, made.fee,
+                    made.expires_at, now)
+                tail.add("SET @billi_contract = LAST_INSERT_ID()")
+                event_at, event = self.event_later(
+                    tail, "@billi_contract", "requested", "borrower", borrower_id, None, "REQUESTED",
+                    {"days": quote["days"]}, room=room_sql,
+                    about=Party.of(made, item["title"], {owner_id: Reader(checks["locale"], bool(checks["muted"]))}))
+            busy_at = None
+            if refused is None and made is None:  # (the dates are taken: the free ones are told, as of now)
+                at = self.params(item=iid)
+                busy_at = tail.add(cur.mogrify(BUSY_DATES, {k: at[k] for k in ("item", "today", "now")}))
+            if tail.statements:
+                done = await cur.commit_after(tail.sql, tuple(tail.args))
+        if opened is not None:
+            room = Room(done[opened][1], "deal", iid, owner_id, borrower_id, 0)  # (as just inserted)
+            if told is not None and done[told][0] == 1:
+                self._told.add(owner_id)
+        assert room is not None
+        if made is not None and made_at is not None and event_at is not None:
+            made = made.but(id=done[made_at][1], room_id=room.id)
+            event = event_dict({**event, "id": done[event_at][1], "contract_id": made.id})
         if refused is not None:
             await self.flush_told()
             raise refused
-        return room, created, made, event
+        return room, created, made, event, None if busy_at is None else done[busy_at][2]
 
     async def flush_told(self) -> None:
         """Push the unread counts of whoever committed transactions notified (``flush`` does it first too)."""

@@ -35,6 +35,15 @@ TAKEN = ("(EXISTS (SELECT 1 FROM contracts WHERE item_id = %(item)s AND id <> %(
          " NULL AND end_date < %(end)s AND ext_end_date >= %(start)s AND EXISTS (SELECT 1 FROM transfers t WHERE"
          " t.purpose = CONCAT('ext:', contracts.id) AND t.state IN ('pending','sending','unknown','review'))))")
 
+# The last expiry of the requests and accepted holds (not yet paid for) over those dates, live at %(now)s: while
+# one of them is live, TAKEN holds at a later time too (on the same day in Seoul), whatever else it says.
+TAKEN_UNTIL = ("(SELECT MAX(expires_at) FROM contracts WHERE item_id = %(item)s AND id <> %(exclude)s"
+               " AND start_date <= %(end)s AND end_date >= %(start)s AND state IN ('REQUESTED','ACCEPTED')"
+               " AND expires_at > %(now)s)")
+# The days an item is held from today on (%(item)s, %(today)s, %(now)s): each hold's first and last day.
+BUSY_DATES = (f"SELECT start_date, {_UNTIL} AS e FROM contracts WHERE item_id = %(item)s AND {_UNTIL} >= %(today)s"
+              f" AND {_HOLDS}")
+
 
 class Availability(Machine):
     async def taken(self, cur: Any, item_id: int, start: date, end: date, exclude: int = 0) -> bool:
@@ -42,20 +51,20 @@ class Availability(Machine):
         return bool((await cur.fetchone())["taken"])
 
     async def free_ranges(self, item_id: int, start: date, days: int, count: int = 3,
-                          item: Mapping[str, Any] | None = None) -> list[tuple[date, date]]:
+                          item: Mapping[str, Any] | None = None,
+                          busy_rows: list[Any] | None = None) -> list[tuple[date, date]]:
         """The free ranges of ``days`` days nearest to ``start`` (never in the past, within the item's dates;
-        ``item``: its ``available_from`` and ``available_until``, when the caller read them already)."""
+        ``item``: its ``available_from`` and ``available_until``, when the caller read them already; ``busy_rows``:
+        what ``BUSY_DATES`` says of the item, likewise)."""
         if item is None:
             item = await self.db.fetchone("SELECT available_from, available_until FROM items WHERE id = %s",
                                           (item_id,))
         if item is None:
             return []
-        p = self.params(item=item_id)
-        today = p["today"]
-        rows = await self.db.fetchall(
-            f"SELECT start_date, {_UNTIL} AS e FROM contracts WHERE item_id = %(item)s AND {_UNTIL} >= %(today)s"
-            f" AND {_HOLDS}", p)
-        busy = [(r["start_date"], r["e"]) for r in rows]
+        today = self.clock.today()
+        if busy_rows is None:
+            busy_rows = await self.db.fetchall(BUSY_DATES, self.params(item=item_id))
+        busy = [(r["start_date"], r["e"]) for r in busy_rows]
         lo = max(today, item["available_from"])
         hi = item["available_until"] or today + timedelta(days=MAX_FUTURE_DAYS)
 

@@ -25,7 +25,7 @@ from market.rentals.contract import FINAL, Contract, contract_id
 if TYPE_CHECKING:
     from market.chat import Chat
     from market.clock import Clock
-    from market.db import Database
+    from market.db import Database, Tail
     from market.people.notifications import Notifications, Reader
     from market.rentals.contract import Rules
 
@@ -409,6 +409,35 @@ class Machine:
                                                 dedupe=f"wish{c.item_id}:{self.clock.today().isoformat()}"):
                     self._told.add(w["user_id"])
         return event
+
+    def event_later(self, tail: Tail, contract: str, kind: str, actor_kind: str, actor_id: int | None,
+                    from_state: str | None, to_state: str, data: dict[str, Any] | None, about: Party,
+                    room: str | None = None) -> tuple[int, dict[str, Any]]:
+        """``event`` as statements of the transaction's last round trip (``tail``), for a step that ends nothing:
+        ``contract`` is the contract's id as a SQL expression of the tail's (a user variable an insert before it
+        set), ``about`` names everyone to notify with their ``readers`` (``room``: its deal room as such an
+        expression, when the tail opens it). Returns the place in the tail of the
+        event's insert and the event's row without its ids (``event_dict({**row, "id": …, "contract_id": …})``
+        once they are known)."""
+        assert not (to_state in FINAL and from_state not in FINAL and from_state != to_state), to_state
+        at = self.clock.now()
+        raw = json.dumps(data or {}, ensure_ascii=False, default=str)
+        place = tail.add("INSERT INTO contract_events (contract_id, kind, actor_kind, actor_id, from_state, to_state,"
+                         f" data, created_at) VALUES ({contract}, %s, %s, %s, %s, %s, %s, %s)",
+                         kind, actor_kind, actor_id, from_state, to_state, raw, at)
+        row = {"kind": kind, "actor_kind": actor_kind, "actor_id": actor_id, "from_state": from_state,
+               "to_state": to_state, "data": raw, "created_at": at}
+        if self.notifications is None or kind not in NOTIFY:
+            return place, row
+        tail.add("SET @billi_event = LAST_INSERT_ID()")
+        c = about
+        for role, note in NOTIFY[kind]:
+            user = c.owner_id if role == "owner" else c.borrower_id
+            self.notifications.add_later(tail, user, note, reader=c.readers[user], params={"title": c.title},
+                                         room=room or str(int(c.room_id)), contract=contract, item_id=c.item_id,
+                                         dedupe="CONCAT('ev', @billi_event)")
+            self._told.add(user)
+        return place, row
 
     async def flush(self, cid: int, fresh: list[dict[str, Any]] | None = None) -> int:
         """Announce the contract's events that have not been announced, oldest first (and push the unread

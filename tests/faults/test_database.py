@@ -19,7 +19,7 @@ import pytest
 
 from gateway.local_services import free_port
 from market.config import Config
-from market.db import Database, DatabaseUnavailable, unavailable
+from market.db import Database, DatabaseUnavailable, Tail, unavailable
 from market.service import Market
 from tests.conftest import Chatter
 from tests.e2e.nodes import start_node
@@ -179,6 +179,39 @@ async def test_begin_with_a_first_statement_and_commit_after_the_last_make_one_t
             await alone.close()
     finally:
         await other.close()
+
+
+async def test_a_batch_sent_with_begin_is_read_statement_by_statement_and_a_tail_tells_each_of_its_writes(
+        limited: Database) -> None:
+    """A rental request sends BEGIN with its locks and its checks (read one after another), and its writes with
+    COMMIT (``Tail``), an inserted id passed on by a user variable: each write's affected rows and inserted id come
+    back in order; a statement of the first batch that fails raises where it is read, and nothing stays."""
+    await limited.execute("CREATE TABLE IF NOT EXISTS parent (id INT AUTO_INCREMENT PRIMARY KEY, v INT) ENGINE=InnoDB")
+    await limited.execute("CREATE TABLE IF NOT EXISTS child (id INT AUTO_INCREMENT PRIMARY KEY, parent INT,"
+                          " note VARCHAR(20), UNIQUE KEY (note)) ENGINE=InnoDB")
+    await limited.execute("DELETE FROM child")
+    async with limited.transaction(first=("SELECT 1 AS a; SELECT 2 AS b; SELECT COUNT(*) AS n FROM child",
+                                          ())) as cur:
+        assert await cur.fetchall() == [{"a": 1}]
+        assert await cur.next_rows() == [{"b": 2}]
+        assert await cur.next_rows() == [{"n": 0}]
+        tail = Tail()
+        made = tail.add("INSERT INTO parent (v) VALUES (%s)", 7)
+        tail.add("SET @parent = LAST_INSERT_ID()")
+        first = tail.add("INSERT INTO child (parent, note) SELECT @parent, %s FROM DUAL ON DUPLICATE KEY UPDATE"
+                         " id = id", "x;'")
+        again = tail.add("INSERT INTO child (parent, note) SELECT @parent, %s FROM DUAL ON DUPLICATE KEY UPDATE"
+                         " id = id", "x;'")
+        rows = tail.add("SELECT note FROM child WHERE parent = @parent")
+        done = await cur.commit_after(tail.sql, tuple(tail.args))
+    assert len(done) == 5 and done[first][0] == 1 and done[again][0] == 0 and done[rows][2] == [{"note": "x;'"}]
+    parent = done[made][1]
+    assert await limited.fetchall("SELECT parent, note FROM child") == [{"parent": parent, "note": "x;'"}]
+    with pytest.raises(Exception, match="doesn't exist"):
+        async with limited.transaction(first=("INSERT INTO child (parent, note) VALUES (0, 'y'); SELECT * FROM"
+                                              " no_such_table", ())) as cur:
+            await cur.next_rows()
+    assert await limited.fetchval("SELECT COUNT(*) FROM child") == 1
 
 
 async def test_a_server_that_stops_answering_gets_a_clear_answer_and_its_connection_is_dropped(

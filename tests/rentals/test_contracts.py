@@ -567,3 +567,33 @@ async def test_a_hold_that_expires_while_a_request_waits_for_the_item_frees_its_
     finally:
         await holder
     assert made.state == "REQUESTED"
+
+
+async def test_an_open_request_that_expires_while_another_waits_for_the_locks_no_longer_counts(
+        market: Market) -> None:
+    """The open-requests limit is counted with the time after the locks: a request of the person's that expired
+    while the new one waited leaves room for it — and one still live keeps it refused."""
+    owner, borrower = await user(market), await user(market)
+    limit = market.rentals.rules.max_open_requests
+    items = [await item(market, owner) for _ in range(limit + 2)]
+    held = [(await market.rentals.request(borrower, iid, *days(3, 2)))[0] for iid in items[:limit]]
+    await market.db.execute("UPDATE contracts SET expires_at = %s WHERE id = %s",
+                            (market.rentals.clock.now() + timedelta(seconds=1), held[0].id))
+    locked = asyncio.Event()
+
+    async def hold_the_person() -> None:
+        async with market.db.transaction() as cur:
+            await cur.execute("SELECT id FROM users WHERE id = %s FOR UPDATE", (borrower,))
+            locked.set()
+            await asyncio.sleep(2.0)
+
+    holder = asyncio.create_task(hold_the_person())
+    await locked.wait()
+    try:
+        made, _ = await market.rentals.request(borrower, items[limit], *days(3, 2))  # the first expires meanwhile
+    finally:
+        await holder
+    assert made.state == "REQUESTED"
+    with pytest.raises(Conflict) as refused:
+        await market.rentals.request(borrower, items[limit + 1], *days(3, 2))
+    assert refused.value.code == "rental.too_many_requests"
