@@ -4,6 +4,7 @@ scheduler's timed edges (``jobs.py``) are its other parts."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter as CountOf
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -168,15 +169,28 @@ class Rentals(Jobs, Availability):
             await self.chat.may_open_deal_room(borrower_id)  # (counted before anything is locked)
         quote = self.quote(item["price_per_day"], item["deposit"], start, end)
         try:
-            room, created, made, event, busy = await self._hold(borrower_id, iid, item, room, start, end, quote)
+            room, created, made, event, busy = await self._hold_again(borrower_id, iid, item, room, start, end, quote)
         except pymysql.err.IntegrityError:  # a concurrent inquiry opened the deal room meanwhile: that one is it
             room, created = await self.chat.open_deal_room(iid, borrower_id)
-            room, _, made, event, busy = await self._hold(borrower_id, iid, item, room, start, end, quote)
+            room, _, made, event, busy = await self._hold_again(borrower_id, iid, item, room, start, end, quote)
         if made is None:
             await self.flush_told()  # (the owner of a deal room opened all the same)
             raise DatesTaken(await self.free_ranges(iid, start, quote["days"], item=item, busy_rows=busy))
         await self.flush(made.id, fresh=[{**event, "contract": made}])  # (announced from what was just written)
         return made, created
+
+    async def _hold_again(self, *args: Any) -> tuple[Room, bool, Contract | None, dict[str, Any], list[Row] | None]:
+        """``_hold``, sent through again when MariaDB picked it to end a deadlock or its lock wait ran out (the
+        transaction rolled back whole: nothing of it stayed). Two neighbours asking for each other's things at once
+        deadlock: each holds its borrower's row, and each insert checks the other's (foreign keys)."""
+        for attempt in range(4):
+            try:
+                return await self._hold(*args)
+            except pymysql.err.OperationalError as e:
+                if e.args[0] not in (1213, 1205) or attempt == 3:
+                    raise
+                await asyncio.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     async def _hold(self, borrower_id: int, iid: int, item: Row, room: Room | None, start: date, end: date,
                     quote: dict[str, int]

@@ -288,7 +288,7 @@ def test_a_gateway_port_taken_between_the_check_and_the_bind_is_replaced_not_a_c
                 pass  # it listens there
         assert f"Billi: 다른 프로그램이 포트 {port} 사용 중이라 포트 {new}에서 열어요 / port {port} is taken; " \
             f"using {new}" in caplog.messages
-        with pytest.raises(OSError):  # a node (`billi serve`) does not move: its address is configured
+        with pytest.raises(SystemExit, match=f"포트 {port}"):  # a node (`billi serve`) does not move: it says so
             cli._listen("127.0.0.1", port, "Billi", any_port=False)
     finally:
         for s in held:

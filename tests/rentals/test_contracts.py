@@ -597,3 +597,16 @@ async def test_an_open_request_that_expires_while_another_waits_for_the_locks_no
     with pytest.raises(Conflict) as refused:
         await market.rentals.request(borrower, items[limit + 1], *days(3, 2))
     assert refused.value.code == "rental.too_many_requests"
+
+
+async def test_two_people_asking_for_each_others_items_at_once_both_get_their_request(market: Market) -> None:
+    """Each request locks its borrower's row, and its inserts check the other person's row (foreign keys): two
+    neighbours asking for each other's things at the same moment deadlock in MariaDB, and the one it picks is sent
+    through again rather than told "try again shortly"."""
+    a, b = await user(market), await user(market)
+    for n in range(4):
+        ia, ib = await item(market, a), await item(market, b)
+        made = await asyncio.gather(market.rentals.request(a, ib, *days(3 + n, 1)),
+                                    market.rentals.request(b, ia, *days(3 + n, 1)), return_exceptions=True)
+        assert not [r for r in made if isinstance(r, BaseException)], made
+        assert {c.borrower_id for c, _ in made} == {a, b}  # type: ignore[union-attr]
