@@ -16,8 +16,10 @@ import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection, Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 # A connection error (a restarted Redis): the connection is dropped and the command sent once more, at once.
@@ -129,6 +131,25 @@ class Client(aioredis.Redis):
         finally:
             if not pool.give_back(conn):
                 await pool.release(conn)
+
+    def register_script(self, script: Any) -> AsyncScript:
+        return _Script(self, script)
+
+
+class _Script(AsyncScript):
+    """A registered script called on its own client: EVALSHA straight away (the library first asks whether the
+    client is a pipeline, a slow check against a typing Protocol); on another client, the library's call."""
+
+    async def __call__(self, keys: Any = None, args: Any = None, client: Any = None) -> Any:
+        if client is not None:
+            return await super().__call__(keys, args, client)
+        keys = keys or []
+        every = (*keys, *(args or ()))
+        try:
+            return await self.registered_client.evalsha(self.sha, len(keys), *every)
+        except NoScriptError:  # (a Redis restarted or flushed since: load it again)
+            self.sha = await self.registered_client.script_load(self.script)
+            return await self.registered_client.evalsha(self.sha, len(keys), *every)
 
 
 def connect(url: str, *, max_connections: int, timeout_s: float, wait_s: float = 10) -> Client:

@@ -85,3 +85,17 @@ async def test_a_connection_redis_dropped_is_replaced_and_the_command_sent_again
     finally:
         await killer.aclose()
         await client.aclose()
+
+
+async def test_a_registered_script_runs_again_after_redis_forgot_it(config: Config, key: str) -> None:
+    client = await _client(config, 2)
+    try:
+        bump = client.register_script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+        assert await bump(keys=[key], args=[2]) == 2
+        await client.script_flush()  # as a restarted Redis has forgotten it
+        assert await bump(keys=[key], args=[3]) == 5
+        async with client.pipeline(transaction=False) as pipe:  # (on a pipeline: the library's own call)
+            await bump(keys=[key], args=[1], client=pipe)
+            assert await pipe.execute() == [6]
+    finally:
+        await client.aclose()
