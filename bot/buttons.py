@@ -7,6 +7,7 @@ so a replayed press — on any gateway node — is refused and changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -36,7 +37,8 @@ return v
 
 
 # KEYS: the batch's token keys; ARGV: each one's body and seconds to live, in turn. One command for the whole
-# batch: a pipeline of a SET per token cost the gateway more to write and read than the tokens themselves.
+# batch: a pipeline of a SET per token cost the gateway more to write and read than the tokens themselves. (The
+# batches of replies made at the same time in this process go together, in one command.)
 _STORE = """
 for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[2 * i - 1], 'EX', ARGV[2 * i]) end
 return #KEYS
@@ -62,6 +64,9 @@ class Buttons:
         self._ttl = ttl_s
         self._press = redis.register_script(_PRESS)
         self._store = redis.register_script(_STORE)
+        # batches waiting to be stored, each with the future its reply waits on; the task storing them
+        self._outbox: list[tuple[list[tuple[str, bytes, int]], asyncio.Future[None]]] = []
+        self._storer: asyncio.Task[None] | None = None
 
     async def issue(self, user_id: int, room_id: int, action: str, payload: dict[str, Any] | None = None, *,
                     single_use: bool = False, ttl_s: int | None = None) -> str:
@@ -87,12 +92,37 @@ class Buttons:
             pending = _PENDING.get() or []
         finally:
             _PENDING.reset(mark)
-        if len(pending) == 1:
-            key, body, ttl = pending[0]
-            await self._redis.set(key, body, ex=ttl)
-        elif pending:
-            await self._store(keys=[key for key, _, _ in pending], args=[x for _, body, ttl in pending
-                                                                            for x in (body, ttl)])
+        if pending:
+            await self._stored(pending)
+
+    async def _stored(self, pending: list[tuple[str, bytes, int]]) -> None:
+        """Store one reply's tokens; those of other replies this process made meanwhile go in the same Redis
+        command (under load many replies are built at once: one trip for all of them, not one each)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outbox.append((pending, future))
+        if self._storer is None or self._storer.done():
+            self._storer = asyncio.create_task(self._store_all())
+        await future
+
+    async def _store_all(self) -> None:
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            tokens = [token for pending, _ in batch for token in pending]
+            try:
+                if len(tokens) == 1:
+                    key, body, ttl = tokens[0]
+                    await self._redis.set(key, body, ex=ttl)
+                else:
+                    await self._store(keys=[key for key, _, _ in tokens],
+                                      args=[x for _, body, ttl in tokens for x in (body, ttl)])
+            except Exception as e:  # noqa: BLE001 — every waiting reply hears about it
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(e)
+                continue
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
 
     async def revoke(self, tokens: list[str]) -> None:
         """Buttons a later step made pointless: a press of any of them (an old tab) is refused from now on."""

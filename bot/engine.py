@@ -94,6 +94,7 @@ class BotEngine:
         self._unlock = market.redis.register_script(_UNLOCK)
         self._unlocks: list[tuple[str, str, asyncio.Future[None]]] = []
         self._unlocker: asyncio.Task[None] | None = None
+        self._names: dict[str, int] | None = None  # (see _category_names)
 
     # -- the gateway's hook ------------------------------------------------------------------------
     def flow_key(self, room_id: int, user_id: int) -> str:
@@ -643,15 +644,25 @@ class BotEngine:
     def _category_named(self, name: str) -> int | None:
         """The category a person named: exact name first, then the shallowest one containing it."""
         want = name.replace(" ", "")
-        tree = self._all_categories()
-        exact = [c for c in tree if c.name.replace(" ", "") == want]
-        if exact:
-            return int(exact[0].id)
-        partial = sorted((c for c in tree if want in c.name.replace(" ", "")), key=lambda c: c.level)
+        names = self._category_names()
+        if want in names:
+            return names[want]
+        partial = sorted((c for c in self._all_categories() if want in c.name.replace(" ", "")),
+                         key=lambda c: c.level)
         return int(partial[0].id) if partial else None
 
     def _is_category_name(self, word: str) -> bool:
-        return any(c.name.replace(" ", "") == word for c in self._all_categories())
+        return word in self._category_names()
+
+    def _category_names(self) -> dict[str, int]:
+        """Each category's name without spaces -> the first category (top down) so named. (The tree is read once
+        per process, so this is worked out once: every /검색 asks it of each of its words.)"""
+        if self._names is None:
+            names: dict[str, int] = {}
+            for c in self._all_categories():
+                names.setdefault(c.name.replace(" ", ""), int(c.id))
+            self._names = names
+        return self._names
 
     def _all_categories(self) -> list[Any]:
         out, todo = [], list(self.market.categories.children(None))

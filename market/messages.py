@@ -410,6 +410,8 @@ def render(key: str, locale: str = "ko", **params: Any) -> str:
 def fill(template: str, locale: str, params: dict[str, Any]) -> str:
     """Put ``params`` into ``{name}`` / ``{name|을}`` slots: integers with thousands separators, durations in
     seconds or minutes, and in Korean the particle that fits the word before it."""
+    if "{" not in template:  # (a label: a reply's cards say a dozen of them)
+        return template
 
     def slot(m: re.Match[str]) -> str:
         value = params.get(m.group(1), "")

@@ -52,6 +52,37 @@ async def test_forged_expired_and_reusable_buttons(market: Market) -> None:
     assert late.value.reason == "button_expired"
 
 
+
+async def test_replies_built_at_once_each_have_their_buttons_stored_before_they_are_posted(market: Market) -> None:
+    buttons = Buttons(market.redis)
+
+    async def reply(n: int) -> list[str]:
+        async with buttons.batch():
+            tokens = [await buttons.issue(n, 5, "more", {"page": i}) for i in range(1 + n % 3)]
+        return tokens  # (the reply would be posted now: each of its tokens must already work)
+
+    replies = await asyncio.gather(*(reply(n) for n in range(30)))
+    for n, tokens in enumerate(replies):
+        assert [(await buttons.press(t, n, 5)).payload for t in tokens] == [{"page": i} for i in range(len(tokens))]
+
+
+async def test_a_failed_store_reaches_every_reply_waiting_on_it(market: Market) -> None:
+    buttons = Buttons(market.redis)
+
+    async def refuse(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("Redis away")
+
+    buttons._store = refuse  # type: ignore[method-assign]  # (as if Redis did not answer)
+    buttons._redis = type("Away", (), {"set": refuse})()  # type: ignore[assignment]
+
+    async def reply(n: int) -> None:
+        async with buttons.batch():
+            await buttons.issue(n, 5, "more", {})
+            await buttons.issue(n, 5, "wish", {})
+
+    results = await asyncio.gather(*(reply(n) for n in range(5)), return_exceptions=True)
+    assert all(isinstance(r, ConnectionError) for r in results)
+
 def test_tokens_never_repeat_not_even_in_a_forked_process() -> None:
     import os
 
