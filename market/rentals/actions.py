@@ -170,7 +170,9 @@ class Rentals(Jobs, Availability):
         quote = self.quote(item["price_per_day"], item["deposit"], start, end)
         try:
             room, created, made, event, busy = await self._hold_again(borrower_id, iid, item, room, start, end, quote)
-        except pymysql.err.IntegrityError:  # a concurrent inquiry opened the deal room meanwhile: that one is it
+        except pymysql.err.IntegrityError as e:  # a concurrent inquiry opened the deal room meanwhile: that one is it
+            if e.args[0] != 1062 or room is not None:  # (anything else is no such race: it is not answered by one)
+                raise
             room, created = await self.chat.open_deal_room(iid, borrower_id)
             room, _, made, event, busy = await self._hold_again(borrower_id, iid, item, room, start, end, quote)
         if made is None:

@@ -35,11 +35,18 @@ TAKEN = ("(EXISTS (SELECT 1 FROM contracts WHERE item_id = %(item)s AND id <> %(
          " NULL AND end_date < %(end)s AND ext_end_date >= %(start)s AND EXISTS (SELECT 1 FROM transfers t WHERE"
          " t.purpose = CONCAT('ext:', contracts.id) AND t.state IN ('pending','sending','unknown','review'))))")
 
-# The last expiry of the requests and accepted holds (not yet paid for) over those dates, live at %(now)s: while
-# one of them is live, TAKEN holds at a later time too (on the same day in Seoul), whatever else it says.
-TAKEN_UNTIL = ("(SELECT MAX(expires_at) FROM contracts WHERE item_id = %(item)s AND id <> %(exclude)s"
-               " AND start_date <= %(end)s AND end_date >= %(start)s AND state IN ('REQUESTED','ACCEPTED')"
-               " AND expires_at > %(now)s)")
+# Until when TAKEN holds at a later time than %(now)s (on the same day in Seoul) whatever else happens with the
+# clock: the last expiry of the requests and accepted holds over those dates that lapse with it, or for good
+# (9999-12-31) when a hold over them does not lapse with the clock (paid, in use, overdue, a contested hand-over,
+# a payment or an extension's charge that may still land) — only another transaction frees those. NULL: nothing.
+_FOR_GOOD = "CAST('9999-12-31 00:00:00' AS DATETIME)"
+TAKEN_UNTIL = ("(SELECT MAX(u) FROM (SELECT CASE WHEN state IN ('REQUESTED','ACCEPTED') AND NOT " + PAYMENT_OPEN
+               + f" THEN expires_at ELSE {_FOR_GOOD} END AS u FROM contracts WHERE item_id = %(item)s"
+               f" AND id <> %(exclude)s AND start_date <= %(end)s AND {_UNTIL} >= %(start)s AND {_HOLDS}"
+               f" UNION ALL SELECT {_FOR_GOOD} FROM contracts WHERE item_id = %(item)s AND id <> %(exclude)s"
+               " AND ext_end_date IS NOT NULL AND end_date < %(end)s AND ext_end_date >= %(start)s AND EXISTS (SELECT 1"
+               " FROM transfers t WHERE t.purpose = CONCAT('ext:', contracts.id)"
+               " AND t.state IN ('pending','sending','unknown','review'))) lapses)")
 # The days an item is held from today on (%(item)s, %(today)s, %(now)s): each hold's first and last day.
 BUSY_DATES = (f"SELECT start_date, {_UNTIL} AS e FROM contracts WHERE item_id = %(item)s AND {_UNTIL} >= %(today)s"
               f" AND {_HOLDS}")

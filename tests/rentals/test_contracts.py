@@ -610,3 +610,36 @@ async def test_two_people_asking_for_each_others_items_at_once_both_get_their_re
                                     market.rentals.request(b, ia, *days(3 + n, 1)), return_exceptions=True)
         assert not [r for r in made if isinstance(r, BaseException)], made
         assert {c.borrower_id for c, _ in made} == {a, b}  # type: ignore[union-attr]
+
+
+async def test_dates_booked_for_good_are_refused_without_asking_the_rules_twice(market: Market,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request's rules are asked with the clock from before its locks; a refusal is asked again after them only
+    when what refused it may have lapsed meanwhile. Dates a paid rental books cannot lapse with the clock, so
+    that refusal (the commonest) stands as asked: no second reading of the rules."""
+    from contextlib import asynccontextmanager
+
+    owner, first, second = await user(market), await user(market), await user(market)
+    iid = await item(market, owner)
+    earlier, _ = await market.rentals.request(second, iid, *days(22, 1))  # (their deal room exists already)
+    await market.rentals.cancel(second, earlier.id)
+    booked, _ = await market.rentals.request(first, iid, *days(3, 2))
+    await market.db.execute("UPDATE contracts SET state = 'PAID' WHERE id = %s", (booked.id,))
+    asked: list[str] = []
+    real = market.db.transaction
+
+    @asynccontextmanager
+    async def counted(*a: Any, **kw: Any) -> Any:
+        async with real(*a, **kw) as cur:
+            execute = cur.execute
+
+            async def ask(q: str, args: Any = None) -> Any:
+                asked.append(q[:40])
+                return await execute(q, args)
+            cur.execute = ask
+            yield cur
+
+    monkeypatch.setattr(market.db, "transaction", counted)
+    with pytest.raises(DatesTaken):
+        await market.rentals.request(second, iid, *days(3, 2))
+    assert asked == []
