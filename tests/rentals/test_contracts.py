@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -544,6 +546,26 @@ async def test_requests_racing_for_several_items_stay_within_the_open_requests_l
                                     (borrower,)) == limit
 
 
+@asynccontextmanager
+async def _row_locked(market: Market, lock: str, row_id: int) -> AsyncIterator[None]:
+    """Another transaction holds a row lock (``lock``) for two seconds while the block runs (and then gives it
+    back): whatever the block asks for waits for it."""
+    locked = asyncio.Event()
+
+    async def hold() -> None:
+        async with market.db.transaction() as cur:
+            await cur.execute(lock, (row_id,))
+            locked.set()
+            await asyncio.sleep(2.0)
+
+    holder = asyncio.create_task(hold())
+    await locked.wait()
+    try:
+        yield
+    finally:
+        await holder
+
+
 async def test_a_hold_that_expires_while_a_request_waits_for_the_item_frees_its_dates(market: Market) -> None:
     owner, first, second = await user(market), await user(market), await user(market)
     iid = await item(market, owner)
@@ -552,20 +574,8 @@ async def test_a_hold_that_expires_while_a_request_waits_for_the_item_frees_its_
     held, _ = await market.rentals.request(first, iid, *days(10, 3))
     await market.db.execute("UPDATE contracts SET expires_at = %s WHERE id = %s",
                             (market.rentals.clock.now() + timedelta(seconds=1), held.id))
-    locked = asyncio.Event()
-
-    async def hold_the_item() -> None:
-        async with market.db.transaction() as cur:
-            await cur.execute("SELECT status FROM items WHERE id = %s FOR UPDATE", (iid,))
-            locked.set()
-            await asyncio.sleep(2.0)
-
-    holder = asyncio.create_task(hold_the_item())
-    await locked.wait()
-    try:
+    async with _row_locked(market, "SELECT status FROM items WHERE id = %s FOR UPDATE", iid):
         made, _ = await market.rentals.request(second, iid, *days(10, 3))  # the first hold expires meanwhile
-    finally:
-        await holder
     assert made.state == "REQUESTED"
 
 
@@ -579,20 +589,8 @@ async def test_an_open_request_that_expires_while_another_waits_for_the_locks_no
     held = [(await market.rentals.request(borrower, iid, *days(3, 2)))[0] for iid in items[:limit]]
     await market.db.execute("UPDATE contracts SET expires_at = %s WHERE id = %s",
                             (market.rentals.clock.now() + timedelta(seconds=1), held[0].id))
-    locked = asyncio.Event()
-
-    async def hold_the_person() -> None:
-        async with market.db.transaction() as cur:
-            await cur.execute("SELECT id FROM users WHERE id = %s FOR UPDATE", (borrower,))
-            locked.set()
-            await asyncio.sleep(2.0)
-
-    holder = asyncio.create_task(hold_the_person())
-    await locked.wait()
-    try:
+    async with _row_locked(market, "SELECT id FROM users WHERE id = %s FOR UPDATE", borrower):
         made, _ = await market.rentals.request(borrower, items[limit], *days(3, 2))  # the first expires meanwhile
-    finally:
-        await holder
     assert made.state == "REQUESTED"
     with pytest.raises(Conflict) as refused:
         await market.rentals.request(borrower, items[limit + 1], *days(3, 2))
@@ -617,8 +615,6 @@ async def test_dates_booked_for_good_are_refused_without_asking_the_rules_twice(
     """A request's rules are asked with the clock from before its locks; a refusal is asked again after them only
     when what refused it may have lapsed meanwhile. Dates a paid rental books cannot lapse with the clock, so
     that refusal (the commonest) stands as asked: no second reading of the rules."""
-    from contextlib import asynccontextmanager
-
     owner, first, second = await user(market), await user(market), await user(market)
     iid = await item(market, owner)
     earlier, _ = await market.rentals.request(second, iid, *days(22, 1))  # (their deal room exists already)
