@@ -20,7 +20,7 @@ from gateway.keys import CHAT
 from market.config import Config
 from market.service import Market
 from tests.conftest import Chatter, Person
-from tests.e2e.test_two_nodes import _person
+from tests.e2e.test_two_nodes import _person, deal_room
 
 
 @dataclass
@@ -58,13 +58,7 @@ async def chatters() -> AsyncIterator[Any]:
 
 
 async def _deal(market: Market) -> tuple[Person, Person, int]:
-    owner = await _person(market, "fan-owner@example.com", "주인")
-    borrower = await _person(market, "fan-borrower@example.com", "손님")
-    item = await market.items.create(owner.id, {
-        "title": "캠핑 의자", "description": "튼튼해요", "category_id": 7, "price_per_day": 3000, "deposit": 10000,
-        "condition": "상", "lat": 37.4979, "lng": 127.0276})
-    room, _ = await market.chat.open_deal_room(item["id"], borrower.id)
-    return owner, borrower, room.id
+    return await deal_room(market, "fan-")
 
 
 async def _settle() -> None:

@@ -28,15 +28,21 @@ async def _person(market: Market, email: str, nickname: str) -> Person:
     return Person(None, session.token, session.user.private())  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def deal(market: Market) -> AsyncIterator[dict[str, Any]]:
-    owner = await _person(market, "owner@example.com", "주인")
-    borrower = await _person(market, "borrower@example.com", "손님")
+async def deal_room(market: Market, prefix: str = "") -> tuple[Person, Person, int]:
+    """An owner (주인) with a camping chair and a borrower (손님) in its deal room; ``prefix`` keeps emails apart."""
+    owner = await _person(market, f"{prefix}owner@example.com", "주인")
+    borrower = await _person(market, f"{prefix}borrower@example.com", "손님")
     item = await market.items.create(owner.id, {
         "title": "캠핑 의자", "description": "튼튼해요", "category_id": 7, "price_per_day": 3000, "deposit": 10000,
         "condition": "상", "lat": 37.4979, "lng": 127.0276})
     room, _ = await market.chat.open_deal_room(item["id"], borrower.id)
-    yield {"owner": owner, "borrower": borrower, "room": room.id}
+    return owner, borrower, room.id
+
+
+@pytest.fixture
+async def deal(market: Market) -> AsyncIterator[dict[str, Any]]:
+    owner, borrower, room = await deal_room(market)
+    yield {"owner": owner, "borrower": borrower, "room": room}
 
 
 async def test_messages_cross_nodes_in_order_and_survive_a_node_crash(
