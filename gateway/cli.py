@@ -268,8 +268,15 @@ def cmd_up(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     if not (config.database_url and config.redis_url and config.s3_url):
-        print("billi serve needs BILLI_DATABASE_URL, BILLI_REDIS_URL and BILLI_S3_URL (or use billi up)",
+        print("billi serve에는 BILLI_DATABASE_URL, BILLI_REDIS_URL, BILLI_S3_URL이 필요해요 (로컬에서는 billi up) /"
+              " billi serve needs BILLI_DATABASE_URL, BILLI_REDIS_URL and BILLI_S3_URL (or use billi up)",
               file=sys.stderr)
+        return 2
+    if unset := config.public_defaults():
+        names = ", ".join(unset)
+        print(f"공개 주소로 여는 노드는 {names}에 기본값을 쓸 수 없어요. 아무도 모르는 긴 값을 정해 주세요"
+              f" (모든 노드에 같은 값) / a public node cannot use the published default of {names}: set a long"
+              " secret value (the same on every node)", file=sys.stderr)
         return 2
     _run_serving(_serve(config))
     return 0

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 _SECRET_FIELDS = frozenset({"s3_secret_key", "token_key", "bank_client_secret", "naver_client_secret",
                             "bank_platform_inquiry_token", "metrics_token"})
+_DEPLOYMENT_SECRETS = ("token_key",)  # working defaults locally, a forgery kit on a public node
 
 
 def _mask_url(url: str | None) -> str | None:
@@ -161,6 +162,15 @@ class Config:
     def url(self) -> str:
         """Where a person opens the platform."""
         return self.public_url or f"http://{self.host}:{self.port}/"
+
+    def public_defaults(self) -> list[str]:
+        """The secrets a public deployment (``public_url`` or ``cookie_secure`` set) must not keep at their published
+        defaults, as their variables' names: the token key seals people's bank tokens and signs known-device
+        cookies, and its default is in our source for anyone to read."""
+        if not (self.public_url or self.cookie_secure):
+            return []
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        return [f"BILLI_{name.upper()}" for name in _DEPLOYMENT_SECRETS if getattr(self, name) == defaults[name]]
 
     def describe(self) -> dict[str, object]:
         """The settings with secrets masked, fit for a log line."""

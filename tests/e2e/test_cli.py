@@ -155,3 +155,23 @@ def test_a_node_asked_for_a_taken_port_says_so_plainly_and_stops(config: Config)
     assert done.returncode != 0
     assert f"포트 {port}" in done.stderr and "BILLI_PORT" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_public_node_with_the_published_token_key_refuses_to_start(config: Config) -> None:
+    """The token key seals people's bank tokens and signs known-device cookies; its default is in our source. A node
+    with a public address refuses it, says which variable to set (Korean first) and exits non-zero; set, the node goes
+    on (here to the taken port, which proves the check passed)."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        env = _env(BILLI_DATABASE_URL=config.database_url or "", BILLI_REDIS_URL=config.redis_url or "",
+                   BILLI_S3_URL=config.s3_url or "", BILLI_S3_BUCKET=config.s3_bucket,
+                   BILLI_DATA_DIR=str(config.data_dir), BILLI_PORT=str(port),
+                   BILLI_PUBLIC_URL="https://billi.example/")
+        refused = subprocess.run([*BILLI, "serve"], env=env, capture_output=True, text=True, timeout=120)
+        keyed = subprocess.run([*BILLI, "serve"], env={**env, "BILLI_TOKEN_KEY": "k" * 40}, capture_output=True,
+                               text=True, timeout=120)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("공개 주소로 여는 노드는 BILLI_TOKEN_KEY") and "Traceback" not in refused.stderr
+    assert keyed.returncode != 0 and f"포트 {port}" in keyed.stderr and "BILLI_TOKEN_KEY" not in keyed.stderr

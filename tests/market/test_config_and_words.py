@@ -34,6 +34,13 @@ def test_secrets_never_show_in_the_config_repr() -> None:
     assert "mysql://billi:***@db:3306/billi" in text
 
 
+def test_a_public_deployment_must_set_its_own_token_key() -> None:
+    assert Config().public_defaults() == []  # on one's own machine the default works
+    assert Config(public_url="https://billi.example/").public_defaults() == ["BILLI_TOKEN_KEY"]
+    assert Config(cookie_secure=True).public_defaults() == ["BILLI_TOKEN_KEY"]
+    assert Config(public_url="https://billi.example/", token_key="x" * 40).public_defaults() == []
+
+
 @pytest.mark.parametrize("word,josa,expected", [
     ("제목", "을", "을"), ("보증금", "은", "은"), ("카테고리", "을", "를"), ("하루 대여료", "은", "는"),
     ("이메일", "이", "이"), ("닉네임", "과", "과"), ("서울", "으로", "로"), ("강남역", "으로", "으로"),
