@@ -7,8 +7,8 @@ up anyone else's settlement, refund or reminder."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from market.errors import Conflict, InvalidInput, NotFound
@@ -69,8 +69,13 @@ class Jobs(Money):
         async def inquire(tid: int) -> bool:
             return (await pay.inquire(tid, self.on_done, self.on_failed)).state != "unknown"
 
+        unreachable = False
+
         async def send(tid: int) -> bool:
-            return (await pay.send(tid, self.on_done, self.on_failed)).state in ("done", "failed")
+            nonlocal unreachable
+            outcome = await pay.send(tid, self.on_done, self.on_failed)
+            unreachable = outcome.state == "pending" and outcome.reason == "pay.unreachable"
+            return outcome.state in ("done", "failed")
 
         async def abandon(tid: int) -> bool:
             return (await pay.settle(tid, "failed", None, self.on_done, self.on_failed, "pay.unreachable",
@@ -82,6 +87,9 @@ class Jobs(Money):
             n += await self.row("transfers", tid, abandon(tid), counts=True)
         for tid in await pay.queued():
             n += await self.row("transfers", tid, send(tid), counts=True)
+            if unreachable:  # the bank is not answering: the rest wait for the next round, not a timeout each
+                log.warning("the bank could not be reached; queued transfers wait for the next round")
+                break
         rows = await self.db.fetchall("SELECT DISTINCT contract_id FROM contract_events WHERE announced_at IS NULL"
                                       " AND contract_id IS NOT NULL AND created_at <= %s LIMIT 500",
                                       (self.clock.now() - timedelta(seconds=2),))

@@ -7,13 +7,13 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import httpx
 import pytest
 
 from market.config import Config
 from market.errors import Conflict, MarketError
 from market.service import Market
-from tests.rentals.helpers import (Bank, accepted, billi, days, inquiries_due, item, link, linked_balance, settled,
-                                   user)
+from tests.rentals.helpers import Bank, accepted, billi, days, inquiries_due, item, link, linked_balance, settled, user
 
 
 @pytest.fixture
@@ -296,3 +296,36 @@ async def test_a_second_contract_cannot_slip_into_a_room_while_a_payment_may_lan
     with pytest.raises(Conflict) as busy:
         await market.rentals.request(borrower, c.item_id, *days(20, 2))
     assert busy.value.code == "rental.room_busy"
+
+
+async def test_a_bank_that_cannot_be_reached_is_tried_once_a_round_not_once_per_payout(market: Market,
+                                                                                     bank: Bank) -> None:
+    """Payouts queued while the bank is down: the round stops at the first that could not reach it (each would
+    otherwise wait out its own timeout, holding up every other job); nothing is failed, and once the bank is back
+    they all go out."""
+    cid, owner, _ = await settled(market, bank)
+    assert market.billipay is not None
+    async with market.db.transaction() as cur:
+        for _ in range(5):
+            await market.billipay.open_transfer(cur, purpose=f"payout:{cid}:{owner}", contract_id=cid,
+                                                user_id=owner, direction="deposit", amount=1000, state="pending")
+    queued = await market.db.fetchval("SELECT COUNT(*) FROM transfers WHERE state = 'pending'")
+    assert queued >= 5
+    tries: list[str] = []
+
+    async def count(request: httpx.Request) -> None:
+        tries.append(request.url.path)
+
+    real = market.billipay.client._http
+    market.billipay.client._http = httpx.AsyncClient(base_url="http://127.0.0.1:9", timeout=5,  # no bank there
+                                                     event_hooks={"request": [count]})
+    try:
+        await market.rentals.process_transfers()
+    finally:
+        await market.billipay.client._http.aclose()
+        market.billipay.client._http = real
+    assert len(tries) == 1
+    assert await market.db.fetchval("SELECT COUNT(*) FROM transfers WHERE state = 'pending'") == queued
+    await market.rentals.process_transfers()
+    assert await market.db.fetchval("SELECT COUNT(*) FROM transfers WHERE user_id = %s AND direction = 'deposit'"
+                                    " AND state NOT IN ('done', 'failed')", (owner,)) == 0
