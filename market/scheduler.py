@@ -12,10 +12,9 @@ import asyncio
 import logging
 import os
 import socket
-from typing import Any
-
 from collections import Counter
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from market.db import Database
 from market.reconcile import Reconciler
@@ -25,6 +24,8 @@ log = logging.getLogger("billi.scheduler")
 LEASE = "scheduler"
 RECONCILE_DAYS = 7
 RECONCILE_AFTER_HOUR = 6
+SESSIONS_KEPT_DAYS = 1  # an ended session's row is kept this long past its expiry, then deleted
+PURGE_BATCH = 1000  # rows deleted per round at most (a short statement; a backlog goes over a few rounds)
 
 
 class Scheduler:
@@ -54,7 +55,21 @@ class Scheduler:
             return None
         done: dict[str, Any] = await self.rentals.tick()
         done["reconciled"] = await self.reconcile()
+        done["sessions_purged"] = await self.purge_sessions()
         return done
+
+    async def purge_sessions(self) -> int:
+        """Deletes sessions that expired more than SESSIONS_KEPT_DAYS ago (a revoked one expires too: its row is
+        refused until then either way), at most PURGE_BATCH a round, oldest first by the expiry index."""
+        # (the wall clock, as sessions are made and checked by; not the rentals' clock, which tests move)
+        cutoff = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=SESSIONS_KEPT_DAYS)
+        try:
+            return await self.db.execute("DELETE FROM sessions WHERE expires_at < %s ORDER BY expires_at LIMIT %s",
+                                         (cutoff, PURGE_BATCH))
+        except Exception:  # noqa: BLE001 — the database failed: tried again next round
+            log.exception("purging ended sessions failed; tried again next round")
+            self.rentals.job_failures["sessions"] += 1
+            return 0
 
     async def reconcile(self) -> int:
         """Once a day, after RECONCILE_AFTER_HOUR in Seoul (when the bank's postings of the night are in): the

@@ -71,3 +71,25 @@ async def test_a_logout_racing_a_cache_refill_stays_a_logout(client: TestClient)
     assert await market.redis.get(session_key(person.token)) == "-"
     assert await market.accounts.session_user_id(person.token) is None
     assert (await person.call("GET", "/api/me"))[0] == 401
+
+
+async def test_ended_sessions_are_purged_a_day_after_they_expire(client: TestClient) -> None:
+    """The sessions table does not grow forever: a round of the scheduler deletes rows that expired more than a day
+    ago (revoked ones expire too), and leaves live ones and those that ended within the day."""
+    from market.scheduler import Scheduler
+
+    market = client.app[MARKET]
+    live, recent, old, revoked = [await sign_up(client, name) for name in ("살아있음", "막끝남", "오래전", "나갔음")]
+    await market.db.execute("UPDATE sessions SET expires_at = NOW(3) - INTERVAL 1 HOUR WHERE user_id = %s",
+                            (recent.id,))
+    await market.db.execute("UPDATE sessions SET expires_at = NOW(3) - INTERVAL 3 DAY WHERE user_id = %s", (old.id,))
+    await market.db.execute("UPDATE sessions SET revoked_at = NOW(3) - INTERVAL 20 DAY,"
+                            " expires_at = NOW(3) - INTERVAL 6 DAY WHERE user_id = %s", (revoked.id,))
+    # (asked directly: the app's own scheduler may hold the lease, and may have purged them first)
+    await Scheduler(market.db, market.rentals, interval_s=60).purge_sessions()
+    left = {r["user_id"] for r in await market.db.fetchall(
+        "SELECT user_id FROM sessions WHERE user_id IN (%s, %s, %s, %s)", (live.id, recent.id, old.id, revoked.id))}
+    assert left == {live.id, recent.id}
+    assert (await live.call("GET", "/api/me"))[0] == 200
+    await market.redis.delete(session_key(old.token))  # (its cache entry would have lapsed with its expiry)
+    assert (await old.call("GET", "/api/me"))[0] == 401
