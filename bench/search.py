@@ -257,7 +257,7 @@ async def ab_rounds(args: argparse.Namespace, url: str, queries: list[str]) -> d
             spec = {"url": url, "queries": queries, "users": args.users, "seconds": args.seconds, "think_s": 1.0,
                     "radius_m": 6000, "seed": r, "warm_s": 5, "feedback": name != SAME_WORK}
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, str(RUNNER), json.dumps(spec), stdout=asyncio.subprocess.PIPE,
+                os.path.abspath(sys.executable), str(RUNNER), json.dumps(spec), stdout=asyncio.subprocess.PIPE,
                 env={**os.environ, "PYTHONPATH": str(codes[name])}, cwd=str(codes[name]))
             stdout, _ = await proc.communicate()
             if proc.returncode != 0:
