@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -384,15 +384,20 @@ class Items:
             card["distance_m"] = shown_distance(distance[card["id"]])
         return cards
 
-    async def cards_by_ids(self, item_ids: list[int], *, owner_ratings: bool = False) -> list[dict[str, Any]]:
+    async def cards_by_ids(self, item_ids: list[int], *, owner_ratings: bool = False,
+                           rows: Mapping[int, Row] | None = None) -> list[dict[str, Any]]:
         """Cards for the given items, in the given order (missing ones left out); with ``owner_ratings`` each
-        also has its owner's rating (``owner_rating``), read in the same query."""
+        also has its owner's rating (``owner_rating``), read in the same query. ``rows``: card rows read already
+        (with the same ``card_columns``), by item; only the others are read."""
         if not item_ids:
             return []
-        rows = await self._db.fetchall(
-            f"SELECT {card_columns(owner_ratings)} FROM items i WHERE i.id IN ({', '.join(['%s'] * len(item_ids))})",
-            tuple(item_ids))
-        return await self.cards_from_rows(item_ids, rows)
+        known = [rows[i] for i in item_ids if rows and i in rows]
+        missing = [i for i in item_ids if not rows or i not in rows]
+        if missing:
+            known += await self._db.fetchall(
+                f"SELECT {card_columns(owner_ratings)} FROM items i WHERE i.id IN ({', '.join(['%s'] * len(missing))})",
+                tuple(missing))
+        return await self.cards_from_rows(item_ids, known)
 
     async def cards_from_rows(self, item_ids: list[int], rows: list[Row]) -> list[dict[str, Any]]:
         """Cards from rows read with ``card_columns``, in the order of ``item_ids`` (missing ones left out)."""

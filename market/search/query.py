@@ -96,6 +96,9 @@ class SearchPage:
     hits: list[SearchHit]
     next_cursor: str | None
     did_you_mean: str | None = None
+    # Asked for ``columns``: the rows of them a backend read for some of the hits in its own statements (listing →
+    # row); the caller reads the others. None: none read.
+    rows: dict[int, dict[str, Any]] | None = None
 
 
 # -- cursors ---------------------------------------------------------------------------------------------
