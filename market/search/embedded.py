@@ -21,7 +21,7 @@ from market.categories import Categories
 from market.db import Database
 from market.geo import PUBLIC_STATUSES, filters_for
 from market.search import korean
-from market.search.cells import _distance_sql, cell_of, cell_ranges
+from market.search.cells import _distance_sql, cell_of, cells_sql
 from market.search.documents import FILTERS_JOIN, SearchDoc
 from market.search.feedback import FEEDBACK_DOCS, FeedbackDoc, feedback_terms
 from market.search.filler import best_by_one_word, best_by_one_word_whole
@@ -549,9 +549,7 @@ class EmbeddedSearch:
         distance, distance_args = "NULL", ()
         ties = "i.created_at DESC, i.owner_rating DESC, i.item_id DESC"
         if q.lat is not None and q.lng is not None and q.radius_m is not None:
-            ranges = cell_ranges(q.lat, q.lng, q.radius_m)
-            where += " AND (" + " OR ".join(["p.cell BETWEEN %s AND %s"] * len(ranges)) + ")"
-            args += [x for r in ranges for x in r]
+            where += f" AND ({cells_sql('p', q.lat, q.lng, q.radius_m)})"
             distance, distance_args = _distance_sql("g"), (q.lat, q.lat, q.lng)
             conds.append(f.Cond(f"{distance} <= %s", (*distance_args, q.radius_m)))
         else:  # nationwide: the newest first among equals, by number (see market/search/nationwide.py)
@@ -577,7 +575,7 @@ class EmbeddedSearch:
         lists = sorted(bound, key=lambda x: (-bound[x], x))
         if not lists:
             return []
-        ranges = cell_ranges(q.lat, q.lng, q.radius_m)
+        cells = cells_sql("p", q.lat, q.lng, q.radius_m)
         best = {t: max(b for x, b in bound.items() if x[0] == t) for t in {x[0] for x in lists}}
         # 1. The best listings of the most valuable list, completed by key lookups into the other terms' lists:
         # the page's last hit scores at least as much as the ``want``-th of them.
@@ -586,7 +584,7 @@ class EmbeddedSearch:
         # few of it come back, with the sample's size and its last listing (least weight, farthest).
         sample = max(3 * want, 64) * (1 if len(best) == 1 else 4)
         limit = want + 8
-        rows = await self._branches(q, weights, ranges, {term: [tier]}, {}, limit, probe=list(best), want=want,
+        rows = await self._branches(q, weights, cells, {term: [tier]}, {}, limit, probe=list(best), want=want,
                                     first=sample, basis=basis, columns=columns)
         if rows is None:
             return None  # a tie running past what came back
@@ -626,20 +624,20 @@ class EmbeddedSearch:
         if not tiers:
             return None  # bounds that no listing meets (statistics behind the postings): read everything
         self.rounds[2] += 1
-        found = await self._branches(q, weights, ranges, tiers, least, limit, probe=list(best), want=want,
+        found = await self._branches(q, weights, cells, tiers, least, limit, probe=list(best), want=want,
                                      basis=basis, columns=columns)
         if found is None:
             return None
         unique = sorted({x.item_id: x for x in found}.values(), key=lambda x: (-x.score, x.distance_m))
         return await self._settle_ties(unique, want)
 
-    async def _branches(self, q: SearchQuery, weights: dict[str, int], ranges: list[tuple[int, int]],
+    async def _branches(self, q: SearchQuery, weights: dict[str, int], cells: str,
                         tiers: Mapping[str, list[int]], least: Mapping[str, int], limit: int,
                         probe: Sequence[str] = (), want: int = 0, first: int | None = None,
                         basis: _Basis | None = None, columns: str | None = None) -> list[_Found] | None:
-        """For each term, the listings in the circle in its lists of the given tiers (with at least weight
-        ``least[term]`` there), best first, then nearest: the first ``limit`` of each. Their scores count the
-        term's weight, plus — looked up by key — their postings for the other ``probe`` terms.
+        """For each term, the listings in the circle (its ``cells``: ``cells_sql``) in its lists of the given tiers
+        (with at least weight ``least[term]`` there), best first, then nearest: the first ``limit`` of each. Their
+        scores count the term's weight, plus — looked up by key — their postings for the other ``probe`` terms.
         With ``want``: None when a term's listings tied with its ``want``-th run past the ``limit``. With
         ``first``: only the first that many by the term's weight (then nearest) are completed. With a
         ``basis``: the same statement reads the term statistics, and raises _Stale if they no longer give
@@ -653,8 +651,6 @@ class EmbeddedSearch:
         if _narrowed(q):
             cond = filters_for(q, self._categories)  # type: ignore[arg-type]
             narrowed, narrowed_args = f" AND {cond.sql}", cond.args
-        cells = " OR ".join(["p.cell BETWEEN %s AND %s"] * len(ranges))
-        cell_args = [x for r in ranges for x in r]
         distance = _distance_sql("p")
         parts, args = [], []
         for t, trs in tiers.items():
@@ -666,7 +662,7 @@ class EmbeddedSearch:
                             for k in range(len(others)))
             where = (f"p.term = %s AND p.tier IN ({', '.join(['%s'] * len(trs))}) AND p.weight >= %s"
                      f" AND ({cells}) AND {distance} <= %s{narrowed}{_left_out(q)}")
-            where_args = [t, *trs, max(least.get(t, 0), 0), *cell_args, q.lat, q.lat, q.lng, q.radius_m,
+            where_args = [t, *trs, max(least.get(t, 0), 0), q.lat, q.lat, q.lng, q.radius_m,
                           *narrowed_args, *q.exclude]
             # The primary key holds a list's postings in a circle as short ranges (the planner need not weigh
             # the lookup index for it); a filter reads each one's document by its key.
