@@ -47,15 +47,17 @@ _CARD_COLUMNS = """i.id, i.owner_id, i.title, i.category_id, i.price_per_day, i.
 
 # A list's card row as one JSON value beside its id: the driver reads a page of cards as a few values instead of
 # a few dozen typed columns each (reading them was most of a gateway's work for a page of cards). ``_card_row``
-# turns it back into the row ``_CARD_COLUMNS`` reads.
-_CARD_JSON = """i.id, JSON_OBJECT('owner_id', i.owner_id, 'title', i.title, 'category_id', i.category_id,
-    'price_per_day', i.price_per_day, 'deposit', i.deposit, 'item_condition', i.item_condition,
+# turns it back into the row ``_CARD_COLUMNS`` reads. No item (an outer join's empty side): no card, not a card of
+# nulls (a search reads its rows beside listings that need none).
+_CARD_JSON = """i.id, IF(i.id IS NULL, NULL, JSON_OBJECT('owner_id', i.owner_id, 'title', i.title,
+    'category_id', i.category_id, 'price_per_day', i.price_per_day, 'deposit', i.deposit,
+    'item_condition', i.item_condition,
     'lat', ST_Y(i.location), 'lng', ST_X(i.location), 'public_lat', ST_Y(i.public_location),
     'public_lng', ST_X(i.public_location), 'place_name', i.place_name, 'dong', i.dong,
     'available_from', i.available_from, 'available_until', i.available_until, 'status', i.status,
     'view_count', i.view_count, 'wish_count', i.wish_count, 'created_at', i.created_at,
     'thumb_key', (SELECT p.thumb_key FROM item_photos p WHERE p.item_id = i.id ORDER BY p.position LIMIT 1)
-    ) AS card"""
+    )) AS card"""
 
 
 def card_columns(owner_ratings: bool = False) -> str:
