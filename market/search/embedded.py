@@ -641,9 +641,9 @@ class EmbeddedSearch:
         With ``want``: None when a term's listings tied with its ``want``-th run past the ``limit``. With
         ``first``: only the first that many by the term's weight (then nearest) are completed. With a
         ``basis``: the same statement reads the term statistics, and raises _Stale if they no longer give
-        the basis's weights and bounds. With ``columns`` (of items alias ``i``), each listing among its branch's
-        first ``want`` (ties included: any of them may be on the page) comes with its row of them and its tie-breaks
-        (``_Found.row``, ``_Found.tie``), read by the same statement."""
+        the basis's weights and bounds. With ``columns`` (of items alias ``i``) and ``want``, only the listings among
+        their branch's first ``want`` come back (ties included: any of them may be on the page), each with its row
+        of them and its tie-breaks (``_Found.row``, ``_Found.tie``), read by the same statement."""
         assert q.lat is not None and q.lng is not None and q.radius_m is not None
         # Filters other than place are checked on each posting's document as the posting is read, so that the
         # lists' bounds and the early stop hold for the listings that pass them.
@@ -690,6 +690,8 @@ class EmbeddedSearch:
             parts += stats_parts
             args += stats_args
         sql = " UNION ALL ".join(parts)
+        if not want:
+            columns = None  # (the page is not known)
         if columns is not None:
             sql, args = _with_rows(sql, args, columns, want)
         rows = await self._db.fetchall(sql, tuple(args))
@@ -704,9 +706,16 @@ class EmbeddedSearch:
         if columns is not None and rows:
             _held(found, rows, want)
         for branch in range(branches if want else 0):
-            mine = [x for x, r in zip(found, rows) if r["branch"] == branch]
-            if len(mine) == limit and (mine[-1].score, mine[-1].distance_m) == (mine[want - 1].score,
-                                                                              mine[want - 1].distance_m):
+            mine = [(x, r) for x, r in zip(found, rows) if r["branch"] == branch]
+            if not mine:
+                continue
+            if columns is None:
+                size, tail = len(mine), (mine[-1][0].score, mine[-1][0].distance_m)
+            else:  # (only the branch's first ``want`` came back; its size and last row beside them)
+                first_row = mine[0][1]
+                size, tail = int(first_row["branch_rows"]), (int(first_row["tail_score"]),
+                                                              float(first_row["tail_distance"]))
+            if size == limit and tail == (mine[want - 1][0].score, mine[want - 1][0].distance_m):
                 return None  # a tie reaching past the cut: what lies beyond may belong on the page
         return found
 
@@ -863,17 +872,23 @@ _TIE_CREATED = "TIMESTAMPDIFF(MICROSECOND, '1970-01-01', {}.created_at)"
 
 
 def _with_rows(sql: str, args: list[Any], columns: str, want: int) -> tuple[str, list[Any]]:
-    """``_branches``' statement ``sql`` joined, for each listing among its branch's first ``want`` (by score, then
-    distance; ties included), to its document's tie-breaks (``tie_created``, ``tie_rating``) and to its item's
-    ``columns`` (``has_row``: the item was found); each branch's rows still come best first, then nearest, and the
-    statistics' rows last. The columns follow ``tie_rating`` (see ``_held``)."""
+    """``_branches``' statement ``sql`` with, of each branch, only the listings among its first ``want`` (by score,
+    then distance; ties included: no other can be on the page, or tied with one that is), each joined to its
+    document's tie-breaks (``tie_created``, ``tie_rating``) and to its item's ``columns`` (``has_row``: the item was
+    found); beside them, how many rows the branch had (``branch_rows``) and its last one's score and distance
+    (``tail_score``, ``tail_distance``: whether a tie runs past its ``limit``). Each branch's rows still come best
+    first, then nearest, and the statistics' rows last. The columns follow ``tie_rating`` (see ``_held``)."""
     held = "r.branch >= 0 AND r.place <= %s"
+    tail = "OVER (PARTITION BY u.branch ORDER BY u.score, u.distance_m DESC)"
     return (f"SELECT STRAIGHT_JOIN r.*, i.id IS NOT NULL AS has_row, {_TIE_CREATED.format('d')} AS tie_created,"
             f" d.owner_rating AS tie_rating, {columns} FROM (SELECT u.*, RANK() OVER (PARTITION BY u.branch"
-            f" ORDER BY u.score DESC, u.distance_m) AS place FROM ({sql}) u) r"
+            f" ORDER BY u.score DESC, u.distance_m) AS place, COUNT(*) OVER (PARTITION BY u.branch) AS branch_rows,"
+            f" FIRST_VALUE(u.score) {tail} AS tail_score, FIRST_VALUE(u.distance_m) {tail} AS tail_distance"
+            f" FROM ({sql}) u) r"
             f" LEFT JOIN search_docs d ON {held} AND d.item_id = r.item_id"
             f" LEFT JOIN items i FORCE INDEX (PRIMARY) ON {held} AND i.id = r.item_id"
-            " ORDER BY r.branch < 0, r.branch, r.score DESC, r.distance_m"), [*args, want, want]
+            " WHERE r.branch < 0 OR r.place <= %s"
+            " ORDER BY r.branch < 0, r.branch, r.score DESC, r.distance_m"), [*args, want, want, want]
 
 
 def _held(found: list[_Found], rows: Sequence[Mapping[str, Any]], want: int) -> None:
