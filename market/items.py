@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -47,15 +47,17 @@ _CARD_COLUMNS = """i.id, i.owner_id, i.title, i.category_id, i.price_per_day, i.
 
 # A list's card row as one JSON value beside its id: the driver reads a page of cards as a few values instead of
 # a few dozen typed columns each (reading them was most of a gateway's work for a page of cards). ``_card_row``
-# turns it back into the row ``_CARD_COLUMNS`` reads.
-_CARD_JSON = """i.id, JSON_OBJECT('owner_id', i.owner_id, 'title', i.title, 'category_id', i.category_id,
-    'price_per_day', i.price_per_day, 'deposit', i.deposit, 'item_condition', i.item_condition,
+# turns it back into the row ``_CARD_COLUMNS`` reads. No item (an outer join's empty side): no card, not a card of
+# nulls (a search reads its rows beside listings that need none).
+_CARD_JSON = """i.id, IF(i.id IS NULL, NULL, JSON_OBJECT('owner_id', i.owner_id, 'title', i.title,
+    'category_id', i.category_id, 'price_per_day', i.price_per_day, 'deposit', i.deposit,
+    'item_condition', i.item_condition,
     'lat', ST_Y(i.location), 'lng', ST_X(i.location), 'public_lat', ST_Y(i.public_location),
     'public_lng', ST_X(i.public_location), 'place_name', i.place_name, 'dong', i.dong,
     'available_from', i.available_from, 'available_until', i.available_until, 'status', i.status,
     'view_count', i.view_count, 'wish_count', i.wish_count, 'created_at', i.created_at,
     'thumb_key', (SELECT p.thumb_key FROM item_photos p WHERE p.item_id = i.id ORDER BY p.position LIMIT 1)
-    ) AS card"""
+    )) AS card"""
 
 
 def card_columns(owner_ratings: bool = False) -> str:
@@ -384,15 +386,20 @@ class Items:
             card["distance_m"] = shown_distance(distance[card["id"]])
         return cards
 
-    async def cards_by_ids(self, item_ids: list[int], *, owner_ratings: bool = False) -> list[dict[str, Any]]:
+    async def cards_by_ids(self, item_ids: list[int], *, owner_ratings: bool = False,
+                           rows: Mapping[int, Row] | None = None) -> list[dict[str, Any]]:
         """Cards for the given items, in the given order (missing ones left out); with ``owner_ratings`` each
-        also has its owner's rating (``owner_rating``), read in the same query."""
+        also has its owner's rating (``owner_rating``), read in the same query. ``rows``: card rows read already
+        (with the same ``card_columns``), by item; only the others are read."""
         if not item_ids:
             return []
-        rows = await self._db.fetchall(
-            f"SELECT {card_columns(owner_ratings)} FROM items i WHERE i.id IN ({', '.join(['%s'] * len(item_ids))})",
-            tuple(item_ids))
-        return await self.cards_from_rows(item_ids, rows)
+        known = [rows[i] for i in item_ids if rows and i in rows]
+        missing = [i for i in item_ids if not rows or i not in rows]
+        if missing:
+            known += await self._db.fetchall(
+                f"SELECT {card_columns(owner_ratings)} FROM items i WHERE i.id IN ({', '.join(['%s'] * len(missing))})",
+                tuple(missing))
+        return await self.cards_from_rows(item_ids, known)
 
     async def cards_from_rows(self, item_ids: list[int], rows: list[Row]) -> list[dict[str, Any]]:
         """Cards from rows read with ``card_columns``, in the order of ``item_ids`` (missing ones left out)."""

@@ -182,8 +182,11 @@ class Market:
         ``owner_ratings`` each card has its owner's rating (``owner_rating``), read with the cards."""
         query = SearchQuery.parse(params, default_radius_m=self.config.nearby_default_radius_m,
                                   max_radius_m=self.config.nearby_max_radius_m)
-        page = await self.search_backend.search(query)
-        cards = await self.items.cards_by_ids([h.item_id for h in page.hits], owner_ratings=owner_ratings)
+        columns = card_columns(owner_ratings)
+        # (the embedded backend reads most pages' card rows in its own last statement: the rest are read here)
+        page = await self.search_backend.search(query, columns=columns)
+        cards = await self.items.cards_by_ids([h.item_id for h in page.hits], owner_ratings=owner_ratings,
+                                              rows=page.rows)
         hit = {h.item_id: h for h in page.hits}
         shown = []
         for card in cards:

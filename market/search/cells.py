@@ -4,6 +4,7 @@ Pure functions: no database.
 
 from __future__ import annotations
 
+import functools
 import math
 
 # The map cells postings are filed under: CELL_DEG by CELL_DEG (~550 m north–south, ~440 m east–west in Korea),
@@ -30,6 +31,20 @@ def cell_ranges(lat: float, lng: float, radius_m: float) -> list[tuple[int, int]
 
     Per row, the widest longitude span the circle can reach there comes from the haversine formula at the row's
     latitude nearest the centre; a metre of margin covers rounding and the distance formula (see ``_distance_sql``)."""
+    return list(_cell_ranges(lat, lng, radius_m))
+
+
+@functools.lru_cache(maxsize=4096)
+def cells_sql(alias: str, lat: float, lng: float, radius_m: float) -> str:
+    """The condition that ``alias``.cell is in ``cell_ranges``: ranges of whole numbers we computed, written into
+    the statement (a circle of 6 km is two dozen ranges: as values they were escaped for every statement). Searches
+    start from a few places again and again (a 동's centre, a person's 동네): each circle's text is kept."""
+    ranges = _cell_ranges(lat, lng, radius_m)
+    return " OR ".join(f"{alias}.cell BETWEEN {first:d} AND {last:d}" for first, last in ranges)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cell_ranges(lat: float, lng: float, radius_m: float) -> tuple[tuple[int, int], ...]:
     r = (radius_m + 1.0) / EARTH_RADIUS_M
     dlat = math.degrees(r)
     hav_r = math.sin(r / 2) ** 2
@@ -49,7 +64,7 @@ def cell_ranges(lat: float, lng: float, radius_m: float) -> list[tuple[int, int]
             dlng = math.degrees(2 * math.asin(math.sqrt(room)))
             first, last = _col(lng - dlng), _col(lng + dlng)
         out.append((row * CELL_COLS + first, row * CELL_COLS + last))
-    return out
+    return tuple(out)
 
 
 def _distance_sql(alias: str) -> str:

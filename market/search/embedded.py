@@ -21,7 +21,7 @@ from market.categories import Categories
 from market.db import Database
 from market.geo import PUBLIC_STATUSES, filters_for
 from market.search import korean
-from market.search.cells import _distance_sql, cell_of, cell_ranges
+from market.search.cells import _distance_sql, cell_of, cells_sql
 from market.search.documents import FILTERS_JOIN, SearchDoc
 from market.search.feedback import FEEDBACK_DOCS, FeedbackDoc, feedback_terms
 from market.search.filler import best_by_one_word, best_by_one_word_whole
@@ -82,6 +82,11 @@ class _Found:
     sample: int = 0
     last_weight: int = 0
     last_distance: float = 0.0
+    # Read with it when the statement was asked for the page's rows (``columns``) and it could be on the page: its
+    # row of those columns (None: not read, or the listing is gone), and its document's (created_at, owner_rating)
+    # for ordering ties (``_settle_ties``).
+    row: dict[str, Any] | None = None
+    tie: tuple[Any, Any] | None = None
 
 
 class EmbeddedSearch:
@@ -360,15 +365,17 @@ class EmbeddedSearch:
 
     # -- searching ---------------------------------------------------------------------------------------
 
-    async def search(self, q: SearchQuery) -> SearchPage:
+    async def search(self, q: SearchQuery, *, columns: str | None = None) -> SearchPage:
         """The page of hits for a query; a query with a word that cannot be right (a lone letter, or a term no
         listing has) is searched as corrected to the indexed words one keystroke away, and says so
-        (``did_you_mean``)."""
+        (``did_you_mean``). With ``columns`` (of items alias ``i``), a search near a point reads the rows of the
+        hits that could be on its page in its own last statement (``SearchPage.rows``; the caller reads any
+        other)."""
         fixed = await self._corrected(q)
         if fixed is None:
-            return await self._search(q)
-        page = await self._search(fixed)
-        return SearchPage(page.hits, page.next_cursor, did_you_mean=fixed.text)
+            return await self._search(q, columns)
+        page = await self._search(fixed, columns)
+        return SearchPage(page.hits, page.next_cursor, did_you_mean=fixed.text, rows=page.rows)
 
     async def _corrected(self, q: SearchQuery) -> SearchQuery | None:
         if not q.text:
@@ -407,14 +414,16 @@ class EmbeddedSearch:
         assert self._speller is not None
         return self._speller
 
-    async def _search(self, q: SearchQuery) -> SearchPage:
+    async def _search(self, q: SearchQuery, columns: str | None = None) -> SearchPage:
         want = q.offset + q.limit + 1
-        found = await self._found(q, want)
+        found = await self._found(q, want, columns)
         if 0 < len(found) < want and self._feedback:
             found += await self._more_like(q, found, want)
-        hits = [SearchHit(x.item_id, x.score / 2000, x.distance_m) for x in found[q.offset:]]
-        more = len(hits) > q.limit and q.offset + q.limit < MAX_OFFSET
-        return SearchPage(hits[: q.limit], encode_offset(q.offset + q.limit) if more else None)
+        page = found[q.offset:q.offset + q.limit]
+        hits = [SearchHit(x.item_id, x.score / 2000, x.distance_m) for x in page]
+        more = len(found) > q.offset + q.limit and q.offset + q.limit < MAX_OFFSET
+        rows = None if columns is None else {x.item_id: x.row for x in page if x.row is not None}
+        return SearchPage(hits, encode_offset(q.offset + q.limit) if more else None, rows=rows)
 
     async def _more_like(self, q: SearchQuery, found: list[_Found], want: int) -> list[_Found]:
         """A narrow search's page filled up, below every text match, with listings sharing the words of its best
@@ -450,8 +459,9 @@ class EmbeddedSearch:
             x.score = max(0, (floor - 1) * x.score // max(top, 1))
         return second
 
-    async def _found(self, q: SearchQuery, want: int) -> list[_Found]:
-        """The first ``want`` listings for the query's terms (and bigrams), best first."""
+    async def _found(self, q: SearchQuery, want: int, columns: str | None = None) -> list[_Found]:
+        """The first ``want`` listings for the query's terms (and bigrams), best first (near a point, with
+        ``columns``: each with its row of them when it could be on the page)."""
         keys = {term_key(t): t for t in (*q.terms, *q.grams)}
         if not keys:
             return []
@@ -494,7 +504,7 @@ class EmbeddedSearch:
             try:
                 # The last attempt takes the statistics as read (a listing changed since may be missed).
                 basis = _Basis(keys, weights, tops) if attempt < 2 else None
-                found = await self._best_near(q, weights, tops, want, basis)
+                found = await self._best_near(q, weights, tops, want, basis, columns)
                 break
             except _Stale as stale:
                 stats, kept = stale.stats, False
@@ -539,9 +549,7 @@ class EmbeddedSearch:
         distance, distance_args = "NULL", ()
         ties = "i.created_at DESC, i.owner_rating DESC, i.item_id DESC"
         if q.lat is not None and q.lng is not None and q.radius_m is not None:
-            ranges = cell_ranges(q.lat, q.lng, q.radius_m)
-            where += " AND (" + " OR ".join(["p.cell BETWEEN %s AND %s"] * len(ranges)) + ")"
-            args += [x for r in ranges for x in r]
+            where += f" AND ({cells_sql('p', q.lat, q.lng, q.radius_m)})"
             distance, distance_args = _distance_sql("g"), (q.lat, q.lat, q.lng)
             conds.append(f.Cond(f"{distance} <= %s", (*distance_args, q.radius_m)))
         else:  # nationwide: the newest first among equals, by number (see market/search/nationwide.py)
@@ -558,7 +566,7 @@ class EmbeddedSearch:
                        None if r["distance_m"] is None else float(r["distance_m"])) for r in rows]  # type: ignore[arg-type]
 
     async def _best_near(self, q: SearchQuery, weights: dict[str, int], tops: dict[tuple[str, int], int],
-                         want: int, basis: _Basis | None) -> list[_Found] | None:
+                         want: int, basis: _Basis | None, columns: str | None = None) -> list[_Found] | None:
         """The first ``want`` hits near a point, reading the postings lists from the most valuable down
         (see the class's note); None in the rare case of a tie running past what was read. With a ``basis``,
         raises _Stale when a statement finds statistics giving other weights or bounds."""
@@ -567,7 +575,7 @@ class EmbeddedSearch:
         lists = sorted(bound, key=lambda x: (-bound[x], x))
         if not lists:
             return []
-        ranges = cell_ranges(q.lat, q.lng, q.radius_m)
+        cells = cells_sql("p", q.lat, q.lng, q.radius_m)
         best = {t: max(b for x, b in bound.items() if x[0] == t) for t in {x[0] for x in lists}}
         # 1. The best listings of the most valuable list, completed by key lookups into the other terms' lists:
         # the page's last hit scores at least as much as the ``want``-th of them.
@@ -576,8 +584,8 @@ class EmbeddedSearch:
         # few of it come back, with the sample's size and its last listing (least weight, farthest).
         sample = max(3 * want, 64) * (1 if len(best) == 1 else 4)
         limit = want + 8
-        rows = await self._branches(q, weights, ranges, {term: [tier]}, {}, limit, probe=list(best), want=want,
-                                    first=sample, basis=basis)
+        rows = await self._branches(q, weights, cells, {term: [tier]}, {}, limit, probe=list(best), want=want,
+                                    first=sample, basis=basis, columns=columns)
         if rows is None:
             return None  # a tie running past what came back
         floor, edge = _cut(rows, want)
@@ -616,24 +624,26 @@ class EmbeddedSearch:
         if not tiers:
             return None  # bounds that no listing meets (statistics behind the postings): read everything
         self.rounds[2] += 1
-        found = await self._branches(q, weights, ranges, tiers, least, limit, probe=list(best), want=want,
-                                     basis=basis)
+        found = await self._branches(q, weights, cells, tiers, least, limit, probe=list(best), want=want,
+                                     basis=basis, columns=columns)
         if found is None:
             return None
         unique = sorted({x.item_id: x for x in found}.values(), key=lambda x: (-x.score, x.distance_m))
         return await self._settle_ties(unique, want)
 
-    async def _branches(self, q: SearchQuery, weights: dict[str, int], ranges: list[tuple[int, int]],
+    async def _branches(self, q: SearchQuery, weights: dict[str, int], cells: str,
                         tiers: Mapping[str, list[int]], least: Mapping[str, int], limit: int,
                         probe: Sequence[str] = (), want: int = 0, first: int | None = None,
-                        basis: _Basis | None = None) -> list[_Found] | None:
-        """For each term, the listings in the circle in its lists of the given tiers (with at least weight
-        ``least[term]`` there), best first, then nearest: the first ``limit`` of each. Their scores count the
-        term's weight, plus — looked up by key — their postings for the other ``probe`` terms.
+                        basis: _Basis | None = None, columns: str | None = None) -> list[_Found] | None:
+        """For each term, the listings in the circle (its ``cells``: ``cells_sql``) in its lists of the given tiers
+        (with at least weight ``least[term]`` there), best first, then nearest: the first ``limit`` of each. Their
+        scores count the term's weight, plus — looked up by key — their postings for the other ``probe`` terms.
         With ``want``: None when a term's listings tied with its ``want``-th run past the ``limit``. With
         ``first``: only the first that many by the term's weight (then nearest) are completed. With a
         ``basis``: the same statement reads the term statistics, and raises _Stale if they no longer give
-        the basis's weights and bounds."""
+        the basis's weights and bounds. With ``columns`` (of items alias ``i``) and ``want``, only the listings among
+        their branch's first ``want`` come back (ties included: any of them may be on the page), each with its row
+        of them and its tie-breaks (``_Found.row``, ``_Found.tie``), read by the same statement."""
         assert q.lat is not None and q.lng is not None and q.radius_m is not None
         # Filters other than place are checked on each posting's document as the posting is read, so that the
         # lists' bounds and the early stop hold for the listings that pass them.
@@ -641,8 +651,6 @@ class EmbeddedSearch:
         if _narrowed(q):
             cond = filters_for(q, self._categories)  # type: ignore[arg-type]
             narrowed, narrowed_args = f" AND {cond.sql}", cond.args
-        cells = " OR ".join(["p.cell BETWEEN %s AND %s"] * len(ranges))
-        cell_args = [x for r in ranges for x in r]
         distance = _distance_sql("p")
         parts, args = [], []
         for t, trs in tiers.items():
@@ -654,7 +662,7 @@ class EmbeddedSearch:
                             for k in range(len(others)))
             where = (f"p.term = %s AND p.tier IN ({', '.join(['%s'] * len(trs))}) AND p.weight >= %s"
                      f" AND ({cells}) AND {distance} <= %s{narrowed}{_left_out(q)}")
-            where_args = [t, *trs, max(least.get(t, 0), 0), *cell_args, q.lat, q.lat, q.lng, q.radius_m,
+            where_args = [t, *trs, max(least.get(t, 0), 0), q.lat, q.lat, q.lng, q.radius_m,
                           *narrowed_args, *q.exclude]
             # The primary key holds a list's postings in a circle as short ranges (the planner need not weigh
             # the lookup index for it); a filter reads each one's document by its key.
@@ -681,7 +689,12 @@ class EmbeddedSearch:
             stats_parts, stats_args = _stats_sql(basis.keys, extra=3 if first is not None else 0)
             parts += stats_parts
             args += stats_args
-        rows = await self._db.fetchall(" UNION ALL ".join(parts), tuple(args))
+        sql = " UNION ALL ".join(parts)
+        if not want:
+            columns = None  # (the page is not known)
+        if columns is not None:
+            sql, args = _with_rows(sql, args, columns, want)
+        rows = await self._db.fetchall(sql, tuple(args))
         if basis is not None:
             stats = self._keep(basis.keys, rows)
             if _weigh(q, basis.keys, stats) != (basis.weights, basis.tops):
@@ -690,10 +703,19 @@ class EmbeddedSearch:
         found = [_Found(int(r["item_id"]), int(r["score"]), int(r["weight"]), float(r["distance_m"]),
                         int(r.get("sample") or 0), int(r.get("last_weight") or 0), float(r.get("last_distance") or 0))
                  for r in rows]
+        if columns is not None and rows:
+            _held(found, rows, want)
         for branch in range(branches if want else 0):
-            mine = [x for x, r in zip(found, rows) if r["branch"] == branch]
-            if len(mine) == limit and (mine[-1].score, mine[-1].distance_m) == (mine[want - 1].score,
-                                                                              mine[want - 1].distance_m):
+            mine = [(x, r) for x, r in zip(found, rows) if r["branch"] == branch]
+            if not mine:
+                continue
+            if columns is None:
+                size, tail = len(mine), (mine[-1][0].score, mine[-1][0].distance_m)
+            else:  # (only the branch's first ``want`` came back; its size and last row beside them)
+                first_row = mine[0][1]
+                size, tail = int(first_row["branch_rows"]), (int(first_row["tail_score"]),
+                                                              float(first_row["tail_distance"]))
+            if size == limit and tail == (mine[want - 1][0].score, mine[want - 1][0].distance_m):
                 return None  # a tie reaching past the cut: what lies beyond may belong on the page
         return found
 
@@ -704,10 +726,13 @@ class EmbeddedSearch:
                   if (a.score, a.distance_m) == (b.score, b.distance_m)}
         tied = {x.item_id for x in ranked if (x.score, x.distance_m) in shared}
         if tied:
-            rows = await self._db.fetchall(
-                f"SELECT item_id, created_at, owner_rating FROM search_docs WHERE item_id IN"
-                f" ({', '.join(['%s'] * len(tied))})", tuple(tied))
-            extra = {int(r["item_id"]): (r["created_at"], r["owner_rating"]) for r in rows}
+            # (read with the postings when the statement was asked for the page's rows; else read now)
+            extra = {x.item_id: x.tie for x in ranked if x.item_id in tied and x.tie is not None}
+            if missing := tied - set(extra):
+                rows = await self._db.fetchall(
+                    f"SELECT item_id, {_TIE_CREATED.format('d')} AS created_at, owner_rating FROM search_docs d"
+                    f" WHERE item_id IN ({', '.join(['%s'] * len(missing))})", tuple(missing))
+                extra.update({int(r["item_id"]): (r["created_at"], r["owner_rating"]) for r in rows})
             ranked = sorted(ranked, key=functools.cmp_to_key(lambda a, b: _order(a, b, extra)))
         return ranked[:want]
 
@@ -839,6 +864,46 @@ def _stats_sql(keys: Iterable[str], extra: int = 0) -> tuple[list[str], list[Any
     if not keys:
         return [count], []
     return [terms, count], [*keys, *keys]
+
+
+# When a listing was indexed, as a whole number that orders as the time does (microseconds since 1970): the driver
+# reads a number several times faster than a date and time, and only the order matters (``_order``).
+_TIE_CREATED = "TIMESTAMPDIFF(MICROSECOND, '1970-01-01', {}.created_at)"
+
+
+def _with_rows(sql: str, args: list[Any], columns: str, want: int) -> tuple[str, list[Any]]:
+    """``_branches``' statement ``sql`` with, of each branch, only the listings among its first ``want`` (by score,
+    then distance; ties included: no other can be on the page, or tied with one that is), each joined to its
+    document's tie-breaks (``tie_created``, ``tie_rating``) and to its item's ``columns`` (``has_row``: the item was
+    found); beside them, how many rows the branch had (``branch_rows``) and its last one's score and distance
+    (``tail_score``, ``tail_distance``: whether a tie runs past its ``limit``). Each branch's rows still come best
+    first, then nearest, and the statistics' rows last. The columns follow ``tie_rating`` (see ``_held``)."""
+    held = "r.branch >= 0 AND r.place <= %s"
+    tail = "OVER (PARTITION BY u.branch ORDER BY u.score, u.distance_m DESC)"
+    return (f"SELECT STRAIGHT_JOIN r.*, i.id IS NOT NULL AS has_row, {_TIE_CREATED.format('d')} AS tie_created,"
+            f" d.owner_rating AS tie_rating, {columns} FROM (SELECT u.*, RANK() OVER (PARTITION BY u.branch"
+            f" ORDER BY u.score DESC, u.distance_m) AS place, COUNT(*) OVER (PARTITION BY u.branch) AS branch_rows,"
+            f" FIRST_VALUE(u.score) {tail} AS tail_score, FIRST_VALUE(u.distance_m) {tail} AS tail_distance"
+            f" FROM ({sql}) u) r"
+            f" LEFT JOIN search_docs d ON {held} AND d.item_id = r.item_id"
+            f" LEFT JOIN items i FORCE INDEX (PRIMARY) ON {held} AND i.id = r.item_id"
+            " WHERE r.branch < 0 OR r.place <= %s"
+            " ORDER BY r.branch < 0, r.branch, r.score DESC, r.distance_m"), [*args, want, want, want]
+
+
+def _held(found: list[_Found], rows: Sequence[Mapping[str, Any]], want: int) -> None:
+    """Gives each listing found the row and tie-breaks a statement of ``_with_rows`` read for it (in any of its
+    branches)."""
+    names = list(rows[0])
+    columns = names[names.index("tie_rating") + 1:]
+    read: dict[int, tuple[dict[str, Any] | None, tuple[Any, Any]]] = {}
+    for r in rows:
+        if r["branch"] >= 0 and r["place"] <= want:
+            read[int(r["item_id"])] = ({c: r[c] for c in columns} if r["has_row"] else None,
+                                       (r["tie_created"], r["tie_rating"]))
+    for x in found:
+        if (got := read.get(x.item_id)) is not None:
+            x.row, x.tie = got
 
 
 def _bands_sql(keys: Iterable[str]) -> tuple[str, list[Any]]:

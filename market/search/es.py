@@ -187,7 +187,8 @@ class ElasticsearchSearch:
         operations = [{"delete": {"_index": self._index, "_id": str(i)}} for i in item_ids]
         await self._es.bulk(operations=operations)
 
-    async def search(self, q: SearchQuery) -> SearchPage:
+    async def search(self, q: SearchQuery, *, columns: str | None = None) -> SearchPage:
+        # (the cluster holds no items' rows: ``columns`` are the caller's to read)
         if not q.terms:
             return SearchPage([], None)
         result = await self._es.search(index=self._index, body=search_body(q))

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from market.filters import Cond
-from market.search.cells import _distance_sql, cell_ranges
+from market.search.cells import _distance_sql, cells_sql
 from market.search.documents import FILTERS_JOIN
 
 # (lat, lng, radius in metres) of a search near a point; None: nationwide.
@@ -36,11 +36,9 @@ def _where(place: Place, narrowed: Cond | None, exclude: Sequence[int]) -> tuple
     source, where, args, distance_args = "", "", [], []
     if place is not None:
         lat, lng, radius = place
-        ranges = cell_ranges(lat, lng, radius)
-        cells = " OR ".join(["p.cell BETWEEN %s AND %s"] * len(ranges))
-        where += f" AND ({cells}) AND {_distance_sql('p')} <= %s"
+        where += f" AND ({cells_sql('p', lat, lng, radius)}) AND {_distance_sql('p')} <= %s"
         distance_args = [lat, lat, lng]
-        args += [x for r in ranges for x in r] + [*distance_args, radius]
+        args += [*distance_args, radius]
     if exclude:
         where += f" AND p.item_id NOT IN ({', '.join(['%s'] * len(exclude))})"
         args += list(exclude)

@@ -96,12 +96,16 @@ class SearchPage:
     hits: list[SearchHit]
     next_cursor: str | None
     did_you_mean: str | None = None
+    # Asked for ``columns``: the rows of them a backend read for some of the hits in its own statements (listing →
+    # row); the caller reads the others. None: none read.
+    rows: dict[int, dict[str, Any]] | None = None
 
 
 # -- cursors ---------------------------------------------------------------------------------------------
 
 def encode_offset(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode().rstrip("=")
+    # (json.dumps({"o": offset}) written out: the same text, without the encoder's machinery for every page)
+    return base64.urlsafe_b64encode(f'{{"o": {int(offset)}}}'.encode()).decode().rstrip("=")
 
 
 def decode_offset(raw: object) -> int:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from market.items import card_columns
 from market.public_place import snap
+from market.search import SearchQuery
 from market.service import Market
 
 
@@ -37,7 +39,18 @@ async def test_a_list_card_says_what_the_item_page_says(market: Market) -> None:
     assert [c["id"] for c in cards] == list(reversed(ids))
     near = await market.nearby({"lat": "37.5", "lng": "127.03", "radius_m": "2000"}, owner_ratings=True)
     assert sorted(c["id"] for c in near["items"]) == sorted(ids)
-    for card in [*cards, *near["items"]]:
+    # A search near a point reads its page's cards with its postings: the same cards.
+    await market.indexer.index_items(ids)
+    found = []
+    for word in ("텐트", "의자", "렌즈"):
+        page = await market.search({"q": word, "lat": "37.5", "lng": "127.03", "radius_m": "2000"}, owner_ratings=True)
+        found += page["items"]
+    assert {c["id"] for c in found} == set(ids)  # (each word's page filled up with the others: like its hit)
+    if market.search_backend.name == "embedded":  # its statement brought the text match's row (no read of its own)
+        q = SearchQuery.parse({"q": "텐트", "lat": "37.5", "lng": "127.03", "radius_m": "2000"})
+        page = await market.search_backend.search(q, columns=card_columns(True))
+        assert page.hits[0].item_id == ids[0] and page.rows is not None and set(page.rows) == {ids[0]}
+    for card in [*cards, *near["items"], *found]:
         page: dict[str, Any] = await market.items.detail(card["id"], count_view=False)
         shown = {k: v for k, v in card.items() if k not in ("distance_m", "owner_rating")}
         assert shown == {k: page[k] for k in shown}

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from market.filters import le
+from market.items import card_columns
 from market.search import (
     EARTH_RADIUS_M,
     EmbeddedSearch,
@@ -108,6 +109,9 @@ async def test_the_early_stop_finds_exactly_what_reading_every_posting_finds(mar
         assert [(h.item_id, h.score) for h in a.hits] == [(h.item_id, h.score) for h in b.hits], q
         assert [h.distance_m for h in a.hits] == [h.distance_m for h in b.hits]
         assert a.next_cursor == b.next_cursor
+        # Asked for the page's rows too (the tie-breaks then come with the postings): the same page.
+        c = await quick.search(q, columns=card_columns(True))
+        assert (c.hits, c.next_cursor) == (a.hits, a.next_cursor), q
         compared += len(a.hits)
     assert compared > 500
     # Most searches were settled early (in a round or two), not by reading everything (a narrow one's second pass,
@@ -237,6 +241,8 @@ async def test_a_crowd_of_equal_listings_at_one_place_comes_newest_first(market:
             page = await quick.search(q)
             assert [h.item_id for h in page.hits] == (newest + [500])[offset:offset + 20], (crowd, offset)
             assert page == await slow.search(q)
+            with_rows = await quick.search(q, columns=card_columns(True))
+            assert (with_rows.hits, with_rows.next_cursor) == (page.hits, page.next_cursor)
 
 
 async def test_a_price_or_dates_filter_is_settled_early_and_finds_what_reading_every_posting_finds(
