@@ -312,6 +312,11 @@ class Database:
         self._pool = pool
         self._deadline_s = deadline_s
 
+    @property
+    def deadline_s(self) -> float | None:
+        """How long a statement may take, a lock wait included, before it is cut off (None: no limit)."""
+        return self._deadline_s
+
     @classmethod
     async def connect(cls, url: str, *, pool_size: int = 10, create: bool = True,
                       statement_timeout_s: float | None = None, connect_timeout_s: float = 10.0) -> Database:

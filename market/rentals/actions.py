@@ -28,19 +28,24 @@ from market.rentals.machine import EventHook, Party, event_dict
 from market.rentals.money import PAYOUT_TRIES
 
 # A rental request's first read: the item, whether either person blocked the other, the deal room of the two (if
-# any: ``room_*``), the asker's nickname (which a new deal room's notification names), and what announcing the
-# request names besides (the asker's language, the owner's nickname, the item's first photo). %s: borrower,
-# borrower, borrower, the room's key, item.
+# any: ``room_*``), the asker's nickname (which a new deal room's notification names), what announcing the request
+# names besides (the asker's language, the owner's nickname, the item's first photo), and — as committed now, without
+# a lock — the rules a refusal in a deal room already open rests on (``_REQUEST_CHECKS``' own: the asker's open
+# requests, the room busy, the dates taken). %(borrower)s, %(key)s (the room's), %(item)s, and TAKEN's.
 _REQUEST_ITEM = (
     "SELECT i.id, i.owner_id, i.status, i.price_per_day, i.deposit, i.available_from, i.available_until, i.title,"
-    " EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = %s AND b.blocked_id = i.owner_id) AS i_blocked,"
-    " EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = i.owner_id AND b.blocked_id = %s) AS blocked_me,"
+    " EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = %(borrower)s AND b.blocked_id = i.owner_id) AS i_blocked,"
+    " EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = i.owner_id AND b.blocked_id = %(borrower)s) AS blocked_me,"
     " me.nickname, me.locale AS my_locale, (SELECT o.nickname FROM users o WHERE o.id = i.owner_id) AS owner_nickname,"
     " (SELECT p.thumb_key FROM item_photos p WHERE p.item_id = i.id ORDER BY p.position LIMIT 1) AS thumb,"
-    " r.id AS room_id, r.kind AS room_kind,"
-    " r.item_id AS room_item_id, r.owner_id AS room_owner_id, r.borrower_id AS room_borrower_id,"
-    " r.last_seq AS room_last_seq FROM items i LEFT JOIN users me ON me.id = %s LEFT JOIN rooms r ON r.unique_key = %s"
-    " WHERE i.id = %s")
+    " r.id AS room_id, r.kind AS room_kind, r.item_id AS room_item_id, r.owner_id AS room_owner_id,"
+    " r.borrower_id AS room_borrower_id, r.last_seq AS room_last_seq, mine.n, mine.here, mine.soonest,"
+    f" r.id IS NOT NULL AND EXISTS (SELECT 1 FROM contracts WHERE room_id = r.id AND (state IN"
+    f" ({', '.join(repr(s) for s in BUSY)}) OR {PAYMENT_OPEN})) AS busy, {TAKEN} AS taken, {TAKEN_UNTIL} AS taken_until"
+    " FROM items i LEFT JOIN users me ON me.id = %(borrower)s LEFT JOIN rooms r ON r.unique_key = %(key)s"
+    " JOIN (SELECT COUNT(*) AS n, COALESCE(SUM(item_id = %(item)s), 0) AS here, MIN(expires_at) AS soonest"
+    " FROM contracts WHERE borrower_id = %(borrower)s AND state IN ('REQUESTED','ACCEPTED') AND expires_at > %(now)s)"
+    " mine WHERE i.id = %(item)s")
 # A request's locks: the borrower's row, then the item's (its status: taken off meanwhile?). %(borrower)s, %(item)s
 _REQUEST_LOCKS = ("SELECT id FROM users WHERE id = %(borrower)s FOR UPDATE;"
                   " SELECT status FROM items WHERE id = %(item)s FOR UPDATE")
@@ -159,8 +164,9 @@ class Rentals(Jobs, Availability):
         notifications written from what those two said (nothing read back), all in one transaction."""
         iid = contract_id(item_id, "item.not_found")
         self.check_dates(start, end)
-        item = await self.db.fetchone(_REQUEST_ITEM, (borrower_id, borrower_id, borrower_id,
-                                                      f"deal:{iid}:{borrower_id}", iid))
+        first = self.params(item=iid, exclude=0, start=start, end=end, borrower=borrower_id,
+                            key=f"deal:{iid}:{borrower_id}")
+        item = await self.db.fetchone(_REQUEST_ITEM, first)
         if item is None or item["status"] in ("deleted", "hidden"):
             raise NotFound("item.not_found")
         if item["owner_id"] == borrower_id:
@@ -175,12 +181,13 @@ class Rentals(Jobs, Availability):
             raise InvalidInput("rental.outside_availability", field="dates", start=item["available_from"].isoformat(),
                                end=until.isoformat() if until else "-")
         room: Room | None = None
+        quote = self.quote(item["price_per_day"], item["deposit"], start, end)
         if item["room_id"] is not None:
             room = Room(item["room_id"], item["room_kind"], item["room_item_id"], item["room_owner_id"],
                         item["room_borrower_id"], item["room_last_seq"])
+            await self._refused_as_read(iid, item, start, quote["days"], first["now"])
         else:
             await self.chat.may_open_deal_room(borrower_id)  # (counted before anything is locked)
-        quote = self.quote(item["price_per_day"], item["deposit"], start, end)
         try:
             room, created, made, event, busy, told = await self._hold_again(borrower_id, iid, item, room, start, end,
                                                                             quote)
@@ -195,6 +202,28 @@ class Rentals(Jobs, Availability):
             raise DatesTaken(await self.free_ranges(iid, start, quote["days"], item=item, busy_rows=busy))
         await self.flush(made.id, fresh=[{**event, "contract": made}])  # (announced from what was just written)
         return made, created
+
+    async def _refused_as_read(self, iid: int, item: Row, start: date, days: int, now: datetime) -> None:
+        """A request in a deal room already open that the rules refuse as committed when it was read is refused
+        without a transaction — it writes nothing, so it locks nothing — when what refused it outlives any wait
+        for the locks: ``_hold`` would refuse it too, with the clock after them, unless another transaction freed
+        it meanwhile (and a refusal read just before that is one the request could have met a moment earlier).
+        Everything else is asked again under the locks. In ``_hold``'s order: already asked, the room busy, too
+        many open requests, the dates taken."""
+        deadline = self.db.deadline_s
+        if deadline is None:  # (a lock may be waited for without end: only what lasts for good outlives it)
+            horizon = datetime(9998, 1, 1)
+        else:  # (the two locks, each waited for until its statement is cut off, and some)
+            horizon = now + timedelta(seconds=3 * deadline)
+        live = item["soonest"] is not None and item["soonest"] > horizon  # (every open request of the asker)
+        if item["here"] and live:
+            raise Conflict("rental.already_requested")
+        if item["busy"]:
+            raise Conflict("rental.room_busy")
+        if item["n"] >= self.rules.max_open_requests and live:
+            raise Conflict("rental.too_many_requests", max=self.rules.max_open_requests)
+        if item["taken"] and item["taken_until"] is not None and item["taken_until"] > horizon:
+            raise DatesTaken(await self.free_ranges(iid, start, days, item=item))
 
     async def _hold_again(self, *args: Any
                           ) -> tuple[Room, bool, Contract | None, dict[str, Any], list[Row] | None, Told]:
