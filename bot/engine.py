@@ -300,15 +300,17 @@ class BotEngine:
                     topic: str | None = None, **body: Any) -> Sent:
         """Post the bot's message to the room, or with ``audience`` to that one member of it; with ``topic``
         its buttons stay live until that topic is retired."""
+        live = _live(topic, body)
         sent = await self.market.chat.post(room_id, text, body={k: v for k, v in body.items() if v} or None,
-                                           client_msg_id=client_msg_id, audience=audience)
-        await self._posted(room_id, sent, topic, body)
+                                           client_msg_id=client_msg_id, audience=audience, topic=live)
+        await self._posted(room_id, sent, live)
         return sent
 
-    async def _posted(self, room_id: int, sent: Sent, topic: str | None, body: dict[str, Any]) -> None:
-        if topic and (body.get("buttons") or any(c.get("buttons") for c in body.get("cards") or [])):
-            # (a repeat too: its first try may have stopped before this; remembering twice changes nothing)
-            await self.market.chat.keep_live(room_id, sent.message.seq, topic)
+    async def _posted(self, room_id: int, sent: Sent, live: str | None) -> None:
+        if live and sent.duplicate:
+            # A repeat: its buttons were kept live with the message when it was stored — unless that was by a
+            # process from before they were (remembering twice changes nothing).
+            await self.market.chat.keep_live(room_id, sent.message.seq, live)
         if not sent.duplicate:
             await self.outlet.publish(sent)
 
@@ -316,18 +318,19 @@ class BotEngine:
         """Several lines (each ``{text, audience, topic, client_msg_id, **body}``) handed to the message writer
         together, so they are stored in one transaction with consecutive seqs in this order; then, in that order,
         their buttons kept live and each published — so no client sees a later seq before an earlier one."""
-        def parts(line: dict[str, Any]) -> tuple[str, int | None, str | None, str | None, dict[str, Any]]:
+        def parts(line: dict[str, Any]) -> tuple[str, int | None, str | None, str | None, Any, dict[str, Any]]:
             rest = dict(line)
-            return (rest.pop("text"), rest.pop("audience", None), rest.pop("topic", None),
-                    rest.pop("client_msg_id", None), rest)
+            text, audience, topic = rest.pop("text"), rest.pop("audience", None), rest.pop("topic", None)
+            cmid, also = rest.pop("client_msg_id", None), rest.pop("also", None)
+            return text, audience, _live(topic, rest), cmid, also, rest
 
         split = [parts(line) for line in lines]
         sent = await asyncio.gather(*(
             self.market.chat.post(room_id, text, body={k: v for k, v in body.items() if v} or None,
-                                  client_msg_id=cmid, audience=audience)
-            for text, audience, _, cmid, body in split))
-        for (_, _, topic, _, body), one in sorted(zip(split, sent), key=lambda pair: pair[1].message.seq):
-            await self._posted(room_id, one, topic, body)
+                                  client_msg_id=cmid, audience=audience, topic=live, also=also)
+            for text, audience, live, cmid, also, body in split))
+        for (_, _, live, _, _, _), one in sorted(zip(split, sent), key=lambda pair: pair[1].message.seq):
+            await self._posted(room_id, one, live)
         return list(sent)
 
     async def _refuse(self, room_id: int, user_id: int, code: str, text: str,
@@ -977,3 +980,10 @@ class _Turn:
     async def button(self, label: str, payload: dict[str, Any]) -> dict[str, str]:
         token = await self.engine.buttons.issue(self.user_id, self.room_id, "flow", payload, single_use=True)
         return {"label": label, "token": token}
+
+
+def _live(topic: str | None, body: dict[str, Any]) -> str | None:
+    """The topic a message's buttons stay live under (None: it has no buttons, or no topic)."""
+    if topic and (body.get("buttons") or any(c.get("buttons") for c in body.get("cards") or [])):
+        return topic
+    return None

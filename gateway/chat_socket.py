@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from http.cookies import SimpleCookie
 from typing import Any, Protocol
 
@@ -159,10 +159,11 @@ class ChatSocket:
         unread = await self.market.notifications.unread(user_id)
         await self.sio.emit("room_update", {"notifications": unread}, to=sid)
 
-    async def push_badges(self, user_ids: list[int]) -> None:
-        """New notifications: each person's open clients get their unread count (``room_update``)."""
+    async def push_badges(self, user_ids: list[int], counts: Mapping[int, int]) -> None:
+        """New notifications: each person's open clients get their unread count (``room_update``; ``counts``: those
+        read already, right after the commit that told them)."""
         for user_id in user_ids:
-            unread = await self.market.notifications.unread(user_id)
+            unread = counts[user_id] if user_id in counts else await self.market.notifications.unread(user_id)
             await self.sio.emit("room_update", {"notifications": unread}, room=user_channel(user_id))
 
     def _guarded(self, handler: Callable[[str, dict[str, Any], dict[str, Any]], Awaitable[Ack]]

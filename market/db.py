@@ -185,18 +185,39 @@ class _Cursor(aiomysql.DictCursor):  # type: ignore[misc]
             raise RuntimeError("no further statement in the batch")
         return list(await self.fetchall())
 
-    async def commit_after(self, query: str, args: Any = None) -> list[tuple[int, int, list[Row]]]:
+    async def commit_after(self, query: str, args: Any = None, *, reads: Sequence[str] = (),
+                           read_args: Sequence[Any] = (), statements: int = 0
+                           ) -> list[tuple[int, int, list[Row]]]:
         """``query`` (one statement or several, ``;``-separated) and the transaction's COMMIT in one round trip.
         The first statement that fails stops the rest (COMMIT included) and raises; the transaction then rolls
         back as usual. A connection that breaks meanwhile leaves the outcome unknown, as in COMMIT. Returns each
-        statement's affected row count, inserted id and rows (a SELECT's), in order (COMMIT's left out)."""
+        statement's affected row count, inserted id and rows (a SELECT's), in order (COMMIT's left out).
+
+        ``reads``: statements sent after the COMMIT in the same round trip (``read_args`` their values; ``query``
+        holds ``statements`` statements): each reads what is committed by then, as a query of its own after the
+        commit would. Their answers follow the statements'; one that fails (or a connection that breaks once the
+        COMMIT's answer has come) leaves the commit standing and the answers from there on None."""
         conn = self.connection
         deadline = None if self.deadline_s is None else 3 * self.deadline_s
-        await _bounded(conn, deadline, super().execute(f"{query}; COMMIT", args), in_commit=True)
-        done = [(self.rowcount, self.lastrowid or 0, list(await self.fetchall()))]
-        while await _bounded(conn, deadline, self.nextset(), in_commit=True):
+        sql = f"{query}; COMMIT" + "".join(f"; {r}" for r in reads)
+        await _bounded(conn, deadline, super().execute(sql, (*args, *read_args) if reads else args), in_commit=True)
+        done: list[Any] = [(self.rowcount, self.lastrowid or 0, list(await self.fetchall()))]
+        while True:
+            try:
+                more = await _bounded(conn, deadline, self.nextset(), in_commit=True)
+            except (DatabaseUnavailable, pymysql.err.MySQLError):
+                if not reads or len(done) <= statements:  # (the COMMIT's answer had not come)
+                    raise
+                # a read after the commit failed: the commit stands (a broken connection is closed already)
+                done += [None] * (statements + 1 + len(reads) - len(done))
+                break
+            if not more:
+                break
             done.append((self.rowcount, self.lastrowid or 0, list(await self.fetchall())))
         self.committed = True
+        if reads:
+            assert len(done) == statements + 1 + len(reads), (len(done), statements, len(reads))
+            return done[:statements] + done[statements + 1:]
         return done[:-1]
 
     def _escape_args(self, args: Any, conn: aiomysql.Connection) -> Any:
@@ -254,15 +275,34 @@ class Tail:
     def __init__(self) -> None:
         self.statements: list[str] = []
         self.args: list[Any] = []
+        self.reads: list[str] = []  # sent after the COMMIT (``read_after``)
+        self.read_args: list[Any] = []
 
     def add(self, sql: str, *args: Any) -> int:
         self.statements.append(sql)
         self.args.extend(args)
         return len(self.statements) - 1
 
+    def read_after(self, sql: str, *args: Any) -> int:
+        """A read sent right after the COMMIT, in the same round trip: it sees what committed, as a query of its
+        own after the commit would. Returns its place in the reads ``commit`` returns (its answer None when it
+        failed: the commit stands all the same)."""
+        assert ";" not in sql
+        self.reads.append(sql)
+        self.read_args.extend(args)
+        return len(self.reads) - 1
+
     @property
     def sql(self) -> str:
         return "; ".join(self.statements)
+
+    async def commit(self, cur: Any) -> tuple[list[tuple[int, int, list[Row]]], list[list[Row] | None]]:
+        """Send the statements, the COMMIT and the reads after it in one round trip (``cur.commit_after``);
+        returns each statement's (affected rows, inserted id, rows) and each read's rows."""
+        n = len(self.statements)
+        done = await cur.commit_after(self.sql, tuple(self.args), reads=self.reads, read_args=self.read_args,
+                                      statements=n)
+        return done[:n], [None if r is None else r[2] for r in done[n:]]
 
 
 class Database:
@@ -271,6 +311,11 @@ class Database:
     def __init__(self, pool: aiomysql.Pool, deadline_s: float | None = None) -> None:
         self._pool = pool
         self._deadline_s = deadline_s
+
+    @property
+    def deadline_s(self) -> float | None:
+        """How long a statement may take, a lock wait included, before it is cut off (None: no limit)."""
+        return self._deadline_s
 
     @classmethod
     async def connect(cls, url: str, *, pool_size: int = 10, create: bool = True,

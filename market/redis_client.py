@@ -21,6 +21,7 @@ from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.maint_notifications import MaintNotificationsConfig
 
 # A connection error (a restarted Redis): the connection is dropped and the command sent once more, at once.
 RETRIES = 1
@@ -160,5 +161,10 @@ def connect(url: str, *, max_connections: int, timeout_s: float, wait_s: float =
                          socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
                          # (pipelines use the library's Retry: the same policy)
                          retry=Retry(NoBackoff(), RETRIES, supported_errors=(RedisConnectionError,)),
-                         retry_on_error=[RedisConnectionError])
+                         retry_on_error=[RedisConnectionError],
+                         # A new connection says only HELLO: no CLIENT SETINFO (the library's name and version, which
+                         # it looks up in the installed packages' metadata for every connection) and no
+                         # MAINT_NOTIFICATIONS (a managed cloud's moving notices; ours is one plain server) — a
+                         # burst that grows the pool paid three round trips and a metadata scan per connection.
+                         driver_info=None, maint_notifications_config=MaintNotificationsConfig(enabled=False))
     return Client.from_pool(pool)

@@ -904,7 +904,11 @@ class RentalFlow:
         # each card is in its reader's language) and the item's title and photo for a card: one query. A new
         # contract's first event carries the contract as it was just written (``contract``): not read again.
         written = event.get("contract")
-        if isinstance(written, Contract):
+        if isinstance(written, Contract) and isinstance(event.get("people"), Mapping):
+            # (what the request read of the two and the item, with it; its messages are stored once however many
+            # times it is announced, and a first event retires nothing: not asked whether it was announced)
+            row = {"announced_at": None, **event["people"]}
+        elif isinstance(written, Contract):
             row = await self.market.db.fetchone(_ANNOUNCING_NEW, (event.get("id"), written.borrower_id,
                                                                   written.item_id, written.owner_id))
         else:
@@ -974,10 +978,13 @@ class RentalFlow:
         else:
             # Each person's line, handed to the message writer together: both stored in one transaction (in this
             # order), each still for its own person, and published in seq order.
-            posted += await self.voice.say_together(room, [
+            together = [
                 {"text": text, "cards": cards, "buttons": buttons, "audience": people[role],
                  "topic": topic(c.id) if buttons else None, "client_msg_id": f"{cmid}{role[0]}" if cmid else None}
-                for role, (text, cards, buttons) in out.items()])
+                for role, (text, cards, buttons) in out.items()]
+            if only is None and together and event.get("announced") is not None:
+                together[-1]["also"] = event["announced"]  # (marked announced with its last line)
+            posted += await self.voice.say_together(room, together)
         if only is None and kind != "requested":
             # The steps before this one retire — after it is posted, and never its own messages or a later
             # step's: an announcement repeated after a crash finds its messages stored (the same seqs). (A request

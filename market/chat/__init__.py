@@ -14,6 +14,7 @@ from market.chat.model import (
     NotMember,
     Room,
     Sent,
+    WithMessage,
     message_from_row,
 )
 from market.chat.rooms import MAX_TEXT, Chat
@@ -21,4 +22,4 @@ from market.chat.writer import MessageWriter
 
 __all__ = ["BOT_NAME", "MAX_HISTORY_PAGE", "MAX_TEXT", "SELECT_MESSAGES", "SYSTEM_NAME", "Chat",
            "ChatArchive", "Draft", "Message", "MessageWriter", "NotMember", "Room", "SendGate", "Sent",
-           "message_from_row"]
+           "WithMessage", "message_from_row"]

@@ -97,6 +97,16 @@ class Sent:
 
 
 @dataclass(slots=True)
+class WithMessage:
+    """A statement committed in the same transaction as a message — only by the writer that stores it, not when it
+    was found stored already (a repeated ``client_msg_id``); ``done`` once committed."""
+
+    sql: str
+    args: tuple[Any, ...]
+    done: bool = False
+
+
+@dataclass(slots=True)
 class Draft:
     room_id: int
     sender_id: int | None
@@ -106,6 +116,8 @@ class Draft:
     body: dict[str, Any] | None = None
     client_msg_id: str | None = None
     audience: int | None = None
+    topic: str | None = None  # its buttons stay live until this topic retires (``live_buttons``, in its commit)
+    also: WithMessage | None = None
     future: asyncio.Future[Sent] = field(default=None)  # type: ignore[assignment]
 
 

@@ -30,6 +30,7 @@ from market.chat.model import (
     NotMember,
     Room,
     Sent,
+    WithMessage,
     _room_id,
     message_from_row,
 )
@@ -293,11 +294,15 @@ class Chat(ChatHistory):
         return sent
 
     async def post(self, room_id: int, text: str, *, kind: str = "bot", body: dict[str, Any] | None = None,
-                   client_msg_id: str | None = None, audience: int | None = None) -> Sent:
+                   client_msg_id: str | None = None, audience: int | None = None, topic: str | None = None,
+                   also: WithMessage | None = None) -> Sent:
         """A bot or system message (no rate limit); with ``client_msg_id`` stored once; with ``audience``
-        only that member (who must be one) sees it, the others get a placeholder."""
+        only that member (who must be one) sees it, the others get a placeholder. ``topic``: its buttons are
+        kept live (``keep_live``) in the transaction that stores it; ``also``: a statement committed with it. Neither
+        is written when the message was found stored already (``Sent.duplicate``)."""
         name = BOT_NAME if kind == "bot" else SYSTEM_NAME
-        return await self.writer.write(Draft(room_id, None, kind, name, text, body, client_msg_id, audience))
+        return await self.writer.write(Draft(room_id, None, kind, name, text, body, client_msg_id, audience,
+                                             topic, also))
 
     async def _rate_check(self, user_id: int, session_token: str | None, watch: str | None = None) -> bool | None:
         count, session_user, watched = await self._gate.check(user_id, session_token, watch)

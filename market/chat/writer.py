@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pymysql
 
-from market.chat.model import SELECT_MESSAGES, Draft, Message, NotMember, Sent, message_from_row
+from market.chat.model import SELECT_MESSAGES, Draft, Message, NotMember, Sent, WithMessage, message_from_row
 from market.db import Database, DatabaseUnavailable
 from market.errors import MarketError
 from market.people.blocks import refusal
@@ -144,6 +144,8 @@ class MessageWriter:
                     msg = message_from_row(row)
                     earlier[(msg.room_id, msg.sender_id, msg.client_msg_id or "")] = msg
             rows: list[Any] = []
+            live: list[Any] = []  # (room, topic, seq) of stored messages whose buttons stay live
+            also: list[WithMessage] = []  # statements committed with their stored messages
             read_marks: dict[tuple[int, int], int] = {}
             hidden_marks: set[tuple[int, int]] = set()
             for i, d in enumerate(batch):
@@ -182,6 +184,10 @@ class MessageWriter:
                                                for u, seen in read_at[d.room_id].items()})
                 rows += [msg.room_id, msg.seq, msg.sender_id, msg.sender_kind, msg.audience, msg.client_msg_id,
                          msg.text, _body_json(msg.body) if msg.body else None, now]
+                if d.topic:
+                    live += [msg.room_id, d.topic[:64], msg.seq]
+                if d.also is not None:
+                    also.append(d.also)
                 if d.sender_kind == "user" and d.sender_id is not None:
                     read_marks[(d.room_id, d.sender_id)] = msg.seq
             if rows:
@@ -198,14 +204,22 @@ class MessageWriter:
                     for r, u in sorted(set(read_marks) | hidden_marks)]
                 marked = {m[0] for m in marks}
                 marks += [(r, last_seq[r], None, 0, None) for r in changed if r not in marked]
+                # The stored messages' live buttons (``Chat.keep_live``) and the statements that go with them
+                # (an announced contract event marked so) are committed with them, in the same round trip.
+                keep = ("; INSERT INTO live_buttons (room_id, topic, seq) VALUES "
+                        + ", ".join(["(%s, %s, %s)"] * (len(live) // 3))
+                        + " ON DUPLICATE KEY UPDATE seq = VALUES(seq)") if live else ""
                 await cur.commit_after(
                     insert + "; UPDATE rooms r JOIN (" + " UNION ALL ".join(
                         ["SELECT %s AS room, %s AS last, %s AS user, %s AS seen, %s AS hidden"] * len(marks))
                     + ") x ON x.room = r.id LEFT JOIN room_members m ON m.room_id = x.room AND m.user_id = x.user"
                     " SET r.last_seq = x.last, r.last_message_at = %s,"
                     " m.last_read_seq = GREATEST(m.last_read_seq, x.seen),"
-                    " m.hidden_unread = COALESCE(x.hidden, m.hidden_unread)",
-                    (*rows, *(v for mark in marks for v in mark), now))
+                    " m.hidden_unread = COALESCE(x.hidden, m.hidden_unread)" + keep + "".join(
+                        f"; {a.sql}" for a in also),
+                    (*rows, *(v for mark in marks for v in mark), now, *live, *(v for a in also for v in a.args)))
+                for a in also:
+                    a.done = True
         return results  # type: ignore[return-value]
 
 

@@ -68,6 +68,7 @@ class AccountDeletion:
             await _forget(cur, user_id)
             ended = await self._accounts.revoke_sessions(cur, user_id)
         await self._accounts.uncache(ended)
+        await self._accounts.profile_changed(user_id)
         if person["profile_photo_key"]:
             photos.append(person["profile_photo_key"])
         await self._delete_photos(user_id, photos)

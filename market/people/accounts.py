@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pymysql
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -43,6 +44,9 @@ _CACHE_S = 300  # how long Redis may answer for a session before MariaDB is aske
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 _NEGATIVE_S = 300  # an unknown or revoked token's cached "no"
 _REFUSED = "-"
+_PERSON_PREFIX = "billi:person:"  # a copy of the profile a session's requests carry (``User``)
+_PERSON_GEN_PREFIX = "billi:person-gen:"  # counts the changes of a person's profile (see ``profile_changed``)
+_PERSON_GEN_S = 24 * 3600
 _PASSWORD_FAIL_PREFIX = "billi:password-fail:"  # wrong passwords typed in a live session (change, deletion)
 _AWAY_RETRY_S = 5  # Retry-After when the counters that guard passwords cannot be reached
 
@@ -64,6 +68,22 @@ if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[
 return 0
 """
 
+# The person behind a session, in one round trip: KEYS: the session's key. ARGV: the profile copies' key prefix, their
+# generations' prefix, the refused mark. Returns {the session's value} — none, or refused — or {the person's id,
+# their profile copy (none), its generation ('' for none)}. (Their keys are named from the session's value: one
+# Redis server, not a cluster.)
+_SESSION_PERSON = """
+local s = redis.call('GET', KEYS[1])
+if not s or s == ARGV[3] then return {s} end
+return {s, redis.call('GET', ARGV[1] .. s), redis.call('GET', ARGV[2] .. s) or ''}
+"""
+# KEYS: a profile copy, its generation. ARGV: the copy, the generation read before the record was, seconds to keep
+# it. Kept only if no change of the profile was noted since that generation was read (and no copy is there).
+_KEEP_PERSON = """
+if (redis.call('GET', KEYS[2]) or '') == ARGV[2] then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3], 'NX') end
+return 0
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class User:
@@ -78,6 +98,16 @@ class User:
     def from_row(cls, row: Row) -> User:
         return cls(row["id"], row["email"], row["nickname"], row["locale"], row["profile_photo_key"],
                    row["created_at"])
+
+    def copy(self) -> str:
+        """The profile as its Redis copy holds it (``from_copy`` reads it back)."""
+        return orjson.dumps([self.id, self.email, self.nickname, self.locale, self.profile_photo_key,
+                             self.created_at.isoformat()]).decode()
+
+    @classmethod
+    def from_copy(cls, raw: str) -> User:
+        uid, email, nickname, locale, photo, created = orjson.loads(raw)
+        return cls(uid, email, nickname, locale, photo, datetime.fromisoformat(created))
 
     def public(self) -> dict[str, Any]:
         """What anyone may see of this user."""
@@ -121,6 +151,8 @@ class Accounts:
         self._devices = KnownDevices(config.token_key)
         self._reserve_password_try = redis.register_script(_RESERVE_PASSWORD_TRY)
         self._give_back_password_try = redis.register_script(_GIVE_BACK_PASSWORD_TRY)
+        self._session_person = redis.register_script(_SESSION_PERSON)
+        self._keep_person = redis.register_script(_KEEP_PERSON)
 
     def close(self) -> None:
         """Stop the password workers."""
@@ -289,14 +321,59 @@ class Accounts:
         return live
 
     async def session_user(self, token: str | None) -> User | None:
-        """The user a session token belongs to, or None for a missing, unknown, expired or revoked token."""
-        user_id = await self.session_user_id(token)
-        if user_id is None:
+        """The user a session token belongs to, or None for a missing, unknown, expired or revoked token.
+
+        Every request with a session asks this, so the session's cache and a copy of the person's profile are read
+        in one Redis round trip. Whether the session is live is the session cache's answer alone, as in
+        ``session_user_id``. The copy of the profile is kept ``_CACHE_S`` at most; a change of the profile
+        (``profile_changed``, after its commit) drops it and counts a generation, and a copy read from the record
+        is kept only if no change was counted since before that read — so a copy never outlives a committed
+        change, even one that races the read."""
+        if not token or not _TOKEN.match(token):
             return None
+        try:
+            found = await self._session_person(keys=[session_key(token)],
+                                               args=[_PERSON_PREFIX, _PERSON_GEN_PREFIX, _REFUSED])
+        except RedisError:  # Redis away: the system of record answers
+            user_id = await self.session_from_db(token, refill=False)
+            return None if user_id is None else await self._person(user_id)
+        raw = found[0] if found else None
+        if raw == _REFUSED:
+            return None
+        if raw is None:  # not cached (a restarted or flushed Redis): MariaDB, which refills the session's cache
+            user_id = await self.session_from_db(token)
+            return None if user_id is None else await self._person(user_id)
+        user_id = int(raw)
+        if found[1] is not None:
+            user = User.from_copy(found[1])
+            if user.id == user_id:
+                return user
+        user = await self._person(user_id)
+        if user is not None:
+            with contextlib.suppress(RedisError):  # (not kept: the next request reads the record again)
+                await self._keep_person(keys=[_PERSON_PREFIX + str(user_id), _PERSON_GEN_PREFIX + str(user_id)],
+                                        args=[user.copy(), found[2], _CACHE_S])
+        return user
+
+    async def _person(self, user_id: int) -> User | None:
         try:
             return await self.get(user_id)
         except NotFound:
             return None
+
+    async def profile_changed(self, user_id: int) -> None:
+        """After a committed change of what ``User`` holds (nickname, language, photo, an account's deletion): the
+        profile's copy goes, and a copy read before the change can no longer be kept (``session_user``). With Redis
+        away the copy it kept may show the old profile until it expires (≤ ``_CACHE_S``); a session's validity never
+        rests on it."""
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(_PERSON_GEN_PREFIX + str(user_id))
+                pipe.expire(_PERSON_GEN_PREFIX + str(user_id), _PERSON_GEN_S)
+                pipe.delete(_PERSON_PREFIX + str(user_id))
+                await pipe.execute()
+        except RedisError as e:
+            log.warning("a changed profile could not reach its copy in Redis: %s", e)
 
     async def session_user_id(self, token: str | None) -> int | None:
         """The user id of a live session: the Redis cache (one read, for checks on every socket event), and on a
@@ -434,6 +511,7 @@ class Accounts:
             )
         except pymysql.err.IntegrityError:
             raise Conflict("account.nickname_taken", field="nickname") from None
+        await self.profile_changed(user.id)
         if locale is not None:  # the bot's copy of it (market.people.locale)
             await locale_copy.changed(self._redis, user.id, locale)
         fresh = await self.get(user.id)
@@ -449,6 +527,7 @@ class Accounts:
         await self._store.put(key, image.thumb, image.content_type)
         old = user.profile_photo_key
         await self._db.execute("UPDATE users SET profile_photo_key = %s WHERE id = %s", (key, user.id))
+        await self.profile_changed(user.id)
         if old:
             await self._store.discard(old)
         return await self.get(user.id)

@@ -46,7 +46,7 @@ MAX_PAGE = 100
 # Kinds with no conversation of their own: also said by the bot in the person's assistant room.
 TO_ASSISTANT = frozenset({"review_received", "wish_available"})
 
-OnNew = Callable[[list[int]], Awaitable[None]]
+OnNew = Callable[[list[int], Mapping[int, int]], Awaitable[None]]  # people; the unread counts known already
 OnPost = Callable[[list[tuple[int, str]]], Awaitable[None]]
 
 
@@ -75,6 +75,8 @@ def inquiry_columns(prefix: str = "") -> str:
 
 
 INQUIRY_READ = "SELECT " + inquiry_columns()
+# A person's unread count (%s: the person), as their badge shows it.
+UNREAD = "SELECT COUNT(*) AS n FROM notifications WHERE user_id = %s AND read_at IS NULL"
 
 
 class Notifications:
@@ -197,12 +199,13 @@ class Notifications:
                         {"count": row["coalesced"], "name": name, "title": row["title"] or ""})[:300]
             await cur.execute("UPDATE notifications SET text = %s WHERE id = %s", (text, row["id"]))
 
-    async def ping(self, user_ids: Iterable[int]) -> None:
-        """After a commit: let the people's open clients know their unread count."""
+    async def ping(self, user_ids: Iterable[int], counts: Mapping[int, int] | None = None) -> None:
+        """After a commit: let the people's open clients know their unread count (``counts``: some of them, read
+        after that commit — ``UNREAD`` — so they need not be read again)."""
         if self.on_new is not None:
             ids = sorted(set(user_ids))
             if ids:
-                await self.on_new(ids)
+                await self.on_new(ids, counts or {})
         if self._to_post:
             wanted, self._to_post = self._to_post, []
             if self.on_post is None:
@@ -216,8 +219,7 @@ class Notifications:
                 await self.on_post([(r["user_id"], r["text"]) for r in rows])
 
     async def unread(self, user_id: int) -> int:
-        return int(await self.db.fetchval("SELECT COUNT(*) FROM notifications WHERE user_id = %s AND read_at IS NULL",
-                                          (user_id,)))
+        return int(await self.db.fetchval(UNREAD, (user_id,)))
 
     async def page(self, user_id: int, before: Any = None, limit: Any = 30) -> dict[str, Any]:
         n = _int(limit, 1, MAX_PAGE, "limit") if limit is not None else 30

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter as CountOf
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from market.clock import Clock, seoul_day
 from market.db import Database, Row, Tail
 from market.errors import Conflict, InvalidInput, NotFound
 from market.people.blocks import refusal
-from market.people.notifications import Notifications, Reader, inquiry_columns
+from market.people.notifications import UNREAD, Notifications, Reader, inquiry_columns
 from market.rentals.availability import BUSY_DATES, PAYMENT_OPEN, TAKEN, TAKEN_UNTIL, Availability
 from market.rentals.contract import BUSY, FINAL, MAX_NOTE, OPEN, Contract, DatesTaken, Rules, contract_id, marks
 from market.rentals.jobs import Jobs
@@ -27,15 +28,24 @@ from market.rentals.machine import EventHook, Party, event_dict
 from market.rentals.money import PAYOUT_TRIES
 
 # A rental request's first read: the item, whether either person blocked the other, the deal room of the two (if
-# any: ``room_*``) and the asker's nickname (which a new deal room's notification names). %s: borrower, borrower,
-# borrower, the room's key, item.
+# any: ``room_*``), the asker's nickname (which a new deal room's notification names), what announcing the request
+# names besides (the asker's language, the owner's nickname, the item's first photo), and — as committed now, without
+# a lock — the rules a refusal in a deal room already open rests on (``_REQUEST_CHECKS``' own: the asker's open
+# requests, the room busy, the dates taken). %(borrower)s, %(key)s (the room's), %(item)s, and TAKEN's.
 _REQUEST_ITEM = (
     "SELECT i.id, i.owner_id, i.status, i.price_per_day, i.deposit, i.available_from, i.available_until, i.title,"
-    " EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = %s AND b.blocked_id = i.owner_id) AS i_blocked,"
-    " EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = i.owner_id AND b.blocked_id = %s) AS blocked_me,"
-    " (SELECT u.nickname FROM users u WHERE u.id = %s) AS nickname, r.id AS room_id, r.kind AS room_kind,"
-    " r.item_id AS room_item_id, r.owner_id AS room_owner_id, r.borrower_id AS room_borrower_id,"
-    " r.last_seq AS room_last_seq FROM items i LEFT JOIN rooms r ON r.unique_key = %s WHERE i.id = %s")
+    " EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = %(borrower)s AND b.blocked_id = i.owner_id) AS i_blocked,"
+    " EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = i.owner_id AND b.blocked_id = %(borrower)s) AS blocked_me,"
+    " me.nickname, me.locale AS my_locale, (SELECT o.nickname FROM users o WHERE o.id = i.owner_id) AS owner_nickname,"
+    " (SELECT p.thumb_key FROM item_photos p WHERE p.item_id = i.id ORDER BY p.position LIMIT 1) AS thumb,"
+    " r.id AS room_id, r.kind AS room_kind, r.item_id AS room_item_id, r.owner_id AS room_owner_id,"
+    " r.borrower_id AS room_borrower_id, r.last_seq AS room_last_seq, mine.n, mine.here, mine.soonest,"
+    f" r.id IS NOT NULL AND EXISTS (SELECT 1 FROM contracts WHERE room_id = r.id AND (state IN"
+    f" ({', '.join(repr(s) for s in BUSY)}) OR {PAYMENT_OPEN})) AS busy, {TAKEN} AS taken, {TAKEN_UNTIL} AS taken_until"
+    " FROM items i LEFT JOIN users me ON me.id = %(borrower)s LEFT JOIN rooms r ON r.unique_key = %(key)s"
+    " JOIN (SELECT COUNT(*) AS n, COALESCE(SUM(item_id = %(item)s), 0) AS here, MIN(expires_at) AS soonest"
+    " FROM contracts WHERE borrower_id = %(borrower)s AND state IN ('REQUESTED','ACCEPTED') AND expires_at > %(now)s)"
+    " mine WHERE i.id = %(item)s")
 # A request's locks: the borrower's row, then the item's (its status: taken off meanwhile?). %(borrower)s, %(item)s
 _REQUEST_LOCKS = ("SELECT id FROM users WHERE id = %(borrower)s FOR UPDATE;"
                   " SELECT status FROM items WHERE id = %(item)s FOR UPDATE")
@@ -59,6 +69,14 @@ _REQUEST_CHECKS = (
 # owner of the new inquiry reads of them (``inq_*``; %(sender)s: the borrower, %(window)s: the inquiry window).
 _REQUEST_CHECKS_NEW_ROOM = (_REQUEST_CHECKS.replace("SELECT mine.n,", f"SELECT {inquiry_columns('inq_')}, mine.n,", 1)
                             + " JOIN users u ON u.id = %(owner)s")
+
+
+@dataclass(frozen=True, slots=True)
+class Told:
+    """Whom a committed request notified, and the unread counts read right after its commit (None: not read)."""
+
+    people: set[int]
+    counts: dict[int, int] | None
 
 
 class Rentals(Jobs, Availability):
@@ -146,8 +164,9 @@ class Rentals(Jobs, Availability):
         notifications written from what those two said (nothing read back), all in one transaction."""
         iid = contract_id(item_id, "item.not_found")
         self.check_dates(start, end)
-        item = await self.db.fetchone(_REQUEST_ITEM, (borrower_id, borrower_id, borrower_id,
-                                                      f"deal:{iid}:{borrower_id}", iid))
+        first = self.params(item=iid, exclude=0, start=start, end=end, borrower=borrower_id,
+                            key=f"deal:{iid}:{borrower_id}")
+        item = await self.db.fetchone(_REQUEST_ITEM, first)
         if item is None or item["status"] in ("deleted", "hidden"):
             raise NotFound("item.not_found")
         if item["owner_id"] == borrower_id:
@@ -162,26 +181,52 @@ class Rentals(Jobs, Availability):
             raise InvalidInput("rental.outside_availability", field="dates", start=item["available_from"].isoformat(),
                                end=until.isoformat() if until else "-")
         room: Room | None = None
+        quote = self.quote(item["price_per_day"], item["deposit"], start, end)
         if item["room_id"] is not None:
             room = Room(item["room_id"], item["room_kind"], item["room_item_id"], item["room_owner_id"],
                         item["room_borrower_id"], item["room_last_seq"])
+            await self._refused_as_read(iid, item, start, quote["days"], first["now"])
         else:
             await self.chat.may_open_deal_room(borrower_id)  # (counted before anything is locked)
-        quote = self.quote(item["price_per_day"], item["deposit"], start, end)
         try:
-            room, created, made, event, busy = await self._hold_again(borrower_id, iid, item, room, start, end, quote)
+            room, created, made, event, busy, told = await self._hold_again(borrower_id, iid, item, room, start, end,
+                                                                            quote)
         except pymysql.err.IntegrityError as e:  # a concurrent inquiry opened the deal room meanwhile: that one is it
             if e.args[0] != 1062 or room is not None:  # (anything else is no such race: it is not answered by one)
                 raise
             room, created = await self.chat.open_deal_room(iid, borrower_id)
-            room, _, made, event, busy = await self._hold_again(borrower_id, iid, item, room, start, end, quote)
+            room, _, made, event, busy, told = await self._hold_again(borrower_id, iid, item, room, start, end, quote)
+        await self.ping(told)
         if made is None:
             await self.flush_told()  # (the owner of a deal room opened all the same)
             raise DatesTaken(await self.free_ranges(iid, start, quote["days"], item=item, busy_rows=busy))
         await self.flush(made.id, fresh=[{**event, "contract": made}])  # (announced from what was just written)
         return made, created
 
-    async def _hold_again(self, *args: Any) -> tuple[Room, bool, Contract | None, dict[str, Any], list[Row] | None]:
+    async def _refused_as_read(self, iid: int, item: Row, start: date, days: int, now: datetime) -> None:
+        """A request in a deal room already open that the rules refuse as committed when it was read is refused
+        without a transaction — it writes nothing, so it locks nothing — when what refused it outlives any wait
+        for the locks: ``_hold`` would refuse it too, with the clock after them, unless another transaction freed
+        it meanwhile (and a refusal read just before that is one the request could have met a moment earlier).
+        Everything else is asked again under the locks. In ``_hold``'s order: already asked, the room busy, too
+        many open requests, the dates taken."""
+        deadline = self.db.deadline_s
+        if deadline is None:  # (a lock may be waited for without end: only what lasts for good outlives it)
+            horizon = datetime(9998, 1, 1)
+        else:  # (the two locks, each waited for until its statement is cut off, and some)
+            horizon = now + timedelta(seconds=3 * deadline)
+        live = item["soonest"] is not None and item["soonest"] > horizon  # (every open request of the asker)
+        if item["here"] and live:
+            raise Conflict("rental.already_requested")
+        if item["busy"]:
+            raise Conflict("rental.room_busy")
+        if item["n"] >= self.rules.max_open_requests and live:
+            raise Conflict("rental.too_many_requests", max=self.rules.max_open_requests)
+        if item["taken"] and item["taken_until"] is not None and item["taken_until"] > horizon:
+            raise DatesTaken(await self.free_ranges(iid, start, days, item=item))
+
+    async def _hold_again(self, *args: Any
+                          ) -> tuple[Room, bool, Contract | None, dict[str, Any], list[Row] | None, Told]:
         """``_hold``, sent through again when MariaDB picked it to end a deadlock or its lock wait ran out (the
         transaction rolled back whole: nothing of it stayed). Two neighbours asking for each other's things at once
         deadlock: each holds its borrower's row, and each insert checks the other's (foreign keys)."""
@@ -196,7 +241,7 @@ class Rentals(Jobs, Availability):
 
     async def _hold(self, borrower_id: int, iid: int, item: Row, room: Room | None, start: date, end: date,
                     quote: dict[str, int]
-                    ) -> tuple[Room, bool, Contract | None, dict[str, Any], list[Row] | None]:
+                    ) -> tuple[Room, bool, Contract | None, dict[str, Any], list[Row] | None, Told]:
         """A request's transaction: the locks, every rule of a new hold, the deal room if the two have none yet
         (``room`` None: it is opened here, told to the owner), and the contract with its event. Returns the room,
         whether it was opened, and the contract and its event — None when the dates are taken (the deal room
@@ -205,6 +250,7 @@ class Rentals(Jobs, Availability):
 
         Two round trips: BEGIN with the locks and the rules; then everything written, with COMMIT (``Tail``)."""
         refused: Conflict | None = None
+        told_here: set[int] = set()  # (the owner, when told: pinged with the count read after the commit)
         created = room is None
         event: dict[str, Any] = {}
         made: Contract | None = None
@@ -280,25 +326,40 @@ class Rentals(Jobs, Availability):
                 event_at, event = self.event_later(
                     tail, "@billi_contract", "requested", "borrower", borrower_id, None, "REQUESTED",
                     {"days": quote["days"]}, room=room_sql,
-                    about=Party.of(made, item["title"], {owner_id: Reader(checks["locale"], bool(checks["muted"]))}))
+                    about=Party.of(made, item["title"], {owner_id: Reader(checks["locale"], bool(checks["muted"]))}),
+                    told=told_here)
             busy_at = None
             if refused is None and made is None:  # (the dates are taken: the free ones are told, as of now)
                 at = self.params(item=iid)
                 busy_at = tail.add(cur.mogrify(BUSY_DATES, {k: at[k] for k in ("item", "today", "now")}))
+            # The owner's unread count, should they be told, read right after the COMMIT (in its round trip).
+            count_at = None if told is None and not told_here or self.notifications is None else tail.read_after(
+                UNREAD, owner_id)
             if tail.statements:
-                done = await cur.commit_after(tail.sql, tuple(tail.args))
+                done, reads = await tail.commit(cur)
         if opened is not None:
             room = Room(done[opened][1], "deal", iid, owner_id, borrower_id, 0)  # (as just inserted)
             if told is not None and done[told][0] == 1:
-                self._told.add(owner_id)
+                told_here.add(owner_id)
+        unread = reads[count_at] if count_at is not None else None
+        told_now = Told(told_here, {owner_id: int(unread[0]["n"])} if unread else None)
         assert room is not None
         if made is not None and made_at is not None and event_at is not None:
             made = made.but(id=done[made_at][1], room_id=room.id)
-            event = event_dict({**event, "id": done[event_at][1], "contract_id": made.id})
+            # (with what announcing it names, as read: the two people and the item)
+            event = {**event_dict({**event, "id": done[event_at][1], "contract_id": made.id}), "people": {
+                "o_nickname": item["owner_nickname"], "o_locale": checks["locale"], "b_nickname": item["nickname"],
+                "b_locale": item["my_locale"], "title": item["title"], "thumb": item["thumb"]}}
         if refused is not None:
+            await self.ping(told_now)
             await self.flush_told()
             raise refused
-        return room, created, made, event, None if busy_at is None else done[busy_at][2]
+        return room, created, made, event, None if busy_at is None else done[busy_at][2], told_now
+
+    async def ping(self, told: Told) -> None:
+        """Push the unread counts of the people a committed request told."""
+        if told.people and self.notifications is not None:
+            await self.notifications.ping(told.people, told.counts)
 
     async def flush_told(self) -> None:
         """Push the unread counts of whoever committed transactions notified (``flush`` does it first too)."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pymysql
 
+from market.chat.model import WithMessage
 from market.errors import Conflict, Forbidden, NotFound
 from market.rentals.contract import FINAL, Contract, contract_id
 
@@ -254,7 +255,10 @@ NOTIFY: dict[str, tuple[tuple[str, str], ...]] = {
     "resolved": (("owner", "dispute_resolved"), ("borrower", "dispute_resolved")),
 }
 
+# The hook announcing an event (the bot's). It may store the event's ``announced`` mark (``WithMessage``, present
+# on a new contract's first event) with its messages.
 EventHook = Callable[[dict[str, Any]], Awaitable[None]]
+_ANNOUNCED = "UPDATE contract_events SET announced_at = %s WHERE id = %s AND announced_at IS NULL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,11 +416,12 @@ class Machine:
 
     def event_later(self, tail: Tail, contract: str, kind: str, actor_kind: str, actor_id: int | None,
                     from_state: str | None, to_state: str, data: dict[str, Any] | None, about: Party,
-                    room: str | None = None) -> tuple[int, dict[str, Any]]:
+                    room: str | None = None, told: set[int] | None = None) -> tuple[int, dict[str, Any]]:
         """``event`` as statements of the transaction's last round trip (``tail``), for a step that ends nothing:
         ``contract`` is the contract's id as a SQL expression of the tail's (a user variable an insert before it
         set), ``about`` names everyone to notify with their ``readers`` (``room``: its deal room as such an
-        expression, when the tail opens it). Returns the place in the tail of the
+        expression, when the tail opens it; ``told``: where the people notified are noted, for the caller to ping
+        after its commit — else the machine's own set, which ``flush`` pings). Returns the place in the tail of the
         event's insert and the event's row without its ids (``event_dict({**row, "id": …, "contract_id": …})``
         once they are known)."""
         assert not (to_state in FINAL and from_state not in FINAL and from_state != to_state), to_state
@@ -436,7 +441,7 @@ class Machine:
             self.notifications.add_later(tail, user, note, reader=c.readers[user], params={"title": c.title},
                                          room=room or str(int(c.room_id)), contract=contract, item_id=c.item_id,
                                          dedupe="CONCAT('ev', @billi_event)")
-            self._told.add(user)
+            (self._told if told is None else told).add(user)
         return place, row
 
     async def flush(self, cid: int, fresh: list[dict[str, Any]] | None = None) -> int:
@@ -452,14 +457,18 @@ class Machine:
             "SELECT * FROM contract_events WHERE contract_id = %s AND announced_at IS NULL ORDER BY id", (cid,))]
         done = 0
         for e in events:
+            # A new contract's first event (``fresh``) has no step before it to retire: once its messages are
+            # stored it is announced, so it is marked so in their transaction (``announced``) — if they are stored
+            # there, not found stored already.
+            mark = WithMessage(_ANNOUNCED, (self.clock.now(), e["id"])) if fresh is not None else None
             try:
-                await self.on_event(e)
+                await self.on_event(e if mark is None else {**e, "announced": mark})
             except Exception:
                 log.exception("announcing contract event %s failed; the scheduler will try again", e["id"])
                 break
-            # each as soon as it is out: another node flushing the same contract skips it
-            await self.db.execute("UPDATE contract_events SET announced_at = %s WHERE id = %s AND announced_at IS NULL",
-                                  (self.clock.now(), e["id"]))
+            if mark is None or not mark.done:
+                # each as soon as it is out: another node flushing the same contract skips it
+                await self.db.execute(_ANNOUNCED, (self.clock.now(), e["id"]))
             done += 1
         return done
 

@@ -214,6 +214,48 @@ async def test_a_batch_sent_with_begin_is_read_statement_by_statement_and_a_tail
     assert await limited.fetchval("SELECT COUNT(*) FROM child") == 1
 
 
+async def test_a_read_after_the_commit_sees_what_is_committed_and_its_failure_leaves_the_commit_standing(
+        limited: Database, own_mariadb: OwnMariaDB) -> None:
+    """A rental request reads the owner's unread count after its COMMIT, in the same round trip (``read_after``):
+    it sees what others committed while the transaction ran (which a read inside it would not: its snapshot is
+    older), and if it fails, the commit before it still stands and the connection goes on."""
+    await limited.execute("CREATE TABLE IF NOT EXISTS seen (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
+    await limited.execute("REPLACE INTO seen VALUES (1, 0), (2, 0), (3, 0)")
+    other = await Database.connect(own_mariadb.url, pool_size=1)
+    try:
+        async with limited.transaction(first=("SELECT v FROM seen WHERE id = %s", (3,))) as cur:
+            assert await cur.fetchall() == [{"v": 0}]  # (the transaction's snapshot is taken here)
+            await other.execute("UPDATE seen SET v = 42 WHERE id = 3")  # committed meanwhile, elsewhere
+            tail = Tail()
+            wrote = tail.add("UPDATE seen SET v = %s WHERE id = %s", 1, 1)
+            inside = tail.add("SELECT v FROM seen WHERE id = 3")
+            after = tail.read_after("SELECT v FROM seen WHERE id = %s", 3)
+            mine = tail.read_after("SELECT v FROM seen WHERE id = %s", 1)
+            done, reads = await tail.commit(cur)
+        assert done[wrote][0] == 1 and done[inside][2] == [{"v": 0}]
+        assert reads[after] == [{"v": 42}] and reads[mine] == [{"v": 1}]
+        async with limited.transaction() as cur:
+            tail = Tail()
+            tail.add("UPDATE seen SET v = %s WHERE id = %s", 2, 2)
+            broken = tail.read_after("SELECT v FROM no_such_table WHERE id = %s", 2)
+            later = tail.read_after("SELECT v FROM seen WHERE id = %s", 2)
+            done, reads = await tail.commit(cur)
+        assert done == [(1, 0, [])] and reads[broken] is None and reads[later] is None
+        assert await other.fetchval("SELECT GROUP_CONCAT(v ORDER BY id) FROM seen") == "1,2,42"
+        assert [await limited.fetchval("SELECT %s", (n,)) for n in range(4)] == [0, 1, 2, 3]  # (every connection)
+        # a statement before the COMMIT that fails still raises, and nothing of the transaction stays
+        with pytest.raises(Exception, match="doesn't exist"):
+            async with limited.transaction() as cur:
+                tail = Tail()
+                tail.add("UPDATE seen SET v = 9 WHERE id = 1")
+                tail.add("SELECT * FROM no_such_table")
+                tail.read_after("SELECT 1")
+                await tail.commit(cur)
+        assert await other.fetchval("SELECT GROUP_CONCAT(v ORDER BY id) FROM seen") == "1,2,42"
+    finally:
+        await other.close()
+
+
 async def test_a_server_that_stops_answering_gets_a_clear_answer_and_its_connection_is_dropped(
         limited: Database, own_mariadb: OwnMariaDB) -> None:
     assert await limited.fetchval("SELECT 1") == 1

@@ -4,12 +4,15 @@ expired session stays refused whatever Redis holds."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
 from gateway.keys import MARKET
+from market.messages import render
 from market.people.accounts import session_key, token_hash
+from market.rentals.kdates import seoul_today
 from tests.conftest import sign_up
 
 
@@ -93,3 +96,51 @@ async def test_ended_sessions_are_purged_a_day_after_they_expire(client: TestCli
     assert (await live.call("GET", "/api/me"))[0] == 200
     await market.redis.delete(session_key(old.token))  # (its cache entry would have lapsed with its expiry)
     assert (await old.call("GET", "/api/me"))[0] == 401
+
+
+async def test_a_request_sees_a_changed_profile_at_once_though_a_copy_of_it_is_kept(client: TestClient) -> None:
+    """Each request reads its session and a copy of the person's profile in one Redis round trip; a change of the
+    nickname, the language or the photo is seen by the very next request, and a logout still ends the session at
+    once, copy or not."""
+    market = client.app[MARKET]
+    person = await sign_up(client, "바뀌는사람")
+    other = await sign_up(client, "다른기기")  # (the same person on another device would be another session)
+    assert (await person.call("GET", "/api/me"))[1]["user"]["nickname"] == "바뀌는사람"
+    assert await market.redis.get(f"billi:person:{person.id}") is not None  # the copy the next request reads
+    status, _ = await person.call("PATCH", "/api/me", json={"nickname": "바뀐사람", "locale": "en"})
+    assert status == 200
+    status, me = await person.call("GET", "/api/me")
+    assert me["user"]["nickname"] == "바뀐사람" and me["user"]["locale"] == "en"
+    day = (seoul_today() + timedelta(days=3)).isoformat()
+    status, body = await person.call("POST", "/api/contracts", json={"item_id": 10**9, "start": day, "end": day})
+    assert status == 404 and body["error"]["message"] == render("item.not_found", "en")  # in the new language
+    assert (await other.call("GET", "/api/me"))[1]["user"]["nickname"] == "다른기기"
+    await person.call("POST", "/api/auth/logout")
+    assert await market.redis.get(f"billi:person:{person.id}") is not None  # the copy stays; the session does not
+    assert (await person.call("GET", "/api/me"))[0] == 401
+
+
+async def test_a_profile_read_before_a_change_is_never_kept_as_its_copy(client: TestClient,
+                                                                        monkeypatch: Any) -> None:
+    """A request that read the person's record just before a change committed (and the change dropped the copy
+    meanwhile) does not keep what it read as the copy: the next request reads the change."""
+    market = client.app[MARKET]
+    person = await sign_up(client, "경주전이름")
+    accounts = market.accounts
+    real_get = accounts.get
+    raced = []
+
+    async def get_then_change(user_id: int) -> Any:
+        before = await real_get(user_id)  # the record as it was …
+        if not raced:
+            raced.append(user_id)  # … when the change commits, and drops the copy, before this one is kept
+            await market.db.execute("UPDATE users SET nickname = %s WHERE id = %s", ("경주후이름", user_id))
+            await accounts.profile_changed(user_id)
+        return before
+
+    monkeypatch.setattr(accounts, "get", get_then_change)
+    assert (await accounts.session_user(person.token)).nickname == "경주전이름"  # (read before the change)
+    assert raced and await market.redis.get(f"billi:person:{person.id}") is None  # not kept
+    assert (await accounts.session_user(person.token)).nickname == "경주후이름"
+    assert (await accounts.session_user(person.token)).nickname == "경주후이름"  # (now from the copy)
+    assert await market.redis.get(f"billi:person:{person.id}") is not None

@@ -597,6 +597,43 @@ async def test_an_open_request_that_expires_while_another_waits_for_the_locks_no
     assert refused.value.code == "rental.too_many_requests"
 
 
+async def test_a_refusal_in_an_open_deal_room_is_answered_without_waiting_for_the_items_lock(
+        market: Market) -> None:
+    """A request in a deal room already open that the rules refuse as committed (dates held, asked already) writes
+    nothing, so it is answered from its first read without taking a lock: it does not queue behind a request
+    holding the item; one that may be held still waits its turn and is held."""
+    owner, first, second = await user(market), await user(market), await user(market)
+    iid = await item(market, owner)
+    held, _ = await market.rentals.request(first, iid, *days(10, 3))
+    gone, _ = await market.rentals.request(second, iid, *days(30, 2))  # the second asker's deal room is open
+    await market.rentals.cancel(second, gone.id)
+    locked, release = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        async with market.db.transaction() as cur:
+            await cur.execute("SELECT status FROM items WHERE id = %s FOR UPDATE", (iid,))
+            locked.set()
+            await release.wait()
+
+    holder = asyncio.create_task(hold())
+    await locked.wait()
+    try:
+        with pytest.raises(DatesTaken) as taken:
+            await asyncio.wait_for(market.rentals.request(second, iid, *days(11, 1)), 30)
+        assert taken.value.free and not holder.done()  # (answered while the lock is still held)
+        with pytest.raises(Conflict) as again:
+            await asyncio.wait_for(market.rentals.request(first, iid, *days(20, 1)), 30)
+        assert again.value.code == "rental.already_requested" and not holder.done()
+        waiting = asyncio.create_task(market.rentals.request(second, iid, *days(20, 1)))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # (a request that may be held waits for the lock)
+    finally:
+        release.set()
+        await holder
+    made, _ = await waiting
+    assert made.state == "REQUESTED" and held.state == "REQUESTED"
+
+
 async def test_two_people_asking_for_each_others_items_at_once_both_get_their_request(market: Market) -> None:
     """Each request locks its borrower's row, and its inserts check the other person's row (foreign keys): two
     neighbours asking for each other's things at the same moment deadlock in MariaDB, and the one it picks is sent

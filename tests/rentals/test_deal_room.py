@@ -223,6 +223,59 @@ async def test_an_announcement_repeated_after_a_crash_keeps_its_buttons_live(cli
     assert all(b.get("disabled") for b in request[0]["buttons"])  # the step before it: retired
 
 
+async def _announced(market: Market, cid: int, room: int) -> tuple[Any, list[tuple[int, int | None]], list[int]]:
+    """The request event's announced_at, the room's messages (seq, audience) and its live buttons' seqs."""
+    at = await market.db.fetchval("SELECT announced_at FROM contract_events WHERE contract_id = %s AND"
+                                  " kind = 'requested'", (cid,))
+    messages = [(r["seq"], r["audience_id"]) for r in await market.db.fetchall(
+        "SELECT seq, audience_id FROM messages WHERE room_id = %s ORDER BY seq", (room,))]
+    live = [r["seq"] for r in await market.db.fetchall(
+        "SELECT seq FROM live_buttons WHERE room_id = %s AND topic = %s ORDER BY seq", (room, f"c{cid}"))]
+    return at, messages, live
+
+
+async def test_a_request_is_marked_announced_with_its_messages_and_a_failed_store_leaves_it_to_the_scheduler(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request's first event is marked announced in the transaction that stores its two lines (and keeps the
+    owner's buttons live): if that transaction fails, none of it is written, and the scheduler's announcement
+    stores them once, marked; if the lines were stored already (a process that stopped before marking them), the
+    repeat finds them, marks the event and keeps their buttons live."""
+    market = client.app[MARKET]
+    owner, borrower = await sign_up(client, "표시주인"), await sign_up(client, "표시손님")
+    item = await owner.new_item()
+    start = seoul_today() + timedelta(days=2)
+    c, _ = await market.rentals.request(borrower.id, item["id"], start, start + timedelta(days=1))
+    at, messages, live = await _announced(market, c.id, c.room_id)
+    assert at is not None and messages == [(1, owner.id), (2, borrower.id)] and live == [1]
+
+    # the writer's transaction fails: the request stands, unannounced, with no message and no live button
+    writer = market.chat.writer
+    real = writer._commit_with_retry
+    failures = []
+
+    async def failing(batch: Any) -> Any:
+        failures.append(len(batch))
+        raise RuntimeError("the database went away mid-commit")
+
+    monkeypatch.setattr(writer, "_commit_with_retry", failing)
+    other = await sign_up(client, "표시손님2")
+    c2, _ = await market.rentals.request(other.id, item["id"], start + timedelta(days=4), start + timedelta(days=5))
+    monkeypatch.setattr(writer, "_commit_with_retry", real)
+    assert failures and (await market.rentals.get(c2.id)).state == "REQUESTED"
+    assert await _announced(market, c2.id, c2.room_id) == (None, [], [])
+    assert await market.rentals.flush(c2.id) == 1  # the scheduler's announcement (unannounced events)
+    at, messages, live = await _announced(market, c2.id, c2.room_id)
+    assert at is not None and messages == [(1, owner.id), (2, other.id)] and live == [1]
+
+    # stored, but neither marked nor kept live (a process from before they went together stopped there)
+    await market.db.execute("UPDATE contract_events SET announced_at = NULL WHERE contract_id = %s", (c2.id,))
+    await market.db.execute("DELETE FROM live_buttons WHERE room_id = %s", (c2.room_id,))
+    event = [e for e in await market.rentals.events(c2.id) if e["kind"] == "requested"][0]
+    assert await market.rentals.flush(c2.id, fresh=[{**event, "contract": c2}]) == 1
+    at, messages, live = await _announced(market, c2.id, c2.room_id)
+    assert at is not None and messages == [(1, owner.id), (2, other.id)] and live == [1]
+
+
 async def test_what_one_person_types_in_a_deal_room_is_answered_to_them_alone(client: TestClient,
                                                                               chatters: Any) -> None:
     market = client.app[MARKET]
