@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import re
 import socket
@@ -18,8 +19,13 @@ from urllib.parse import urlparse
 
 import socketio
 from bidict import ValueDuplicationError
+from engineio import packet as eio_packet
+from engineio.exceptions import SocketIsClosedError
+from redis._parsers.hiredis import NOT_ENOUGH_DATA as _NOT_ENOUGH_DATA
+from redis._parsers.hiredis import _AsyncHiredisParser
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError
 
 log = logging.getLogger("billi.fanout")
 
@@ -31,6 +37,12 @@ KEEPALIVE = {getattr(socket, k): v for k, v in (("TCP_KEEPIDLE", 10), ("TCP_KEEP
 MODES = ("routed", "shared")
 TAG_LEN = 8  # hex digits of the node id that start each of its sids (a shared tag only costs traffic, never a miss)
 _TAGGED_SID = re.compile(rf"[0-9a-f]{{{TAG_LEN}}}\.[A-Za-z0-9_-]{{20}}")
+# A flush's emits in one command: PUBLISH each (channel, payload) pair of ARGV, in order. One command and one reply
+# per flush instead of a pipelined PUBLISH per emit, whose packing and reply parsing the node paid for each emit.
+PUBLISH_ALL = "for i = 1, #ARGV, 2 do redis.call('PUBLISH', ARGV[i], ARGV[i + 1]) end return #ARGV / 2"
+_PUBLISH_ALL_SHA = hashlib.sha1(PUBLISH_ALL.encode()).hexdigest()
+PUBLISH_CHUNK = 1000  # emits per command (a long script holds Redis up for everyone else)
+_MESSAGE = (b"message", "message")  # a published message's reply kind, as bytes or decoded
 
 
 class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
@@ -276,6 +288,44 @@ class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
             if not waiter.done():
                 waiter.set_result(None)
 
+    # -- delivering to this node's sockets ------------------------------------------------------------
+    async def _handle_emit(self, message: dict[str, Any]) -> None:
+        """The library's delivery of an emit to this node's sockets, without a task (and a wait on them all) per
+        socket: a socket's send only puts the packet in its queue, so each is sent in turn, and a socket that
+        closed meanwhile is passed over, as before (the library's task failed alone). An emit with a callback or
+        binary attachments goes the library's way."""
+        if message.get("callback") is not None or message.get("binary"):
+            await super()._handle_emit(message)
+            return
+        namespace = message.get("namespace") or "/"
+        if namespace not in self.rooms:
+            return
+        # (the library's reading of the arguments: one is the value, several a tuple, a tuple's items each one)
+        data = message.get("data")
+        if isinstance(data, list):
+            data = data[0] if len(data) == 1 else tuple(data)
+        args = list(data) if isinstance(data, tuple) else [] if data is None else [data]
+        skip = message.get("skip_sid")
+        skip = skip if isinstance(skip, list) else [skip]
+        targets = [eio_sid for sid, eio_sid in self.get_participants(namespace, message.get("room"))
+                   if sid not in skip]
+        if not targets:
+            return
+        encoded = self.server.packet_class(socketio.packet.EVENT, namespace=namespace,
+                                           data=[message.get("event"), *args]).encode()
+        packets = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in (encoded if isinstance(encoded, list)
+                                                                        else [encoded])]
+        send = self.server._send_eio_packet  # (what the library's manager calls: the server's contract)
+        for eio_sid in targets:
+            for p in packets:
+                try:
+                    await send(eio_sid, p)
+                except SocketIsClosedError:
+                    break  # (hung up meanwhile)
+                except Exception:  # noqa: BLE001 — one socket's failure is never the others'
+                    log.exception("sending a chat event to one socket failed")
+                    break
+
     # -- publishing ----------------------------------------------------------------------------------
     async def emit(self, event: str, data: Any, namespace: str | None = None, room: Any = None,
                    skip_sid: Any = None, callback: Any = None, to: Any = None, **kwargs: Any) -> None:
@@ -313,15 +363,21 @@ class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                 try:
                     if not self.connected:
                         self._redis_connect()
-                    async with self.redis.pipeline(transaction=False) as pipe:
-                        for channel, payload in batch:
-                            pipe.publish(channel, payload)
-                        await pipe.execute()
+                    for i in range(0, len(batch), PUBLISH_CHUNK):
+                        await self._publish_all(batch[i:i + PUBLISH_CHUNK])
                     break
                 except Exception as exc:  # noqa: BLE001 — the library's own policy: reconnect once, then drop
                     self.connected = False
                     if attempt:
                         log.error("could not publish %d chat events to other nodes: %s", len(batch), exc)
+
+    async def _publish_all(self, batch: list[tuple[str, Any]]) -> None:
+        """PUBLISH every (channel, payload) of ``batch``, in order, in one script call (``PUBLISH_ALL``)."""
+        args = [x for pair in batch for x in pair]
+        try:
+            await self.redis.evalsha(_PUBLISH_ALL_SHA, 0, *args)
+        except NoScriptError:  # (a Redis restarted or flushed since: EVAL sends it again, and Redis keeps it)
+            await self.redis.eval(PUBLISH_ALL, 0, *args)
 
     def _redis_connect(self) -> None:
         super()._redis_connect()
@@ -376,7 +432,7 @@ class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                     await self._handle_emit({"method": "emit", "event": "resync", "data": [{}], "binary": False,
                                              "namespace": "/", "room": None, "skip_sid": None,
                                              "callback": None, "host_id": self.host_id})
-                async for message in pubsub.listen():
+                async for message in _listened(pubsub):
                     yield message
                 raise ConnectionError("the subscription ended")  # (listen() returning is a lost connection too)
             except Exception as exc:  # noqa: BLE001 — the library's policy: log and try again
@@ -395,6 +451,13 @@ class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         # The codec keeps key order and writes compact JSON, and emit() puts host_id last.
         mine = b'"host_id":"' + self.host_id.encode() + b'"}'
         async for message in self._redis_listen_with_retries():
+            if type(message) is list:  # a published message as the parser read it: [kind, channel, data]
+                self.received += 1
+                data = message[2]
+                if isinstance(data, bytes) and data.startswith(b'{"method":"emit"') and data.endswith(mine):
+                    continue
+                yield data
+                continue
             kind = message.get("type")
             if kind == "message":
                 self.received += 1
@@ -424,6 +487,37 @@ class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         for pubsub, client in self.clients:
             await pubsub.aclose()
             await client.aclose()
+
+
+async def _listened(pubsub: Any) -> AsyncIterator[Any]:
+    """``pubsub.listen()``, except that a published message the parser has already read off the socket comes
+    straight from it, as its raw reply ``[kind, channel, data]`` (a list): the library's read of one reply — its
+    health check, retry wrapper, timeout handling and observability hooks, then a dict per message — cost a node
+    more than the rest of hearing a message, and a node hears each of its own emits back. Replies waiting in the
+    parser's buffer are already off the socket, so nothing about waiting, timeouts or a lost connection changes:
+    once the buffer is empty (or with another parser) the library's own read runs, and with it its checks.
+    Anything other than a published message met in the buffer (a subscribe reply, a health-check pong, an error) is
+    treated as the library's read treats it."""
+    connection = pubsub.connection
+    parser = getattr(connection, "_parser", None)
+    fast = isinstance(parser, _AsyncHiredisParser)
+    while pubsub.subscribed:
+        response = parser._reader.gets() if fast and parser._connected else False  # noqa: SLF001
+        if response is False or response is _NOT_ENOUGH_DATA:
+            response = await pubsub.parse_response(block=True)
+        else:
+            if isinstance(response, Exception):
+                raise response
+            if isinstance(response, list) and response and isinstance(response[0], Exception):
+                raise response[0]
+            if type(response) is list and len(response) == 3 and response[0] in _MESSAGE:
+                yield response
+                continue
+            if connection.health_check_interval and response in pubsub.health_check_response:
+                continue
+        message = await pubsub.handle_message(response)
+        if message is not None:
+            yield message
 
 
 def _chunks(channels: list[str]) -> Iterable[list[str]]:

@@ -18,6 +18,7 @@ import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -221,10 +222,29 @@ class _Cursor(aiomysql.DictCursor):  # type: ignore[misc]
         return done[:-1]
 
     def _escape_args(self, args: Any, conn: aiomysql.Connection) -> Any:
-        """The driver's escaping, with long text escaped by ``_escaped`` (the same literal, several times faster
-        than the driver's ``str.translate`` on non-ASCII text: a bot answer's stored cards are kilobytes of it)."""
+        """The driver's escaping (``conn.escape``: PyMySQL's default encoders), with the same literals written
+        sooner for what a batch of chat messages is made of: a whole number, NULL and one datetime repeated in
+        every row (formatted once), and long text escaped by ``_escaped`` (several times faster than the driver's
+        ``str.translate`` on non-ASCII text: a bot answer's stored cards are kilobytes of it)."""
         if isinstance(args, (tuple, list)) and not conn.server_status & _NO_BACKSLASH_ESCAPES:
-            return tuple(_escaped(a) if isinstance(a, str) and len(a) > _LONG_TEXT else conn.escape(a) for a in args)
+            out = []
+            last: Any = _escaped  # (the last datetime met and its literal: rows repeat their batch's clock)
+            literal = ""
+            for a in args:
+                kind = type(a)
+                if kind is int:  # (not bool: a subclass, written 1/0 by the driver)
+                    out.append(str(a))
+                elif a is None:
+                    out.append("NULL")
+                elif kind is datetime:
+                    if a is not last:
+                        last, literal = a, pymysql.converters.escape_datetime(a)
+                    out.append(literal)
+                elif kind is str and len(a) > _LONG_TEXT:
+                    out.append(_escaped(a))
+                else:
+                    out.append(conn.escape(a))
+            return tuple(out)
         return super()._escape_args(args, conn)
 
 

@@ -15,6 +15,7 @@ from market.people.accounts import session_key
 
 log = logging.getLogger("billi.chat")
 _AWAY_S = 5.0
+_SESSION_KEYS = 100_000  # sessions whose cache key is kept
 # What the gate says of one send: the sender's count in the window, the session's user id (None: not cached),
 # whether the watched key exists (None: not asked).
 Checked = tuple[int, str | None, bool | None]
@@ -35,6 +36,8 @@ class SendGate:
         # After a failure Redis is not asked again for a few seconds: each try costs a frozen Redis's full timeout.
         self._away_until = 0.0
         self._pending: list[tuple[int, str | None, str | None, asyncio.Future[Checked]]] = []
+        # Each session's cache key, worked out once (a SHA-256 per send before); cleared when it grows past a bound.
+        self._session_keys: dict[str, str] = {}
         self._flusher: asyncio.Task[None] | None = None
         # One command for every pending send: count each (a counter expires with its window), read its session
         # and whether its watched key exists. KEYS: counter, session, watched, counter, …; the answer: count,
@@ -69,9 +72,15 @@ class SendGate:
                 continue
             try:
                 keys: list[str] = []
+                known = self._session_keys
                 for user_id, token, watch, _ in batch:
-                    keys += [f"billi:rate:chat:{user_id}:{window}", session_key(token) if token else "billi:no-session",
-                             watch or "billi:no-watch"]
+                    if not token:
+                        session = "billi:no-session"
+                    elif (session := known.get(token)) is None:
+                        if len(known) >= _SESSION_KEYS:
+                            known.clear()
+                        session = known[token] = session_key(token)
+                    keys += [f"billi:rate:chat:{user_id}:{window}", session, watch or "billi:no-watch"]
                 answer = await self._script(keys=keys, args=[self._window_s + 1])
                 results = [(int(answer[i]), answer[i + 1], bool(answer[i + 2]) if batch[i // 3][2] else None)
                            for i in range(0, len(answer), 3)]

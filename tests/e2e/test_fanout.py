@@ -202,3 +202,38 @@ async def test_a_socket_is_connected_once_its_node_hears_its_person_and_rooms(
         assert dict(await redis.pubsub_numsub(*channels)) == {c.encode(): 1 for c in channels}
     finally:
         await redis.aclose()
+
+
+async def test_messages_still_reach_the_other_node_after_redis_forgot_its_scripts(
+        gateways: list[Gateway], market: Market, chatters: Any, config: Config) -> None:
+    a, b, _ = gateways
+    owner, borrower, room = await _deal(market)
+    on_a, on_b = await chatters(owner, a), await chatters(borrower, b)
+    for chatter in (on_a, on_b):
+        assert (await chatter.call("join", {"room": room}))["ok"]
+    assert (await on_a.call("message", {"room": room, "text": "처음", "client_msg_id": "s0"}))["ok"]
+    assert [m["text"] for m in await on_b.wait_for("message", 1, room=room)] == ["처음"]
+    redis = aioredis.from_url(config.redis_url)
+    try:
+        await redis.script_flush()  # (as a restarted Redis: the nodes' publishing script is gone)
+    finally:
+        await redis.aclose()
+    for n in range(3):
+        assert (await on_a.call("message", {"room": room, "text": f"다시 {n}", "client_msg_id": f"s{n + 1}"}))["ok"]
+    got = await on_b.wait_for("message", 4, room=room)
+    assert [m["text"] for m in got] == ["처음", "다시 0", "다시 1", "다시 2"]
+
+
+async def test_an_emit_reaches_every_other_socket_of_a_room_when_one_of_them_has_just_closed(
+        gateways: list[Gateway], market: Market, chatters: Any) -> None:
+    a, _, _ = gateways
+    owner, borrower, room = await _deal(market)
+    sender, gone, staying = await chatters(owner, a), await chatters(borrower, a), await chatters(borrower, a)
+    for chatter in (sender, gone, staying):
+        assert (await chatter.call("join", {"room": room}))["ok"]
+    gone_sid = gone.sio.get_sid()
+    eio_sid = a.manager.eio_sid_from_sid(gone_sid, "/")
+    # Its engine.io socket closes, and the room still lists it (its leaving is on its way): a send to it fails.
+    a.chat.sio.eio.sockets[eio_sid].closed = True
+    assert (await sender.call("message", {"room": room, "text": "남은 사람에게", "client_msg_id": "c0"}))["ok"]
+    assert [m["text"] for m in await staying.wait_for("message", 1, room=room)] == ["남은 사람에게"]

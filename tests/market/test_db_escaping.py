@@ -28,3 +28,17 @@ async def test_long_text_is_stored_and_read_back_unchanged(market: Market) -> No
     for text in texts:
         got = await market.db.fetchval("SELECT %s", (text,))
         assert got == text
+
+
+async def test_every_kind_of_value_is_the_same_literal_as_the_drivers(market: Market) -> None:
+    from datetime import date, datetime
+    from decimal import Decimal
+
+    now = datetime(2026, 11, 30, 12, 5, 9, 120000)
+    values = [1, 0, -7, 2**62, True, False, None, now, now, datetime(2026, 1, 2, 3, 4, 5), now, 1.5, Decimal("2.50"),
+              date(2026, 12, 1), "user", "", "it's", "가" * 300, now.replace(microsecond=1)]
+    async with market.db.held() as cur:
+        conn = cur.connection
+        assert cur._escape_args(values, conn) == tuple(conn.escape(v) for v in values)
+        assert await cur.execute("SELECT CAST(%s AS DATETIME(6)) AS a, %s AS b, %s AS c", (now, None, 42)) == 1
+        assert await cur.fetchone() == {"a": now, "b": None, "c": 42}
