@@ -359,17 +359,19 @@ class RoutedRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     async def _flush(self) -> None:
         while self._outbox:
             batch, self._outbox = self._outbox, []
+            sent = 0  # a retry goes on from the first chunk not published (a chunk is one script call: all or none)
             for attempt in range(2):
                 try:
                     if not self.connected:
                         self._redis_connect()
-                    for i in range(0, len(batch), PUBLISH_CHUNK):
-                        await self._publish_all(batch[i:i + PUBLISH_CHUNK])
+                    while sent < len(batch):
+                        await self._publish_all(batch[sent:sent + PUBLISH_CHUNK])
+                        sent += PUBLISH_CHUNK
                     break
                 except Exception as exc:  # noqa: BLE001 — the library's own policy: reconnect once, then drop
                     self.connected = False
                     if attempt:
-                        log.error("could not publish %d chat events to other nodes: %s", len(batch), exc)
+                        log.error("could not publish %d chat events to other nodes: %s", len(batch) - sent, exc)
 
     async def _publish_all(self, batch: list[tuple[str, Any]]) -> None:
         """PUBLISH every (channel, payload) of ``batch``, in order, in one script call (``PUBLISH_ALL``)."""

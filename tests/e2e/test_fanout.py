@@ -237,3 +237,46 @@ async def test_an_emit_reaches_every_other_socket_of_a_room_when_one_of_them_has
     a.chat.sio.eio.sockets[eio_sid].closed = True
     assert (await sender.call("message", {"room": room, "text": "남은 사람에게", "client_msg_id": "c0"}))["ok"]
     assert [m["text"] for m in await staying.wait_for("message", 1, room=room)] == ["남은 사람에게"]
+
+
+async def test_a_flush_that_fails_between_chunks_goes_on_from_the_first_chunk_not_sent(
+        config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flush of more than one script call's worth of emits whose second call fails (the connection lost between
+    two chunks, the client's own retries spent): the retry publishes what was not sent, not the first chunk again —
+    the other nodes hear every emit once, in order."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from gateway import fanout
+
+    assert config.redis_url
+    manager = RoutedRedisManager(config.redis_url, channel="chunks-test")
+    listener = aioredis.from_url(config.redis_url)
+    pubsub = listener.pubsub()
+    await pubsub.subscribe("chunks-test#room:1")
+    await pubsub.get_message(timeout=1)  # (the subscribe reply)
+    calls = 0
+    real = RoutedRedisManager._publish_all
+
+    async def lost_once(self: RoutedRedisManager, batch: list[tuple[str, object]]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RedisConnectionError("lost")
+        await real(self, batch)
+
+    monkeypatch.setattr(RoutedRedisManager, "_publish_all", lost_once)
+    try:
+        n = fanout.PUBLISH_CHUNK + 10
+        for i in range(n):
+            manager._queue("chunks-test#room:1", {"method": "emit", "i": i})
+        await manager._flusher
+        heard = []
+        while (m := await pubsub.get_message(timeout=0.5)) is not None:
+            heard.append(manager.json.loads(m["data"])["i"])
+        assert heard == list(range(n))
+    finally:
+        await pubsub.aclose()
+        await listener.aclose()
+        for sub, client in manager.clients:
+            await sub.aclose()
+            await client.aclose()
