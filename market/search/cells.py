@@ -34,16 +34,32 @@ def cell_ranges(lat: float, lng: float, radius_m: float) -> list[tuple[int, int]
     return list(_cell_ranges(lat, lng, radius_m))
 
 
-@functools.lru_cache(maxsize=4096)
 def cells_sql(alias: str, lat: float, lng: float, radius_m: float) -> str:
     """The condition that ``alias``.cell is in ``cell_ranges``: ranges of whole numbers we computed, written into
     the statement (a circle of 6 km is two dozen ranges: as values they were escaped for every statement). Searches
-    start from a few places again and again (a 동's centre, a person's 동네): each circle's text is kept."""
-    ranges = _cell_ranges(lat, lng, radius_m)
-    return " OR ".join(f"{alias}.cell BETWEEN {first:d} AND {last:d}" for first, last in ranges)
+    start from a few places again and again (a 동's centre, a person's 동네): the text of the last few hundred
+    circles up to CELLS_KEPT_RADIUS_M is kept."""
+    if radius_m > CELLS_KEPT_RADIUS_M:
+        return _cells_text(alias, lat, lng, radius_m)
+    return _kept_cells_text(alias, lat, lng, radius_m)
 
 
-@functools.lru_cache(maxsize=4096)
+# Circles whose statement text is kept: at most CELLS_KEPT, of at most CELLS_KEPT_RADIUS_M. The text grows with the
+# radius (6 km: ~1,000 characters; 10 km: ~1,600; 50 km: ~7,900) and a GPS point seldom comes twice: 4,096 circles
+# of 50 km, their text and ranges both kept, held ~129 MiB; 512 of 10 km, text only, hold ~0.9 MiB. A wider circle's
+# text is written each time (~0.7 ms at 50 km, beside a statement that reads that circle's postings).
+CELLS_KEPT = 512
+CELLS_KEPT_RADIUS_M = 10_000
+
+
+def _cells_text(alias: str, lat: float, lng: float, radius_m: float) -> str:
+    return " OR ".join(f"{alias}.cell BETWEEN {first:d} AND {last:d}"
+                       for first, last in _cell_ranges(lat, lng, radius_m))
+
+
+_kept_cells_text = functools.lru_cache(maxsize=CELLS_KEPT)(_cells_text)
+
+
 def _cell_ranges(lat: float, lng: float, radius_m: float) -> tuple[tuple[int, int], ...]:
     r = (radius_m + 1.0) / EARTH_RADIUS_M
     dlat = math.degrees(r)

@@ -82,9 +82,9 @@ class _Found:
     sample: int = 0
     last_weight: int = 0
     last_distance: float = 0.0
-    # Read with it when the statement was asked for the page's rows (``columns``) and it could be on the page: its
-    # row of those columns (None: not read, or the listing is gone), and its document's (created_at, owner_rating)
-    # for ordering ties (``_settle_ties``).
+    # Read with it when the statement was asked for the page's rows (``columns``): its row of those columns if it
+    # could be on the page (None: not read, or the listing is gone), and its document's (created_at, owner_rating)
+    # for ordering ties (``_settle_ties``) if another listing found shares its score and distance (None: not read).
     row: dict[str, Any] | None = None
     tie: tuple[Any, Any] | None = None
 
@@ -416,6 +416,10 @@ class EmbeddedSearch:
 
     async def _search(self, q: SearchQuery, columns: str | None = None) -> SearchPage:
         want = q.offset + q.limit + 1
+        if q.offset:
+            # A later page's statement would carry every listing before it through the rows' windows (1.3-1.5x
+            # the statement without them, measured): its cards are read after, by the caller.
+            columns = None
         found = await self._found(q, want, columns)
         if 0 < len(found) < want and self._feedback:
             found += await self._more_like(q, found, want)
@@ -584,8 +588,10 @@ class EmbeddedSearch:
         # few of it come back, with the sample's size and its last listing (least weight, farthest).
         sample = max(3 * want, 64) * (1 if len(best) == 1 else 4)
         limit = want + 8
+        # With other terms, a second round mostly follows: the page's rows are read by it (or, when this round
+        # was enough after all, by the caller), not built here to be thrown away.
         rows = await self._branches(q, weights, cells, {term: [tier]}, {}, limit, probe=list(best), want=want,
-                                    first=sample, basis=basis, columns=columns)
+                                    first=sample, basis=basis, columns=columns if len(best) == 1 else None)
         if rows is None:
             return None  # a tie running past what came back
         floor, edge = _cut(rows, want)
@@ -641,9 +647,10 @@ class EmbeddedSearch:
         With ``want``: None when a term's listings tied with its ``want``-th run past the ``limit``. With
         ``first``: only the first that many by the term's weight (then nearest) are completed. With a
         ``basis``: the same statement reads the term statistics, and raises _Stale if they no longer give
-        the basis's weights and bounds. With ``columns`` (of items alias ``i``) and ``want``, only the listings among
-        their branch's first ``want`` come back (ties included: any of them may be on the page), each with its row
-        of them and its tie-breaks (``_Found.row``, ``_Found.tie``), read by the same statement."""
+        the basis's weights and bounds. With ``columns`` (of items alias ``i``) and ``want`` (the query's offset + limit
+        + 1), only the listings among their branch's first ``want`` come back (ties included: any of them may be on
+        the page); those that can be on the query's page with their row of them (``_Found.row``), those tied with
+        another with their tie-breaks (``_Found.tie``), read by the same statement (``_with_rows``)."""
         assert q.lat is not None and q.lng is not None and q.radius_m is not None
         # Filters other than place are checked on each posting's document as the posting is read, so that the
         # lists' bounds and the early stop hold for the listings that pass them.
@@ -693,7 +700,7 @@ class EmbeddedSearch:
         if not want:
             columns = None  # (the page is not known)
         if columns is not None:
-            sql, args = _with_rows(sql, args, columns, want)
+            sql, args = _with_rows(sql, args, columns, want, (q.offset, q.offset + q.limit))
         rows = await self._db.fetchall(sql, tuple(args))
         if basis is not None:
             stats = self._keep(basis.keys, rows)
@@ -704,7 +711,7 @@ class EmbeddedSearch:
                         int(r.get("sample") or 0), int(r.get("last_weight") or 0), float(r.get("last_distance") or 0))
                  for r in rows]
         if columns is not None and rows:
-            _held(found, rows, want)
+            _held(found, rows)
         for branch in range(branches if want else 0):
             mine = [(x, r) for x, r in zip(found, rows) if r["branch"] == branch]
             if not mine:
@@ -871,36 +878,56 @@ def _stats_sql(keys: Iterable[str], extra: int = 0) -> tuple[list[str], list[Any
 _TIE_CREATED = "TIMESTAMPDIFF(MICROSECOND, '1970-01-01', {}.created_at)"
 
 
-def _with_rows(sql: str, args: list[Any], columns: str, want: int) -> tuple[str, list[Any]]:
+def _with_rows(sql: str, args: list[Any], columns: str, want: int, page: tuple[int, int]
+               ) -> tuple[str, list[Any]]:
     """``_branches``' statement ``sql`` with, of each branch, only the listings among its first ``want`` (by score,
-    then distance; ties included: no other can be on the page, or tied with one that is), each joined to its
-    document's tie-breaks (``tie_created``, ``tie_rating``) and to its item's ``columns`` (``has_row``: the item was
-    found); beside them, how many rows the branch had (``branch_rows``) and its last one's score and distance
-    (``tail_score``, ``tail_distance``: whether a tie runs past its ``limit``). Each branch's rows still come best
-    first, then nearest, and the statistics' rows last. The columns follow ``tie_rating`` (see ``_held``)."""
-    held = "r.branch >= 0 AND r.place <= %s"
+    then distance; ties included: no other can be on the page, or tied with one that is); beside them, how many rows
+    the branch had (``branch_rows``) and its last one's score and distance (``tail_score``, ``tail_distance``:
+    whether a tie runs past its ``limit``). Each listing's first row (``copy`` 1: a listing may be in several
+    branches) is joined to its document's tie-breaks (``tie_created``, ``tie_rating``) only when another listing
+    shares its score and distance (``peers``), and to its item's ``columns`` (``has_row``: the item was found) only
+    when it can be on the page, positions ``page`` = [first, last) of the listings found: fewer than ``last`` are
+    better (``at``) and more than ``first`` are better or tied (``upto``). A card is the statement's dearest
+    part (a photo and the owner's rating, looked up): none is built for a listing before a deep page's offset, or for
+    a listing twice. Each branch's rows still come best first, then nearest, and the statistics' rows last."""
+    # The listings found, once each: the partition 0 of ``distinct``.
+    distinct = "PARTITION BY h.branch < 0 OR h.copy > 1"
+    ranked = f"({distinct} ORDER BY h.score DESC, h.distance_m)"
     tail = "OVER (PARTITION BY u.branch ORDER BY u.score, u.distance_m DESC)"
+    first, last = page
     return (f"SELECT STRAIGHT_JOIN r.*, i.id IS NOT NULL AS has_row, {_TIE_CREATED.format('d')} AS tie_created,"
-            f" d.owner_rating AS tie_rating, {columns} FROM (SELECT u.*, RANK() OVER (PARTITION BY u.branch"
-            f" ORDER BY u.score DESC, u.distance_m) AS place, COUNT(*) OVER (PARTITION BY u.branch) AS branch_rows,"
-            f" FIRST_VALUE(u.score) {tail} AS tail_score, FIRST_VALUE(u.distance_m) {tail} AS tail_distance"
-            f" FROM ({sql}) u) r"
-            f" LEFT JOIN search_docs d ON {held} AND d.item_id = r.item_id"
-            f" LEFT JOIN items i FORCE INDEX (PRIMARY) ON {held} AND i.id = r.item_id"
-            " WHERE r.branch < 0 OR r.place <= %s"
-            " ORDER BY r.branch < 0, r.branch, r.score DESC, r.distance_m"), [*args, want, want, want]
+            f" d.owner_rating AS tie_rating, {columns} FROM ("
+            f"SELECT h.*, RANK() OVER {ranked} AS at, COUNT(*) OVER {ranked} AS upto,"
+            f" COUNT(*) OVER ({distinct}, h.score, h.distance_m) AS peers FROM ("
+            f"SELECT r.*, ROW_NUMBER() OVER (PARTITION BY r.branch < 0, r.item_id ORDER BY r.branch) AS copy FROM ("
+            f"SELECT u.*, RANK() OVER (PARTITION BY u.branch ORDER BY u.score DESC, u.distance_m) AS place,"
+            f" COUNT(*) OVER (PARTITION BY u.branch) AS branch_rows, FIRST_VALUE(u.score) {tail} AS tail_score,"
+            f" FIRST_VALUE(u.distance_m) {tail} AS tail_distance FROM ({sql}) u) r"
+            " WHERE r.branch < 0 OR r.place <= %s) h) r"
+            f" LEFT JOIN search_docs d ON {_FIRST_COPY} AND r.peers > 1 AND d.item_id = r.item_id"
+            f" LEFT JOIN items i FORCE INDEX (PRIMARY) ON {_FIRST_COPY} AND r.at <= %s AND r.upto > %s"
+            " AND i.id = r.item_id"
+            " ORDER BY r.branch < 0, r.branch, r.score DESC, r.distance_m"), [*args, want, last, first]
 
 
-def _held(found: list[_Found], rows: Sequence[Mapping[str, Any]], want: int) -> None:
-    """Gives each listing found the row and tie-breaks a statement of ``_with_rows`` read for it (in any of its
-    branches)."""
-    names = list(rows[0])
-    columns = names[names.index("tie_rating") + 1:]
-    read: dict[int, tuple[dict[str, Any] | None, tuple[Any, Any]]] = {}
+# A listing's first row in a statement of ``_with_rows`` (the one its tie-breaks and row are read with).
+_FIRST_COPY = "r.branch >= 0 AND r.copy = 1"
+# Every column a statement of ``_with_rows`` reads besides the caller's ``columns`` (``_held`` tells them apart
+# by name, not by place).
+_OWN_COLUMNS = frozenset({"branch", "item_id", "score", "weight", "distance_m", "sample", "last_weight",
+                          "last_distance", "place", "branch_rows", "tail_score", "tail_distance", "copy", "at", "upto",
+                          "peers", "has_row", "tie_created", "tie_rating"})
+
+
+def _held(found: list[_Found], rows: Sequence[Mapping[str, Any]]) -> None:
+    """Gives each listing found the row and tie-breaks a statement of ``_with_rows`` read for it (with its first
+    row): its row when it can be on the page, its tie-breaks when it shares its score and distance."""
+    columns = [c for c in rows[0] if c not in _OWN_COLUMNS]
+    read: dict[int, tuple[dict[str, Any] | None, tuple[Any, Any] | None]] = {}
     for r in rows:
-        if r["branch"] >= 0 and r["place"] <= want:
+        if r["branch"] >= 0 and r["copy"] == 1:
             read[int(r["item_id"])] = ({c: r[c] for c in columns} if r["has_row"] else None,
-                                       (r["tie_created"], r["tie_rating"]))
+                                       (r["tie_created"], r["tie_rating"]) if r["peers"] > 1 else None)
     for x in found:
         if (got := read.get(x.item_id)) is not None:
             x.row, x.tie = got
