@@ -216,12 +216,17 @@ class Rentals(Jobs, Availability):
         else:  # (the two locks, each waited for until its statement is cut off, and some)
             horizon = now + timedelta(seconds=3 * deadline)
         live = item["soonest"] is not None and item["soonest"] > horizon  # (every open request of the asker)
-        if item["here"] and live:
-            raise Conflict("rental.already_requested")
+        # A rule that applies but cannot be decided without the locks stops here: no later rule answers first.
+        if item["here"]:
+            if live:
+                raise Conflict("rental.already_requested")
+            return
         if item["busy"]:
             raise Conflict("rental.room_busy")
-        if item["n"] >= self.rules.max_open_requests and live:
-            raise Conflict("rental.too_many_requests", max=self.rules.max_open_requests)
+        if item["n"] >= self.rules.max_open_requests:
+            if live:
+                raise Conflict("rental.too_many_requests", max=self.rules.max_open_requests)
+            return
         if item["taken"] and item["taken_until"] is not None and item["taken_until"] > horizon:
             raise DatesTaken(await self.free_ranges(iid, start, days, item=item))
 
