@@ -325,10 +325,16 @@ class BotEngine:
             return text, audience, _live(topic, rest), cmid, also, rest
 
         split = [parts(line) for line in lines]
-        sent = await asyncio.gather(*(
+        # Every line's store has ended, stored or failed, before a failure is raised: the writer may take them in
+        # two batches, and what rides with one (``also``) is then settled when the caller hears of the failure.
+        results = await asyncio.gather(*(
             self.market.chat.post(room_id, text, body={k: v for k, v in body.items() if v} or None,
                                   client_msg_id=cmid, audience=audience, topic=live, also=also)
-            for text, audience, live, cmid, also, body in split))
+            for text, audience, live, cmid, also, body in split), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        sent: list[Sent] = results  # type: ignore[assignment]
         for (_, _, live, _, _, _), one in sorted(zip(split, sent), key=lambda pair: pair[1].message.seq):
             await self._posted(room_id, one, live)
         return list(sent)

@@ -465,6 +465,12 @@ class Machine:
                 await self.on_event(e if mark is None else {**e, "announced": mark})
             except Exception:
                 log.exception("announcing contract event %s failed; the scheduler will try again", e["id"])
+                if mark is not None and mark.done:  # marked with a line that was stored while another was not
+                    try:  # (the scheduler's repeat finds the stored one by its id and stores the other)
+                        await self.db.execute("UPDATE contract_events SET announced_at = NULL WHERE id = %s",
+                                              (e["id"],))
+                    except Exception:  # noqa: BLE001 — the database failed twice over: said, for an operator
+                        log.exception("contract event %s stays marked announced with a line missing", e["id"])
                 break
             if mark is None or not mark.done:
                 # each as soon as it is out: another node flushing the same contract skips it
