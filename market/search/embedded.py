@@ -23,7 +23,7 @@ from market.geo import PUBLIC_STATUSES, filters_for
 from market.search import korean
 from market.search.cells import _distance_sql, cell_of, cells_sql
 from market.search.documents import FILTERS_JOIN, SearchDoc
-from market.search.feedback import FEEDBACK_DOCS, FeedbackDoc, feedback_terms
+from market.search.feedback import FEEDBACK_DOCS, FeedbackDoc, feedback_terms, shared_words
 from market.search.filler import best_by_one_word, best_by_one_word_whole
 from market.search.nationwide import best_anywhere
 from market.search.postings import key_of_token, postings_of, term_key, token, untoken
@@ -438,14 +438,14 @@ class EmbeddedSearch:
         # The best hits' words and the query's words' companions at once (what this process read of them lately
         # is kept), then all their statistics in one read.
         docs, pairs = await asyncio.gather(self._hit_words([x.item_id for x in best]), self._kept_pairs(own))
-        candidates = {t: t for t in (*own, *(b for _, b, _ in pairs), *(t for d in docs
-                                                                        for t in (*d.title, *d.body, *d.related)))}
-        stats = await self._word_stats(candidates)
+        # (only the words enough of the hits share can be chosen from them: the others' statistics are not read)
+        shared = shared_words(docs)
+        stats = await self._word_stats({t: t for t in (*own, *(b for _, b, _ in pairs), *shared)})
         listings = {k: v[0] for k, v in stats.items() if k is not None}
         total = stats.get(None, (0, 0, 0))[0]
         # Words listings use with the query's own, then the words its best hits share.
         terms = list(dict.fromkeys([*related_terms(pairs, listings, total, exclude=own),
-                                    *feedback_terms(docs, listings, total, set(own))]))[:SECOND_PASS_TERMS]
+                                    *feedback_terms(shared, listings, total, set(own))]))[:SECOND_PASS_TERMS]
         weights, _ = _weigh(replace(q, head=()), {t: t for t in terms}, stats)
         if not weights:
             return []

@@ -28,13 +28,9 @@ class FeedbackDoc:
     related: Sequence[str]
 
 
-def feedback_terms(docs: Sequence[FeedbackDoc], listings: Mapping[str, int], total: int,
-                   exclude: set[str]) -> list[str]:
-    """The words the hits share, rarest-and-most-shared first: each word's share of the hits (by where it
-    stands) times its idf; words in fewer than MIN_SHARE of the hits, in ``exclude`` (the query's own), or that
-    no listing has, are left out."""
-    if not docs or total <= 0:
-        return []
+def shared_words(docs: Sequence[FeedbackDoc]) -> dict[str, float]:
+    """The words in at least MIN_SHARE of the hits, each with its share of them (by where it stands): the only
+    words ``feedback_terms`` can choose, so the only ones whose listing counts it needs."""
     share: dict[str, float] = {}
     for d in docs:
         best: dict[str, float] = {}
@@ -43,10 +39,19 @@ def feedback_terms(docs: Sequence[FeedbackDoc], listings: Mapping[str, int], tot
                 best[t] = max(best.get(t, 0.0), _PLACE[place])
         for t, w in best.items():
             share[t] = share.get(t, 0.0) + w / len(docs)
+    return {t: s for t, s in share.items() if s >= MIN_SHARE}
+
+
+def feedback_terms(shared: Mapping[str, float], listings: Mapping[str, int], total: int,
+                   exclude: set[str]) -> list[str]:
+    """The words the hits share (``shared_words``), rarest-and-most-shared first: each word's share of the hits
+    times its idf; words in ``exclude`` (the query's own), or that no listing has, are left out."""
+    if not shared or total <= 0:
+        return []
     scored = []
-    for t, s in share.items():
+    for t, s in shared.items():
         n = listings.get(t, 0)
-        if t in exclude or n <= 0 or s < MIN_SHARE or n >= total:
+        if t in exclude or n <= 0 or n >= total:
             continue
         scored.append((s * math.log10(1 + total / n), t))
     return [t for _, t in sorted(scored, key=lambda x: (-x[0], x[1]))[:FEEDBACK_TERMS]]

@@ -3,7 +3,7 @@ feedback): the same kind of thing, the same category — never something unrelat
 
 from __future__ import annotations
 
-from market.search.feedback import FeedbackDoc, feedback_terms
+from market.search.feedback import FeedbackDoc, feedback_terms, shared_words
 from market.service import Market
 from tests.conftest import item_fields
 
@@ -17,8 +17,10 @@ def test_the_words_the_best_hits_share_are_chosen_rarest_first_and_the_query_s_o
     listings = {"헬리녹스": 3, "의자": 40, "캠핑": 400, "체어원": 2, "드릴": 30, "가벼워요": 0}
     # 드릴 is in one description of three hits (a quarter each): not shared enough; 체어원 in one title of three
     # is, and rare; 캠핑 in every category but common.
-    assert feedback_terms(docs, listings, 1000, exclude={"헬리녹스"}) == ["의자", "체어원", "캠핑"]
-    assert feedback_terms([], listings, 1000, exclude=set()) == []
+    assert feedback_terms(shared_words(docs), listings, 1000, exclude={"헬리녹스"}) == ["의자", "체어원", "캠핑"]
+    assert feedback_terms(shared_words([]), listings, 1000, exclude=set()) == []
+    # Only the words enough of the hits share are candidates (their statistics are all the second pass reads).
+    assert set(shared_words(docs)) == {"헬리녹스", "의자", "체어원", "캠핑"}
 
 
 async def _listed(market: Market, owner: int, title: str, category_id: int) -> int:

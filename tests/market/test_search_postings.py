@@ -396,8 +396,11 @@ async def test_a_search_without_a_point_that_would_read_most_postings_reads_them
     assert reading.rows < 600  # a first chunk of each list, then one statement reading them whole
 
 
+@pytest.mark.parametrize("small_circle_rows", [filler.SMALL_CIRCLE_ROWS, 3])
 async def test_the_second_pass_s_one_statement_ranks_as_reading_every_posting_by_the_best_single_word(
-        market: Market) -> None:
+        market: Market, monkeypatch: pytest.MonkeyPatch, small_circle_rows: int) -> None:
+    # (a small circle's postings read whole, or, past that many rows, the first ``want`` of each word's list)
+    monkeypatch.setattr(filler, "SMALL_CIRCLE_ROWS", small_circle_rows)
     rng = random.Random(47)
     shop = (GANGNAM[0] + 0.002, GANGNAM[1])
     docs = [replace(_random_doc(rng, i, [shop]), price_per_day=rng.randrange(1000, 50000, 1000))
