@@ -24,7 +24,7 @@ from market.search import korean
 from market.search.cells import _distance_sql, cell_of, cells_sql
 from market.search.documents import FILTERS_JOIN, SearchDoc
 from market.search.feedback import FEEDBACK_DOCS, FeedbackDoc, feedback_terms, shared_words
-from market.search.filler import best_by_one_word, best_by_one_word_whole
+from market.search.filler import SMALL_CIRCLE_M, best_by_one_word, best_by_one_word_whole
 from market.search.nationwide import best_anywhere
 from market.search.postings import key_of_token, postings_of, term_key, token, untoken
 from market.search.query import MAX_OFFSET, SearchHit, SearchPage, SearchQuery, encode_offset
@@ -87,6 +87,9 @@ class _Found:
     # for ordering ties (``_settle_ties``) if another listing found shares its score and distance (None: not read).
     row: dict[str, Any] | None = None
     tie: tuple[Any, Any] | None = None
+    # Read with it in a small circle (where a page is often short and filled by a second pass), for one of the
+    # statement's best FEEDBACK_DOCS: its document's title, description and related terms, as stored (tokens).
+    words: tuple[str, str, str] | None = None
 
 
 class EmbeddedSearch:
@@ -298,9 +301,12 @@ class EmbeddedSearch:
         self._weighed.clear()
         self._generation += 1
 
-    async def _hit_words(self, item_ids: Sequence[int]) -> list[FeedbackDoc]:
-        """The listings' words, by where they stand (read, or kept from a read of the last SECOND_PASS_TTL_S)."""
-        kept = {i: d for i in item_ids if (d := self._words.get(i)) is not None}
+    async def _hit_words(self, hits: Sequence[_Found]) -> list[FeedbackDoc]:
+        """The listings' words, by where they stand (read with the hits, kept from a read of the last
+        SECOND_PASS_TTL_S, or read now)."""
+        item_ids = [x.item_id for x in hits]
+        kept = {x.item_id: _feedback_doc(*x.words) for x in hits if x.words is not None}
+        kept.update({i: d for i in item_ids if i not in kept and (d := self._words.get(i)) is not None})
         missing = [i for i in item_ids if i not in kept]
         if missing:
             generation = self._generation
@@ -308,9 +314,7 @@ class EmbeddedSearch:
                 f"SELECT item_id, title_terms, body_terms, related_terms FROM search_docs WHERE item_id IN"
                 f" ({', '.join(['%s'] * len(missing))})", tuple(missing))
             for r in rows:
-                kept[int(r["item_id"])] = doc = FeedbackDoc(*(
-                    [k for k in (key_of_token(t) for t in r[c].split()) if k]
-                    for c in ("title_terms", "body_terms", "related_terms")))
+                kept[int(r["item_id"])] = doc = _feedback_doc(r["title_terms"], r["body_terms"], r["related_terms"])
                 if generation == self._generation:
                     self._words.put(int(r["item_id"]), doc)
         return [kept[i] for i in item_ids if i in kept]
@@ -437,7 +441,7 @@ class EmbeddedSearch:
         own = [term_key(t) for t in q.terms]
         # The best hits' words and the query's words' companions at once (what this process read of them lately
         # is kept), then all their statistics in one read.
-        docs, pairs = await asyncio.gather(self._hit_words([x.item_id for x in best]), self._kept_pairs(own))
+        docs, pairs = await asyncio.gather(self._hit_words(best), self._kept_pairs(own))
         # (only the words enough of the hits share can be chosen from them: the others' statistics are not read)
         shared = shared_words(docs)
         stats = await self._word_stats({t: t for t in (*own, *(b for _, b, _ in pairs), *shared)})
@@ -588,10 +592,14 @@ class EmbeddedSearch:
         # few of it come back, with the sample's size and its last listing (least weight, farthest).
         sample = max(3 * want, 64) * (1 if len(best) == 1 else 4)
         limit = want + 8
+        # In a small circle the page is often short: the statement whose rows make the page reads its best hits'
+        # words too, for the second pass (``_more_like``), sparing it a statement.
+        words = self._feedback and q.radius_m <= SMALL_CIRCLE_M
         # With other terms, a second round mostly follows: the page's rows are read by it (or, when this round
         # was enough after all, by the caller), not built here to be thrown away.
         rows = await self._branches(q, weights, cells, {term: [tier]}, {}, limit, probe=list(best), want=want,
-                                    first=sample, basis=basis, columns=columns if len(best) == 1 else None)
+                                    first=sample, basis=basis, columns=columns if len(best) == 1 else None,
+                                    words=words and len(best) == 1)
         if rows is None:
             return None  # a tie running past what came back
         floor, edge = _cut(rows, want)
@@ -631,7 +639,7 @@ class EmbeddedSearch:
             return None  # bounds that no listing meets (statistics behind the postings): read everything
         self.rounds[2] += 1
         found = await self._branches(q, weights, cells, tiers, least, limit, probe=list(best), want=want,
-                                     basis=basis, columns=columns)
+                                     basis=basis, columns=columns, words=words)
         if found is None:
             return None
         unique = sorted({x.item_id: x for x in found}.values(), key=lambda x: (-x.score, x.distance_m))
@@ -640,7 +648,8 @@ class EmbeddedSearch:
     async def _branches(self, q: SearchQuery, weights: dict[str, int], cells: str,
                         tiers: Mapping[str, list[int]], least: Mapping[str, int], limit: int,
                         probe: Sequence[str] = (), want: int = 0, first: int | None = None,
-                        basis: _Basis | None = None, columns: str | None = None) -> list[_Found] | None:
+                        basis: _Basis | None = None, columns: str | None = None, words: bool = False
+                        ) -> list[_Found] | None:
         """For each term, the listings in the circle (its ``cells``: ``cells_sql``) in its lists of the given tiers
         (with at least weight ``least[term]`` there), best first, then nearest: the first ``limit`` of each. Their
         scores count the term's weight, plus — looked up by key — their postings for the other ``probe`` terms.
@@ -650,7 +659,9 @@ class EmbeddedSearch:
         the basis's weights and bounds. With ``columns`` (of items alias ``i``) and ``want`` (the query's offset + limit
         + 1), only the listings among their branch's first ``want`` come back (ties included: any of them may be on
         the page); those that can be on the query's page with their row of them (``_Found.row``), those tied with
-        another with their tie-breaks (``_Found.tie``), read by the same statement (``_with_rows``)."""
+        another with their tie-breaks (``_Found.tie``), read by the same statement (``_with_rows``). With ``words``,
+        the listings among the statement's best FEEDBACK_DOCS come with their document's words (``_Found.words``,
+        ``_with_words``)."""
         assert q.lat is not None and q.lng is not None and q.radius_m is not None
         # Filters other than place are checked on each posting's document as the posting is read, so that the
         # lists' bounds and the early stop hold for the listings that pass them.
@@ -697,6 +708,8 @@ class EmbeddedSearch:
             parts += stats_parts
             args += stats_args
         sql = " UNION ALL ".join(parts)
+        if words:
+            sql, args = _with_words(sql, args)
         if not want:
             columns = None  # (the page is not known)
         if columns is not None:
@@ -712,6 +725,10 @@ class EmbeddedSearch:
                  for r in rows]
         if columns is not None and rows:
             _held(found, rows)
+        if words:
+            for x, r in zip(found, rows):
+                if r["w_title"] is not None:
+                    x.words = (r["w_title"], r["w_body"], r["w_related"])
         for branch in range(branches if want else 0):
             mine = [(x, r) for x, r in zip(found, rows) if r["branch"] == branch]
             if not mine:
@@ -916,7 +933,8 @@ _FIRST_COPY = "r.branch >= 0 AND r.copy = 1"
 # by name, not by place).
 _OWN_COLUMNS = frozenset({"branch", "item_id", "score", "weight", "distance_m", "sample", "last_weight",
                           "last_distance", "place", "branch_rows", "tail_score", "tail_distance", "copy", "at", "upto",
-                          "peers", "has_row", "tie_created", "tie_rating"})
+                          "peers", "has_row", "tie_created", "tie_rating", "w_rank", "w_title", "w_body",
+                          "w_related"})
 
 
 def _held(found: list[_Found], rows: Sequence[Mapping[str, Any]]) -> None:
@@ -931,6 +949,17 @@ def _held(found: list[_Found], rows: Sequence[Mapping[str, Any]]) -> None:
     for x in found:
         if (got := read.get(x.item_id)) is not None:
             x.row, x.tie = got
+
+
+def _with_words(sql: str, args: list[Any]) -> tuple[str, list[Any]]:
+    """``_branches``' statement ``sql`` with, beside each row among the best FEEDBACK_DOCS (score, then distance) of
+    all branches' rows, its document's terms (``w_title``, ``w_body``, ``w_related``; NULL for the others). A listing
+    among the best FEEDBACK_DOCS found is there: fewer than FEEDBACK_DOCS (score, distance) pairs are better than its
+    own. Each branch's rows still come best first, then nearest, and the statistics' rows last."""
+    return (f"SELECT u.*, w.title_terms AS w_title, w.body_terms AS w_body, w.related_terms AS w_related FROM ("
+            f"SELECT u.*, DENSE_RANK() OVER (PARTITION BY u.branch < 0 ORDER BY u.score DESC, u.distance_m) AS w_rank"
+            f" FROM ({sql}) u) u LEFT JOIN search_docs w ON u.branch >= 0 AND u.w_rank <= %s AND w.item_id = u.item_id"
+            " ORDER BY u.branch < 0, u.branch, u.score DESC, u.distance_m"), [*args, FEEDBACK_DOCS]
 
 
 def _bands_sql(keys: Iterable[str]) -> tuple[str, list[Any]]:
@@ -993,6 +1022,11 @@ def _order(a: _Found, b: _Found, extra: Mapping[int, tuple[Any, Any]]) -> int:
                 return 1
             return -1
     return 0
+
+
+def _feedback_doc(title: str, body: str, related: str) -> FeedbackDoc:
+    """A listing's words from its document's stored tokens."""
+    return FeedbackDoc(*([k for k in (key_of_token(t) for t in tokens.split()) if k] for tokens in (title, body, related)))
 
 
 def _tokens(terms: list[str]) -> str:

@@ -23,6 +23,7 @@ from market.search import (
     SearchQuery,
     cell_of,
     cell_ranges,
+    embedded,
     filler,
     nationwide,
     postings_of,
@@ -119,6 +120,39 @@ async def test_the_early_stop_finds_exactly_what_reading_every_posting_finds(mar
     early = sum(n for rounds, n in quick.rounds.items() if rounds > 0)
     assert early > 0.8 * sum(quick.rounds.values()) and quick.rounds[1] > 0
     assert slow.rounds[0] == sum(slow.rounds.values()) >= 120
+
+
+async def test_a_narrow_search_fills_its_page_alike_with_its_hits_words_read_with_them_or_after(
+        market: Market, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(23)
+    places = [(GANGNAM[0] + rng.uniform(-0.02, 0.02), GANGNAM[1] + rng.uniform(-0.02, 0.02)) for _ in range(5)]
+    docs = [_random_doc(rng, i, places) for i in range(1, 601)]
+    queries = []
+    for _ in range(60):
+        terms = tuple(rng.sample(VOCAB, rng.choice([1, 1, 2, 3])))
+        centre = places[0] if rng.random() < 0.5 else (GANGNAM[0] + rng.uniform(-0.03, 0.03),
+                                                        GANGNAM[1] + rng.uniform(-0.03, 0.03))
+        queries.append(SearchQuery(text=" ".join(terms), terms=terms, head=(), lat=centre[0], lng=centre[1],
+                                   radius_m=rng.choice([300, 600]), limit=rng.choice([5, 20]),
+                                   offset=rng.choice([0, 0, 5])))
+    with_hits = _Counting(market.db)
+    backend = EmbeddedSearch(with_hits)  # type: ignore[arg-type]
+    await backend.clear()
+    await backend.index(docs)
+    pages = [(await backend.search(q), await backend.search(q, columns=card_columns(True))) for q in queries]
+    hit_reads = sum("SELECT item_id, title_terms" in sql for sql in with_hits.statements)
+    monkeypatch.setattr(embedded, "SMALL_CIRCLE_M", 0)  # the hits' words read by a statement of their own
+    after = _Counting(market.db)
+    backend = EmbeddedSearch(after)  # type: ignore[arg-type]
+    unfilled = EmbeddedSearch(market.db, feedback=False)
+    filled = 0
+    for q, (a, c) in zip(queries, pages):
+        b = await backend.search(q)
+        assert (a.hits, a.next_cursor) == (b.hits, b.next_cursor), q
+        assert (c.hits, c.next_cursor) == (b.hits, b.next_cursor), q
+        filled += len(b.hits) > len((await unfilled.search(q)).hits)
+    assert filled >= 10
+    assert hit_reads < sum("SELECT item_id, title_terms" in sql for sql in after.statements) / 3
 
 
 async def test_the_bookkeeping_follows_every_change(market: Market) -> None:
