@@ -333,16 +333,19 @@ class EmbeddedSearch:
         return kept
 
     async def _kept_pairs(self, keys: Sequence[str]) -> list[tuple[str, str, int]]:
-        """``_pairs`` of each word, kept from a read of the last SECOND_PASS_TTL_S."""
+        """``_pairs`` of the words: each word's own first PAIRS_READ (kept from a read of the last
+        SECOND_PASS_TTL_S), the most frequent PAIRS_READ of them all (among which the words' first PAIRS_READ)."""
         kept = {k: p for k in keys if (p := self._companions.get(k)) is not None}
-        missing = [k for k in keys if k not in kept]
+        missing = list(dict.fromkeys(k for k in keys if k not in kept))
         if missing:
             generation = self._generation
-            rows = await self._pairs(missing)
+            # Each word's list cut on its own, so that it can be kept (a common word has more than PAIRS_READ).
+            marks = "SELECT a, b, n FROM search_pairs WHERE a = %s AND n >= %s ORDER BY n DESC LIMIT %s"
+            rows = await self._db.fetchall(" UNION ALL ".join([f"({marks})"] * len(missing)),
+                                           tuple(x for k in missing for x in (k, MIN_PAIR, PAIRS_READ)))
             for k in missing:
-                kept[k] = [r for r in rows if r[0] == k]
-                # A word's list is whole only when the read was not cut at PAIRS_READ.
-                if len(rows) < PAIRS_READ and generation == self._generation:
+                kept[k] = [(str(r["a"]), str(r["b"]), int(r["n"])) for r in rows if str(r["a"]) == k]
+                if generation == self._generation:
                     self._companions.put(k, kept[k])
         return sorted((r for k in dict.fromkeys(keys) for r in kept[k]), key=lambda r: -r[2])[:PAIRS_READ]
 
@@ -593,13 +596,14 @@ class EmbeddedSearch:
         sample = max(3 * want, 64) * (1 if len(best) == 1 else 4)
         limit = want + 8
         # In a small circle the page is often short: the statement whose rows make the page reads its best hits'
-        # words too, for the second pass (``_more_like``), sparing it a statement.
+        # words too, for the second pass (``_more_like``), sparing it a statement. (This first round makes a short
+        # page only when it read the one list there is: short, its floor is 0 and every list is worth reading.)
         words = self._feedback and q.radius_m <= SMALL_CIRCLE_M
         # With other terms, a second round mostly follows: the page's rows are read by it (or, when this round
         # was enough after all, by the caller), not built here to be thrown away.
         rows = await self._branches(q, weights, cells, {term: [tier]}, {}, limit, probe=list(best), want=want,
                                     first=sample, basis=basis, columns=columns if len(best) == 1 else None,
-                                    words=words and len(best) == 1)
+                                    words=words and len(lists) == 1)
         if rows is None:
             return None  # a tie running past what came back
         floor, edge = _cut(rows, want)
@@ -709,7 +713,7 @@ class EmbeddedSearch:
             args += stats_args
         sql = " UNION ALL ".join(parts)
         if words:
-            sql, args = _with_words(sql, args)
+            sql, args = _with_words(sql, args, want)
         if not want:
             columns = None  # (the page is not known)
         if columns is not None:
@@ -933,7 +937,7 @@ _FIRST_COPY = "r.branch >= 0 AND r.copy = 1"
 # by name, not by place).
 _OWN_COLUMNS = frozenset({"branch", "item_id", "score", "weight", "distance_m", "sample", "last_weight",
                           "last_distance", "place", "branch_rows", "tail_score", "tail_distance", "copy", "at", "upto",
-                          "peers", "has_row", "tie_created", "tie_rating", "w_rank", "w_title", "w_body",
+                          "peers", "has_row", "tie_created", "tie_rating", "w_rank", "w_rows", "w_title", "w_body",
                           "w_related"})
 
 
@@ -951,15 +955,17 @@ def _held(found: list[_Found], rows: Sequence[Mapping[str, Any]]) -> None:
             x.row, x.tie = got
 
 
-def _with_words(sql: str, args: list[Any]) -> tuple[str, list[Any]]:
-    """``_branches``' statement ``sql`` with, beside each row among the best FEEDBACK_DOCS (score, then distance) of
-    all branches' rows, its document's terms (``w_title``, ``w_body``, ``w_related``; NULL for the others). A listing
-    among the best FEEDBACK_DOCS found is there: fewer than FEEDBACK_DOCS (score, distance) pairs are better than its
-    own. Each branch's rows still come best first, then nearest, and the statistics' rows last."""
+def _with_words(sql: str, args: list[Any], want: int) -> tuple[str, list[Any]]:
+    """``_branches``' statement ``sql`` with, when its rows are fewer than ``want`` (a page short of hits: the second
+    pass follows), beside each row among the best FEEDBACK_DOCS (score, then distance) of all branches' rows, its
+    document's terms (``w_title``, ``w_body``, ``w_related``; NULL for the others). A listing among the best
+    FEEDBACK_DOCS found is there: fewer than FEEDBACK_DOCS (score, distance) pairs are better than its own. Each
+    branch's rows still come best first, then nearest, and the statistics' rows last."""
     return (f"SELECT u.*, w.title_terms AS w_title, w.body_terms AS w_body, w.related_terms AS w_related FROM ("
-            f"SELECT u.*, DENSE_RANK() OVER (PARTITION BY u.branch < 0 ORDER BY u.score DESC, u.distance_m) AS w_rank"
-            f" FROM ({sql}) u) u LEFT JOIN search_docs w ON u.branch >= 0 AND u.w_rank <= %s AND w.item_id = u.item_id"
-            " ORDER BY u.branch < 0, u.branch, u.score DESC, u.distance_m"), [*args, FEEDBACK_DOCS]
+            f"SELECT u.*, DENSE_RANK() OVER (PARTITION BY u.branch < 0 ORDER BY u.score DESC, u.distance_m) AS w_rank,"
+            f" COUNT(*) OVER (PARTITION BY u.branch < 0) AS w_rows FROM ({sql}) u) u LEFT JOIN search_docs w"
+            f" ON u.branch >= 0 AND u.w_rows < %s AND u.w_rank <= %s AND w.item_id = u.item_id"
+            " ORDER BY u.branch < 0, u.branch, u.score DESC, u.distance_m"), [*args, want, FEEDBACK_DOCS]
 
 
 def _bands_sql(keys: Iterable[str]) -> tuple[str, list[Any]]:
@@ -1026,7 +1032,8 @@ def _order(a: _Found, b: _Found, extra: Mapping[int, tuple[Any, Any]]) -> int:
 
 def _feedback_doc(title: str, body: str, related: str) -> FeedbackDoc:
     """A listing's words from its document's stored tokens."""
-    return FeedbackDoc(*([k for k in (key_of_token(t) for t in tokens.split()) if k] for tokens in (title, body, related)))
+    return FeedbackDoc(*([k for k in (key_of_token(t) for t in tokens.split()) if k]
+                         for tokens in (title, body, related)))
 
 
 def _tokens(terms: list[str]) -> str:
