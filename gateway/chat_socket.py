@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import socketio
 
 from gateway import wire_json
+from gateway.eio_socket import ChatEioServer
 from gateway.fanout import RoutedRedisManager
 from gateway.keys import SESSION_COOKIE
 from gateway.routing import Access
@@ -99,13 +100,21 @@ class _Packet(socketio.packet.Packet):  # type: ignore[misc]
     uses_binary_events = False
 
 
+class _Server(socketio.AsyncServer):  # type: ignore[misc]
+    """The library's server on an Engine.IO server whose websockets read and write without a task and a timer
+    per packet (gateway.eio_socket)."""
+
+    def _engineio_server_class(self) -> type[ChatEioServer]:
+        return ChatEioServer
+
+
 def build_server(config: Config) -> socketio.AsyncServer:
     manager = _RedisManager(config.redis_url or "redis://127.0.0.1:6379/0", channel=config.socketio_channel,
                             json=wire_json, subscribe_wait_s=config.redis_timeout_ms / 1000,
                             mode=config.fanout)
-    return socketio.AsyncServer(async_mode="aiohttp", client_manager=manager, max_http_buffer_size=MAX_PACKET_BYTES,
-                                ping_interval=20, ping_timeout=20, logger=False, engineio_logger=False,
-                                json=wire_json, serializer=_Packet)
+    return _Server(async_mode="aiohttp", client_manager=manager, max_http_buffer_size=MAX_PACKET_BYTES,
+                   ping_interval=20, ping_timeout=20, logger=False, engineio_logger=False,
+                   json=wire_json, serializer=_Packet)
 
 
 async def close_server(sio: socketio.AsyncServer) -> None:
