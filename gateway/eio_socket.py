@@ -8,9 +8,11 @@ library's behaviour and fails when the pin moves). It never decides anything abo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import engineio
+from aiohttp.web import WebSocketResponse
 from engineio import exceptions, packet
 from engineio.async_socket import AsyncSocket
 
@@ -90,12 +92,18 @@ class ChatEioSocket(AsyncSocket):  # type: ignore[misc]
         max_size = server.max_http_buffer_size
         on_message = server.handlers.get("message")
         inline = on_message is not None and not server.async_handlers and asyncio.iscoroutinefunction(on_message)
+        receive = _receiver(ws)
         idle = _IdleWatch(limit)
         try:
             while True:
                 idle.waiting()
                 try:
-                    data = await ws.wait()
+                    if receive is None:
+                        data = await ws.wait()
+                    else:  # (the library's ws.wait, without a coroutine of its own)
+                        data = (await receive()).data
+                        if not isinstance(data, (bytes, str)):
+                            return  # (a close or an error: ws.wait raised OSError, and the loop ended)
                 except asyncio.CancelledError:
                     idle.expired()  # (ours or not, the library's loop ends here: it swallowed a cancellation)
                     return
@@ -132,6 +140,7 @@ class ChatEioSocket(AsyncSocket):  # type: ignore[misc]
         """Send what is queued, in order, until the queue says stop (``None``), a send fails, or nothing has come
         for ``limit`` (the library's ``poll`` then raised ``QueueEmpty``); then close the websocket."""
         queue = self.queue
+        send_str, send_bytes = _senders(ws)
         idle = _IdleWatch(limit)
         try:
             while True:
@@ -155,12 +164,29 @@ class ChatEioSocket(AsyncSocket):  # type: ignore[misc]
                     packets.append(pkt)
                 try:
                     for pkt in packets:
-                        await ws.send(pkt.encode())
+                        data = pkt.encode()
+                        await (send_bytes(data) if isinstance(data, bytes) else send_str(data))
                 except BaseException:  # noqa: BLE001 — as the library (a bare except): a failed send ends the writer
                     break
         finally:
             idle.close()
         await ws.close()
+
+
+def _receiver(ws: Any) -> Callable[[], Awaitable[Any]] | None:
+    """aiohttp's ``receive`` of the websocket the library wrapped (its ``ws.wait`` awaits it and checks the
+    message), or None with another driver."""
+    sock = getattr(ws, "_sock", None)
+    return sock.receive if isinstance(sock, WebSocketResponse) else None
+
+
+def _senders(ws: Any) -> tuple[Callable[[str], Awaitable[None]], Callable[[bytes], Awaitable[None]]]:
+    """What the library's ``ws.send`` calls for text and for bytes, without asking each time whether it is a
+    coroutine function (aiohttp's are)."""
+    sock = getattr(ws, "_sock", None)
+    if isinstance(sock, WebSocketResponse):
+        return sock.send_str, sock.send_bytes
+    return ws.send, ws.send
 
 
 class ChatEioServer(engineio.AsyncServer):  # type: ignore[misc]

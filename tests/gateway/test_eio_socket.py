@@ -46,6 +46,14 @@ async def server(request: pytest.FixtureRequest) -> AsyncIterator[tuple[socketio
     async def shout(sid: str, data: Any) -> None:
         await sio.emit("heard", data, to=sid)
 
+    @sio.on("plain")
+    def plain(sid: str, data: Any) -> Any:  # (a handler that is not a coroutine function)
+        return ["plain", data]
+
+    @sio.on("*")
+    async def anything(event: str, sid: str, data: Any) -> Any:
+        return ["caught", event, data]
+
     app = web.Application()
     sio.attach(app)
     sio.release = release
@@ -79,6 +87,18 @@ async def test_events_and_acks_go_both_ways_in_order_over_a_websocket(server: tu
         # Past ping_interval + ping_timeout with nothing sent: the pings keep the socket open.
         await asyncio.sleep(2.5)
         assert client.connected and await client.call("echo", "still here") == "still here"
+    finally:
+        await client.disconnect()
+
+
+async def test_each_kind_of_handler_answers_as_the_library_has_it(server: tuple[Any, str]) -> None:
+    _, url = server
+    client = socketio.AsyncClient(reconnection=False)
+    await client.connect(url, transports=["websocket"])
+    try:
+        assert await client.call("echo", {"a": [1, 2]}) == {"a": [1, 2]}
+        assert await client.call("plain", 3) == ["plain", 3]
+        assert await client.call("no such event", 4) == ["caught", "no such event", 4]
     finally:
         await client.disconnect()
 
