@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import socketio
 
 from gateway import wire_json
+from gateway.eio_socket import ChatEioServer
 from gateway.fanout import RoutedRedisManager
 from gateway.keys import SESSION_COOKIE
 from gateway.routing import Access
@@ -75,6 +76,8 @@ def session_channel(token: str) -> str:
     return f"session:{token_hash(token)[:32]}"
 
 
+_event_tasks: set[asyncio.Task[Any]] = set()  # (each event's task, held until it ends)
+
 # An event never sent to a client: each node that gets it hangs up its own sockets in the room it names.
 HANG_UP = "__hang_up__"
 
@@ -99,13 +102,57 @@ class _Packet(socketio.packet.Packet):  # type: ignore[misc]
     uses_binary_events = False
 
 
+class _Server(socketio.AsyncServer):  # type: ignore[misc]
+    """The library's server (python-socketio 5.18.1, pinned) on an Engine.IO server whose websockets read and
+    write without a task and a timer per packet (gateway.eio_socket); each event still runs in its own task."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._coroutine: dict[Any, bool] = {}  # handler → whether it is a coroutine function (asked once)
+
+    def _engineio_server_class(self) -> type[ChatEioServer]:
+        return ChatEioServer
+
+    async def _handle_event(self, eio_sid: str, namespace: str | None, id: Any, data: Any) -> None:
+        """The library's, with the event's task made by the loop itself (its ``start_background_task`` goes
+        through ``ensure_future``'s checks first)."""
+        if not self.async_handlers:
+            await super()._handle_event(eio_sid, namespace, id, data)
+            return
+        namespace = namespace or "/"
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+        self.logger.info('received event "%s" from %s [%s]', data[0], sid, namespace)
+        if not self.manager.is_connected(sid, namespace):
+            self.logger.warning("%s is not connected to namespace %s", sid, namespace)
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._handle_event_internal(self, sid, eio_sid, data, namespace, id))
+        _event_tasks.add(task)
+        task.add_done_callback(_event_tasks.discard)
+
+    async def _trigger_event(self, event: str, namespace: str, *args: Any) -> Any:
+        """The library's, except that an event's own coroutine handler is found and called without asking
+        ``inspect`` each time; anything else (catch-alls, namespaces, reserved events) goes the library's way."""
+        handler = self.handlers.get(namespace, {}).get(event)
+        if handler is not None and event not in self.reserved_events:
+            coroutine = self._coroutine.get(handler)
+            if coroutine is None:
+                coroutine = self._coroutine[handler] = asyncio.iscoroutinefunction(handler)
+            if coroutine:
+                try:
+                    return await handler(*args)
+                except asyncio.CancelledError:
+                    return None
+        return await super()._trigger_event(event, namespace, *args)
+
+
 def build_server(config: Config) -> socketio.AsyncServer:
     manager = _RedisManager(config.redis_url or "redis://127.0.0.1:6379/0", channel=config.socketio_channel,
                             json=wire_json, subscribe_wait_s=config.redis_timeout_ms / 1000,
                             mode=config.fanout)
-    return socketio.AsyncServer(async_mode="aiohttp", client_manager=manager, max_http_buffer_size=MAX_PACKET_BYTES,
-                                ping_interval=20, ping_timeout=20, logger=False, engineio_logger=False,
-                                json=wire_json, serializer=_Packet)
+    return _Server(async_mode="aiohttp", client_manager=manager, max_http_buffer_size=MAX_PACKET_BYTES,
+                   ping_interval=20, ping_timeout=20, logger=False, engineio_logger=False,
+                   json=wire_json, serializer=_Packet)
 
 
 async def close_server(sio: socketio.AsyncServer) -> None:

@@ -1,0 +1,175 @@
+"""The chat server's Engine.IO websocket transport (gateway.eio_socket) behaves as the library's: packets in
+order, each event in its own task, a silent peer hung up, long-polling and its upgrade untouched."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from importlib.metadata import version
+from typing import Any
+
+import aiohttp
+import pytest
+import socketio
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from gateway import wire_json
+from gateway.chat_socket import _Server
+from gateway.eio_socket import ENGINEIO_VERSION, ChatEioSocket, _IdleWatch
+
+
+def test_the_replaced_websocket_handler_is_the_pinned_librarys() -> None:
+    # ChatEioSocket copies python-engineio's websocket loop; a new version must be read again before it is used.
+    assert version("python-engineio") == ENGINEIO_VERSION
+
+
+@pytest.fixture(params=["ours", "library"])
+async def server(request: pytest.FixtureRequest) -> AsyncIterator[tuple[socketio.AsyncServer, str]]:
+    """Each test runs against the chat server's transport and against the library's own, which it must match."""
+    kind = _Server if request.param == "ours" else socketio.AsyncServer
+    sio = kind(async_mode="aiohttp", ping_interval=1, ping_timeout=1, json=wire_json, logger=False,
+               engineio_logger=False)
+    sio.ours = request.param == "ours"
+    release = asyncio.Event()
+
+    @sio.on("echo")
+    async def echo(sid: str, data: Any) -> Any:
+        return data
+
+    @sio.on("slow")
+    async def slow(sid: str, data: Any) -> Any:
+        await release.wait()
+        return "slow done"
+
+    @sio.on("shout")
+    async def shout(sid: str, data: Any) -> None:
+        await sio.emit("heard", data, to=sid)
+
+    @sio.on("plain")
+    def plain(sid: str, data: Any) -> Any:  # (a handler that is not a coroutine function)
+        return ["plain", data]
+
+    @sio.on("*")
+    async def anything(event: str, sid: str, data: Any) -> Any:
+        return ["caught", event, data]
+
+    app = web.Application()
+    sio.attach(app)
+    sio.release = release
+    test_server = TestServer(app)
+    await test_server.start_server()
+    try:
+        yield sio, str(test_server.make_url("/"))
+    finally:
+        release.set()
+        await sio.shutdown()
+        await test_server.close()
+
+
+async def test_events_and_acks_go_both_ways_in_order_over_a_websocket(server: tuple[Any, str]) -> None:
+    sio, url = server
+    client = socketio.AsyncClient(reconnection=False)
+    heard: list[Any] = []
+    client.on("heard", lambda data: heard.append(data))
+    await client.connect(url, transports=["websocket"])
+    try:
+        assert sio.eio.sockets and all(isinstance(s, ChatEioSocket) == sio.ours for s in sio.eio.sockets.values())
+        acks = await asyncio.gather(*[client.call("echo", {"n": n}) for n in range(50)])
+        assert acks == [{"n": n} for n in range(50)]
+        for n in range(20):
+            await client.emit("shout", n)
+        for _ in range(100):
+            if len(heard) == 20:
+                break
+            await asyncio.sleep(0.02)
+        assert heard == list(range(20))
+        # Past ping_interval + ping_timeout with nothing sent: the pings keep the socket open.
+        await asyncio.sleep(2.5)
+        assert client.connected and await client.call("echo", "still here") == "still here"
+    finally:
+        await client.disconnect()
+
+
+async def test_each_kind_of_handler_answers_as_the_library_has_it(server: tuple[Any, str]) -> None:
+    _, url = server
+    client = socketio.AsyncClient(reconnection=False)
+    await client.connect(url, transports=["websocket"])
+    try:
+        assert await client.call("echo", {"a": [1, 2]}) == {"a": [1, 2]}
+        assert await client.call("plain", 3) == ["plain", 3]
+        assert await client.call("no such event", 4) == ["caught", "no such event", 4]
+    finally:
+        await client.disconnect()
+
+
+async def test_a_slow_event_does_not_hold_up_the_next_one_from_the_same_socket(server: tuple[Any, str]) -> None:
+    sio, url = server
+    client = socketio.AsyncClient(reconnection=False)
+    await client.connect(url, transports=["websocket"])
+    try:
+        slow = asyncio.ensure_future(client.call("slow", {}, timeout=5))
+        assert await client.call("echo", "fast", timeout=5) == "fast"
+        assert not slow.done()
+        sio.release.set()
+        assert await slow == "slow done"
+    finally:
+        await client.disconnect()
+
+
+async def test_a_client_that_falls_silent_is_hung_up(server: tuple[Any, str]) -> None:
+    _, url = server
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(url + "socket.io/?EIO=4&transport=websocket") as ws:
+            opened = await ws.receive_str(timeout=5)
+            assert opened.startswith("0{")
+            await ws.send_str("40")  # connect to "/"
+            assert (await ws.receive_str(timeout=5)).startswith("40{")
+            # Never answers a ping: the server closes the socket once it has waited ping_interval + ping_timeout.
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            while True:
+                msg = await ws.receive(timeout=8)
+                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+                    break
+            assert loop.time() - started < 5
+
+
+async def test_a_client_can_still_start_on_long_polling_and_upgrade(server: tuple[Any, str]) -> None:
+    _, url = server
+    client = socketio.AsyncClient(reconnection=False)
+    await client.connect(url, transports=["polling", "websocket"])
+    try:
+        for _ in range(50):
+            if client.transport() == "websocket":
+                break
+            await asyncio.sleep(0.02)
+        assert client.transport() == "websocket"
+        assert await client.call("echo", [1, "둘"]) == [1, "둘"]
+    finally:
+        await client.disconnect()
+
+
+async def test_an_idle_watch_ends_only_a_wait_longer_than_its_limit() -> None:
+    async def waits(pauses: list[float], busy: float = 0.0) -> str:
+        idle = _IdleWatch(0.2)
+        try:
+            for pause in pauses:
+                idle.waiting()
+                try:
+                    await asyncio.sleep(pause)
+                except asyncio.CancelledError:
+                    return "expired" if idle.expired() else "cancelled"
+                idle.done()
+                await asyncio.sleep(busy)  # (work between waits never counts)
+            return "finished"
+        finally:
+            idle.close()
+
+    assert await waits([0.1] * 6) == "finished"  # 0.6 s in all, no wait past 0.2 s
+    assert await waits([0.05, 0.5]) == "expired"
+    assert await waits([0.05, 0.05], busy=0.5) == "finished"
+    task = asyncio.ensure_future(waits([5.0]))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    assert await task == "cancelled"  # someone else's cancellation is not the watch's
