@@ -105,10 +105,8 @@ class Buttons:
             try:
                 await self._send(pending)
             finally:
-                if not self._outbox:
-                    self._busy = False
-                elif self._storer is None or self._storer.done():
-                    # (still busy until that task has stored them all: what comes before it starts waits too)
+                self._busy = False
+                if self._outbox and (self._storer is None or self._storer.done()):
                     self._storer = asyncio.create_task(self._store_all())
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -139,8 +137,7 @@ class Buttons:
             key, body, ttl = tokens[0]
             await self._redis.set(key, body, ex=ttl)
         else:
-            await self._store(keys=[key for key, _, _ in tokens],
-                              args=[x for _, body, ttl in tokens for x in (body, ttl)])
+            await self._store(keys=[key for key, _, _ in tokens], args=[x for _, body, ttl in tokens for x in (body, ttl)])
 
     async def revoke(self, tokens: list[str]) -> None:
         """Buttons a later step made pointless: a press of any of them (an old tab) is refused from now on."""

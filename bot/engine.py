@@ -259,10 +259,8 @@ class BotEngine:
             try:
                 await self._unlock(keys=[key], args=[token])
             finally:
-                if not self._unlocks:
-                    self._unlocking = False
-                elif self._unlocker is None or self._unlocker.done():
-                    # (still on its way until that task has given them all back: what comes meanwhile waits too)
+                self._unlocking = False
+                if self._unlocks and (self._unlocker is None or self._unlocker.done()):
                     self._unlocker = asyncio.create_task(self._give_back_all())
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -65,10 +65,8 @@ class SendGate:
             try:
                 await self._settle([item])
             finally:
-                if not self._pending:
-                    self._busy = False
-                elif self._flusher is None or self._flusher.done():
-                    # (still busy until that task has checked them all: what comes before it starts waits too)
+                self._busy = False
+                if self._pending and (self._flusher is None or self._flusher.done()):
                     self._flusher = asyncio.create_task(self._flush())
             return await future  # (settled already)
         self._pending.append(item)  # together with the others after the one on its way
