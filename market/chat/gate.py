@@ -39,7 +39,6 @@ class SendGate:
         # Each session's cache key, worked out once (a SHA-256 per send before); cleared when it grows past a bound.
         self._session_keys: dict[str, str] = {}
         self._flusher: asyncio.Task[None] | None = None
-        self._busy = False  # a round trip is on its way (what comes meanwhile goes in the next)
         # One command for every pending send: count each (a counter expires with its window), read its session
         # and whether its watched key exists. KEYS: counter, session, watched, counter, …; the answer: count,
         # user id (false: none), 0/1, … (one command, not one per send: a pipeline of many costs the gateway its
@@ -59,67 +58,49 @@ class SendGate:
         """The sender's count in the current window (this send included), the session's user id, and whether
         the key ``watch`` exists (None when Redis could not be asked or nothing was watched)."""
         future: asyncio.Future[Checked] = asyncio.get_running_loop().create_future()
-        item = (user_id, session_token, watch, future)
-        if not self._busy and not self._pending:  # nothing on its way: this send's check goes at once, no task
-            self._busy = True
-            try:
-                await self._settle([item])
-            finally:
-                self._busy = False
-                if self._pending and (self._flusher is None or self._flusher.done()):
-                    self._flusher = asyncio.create_task(self._flush())
-            return await future  # (settled already)
-        self._pending.append(item)  # together with the others after the one on its way
-        if not self._busy and (self._flusher is None or self._flusher.done()):
+        self._pending.append((user_id, session_token, watch, future))
+        if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         return await future
 
     async def _flush(self) -> None:
-        try:
-            while self._pending:
-                self._busy = True
-                batch, self._pending = self._pending, []
-                await self._settle(batch)
-        finally:
-            self._busy = False
-
-    async def _settle(self, batch: list[tuple[int, str | None, str | None, asyncio.Future[Checked]]]) -> None:
-        """One Redis round trip for ``batch``: each one's future gets its answer (or the failure)."""
-        window = int(datetime.now(UTC).timestamp()) // self._window_s
-        if time.monotonic() < self._away_until:
-            self._count_here(batch, window)
-            return
-        try:
-            keys: list[str] = []
-            known = self._session_keys
-            for user_id, token, watch, _ in batch:
-                if not token:
-                    session = "billi:no-session"
-                elif (session := known.get(token)) is None:
-                    if len(known) >= _SESSION_KEYS:
-                        known.clear()
-                    session = known[token] = session_key(token)
-                keys += [f"billi:rate:chat:{user_id}:{window}", session, watch or "billi:no-watch"]
-            answer = await self._script(keys=keys, args=[self._window_s + 1])
-            results = [(int(answer[i]), answer[i + 1], bool(answer[i + 2]) if batch[i // 3][2] else None)
-                       for i in range(0, len(answer), 3)]
-        except RedisError as e:
-            if not self._away_until:
-                log.warning("chat send-rate counters unreachable (%s): counting on this node", e)
-            self._away_until = time.monotonic() + _AWAY_S
-            self._count_here(batch, window)
-            return
-        except Exception as e:  # noqa: BLE001 — every waiting sender hears about it
-            for *_, future in batch:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            window = int(datetime.now(UTC).timestamp()) // self._window_s
+            if time.monotonic() < self._away_until:
+                self._count_here(batch, window)
+                continue
+            try:
+                keys: list[str] = []
+                known = self._session_keys
+                for user_id, token, watch, _ in batch:
+                    if not token:
+                        session = "billi:no-session"
+                    elif (session := known.get(token)) is None:
+                        if len(known) >= _SESSION_KEYS:
+                            known.clear()
+                        session = known[token] = session_key(token)
+                    keys += [f"billi:rate:chat:{user_id}:{window}", session, watch or "billi:no-watch"]
+                answer = await self._script(keys=keys, args=[self._window_s + 1])
+                results = [(int(answer[i]), answer[i + 1], bool(answer[i + 2]) if batch[i // 3][2] else None)
+                           for i in range(0, len(answer), 3)]
+            except RedisError as e:
+                if not self._away_until:
+                    log.warning("chat send-rate counters unreachable (%s): counting on this node", e)
+                self._away_until = time.monotonic() + _AWAY_S
+                self._count_here(batch, window)
+                continue
+            except Exception as e:  # noqa: BLE001 — every waiting sender hears about it
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(e)
+                continue
+            if self._away_until:
+                log.warning("chat send-rate counters reachable again")
+                self._away_until = 0.0
+            for result, (*_, future) in zip(results, batch, strict=True):
                 if not future.done():
-                    future.set_exception(e)
-            return
-        if self._away_until:
-            log.warning("chat send-rate counters reachable again")
-            self._away_until = 0.0
-        for result, (*_, future) in zip(results, batch, strict=True):
-            if not future.done():
-                future.set_result(result)
+                    future.set_result(result)
 
     def _count_here(self, batch: list[tuple[int, str | None, str | None, asyncio.Future[Checked]]],
                     window: int) -> None:
