@@ -67,7 +67,6 @@ class Buttons:
         # batches waiting to be stored, each with the future its reply waits on; the task storing them
         self._outbox: list[tuple[list[tuple[str, bytes, int]], asyncio.Future[None]]] = []
         self._storer: asyncio.Task[None] | None = None
-        self._busy = False  # a store is on its way to Redis (what comes meanwhile waits in the outbox)
 
     async def issue(self, user_id: int, room_id: int, action: str, payload: dict[str, Any] | None = None, *,
                     single_use: bool = False, ttl_s: int | None = None) -> str:
@@ -98,46 +97,32 @@ class Buttons:
 
     async def _stored(self, pending: list[tuple[str, bytes, int]]) -> None:
         """Store one reply's tokens; those of other replies this process made meanwhile go in the same Redis
-        command (under load many replies are built at once: one trip for all of them, not one each). With no
-        store on its way, the reply stores its own at once (no task and no future for it to wait on)."""
-        if not self._busy:
-            self._busy = True
-            try:
-                await self._send(pending)
-            finally:
-                self._busy = False
-                if self._outbox and (self._storer is None or self._storer.done()):
-                    self._storer = asyncio.create_task(self._store_all())
-            return
+        command (under load many replies are built at once: one trip for all of them, not one each)."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._outbox.append((pending, future))  # (the store on its way starts the next when it ends)
+        self._outbox.append((pending, future))
+        if self._storer is None or self._storer.done():
+            self._storer = asyncio.create_task(self._store_all())
         await future
 
     async def _store_all(self) -> None:
-        try:
-            while self._outbox:
-                self._busy = True
-                batch, self._outbox = self._outbox, []
-                try:
-                    await self._send([token for pending, _ in batch for token in pending])
-                except Exception as e:  # noqa: BLE001 — every waiting reply hears about it
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(e)
-                    continue
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            tokens = [token for pending, _ in batch for token in pending]
+            try:
+                if len(tokens) == 1:
+                    key, body, ttl = tokens[0]
+                    await self._redis.set(key, body, ex=ttl)
+                else:
+                    await self._store(keys=[key for key, _, _ in tokens],
+                                      args=[x for _, body, ttl in tokens for x in (body, ttl)])
+            except Exception as e:  # noqa: BLE001 — every waiting reply hears about it
                 for _, future in batch:
                     if not future.done():
-                        future.set_result(None)
-        finally:
-            self._busy = False
-
-    async def _send(self, tokens: list[tuple[str, bytes, int]]) -> None:
-        """SET each (key, body, seconds to live): one command either way."""
-        if len(tokens) == 1:
-            key, body, ttl = tokens[0]
-            await self._redis.set(key, body, ex=ttl)
-        else:
-            await self._store(keys=[key for key, _, _ in tokens], args=[x for _, body, ttl in tokens for x in (body, ttl)])
+                        future.set_exception(e)
+                continue
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
 
     async def revoke(self, tokens: list[str]) -> None:
         """Buttons a later step made pointless: a press of any of them (an old tab) is refused from now on."""

@@ -95,7 +95,6 @@ class BotEngine:
         self._unlock = market.redis.register_script(_UNLOCK)
         self._unlocks: list[tuple[str, str, asyncio.Future[None]]] = []
         self._unlocker: asyncio.Task[None] | None = None
-        self._unlocking = False  # a give-back is on its way to Redis (what comes meanwhile waits)
         self._names: dict[str, int] | None = None  # (see _category_names)
 
     # -- the gateway's hook ------------------------------------------------------------------------
@@ -252,38 +251,26 @@ class BotEngine:
 
     async def give_back(self, key: str, token: str) -> None:
         """Give back a lock claimed with ``token`` (a room's by ``_typed``, a contract's announcement's). The locks
-        given back meanwhile in this process go to Redis together, in one command (as the flows' questions do);
-        with none on its way, this one goes at once (no task and no future to wait on)."""
-        if not self._unlocking:
-            self._unlocking = True
-            try:
-                await self._unlock(keys=[key], args=[token])
-            finally:
-                self._unlocking = False
-                if self._unlocks and (self._unlocker is None or self._unlocker.done()):
-                    self._unlocker = asyncio.create_task(self._give_back_all())
-            return
+        given back meanwhile in this process go to Redis together, in one command (as the flows' questions do)."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._unlocks.append((key, token, future))  # (the give-back on its way starts the next when it ends)
+        self._unlocks.append((key, token, future))
+        if self._unlocker is None or self._unlocker.done():
+            self._unlocker = asyncio.create_task(self._give_back_all())
         await future
 
     async def _give_back_all(self) -> None:
-        try:
-            while self._unlocks:
-                self._unlocking = True
-                batch, self._unlocks = self._unlocks, []
-                try:
-                    await self._unlock(keys=[key for key, _, _ in batch], args=[token for _, token, _ in batch])
-                except Exception as e:  # noqa: BLE001 — every waiting holder hears about it
-                    for _, _, future in batch:
-                        if not future.done():
-                            future.set_exception(e)
-                    continue
+        while self._unlocks:
+            batch, self._unlocks = self._unlocks, []
+            try:
+                await self._unlock(keys=[key for key, _, _ in batch], args=[token for _, token, _ in batch])
+            except Exception as e:  # noqa: BLE001 — every waiting holder hears about it
                 for _, _, future in batch:
                     if not future.done():
-                        future.set_result(None)
-        finally:
-            self._unlocking = False
+                        future.set_exception(e)
+                continue
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_result(None)
 
     @staticmethod
     def _command_reads(room_id: int, user_id: int) -> list[str]:
