@@ -22,6 +22,7 @@ a used single-use button, and every button a later step made pointless, is disab
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import secrets
@@ -800,37 +801,42 @@ class BotEngine:
 
     async def _card(self, item: dict[str, Any], user_id: int, room_id: int, locale: str,
                     ratings: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
-        fields = [[say("field_price", locale), won(item["price_per_day"], locale)],
-                  [say("field_deposit", locale), won(item["deposit"], locale)],
-                  [say("field_condition", locale), item["condition"]],
-                  [say("field_wishes", locale), str(item.get("wish_count", 0))]]
+        # (each fact worked out once: a page is five cards, each saying most of them twice — fields and row)
+        labels = _card_labels(locale)
+        price, deposit = won(item["price_per_day"], locale), won(item["deposit"], locale)
+        wishes = item.get("wish_count", 0)
+        fields = [[labels["field_price"], price], [labels["field_deposit"], deposit],
+                  [labels["field_condition"], item["condition"]], [labels["field_wishes"], str(wishes)]]
+        away = distance(item.get("distance_m"))
         if item.get("distance_m") is not None:
-            fields.insert(2, [say("field_distance", locale), distance(item["distance_m"])])
+            fields.insert(2, [labels["field_distance"], away])
         owner = item.get("owner_id", item.get("owner", {}).get("id"))
         rating = ratings.get(int(owner)) if ratings is not None and owner is not None else (
             await self.market.reviews.rating(int(owner)) if owner is not None else None)
+        stars = self._stars(rating, locale) if rating is not None else None
         if rating:
-            fields.append([say("field_rating", locale), self._stars(rating, locale)])
+            fields.append([labels["field_rating"], stars])
         buttons = []
-        if item.get("owner_id", item.get("owner", {}).get("id")) != user_id:
+        if owner != user_id:
             buttons = [
-                {"label": say("wish", locale),
+                {"label": labels["wish"],
                  "token": await self.buttons.issue(user_id, room_id, "wish", {"item": item["id"]}, single_use=True)},
-                {"label": say("ask", locale),  # (not single-use: it opens the same deal room each time)
+                {"label": labels["ask"],  # (not single-use: it opens the same deal room each time)
                  "token": await self.buttons.issue(user_id, room_id, "ask", {"item": item["id"]})},
             ]
         photo = item.get("thumbnail") or (item.get("photos") or [{}])[0].get("thumbnail")
+        place = _place_line(item)
         # What a result row shows (the widget lays it out): the same facts as the fields, as people read them
         posted = item.get("created_at")  # UTC, written without its zone
-        row = {"title": item["title"], "place": _place_line(item),
+        row = {"title": item["title"], "place": place,
                "posted_at": posted + "Z" if isinstance(posted, str) and posted[-1:].isdigit() else posted,
-               "price": say("per_day", locale, price=won(item["price_per_day"], locale)),
-               "deposit": say("deposit_line", locale, deposit=won(item["deposit"], locale)),
-               "distance": distance(item.get("distance_m")) or None,
-               "rating": self._stars(rating, locale) if rating is not None else None,
-               "wishes": int(item.get("wish_count", 0)), "mine": owner == user_id,
-               **({"mine_label": say("mine", locale)} if owner == user_id else {})}
-        return {"item_id": item["id"], "title": f"#{item['id']} {item['title']}", "subtitle": _place_line(item),
+               "price": say("per_day", locale, price=price),
+               "deposit": say("deposit_line", locale, deposit=deposit),
+               "distance": away or None,
+               "rating": stars,
+               "wishes": int(wishes), "mine": owner == user_id,
+               **({"mine_label": labels["mine"]} if owner == user_id else {})}
+        return {"item_id": item["id"], "title": f"#{item['id']} {item['title']}", "subtitle": place,
                 "image": photo, "fields": fields, "buttons": buttons, "row": row}
 
     # -- buttons -----------------------------------------------------------------------------------
@@ -959,6 +965,13 @@ def _refused(code: str, text: str, retry_after: int | None = None) -> dict[str, 
     if retry_after is not None:
         error["retry_after"] = retry_after
     return {"ok": False, "error": error}
+
+
+@functools.cache
+def _card_labels(locale: str) -> dict[str, str]:
+    """The fixed words of a result card in ``locale`` (labels: no slots to fill)."""
+    return {key: say(key, locale) for key in ("field_price", "field_deposit", "field_condition", "field_wishes",
+                                              "field_distance", "field_rating", "wish", "ask", "mine")}
 
 
 def _place_line(item: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ assembles sentences.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from datetime import timedelta
@@ -412,16 +413,31 @@ def fill(template: str, locale: str, params: dict[str, Any]) -> str:
     seconds or minutes, and in Korean the particle that fits the word before it."""
     if "{" not in template:  # (a label: a reply's cards say a dozen of them)
         return template
-
-    def slot(m: re.Match[str]) -> str:
-        value = params.get(m.group(1), "")
+    out = []
+    for literal, name, josa in _pieces(template):
+        out.append(literal)
+        if name is None:
+            continue
+        value = params.get(name, "")
         if isinstance(value, timedelta):
             text = duration(value, locale)
         else:
             text = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
-        return text + (particle(text, m.group(2)) if m.group(2) and locale == "ko" else "")
+        out.append(text + particle(text, josa) if josa and locale == "ko" else text)
+    return "".join(out)
 
-    return _SLOT.sub(slot, template)
+
+@functools.lru_cache(maxsize=4096)
+def _pieces(template: str) -> tuple[tuple[str, str | None, str | None], ...]:
+    """A template cut at its slots, once: (the text before a slot, the slot's name, its particle), and the text
+    after the last slot with no name (a reply fills a dozen templates: matching each again was most of the work)."""
+    out: list[tuple[str, str | None, str | None]] = []
+    at = 0
+    for m in _SLOT.finditer(template):
+        out.append((template[at:m.start()], m.group(1), m.group(2)))
+        at = m.end()
+    out.append((template[at:], None, None))
+    return tuple(out)
 
 
 def duration(span: timedelta, locale: str = "ko") -> str:
