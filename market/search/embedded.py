@@ -340,14 +340,15 @@ class EmbeddedSearch:
         if missing:
             generation = self._generation
             # Each word's list cut on its own, so that it can be kept (a common word has more than PAIRS_READ).
-            marks = "SELECT a, b, n FROM search_pairs WHERE a = %s AND n >= %s ORDER BY n DESC LIMIT %s"
+            marks = "SELECT a, b, n FROM search_pairs WHERE a = %s AND n >= %s ORDER BY n DESC, b LIMIT %s"
             rows = await self._db.fetchall(" UNION ALL ".join([f"({marks})"] * len(missing)),
                                            tuple(x for k in missing for x in (k, MIN_PAIR, PAIRS_READ)))
             for k in missing:
                 kept[k] = [(str(r["a"]), str(r["b"]), int(r["n"])) for r in rows if str(r["a"]) == k]
                 if generation == self._generation:
                     self._companions.put(k, kept[k])
-        return sorted((r for k in dict.fromkeys(keys) for r in kept[k]), key=lambda r: -r[2])[:PAIRS_READ]
+        # Ties at the cut go by the words themselves, not by the order of the query's words.
+        return sorted((r for k in dict.fromkeys(keys) for r in kept[k]), key=lambda r: (-r[2], r[0], r[1]))[:PAIRS_READ]
 
     async def _pairs(self, keys: Sequence[str]) -> list[tuple[str, str, int]]:
         """The most frequent pairs of these words with others (see market/search/related.py)."""
@@ -355,7 +356,7 @@ class EmbeddedSearch:
             return []
         rows = await self._db.fetchall(
             f"SELECT a, b, n FROM search_pairs WHERE a IN ({', '.join(['%s'] * len(keys))}) AND n >= %s"
-            " ORDER BY n DESC LIMIT %s", (*keys, MIN_PAIR, PAIRS_READ))
+            " ORDER BY n DESC, a, b LIMIT %s", (*keys, MIN_PAIR, PAIRS_READ))
         return [(str(r["a"]), str(r["b"]), int(r["n"])) for r in rows]
 
     async def clear(self) -> None:

@@ -47,3 +47,18 @@ async def test_pair_counts_follow_the_listings_and_give_a_brand_its_kind_of_thin
     assert (await _pairs(market))[("스노우피크", "캠핑테이블")] == 2  # a listing gone
     await backend.clear()
     assert await _pairs(market) == {}
+
+
+async def test_companions_tied_at_the_cut_do_not_depend_on_the_order_of_the_query_words(market: Market) -> None:
+    # 300 companions of a common word and 5 of a rare one, all as frequent: which of them make the cut of the
+    # second pass must be the same for "a b" and "b a", on a fresh read and from what was kept.
+    rows = [("흔한말", f"짝{i:03d}", MIN_PAIR + 2) for i in range(300)]
+    rows += [("드문말", f"벗{i}", MIN_PAIR + 2) for i in range(5)]
+    await market.db.execute("INSERT INTO search_pairs (a, b, n) VALUES " + ", ".join(["(%s, %s, %s)"] * len(rows)),
+                             tuple(x for r in rows for x in r))
+    backend = market.search_backend
+    kept = backend._kept_pairs  # type: ignore[attr-defined]
+    forward = await kept(["흔한말", "드문말"])
+    backend._companions.clear()  # type: ignore[attr-defined]
+    backward = await kept(["드문말", "흔한말"])
+    assert len(forward) == 300 and sorted(forward) == sorted(backward) == sorted(await kept(["드문말", "흔한말"]))
