@@ -198,8 +198,8 @@ def _read_row_from_packet(self: Any, packet: Any) -> tuple[Any, ...]:
     The driver reads each column with three method calls (the length's first byte, the length, the bytes) before
     decoding it; a search's answer is a dozen rows of twenty-odd columns, and this was a twentieth of the gateway's
     CPU on a ``/검색``. Lengths are read here as PyMySQL reads them (one byte under 251, 251 for NULL, 252/253/254
-    for a 2, 3 or 8 byte length); a row that ends early stops as the driver's does, one cut short fails as its
-    does."""
+    for a 2, 3 or 8 byte length); a row that ends early stops as the driver's does; one cut short fails as the
+    driver's does (a cut length prefix with another exception than its ``struct.error``: nothing catches either)."""
     data, pos = packet._data, packet._position
     end = len(data)
     row = []
