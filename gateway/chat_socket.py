@@ -115,7 +115,11 @@ class _Server(socketio.AsyncServer):  # type: ignore[misc]
 
     async def _handle_event(self, eio_sid: str, namespace: str | None, id: Any, data: Any) -> None:
         """The library's, with the event's task made by the loop itself (its ``start_background_task`` goes
-        through ``ensure_future``'s checks first)."""
+        through ``ensure_future``'s checks first), and without events a client names after reserved ones
+        (``connect`` sent as an event would run the connect handler again, with an environ and auth of its own)."""
+        if data and data[0] in self.reserved_events:
+            self.logger.warning("%s sent a reserved event as an event: dropped", eio_sid)
+            return
         if not self.async_handlers:
             await super()._handle_event(eio_sid, namespace, id, data)
             return

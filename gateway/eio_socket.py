@@ -45,6 +45,12 @@ class _IdleWatch:
             self._timer.cancel()
             self._timer = None
 
+    def rearm(self) -> None:
+        """Watch again after an expiry whose wait turned out to have ended in the same turn (the library's
+        ``wait_for`` then returned the result): the next wait has its full limit."""
+        if self._timer is None:
+            self._timer = self._loop.call_at(self._loop.time() + self._limit, self._check)
+
     def expired(self) -> bool:
         """Whether the task's cancellation was this watch's (the task is then no longer being cancelled)."""
         if not self._fired:
@@ -93,6 +99,7 @@ class ChatEioSocket(AsyncSocket):  # type: ignore[misc]
         on_message = server.handlers.get("message")
         inline = on_message is not None and not server.async_handlers and asyncio.iscoroutinefunction(on_message)
         receive = _receiver(ws)
+        buffered = _buffered(ws)
         idle = _IdleWatch(limit)
         try:
             while True:
@@ -105,8 +112,10 @@ class ChatEioSocket(AsyncSocket):  # type: ignore[misc]
                         if not isinstance(data, (bytes, str)):
                             return  # (a close or an error: ws.wait raised OSError, and the loop ended)
                 except asyncio.CancelledError:
-                    idle.expired()  # (ours or not, the library's loop ends here: it swallowed a cancellation)
-                    return
+                    if idle.expired() and buffered() and _not_cancelled():
+                        idle.rearm()  # (a packet came in the turn the wait expired: the library's wait_for read it)
+                        continue
+                    return  # (ours or not, the library's loop ends here: it swallowed a cancellation)
                 except Exception:  # noqa: BLE001 — the library's loop ends on any error of its wait
                     return
                 idle.done()
@@ -148,8 +157,10 @@ class ChatEioSocket(AsyncSocket):  # type: ignore[misc]
                 try:
                     pkt = await queue.get()
                 except asyncio.CancelledError:
-                    idle.expired()  # (ours or not: the library's poll turned it into QueueEmpty)
-                    break
+                    if idle.expired() and not queue.empty() and _not_cancelled():
+                        idle.rearm()  # (a packet came in the turn the wait expired: the library's poll took it)
+                        continue
+                    break  # (ours or not: the library's poll turned it into QueueEmpty)
                 idle.done()
                 queue.task_done()
                 if pkt is None:
@@ -178,6 +189,21 @@ def _receiver(ws: Any) -> Callable[[], Awaitable[Any]] | None:
     message), or None with another driver."""
     sock = getattr(ws, "_sock", None)
     return sock.receive if isinstance(sock, WebSocketResponse) else None
+
+
+def _buffered(ws: Any) -> Callable[[], bool]:
+    """Whether a message the client sent is waiting in the websocket's reader (aiohttp's; never with another
+    driver)."""
+    reader = getattr(getattr(ws, "_sock", None), "_reader", None)
+    if reader is None or not hasattr(reader, "_buffer"):
+        return lambda: False
+    return lambda: bool(reader._buffer)
+
+
+def _not_cancelled() -> bool:
+    """Whether nothing else (a shutdown) is cancelling the current task."""
+    task = asyncio.current_task()
+    return task is not None and not task.cancelling()
 
 
 def _senders(ws: Any) -> tuple[Callable[[str], Awaitable[None]], Callable[[bytes], Awaitable[None]]]:

@@ -4,6 +4,8 @@ order, each event in its own task, a silent peer hung up, long-polling and its u
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import AsyncIterator
 from importlib.metadata import version
 from typing import Any
@@ -173,3 +175,68 @@ async def test_an_idle_watch_ends_only_a_wait_longer_than_its_limit() -> None:
     await asyncio.sleep(0.05)
     task.cancel()
     assert await task == "cancelled"  # someone else's cancellation is not the watch's
+
+
+def _late_client(url: str, out: dict[str, str]) -> None:
+    """A client (on a thread of its own: the server's loop stalls) silent for 2 s, then a pong and an event."""
+
+    async def go() -> None:
+        async with aiohttp.ClientSession() as http:
+            ws = await http.ws_connect(url + "socket.io/?EIO=4&transport=websocket")
+            await ws.receive_str()
+            await ws.send_str("40")
+            await ws.receive_str()
+            await asyncio.sleep(2.0)
+            await ws.send_str("3")
+            await ws.send_str('4299["echo","late"]')
+            while True:
+                m = await ws.receive(timeout=5)
+                if m.type != aiohttp.WSMsgType.TEXT:
+                    out["result"] = f"closed {m.type.name}"
+                    return
+                if m.data.startswith("4399"):
+                    out["result"] = m.data
+                    return
+
+    asyncio.run(go())
+
+
+async def test_a_packet_that_comes_in_the_turn_its_wait_expires_is_still_read(server: tuple[Any, str]) -> None:
+    # The loop stalls across the socket's idle limit (2 s here) and the client's late packets: the library's
+    # wait_for sees the read already done and returns it; the socket's event must be answered, not dropped.
+    sio, url = server
+    sio.eio.start_service_task = False  # (only the socket's own idle limit can end it)
+    loop = asyncio.get_running_loop()
+    out: dict[str, str] = {}
+    thread = threading.Thread(target=_late_client, args=(url, out))
+    thread.start()
+    while not sio.eio.sockets:
+        await asyncio.sleep(0.001)
+    loop.call_later(1.7, time.sleep, 0.7)  # the limit (2 s) and the packets (2.0x s) fall inside the stall
+    while thread.is_alive():
+        await asyncio.sleep(0.05)
+    assert out.get("result") == '4399["late"]'
+
+
+async def test_a_client_cannot_send_a_reserved_event_as_an_event(server: tuple[Any, str]) -> None:
+    # "connect" sent as an event would run the connect handler again with the client's own environ and auth.
+    sio, url = server
+    connects: list[Any] = []
+
+    @sio.on("connect")
+    async def connect(sid: str, environ: Any, auth: Any = None) -> None:
+        connects.append(auth)
+
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(url + "socket.io/?EIO=4&transport=websocket")
+        await ws.receive_str()
+        await ws.send_str('40{"token":"mine"}')
+        assert (await ws.receive_str()).startswith("40")
+        for reserved in ("connect", "disconnect", "connect_error"):
+            await ws.send_str(f'42["{reserved}",{{"REMOTE_ADDR":"1.2.3.4"}},{{"token":"someone else"}}]')
+        await ws.send_str('421["echo","after"]')
+        while not (m := await ws.receive_str(timeout=5)).startswith("431"):
+            pass
+        assert m == '431["after"]'
+    if sio.ours:
+        assert connects == [{"token": "mine"}]
