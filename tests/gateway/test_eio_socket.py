@@ -26,11 +26,14 @@ def test_the_replaced_websocket_handler_is_the_pinned_librarys() -> None:
     assert version("python-engineio") == ENGINEIO_VERSION
 
 
+PING = 2  # ping_interval and ping_timeout of the test servers, s (a socket's idle limit is their sum)
+
+
 @pytest.fixture(params=["ours", "library"])
 async def server(request: pytest.FixtureRequest) -> AsyncIterator[tuple[socketio.AsyncServer, str]]:
     """Each test runs against the chat server's transport and against the library's own, which it must match."""
     kind = _Server if request.param == "ours" else socketio.AsyncServer
-    sio = kind(async_mode="aiohttp", ping_interval=1, ping_timeout=1, json=wire_json, logger=False,
+    sio = kind(async_mode="aiohttp", ping_interval=PING, ping_timeout=PING, json=wire_json, logger=False,
                engineio_logger=False)
     sio.ours = request.param == "ours"
     release = asyncio.Event()
@@ -87,7 +90,7 @@ async def test_events_and_acks_go_both_ways_in_order_over_a_websocket(server: tu
             await asyncio.sleep(0.02)
         assert heard == list(range(20))
         # Past ping_interval + ping_timeout with nothing sent: the pings keep the socket open.
-        await asyncio.sleep(2.5)
+        await asyncio.sleep(2 * PING + 0.5)
         assert client.connected and await client.call("echo", "still here") == "still here"
     finally:
         await client.disconnect()
@@ -134,7 +137,7 @@ async def test_a_client_that_falls_silent_is_hung_up(server: tuple[Any, str]) ->
                 msg = await ws.receive(timeout=8)
                 if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
                     break
-            assert loop.time() - started < 5
+            assert loop.time() - started < 2 * PING + 3
 
 
 async def test_a_client_can_still_start_on_long_polling_and_upgrade(server: tuple[Any, str]) -> None:
@@ -178,7 +181,8 @@ async def test_an_idle_watch_ends_only_a_wait_longer_than_its_limit() -> None:
 
 
 def _late_client(url: str, out: dict[str, str]) -> None:
-    """A client (on a thread of its own: the server's loop stalls) silent for 2 s, then a pong and an event."""
+    """A client (on a thread of its own: the server's loop stalls) silent for its idle limit, then a pong and an
+    event."""
 
     async def go() -> None:
         async with aiohttp.ClientSession() as http:
@@ -186,7 +190,7 @@ def _late_client(url: str, out: dict[str, str]) -> None:
             await ws.receive_str()
             await ws.send_str("40")
             await ws.receive_str()
-            await asyncio.sleep(2.0)
+            await asyncio.sleep(2 * PING)
             await ws.send_str("3")
             await ws.send_str('4299["echo","late"]')
             while True:
@@ -202,7 +206,7 @@ def _late_client(url: str, out: dict[str, str]) -> None:
 
 
 async def test_a_packet_that_comes_in_the_turn_its_wait_expires_is_still_read(server: tuple[Any, str]) -> None:
-    # The loop stalls across the socket's idle limit (2 s here) and the client's late packets: the library's
+    # The loop stalls across the socket's idle limit (2 * PING) and the client's late packets: the library's
     # wait_for sees the read already done and returns it; the socket's event must be answered, not dropped.
     sio, url = server
     sio.eio.start_service_task = False  # (only the socket's own idle limit can end it)
@@ -212,7 +216,7 @@ async def test_a_packet_that_comes_in_the_turn_its_wait_expires_is_still_read(se
     thread.start()
     while not sio.eio.sockets:
         await asyncio.sleep(0.001)
-    loop.call_later(1.7, time.sleep, 0.7)  # the limit (2 s) and the packets (2.0x s) fall inside the stall
+    loop.call_later(2 * PING - 0.3, time.sleep, 0.7)  # the limit and the packets (just after it) fall inside
     while thread.is_alive():
         await asyncio.sleep(0.05)
     assert out.get("result") == '4399["late"]'
