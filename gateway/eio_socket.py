@@ -87,10 +87,12 @@ class ChatEioSocket(AsyncSocket):  # type: ignore[misc]
         server = self.server
         limit = server.ping_interval + server.ping_timeout
         writer_task = asyncio.get_running_loop().create_task(self._write_websocket(ws, limit))
-        await self._read_websocket(ws, limit)
-        await self.queue.put(None)  # unlock the writer task so it can exit
-        await writer_task
-        await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+        try:
+            await self._read_websocket(ws, limit)
+            await self.queue.put(None)  # unlock the writer task so it can exit
+            await writer_task
+        finally:  # (also when the server hung up first: aiohttp then cancels this handler as the connection ends)
+            await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
 
     async def _read_websocket(self, ws: Any, limit: float) -> None:
         """Read and hand on packets until the client closes, the socket fails, or a wait lasts ``limit``."""
@@ -123,7 +125,11 @@ class ChatEioSocket(AsyncSocket):  # type: ignore[misc]
                     return  # (packet is too large: the library's wait raised, and its loop ended)
                 if data is None:
                     return  # connection closed by client
-                pkt = packet.Packet(encoded_packet=data)
+                try:
+                    pkt = packet.Packet(encoded_packet=data)
+                except Exception:  # noqa: BLE001 — not an Engine.IO packet: hang up (the library's loop raised,
+                    server.logger.info("Undecodable packet -- closing")  # leaving the socket half open)
+                    return
                 try:
                     if inline and pkt.packet_type == packet.MESSAGE:
                         # (the library's receive → _trigger_event("message", run_async=False), minus its log line)

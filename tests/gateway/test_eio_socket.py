@@ -7,6 +7,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib.metadata import version
 from typing import Any
 
@@ -32,10 +33,23 @@ PING = 2  # ping_interval and ping_timeout of the test servers, s (a socket's id
 @pytest.fixture(params=["ours", "library"])
 async def server(request: pytest.FixtureRequest) -> AsyncIterator[tuple[socketio.AsyncServer, str]]:
     """Each test runs against the chat server's transport and against the library's own, which it must match."""
-    kind = _Server if request.param == "ours" else socketio.AsyncServer
+    async with _serve(request.param == "ours") as served:
+        yield served
+
+
+@pytest.fixture
+async def our_server() -> AsyncIterator[tuple[socketio.AsyncServer, str]]:
+    """The chat server's transport alone (where it is meant to differ from the library's)."""
+    async with _serve(True) as served:
+        yield served
+
+
+@asynccontextmanager
+async def _serve(ours: bool) -> AsyncIterator[tuple[socketio.AsyncServer, str]]:
+    kind = _Server if ours else socketio.AsyncServer
     sio = kind(async_mode="aiohttp", ping_interval=PING, ping_timeout=PING, json=wire_json, logger=False,
                engineio_logger=False)
-    sio.ours = request.param == "ours"
+    sio.ours = ours
     release = asyncio.Event()
 
     @sio.on("echo")
@@ -244,3 +258,25 @@ async def test_a_client_cannot_send_a_reserved_event_as_an_event(server: tuple[A
         assert m == '431["after"]'
     if sio.ours:
         assert connects == [{"token": "mine"}]
+
+
+async def test_a_frame_that_is_no_packet_hangs_up_the_socket(our_server: tuple[Any, str]) -> None:
+    # The library's loop raises on it and leaves the socket and its writer half open until the idle limit.
+    sio, url = our_server
+    async with aiohttp.ClientSession() as http:
+        for frame in ("", "x"):
+            ws = await http.ws_connect(url + "socket.io/?EIO=4&transport=websocket")
+            await ws.receive_str()
+            await ws.send_str("40")
+            assert (await ws.receive_str()).startswith("40")
+            await ws.send_str(frame)
+            msg = await ws.receive(timeout=PING)  # (well before the idle limit, 2 * PING)
+            assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while any(not s.closed for s in sio.eio.sockets.values()) and loop.time() - started < PING:
+        await asyncio.sleep(0.02)
+    assert all(s.closed for s in sio.eio.sockets.values())  # (disconnected at once; dropped by the service task)
+    while sio.eio.sockets and loop.time() - started < 3 * PING:
+        await asyncio.sleep(0.05)
+    assert not sio.eio.sockets
