@@ -1,13 +1,14 @@
 """Flood limits: how often one person, and one address, may search, type bot commands, open deal rooms or sign up.
 
-Counters in Redis, one round trip per check; a subject's window opens at its first counted try (never at a clock
-boundary, so an allowance cannot be spent twice across one, and a burst is always judged whole). A refused try
+Counters in Redis, one round trip (one script call) for every check pending in the process; a subject's window
+opens at its first counted try (never at a clock boundary, so an allowance cannot be spent twice across one, and a burst is always judged whole). A refused try
 counts nothing, so a flood from one person does not also use up the allowance of the others at their address. This module never decides who a person or an
 address is: its callers (the gateway, the market's services) say so. An IPv6 address counts under its /64, /56 and /48 at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import math
@@ -26,40 +27,49 @@ log = logging.getLogger("billi.limits")
 _PREFIX = "billi:limit:"
 _AWAY_S = 5.0  # after a failure Redis is not asked again for this long (each try costs a frozen Redis's timeout)
 
-# KEYS: with a claim its key first, then one counter per subject, then (optionally) keys to read; ARGV: the window
-# (ms), the claim's token and milliseconds ('' and 0: no claim), then each counter's allowance. A claim is taken
-# first (SET NX PX): if its key is held by another token, {-1} and nothing is counted (held with this call's own
-# token — the call sent again after its answer was lost — it only reads). Returns {0} and counts the try in every
-# counter (a counter's first try opens its window) — {0, value, …} with the keys read (an absent one: nil) — or
-# {the milliseconds until the first full counter's window ends} (then nothing is counted, and a claim taken is
-# given back).
+# One command takes every pending try (``Limits._full``): its ARGV holds, for each try in turn, how many claim keys
+# (0/1), counters and keys to read it has, the window (ms), the claim's token and milliseconds ('' and 0: no
+# claim), then each counter's allowance; its KEYS, for each try in turn, the claim's key, one counter per subject,
+# the keys to read. Each try is taken as alone: a claim first (SET NX PX): if its key is held by another token,
+# {-1} and nothing is counted (held with the try's own token — the command sent again after its answer was lost —
+# it only reads). {0} and the try counted in every counter (a counter's first try opens its window) — {0, value,
+# …} with the keys read (an absent one: nil) — or {the milliseconds until the first full counter's window ends}
+# (then nothing is counted, and a claim taken is given back). The answer: one such list per try, in order.
 _TAKE = """
-local c = 0
-local n = #ARGV - 3
-if ARGV[2] ~= '' then
-  c = 1
-  if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[3]) then
-    if redis.call('GET', KEYS[1]) ~= ARGV[2] then return {-1} end
-    -- Held with this call's own token: this very call ran before and its answer was lost (the client sent it
-    -- again). It counted then; now it only reads.
+local function take(k, a)
+  local c, n, r = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local function reads()
     local out = {0}
-    for i = c + n + 1, #KEYS do out[i - c - n + 1] = redis.call('GET', KEYS[i]) end
+    for i = 1, r do out[i + 1] = redis.call('GET', KEYS[k + c + n + i]) end
     return out
   end
-end
-for i = 1, n do
-  if tonumber(redis.call('GET', KEYS[c + i]) or '0') >= tonumber(ARGV[i + 3]) then
-    local left = redis.call('PTTL', KEYS[c + i])
-    if left < 1 then left = 1 end
-    if c == 1 then redis.call('DEL', KEYS[1]) end
-    return {left}
+  if c == 1 then
+    if not redis.call('SET', KEYS[k + 1], ARGV[a + 5], 'NX', 'PX', ARGV[a + 6]) then
+      if redis.call('GET', KEYS[k + 1]) ~= ARGV[a + 5] then return {-1} end
+      -- Held with this try's own token: this very command ran before and its answer was lost (the client sent
+      -- it again). It counted then; now it only reads.
+      return reads()
+    end
   end
+  for i = 1, n do
+    if tonumber(redis.call('GET', KEYS[k + c + i]) or '0') >= tonumber(ARGV[a + 6 + i]) then
+      local left = redis.call('PTTL', KEYS[k + c + i])
+      if left < 1 then left = 1 end
+      if c == 1 then redis.call('DEL', KEYS[k + 1]) end
+      return {left}
+    end
+  end
+  for i = 1, n do
+    if redis.call('INCR', KEYS[k + c + i]) == 1 then redis.call('PEXPIRE', KEYS[k + c + i], ARGV[a + 4]) end
+  end
+  return reads()
 end
-for i = 1, n do
-  if redis.call('INCR', KEYS[c + i]) == 1 then redis.call('PEXPIRE', KEYS[c + i], ARGV[1]) end
+local out, k, a = {}, 0, 0
+while a < #ARGV do
+  out[#out + 1] = take(k, a)
+  k = k + tonumber(ARGV[a + 1]) + tonumber(ARGV[a + 2]) + tonumber(ARGV[a + 3])
+  a = a + 6 + tonumber(ARGV[a + 2])
 end
-local out = {0}
-for i = c + n + 1, #KEYS do out[i - c - n + 1] = redis.call('GET', KEYS[i]) end
 return out
 """
 
@@ -100,6 +110,10 @@ class Limits:
         self._take = redis.register_script(_TAKE)
         self._local: dict[str, tuple[int, float]] = {}  # counter key → (tries, its window's end), Redis away
         self._away_until = 0.0
+        # Tries waiting for the next command (each: its keys, its arguments, who waits for its answer): every try
+        # pending in this process goes to Redis in one round trip (as the chat's send gate does).
+        self._pending: list[tuple[list[Any], list[Any], asyncio.Future[list[Any]]]] = []
+        self._sender: asyncio.Task[None] | None = None
 
     async def take(self, limit: Limit, *, person: int | None = None, address: str | None = None) -> None:
         """Count one try of ``limit.action`` by ``person`` from ``address``, or refuse it (``RateLimited`` with
@@ -136,12 +150,13 @@ class Limits:
         """The seconds until a full counter among ``counters`` empties (0: none is full, and the try is counted in
         each), and what ``take_reading`` read (with its claim)."""
         if time.monotonic() >= self._away_until:
-            keys = [*([claim[0]] if claim else []), *(key for key, _ in counters)]
-            args = [window_s * 1000, *(claim[1:] if claim else ("", 0)), *(allowed for _, allowed in counters)]
             reads = [] if read is None else [read] if isinstance(read, str) else list(read)
+            keys = [*([claim[0]] if claim else []), *(key for key, _ in counters), *reads]
+            args = [1 if claim else 0, len(counters), len(reads), window_s * 1000, *(claim[1:] if claim else ("", 0)),
+                    *(allowed for _, allowed in counters)]
             try:
                 # the reads ride in the same script: one round trip (a pipeline would first ask SCRIPT EXISTS)
-                answer = await self._take(keys=[*keys, *reads], args=args)
+                answer = await self._send(keys, args)
                 left_ms = answer[0]
                 if left_ms == -1:
                     raise Claimed(claim[0] if claim else "")
@@ -159,6 +174,29 @@ class Limits:
                     self._local.clear()
                 return int(left_ms) / 1000, got
         return self._full_here(counters, window_s), (False, None)
+
+    async def _send(self, keys: list[Any], args: list[Any]) -> list[Any]:
+        """This try's answer from the script, sent with every other try pending in this process."""
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._pending.append((keys, args, future))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_all())
+        return await future
+
+    async def _send_all(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                answers = await self._take(keys=[k for keys, _, _ in batch for k in keys],
+                                           args=[a for _, args, _ in batch for a in args])
+            except Exception as e:  # noqa: BLE001 — every waiting try hears about it (RedisError: counted here)
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(e)
+                continue
+            for answer, (_, _, future) in zip(answers, batch, strict=True):
+                if not future.done():
+                    future.set_result(answer)
 
     def _full_here(self, counters: list[tuple[str, int]], window_s: int) -> float:
         now = time.monotonic()

@@ -292,6 +292,50 @@ async def test_a_claim_sent_again_after_its_answer_was_lost_is_held_and_counted_
         await shared.aclose()
 
 
+
+async def test_tries_pending_together_go_in_one_round_trip_each_judged_as_alone(config: Config) -> None:
+    """Every try pending in the process goes to Redis in one script call, and each is answered as if it had been
+    sent alone, in order: counts, refusals, claims (held, taken, given back) and reads, mixed in one batch."""
+    shared = aioredis.Redis.from_url(config.redis_url, decode_responses=True)
+    try:
+        await shared.flushdb()
+        limits = Limits(shared, config.replace(command_rate_limit=3, search_rate_limit=1, search_address_rate_limit=9))
+        await shared.set("flow", "open")
+        await shared.set("held", "someone")
+        calls = 0
+        once = limits._take
+
+        async def counted(**kwargs: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            return await once(**kwargs)
+
+        limits._take = counted  # type: ignore[method-assign]
+        tries = [limits.take_reading(limits.command, ["flow", "absent"], person=7) for _ in range(4)]
+        tries += [limits.take_reading(limits.command, "flow", person=8, claim=("held", "x", 30_000)),
+                  limits.take_reading(limits.command, ["flow"], person=9, claim=("lock", "y", 30_000)),
+                  limits.take(limits.search, person=1, address="2001:db8::1"),
+                  limits.take(limits.search, person=1, address="2001:db8::1")]
+        got = await asyncio.gather(*tries, return_exceptions=True)
+        assert calls == 1
+        assert got[:3] == [(True, ["open", None])] * 3
+        assert isinstance(got[3], RateLimited) and got[3].code == "limit.command"
+        assert isinstance(got[4], Claimed) and await shared.get("held") == "someone"
+        assert got[5] == (True, ["open"]) and await shared.get("lock") == "y"
+        assert got[6] is None
+        assert isinstance(got[7], RateLimited) and got[7].code == "limit.search"
+        assert await shared.get(f"billi:limit:{limits.command.action}:p7") == "3"
+        assert await shared.get(f"billi:limit:{limits.command.action}:p8") is None
+        assert await shared.get(f"billi:limit:{limits.command.action}:p9") == "1"
+        assert await shared.get(f"billi:limit:{limits.search.action}:p1") == "1"
+        assert await shared.get(f"billi:limit:{limits.search.action}:addr:2001:db8::/48") == "1"
+        # a later try is its own round trip, still counted in the same windows
+        with pytest.raises(RateLimited):
+            await limits.take_reading(limits.command, ["flow"], person=7)
+        assert calls == 2
+    finally:
+        await shared.aclose()
+
 # -- Redis away ---------------------------------------------------------------------------------------------
 async def test_with_redis_away_each_node_still_counts_and_refuses_on_its_own(config: Config) -> None:
     away = aioredis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1)  # nothing listens there
