@@ -18,13 +18,14 @@ from datetime import timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from market.config import Config
 from market.errors import RateLimited
 
 log = logging.getLogger("billi.limits")
 _PREFIX = "billi:limit:"
+_BATCH = 256  # tries in one script call at most (one call's timeout fails every try in it)
 _AWAY_S = 5.0  # after a failure Redis is not asked again for this long (each try costs a frozen Redis's timeout)
 
 # One command takes every pending try (``Limits._full``): its ARGV holds, for each try in turn, how many claim keys
@@ -34,7 +35,8 @@ _AWAY_S = 5.0  # after a failure Redis is not asked again for this long (each tr
 # {-1} and nothing is counted (held with the try's own token — the command sent again after its answer was lost —
 # it only reads). {0} and the try counted in every counter (a counter's first try opens its window) — {0, value,
 # …} with the keys read (an absent one: nil) — or {the milliseconds until the first full counter's window ends}
-# (then nothing is counted, and a claim taken is given back). The answer: one such list per try, in order.
+# (then nothing is counted, and a claim taken is given back). The answer: one such list per try, in order ({-2, the
+# error} for a try whose command failed: only that try fails).
 _TAKE = """
 local function take(k, a)
   local c, n, r = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
@@ -66,7 +68,9 @@ local function take(k, a)
 end
 local out, k, a = {}, 0, 0
 while a < #ARGV do
-  out[#out + 1] = take(k, a)
+  -- a try that fails (a key of another type) fails alone: {-2, the error}, and the others are answered
+  local ok, answer = pcall(take, k, a)
+  if ok then out[#out + 1] = answer else out[#out + 1] = {-2, tostring(answer)} end
   k = k + tonumber(ARGV[a + 1]) + tonumber(ARGV[a + 2]) + tonumber(ARGV[a + 3])
   a = a + 6 + tonumber(ARGV[a + 2])
 end
@@ -158,6 +162,8 @@ class Limits:
                 # the reads ride in the same script: one round trip (a pipeline would first ask SCRIPT EXISTS)
                 answer = await self._send(keys, args)
                 left_ms = answer[0]
+                if left_ms == -2:
+                    raise ResponseError(str(answer[1]))
                 if left_ms == -1:
                     raise Claimed(claim[0] if claim else "")
                 values = [*answer[1:], *[None] * len(reads)][:len(reads)]  # (a refusal reads nothing)
@@ -184,19 +190,28 @@ class Limits:
         return await future
 
     async def _send_all(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
+        batch: list[tuple[list[Any], list[Any], asyncio.Future[list[Any]]]] = []
+        try:
+            while self._pending:
+                # (a try whose caller has gone is not sent: it neither counts nor claims, as before it was batched)
+                pending = [t for t in self._pending if not t[2].done()]
+                batch, self._pending = pending[:_BATCH], pending[_BATCH:]
+                if not batch:
+                    continue
                 answers = await self._take(keys=[k for keys, _, _ in batch for k in keys],
                                            args=[a for _, args, _ in batch for a in args])
-            except Exception as e:  # noqa: BLE001 — every waiting try hears about it (RedisError: counted here)
-                for _, _, future in batch:
+                for answer, (_, _, future) in zip(answers, batch, strict=True):
                     if not future.done():
-                        future.set_exception(e)
-                continue
-            for answer, (_, _, future) in zip(answers, batch, strict=True):
+                        future.set_result(answer)
+                batch = []
+        except BaseException as e:  # every try sent or waiting hears of it (a RedisError: then counted here), at once
+            error = e if isinstance(e, Exception) else RedisError("flood-limit sender stopped")
+            batch, self._pending = [*batch, *self._pending], []
+            for _, _, future in batch:
                 if not future.done():
-                    future.set_result(answer)
+                    future.set_exception(error)
+            if not isinstance(e, Exception):
+                raise
 
     def _full_here(self, counters: list[tuple[str, int]], window_s: int) -> float:
         now = time.monotonic()

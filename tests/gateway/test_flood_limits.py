@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from gateway.app import create_app
 from gateway.local_services import free_port
@@ -349,3 +351,62 @@ async def test_with_redis_away_each_node_still_counts_and_refuses_on_its_own(con
         await limits.take(limits.search, person=2, address="198.51.100.7")  # someone else searches on
     finally:
         await away.aclose()
+
+
+async def test_a_try_that_fails_or_whose_caller_left_spoils_no_other_try_of_its_round_trip(config: Config) -> None:
+    """A try whose command fails in Redis (a key of another type) fails alone, as if sent alone: the others of
+    its round trip are answered and counted. A try whose caller went away before it was sent counts nothing and
+    claims nothing."""
+    shared = aioredis.Redis.from_url(config.redis_url, decode_responses=True)
+    try:
+        await shared.flushdb()
+        limits = Limits(shared, config.replace(command_rate_limit=3))
+        await shared.hset("a-hash", "a", "b")
+        await shared.set("flow", "open")
+        got = await asyncio.gather(
+            limits.take_reading(limits.command, ["flow"], person=4, claim=("lock-4", "t4", 30_000)),
+            limits.take_reading(limits.command, ["a-hash"], person=5), return_exceptions=True)
+        assert got[0] == (True, ["open"]) and await shared.get("lock-4") == "t4"
+        assert await shared.get(f"billi:limit:{limits.command.action}:p4") == "1"
+        assert got[1] == (False, None)  # (its Redis failed: counted on this node, as a lone try's was)
+        limits._away_until = 0.0
+        gone = asyncio.ensure_future(limits.take_reading(limits.command, ["flow"], person=6,
+                                                         claim=("lock-6", "t6", 30_000)))
+        await asyncio.sleep(0)  # (queued, not sent)
+        gone.cancel()
+        stays = await limits.take_reading(limits.command, ["flow"], person=7)
+        assert stays == (True, ["open"])
+        assert await shared.get("lock-6") is None
+        assert await shared.get(f"billi:limit:{limits.command.action}:p6") is None
+    finally:
+        await shared.aclose()
+
+
+async def test_tries_waiting_behind_a_frozen_redis_hear_of_it_with_the_try_in_flight(config: Config) -> None:
+    """Redis takes a command and never answers: the tries that queued behind it are not sent after it, one
+    timeout each; they all fall back to counting on this node when the one in flight times out."""
+
+    async def frozen(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(10)
+
+    server = await asyncio.start_server(frozen, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    redis = aioredis.Redis(host="127.0.0.1", port=port, socket_timeout=0.5, socket_connect_timeout=0.5,
+                           retry=Retry(NoBackoff(), 0))
+    try:
+        limits = Limits(redis, config.replace(command_rate_limit=3))
+        loop = asyncio.get_running_loop()
+        ended: list[float] = []
+
+        async def one(person: int) -> None:
+            await limits.take(limits.command, person=person)
+            ended.append(loop.time())
+
+        first = asyncio.ensure_future(one(1))
+        await asyncio.sleep(0.2)  # (the first is in flight)
+        await asyncio.gather(first, one(2))
+        assert max(ended) - min(ended) < 0.2
+        assert limits._local  # (both counted here)
+    finally:
+        await redis.aclose()
+        server.close()
