@@ -387,7 +387,11 @@ async def test_tries_waiting_behind_a_frozen_redis_hear_of_it_with_the_try_in_fl
     timeout each; they all fall back to counting on this node when the one in flight times out."""
 
     async def frozen(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(10)
+        try:
+            while await reader.read(65536):  # (takes every command, answers none, until the client hangs up)
+                pass
+        finally:
+            writer.close()
 
     server = await asyncio.start_server(frozen, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -410,3 +414,4 @@ async def test_tries_waiting_behind_a_frozen_redis_hear_of_it_with_the_try_in_fl
     finally:
         await redis.aclose()
         server.close()
+        await server.wait_closed()
