@@ -102,6 +102,9 @@ class _Packet(socketio.packet.Packet):  # type: ignore[misc]
     uses_binary_events = False
 
 
+SOCKETIO_VERSION = "5.18.1"  # the version whose event dispatch _Server follows (read it again to move)
+
+
 class _Server(socketio.AsyncServer):  # type: ignore[misc]
     """The library's server (python-socketio 5.18.1, pinned) on an Engine.IO server whose websockets read and
     write without a task and a timer per packet (gateway.eio_socket); each event still runs in its own task."""

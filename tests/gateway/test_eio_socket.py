@@ -18,13 +18,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from gateway import wire_json
-from gateway.chat_socket import _Server
+from gateway.chat_socket import SOCKETIO_VERSION, _Server
 from gateway.eio_socket import ENGINEIO_VERSION, ChatEioSocket, _IdleWatch
 
 
 def test_the_replaced_websocket_handler_is_the_pinned_librarys() -> None:
     # ChatEioSocket copies python-engineio's websocket loop; a new version must be read again before it is used.
     assert version("python-engineio") == ENGINEIO_VERSION
+    # _Server follows python-socketio's event dispatch the same way.
+    assert version("python-socketio") == SOCKETIO_VERSION
 
 
 PING = 2  # ping_interval and ping_timeout of the test servers, s (a socket's idle limit is their sum)
