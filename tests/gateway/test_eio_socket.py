@@ -88,13 +88,24 @@ async def _serve(ours: bool) -> AsyncIterator[tuple[socketio.AsyncServer, str]]:
         await test_server.close()
 
 
+@asynccontextmanager
+async def _connected(url: str, transports: list[str] | None = None,
+                     on: dict[str, Any] | None = None) -> AsyncIterator[socketio.AsyncClient]:
+    """A socket.io client connected to ``url`` (over a websocket unless told), with ``on``'s handlers."""
+    client = socketio.AsyncClient(reconnection=False)
+    for event, handler in (on or {}).items():
+        client.on(event, handler)
+    await client.connect(url, transports=transports or ["websocket"])
+    try:
+        yield client
+    finally:
+        await client.disconnect()
+
+
 async def test_events_and_acks_go_both_ways_in_order_over_a_websocket(server: tuple[Any, str]) -> None:
     sio, url = server
-    client = socketio.AsyncClient(reconnection=False)
     heard: list[Any] = []
-    client.on("heard", lambda data: heard.append(data))
-    await client.connect(url, transports=["websocket"])
-    try:
+    async with _connected(url, on={"heard": lambda data: heard.append(data)}) as client:
         assert sio.eio.sockets and all(isinstance(s, ChatEioSocket) == sio.ours for s in sio.eio.sockets.values())
         acks = await asyncio.gather(*[client.call("echo", {"n": n}) for n in range(50)])
         assert acks == [{"n": n} for n in range(50)]
@@ -108,34 +119,24 @@ async def test_events_and_acks_go_both_ways_in_order_over_a_websocket(server: tu
         # Past ping_interval + ping_timeout with nothing sent: the pings keep the socket open.
         await asyncio.sleep(2 * PING + 0.5)
         assert client.connected and await client.call("echo", "still here") == "still here"
-    finally:
-        await client.disconnect()
 
 
 async def test_each_kind_of_handler_answers_as_the_library_has_it(server: tuple[Any, str]) -> None:
     _, url = server
-    client = socketio.AsyncClient(reconnection=False)
-    await client.connect(url, transports=["websocket"])
-    try:
+    async with _connected(url) as client:
         assert await client.call("echo", {"a": [1, 2]}) == {"a": [1, 2]}
         assert await client.call("plain", 3) == ["plain", 3]
         assert await client.call("no such event", 4) == ["caught", "no such event", 4]
-    finally:
-        await client.disconnect()
 
 
 async def test_a_slow_event_does_not_hold_up_the_next_one_from_the_same_socket(server: tuple[Any, str]) -> None:
     sio, url = server
-    client = socketio.AsyncClient(reconnection=False)
-    await client.connect(url, transports=["websocket"])
-    try:
+    async with _connected(url) as client:
         slow = asyncio.ensure_future(client.call("slow", {}, timeout=5))
         assert await client.call("echo", "fast", timeout=5) == "fast"
         assert not slow.done()
         sio.release.set()
         assert await slow == "slow done"
-    finally:
-        await client.disconnect()
 
 
 async def test_a_client_that_falls_silent_is_hung_up(server: tuple[Any, str]) -> None:
@@ -158,17 +159,13 @@ async def test_a_client_that_falls_silent_is_hung_up(server: tuple[Any, str]) ->
 
 async def test_a_client_can_still_start_on_long_polling_and_upgrade(server: tuple[Any, str]) -> None:
     _, url = server
-    client = socketio.AsyncClient(reconnection=False)
-    await client.connect(url, transports=["polling", "websocket"])
-    try:
+    async with _connected(url, transports=["polling", "websocket"]) as client:
         for _ in range(50):
             if client.transport() == "websocket":
                 break
             await asyncio.sleep(0.02)
         assert client.transport() == "websocket"
         assert await client.call("echo", [1, "둘"]) == [1, "둘"]
-    finally:
-        await client.disconnect()
 
 
 async def test_an_idle_watch_ends_only_a_wait_longer_than_its_limit() -> None:
