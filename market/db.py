@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -245,7 +246,7 @@ class _Cursor(aiomysql.DictCursor):  # type: ignore[misc]
         if isinstance(args, dict):
             # Named values come as a whole set (the clock, the rules and the rest), and the driver escapes every
             # value given, named in the statement or not: only those it names are sent on.
-            args = {k: val for k, val in args.items() if f"%({k})s" in query}
+            args = {k: args[k] for k in _names_in(query) if k in args}
         return int(await _bounded(self.connection, self.deadline_s, super().execute(query, args)))
 
     async def next_rows(self) -> list[Row]:
@@ -294,7 +295,11 @@ class _Cursor(aiomysql.DictCursor):  # type: ignore[misc]
         sooner for what a batch of chat messages is made of: a whole number, NULL and one datetime repeated in
         every row (formatted once), and long text escaped by ``_escaped`` (several times faster than the driver's
         ``str.translate`` on non-ASCII text: a bot answer's stored cards are kilobytes of it)."""
-        if isinstance(args, (tuple, list)) and not conn.server_status & _NO_BACKSLASH_ESCAPES:
+        if conn.server_status & _NO_BACKSLASH_ESCAPES:
+            return super()._escape_args(args, conn)
+        if isinstance(args, dict):  # (named values: each as one of a list would be)
+            return dict(zip(args, self._escape_args(tuple(args.values()), conn), strict=True))
+        if isinstance(args, (tuple, list)):
             out = []
             last: Any = _escaped  # (the last datetime met and its literal: rows repeat their batch's clock)
             literal = ""
@@ -317,6 +322,23 @@ class _Cursor(aiomysql.DictCursor):  # type: ignore[misc]
 
 
 _NO_BACKSLASH_ESCAPES = SERVER_STATUS.SERVER_STATUS_NO_BACKSLASH_ESCAPES
+_NAMED = re.compile(r"%\((\w+)\)s")
+_NAMES_KEPT = 1024
+
+
+def _names_in(query: str) -> tuple[str, ...]:
+    """The ``%(name)s`` values ``query`` names, each once, found once per statement text (the texts are the
+    code's own: a few hundred; should more come, the oldest half is forgotten)."""
+    names = _NAMES.get(query)
+    if names is None:
+        if len(_NAMES) >= _NAMES_KEPT:
+            for old in list(_NAMES)[:_NAMES_KEPT // 2]:
+                del _NAMES[old]
+        names = _NAMES[query] = tuple(dict.fromkeys(_NAMED.findall(query)))
+    return names
+
+
+_NAMES: dict[str, tuple[str, ...]] = {}
 _LONG_TEXT = 200
 
 

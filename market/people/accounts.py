@@ -83,6 +83,15 @@ _KEEP_PERSON = """
 if (redis.call('GET', KEYS[2]) or '') == ARGV[2] then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3], 'NX') end
 return 0
 """
+# A new session's cache, and the copy of the profile its sign-up or log-in just read, so the first request finds
+# it. KEYS: the session, the profile copy, its generation. ARGV: the user id, seconds to keep the session's cache,
+# the copy, seconds to keep it. The copy only if no change of the profile was noted within _PERSON_GEN_S (one
+# since the record was read would be: the log-in's read is seconds old at most) and none is there.
+_NEW_SESSION = """
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4], 'NX') end
+return 0
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +162,7 @@ class Accounts:
         self._give_back_password_try = redis.register_script(_GIVE_BACK_PASSWORD_TRY)
         self._session_person = redis.register_script(_SESSION_PERSON)
         self._keep_person = redis.register_script(_KEEP_PERSON)
+        self._session_made = redis.register_script(_NEW_SESSION)
 
     def close(self) -> None:
         """Stop the password workers."""
@@ -185,7 +195,7 @@ class Accounts:
                 raise Conflict("account.nickname_taken", field="nickname") from None
             raise
         user = await self.get(user_id)
-        return Session(await self._new_session(user.id), user, self._devices.issue(user.id, 0))  # (a new epoch)
+        return Session(await self._new_session(user), user, self._devices.issue(user.id, 0))  # (a new epoch)
 
     async def _insert_user(self, email: str, nickname: str, password_hash: str, locale: str) -> int:
         async with self._db.transaction() as cur:
@@ -223,7 +233,7 @@ class Accounts:
         if self._passwords.needs_rehash(stored):
             await self._rehash(row["id"], password)
         user = User.from_row(row)
-        return Session(await self._new_session(user.id, epoch=int(row["auth_epoch"])), user,
+        return Session(await self._new_session(user, epoch=int(row["auth_epoch"])), user,
                        self._devices.issue(user.id, int(row["auth_epoch"]), known))
 
     async def _guarded(self, call: Any) -> Any:
@@ -254,7 +264,7 @@ class Accounts:
         """A new session for someone whose identity was proven another way (Naver login, a reset link); with
         ``known_device``, the browser is known to the account from now on (see ``device_token``)."""
         user = await self.get(user_id)
-        return Session(await self._new_session(user.id), user,
+        return Session(await self._new_session(user), user,
                        await self.device_token(user.id) if known_device else None)
 
     async def device_token(self, user_id: int) -> str:
@@ -409,9 +419,11 @@ class Accounts:
             else:
                 await self._redis.set(session_key(token), str(user_id), ex=max(1, min(left_s, _CACHE_S)), nx=True)
 
-    async def _new_session(self, user_id: int, *, epoch: int | None = None) -> str:
-        """A new session for a living account; with ``epoch`` (read with the password it checked) only if no
-        revocation happened since — else ``account.bad_login``, as if the password had been wrong."""
+    async def _new_session(self, user: User, *, epoch: int | None = None) -> str:
+        """A new session for a living account (``user``: as just read); with ``epoch`` (read with the password it
+        checked) only if no revocation happened since — else ``account.bad_login``, as if the password had been
+        wrong. Its cache and a copy of the profile go to Redis in one call (``_NEW_SESSION``)."""
+        user_id = user.id
         token = secrets.token_urlsafe(32)
         now = _now()
         made = await self._db.execute(
@@ -421,7 +433,10 @@ class Accounts:
         if not made:
             raise Unauthenticated("account.bad_login")
         with contextlib.suppress(RedisError):  # (Redis away: the session is MariaDB's; the cache fills later)
-            await self._redis.set(session_key(token), str(user_id), ex=min(self._config.session_ttl_s, _CACHE_S))
+            await self._session_made(keys=[session_key(token), _PERSON_PREFIX + str(user_id),
+                                           _PERSON_GEN_PREFIX + str(user_id)],
+                                     args=[str(user_id), min(self._config.session_ttl_s, _CACHE_S), user.copy(),
+                                           _CACHE_S])
         return token
 
     # -- passwords ---------------------------------------------------------------------------------

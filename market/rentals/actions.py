@@ -20,7 +20,15 @@ from market.db import Database, Row, Tail
 from market.errors import Conflict, InvalidInput, NotFound
 from market.people.blocks import refusal
 from market.people.notifications import UNREAD, Notifications, Reader, inquiry_columns
-from market.rentals.availability import BUSY_DATES, PAYMENT_OPEN, TAKEN, TAKEN_UNTIL, Availability
+from market.rentals.availability import (
+    BUSY_DATES,
+    BUSY_DATES_JSON,
+    PAYMENT_OPEN,
+    TAKEN,
+    TAKEN_UNTIL,
+    Availability,
+    busy_of,
+)
 from market.rentals.contract import BUSY, FINAL, MAX_NOTE, OPEN, Contract, DatesTaken, Rules, contract_id, marks
 from market.rentals.jobs import Jobs
 from market.rentals.kdates import SEOUL
@@ -41,7 +49,8 @@ _REQUEST_ITEM = (
     " r.id AS room_id, r.kind AS room_kind, r.item_id AS room_item_id, r.owner_id AS room_owner_id,"
     " r.borrower_id AS room_borrower_id, r.last_seq AS room_last_seq, mine.n, mine.here, mine.soonest,"
     f" r.id IS NOT NULL AND EXISTS (SELECT 1 FROM contracts WHERE room_id = r.id AND (state IN"
-    f" ({', '.join(repr(s) for s in BUSY)}) OR {PAYMENT_OPEN})) AS busy, {TAKEN} AS taken, {TAKEN_UNTIL} AS taken_until"
+    f" ({', '.join(repr(s) for s in BUSY)}) OR {PAYMENT_OPEN})) AS busy, {TAKEN} AS taken,"
+    f" {TAKEN_UNTIL} AS taken_until, IF(r.id IS NULL, NULL, {BUSY_DATES_JSON}) AS busy_dates"
     " FROM items i LEFT JOIN users me ON me.id = %(borrower)s LEFT JOIN rooms r ON r.unique_key = %(key)s"
     " JOIN (SELECT COUNT(*) AS n, COALESCE(SUM(item_id = %(item)s), 0) AS here, MIN(expires_at) AS soonest"
     " FROM contracts WHERE borrower_id = %(borrower)s AND state IN ('REQUESTED','ACCEPTED') AND expires_at > %(now)s)"
@@ -228,7 +237,8 @@ class Rentals(Jobs, Availability):
                 raise Conflict("rental.too_many_requests", max=self.rules.max_open_requests)
             return
         if item["taken"] and item["taken_until"] is not None and item["taken_until"] > horizon:
-            raise DatesTaken(await self.free_ranges(iid, start, days, item=item))
+            # (the free ones as of the same read: its ``busy_dates``, read with it when the deal room is open)
+            raise DatesTaken(await self.free_ranges(iid, start, days, item=item, busy_rows=busy_of(item["busy_dates"])))
 
     async def _hold_again(self, *args: Any
                           ) -> tuple[Room, bool, Contract | None, dict[str, Any], list[Row] | None, Told]:

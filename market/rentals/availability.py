@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
+import orjson
+
 from market.errors import InvalidInput
 from market.rentals.contract import MAX_FUTURE_DAYS
 from market.rentals.machine import Machine
@@ -50,6 +52,14 @@ TAKEN_UNTIL = ("(SELECT MAX(u) FROM (SELECT CASE WHEN state IN ('REQUESTED','ACC
 # The days an item is held from today on (%(item)s, %(today)s, %(now)s): each hold's first and last day.
 BUSY_DATES = (f"SELECT start_date, {_UNTIL} AS e FROM contracts WHERE item_id = %(item)s AND {_UNTIL} >= %(today)s"
               f" AND {_HOLDS}")
+# The same as one JSON column of another query ([[first day, last day], …]; ``busy_of`` reads it back).
+BUSY_DATES_JSON = (f"(SELECT COALESCE(JSON_ARRAYAGG(JSON_ARRAY(start_date, {_UNTIL})), '[]') FROM contracts"
+                   f" WHERE item_id = %(item)s AND {_UNTIL} >= %(today)s AND {_HOLDS})")
+
+
+def busy_of(raw: str | bytes) -> list[dict[str, date]]:
+    """``BUSY_DATES_JSON``'s column as ``BUSY_DATES``'s rows."""
+    return [{"start_date": date.fromisoformat(s), "e": date.fromisoformat(e)} for s, e in orjson.loads(raw)]
 
 
 class Availability(Machine):

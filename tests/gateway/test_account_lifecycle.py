@@ -419,7 +419,7 @@ async def test_a_log_in_that_checked_the_old_password_makes_no_session_once_it_c
     assert status == 200
     before = await market.db.fetchval("SELECT COUNT(*) FROM sessions WHERE user_id = %s", (here.id,))
     with pytest.raises(Unauthenticated):
-        await market.accounts._new_session(here.id, epoch=checked)  # what the late log-in would do
+        await market.accounts._new_session(await market.accounts.get(here.id), epoch=checked)  # the late log-in
     assert await market.db.fetchval("SELECT COUNT(*) FROM sessions WHERE user_id = %s", (here.id,)) == before
     assert await _log_in(client, here.user["email"], NEW_PASSWORD) == 200  # a log-in under the new one works
 

@@ -138,9 +138,64 @@ async def test_a_profile_read_before_a_change_is_never_kept_as_its_copy(client: 
             await accounts.profile_changed(user_id)
         return before
 
+    await market.redis.delete(f"billi:person:{person.id}")  # (the copy the sign-up kept has lapsed)
     monkeypatch.setattr(accounts, "get", get_then_change)
     assert (await accounts.session_user(person.token)).nickname == "경주전이름"  # (read before the change)
     assert raced and await market.redis.get(f"billi:person:{person.id}") is None  # not kept
     assert (await accounts.session_user(person.token)).nickname == "경주후이름"
     assert (await accounts.session_user(person.token)).nickname == "경주후이름"  # (now from the copy)
     assert await market.redis.get(f"billi:person:{person.id}") is not None
+
+
+async def test_the_first_request_after_a_sign_up_or_log_in_finds_the_profile_they_read(client: TestClient,
+                                                                                       monkeypatch: Any) -> None:
+    """A sign-up or a log-in has just read the person's record: the copy of it goes to Redis with the session's
+    cache, in the same call, so the first request reads neither MariaDB's record nor a second Redis key."""
+    market = client.app[MARKET]
+    accounts = market.accounts
+    person = await sign_up(client, "첫요청", email="first-request@example.com")
+    read = []
+    real_get = accounts.get
+
+    async def counted_get(user_id: int) -> Any:
+        read.append(user_id)
+        return await real_get(user_id)
+
+    monkeypatch.setattr(accounts, "get", counted_get)
+    status, me = await person.call("GET", "/api/me")
+    assert status == 200 and me["user"]["nickname"] == "첫요청" and read == []
+    await market.redis.delete(f"billi:person:{person.id}")
+    async with client.post("/api/auth/login", json={"email": "first-request@example.com",
+                                                    "password": "rent4you"}) as resp:
+        assert resp.status == 200
+        token = (await resp.json())["token"]
+    client.session.cookie_jar.clear()
+    async with client.get("/api/me", headers={"Authorization": f"Bearer {token}"}) as resp:
+        assert resp.status == 200 and (await resp.json())["user"]["email"] == "first-request@example.com"
+    assert read == []
+    assert (await accounts.session_user(token)) == await real_get(person.id)  # the copy is the record
+
+
+async def test_a_log_in_that_read_the_profile_before_a_change_keeps_no_copy_of_it(client: TestClient,
+                                                                                  monkeypatch: Any) -> None:
+    """A log-in reads the record, then spends a moment on the password: a change of the profile committed meanwhile
+    (its copy dropped, its generation counted) is what the first request sees, not the record the log-in read."""
+    market = client.app[MARKET]
+    accounts = market.accounts
+    person = await sign_up(client, "바꾸기전", email="changed-meanwhile@example.com")
+    real_verify = accounts._passwords.verify
+
+    async def verify_then_change(stored: str, password: str) -> bool:
+        right = await real_verify(stored, password)
+        await market.db.execute("UPDATE users SET nickname = %s WHERE id = %s", ("바꾼뒤", person.id))
+        await accounts.profile_changed(person.id)
+        return right
+
+    monkeypatch.setattr(accounts._passwords, "verify", verify_then_change)
+    async with client.post("/api/auth/login", json={"email": "changed-meanwhile@example.com",
+                                                    "password": "rent4you"}) as resp:
+        assert resp.status == 200
+        token = (await resp.json())["token"]
+    client.session.cookie_jar.clear()
+    assert await market.redis.get(f"billi:person:{person.id}") is None  # not kept
+    assert (await accounts.session_user(token)).nickname == "바꾼뒤"

@@ -42,3 +42,29 @@ async def test_every_kind_of_value_is_the_same_literal_as_the_drivers(market: Ma
         assert cur._escape_args(values, conn) == tuple(conn.escape(v) for v in values)
         assert await cur.execute("SELECT CAST(%s AS DATETIME(6)) AS a, %s AS b, %s AS c", (now, None, 42)) == 1
         assert await cur.fetchone() == {"a": now, "b": None, "c": 42}
+
+
+async def test_named_values_are_the_same_literals_as_the_drivers_and_only_the_named_are_sent(market: Market) -> None:
+    from datetime import date, datetime
+
+    now = datetime(2026, 11, 30, 12, 5, 9, 120000)
+    values = {"n": 7, "flag": True, "none": None, "now": now, "day": date(2026, 12, 1), "text": "it's 가",
+              "long": "'\\" * 200, "unused": object()}
+    async with market.db.held() as cur:
+        conn = cur.connection
+        named = {k: v for k, v in values.items() if k != "unused"}
+        assert cur._escape_args(named, conn) == {k: conn.escape(v) for k, v in named.items()}
+        # (a value the statement does not name is never escaped: an object the driver cannot write is fine)
+        await cur.execute("SELECT %(n)s AS n, %(flag)s AS flag, %(none)s AS none, CAST(%(now)s AS DATETIME(6)) AS now,"
+                          " %(day)s AS day, %(text)s AS text, %(long)s AS `long`,"
+                          " %(n)s + 1 AS again", values)
+        row = await cur.fetchone()
+    assert row == {"n": 7, "flag": 1, "none": None, "now": now, "day": "2026-12-01", "text": "it's 가",
+                   "long": "'\\" * 200, "again": 8}
+
+
+def test_the_names_of_a_statement_are_kept_for_a_bounded_number_of_texts() -> None:
+    assert database._names_in("SELECT %(a)s, %(b)s, %(a)s, %s, %%(c)s") == ("a", "b", "c")
+    for i in range(3 * database._NAMES_KEPT):
+        assert database._names_in(f"SELECT %(v{i})s") == (f"v{i}",)
+    assert len(database._NAMES) <= database._NAMES_KEPT

@@ -66,3 +66,40 @@ async def test_with_no_statement_deadline_asking_again_is_not_answered_dates_tak
     with pytest.raises(Conflict) as refused:
         await market.rentals.request(borrower, iid, *days(20, 2))
     assert refused.value.code == "rental.already_requested"
+
+
+async def test_dates_taken_in_an_open_deal_room_names_the_free_ranges_of_the_same_read(
+        market: Market, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lock-free "dates taken" names the nearest free ranges from what the request's one read said of the
+    item's holds (an overdue one held up to today included): the same ranges the item's held dates give, with no
+    second statement."""
+    from market.rentals.availability import BUSY_DATES
+
+    owner, first, second, borrower = await user(market), await user(market), await user(market), await user(market)
+    iid = await item(market, owner)
+    held, _ = await market.rentals.request(first, iid, *days(6, 3))
+    late, _ = await market.rentals.request(second, iid, *days(12, 2))
+    today = market.rentals.clock.today()
+    await market.db.execute("UPDATE contracts SET state = 'OVERDUE', start_date = %s, end_date = %s WHERE id = %s",
+                            (today - timedelta(days=4), today - timedelta(days=2), late.id))
+    await market.chat.open_deal_room(iid, borrower)  # (an inquiry first: the deal room is open)
+    busy = await market.db.fetchall(BUSY_DATES, market.rentals.params(item=iid))
+    assert len(busy) == 2 and any(r["e"] == today for r in busy)  # (the overdue one, up to today)
+    want = await market.rentals.free_ranges(iid, days(7, 2)[0], 2, busy_rows=busy)
+    statements = []
+    real = market.db.fetchone, market.db.fetchall
+
+    async def fetchone(sql: str, args: object = ()) -> object:
+        statements.append(sql)
+        return await real[0](sql, args)
+
+    async def fetchall(sql: str, args: object = ()) -> object:
+        statements.append(sql)
+        return await real[1](sql, args)
+
+    monkeypatch.setattr(market.db, "fetchone", fetchone)
+    monkeypatch.setattr(market.db, "fetchall", fetchall)
+    with pytest.raises(DatesTaken) as taken:
+        await market.rentals.request(borrower, iid, *days(7, 2))
+    assert taken.value.free == want and len(want) == 3
+    assert len(statements) == 1  # the request's one read
