@@ -23,6 +23,7 @@ from market.search.documents import SearchBackend, SearchDoc
 log = logging.getLogger("billi.search")
 
 LOCK_NAME = "billi_search_indexer"
+IDLE_STRETCH = 4  # an idle indexer's longest wait, in its intervals
 INDEXED_STATUSES = ("available", "reserved", "rented")
 _DOC_COLUMNS = (
     "i.id, i.title, i.description, i.category_id, i.cat1_id, i.cat2_id, i.cat3_id, i.price_per_day, i.deposit,"
@@ -43,6 +44,7 @@ class SearchIndexer:
         self._categories = categories
         self._wake = asyncio.Event()
         self._stopping = False
+        self._contended = False  # the last drain found another process's drain holding the lock
 
     def poke(self) -> None:
         """Drain soon (an item just changed in this process)."""
@@ -51,12 +53,14 @@ class SearchIndexer:
     async def drain(self, batch: int = 500) -> int:
         """Index everything the outbox names; returns how many outbox rows were handled."""
         done = 0
+        self._contended = False
         if await self._db.fetchone("SELECT 1 FROM search_outbox LIMIT 1") is None:
             return 0  # (an idle round: one statement, not the lock's five)
         async with self._db.transaction() as lock_cur:
             # The lock lives on this connection; another process's drain simply skips this round.
             await lock_cur.execute("SELECT GET_LOCK(%s, 0) AS got", (LOCK_NAME,))
-            if not (await lock_cur.fetchone())["got"]:
+            self._contended = not (await lock_cur.fetchone())["got"]
+            if self._contended:
                 return 0
             try:
                 while True:
@@ -90,19 +94,34 @@ class SearchIndexer:
     async def run(self, interval_s: float) -> None:
         """Drain now and then (and at once when poked) until ``stop``; failures are logged and retried.
 
+        This process's own item changes poke it; the rounds between find those of other processes. While the
+        outbox stays empty the wait doubles, up to ``IDLE_STRETCH`` times ``interval_s`` (an idle node asks less
+        often); anything drained, a poke, a failure or another process's drain holding the lock (what it made
+        meanwhile may be left for this one) brings it back to ``interval_s``.
+
         Stopping waits for the round in progress: cancelling one mid-query could strand its pooled
         connection, and closing the pool would then wait for it forever."""
         self._stopping = False
+        wait_s = interval_s
         while not self._stopping:
+            idle = False
             try:
-                await self.drain()
+                idle = await self.drain() == 0 and not self._contended
                 await self._backend.refresh()
             except Exception:
                 log.exception("search indexing round failed; will retry")
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=interval_s)
-            except TimeoutError:
-                pass
+            wait_s = min(wait_s * 2, interval_s * IDLE_STRETCH) if idle else interval_s
+            if await self._pause(wait_s):
+                wait_s = interval_s  # (poked: a change of this process's)
+
+    async def _pause(self, seconds: float) -> bool:
+        """Wait ``seconds`` between rounds, or until poked (then True)."""
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+            return True
+        except TimeoutError:
+            return False
+        finally:
             self._wake.clear()
 
     def stop(self) -> None:
