@@ -85,10 +85,12 @@ return 0
 """
 # A new session's cache, and the copy of the profile its sign-up or log-in just read, so the first request finds
 # it. KEYS: the session, the profile copy, its generation. ARGV: the user id, seconds to keep the session's cache,
-# the copy, seconds to keep it. The copy only if no change of the profile was noted within _PERSON_GEN_S (one
-# since the record was read would be: the log-in's read is seconds old at most) and none is there.
+# the copy, seconds to keep it. The session's never over what is there: a new token's key is there only if a
+# revocation that committed since its INSERT wrote its "no" (``uncache``), which must win. The copy only if no
+# change of the profile was noted within _PERSON_GEN_S (one since the record was read would be: the log-in's read
+# is seconds old at most) and none is there.
 _NEW_SESSION = """
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX')
 if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4], 'NX') end
 return 0
 """

@@ -199,3 +199,29 @@ async def test_a_log_in_that_read_the_profile_before_a_change_keeps_no_copy_of_i
     client.session.cookie_jar.clear()
     assert await market.redis.get(f"billi:person:{person.id}") is None  # not kept
     assert (await accounts.session_user(token)).nickname == "바꾼뒤"
+
+
+async def test_a_revocation_between_a_log_ins_insert_and_its_cache_write_stays_a_revocation(client: TestClient,
+                                                                                            monkeypatch: Any) -> None:
+    """"Log out everywhere" (or a password change) that commits after a log-in's session row and before its Redis
+    call revokes that session too: the log-in's cache write does not overwrite the revocation's "no"."""
+    market = client.app[MARKET]
+    accounts = market.accounts
+    person = await sign_up(client, "엇갈린로그인", email="raced-login@example.com")
+    real = accounts._session_made
+    ended: list[str] = []
+
+    async def revoked_first(*, keys: list[str], args: list[Any]) -> Any:
+        ended.extend(await accounts.log_out_everywhere(person.id))
+        return await real(keys=keys, args=args)
+
+    monkeypatch.setattr(accounts, "_session_made", revoked_first)
+    async with client.post("/api/auth/login", json={"email": "raced-login@example.com",
+                                                    "password": "rent4you"}) as resp:
+        assert resp.status == 200
+        token = (await resp.json())["token"]
+    client.session.cookie_jar.clear()
+    assert token_hash(token) in ended
+    assert await accounts.session_user_id(token) is None and await accounts.session_user(token) is None
+    async with client.get("/api/me", headers={"Authorization": f"Bearer {token}"}) as resp:
+        assert resp.status == 401
