@@ -69,14 +69,49 @@ def unavailable(e: BaseException) -> DatabaseUnavailable | None:
     return None
 
 
+class _Expiry:
+    __slots__ = ("fired",)
+
+    def __init__(self) -> None:
+        self.fired = False
+
+
+def _expire(task: asyncio.Task[Any], expiry: _Expiry) -> None:
+    expiry.fired = True
+    task.cancel()
+
+
+async def _within(seconds: float, work: Any) -> Any:
+    """``await work``, or TimeoutError once ``seconds`` have passed: ``asyncio.timeout``'s rules (the task is
+    cancelled at the deadline, and only that cancellation becomes TimeoutError; one from elsewhere stays one), with
+    one timer and no context manager — every statement pays for this, a dozen times a request."""
+    task = asyncio.current_task()
+    assert task is not None
+    cancelling = task.cancelling()
+    expiry = _Expiry()
+    timer = asyncio.get_running_loop().call_later(seconds, _expire, task, expiry)
+    counted = False
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if expiry.fired:
+            counted = True
+            if task.uncancel() <= cancelling:
+                raise TimeoutError from None
+        raise
+    finally:
+        timer.cancel()
+        if expiry.fired and not counted:  # (fired, but the work ended otherwise: its cancellation is taken back)
+            task.uncancel()
+
+
 async def _bounded(conn: aiomysql.Connection, deadline_s: float | None, work: Any, *, in_commit: bool = False) -> Any:
     """Await ``work`` (a statement on ``conn``) within the deadline; a cut-off or broken connection is closed and
     reported as ``DatabaseUnavailable``."""
     try:
         if deadline_s is None:
             return await work
-        async with asyncio.timeout(deadline_s):
-            return await work
+        return await _within(deadline_s, work)
     except TimeoutError:
         conn.close()
         raise DatabaseUnavailable(in_commit=in_commit) from None
@@ -266,24 +301,27 @@ class _Cursor(aiomysql.DictCursor):  # type: ignore[misc]
         ``reads``: statements sent after the COMMIT in the same round trip (``read_args`` their values; ``query``
         holds ``statements`` statements): each reads what is committed by then, as a query of its own after the
         commit would. Their answers follow the statements'; one that fails (or a connection that breaks once the
-        COMMIT's answer has come) leaves the commit standing and the answers from there on None."""
+        COMMIT's answer has come) leaves the commit standing and the answers from there on None.
+
+        The first answer is awaited for three times the statement deadline, as COMMIT alone is; then all the
+        others together for as long again (one deadline, not one per answer: a tail is a dozen)."""
         conn = self.connection
         deadline = None if self.deadline_s is None else 3 * self.deadline_s
         sql = f"{query}; COMMIT" + "".join(f"; {r}" for r in reads)
         await _bounded(conn, deadline, super().execute(sql, (*args, *read_args) if reads else args), in_commit=True)
         done: list[Any] = [(self.rowcount, self.lastrowid or 0, list(await self.fetchall()))]
-        while True:
-            try:
-                more = await _bounded(conn, deadline, self.nextset(), in_commit=True)
-            except (DatabaseUnavailable, pymysql.err.MySQLError):
-                if not reads or len(done) <= statements:  # (the COMMIT's answer had not come)
-                    raise
-                # a read after the commit failed: the commit stands (a broken connection is closed already)
-                done += [None] * (statements + 1 + len(reads) - len(done))
-                break
-            if not more:
-                break
-            done.append((self.rowcount, self.lastrowid or 0, list(await self.fetchall())))
+
+        async def the_rest() -> None:
+            while await self.nextset():
+                done.append((self.rowcount, self.lastrowid or 0, list(await self.fetchall())))
+
+        try:
+            await _bounded(conn, deadline, the_rest(), in_commit=True)
+        except (DatabaseUnavailable, pymysql.err.MySQLError):
+            if not reads or len(done) <= statements:  # (the COMMIT's answer had not come)
+                raise
+            # a read after the commit failed: the commit stands (a broken connection is closed already)
+            done += [None] * (statements + 1 + len(reads) - len(done))
         self.committed = True
         if reads:
             assert len(done) == statements + 1 + len(reads), (len(done), statements, len(reads))
@@ -466,8 +504,7 @@ class Database:
             if self._deadline_s is None:
                 conn = await self._pool.acquire()
             else:
-                async with asyncio.timeout(self._deadline_s):
-                    conn = await self._pool.acquire()
+                conn = await _within(self._deadline_s, self._pool.acquire())
         except TimeoutError:
             raise DatabaseUnavailable() from None
         except (pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError) as e:

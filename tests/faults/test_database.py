@@ -256,6 +256,29 @@ async def test_a_read_after_the_commit_sees_what_is_committed_and_its_failure_le
         await other.close()
 
 
+async def test_a_tails_answers_after_the_first_share_one_deadline_and_a_slow_read_after_the_commit_leaves_it(
+        limited: Database, own_mariadb: OwnMariaDB) -> None:
+    """The answers of a tail after its first are awaited together for three statement deadlines (0.6 s here), not
+    each for as long: reads after the COMMIT that together outlast it are cut off (None), the commit stands, and
+    the broken connection is not pooled again."""
+    await limited.execute("CREATE TABLE IF NOT EXISTS slow (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
+    await limited.execute("REPLACE INTO slow VALUES (1, 0)")
+    other = await Database.connect(own_mariadb.url, pool_size=1)
+    try:
+        async with limited.transaction() as cur:
+            cur.deadline_s = 0.2
+            tail = Tail()
+            tail.add("UPDATE slow SET v = %s WHERE id = %s", 7, 1)
+            # (each read alone is within the server's 0.5 s limit and the 0.6 s; the four together are not)
+            slow = [tail.read_after("SELECT SLEEP(0.45) AS s, %s AS n", n) for n in range(4)]
+            done, reads = await tail.commit(cur)
+        assert done == [(1, 0, [])] and reads[slow[0]] == [{"s": 0, "n": 0}] and reads[slow[-1]] is None
+        assert await other.fetchval("SELECT v FROM slow WHERE id = 1") == 7  # committed
+        assert [await limited.fetchval("SELECT %s", (n,)) for n in range(4)] == [0, 1, 2, 3]
+    finally:
+        await other.close()
+
+
 async def test_a_server_that_stops_answering_gets_a_clear_answer_and_its_connection_is_dropped(
         limited: Database, own_mariadb: OwnMariaDB) -> None:
     assert await limited.fetchval("SELECT 1") == 1
