@@ -289,6 +289,20 @@ def table_markdown() -> str:
     return "\n".join(rows)
 
 
+_RULES_VALUES: list[tuple[Any, dict[str, Any]]] = []  # (the rules, their values by name): the last few
+
+
+def _values_of(rules: Any) -> dict[str, Any]:
+    """The rules' values by field name (``Rules`` is frozen: worked out once per rules object; its values are ints,
+    shared, never copied)."""
+    for known, values in _RULES_VALUES:
+        if known is rules:
+            return values
+    values = {f.name: getattr(rules, f.name) for f in fields(rules)}
+    _RULES_VALUES[:] = [(rules, values), *_RULES_VALUES[:3]]
+    return values
+
+
 class Machine:
     """The one way a contract changes; mixed into ``Rentals``."""
 
@@ -308,7 +322,7 @@ class Machine:
         now, today = self.clock.now(), self.clock.today()
         return {"id": cid, "now": now, "today": today, "tomorrow": today + timedelta(days=1),
                 "lost_cutoff": today - timedelta(days=self.rules.lost_after_days), "role": role,
-                **{f.name: getattr(self.rules, f.name) for f in fields(self.rules)}, **values}  # (ints: no deep copy)
+                **_values_of(self.rules), **values}
 
     async def guard(self, cur: Any, name: str, p: dict[str, Any]) -> None:
         g = GUARDS[name]
