@@ -303,20 +303,26 @@ class _Cursor(aiomysql.DictCursor):  # type: ignore[misc]
         commit would. Their answers follow the statements'; one that fails (or a connection that breaks once the
         COMMIT's answer has come) leaves the commit standing and the answers from there on None.
 
-        The first answer is awaited for three times the statement deadline, as COMMIT alone is; then all the
-        others together for as long again (one deadline, not one per answer: a tail is a dozen)."""
+        Each answer up to the COMMIT's is awaited for three times the statement deadline, as COMMIT alone is (a
+        server that stops answering is heard as soon as one answer is late); the reads after it share one such
+        deadline (cut off, they are None: the commit stands)."""
         conn = self.connection
         deadline = None if self.deadline_s is None else 3 * self.deadline_s
         sql = f"{query}; COMMIT" + "".join(f"; {r}" for r in reads)
         await _bounded(conn, deadline, super().execute(sql, (*args, *read_args) if reads else args), in_commit=True)
         done: list[Any] = [(self.rowcount, self.lastrowid or 0, list(await self.fetchall()))]
 
-        async def the_rest() -> None:
+        async def the_reads() -> None:
             while await self.nextset():
                 done.append((self.rowcount, self.lastrowid or 0, list(await self.fetchall())))
 
         try:
-            await _bounded(conn, deadline, the_rest(), in_commit=True)
+            while not reads or len(done) <= statements:  # (up to the COMMIT's answer: one deadline each)
+                if not await _bounded(conn, deadline, self.nextset(), in_commit=True):
+                    break
+                done.append((self.rowcount, self.lastrowid or 0, list(await self.fetchall())))
+            else:
+                await _bounded(conn, deadline, the_reads(), in_commit=True)
         except (DatabaseUnavailable, pymysql.err.MySQLError):
             if not reads or len(done) <= statements:  # (the COMMIT's answer had not come)
                 raise

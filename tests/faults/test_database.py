@@ -256,11 +256,11 @@ async def test_a_read_after_the_commit_sees_what_is_committed_and_its_failure_le
         await other.close()
 
 
-async def test_a_tails_answers_after_the_first_share_one_deadline_and_a_slow_read_after_the_commit_leaves_it(
+async def test_the_reads_after_a_tails_commit_share_one_deadline_and_cut_off_they_leave_the_commit(
         limited: Database, own_mariadb: OwnMariaDB) -> None:
-    """The answers of a tail after its first are awaited together for three statement deadlines (0.6 s here), not
-    each for as long: reads after the COMMIT that together outlast it are cut off (None), the commit stands, and
-    the broken connection is not pooled again."""
+    """The reads sent after a tail's COMMIT are awaited together for three statement deadlines (0.6 s here), not
+    each for as long: those that together outlast it are cut off (None), the commit stands, and the broken
+    connection is not pooled again."""
     await limited.execute("CREATE TABLE IF NOT EXISTS slow (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
     await limited.execute("REPLACE INTO slow VALUES (1, 0)")
     other = await Database.connect(own_mariadb.url, pool_size=1)

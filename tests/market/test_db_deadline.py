@@ -56,20 +56,6 @@ async def test_an_outer_deadline_is_the_outer_ones_and_an_inner_one_the_inner_on
     assert task is not None and task.cancelling() == 0
 
 
-async def test_a_deadline_and_a_cancellation_at_once_is_a_cancellation() -> None:
-    """Fired in the same turn as a cancellation from elsewhere: the caller is still cancelled (as with
-    ``asyncio.timeout``, the other cancellation is not swallowed)."""
-    async def caller() -> None:
-        await _within(0.01, asyncio.sleep(5))
-
-    task = asyncio.create_task(caller())
-    await asyncio.sleep(0)
-    loop = asyncio.get_running_loop()
-    loop.call_later(0.01, task.cancel)
-    with pytest.raises(asyncio.CancelledError):
-        await task
-
-
 async def test_work_that_swallows_the_cancellation_leaves_none_pending() -> None:
     async def stubborn() -> str:
         try:
