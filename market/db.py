@@ -14,6 +14,7 @@ work sent again once — reads always, ``execute(idempotent=True)`` writes, and 
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -370,19 +371,13 @@ _NAMED = re.compile(r"%\((\w+)\)s")
 _NAMES_KEPT = 1024
 
 
+@functools.lru_cache(maxsize=_NAMES_KEPT)
 def _names_in(query: str) -> tuple[str, ...]:
     """The ``%(name)s`` values ``query`` names, each once, found once per statement text (the texts are the
-    code's own: a few hundred; should more come, the oldest half is forgotten)."""
-    names = _NAMES.get(query)
-    if names is None:
-        if len(_NAMES) >= _NAMES_KEPT:
-            for old in list(_NAMES)[:_NAMES_KEPT // 2]:
-                del _NAMES[old]
-        names = _NAMES[query] = tuple(dict.fromkeys(_NAMED.findall(query)))
-    return names
+    code's own: a few hundred)."""
+    return tuple(dict.fromkeys(_NAMED.findall(query)))
 
 
-_NAMES: dict[str, tuple[str, ...]] = {}
 _LONG_TEXT = 200
 
 

@@ -10,6 +10,7 @@ this table (``table_markdown`` prints it).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -289,18 +290,11 @@ def table_markdown() -> str:
     return "\n".join(rows)
 
 
-_RULES_VALUES: list[tuple[Any, dict[str, Any]]] = []  # (the rules, their values by name): the last few
-
-
+@functools.lru_cache(maxsize=8)
 def _values_of(rules: Any) -> dict[str, Any]:
-    """The rules' values by field name (``Rules`` is frozen: worked out once per rules object; its values are ints,
-    shared, never copied)."""
-    for known, values in _RULES_VALUES:
-        if known is rules:
-            return values
-    values = {f.name: getattr(rules, f.name) for f in fields(rules)}
-    _RULES_VALUES[:] = [(rules, values), *_RULES_VALUES[:3]]
-    return values
+    """The rules' values by field name, worked out once per rules object (``Rules`` is frozen; its values are
+    ints, shared, never copied: callers spread them into a dict of their own)."""
+    return {f.name: getattr(rules, f.name) for f in fields(rules)}
 
 
 class Machine:

@@ -67,4 +67,4 @@ def test_the_names_of_a_statement_are_kept_for_a_bounded_number_of_texts() -> No
     assert database._names_in("SELECT %(a)s, %(b)s, %(a)s, %s, %%(c)s") == ("a", "b", "c")
     for i in range(3 * database._NAMES_KEPT):
         assert database._names_in(f"SELECT %(v{i})s") == (f"v{i}",)
-    assert len(database._NAMES) <= database._NAMES_KEPT
+    assert database._names_in.cache_info().currsize <= database._NAMES_KEPT
