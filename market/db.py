@@ -272,6 +272,70 @@ def _read_row_from_packet(self: Any, packet: Any) -> tuple[Any, ...]:
 aiomysql.connection.MySQLResult._read_row_from_packet = _read_row_from_packet
 
 
+_MORE_RESULTS = SERVER_STATUS.SERVER_MORE_RESULTS_EXISTS
+_FAST_OK = True
+
+
+def _lenenc(buf: Any, pos: int) -> tuple[int, int] | None:
+    """A length-encoded integer of an OK packet at ``pos`` (PyMySQL's ``read_length_encoded_integer``) and the
+    position after it; None for NULL (251), which an OK packet never holds."""
+    c = buf[pos]
+    if c < 251:
+        return c, pos + 1
+    if c == 252:
+        return buf[pos + 1] | buf[pos + 2] << 8, pos + 3
+    if c == 253:
+        return buf[pos + 1] | buf[pos + 2] << 8 | buf[pos + 3] << 16, pos + 4
+    if c == 254:
+        return int.from_bytes(buf[pos + 1:pos + 9], "little"), pos + 9
+    return None
+
+
+def _next_ok(cur: Any) -> tuple[int, int] | None:
+    """The next answer of a ``;``-separated batch when it is an OK packet (a write's, a SET's, COMMIT's) already
+    whole in the stream's buffer and without warnings: its affected row count and inserted id, taken and parsed
+    here, leaving the cursor and the connection as ``cur.nextset()`` would. Else None and nothing taken: the
+    caller reads it the driver's way (a result set, an error, a packet still arriving, warnings to fetch).
+
+    A rental request's last round trip is a dozen such answers, and the driver reads each through five
+    coroutines and three objects — a sixth of the request's CPU in the gateway."""
+    conn = cur.connection
+    result = getattr(cur, "_result", None)
+    if conn is None or result is None or result is not conn._result or not result.has_next:
+        return None
+    reader = conn._reader
+    if reader is None or reader._exception is not None:
+        return None
+    buf = reader._buffer
+    if len(buf) < 11:  # (a header and the shortest OK packet: 7 bytes)
+        return None
+    size = buf[0] | buf[1] << 8 | buf[2] << 16
+    if size < 7 or size >= 0xFFFFFF or len(buf) < 4 + size or buf[3] != conn._next_seq_id or buf[4] != 0:
+        return None
+    end = 4 + size
+    affected = _lenenc(buf, 5)
+    if affected is None:
+        return None
+    inserted = _lenenc(buf, affected[1])
+    if inserted is None or inserted[1] + 4 > end:
+        return None
+    pos = inserted[1]
+    status = buf[pos] | buf[pos + 1] << 8
+    if buf[pos + 2] or buf[pos + 3]:  # warnings: the driver fetches them (SHOW WARNINGS)
+        return None
+    message = bytes(buf[pos + 4:end])
+    del buf[:end]
+    reader._maybe_resume_transport()
+    conn._next_seq_id = (conn._next_seq_id + 1) % 256
+    answer = aiomysql.connection.MySQLResult(None)
+    answer.affected_rows, answer.insert_id, answer.server_status = affected[0], inserted[0], status
+    answer.message, answer.has_next = message, status & _MORE_RESULTS
+    conn._result, conn._affected_rows, conn.server_status = answer, affected[0], status
+    cur._clear_result()
+    cur._result, cur._rowcount, cur._lastrowid = answer, affected[0], inserted[0]
+    return affected[0], inserted[0]
+
+
 class _Cursor(aiomysql.DictCursor):  # type: ignore[misc]
     """A cursor whose every statement has the database's deadline (``deadline_s`` None: none)."""
 
@@ -319,6 +383,10 @@ class _Cursor(aiomysql.DictCursor):  # type: ignore[misc]
 
         try:
             while not reads or len(done) <= statements:  # (up to the COMMIT's answer: one deadline each)
+                ok = _next_ok(self) if _FAST_OK else None
+                if ok is not None:
+                    done.append((ok[0], ok[1], []))
+                    continue
                 if not await _bounded(conn, deadline, self.nextset(), in_commit=True):
                     break
                 done.append((self.rowcount, self.lastrowid or 0, list(await self.fetchall())))

@@ -8,6 +8,7 @@ import asyncio
 from datetime import date, datetime
 from decimal import Decimal
 
+from market.db import Tail
 from market.service import Market
 
 _TYPES = ("SELECT 7 AS n, '빌리마켓' AS word, CAST('2026-12-05' AS DATE) AS day,"
@@ -49,3 +50,43 @@ async def test_named_values_the_statement_does_not_name_are_left_out(market: Mar
     row = await market.db.fetchone("SELECT %(a)s + %(a)s AS twice, '100%%' AS pct, %(ab)s AS ab",
                                    {"a": 2, "ab": "에이비", "b": 3, "now": datetime(2026, 1, 1)})
     assert row == {"twice": 4, "pct": "100%", "ab": "에이비"}
+
+
+async def test_a_tails_answers_read_in_place_are_the_drivers(market: Market, monkeypatch) -> None:
+    """The OK answers of a transaction's last round trip (``commit_after``), parsed in place when whole in the
+    buffer, say what the driver says: affected rows and inserted ids of every size (one, two, three and eight
+    byte lengths), a statement with a warning and a result set among them (both left to the driver)."""
+    import market.db as db
+
+    await market.db.execute("CREATE TABLE IF NOT EXISTS tail_answers (id BIGINT AUTO_INCREMENT PRIMARY KEY,"
+                            " k INT NOT NULL UNIQUE, v INT NOT NULL) AUTO_INCREMENT = 70000")
+
+    async def run(base: int) -> tuple[list, list]:
+        async with market.db.transaction() as cur:
+            await cur.execute("SELECT 1 AS one")
+            rows = ", ".join(f"({base + k}, {k})" for k in range(300))
+            tail = Tail()
+            tail.add(f"INSERT INTO tail_answers (k, v) VALUES {rows}")
+            tail.add("SET @first = LAST_INSERT_ID()")
+            tail.add("UPDATE tail_answers SET v = v + 1 WHERE k >= %s AND k < %s", base, base + 300)
+            tail.add("INSERT IGNORE INTO tail_answers (k, v) VALUES (%s, 0)", base)  # (a duplicate: a warning)
+            tail.add("INSERT INTO tail_answers (id, k, v) VALUES (%s, %s, 1)", 20_000_000 + base, base + 1000)
+            tail.add("SELECT COUNT(*) AS n FROM tail_answers WHERE k >= %s", base)
+            tail.add("DELETE FROM tail_answers WHERE k = %s", base + 1000)
+            tail.read_after("SELECT v FROM tail_answers WHERE k = %s", base)
+            return await tail.commit(cur)
+
+    taken: list[object] = []
+    real = db._next_ok
+    monkeypatch.setattr(db, "_next_ok", lambda cur: taken.append(real(cur)) or taken[-1])
+    fast = await run(0)
+    assert any(t is not None for t in taken)  # (read in place, at least in part)
+    monkeypatch.setattr(db, "_FAST_OK", False)
+    slow = await run(100_000)
+    inserted_fast, inserted_slow = fast[0][0][1], slow[0][0][1]
+    assert inserted_fast >= 70000 and inserted_slow > inserted_fast
+    assert [a for a, _, _ in fast[0]] == [a for a, _, _ in slow[0]] == [300, 0, 300, 0, 1, 1, 1]
+    assert fast[0][4][1] == 20_000_000 and slow[0][4][1] == 20_100_000
+    assert fast[0][5][2] == [{"n": 301}] and slow[0][5][2] == [{"n": 301}]
+    assert fast[1] == slow[1] == [[{"v": 1}]]
+    assert await market.db.fetchval("SELECT COUNT(*) FROM tail_answers") == 600
