@@ -226,6 +226,26 @@ def _heads(noun: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=8192)
+def halves(noun: str) -> tuple[str, ...]:
+    """A Hangul noun of four or more syllables as two nouns of two or more syllables that the analyser knows on
+    their own (웨딩드레스 → 웨딩, 드레스; the longer second half tried first), or nothing. A narrow search's second
+    pass also looks for them: listings that write the compound as two words."""
+    if len(noun) < 4 or not all("가" <= ch <= "힣" for ch in noun):
+        return ()
+    for cut in range(2, len(noun) - 1):
+        first, second = noun[:cut], noun[cut:]
+        if _known_noun(first) and _known_noun(second):
+            return first, second
+    return ()
+
+
+@functools.lru_cache(maxsize=65536)
+def _known_noun(word: str) -> bool:
+    toks = kiwi().tokenize(word)
+    return len(toks) == 1 and toks[0].tag in ("NNG", "NNP") and toks[0].form == word and toks[0].id != _unknown_id()
+
+
 def _words(text: str, tokens: Iterable[Any]) -> list[list[tuple[str, str]]]:
     """Tokens grouped by written word (split at spaces in the text).
 
@@ -302,13 +322,19 @@ def _grams(text: str, tokens: Sequence[Any]) -> list[str]:
 
 def _misread(word: str, toks: Sequence[Any]) -> bool:
     """Whether the analyser may have got a written word wrong: a noun it does not know (an unknown brand or
-    loanword), a particle in the middle of the word (다이슨에어랩 read as 다이슨 + 에 + …), or a word read as a
+    loanword), a particle in the middle of the word (다이슨에어랩 read as 다이슨 + 에 + …), a determiner before nouns
+    (고프로 read as 고 + 프로), or a word read as a
     noun and a one-syllable particle that it also reads, nearly as likely, as one noun (마이크로: 마이크 + 로)."""
     unknown = _unknown_id()
     if any(t.tag in _NOUNS and t.id == unknown for t in toks):
         return True
     tags = [t.tag for t in toks]
     if any(a.startswith("J") and any(b in _NOUNS for b in tags[i + 1:]) for i, a in enumerate(tags)):
+        return True
+    # A determiner and nouns in one word: a brand or model name the analyser cut at a syllable that is also a
+    # determiner (고프로: 고 + 프로, 맨프로토: 맨 + 프로 + 토, 매빅3: 매 + 빅 + 3); a real determiner stands apart.
+    content = [tag for tag in tags if not tag.startswith("S")]
+    if len(content) >= 2 and content[0] == "MM" and all(tag in _NOUNS or tag == "NNB" for tag in content[1:]):
         return True
     return (len(toks) == 2 and tags[0] in _NOUNS and tags[1].startswith("J") and toks[1].len == 1
             and _one_noun_too(word))

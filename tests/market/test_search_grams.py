@@ -12,9 +12,11 @@ def test_only_words_the_analyser_may_have_misread_give_bigrams() -> None:
     assert korean.word_grams("발뮤다 토스터") == ["~발뮤", "~뮤다"]  # an unknown brand; 토스터 is known
     assert korean.word_grams("다이슨에어랩") == ["~다이", "~이슨", "~슨에", "~에어", "~어랩"]  # 다이슨 + 에 + 어 + 랩
     assert korean.word_grams("마이크로 SD카드") == ["~마이", "~이크", "~크로"]  # 마이크 + 로, also one noun
+    assert korean.word_grams("한솔로 피규어") == ["~한솔", "~솔로"]  # a name read as determiner 한 + 솔로
     # Known words, with or without a particle, give none: the index grows only where the analysis may be wrong.
     assert korean.word_grams("캠핑의자를 빌리고 싶어요") == []
     assert korean.word_grams("노트북을 빌려요 보증금은 없어요") == []
+    assert korean.word_grams("새 텐트 한 달 빌려요") == []  # a determiner written as a word of its own
     assert korean.word_grams("") == []
 
 
@@ -32,6 +34,16 @@ async def test_a_word_the_analyser_split_wrongly_still_finds_its_listing(market:
     assert korean.analyze("다이슨에어랩") == ["다이슨", "랩"]
     r = await market.search({"q": "에어랩"})
     assert [c["id"] for c in r["items"]] == [airwrap]
+
+
+async def test_a_name_read_as_a_determiner_and_a_noun_still_finds_its_listing(market: Market) -> None:
+    owner = (await market.accounts.sign_up({"email": "o@example.com", "nickname": "주인", "password": "rent4you"}))
+    # Alone, 온프로 is read as the determiner 온 and the bound noun 프로: no term at all.
+    camera = await _listed(market, owner.user.id, "온프로 카메라 대여")
+    await _listed(market, owner.user.id, "전동 드릴")
+    await market.indexer.drain()
+    assert korean.analyze("온프로") == []
+    assert [c["id"] for c in (await market.search({"q": "온프로"}))["items"]] == [camera]
 
 
 async def test_a_retitled_listing_leaves_no_bigram_of_its_old_title(market: Market) -> None:
