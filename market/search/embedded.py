@@ -448,11 +448,13 @@ class EmbeddedSearch:
         docs, pairs = await asyncio.gather(self._hit_words(best), self._kept_pairs(own))
         # (only the words enough of the hits share can be chosen from them: the others' statistics are not read)
         shared = shared_words(docs)
-        stats = await self._word_stats({t: t for t in (*own, *(b for _, b, _ in pairs), *shared)})
+        # The halves of a compound query word come first (웨딩드레스: the listings that write 웨딩 드레스).
+        halves = [k for k in dict.fromkeys(term_key(h) for t in q.terms for h in korean.halves(t)) if k not in own]
+        stats = await self._word_stats({t: t for t in (*own, *halves, *(b for _, b, _ in pairs), *shared)})
         listings = {k: v[0] for k, v in stats.items() if k is not None}
         total = stats.get(None, (0, 0, 0))[0]
         # Words listings use with the query's own, then the words its best hits share.
-        terms = list(dict.fromkeys([*related_terms(pairs, listings, total, exclude=own),
+        terms = list(dict.fromkeys([*halves, *related_terms(pairs, listings, total, exclude=own),
                                     *feedback_terms(shared, listings, total, set(own))]))[:SECOND_PASS_TERMS]
         weights, _ = _weigh(replace(q, head=()), {t: t for t in terms}, stats)
         if not weights:

@@ -42,3 +42,22 @@ async def test_a_narrow_search_is_filled_with_listings_like_its_hits_below_them(
     second = await market.search({"q": "헬리녹스", "limit": "2", "cursor": first["next_cursor"]})
     assert [c["id"] for c in second["items"]] == ids[2:]
     assert (await market.search({"q": "드릴"}))["items"][0]["title"] == "전동 드릴"
+
+
+async def test_a_compound_the_listings_write_as_two_words_finds_them(market: Market) -> None:
+    """에어바운스 (one noun to the analyser, in no table of ours) also finds the listings that write 에어 바운스: a
+    narrow search's second pass looks for the compound's two halves, below every text match."""
+    owner = (await market.accounts.sign_up({"email": "o@example.com", "nickname": "주인", "password": "rent4you"}))
+
+    async def listed(title: str, description: str, category_id: int) -> int:
+        fields = item_fields(title=title, description=description, category_id=category_id)
+        return int((await market.items.create(owner.user.id, fields))["id"])
+
+    whole = await listed("에어바운스 빌려드려요", "거실에 두기 좋아요.", CHAIRS)
+    # (nothing else in common with the text match: not its category, not a word of its description)
+    apart = {await listed("에어 바운스 대여해요", "튼튼합니다.", TENTS),
+             await listed("바운스 놀이기구", "무거워요.", TENTS)}
+    await listed("전동 드릴", "충전식이에요.", DRILLS)
+    await market.indexer.drain()
+    ids = [c["id"] for c in (await market.search({"q": "에어바운스"}))["items"]]
+    assert ids[0] == whole and set(ids[1:]) == apart  # (the text match first; no drill)
