@@ -7,7 +7,12 @@ from __future__ import annotations
 import asyncio
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
+import aiomysql
+import aiomysql.connection
+
+from market import db
 from market.db import Tail
 from market.service import Market
 
@@ -53,10 +58,9 @@ async def test_named_values_the_statement_does_not_name_are_left_out(market: Mar
 
 
 async def test_a_tails_answers_read_in_place_are_the_drivers(market: Market, monkeypatch) -> None:
-    """The OK answers of a transaction's last round trip (``commit_after``), parsed in place when whole in the
-    buffer, say what the driver says: affected rows and inserted ids of every size (one, two, three and eight
-    byte lengths), a statement with a warning and a result set among them (both left to the driver)."""
-    import market.db as db
+    """A transaction's last round trip against the real server, its answers read in place where they arrived
+    whole, says what the driver says: affected rows and inserted ids past 250 and 2**24, a statement with a
+    warning and a result set among them (both left to the driver), the reads after the COMMIT."""
 
     await market.db.execute("CREATE TABLE IF NOT EXISTS tail_answers (id BIGINT AUTO_INCREMENT PRIMARY KEY,"
                             " k INT NOT NULL UNIQUE, v INT NOT NULL) AUTO_INCREMENT = 70000")
@@ -76,11 +80,7 @@ async def test_a_tails_answers_read_in_place_are_the_drivers(market: Market, mon
             tail.read_after("SELECT v FROM tail_answers WHERE k = %s", base)
             return await tail.commit(cur)
 
-    taken: list[object] = []
-    real = db._next_ok
-    monkeypatch.setattr(db, "_next_ok", lambda cur: taken.append(real(cur)) or taken[-1])
-    fast = await run(0)
-    assert any(t is not None for t in taken)  # (read in place, at least in part)
+    fast = await run(0)  # (each answer read in place when it had arrived whole, else by the driver)
     monkeypatch.setattr(db, "_FAST_OK", False)
     slow = await run(100_000)
     inserted_fast, inserted_slow = fast[0][0][1], slow[0][0][1]
@@ -90,3 +90,67 @@ async def test_a_tails_answers_read_in_place_are_the_drivers(market: Market, mon
     assert fast[0][5][2] == [{"n": 301}] and slow[0][5][2] == [{"n": 301}]
     assert fast[1] == slow[1] == [[{"v": 1}]]
     assert await market.db.fetchval("SELECT COUNT(*) FROM tail_answers") == 600
+
+
+def _ok(seq: int, affected: int, inserted: int, status: int, warnings: int = 0, message: bytes = b"") -> bytes:
+    def lenenc(n: int) -> bytes:
+        if n < 251:
+            return bytes([n])
+        if n < 2**16:
+            return b"\xfc" + n.to_bytes(2, "little")
+        if n < 2**24:
+            return b"\xfd" + n.to_bytes(3, "little")
+        return b"\xfe" + n.to_bytes(8, "little")
+    body = b"\x00" + lenenc(affected) + lenenc(inserted) + status.to_bytes(2, "little") + warnings.to_bytes(
+        2, "little") + message
+    return len(body).to_bytes(3, "little") + bytes([seq]) + body
+
+
+def _cursor_on(data: bytes, seq: int) -> tuple[Any, Any]:
+    """A cursor after a statement of a batch whose next answers are ``data``, already in the stream's buffer."""
+    conn = aiomysql.Connection.__new__(aiomysql.Connection)
+    conn._loop, conn._encoding, conn._next_seq_id, conn._writer = asyncio.get_running_loop(), "utf8", seq, None
+    conn._reader = asyncio.StreamReader()
+    conn._reader.feed_data(data)
+    previous = aiomysql.connection.MySQLResult(None)
+    previous.affected_rows, previous.insert_id, previous.server_status, previous.has_next = 1, 9, 10, 8
+    conn._result, conn._affected_rows, conn.server_status = previous, 1, 10
+    cur = db._Cursor(conn)
+    cur._result, cur._rowcount, cur._lastrowid = previous, 1, 9
+    return conn, cur
+
+
+def _state(conn: Any, cur: Any) -> tuple[Any, ...]:
+    r = conn._result
+    return ((r.affected_rows, r.insert_id, r.server_status, r.warning_count, r.message, r.has_next, r.rows,
+             r.description, r.field_count, r.connection), conn._affected_rows, conn.server_status, conn._next_seq_id,
+            bytes(conn._reader._buffer), cur._result is r, cur._rowcount, cur._lastrowid, cur._rows,
+            cur._description, cur._rownumber)
+
+
+async def test_an_ok_answer_read_in_place_leaves_what_the_driver_leaves() -> None:
+    """Every length of affected rows and inserted id (one, three, four and nine bytes), with and without more
+    answers after it, a message, the sequence id wrapping: the same cursor and connection as ``nextset()``."""
+    more, last = 8 | 2, 2  # (SERVER_MORE_RESULTS_EXISTS | AUTOCOMMIT; AUTOCOMMIT)
+    for affected in (0, 250, 251, 65_535, 65_536, 2**24, 2**40):
+        for inserted in (0, 250, 65_536, 2**24 + 5):
+            for status, message, seq in ((more, b"", 5), (last, b"Rows matched: 1  Changed: 1", 255)):
+                data = _ok(seq, affected, inserted, status, message=message) + _ok((seq + 1) % 256, 1, 2, last)
+                fast_conn, fast_cur = _cursor_on(data, seq)
+                assert db._next_ok(fast_cur) == (affected, inserted)
+                slow_conn, slow_cur = _cursor_on(data, seq)
+                assert await slow_cur.nextset()
+                assert _state(fast_conn, fast_cur) == _state(slow_conn, slow_cur)
+
+
+async def test_an_answer_that_is_no_whole_ok_is_left_to_the_driver_untouched() -> None:
+    whole = _ok(3, 1, 7, 10)
+    for data in (_ok(3, 1, 7, 10, warnings=1), _ok(3, 1, 7, 10, warnings=256),  # (the driver asks for them)
+                 b"\x17\x00\x00\x03\xff\x26\x04#23000Duplicate entry",  # an error
+                 whole[:-1], whole[:4],  # not all here yet
+                 _ok(4, 1, 7, 10),  # another sequence id
+                 b"\x01\x00\x00\x03\x02"):  # a result set's column count
+        conn, cur = _cursor_on(data, 3)
+        before = _state(conn, cur)
+        assert db._next_ok(cur) is None
+        assert _state(conn, cur) == before
