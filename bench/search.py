@@ -56,6 +56,7 @@ from market.db import Database  # noqa: E402
 from market.migrate import migrate  # noqa: E402
 from market.public_place import snap  # noqa: E402
 from market.search import EmbeddedSearch, SearchQuery, cell_of, korean, postings_of, token  # noqa: E402
+from market.search.embedded import SIMILAR_SAMPLE  # noqa: E402
 from market.search.indexer import SearchIndexer  # noqa: E402
 from market.search.postings import key_of_token  # noqa: E402
 from market.search.related import listing_pairs  # noqa: E402
@@ -75,7 +76,7 @@ NATIONWIDE = "nationwide (no point: the whole country)"
 RUNNER = Path(__file__).resolve().parent / "_search_runner.py"
 SAME_WORK = "ours without the second pass"
 SEARCH_TABLES = ("search_docs", "search_postings", "search_terms", "search_stats", "search_vocab", "search_pairs",
-                 "search_bands")
+                 "search_bands", "search_similar")
 
 
 def pct(values: list[float], p: float) -> float:
@@ -344,6 +345,10 @@ async def run(args: argparse.Namespace) -> str:
             load_s = await load(db, args.items, texts)
             await fill_pairs(db)
             backend = EmbeddedSearch(db, categories)
+            # Similar words, learnt as the indexer does (from the newest listings), timed: each hour one node does it.
+            t0 = time.perf_counter()
+            similar_n = await backend.learn_similar()
+            similar_s = time.perf_counter() - t0
             plain = near(queries)
             await users(backend, plain, 5, args.users, 0)  # warm the buffer pool
             backend.rounds.clear()
@@ -429,8 +434,10 @@ async def run(args: argparse.Namespace) -> str:
         "",
         *(ab_lines(args, ab, per_round) if ab else []),
         f"- reading rounds per search (0 = fell back to reading every posting in the circle): {rounds}",
-        f"- reindex (`billi reindex` code path, {args.reindex_items:,} items from MariaDB, Kiwi analysis included):"
-        f" {rate:,.0f} items/s",
+        f"- reindex (`billi reindex` code path, {args.reindex_items:,} items from MariaDB, Kiwi analysis included,"
+        f" then the similar words of what it indexed): {rate:,.0f} items/s",
+        f"- similar words learnt from the newest {SIMILAR_SAMPLE:,} listings (what one node does each hour, and"
+        f" `billi reindex` at its end): {similar_s:.1f} s, {similar_n:,} words with some",
         "",
     ])
     summary = (f"search: items={args.items} p50_ms={statistics.median(paced):.1f} p99_ms={pct(paced, 99):.1f}"

@@ -10,8 +10,8 @@ it. The report also shows the tuning and held-out halves of the queries and a ty
 
 It also stands in for queries the project has never seen: the same queries again, in a process of their own whose
 tables of synonyms, broader terms and brand names lost every entry that names a word of any query (what was written
-for these queries does not carry over to others) — what the general methods (learned related words, feedback,
-halves of compounds, bigrams of misread words, typo correction) find on their own.
+for these queries does not carry over to others) — what the general methods (words learnt from the listings,
+feedback, halves of compounds, bigrams of misread words, typo correction) find on their own.
 
     python bench/search_quality.py [--listings FILE] [--queries FILE] [--typo-seeds 21,7,99] [--details]
 """
@@ -81,6 +81,7 @@ async def run(url: str, listings: list[dict[str, object]], queries: list[dict[st
         analysed = time.perf_counter()
         for i in range(0, len(docs), 500):
             await backend.index(docs[i:i + 500])
+        await backend.learn_similar()  # (as the rebuild of `billi reindex` ends)
         indexed = time.perf_counter()
         postings = int(await db.fetchval("SELECT COUNT(*) FROM search_postings"))
         grams = int(await db.fetchval("SELECT COUNT(*) FROM search_postings WHERE term LIKE %s",
@@ -218,8 +219,8 @@ def main() -> None:
         " (idf = log10(1 + N/df)), the query's head noun ×1.5; a word the analyser may have misread (unknown, a"
         " particle inside it, a determiner before nouns, or noun + particle that it also reads as one noun) also as"
         " the bigrams of the word as written (title 1, description 0.5; ×0.3 in the query); a search short of a page"
-        " filled, below its text matches, by the halves of its compound words, related words and its best hits'"
-        " words",
+        " filled, below its text matches, by the halves of its compound words, the words listings use instead of its"
+        " own (learnt from the listings: the same words around them), related words and its best hits' words",
         "- baseline: `title LIKE '%query%' OR description LIKE '%query%'` (ordered by id)",
         "- halves: a query's half is decided by its id alone (blake2b of the qid, even → tuning); tune on the"
         " tuning half only — the held-out half shows over-fitting",

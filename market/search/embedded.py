@@ -11,6 +11,7 @@ import functools
 import itertools
 import math
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -28,7 +29,7 @@ from market.search.filler import SMALL_CIRCLE_M, best_by_one_word, best_by_one_w
 from market.search.nationwide import best_anywhere
 from market.search.postings import key_of_token, postings_of, term_key, token, untoken
 from market.search.query import MAX_OFFSET, SearchHit, SearchPage, SearchQuery, encode_offset
-from market.search.related import MIN_PAIR, listing_pairs, related_terms
+from market.search.related import MIN_PAIR, listing_pairs, related_terms, similar_words
 from market.search.spelling import SPELLER_WORDS, Speller, corrected_text, has_lone_jamo
 
 # The head noun of the query (its last noun: 휴대용 *유모차*) counts this many times.
@@ -47,6 +48,11 @@ SPELLER_TTL_S = 60.0
 SECOND_PASS_TTL_S = 60.0
 # The most pairs read for a search's words.
 PAIRS_READ = 300
+# Similar words are learned from this many of the newest listings, again every SIMILAR_REFRESH_S by the node that
+# takes the turn (each node asks every SIMILAR_CHECK_S), and at once after a rebuild.
+SIMILAR_SAMPLE = 20_000
+SIMILAR_REFRESH_S = 3600
+SIMILAR_CHECK_S = 60.0
 
 
 # Term key → (listings with it, its largest posting weight in tier 1, in tier 0); the key None → (all listings, 0, 0).
@@ -128,6 +134,10 @@ class EmbeddedSearch:
         # What a narrow search's second pass read: a listing's words; a word's companions (see SECOND_PASS_TTL_S).
         self._words: _Kept[int, FeedbackDoc] = _Kept(20_000)
         self._companions: _Kept[str, list[tuple[str, str, int]]] = _Kept(2_000)
+        self._similar: _Kept[str, list[str]] = _Kept(2_000)  # a word's similar words
+        self._similar_due = False  # the index was rebuilt: learn them at the next refresh, whoever's turn it is
+        self._similar_checked = -math.inf
+        self._holder = f"similar-{uuid.uuid4().hex[:12]}"
         self._weighed: _Kept[str | None, tuple[int, int, int]] = _Kept(20_000)  # a word's statistics
         self._generation = 0  # how many times this process changed the index
 
@@ -298,6 +308,7 @@ class EmbeddedSearch:
         """Drops what the second pass kept: this process changed the index (a read under way keeps nothing)."""
         self._words.clear()
         self._companions.clear()
+        self._similar.clear()
         self._weighed.clear()
         self._generation += 1
 
@@ -361,15 +372,72 @@ class EmbeddedSearch:
 
     async def clear(self) -> None:
         self._speller = None
+        self._similar_due = True  # (learnt again from what is indexed next, at the refresh ending the rebuild)
         self._forget()
         big = await self._db.fetchval("SELECT COUNT(*) FROM (SELECT 1 FROM search_postings LIMIT 10001) x")
-        for table in ("search_docs", "search_postings", "search_vocab", "search_terms", "search_pairs", "search_bands"):
+        for table in ("search_docs", "search_postings", "search_vocab", "search_terms", "search_pairs", "search_bands",
+                      "search_similar"):
             # TRUNCATE drops a big table at once; a small one is quicker to empty row by row.
             await self._db.execute(f"{'TRUNCATE TABLE' if int(big) > 10_000 else 'DELETE FROM'} {table}")
         await self._db.execute("REPLACE INTO search_stats (id, docs) VALUES (1, 0)")
 
     async def refresh(self) -> None:
-        """Nothing to do: a committed document is searchable."""
+        """A committed document is searchable at once; the similar words are learnt again when due: after a
+        rebuild, else every SIMILAR_REFRESH_S by the node whose turn it is (asked every SIMILAR_CHECK_S)."""
+        now = time.monotonic()
+        if not self._similar_due and now - self._similar_checked < SIMILAR_CHECK_S:
+            return
+        self._similar_checked = now
+        if not await self._similar_turn(taken=self._similar_due):
+            return
+        self._similar_due = False
+        await self.learn_similar()
+
+    async def _similar_turn(self, *, taken: bool) -> bool:
+        """Whether this node learns the similar words now: the turn is free (never taken, or SIMILAR_REFRESH_S
+        past), or ``taken`` (a rebuild: taken whoever had it). The turn then lasts SIMILAR_REFRESH_S."""
+        if taken:
+            await self._db.execute(
+                "REPLACE INTO leases (name, holder, expires_at) VALUES ('search_similar', %s,"
+                " NOW(3) + INTERVAL %s SECOND)", (self._holder, SIMILAR_REFRESH_S))
+            return True
+        return bool(await self._db.execute(
+            "INSERT INTO leases (name, holder, expires_at) VALUES ('search_similar', %s, NOW(3) + INTERVAL %s SECOND)"
+            " ON DUPLICATE KEY UPDATE holder = IF(expires_at < NOW(3), VALUES(holder), holder),"
+            " expires_at = IF(expires_at < NOW(3), VALUES(expires_at), expires_at)", (self._holder, SIMILAR_REFRESH_S)))
+
+    async def learn_similar(self) -> int:
+        """Learn the similar words from the newest SIMILAR_SAMPLE listings' words (title and description) and put
+        them in place of the last ones; returns how many words have some. The learning runs on a worker thread."""
+        rows = await self._db.fetchall("SELECT title_terms, body_terms FROM search_docs ORDER BY item_id DESC"
+                                       " LIMIT %s", (SIMILAR_SAMPLE,))
+        listings = [[k for k in (key_of_token(t) for t in f"{r['title_terms']} {r['body_terms']}".split()) if k]
+                    for r in rows]
+        learnt = await asyncio.to_thread(similar_words, listings)
+        found = [(a, b, score) for a, alike in sorted(learnt.items()) for b, score in alike]
+        async with self._db.transaction() as cur:
+            await cur.execute("DELETE FROM search_similar")
+            for at in range(0, len(found), 1000):
+                chunk = found[at:at + 1000]
+                await cur.execute("INSERT INTO search_similar (term, similar, score) VALUES "
+                                  + ", ".join(["(%s, %s, %s)"] * len(chunk)), tuple(x for row in chunk for x in row))
+        self._similar.clear()
+        return len(learnt)
+
+    async def _kept_similar(self, keys: Sequence[str]) -> list[str]:
+        """The words' similar words, best first (kept from a read of the last SECOND_PASS_TTL_S, or read now)."""
+        kept = {k: s for k in keys if (s := self._similar.get(k)) is not None}
+        missing = list(dict.fromkeys(k for k in keys if k not in kept))
+        if missing:
+            generation = self._generation
+            rows = await self._db.fetchall(
+                f"SELECT term, similar FROM search_similar WHERE term IN ({', '.join(['%s'] * len(missing))})"
+                " ORDER BY term, score DESC, similar", tuple(missing))
+            for k in missing:
+                kept[k] = [str(r["similar"]) for r in rows if str(r["term"]) == k]
+                if generation == self._generation:
+                    self._similar.put(k, kept[k])
+        return [s for k in keys for s in kept.get(k, [])]
 
     # -- searching ---------------------------------------------------------------------------------------
 
@@ -445,16 +513,19 @@ class EmbeddedSearch:
         own = [term_key(t) for t in q.terms]
         # The best hits' words and the query's words' companions at once (what this process read of them lately
         # is kept), then all their statistics in one read.
-        docs, pairs = await asyncio.gather(self._hit_words(best), self._kept_pairs(own))
+        docs, pairs, similar = await asyncio.gather(self._hit_words(best), self._kept_pairs(own),
+                                                    self._kept_similar(own))
         # (only the words enough of the hits share can be chosen from them: the others' statistics are not read)
         shared = shared_words(docs)
-        # The halves of a compound query word come first (웨딩드레스: the listings that write 웨딩 드레스).
+        # The words that stand for the query's own come first: the halves of a compound (웨딩드레스: listings that
+        # write 웨딩 드레스), then the words used instead of them (침낭: 슬리핑백).
         halves = [k for k in dict.fromkeys(term_key(h) for t in q.terms for h in korean.halves(t)) if k not in own]
-        stats = await self._word_stats({t: t for t in (*own, *halves, *(b for _, b, _ in pairs), *shared)})
+        alike = [k for k in dict.fromkeys([*halves, *similar]) if k not in own]
+        stats = await self._word_stats({t: t for t in (*own, *alike, *(b for _, b, _ in pairs), *shared)})
         listings = {k: v[0] for k, v in stats.items() if k is not None}
         total = stats.get(None, (0, 0, 0))[0]
         # Words listings use with the query's own, then the words its best hits share.
-        terms = list(dict.fromkeys([*halves, *related_terms(pairs, listings, total, exclude=own),
+        terms = list(dict.fromkeys([*alike, *related_terms(pairs, listings, total, exclude=own),
                                     *feedback_terms(shared, listings, total, set(own))]))[:SECOND_PASS_TERMS]
         weights, _ = _weigh(replace(q, head=()), {t: t for t in terms}, stats)
         if not weights:

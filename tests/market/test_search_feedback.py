@@ -61,3 +61,29 @@ async def test_a_compound_the_listings_write_as_two_words_finds_them(market: Mar
     await market.indexer.drain()
     ids = [c["id"] for c in (await market.search({"q": "에어바운스"}))["items"]]
     assert ids[0] == whole and set(ids[1:]) == apart  # (the text match first; no drill)
+
+
+async def test_a_narrow_search_is_filled_with_the_words_listings_use_instead_of_its_own(market: Market) -> None:
+    """In a small circle, the one 제빙기 found says nothing more of itself; elsewhere many listings show that 빙수기
+    listings are the same kind of thing (the same words around them, never the same listing): the second pass
+    finds the 빙수기 nearby."""
+    owner = (await market.accounts.sign_up({"email": "o@example.com", "nickname": "주인", "password": "rent4you"}))
+    here, far = (37.5665, 126.9780), (35.1796, 129.0756)  # (Seoul, Busan)
+
+    async def listed(title: str, description: str, category_id: int, at: tuple[float, float]) -> int:
+        fields = item_fields(title=title, description=description, category_id=category_id, lat=at[0], lng=at[1])
+        return int((await market.items.create(owner.user.id, fields))["id"])
+
+    hit = await listed("제빙기 대여", "상태 좋아요.", CHAIRS, here)
+    near = await listed("빙수기 대여", "깨끗해요.", TENTS, (here[0] + 0.001, here[1]))
+    await listed("전동 드릴", "충전 배터리 공구", DRILLS, (here[0], here[1] + 0.001))
+    for _ in range(4):
+        await listed("제빙기 대여", "여름 파티에 얼음 가득 카페 행사", CHAIRS, far)
+        await listed("빙수기 대여", "여름 파티에 얼음 가득 카페 행사", TENTS, far)
+    for _ in range(6):
+        await listed("전동 드릴", "충전 배터리 공구", DRILLS, far)
+    await market.indexer.drain()
+    place = {"lat": str(here[0]), "lng": str(here[1]), "radius_m": "300"}
+    assert [c["id"] for c in (await market.search({"q": "제빙기", **place}))["items"]] == [hit]  # (not learnt yet)
+    assert await market.search_backend.learn_similar() > 0
+    assert [c["id"] for c in (await market.search({"q": "제빙기", **place}))["items"]] == [hit, near]  # no drill

@@ -3,7 +3,7 @@ and the companions a word's listings use most (a brand → the kind of thing it 
 
 from __future__ import annotations
 
-from market.search.related import MIN_PAIR, listing_pairs, related_terms
+from market.search.related import MIN_PAIR, SIMILAR_MIN_LISTINGS, listing_pairs, related_terms, similar_words
 from market.service import Market
 from tests.conftest import item_fields
 
@@ -62,3 +62,47 @@ async def test_companions_tied_at_the_cut_do_not_depend_on_the_order_of_the_quer
     backend._companions.clear()  # type: ignore[attr-defined]
     backward = await kept(["드문말", "흔한말"])
     assert len(forward) == 300 and sorted(forward) == sorted(backward) == sorted(await kept(["드문말", "흔한말"]))
+
+
+def test_words_used_in_the_same_kind_of_listings_instead_of_one_another_are_similar() -> None:
+    foot = ["발", "피로", "회복", "거품", "온수"]
+    listings = ([["각탕기", *foot]] * 4 + [["족욕기", *foot[1:]]] * 4 + [["드릴", "충전", "배터리", "공구"]] * 6
+                + [["희귀어", "발"]] * (SIMILAR_MIN_LISTINGS - 1))
+    learnt = similar_words(listings)
+    # 각탕기 and 족욕기 never share a listing: the words around them make them alike, not a meeting.
+    assert learnt["각탕기"][0][0] == "족욕기" and learnt["족욕기"][0][0] == "각탕기"
+    assert all(b not in ("드릴", "충전", "배터리", "공구") for b, _ in learnt["각탕기"])
+    assert "희귀어" not in learnt and all(b != "희귀어" for alike in learnt.values() for b, _ in alike)
+    assert similar_words(list(reversed(listings))) == learnt  # (ties go by the words, not by the order)
+    assert similar_words([]) == {}
+
+
+async def test_similar_words_are_learnt_by_one_node_a_turn_and_again_after_a_rebuild(market: Market) -> None:
+    from market.search import EmbeddedSearch
+
+    owner = await market.accounts.sign_up({"email": "o@example.com", "nickname": "주인", "password": "rent4you"})
+    for title in ("제빙기 대여", "빙수기 대여") * 4:
+        await market.items.create(owner.user.id, item_fields(title=title, description="여름 파티에 얼음 가득 카페 행사"))
+    for _ in range(6):
+        await market.items.create(owner.user.id, item_fields(title="전동 드릴", description="충전 배터리 공구",
+                                                             category_id=DRILLS))
+    await market.indexer.drain()
+    one, other = market.search_backend, EmbeddedSearch(market.db, market.categories)
+    learnt: list[str] = []
+    for name, node in (("one", one), ("other", other)):
+        real = node.learn_similar
+
+        async def counted(name: str = name, real: object = real) -> int:
+            learnt.append(name)
+            return await real()  # type: ignore[operator]
+        node.learn_similar = counted  # type: ignore[method-assign]
+    await one.refresh()
+    await other.refresh()  # (the turn is the first node's for the next hour)
+    assert learnt == ["one"]
+    assert await market.db.fetchval("SELECT COUNT(*) FROM search_similar WHERE term = '제빙기'") == 1
+    await one.refresh()  # (asked again at once: not even asked of MariaDB)
+    assert learnt == ["one"]
+    await other.clear()  # a rebuild: learnt at the refresh that ends it, whoever's turn it was
+    assert await market.db.fetchval("SELECT COUNT(*) FROM search_similar") == 0
+    await other.refresh()
+    assert learnt == ["one", "other"]
