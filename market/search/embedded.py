@@ -10,10 +10,12 @@ import asyncio
 import functools
 import itertools
 import math
+import multiprocessing
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
@@ -29,7 +31,7 @@ from market.search.filler import SMALL_CIRCLE_M, best_by_one_word, best_by_one_w
 from market.search.nationwide import best_anywhere
 from market.search.postings import key_of_token, postings_of, term_key, token, untoken
 from market.search.query import MAX_OFFSET, SearchHit, SearchPage, SearchQuery, encode_offset
-from market.search.related import MIN_PAIR, listing_pairs, related_terms, similar_words
+from market.search.related import MIN_PAIR, listing_pairs, related_terms, similar_words_of_rows
 from market.search.spelling import SPELLER_WORDS, Speller, corrected_text, has_lone_jamo
 
 # The head noun of the query (its last noun: 휴대용 *유모차*) counts this many times.
@@ -50,7 +52,7 @@ SECOND_PASS_TTL_S = 60.0
 PAIRS_READ = 300
 # Similar words are learned from this many of the newest listings, again every SIMILAR_REFRESH_S by the node that
 # takes the turn (each node asks every SIMILAR_CHECK_S), and at once after a rebuild.
-SIMILAR_SAMPLE = 20_000
+SIMILAR_SAMPLE = 10_000
 SIMILAR_REFRESH_S = 3600
 SIMILAR_CHECK_S = 60.0
 
@@ -308,7 +310,6 @@ class EmbeddedSearch:
         """Drops what the second pass kept: this process changed the index (a read under way keeps nothing)."""
         self._words.clear()
         self._companions.clear()
-        self._similar.clear()
         self._weighed.clear()
         self._generation += 1
 
@@ -373,6 +374,7 @@ class EmbeddedSearch:
     async def clear(self) -> None:
         self._speller = None
         self._similar_due = True  # (learnt again from what is indexed next, at the refresh ending the rebuild)
+        self._similar_checked = -math.inf
         self._forget()
         big = await self._db.fetchval("SELECT COUNT(*) FROM (SELECT 1 FROM search_postings LIMIT 10001) x")
         for table in ("search_docs", "search_postings", "search_vocab", "search_terms", "search_pairs", "search_bands",
@@ -383,15 +385,21 @@ class EmbeddedSearch:
 
     async def refresh(self) -> None:
         """A committed document is searchable at once; the similar words are learnt again when due: after a
-        rebuild, else every SIMILAR_REFRESH_S by the node whose turn it is (asked every SIMILAR_CHECK_S)."""
+        rebuild, else every SIMILAR_REFRESH_S by the node whose turn it is (each node asks every SIMILAR_CHECK_S;
+        a learning that failed is tried again then)."""
         now = time.monotonic()
-        if not self._similar_due and now - self._similar_checked < SIMILAR_CHECK_S:
+        if now - self._similar_checked < SIMILAR_CHECK_S:
             return
         self._similar_checked = now
         if not await self._similar_turn(taken=self._similar_due):
             return
+        try:
+            await self.learn_similar(own_turn=True)
+        except BaseException:  # the turn is given back: this node or another tries again within SIMILAR_CHECK_S
+            await self._db.execute("UPDATE leases SET expires_at = NOW(3) - INTERVAL 1 SECOND"
+                                   " WHERE name = 'search_similar' AND holder = %s", (self._holder,))
+            raise
         self._similar_due = False
-        await self.learn_similar()
 
     async def _similar_turn(self, *, taken: bool) -> bool:
         """Whether this node learns the similar words now: the turn is free (never taken, or SIMILAR_REFRESH_S
@@ -406,22 +414,30 @@ class EmbeddedSearch:
             " ON DUPLICATE KEY UPDATE holder = IF(expires_at < NOW(3), VALUES(holder), holder),"
             " expires_at = IF(expires_at < NOW(3), VALUES(expires_at), expires_at)", (self._holder, SIMILAR_REFRESH_S)))
 
-    async def learn_similar(self) -> int:
-        """Learn the similar words from the newest SIMILAR_SAMPLE listings' words (title and description) and put
-        them in place of the last ones; returns how many words have some. The learning runs on a worker thread."""
+    async def learn_similar(self, *, own_turn: bool = False) -> int:
+        """Learn the similar words from the newest SIMILAR_SAMPLE listings' words (title and description), in a
+        worker process of its own (seconds of counting that would hold this process's interpreter), and put them
+        in place of the last ones; returns how many words have some. With ``own_turn`` they are put in place only
+        while the turn is still this node's (a rebuild that took it meanwhile learns from what it indexed)."""
         rows = await self._db.fetchall("SELECT title_terms, body_terms FROM search_docs ORDER BY item_id DESC"
                                        " LIMIT %s", (SIMILAR_SAMPLE,))
-        listings = [[k for k in (key_of_token(t) for t in f"{r['title_terms']} {r['body_terms']}".split()) if k]
-                    for r in rows]
-        learnt = await asyncio.to_thread(similar_words, listings)
+        pairs = [(str(r["title_terms"]), str(r["body_terms"])) for r in rows]
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as worker:
+            learnt = await asyncio.get_running_loop().run_in_executor(worker, similar_words_of_rows, pairs)
         found = [(a, b, score) for a, alike in sorted(learnt.items()) for b, score in alike]
         async with self._db.transaction() as cur:
+            if own_turn:
+                await cur.execute("SELECT holder FROM leases WHERE name = 'search_similar' FOR UPDATE")
+                turn = await cur.fetchone()
+                if turn is None or turn["holder"] != self._holder:
+                    return 0
             await cur.execute("DELETE FROM search_similar")
             for at in range(0, len(found), 1000):
                 chunk = found[at:at + 1000]
                 await cur.execute("INSERT INTO search_similar (term, similar, score) VALUES "
                                   + ", ".join(["(%s, %s, %s)"] * len(chunk)), tuple(x for row in chunk for x in row))
         self._similar.clear()
+        self._generation += 1  # (a read of the old ones under way keeps nothing)
         return len(learnt)
 
     async def _kept_similar(self, keys: Sequence[str]) -> list[str]:

@@ -231,13 +231,18 @@ def halves(noun: str) -> tuple[str, ...]:
     """A Hangul noun of four or more syllables as two nouns of two or more syllables that the analyser knows on
     their own (웨딩드레스 → 웨딩, 드레스; the longer second half tried first), or nothing. A narrow search's second
     pass also looks for them: listings that write the compound as two words."""
-    if len(noun) < 4 or not all("가" <= ch <= "힣" for ch in noun):
+    if not 4 <= len(noun) <= MAX_HALVES_CHARS or not all("가" <= ch <= "힣" for ch in noun) or noun in _CANON \
+            or noun in BROADER:  # (a word of our own tables is whole: 미러리스 is no 미러 + 리스)
         return ()
     for cut in range(2, len(noun) - 1):
         first, second = noun[:cut], noun[cut:]
         if _known_noun(first) and _known_noun(second):
-            return first, second
+            both = tuple(t for t in dict.fromkeys((canonical(first), canonical(second))) if t not in STOPWORDS)
+            return both if len(both) == 2 else ()
     return ()
+
+
+MAX_HALVES_CHARS = 10  # (a longer word is no compound of two nouns: not cut, each cut asks the analyser twice)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -331,10 +336,12 @@ def _misread(word: str, toks: Sequence[Any]) -> bool:
     tags = [t.tag for t in toks]
     if any(a.startswith("J") and any(b in _NOUNS for b in tags[i + 1:]) for i, a in enumerate(tags)):
         return True
-    # A determiner and nouns in one word: a brand or model name the analyser cut at a syllable that is also a
-    # determiner (고프로: 고 + 프로, 맨프로토: 맨 + 프로 + 토, 매빅3: 매 + 빅 + 3); a real determiner stands apart.
+    # A determiner and nouns in one word, when the analyser nearly as well reads its first syllable as no
+    # determiner: a brand or model name cut at a syllable that can be one (고프로: 고 + 프로, 맨프로토: 맨 + 프로 + 토,
+    # 매빅3: 매 + 빅 + 3). Written as one word, 새제품, 한세트, 여러개 are read as a determiner with no doubt.
     content = [tag for tag in tags if not tag.startswith("S")]
-    if len(content) >= 2 and content[0] == "MM" and all(tag in _NOUNS or tag == "NNB" for tag in content[1:]):
+    if (len(content) >= 2 and content[0] == "MM" and all(tag in _NOUNS or tag == "NNB" for tag in content[1:])
+            and _determiner_doubtful(word)):
         return True
     return (len(toks) == 2 and tags[0] in _NOUNS and tags[1].startswith("J") and toks[1].len == 1
             and _one_noun_too(word))
@@ -342,6 +349,15 @@ def _misread(word: str, toks: Sequence[Any]) -> bool:
 
 # How much less likely (in the analyser's log score) the reading as one noun may be than the best reading.
 ONE_NOUN_MARGIN = 8.0
+# How much less likely a reading whose first syllable is no determiner may be, for a determiner to be in doubt.
+DETERMINER_MARGIN = 3.0
+
+
+@functools.lru_cache(maxsize=65536)
+def _determiner_doubtful(word: str) -> bool:
+    readings = kiwi().analyze(word, top_n=4)
+    best = readings[0][1]
+    return any(toks and toks[0].tag != "MM" and best - score <= DETERMINER_MARGIN for toks, score in readings[1:])
 
 
 @functools.lru_cache(maxsize=65536)

@@ -117,3 +117,12 @@ def similar_words(listings: Iterable[Sequence[str]]) -> dict[str, list[tuple[str
         if chosen:
             out[a] = chosen
     return out
+
+
+def similar_words_of_rows(rows: Sequence[tuple[str, str]]) -> dict[str, list[tuple[str, float]]]:
+    """``similar_words`` of listings given as their documents' stored tokens (title, description): what a worker
+    process is handed, so that the serving process neither parses nor counts."""
+    from market.search.postings import key_of_token
+
+    return similar_words([[k for k in (key_of_token(t) for t in f"{title} {body}".split()) if k]
+                          for title, body in rows])

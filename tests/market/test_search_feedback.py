@@ -44,6 +44,16 @@ async def test_a_narrow_search_is_filled_with_listings_like_its_hits_below_them(
     assert (await market.search({"q": "드릴"}))["items"][0]["title"] == "전동 드릴"
 
 
+def test_a_compound_s_halves_are_two_nouns_as_the_index_holds_them() -> None:
+    from market.search import korean
+
+    assert korean.halves("에어바운스") == ("에어", "바운스")
+    assert korean.halves("캠핑체어") == ("캠핑", "의자")  # (each half as its canonical term)
+    assert korean.halves("미러리스") == ()  # a word of our own tables is whole
+    assert korean.halves("중고노트북") == ()  # (중고 tells nothing: no pair)
+    assert korean.halves("가나다라" * 50) == () and korean.halves("ps5") == () and korean.halves("텐트") == ()
+
+
 async def test_a_compound_the_listings_write_as_two_words_finds_them(market: Market) -> None:
     """에어바운스 (one noun to the analyser, in no table of ours) also finds the listings that write 에어 바운스: a
     narrow search's second pass looks for the compound's two halves, below every text match."""

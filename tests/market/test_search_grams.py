@@ -17,6 +17,7 @@ def test_only_words_the_analyser_may_have_misread_give_bigrams() -> None:
     assert korean.word_grams("캠핑의자를 빌리고 싶어요") == []
     assert korean.word_grams("노트북을 빌려요 보증금은 없어요") == []
     assert korean.word_grams("새 텐트 한 달 빌려요") == []  # a determiner written as a word of its own
+    assert korean.word_grams("새제품 한세트 여러개 첫사용") == []  # written as one word, and read so with no doubt
     assert korean.word_grams("") == []
 
 

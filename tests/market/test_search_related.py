@@ -82,7 +82,7 @@ async def test_similar_words_are_learnt_by_one_node_a_turn_and_again_after_a_reb
 
     owner = await market.accounts.sign_up({"email": "o@example.com", "nickname": "주인", "password": "rent4you"})
     for title in ("제빙기 대여", "빙수기 대여") * 4:
-        await market.items.create(owner.user.id, item_fields(title=title, description="여름 파티에 얼음 가득 카페 행사"))
+        await market.items.create(owner.user.id, item_fields(title=title, description="여름 파티에 얼음 카페 행사"))
     for _ in range(6):
         await market.items.create(owner.user.id, item_fields(title="전동 드릴", description="충전 배터리 공구",
                                                              category_id=DRILLS))
@@ -92,9 +92,9 @@ async def test_similar_words_are_learnt_by_one_node_a_turn_and_again_after_a_reb
     for name, node in (("one", one), ("other", other)):
         real = node.learn_similar
 
-        async def counted(name: str = name, real: object = real) -> int:
+        async def counted(name: str = name, real: object = real, **kw: bool) -> int:
             learnt.append(name)
-            return await real()  # type: ignore[operator]
+            return await real(**kw)  # type: ignore[operator]
         node.learn_similar = counted  # type: ignore[method-assign]
     await one.refresh()
     await other.refresh()  # (the turn is the first node's for the next hour)
@@ -106,3 +106,33 @@ async def test_similar_words_are_learnt_by_one_node_a_turn_and_again_after_a_reb
     assert await market.db.fetchval("SELECT COUNT(*) FROM search_similar") == 0
     await other.refresh()
     assert learnt == ["one", "other"]
+
+
+async def test_a_turn_taken_by_a_rebuild_keeps_a_late_learning_out_and_a_failed_one_gives_the_turn_back(
+        market: Market) -> None:
+    from market.search import EmbeddedSearch
+
+    owner = await market.accounts.sign_up({"email": "o@example.com", "nickname": "주인", "password": "rent4you"})
+    for title in ("제빙기 대여", "빙수기 대여") * 4:
+        await market.items.create(owner.user.id, item_fields(title=title, description="여름 파티에 얼음 카페 행사"))
+    for _ in range(6):
+        await market.items.create(owner.user.id, item_fields(title="전동 드릴", description="충전 배터리 공구",
+                                                             category_id=DRILLS))
+    await market.indexer.drain()
+    late, rebuild = market.search_backend, EmbeddedSearch(market.db, market.categories)
+    assert await late._similar_turn(taken=False)  # (its hour starts)
+    await rebuild._similar_turn(taken=True)  # a rebuild takes the turn meanwhile
+    assert await late.learn_similar(own_turn=True) == 0  # its learning, from before, is not put in place
+    assert await market.db.fetchval("SELECT COUNT(*) FROM search_similar") == 0
+    assert await rebuild.learn_similar(own_turn=True) > 0
+
+    async def broken(**_: bool) -> int:
+        raise RuntimeError("the worker died")
+    rebuild.learn_similar = broken  # type: ignore[method-assign]
+    await market.db.execute("UPDATE leases SET expires_at = NOW(3) - INTERVAL 1 SECOND WHERE name = 'search_similar'")
+    try:
+        await rebuild.refresh()
+    except RuntimeError:
+        pass
+    # the turn is given back at once: the next node to ask (within a minute) learns
+    assert await late._similar_turn(taken=False)
