@@ -328,8 +328,8 @@ def _grams(text: str, tokens: Sequence[Any]) -> list[str]:
 def _misread(word: str, toks: Sequence[Any]) -> bool:
     """Whether the analyser may have got a written word wrong: a noun it does not know (an unknown brand or
     loanword), a particle in the middle of the word (다이슨에어랩 read as 다이슨 + 에 + …), a determiner before nouns
-    (고프로 read as 고 + 프로), or a word read as a
-    noun and a one-syllable particle that it also reads, nearly as likely, as one noun (마이크로: 마이크 + 로)."""
+    (고프로 read as 고 + 프로), or a word read as a noun and a one-syllable particle that it also reads, nearly as
+    likely, as one noun (마이크로: 마이크 + 로)."""
     unknown = _unknown_id()
     if any(t.tag in _NOUNS and t.id == unknown for t in toks):
         return True

@@ -77,9 +77,8 @@ def test_words_used_in_the_same_kind_of_listings_instead_of_one_another_are_simi
     assert similar_words([]) == {}
 
 
-async def test_similar_words_are_learnt_by_one_node_a_turn_and_again_after_a_rebuild(market: Market) -> None:
-    from market.search import EmbeddedSearch
-
+async def _ice_machines_and_drills(market: Market) -> None:
+    """Four 제빙기 and four 빙수기 listings with the same words around them, six drills: indexed."""
     owner = await market.accounts.sign_up({"email": "o@example.com", "nickname": "주인", "password": "rent4you"})
     for title in ("제빙기 대여", "빙수기 대여") * 4:
         await market.items.create(owner.user.id, item_fields(title=title, description="여름 파티에 얼음 카페 행사"))
@@ -87,6 +86,12 @@ async def test_similar_words_are_learnt_by_one_node_a_turn_and_again_after_a_reb
         await market.items.create(owner.user.id, item_fields(title="전동 드릴", description="충전 배터리 공구",
                                                              category_id=DRILLS))
     await market.indexer.drain()
+
+
+async def test_similar_words_are_learnt_by_one_node_a_turn_and_again_after_a_rebuild(market: Market) -> None:
+    from market.search import EmbeddedSearch
+
+    await _ice_machines_and_drills(market)
     one, other = market.search_backend, EmbeddedSearch(market.db, market.categories)
     learnt: list[str] = []
     for name, node in (("one", one), ("other", other)):
@@ -112,13 +117,7 @@ async def test_a_turn_taken_by_a_rebuild_keeps_a_late_learning_out_and_a_failed_
         market: Market) -> None:
     from market.search import EmbeddedSearch
 
-    owner = await market.accounts.sign_up({"email": "o@example.com", "nickname": "주인", "password": "rent4you"})
-    for title in ("제빙기 대여", "빙수기 대여") * 4:
-        await market.items.create(owner.user.id, item_fields(title=title, description="여름 파티에 얼음 카페 행사"))
-    for _ in range(6):
-        await market.items.create(owner.user.id, item_fields(title="전동 드릴", description="충전 배터리 공구",
-                                                             category_id=DRILLS))
-    await market.indexer.drain()
+    await _ice_machines_and_drills(market)
     late, rebuild = market.search_backend, EmbeddedSearch(market.db, market.categories)
     assert await late._similar_turn(taken=False)  # (its hour starts)
     await rebuild._similar_turn(taken=True)  # a rebuild takes the turn meanwhile
