@@ -27,9 +27,9 @@ from market.search import korean
 from market.search.cells import _distance_sql, cell_of, cells_sql
 from market.search.documents import FILTERS_JOIN, SearchDoc
 from market.search.feedback import FEEDBACK_DOCS, FeedbackDoc, feedback_terms, shared_words
-from market.search.filler import SMALL_CIRCLE_M, best_by_one_word, best_by_one_word_whole
+from market.search.filler import SMALL_CIRCLE_M, best_by_one_word, best_by_one_word_whole, left_out_sql
 from market.search.nationwide import best_anywhere
-from market.search.postings import key_of_token, postings_of, term_key, token, untoken
+from market.search.postings import key_of_token, keys_of_tokens, postings_of, term_key, token, untoken
 from market.search.query import MAX_OFFSET, SearchHit, SearchPage, SearchQuery, encode_offset
 from market.search.related import MIN_PAIR, listing_pairs, related_terms, similar_words_of_rows
 from market.search.spelling import SPELLER_WORDS, Speller, corrected_text, has_lone_jamo
@@ -529,8 +529,12 @@ class EmbeddedSearch:
         own = [term_key(t) for t in q.terms]
         # The best hits' words and the query's words' companions at once (what this process read of them lately
         # is kept), then all their statistics in one read.
-        docs, pairs, similar = await asyncio.gather(self._hit_words(best), self._kept_pairs(own),
-                                                    self._kept_similar(own))
+        reads = (self._hit_words(best), self._kept_pairs(own), self._kept_similar(own))
+        if all(x.words is not None or self._words.get(x.item_id) is not None for x in best) and all(
+                self._companions.get(k) is not None and self._similar.get(k) is not None for k in own):
+            docs, pairs, similar = [await r for r in reads]  # (none waits: no task each)
+        else:
+            docs, pairs, similar = await asyncio.gather(*reads)
         # (only the words enough of the hits share can be chosen from them: the others' statistics are not read)
         shared = shared_words(docs)
         # The words that stand for the query's own come first: the halves of a compound (웨딩드레스: listings that
@@ -1086,7 +1090,7 @@ def _weigh(q: SearchQuery, keys: Mapping[str, str], stats: _Stats
 
 def _left_out(q: SearchQuery) -> str:
     """The condition leaving out the query's excluded listings (its arguments: ``q.exclude``)."""
-    return f" AND p.item_id NOT IN ({', '.join(['%s'] * len(q.exclude))})" if q.exclude else ""
+    return left_out_sql(len(q.exclude))
 
 
 def _narrowed(q: SearchQuery) -> bool:
@@ -1122,8 +1126,7 @@ def _order(a: _Found, b: _Found, extra: Mapping[int, tuple[Any, Any]]) -> int:
 
 def _feedback_doc(title: str, body: str, related: str) -> FeedbackDoc:
     """A listing's words from its document's stored tokens."""
-    return FeedbackDoc(*([k for k in (key_of_token(t) for t in tokens.split()) if k]
-                         for tokens in (title, body, related)))
+    return FeedbackDoc(keys_of_tokens(title), keys_of_tokens(body), keys_of_tokens(related))
 
 
 def _tokens(terms: list[str]) -> str:

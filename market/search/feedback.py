@@ -31,14 +31,19 @@ class FeedbackDoc:
 def shared_words(docs: Sequence[FeedbackDoc]) -> dict[str, float]:
     """The words in at least MIN_SHARE of the hits, each with its share of them (by where it stands): the only
     words ``feedback_terms`` can choose, so the only ones whose listing counts it needs."""
+    # A word only ever in descriptions is in less than MIN_SHARE of them (a quarter a hit): only the words of some
+    # title or category are counted there (a description holds most of a listing's words).
+    counted = None if MIN_SHARE <= _PLACE["body"] else {t for d in docs for t in (*d.title, *d.related)}
     share: dict[str, float] = {}
     for d in docs:
-        best: dict[str, float] = {}
-        for place, terms in (("title", d.title), ("related", d.related), ("body", d.body)):
-            for t in terms:
-                best[t] = max(best.get(t, 0.0), _PLACE[place])
-        for t, w in best.items():
-            share[t] = share.get(t, 0.0) + w / len(docs)
+        title = dict.fromkeys(d.title)
+        related = dict.fromkeys(t for t in d.related if t not in title)
+        body = [t for t in dict.fromkeys(d.body) if t not in title and t not in related
+                and (counted is None or t in counted)]
+        for words, place in ((title, "title"), (related, "related"), (body, "body")):
+            w = _PLACE[place] / len(docs)
+            for t in words:
+                share[t] = share.get(t, 0.0) + w
     return {t: s for t, s in share.items() if s >= MIN_SHARE}
 
 

@@ -26,6 +26,15 @@ SMALL_CIRCLE_M = 1_000
 SMALL_CIRCLE_ROWS = 1_000
 
 
+def left_out_sql(n: int) -> str:
+    """The condition leaving ``n`` listings out of the postings ``p`` read (its arguments: their numbers), or none.
+
+    On ``p.item_id + 0``, not on the column: ``item_id`` ends every postings index, and a condition on the column
+    has the range optimizer cut each key range read at every listing left out — a second pass (five words, two
+    tiers, two cells, a page of hits left out) took 1 ms to plan and twice as long to read, for 30 rows."""
+    return f" AND p.item_id + 0 NOT IN ({', '.join(['%s'] * n)})" if n else ""
+
+
 def _ranked(rows: Sequence[Mapping[str, Any]], want: int) -> list[tuple[int, int, float | None]]:
     """(listing, best score, distance) from rows of (item_id, score, distance_m), first ``want`` in rank order."""
     best: dict[int, tuple[int, float | None]] = {}
@@ -47,7 +56,7 @@ def _where(place: Place, narrowed: Cond | None, exclude: Sequence[int]) -> tuple
         distance_args = [lat, lat, lng]
         args += [*distance_args, radius]
     if exclude:
-        where += f" AND p.item_id NOT IN ({', '.join(['%s'] * len(exclude))})"
+        where += left_out_sql(len(exclude))
         args += list(exclude)
     if narrowed is not None:
         source = FILTERS_JOIN

@@ -17,6 +17,7 @@ from typing import Any
 
 from market.filters import Cond
 from market.search.documents import FILTERS_JOIN
+from market.search.filler import left_out_sql
 
 # Postings read from one list in its first chunk; each further chunk of that list is CHUNK_GROWTH times larger.
 FIRST_CHUNK = 64
@@ -151,7 +152,7 @@ async def _chunks(db: Any, weights: Mapping[str, int], terms: list[str],
             where += " AND (p.weight < %s OR (p.weight = %s AND p.item_id < %s))"
             where_args += [cursor.weight, cursor.weight, cursor.item_id]
         if exclude:
-            where += f" AND p.item_id NOT IN ({', '.join(['%s'] * len(exclude))})"
+            where += left_out_sql(len(exclude))
             where_args += list(exclude)
         if narrowed is not None:
             source += FILTERS_JOIN

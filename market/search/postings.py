@@ -5,6 +5,7 @@ Pure functions: no database.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 
 from market.search.documents import BODY_WEIGHT, RELATED_WEIGHT, TITLE_WEIGHT, SearchDoc
@@ -47,6 +48,24 @@ def key_of_token(tok: str) -> str | None:
     if tok.startswith("h"):
         return "#" + tok[1:]
     return untoken(tok)
+
+
+def keys_of_tokens(tokens: str) -> list[str]:
+    """``key_of_token`` of each space-separated token that has a key, in order. Stored tokens (``token``) are
+    decoded at once when every one is a plain term ("w" and whole bytes in hex, one space apart): a second pass
+    reads ten listings' words, and one ``bytes.fromhex`` of them all is several times quicker than one a token."""
+    if _PLAIN_TOKENS.fullmatch(tokens):
+        try:
+            words = bytes.fromhex(tokens[1:].replace(" w", "20")).decode().split(" ")
+        except ValueError:  # (bytes that are no UTF-8: each token is read on its own)
+            pass
+        else:
+            if len(words) == tokens.count(" ") + 1:  # (else a term held a space: one word a token, read so)
+                return words
+    return [k for k in (key_of_token(t) for t in tokens.split()) if k]
+
+
+_PLAIN_TOKENS = re.compile(r"w(?:[0-9a-fA-F]{2})+(?: w(?:[0-9a-fA-F]{2})+)*")
 
 
 def postings_of(doc: SearchDoc) -> dict[str, tuple[int, int]]:
