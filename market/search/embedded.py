@@ -529,12 +529,14 @@ class EmbeddedSearch:
         own = [term_key(t) for t in q.terms]
         # The best hits' words and the query's words' companions at once (what this process read of them lately
         # is kept), then all their statistics in one read.
-        reads = (self._hit_words(best), self._kept_pairs(own), self._kept_similar(own))
         if all(x.words is not None or self._words.get(x.item_id) is not None for x in best) and all(
                 self._companions.get(k) is not None and self._similar.get(k) is not None for k in own):
-            docs, pairs, similar = [await r for r in reads]  # (none waits: no task each)
+            # (none waits — no task each; one kept a moment too long is read by itself)
+            docs, pairs, similar = await self._hit_words(best), await self._kept_pairs(own), \
+                await self._kept_similar(own)
         else:
-            docs, pairs, similar = await asyncio.gather(*reads)
+            docs, pairs, similar = await asyncio.gather(self._hit_words(best), self._kept_pairs(own),
+                                                        self._kept_similar(own))
         # (only the words enough of the hits share can be chosen from them: the others' statistics are not read)
         shared = shared_words(docs)
         # The words that stand for the query's own come first: the halves of a compound (웨딩드레스: listings that
