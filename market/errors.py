@@ -56,6 +56,9 @@ class NotFound(MarketError):
 
 class Conflict(MarketError):
     kind = Kind.CONFLICT
+    # A refused rental request that opened its deal room all the same (the room stays, for talking): the room, and
+    # its two members, for the caller to announce as it does a request's new room.
+    opened_room: tuple[int, list[int]] | None = None
 
 
 class TooLarge(MarketError):

@@ -25,7 +25,7 @@ from bot.flows import FlowRecord, Refusal
 from bot.flows.listing import parse_won
 from bot.texts import won
 from market.billipay import BANK_REASONS
-from market.errors import MarketError, NotFound
+from market.errors import Conflict, MarketError, NotFound
 from market.messages import fill, render
 from market.rentals import EDGES, FINAL, Contract, DatesTaken
 from market.rentals.contract import chip
@@ -516,7 +516,11 @@ class RentalFlow:
     async def request(self, room_id: int, user_id: int, locale: str, item_id: int, reading: DateReading) -> None:
         try:
             c, created = await self.rentals.request(user_id, item_id, reading.start, reading.end)
-        except DatesTaken as e:
+        except Conflict as e:
+            if e.opened_room is not None:  # (refused, in a deal room it opened all the same: both are shown it)
+                await self.voice.announce_room(*e.opened_room)
+            if not isinstance(e, DatesTaken):
+                raise
             buttons = [await self._button(user_id, room_id, describe(DateReading(s, en), locale),
                                           {"do": "dates", "item": item_id, "start": s.isoformat(),
                                            "end": en.isoformat()})

@@ -12,10 +12,10 @@ from aiohttp import web
 from gateway.http import json_body, json_response, locale_of, public_base, require_user
 from gateway.keys import CHAT, MARKET, USER
 from gateway.routing import Access, Param, Route
-from market.errors import InvalidInput, MarketError, NotFound
-from market.rentals.kdates import DateReading, describe, read_dates
+from market.errors import Conflict, InvalidInput, MarketError, NotFound
 from market.messages import render
 from market.rentals import DatesTaken, private_to
+from market.rentals.kdates import DateReading, describe, read_dates
 
 
 def _callback_url(request: web.Request) -> str:
@@ -113,7 +113,11 @@ async def request_rental(request: web.Request) -> web.Response:
             raise InvalidInput("rental.bad_dates", field="dates") from None
     try:
         c, created = await market.rentals.request(user.id, body.get("item_id"), start, end)
-    except DatesTaken as e:  # the usual error body, with the nearest free ranges
+    except Conflict as e:
+        if e.opened_room is not None:  # (refused, in a deal room it opened all the same: both are shown it)
+            await request.app[CHAT].announce_room(*e.opened_room)
+        if not isinstance(e, DatesTaken):
+            raise
         return json_response({"error": {"code": e.code, "message": render(e.code, locale_of(request))},
                               "free": [{"start": s.isoformat(), "end": en.isoformat()} for s, en in e.free]},
                              status=409)

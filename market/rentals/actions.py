@@ -204,11 +204,20 @@ class Rentals(Jobs, Availability):
             if e.args[0] != 1062 or room is not None:  # (anything else is no such race: it is not answered by one)
                 raise
             room, created = await self.chat.open_deal_room(iid, borrower_id)
-            room, _, made, event, busy, told = await self._hold_again(borrower_id, iid, item, room, start, end, quote)
+            try:
+                room, _, made, event, busy, told = await self._hold_again(borrower_id, iid, item, room, start, end,
+                                                                          quote)
+            except Conflict as refused:
+                if created:
+                    refused.opened_room = (room.id, [item["owner_id"], borrower_id])
+                raise
         await self.ping(told)
         if made is None:
             await self.flush_told()  # (the owner of a deal room opened all the same)
-            raise DatesTaken(await self.free_ranges(iid, start, quote["days"], item=item, busy_rows=busy))
+            taken = DatesTaken(await self.free_ranges(iid, start, quote["days"], item=item, busy_rows=busy))
+            if created:
+                taken.opened_room = (room.id, [item["owner_id"], borrower_id])
+            raise taken
         await self.flush(made.id, fresh=[{**event, "contract": made}])  # (announced from what was just written)
         return made, created
 
@@ -368,6 +377,8 @@ class Rentals(Jobs, Availability):
         if refused is not None:
             await self.ping(told_now)
             await self.flush_told()
+            if created:
+                refused.opened_room = (room.id, [owner_id, borrower_id])
             raise refused
         return room, created, made, event, None if busy_at is None else done[busy_at][2], told_now
 

@@ -276,3 +276,23 @@ async def test_a_command_waits_while_another_node_answers_in_the_room(client: Te
     await redis.delete(f"bot:room:{room}")
     assert "역삼동 주변 1km" in (await answer)["text"]
     assert await redis.get(f"bot:room:{room}") is None  # given back
+
+
+async def test_a_bot_request_refused_in_a_deal_room_it_opened_shows_the_room_to_both(
+        client: TestClient, chatters: Any) -> None:
+    """/대여 from the assistant room, for dates already taken: the asker is told privately where they can be free,
+    and the deal room the request opened all the same (it stays, for talking) reaches both people's room lists."""
+    owner, first, second = await sign_up(client), await sign_up(client), await sign_up(client)
+    item = await owner.new_item(title="4인용 텐트")
+    status, _ = await first.call("POST", "/api/contracts", json={"item_id": item["id"], "dates": "내일부터 2일"})
+    assert status == 201
+    o, b = await chatters(owner), await chatters(second)
+    room = await _assistant_room(second)
+    await b.call("join", {"room": room})
+    reply = await _ask_bot(b, room, f"/대여 {item['id']} 내일부터 2일")
+    assert reply["text"].startswith("그 날짜에는 이미 예약이 있어요")
+    deal = await client.app[MARKET].db.fetchval("SELECT id FROM rooms WHERE unique_key = %s",
+                                                (f"deal:{item['id']}:{second.id}",))
+    assert deal is not None
+    for chat in (o, b):
+        assert {"room": deal, "new": True} in await chat.wait_for("room_update", room=deal)

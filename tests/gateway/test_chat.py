@@ -316,3 +316,27 @@ async def test_a_packet_over_the_size_limit_drops_that_socket_and_nothing_else(
     assert (await o.call("message", {"room": room, "text": "저는 괜찮아요"}))["ok"]  # others carry on
     again = await chatters(borrower)
     assert (await again.call("message", {"room": room, "text": "다시 연결했어요"}))["ok"]
+
+
+async def test_a_request_refused_in_a_deal_room_it_opened_still_shows_the_room_to_both(
+        client: TestClient, chatters: Any) -> None:
+    """The dates are taken, but asking opened a deal room all the same (it stays, for talking): both people's
+    clients hear of it, as for a request that was made — else the owner's list lacks a room with a badge on it."""
+    owner = await sign_up(client, nickname="민지")
+    first, second = await sign_up(client, nickname="준호"), await sign_up(client, nickname="서연")
+    item = await owner.new_item(title="4인용 텐트")
+    status, _ = await first.call("POST", "/api/contracts", json={"item_id": item["id"], "dates": "내일부터 2일"})
+    assert status == 201
+    owner_chat, second_chat = await chatters(owner), await chatters(second)
+    status, body = await second.call("POST", "/api/contracts", json={"item_id": item["id"], "dates": "내일부터 2일"})
+    assert status == 409 and body["error"]["code"] == "rental.dates_taken"
+    room = await client.app[MARKET].db.fetchval("SELECT id FROM rooms WHERE unique_key = %s",
+                                                (f"deal:{item['id']}:{second.id}",))
+    assert room is not None  # (the room stays)
+    for chat in (owner_chat, second_chat):
+        assert {"room": room, "new": True} in await chat.wait_for("room_update", room=room)
+    # In the room it opened, the next request is an ordinary one: nothing is announced again.
+    status, body = await second.call("POST", "/api/contracts", json={"item_id": item["id"], "dates": "내일부터 2일"})
+    assert status == 409
+    await asyncio.sleep(0.3)
+    assert len([u for u in owner_chat.received("room_update", room=room) if u.get("new")]) == 1

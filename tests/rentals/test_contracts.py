@@ -80,19 +80,24 @@ async def test_a_refused_request_still_opens_the_deal_room_and_tells_the_owner(m
     owner, first, second, busy = await user(market), await user(market), await user(market), await user(market)
     iid = await item(market, owner)
     await market.rentals.request(first, iid, *days(5, 3))
-    with pytest.raises(DatesTaken):
+    with pytest.raises(DatesTaken) as taken:
         await market.rentals.request(second, iid, *days(6, 2))
     for _ in range(market.rentals.rules.max_open_requests):
         await market.rentals.request(busy, await item(market, owner), *days(5, 3))
     with pytest.raises(Conflict) as many:
         await market.rentals.request(busy, iid, *days(20, 2))
     assert many.value.code == "rental.too_many_requests"
-    for asker in (second, busy):
+    for asker, refused in ((second, taken.value), (busy, many.value)):
         room = await market.db.fetchone("SELECT id, owner_id FROM rooms WHERE unique_key = %s",
                                         (f"deal:{iid}:{asker}",))
         assert room is not None and room["owner_id"] == owner
         members = await market.db.fetchall("SELECT user_id FROM room_members WHERE room_id = %s", (room["id"],))
         assert {m["user_id"] for m in members} == {owner, asker}
+        assert refused.opened_room == (room["id"], [owner, asker])  # (for the caller to show both the room)
+    # Refused again in the room it opened: the room is no news.
+    with pytest.raises(DatesTaken) as again:
+        await market.rentals.request(second, iid, *days(6, 2))
+    assert again.value.opened_room is None
     assert not await market.db.fetchval("SELECT COUNT(*) FROM contracts WHERE room_id IN (SELECT id FROM rooms"
                                         " WHERE unique_key IN (%s, %s))", (f"deal:{iid}:{second}", f"deal:{iid}:{busy}"))
     # every deal room opened is one inquiry the owner was told of (a burst of them is one notification)
