@@ -31,7 +31,8 @@ def left_out_sql(n: int) -> str:
 
     On ``p.item_id + 0``, not on the column: ``item_id`` ends every postings index, and a condition on the column
     has the range optimizer cut each key range read at every listing left out — a second pass (five words, two
-    tiers, two cells, a page of hits left out) took 1 ms to plan and twice as long to read, for 30 rows."""
+    tiers, two cells, twelve listings left out) took 0.9 ms to plan and 0.7 ms to run over 96 postings; on
+    ``+ 0``, 0.26 and 0.24 ms."""
     return f" AND p.item_id + 0 NOT IN ({', '.join(['%s'] * n)})" if n else ""
 
 
