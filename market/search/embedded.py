@@ -529,14 +529,8 @@ class EmbeddedSearch:
         own = [term_key(t) for t in q.terms]
         # The best hits' words and the query's words' companions at once (what this process read of them lately
         # is kept), then all their statistics in one read.
-        if all(x.words is not None or self._words.get(x.item_id) is not None for x in best) and all(
-                self._companions.get(k) is not None and self._similar.get(k) is not None for k in own):
-            # (none waits — no task each; one kept a moment too long is read by itself)
-            docs, pairs, similar = await self._hit_words(best), await self._kept_pairs(own), \
-                await self._kept_similar(own)
-        else:
-            docs, pairs, similar = await asyncio.gather(self._hit_words(best), self._kept_pairs(own),
-                                                        self._kept_similar(own))
+        docs, pairs, similar = await asyncio.gather(self._hit_words(best), self._kept_pairs(own),
+                                                    self._kept_similar(own))
         # (only the words enough of the hits share can be chosen from them: the others' statistics are not read)
         shared = shared_words(docs)
         # The words that stand for the query's own come first: the halves of a compound (웨딩드레스: listings that
@@ -650,7 +644,7 @@ class EmbeddedSearch:
         ``db``: where to read (a transaction's snapshot), the database by default."""
         case = "CASE p.term " + " ".join(["WHEN %s THEN %s"] * len(weights)) + " END"
         args: list[Any] = [x for kv in weights.items() for x in kv]
-        where = f"p.term IN ({', '.join(['%s'] * len(weights))}) AND p.tier IN (0, 1){_left_out(q)}"
+        where = f"p.term IN ({', '.join(['%s'] * len(weights))}) AND p.tier IN (0, 1){left_out_sql(len(q.exclude))}"
         args += [*weights, *q.exclude]
         conds = [filters_for(q, self._categories)]  # type: ignore[arg-type]
         distance, distance_args = "NULL", ()
@@ -779,7 +773,7 @@ class EmbeddedSearch:
                             f" ON n{k}.term = %s AND n{k}.cell = p.cell AND n{k}.item_id = p.item_id"
                             for k in range(len(others)))
             where = (f"p.term = %s AND p.tier IN ({', '.join(['%s'] * len(trs))}) AND p.weight >= %s"
-                     f" AND ({cells}) AND {distance} <= %s{narrowed}{_left_out(q)}")
+                     f" AND ({cells}) AND {distance} <= %s{narrowed}{left_out_sql(len(q.exclude))}")
             where_args = [t, *trs, max(least.get(t, 0), 0), q.lat, q.lat, q.lng, q.radius_m,
                           *narrowed_args, *q.exclude]
             # The primary key holds a list's postings in a circle as short ranges (the planner need not weigh
@@ -1088,11 +1082,6 @@ def _weigh(q: SearchQuery, keys: Mapping[str, str], stats: _Stats
         weights[k] = max(1, round(1000 * boost * idf * idf))
         tops[(k, 1)], tops[(k, 0)] = top1, top0
     return weights, tops
-
-
-def _left_out(q: SearchQuery) -> str:
-    """The condition leaving out the query's excluded listings (its arguments: ``q.exclude``)."""
-    return left_out_sql(len(q.exclude))
 
 
 def _narrowed(q: SearchQuery) -> bool:
